@@ -1,0 +1,72 @@
+"""Typed errors raised by aimcol.
+
+Every error derives from :class:`AimcolError` and also from the builtin exception a caller
+would naturally catch (``KeyError`` for a missing run, ``SyntaxError`` for a bad query), so
+code written against Aim's exceptions keeps working.  Messages name the offending thing
+(run hash, key path, file, query column) and, where useful, the fix.
+"""
+
+from __future__ import annotations
+
+
+class AimcolError(Exception):
+    """Base class of every error aimcol raises on purpose."""
+
+
+class MissingRunError(AimcolError, KeyError):
+    """A run hash that does not exist in the repository."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RunLockedError(AimcolError, RuntimeError):
+    """Another live process holds the run open for writing."""
+
+    def __init__(self, run_hash: str, holder: dict | None):
+        self.run_hash = run_hash
+        self.holder = holder or {}
+        pid = self.holder.get("pid", "?")
+        host = self.holder.get("host", "?")
+        super().__init__(
+            f"run {run_hash} is open for writing by another process (pid {pid} on host {host}); "
+            "open it with read_only=True, or close that process first"
+        )
+
+
+class FormatError(AimcolError, ValueError):
+    """A file in the repository is not what aimcol wrote (bad magic, truncated, corrupt)."""
+
+
+class FormatVersionError(FormatError):
+    """The repository was written by a newer, incompatible aimcol."""
+
+
+class RepoNotFoundError(AimcolError, FileNotFoundError):
+    """No ``.aimcol`` repository at the given path."""
+
+
+class ReadOnlyRunError(AimcolError, PermissionError):
+    """A write was attempted on a run opened with ``read_only=True``."""
+
+
+class AimQLSyntaxError(AimcolError, SyntaxError):
+    """An AimQL query that does not parse or uses something outside the whitelist.
+
+    ``query`` holds the query text, ``lineno``/``offset`` (1-based, as ``SyntaxError``)
+    point at the offending column, ``col`` is the 0-based column.
+    """
+
+    def __init__(self, message: str, query: str = "", col: int = 0, lineno: int = 1):
+        self.query = query
+        self.col = col
+        super().__init__(message, ("<aimql>", lineno, col + 1, query))
+
+    def __str__(self) -> str:
+        return f"{self.msg} (column {self.col + 1})"
+
+    def pretty(self) -> str:
+        """The query with a caret under the offending column, for terminals."""
+        lines = self.query.splitlines() or [""]
+        line = lines[min(max(self.lineno or 1, 1), len(lines)) - 1]
+        return f"{line}\n{' ' * self.col}^\nAimQLSyntaxError: {self.msg}"

@@ -1,0 +1,93 @@
+"""The per-run manifest: metadata, params, sequence table and segment list, in msgpack.
+
+The manifest is the single source of truth for a run (the index is only a cache of it).
+It is replaced atomically on every change, so a reader sees either the previous or the
+next version.  Layout of the map (version 1)::
+
+    format          1
+    hash            24 hex chars
+    name, description, experiment   str | None
+    tags            [str]
+    archived        bool
+    creation_time   float (unix seconds)
+    end_time        float | None (set by a clean close or by `aimcol runs close`)
+    params          nested map (str keys) of None/bool/int/float/str/bytes/list/map
+    sequences       [{id, name, context, dtype, count, first, last, min, max,
+                      first_step, last_step}]   (stats over every point written so far)
+    segments        [{file, rows, ranges: [[seq_id, start, stop], ...]}]  sealed, in order
+    live            file name of the open live segment, or None
+    next_segment    number for the next segment file
+    writer          {pid, host, started} of the last writer
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack
+
+from aimcol.errors import FormatError
+from aimcol.format.atomic_file import atomic_write
+
+MANIFEST_VERSION = 1
+
+REQUIRED_KEYS = ("format", "hash", "creation_time", "params", "sequences", "segments")
+
+
+def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, Any]:
+    """A fresh manifest for a run created now."""
+    return {
+        "format": MANIFEST_VERSION,
+        "hash": run_hash,
+        "name": f"Run: {run_hash}",
+        "description": None,
+        "experiment": experiment,
+        "tags": [],
+        "archived": False,
+        "creation_time": time.time(),
+        "end_time": None,
+        "params": {},
+        "sequences": [],
+        "segments": [],
+        "live": None,
+        "next_segment": 1,
+        "writer": None,
+    }
+
+
+def pack_manifest(manifest: dict[str, Any]) -> bytes:
+    return msgpack.packb(manifest, use_bin_type=True)
+
+
+def write_manifest(path: str, manifest: dict[str, Any], *, fsync: bool = False) -> None:
+    """Atomically replace the manifest at ``path``."""
+    atomic_write(path, pack_manifest(manifest), fsync=fsync)
+
+
+def read_manifest(path: str) -> dict[str, Any]:
+    """Read and validate a manifest; a damaged one raises :class:`FormatError` naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise
+    return unpack_manifest(data, path)
+
+
+def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
+    try:
+        manifest = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise FormatError(f"{path}: corrupt run manifest ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise FormatError(f"{path}: corrupt run manifest (not a map)")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise FormatError(f"{path}: run manifest lacks {', '.join(missing)}")
+    if manifest["format"] > MANIFEST_VERSION:
+        raise FormatError(
+            f"{path}: run manifest version {manifest['format']} is newer than this aimcol "
+            f"understands ({MANIFEST_VERSION}); upgrade aimcol"
+        )
+    return manifest

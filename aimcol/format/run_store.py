@@ -1,0 +1,270 @@
+"""One run on disk: the writer side (lock, manifest, live segment, sealing) and the reader side.
+
+``RunWriterStore`` is the only object that mutates a run's files.  It holds the run's flock
+for its whole life, appends one record batch per flush, replaces the manifest after every
+change, and seals the live segment on close or when it grows past ``seal_rows``.
+``RunReaderStore`` reads a consistent prefix of a run that may be being written right now:
+it reads the manifest first, then the files it names, and retries if the writer sealed
+and removed the live file in between.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pyarrow as pa
+
+from aimcol.format import manifest as manifest_io
+from aimcol.format.atomic_file import PARTIAL_SUFFIX
+from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.run_lock import RunLock, is_locked
+from aimcol.format.segments import (
+    POINT_SCHEMA,
+    LiveSegmentWriter,
+    SealedSegmentReader,
+    dedupe_sorted_by_step,
+    empty_points,
+    points_batch,
+    read_live_segment,
+    write_sealed_segment,
+)
+from aimcol.format.sequence_stats import empty_stats, fold_batch
+
+DEFAULT_SEAL_ROWS = 4_000_000
+"""Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
+
+
+def live_file_name(number: int) -> str:
+    return f"live-{number:06d}.arrows"
+
+
+def seal_file_name(number: int) -> str:
+    return f"seg-{number:06d}.arrow"
+
+
+def _sequence_metadata(manifest: dict) -> dict:
+    return {
+        "run": manifest["hash"],
+        "sequences": {str(s["id"]): {"name": s["name"], "context": s["context"]} for s in manifest["sequences"]},
+    }
+
+
+class RunWriterStore:
+    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls."""
+
+    def __init__(self, layout: RepoLayout, run_hash: str, *, create: bool, experiment: str | None = None,
+                 seal_rows: int = DEFAULT_SEAL_ROWS):
+        self.layout = layout
+        self.run_hash = run_hash
+        self.seal_rows = seal_rows
+        run_dir = layout.run_dir(run_hash)
+        self.manifest_path = layout.manifest_path(run_hash)
+        if create:
+            os.makedirs(run_dir, exist_ok=False)
+        self.lock = RunLock(layout.lock_path(run_hash), run_hash)
+        try:
+            if create:
+                self.manifest = manifest_io.new_manifest(run_hash, experiment=experiment)
+            else:
+                self.manifest = manifest_io.read_manifest(self.manifest_path)
+            self.manifest["writer"] = dict(self.lock.holder)
+            self.manifest["end_time"] = None
+            self._live: LiveSegmentWriter | None = None
+            self._stats = {s["id"]: s for s in self.manifest["sequences"]}
+            if not create:
+                self._recover()
+            self.write_manifest(fsync=create)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    # -- recovery -------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Seal a dead writer's live segment and drop files no manifest names."""
+        if self.manifest.get("live"):
+            self._seal_file(self.manifest["live"], reopen=False)
+        keep = {"manifest.msgpack", "lock"} | {s["file"] for s in self.manifest["segments"]}
+        run_dir = self.layout.run_dir(self.run_hash)
+        for name in os.listdir(run_dir):
+            if name not in keep and (name.endswith(PARTIAL_SUFFIX) or name.startswith(("live-", "seg-"))):
+                try:
+                    os.unlink(os.path.join(run_dir, name))
+                except FileNotFoundError:
+                    pass
+
+    # -- metadata -------------------------------------------------------------------------
+    def write_manifest(self, *, fsync: bool = False) -> None:
+        manifest_io.write_manifest(self.manifest_path, self.manifest, fsync=fsync)
+
+    def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+        seq_id = len(self.manifest["sequences"])
+        entry = {"id": seq_id, "name": name, "context": context, "dtype": dtype, **empty_stats()}
+        self.manifest["sequences"].append(entry)
+        self._stats[seq_id] = entry
+        return seq_id
+
+    def set_sequence_dtype(self, seq_id: int, dtype: str) -> None:
+        self._stats[seq_id]["dtype"] = dtype
+
+    # -- points ---------------------------------------------------------------------------
+    def append_points(self, seq, step, value, epoch, times) -> None:
+        """Write one batch (column arrays of equal length) and publish the new manifest."""
+        seq = np.asarray(seq, dtype=np.uint32)
+        step = np.asarray(step, dtype=np.int64)
+        value = np.asarray(value, dtype=np.float64)
+        batch = points_batch(seq, step, value, epoch, times)
+        if self._live is None:
+            number = self.manifest["next_segment"]
+            self.manifest["next_segment"] = number + 1
+            name = live_file_name(number)
+            self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
+            self.manifest["live"] = name
+        self._live.append(batch)
+        fold_batch(self._stats, seq, step, value)
+        if self._live.rows >= self.seal_rows:
+            self.seal(fsync_manifest=False)
+        else:
+            self.write_manifest()
+
+    def seal(self, *, fsync_manifest: bool = True) -> None:
+        """Turn the live segment into a sorted, compressed, immutable sealed segment."""
+        if self._live is not None:
+            self._live.close()
+            self._live = None
+        if self.manifest.get("live"):
+            self._seal_file(self.manifest["live"], reopen=False, fsync=fsync_manifest)
+
+    def _seal_file(self, live_name: str, *, reopen: bool, fsync: bool = True) -> None:
+        live_path = self.layout.segment_path(self.run_hash, live_name)
+        table = read_live_segment(live_path)
+        known = len(self.manifest["sequences"])
+        if table.num_rows:
+            # rows of sequences the manifest never learned of (crash between batch and manifest)
+            seq = table.column("seq").to_numpy()
+            if seq.max() >= known:
+                table = table.filter(pa.array(seq < known))
+        if table.num_rows:
+            number = self.manifest["next_segment"]
+            self.manifest["next_segment"] = number + 1
+            name = seal_file_name(number)
+            sealed = write_sealed_segment(
+                self.layout.segment_path(self.run_hash, name), table, name, _sequence_metadata(self.manifest)
+            )
+            self.manifest["segments"].append(sealed.to_manifest())
+        self.manifest["live"] = None
+        self.write_manifest(fsync=fsync)
+        try:
+            os.unlink(live_path)
+        except FileNotFoundError:
+            pass
+
+    def close(self, *, end_time: float | None = None) -> None:
+        """Seal, stamp ``end_time``, publish durably and release the lock."""
+        if not self.lock.held:
+            return
+        try:
+            self.seal(fsync_manifest=False)
+            self.manifest["end_time"] = time.time() if end_time is None else end_time
+            self.write_manifest(fsync=True)
+        finally:
+            self.lock.release()
+
+    def abandon(self) -> None:
+        """Release the lock without sealing (used when the process is already dying)."""
+        if self._live is not None:
+            self._live.close()
+            self._live = None
+        self.lock.release()
+
+
+class RunReaderStore:
+    """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
+
+    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
+        self.layout = layout
+        self.run_hash = run_hash
+        self.manifest_path = layout.manifest_path(run_hash)
+        self.manifest = manifest if manifest is not None else manifest_io.read_manifest(self.manifest_path)
+        self._live_cache: tuple[str, int, pa.Table] | None = None
+
+    def refresh(self) -> dict:
+        self.manifest = manifest_io.read_manifest(self.manifest_path)
+        return self.manifest
+
+    @property
+    def active(self) -> bool:
+        """A writer holds the run right now.  A run closed cleanly is never active."""
+        if self.manifest.get("end_time") is not None:
+            return False
+        return is_locked(self.layout.lock_path(self.run_hash))
+
+    def _live_table(self) -> pa.Table | None:
+        name = self.manifest.get("live")
+        if not name:
+            return None
+        path = self.layout.segment_path(self.run_hash, name)
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            return None
+        cached = self._live_cache
+        if cached and cached[0] == name and cached[1] == size:
+            return cached[2]
+        table = read_live_segment(path)
+        self._live_cache = (name, size, table)
+        return table
+
+    def _live_missing(self) -> bool:
+        name = self.manifest.get("live")
+        return bool(name) and not os.path.exists(self.layout.segment_path(self.run_hash, name))
+
+    def read_sequence(self, seq_id: int) -> pa.Table:
+        """All points of one sequence, sorted by step, latest write per step."""
+        for _ in range(5):
+            parts = []
+            for entry in self.manifest["segments"]:
+                reader = SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry)
+                for sid, start, stop in entry["ranges"]:
+                    if sid == seq_id:
+                        parts.append(reader.read_rows(start, stop))
+            live = self._live_table()
+            if live is None and self._live_missing():
+                self.refresh()  # the writer sealed between our manifest read and now
+                continue
+            from_live = False
+            if live is not None and live.num_rows:
+                mask = live.column("seq").to_numpy() == seq_id
+                if mask.any():
+                    parts.append(live.filter(pa.array(mask)))
+                    from_live = True
+            break
+        if not parts:
+            return empty_points()
+        if len(parts) == 1 and not from_live:
+            return parts[0]  # one sealed range: already sorted and deduplicated
+        table = pa.concat_tables(parts)
+        return dedupe_sorted_by_step(table)
+
+    def read_all_points(self) -> pa.Table:
+        """Every point of the run (sealed then live), unsorted, as stored."""
+        for _ in range(5):
+            parts = [
+                SealedSegmentReader(self.layout.segment_path(self.run_hash, e["file"]), e).read_all()
+                for e in self.manifest["segments"]
+            ]
+            live = self._live_table()
+            if live is None and self._live_missing():
+                self.refresh()
+                continue
+            if live is not None:
+                parts.append(live)
+            break
+        known = len(self.manifest["sequences"])
+        table = pa.concat_tables(parts) if parts else empty_points()
+        if table.num_rows:
+            seq = table.column("seq").to_numpy()
+            if seq.max() >= known:
+                table = table.filter(pa.array(seq < known))
+        return table.cast(POINT_SCHEMA)

@@ -1,0 +1,223 @@
+"""Metric point segments: the live Arrow IPC stream and sealed Arrow IPC files.
+
+Points are long-format rows (``POINT_SCHEMA``).  A writer appends one record batch per
+flush to ``live-<n>.arrows`` (an IPC *stream*, so every complete batch is readable while the
+file grows and a torn last batch is simply where reading stops).  Sealing rewrites the rows
+sorted by (seq, step), keeping the latest value of a re-tracked step, into ``seg-<n>.arrow``,
+a zstd-compressed IPC *file* that ``pyarrow.dataset`` and Polars open without aimcol.  In a
+sealed file no record batch spans two sequences, so one sequence is read by decompressing
+only its own batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from aimcol.format.atomic_file import PARTIAL_SUFFIX, fsync_dir
+
+POINT_SCHEMA = pa.schema(
+    [
+        pa.field("seq", pa.uint32(), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+        pa.field("epoch", pa.int64(), nullable=True),
+        pa.field("time", pa.float64(), nullable=False),
+    ]
+)
+
+SEALED_BATCH_ROWS = 65536
+"""Largest record batch in a sealed file: bounds what one sequence read decompresses."""
+
+
+def empty_points() -> pa.Table:
+    return POINT_SCHEMA.empty_table()
+
+
+def points_batch(seq, step, value, epoch, time) -> pa.RecordBatch:
+    """Build a record batch from column arrays; ``epoch`` may hold ``None`` or be ``None``."""
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(seq, pa.uint32()),
+            pa.array(step, pa.int64()),
+            pa.array(value, pa.float64()),
+            pa.array(epoch, pa.int64()) if epoch is not None else pa.nulls(len(seq), pa.int64()),
+            pa.array(time, pa.float64()),
+        ],
+        schema=POINT_SCHEMA,
+    )
+
+
+class LiveSegmentWriter:
+    """Appends record batches to a new live segment file, each one reaching the OS at once.
+
+    ``pa.OSFile`` is unbuffered: when ``append`` returns, the batch is in the page cache and
+    survives a ``kill -9`` of this process.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._sink = pa.OSFile(path, "wb")
+        self._writer = pa.ipc.new_stream(self._sink, POINT_SCHEMA)
+        self.rows = 0
+        self.batches = 0
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+        self.batches += 1
+
+    def sync(self) -> None:
+        os.fsync(self._sink.fileno())
+
+    def close(self) -> None:
+        if self._sink.closed:
+            return
+        try:
+            self._writer.close()
+        finally:
+            self._sink.close()
+
+
+def read_live_segment(path: str) -> pa.Table:
+    """Every complete record batch of a live stream; a torn or garbled tail is ignored.
+
+    A missing file reads as empty (the writer may have just sealed and removed it).
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        return empty_points()
+    batches = []
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+    except (pa.ArrowInvalid, OSError, EOFError):
+        return empty_points()
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError):
+            break  # a torn last batch: everything before it is intact
+        try:
+            batch.validate(full=False)
+        except pa.ArrowInvalid:
+            break
+        batches.append(batch)
+    if not batches:
+        return empty_points()
+    return pa.Table.from_batches(batches, POINT_SCHEMA)
+
+
+def sort_and_dedupe(table: pa.Table) -> pa.Table:
+    """Rows sorted by (seq, step); of several rows with one (seq, step) the last written wins."""
+    if table.num_rows == 0:
+        return table
+    seq = table.column("seq").to_numpy()
+    step = table.column("step").to_numpy()
+    order = np.lexsort((np.arange(len(seq)), step, seq))
+    seq_s = seq[order]
+    step_s = step[order]
+    keep = np.ones(len(order), dtype=bool)
+    keep[:-1] = (seq_s[1:] != seq_s[:-1]) | (step_s[1:] != step_s[:-1])
+    return table.take(pa.array(order[keep]))
+
+
+def dedupe_sorted_by_step(table: pa.Table) -> pa.Table:
+    """For the rows of one sequence in write order: sorted by step, the latest write per step."""
+    if table.num_rows <= 1:
+        return table
+    step = table.column("step").to_numpy()
+    if np.all(step[1:] > step[:-1]):
+        return table
+    order = np.argsort(step, kind="stable")
+    step_s = step[order]
+    keep = np.ones(len(order), dtype=bool)
+    keep[:-1] = step_s[1:] != step_s[:-1]
+    return table.take(pa.array(order[keep]))
+
+
+@dataclass
+class SealedSegment:
+    """What the manifest records about a sealed file."""
+
+    file: str
+    rows: int
+    ranges: list  # [[seq_id, start_row, stop_row], ...] in row order
+    batches: list  # row count of each record batch, in order
+
+    def to_manifest(self) -> dict:
+        return {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
+
+
+def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: dict) -> SealedSegment:
+    """Write sorted, deduplicated rows to an Arrow IPC file (zstd), atomically and durably.
+
+    ``metadata`` (run hash, sequence names and contexts) goes into the schema metadata as
+    JSON, so a reader without aimcol can tell what ``seq`` means.
+    """
+    table = sort_and_dedupe(table)
+    seq = table.column("seq").to_numpy()
+    boundaries = np.flatnonzero(seq[1:] != seq[:-1]) + 1 if len(seq) else np.array([], dtype=np.int64)
+    starts = np.concatenate([[0], boundaries]).astype(np.int64) if len(seq) else np.array([], np.int64)
+    stops = np.concatenate([boundaries, [len(seq)]]).astype(np.int64) if len(seq) else np.array([], np.int64)
+    ranges = [[int(seq[s]), int(s), int(e)] for s, e in zip(starts, stops)]
+    schema = POINT_SCHEMA.with_metadata({"aimcol": json.dumps(metadata, default=str)})
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
+    batches = []
+    with pa.OSFile(tmp, "wb") as sink:
+        with pa.ipc.new_file(sink, schema, options=options) as writer:
+            combined = table.combine_chunks()
+            for _, start, stop in ranges:
+                for chunk_start in range(start, stop, SEALED_BATCH_ROWS):
+                    chunk_stop = min(stop, chunk_start + SEALED_BATCH_ROWS)
+                    part = combined.slice(chunk_start, chunk_stop - chunk_start)
+                    for batch in part.to_batches():
+                        writer.write_batch(batch.replace_schema_metadata(schema.metadata))
+                        batches.append(batch.num_rows)
+        os.fsync(sink.fileno())
+    os.replace(tmp, path)
+    fsync_dir(os.path.dirname(path))
+    return SealedSegment(file=file_name, rows=table.num_rows, ranges=ranges, batches=batches)
+
+
+class SealedSegmentReader:
+    """Random access to the sequences of one sealed file (memory-mapped, lazily decompressed)."""
+
+    def __init__(self, path: str, entry: dict):
+        self.path = path
+        self.entry = entry
+        self._reader = None
+        self._batch_starts = np.cumsum([0] + list(entry.get("batches", [])))
+
+    def _open(self):
+        if self._reader is None:
+            self._reader = pa.ipc.open_file(pa.memory_map(self.path, "r"))
+        return self._reader
+
+    def read_all(self) -> pa.Table:
+        return self._open().read_all().replace_schema_metadata(None)
+
+    def read_rows(self, start: int, stop: int) -> pa.Table:
+        """Rows ``[start, stop)``, decompressing only the batches that overlap them."""
+        reader = self._open()
+        starts = self._batch_starts
+        first = int(np.searchsorted(starts, start, side="right") - 1)
+        parts = []
+        index = first
+        while index < reader.num_record_batches and starts[index] < stop:
+            batch = reader.get_batch(index)
+            lo = max(start - starts[index], 0)
+            hi = min(stop - starts[index], batch.num_rows)
+            parts.append(batch.slice(lo, hi - lo))
+            index += 1
+        if not parts:
+            return empty_points()
+        return pa.Table.from_batches(parts).replace_schema_metadata(None)

@@ -1,0 +1,66 @@
+"""Per-sequence summary statistics kept in the manifest (count, first/last, min/max, steps).
+
+The writer folds each flushed batch into the running stats with one vectorised pass, so the
+manifest (and from it the query index) can answer ``metric.last`` or ``metric.max`` without
+reading points.  "first"/"last" are the values at the smallest/largest step, the latest
+write winning when a step was tracked twice; min/max ignore NaN unless every value is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+STAT_KEYS = ("count", "first", "last", "min", "max", "first_step", "last_step")
+
+
+def empty_stats() -> dict:
+    return {"count": 0, "first": None, "last": None, "min": None, "max": None,
+            "first_step": None, "last_step": None}
+
+
+def _nan_aware_min(a, b):
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return a
+    return min(a, b)
+
+
+def _nan_aware_max(a, b):
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b
+    if b is None or (isinstance(b, float) and math.isnan(b)):
+        return a
+    return max(a, b)
+
+
+def fold_batch(stats_by_seq: dict[int, dict], seq: np.ndarray, step: np.ndarray, value: np.ndarray) -> None:
+    """Fold one batch of points (in write order) into ``stats_by_seq`` in place."""
+    n = len(seq)
+    if n == 0:
+        return
+    order = np.lexsort((np.arange(n), step, seq))
+    seq_s, step_s, value_s = seq[order], step[order], value[order]
+    starts = np.concatenate([[0], np.flatnonzero(seq_s[1:] != seq_s[:-1]) + 1])
+    stops = np.concatenate([starts[1:], [n]])
+    with np.errstate(invalid="ignore"):
+        mins = np.fmin.reduceat(value_s, starts)
+        maxs = np.fmax.reduceat(value_s, starts)
+    for i, (lo, hi) in enumerate(zip(starts.tolist(), stops.tolist())):
+        sid = int(seq_s[lo])
+        stats = stats_by_seq[sid]
+        first_step = int(step_s[lo])
+        # the latest write at the smallest step: last row of the run of equal first steps
+        first_idx = lo + int(np.searchsorted(step_s[lo:hi], first_step, side="right")) - 1
+        last_step = int(step_s[hi - 1])
+        stats["count"] += hi - lo
+        if stats["first_step"] is None or first_step <= stats["first_step"]:
+            stats["first_step"] = first_step
+            stats["first"] = float(value_s[first_idx])
+        if stats["last_step"] is None or last_step >= stats["last_step"]:
+            stats["last_step"] = last_step
+            stats["last"] = float(value_s[hi - 1])
+        stats["min"] = _nan_aware_min(stats["min"], float(mins[i]))
+        stats["max"] = _nan_aware_max(stats["max"], float(maxs[i]))

@@ -1,0 +1,82 @@
+"""Run params: validation of values and nested get/set/delete by key path.
+
+Params are a tree of maps with str keys whose leaves are None, bool, int, float, str,
+bytes or lists of those (tuples are stored as lists, NumPy scalars as Python scalars: Aim
+rejects them, we accept).  ``run["a"] = {...}`` replaces the subtree ``a``;
+``run["a", "b"] = v`` sets one key, creating the maps on the way.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+_SCALARS = (type(None), bool, int, float, str, bytes)
+
+
+def normalise_key(key) -> tuple[str, ...]:
+    """``"a"`` → ``("a",)``; ``("a", "b")`` stays; anything but str parts is a ``TypeError``."""
+    path = key if isinstance(key, tuple) else (key,)
+    if not path:
+        raise KeyError("an empty key path names no param")
+    for part in path:
+        if not isinstance(part, str):
+            raise TypeError(f"run param keys must be str, got {type(part).__name__} in key {path!r}")
+    return path
+
+
+def normalise_value(value: Any, path: tuple[str, ...]) -> Any:
+    """A deep copy of ``value`` in storable form, or ``TypeError`` naming the key and the type."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(
+                    f"run param {'.'.join(path)!r} has a key of type {type(k).__name__} ({k!r}); keys must be str"
+                )
+            out[k] = normalise_value(v, path + (k,))
+        return out
+    if isinstance(value, (list, tuple)):
+        return [normalise_value(v, path + (str(i),)) for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray) and value.ndim <= 1:
+        return [normalise_value(v, path) for v in value.tolist()]
+    raise TypeError(
+        f"run param {'.'.join(path)!r} has a value of type {type(value).__name__}; allowed: None, bool, int, "
+        "float, str, bytes, list/tuple, dict with str keys, NumPy scalars"
+    )
+
+
+def get_path(tree: dict, path: tuple[str, ...]) -> Any:
+    node: Any = tree
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"No key {path!r} is present.")
+        node = node[part]
+    return copy.deepcopy(node)
+
+
+def set_path(tree: dict, path: tuple[str, ...], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def delete_path(tree: dict, path: tuple[str, ...]) -> None:
+    node: Any = tree
+    for part in path[:-1]:
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"No key {path!r} is present.")
+        node = node[part]
+    if not isinstance(node, dict) or path[-1] not in node:
+        raise KeyError(f"No key {path!r} is present.")
+    del node[path[-1]]

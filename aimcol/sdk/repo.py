@@ -1,0 +1,190 @@
+"""``Repo``: a repository folder (``.aimcol``) of runs, written by many processes at once.
+
+There is no repository-wide lock: each run has its own folder, manifest and writer lock,
+so N processes create and write runs concurrently.  Listing runs is a directory scan;
+queries go through the run index (``aimcol/format/run_index.py``), a cache rebuilt from
+the manifests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+
+from aimcol.errors import MissingRunError, RunLockedError
+from aimcol.format import manifest as manifest_io
+from aimcol.format.repo_layout import (
+    REPO_DIRNAME,
+    RepoLayout,
+    find_repo_upwards,
+    init_repo,
+    open_repo,
+    resolve_repo_root,
+)
+from aimcol.format.run_lock import is_locked, lock_holder
+
+
+class Repo:
+    """A repository.  ``Repo(path)`` accepts the project folder or the ``.aimcol`` folder."""
+
+    def __init__(self, path: str = ".", *, init: bool = False):
+        root = resolve_repo_root(path)
+        self.layout: RepoLayout = init_repo(root) if init else open_repo(root)
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_path(cls, path: str, init: bool = False) -> Repo:
+        return cls(path, init=init)
+
+    @classmethod
+    def default_repo(cls, init: bool = True) -> Repo:
+        """The nearest ``.aimcol`` in the working directory or above, else a new one in cwd."""
+        found = find_repo_upwards(os.getcwd())
+        if found is not None:
+            return cls(found)
+        return cls(os.getcwd(), init=init)
+
+    @classmethod
+    def _resolve(cls, repo, *, init: bool) -> Repo:
+        if isinstance(repo, Repo):
+            return repo
+        if repo is None:
+            return cls.default_repo(init=init)
+        if isinstance(repo, (str, os.PathLike)):
+            return cls(os.fspath(repo), init=init)
+        raise TypeError(f"repo must be a path or a Repo, got {type(repo).__name__}")
+
+    @property
+    def path(self) -> str:
+        """The ``.aimcol`` folder."""
+        return self.layout.root
+
+    @property
+    def root_path(self) -> str:
+        """The folder that holds ``.aimcol``."""
+        return os.path.dirname(self.layout.root)
+
+    def __repr__(self) -> str:
+        return f"<aimcol.Repo {self.path}>"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Repo) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def run_hashes(self) -> list[str]:
+        """Hashes of every run with a manifest, in no particular order."""
+        return [h for h in self.layout.list_run_hashes() if os.path.exists(self.layout.manifest_path(h))]
+
+    def _open_run(self, run_hash: str):
+        from aimcol.sdk.run import Run
+
+        return Run(run_hash, repo=self, read_only=True)
+
+    def iter_runs(self) -> Iterator:
+        """Every run, read-only, newest first (a run deleted meanwhile is skipped)."""
+        runs = []
+        for run_hash in self.run_hashes():
+            try:
+                runs.append(self._open_run(run_hash))
+            except (MissingRunError, FileNotFoundError):
+                continue
+        runs.sort(key=lambda r: r.creation_time, reverse=True)
+        return iter(runs)
+
+    def get_run(self, run_hash: str):
+        """The run, read-only, or ``None`` if there is no such run (as Aim)."""
+        try:
+            return self._open_run(run_hash)
+        except MissingRunError:
+            return None
+
+    def total_runs_count(self) -> int:
+        return len(self.run_hashes())
+
+    def delete_run(self, run_hash: str) -> bool:
+        """Remove a run's folder; refuses a run a live process is writing.  ``False`` if absent."""
+        run_dir = self.layout.run_dir(run_hash)
+        if not os.path.isdir(run_dir):
+            return False
+        lock = self.layout.lock_path(run_hash)
+        if is_locked(lock):
+            raise RunLockedError(run_hash, lock_holder(lock))
+        # rename first: readers see the run vanish at once, never half-deleted
+        trash = os.path.join(self.layout.runs_dir, f".deleted-{run_hash}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(run_dir, trash)
+        except FileNotFoundError:
+            return False
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def delete_runs(self, run_hashes) -> tuple[bool, list[str]]:
+        """Delete several runs; ``(all deleted, hashes not deleted)`` as Aim."""
+        remaining = []
+        for run_hash in run_hashes:
+            try:
+                if not self.delete_run(run_hash):
+                    remaining.append(run_hash)
+            except RunLockedError:
+                remaining.append(run_hash)
+        return not remaining, remaining
+
+    # -- repository-wide summaries -----------------------------------------------------------
+    def _manifests(self) -> Iterator[dict]:
+        for run_hash in self.run_hashes():
+            try:
+                yield manifest_io.read_manifest(self.layout.manifest_path(run_hash))
+            except FileNotFoundError:
+                continue
+
+    def collect_sequence_info(self, sequence_types=("metric",)) -> dict:
+        """``{"metric": {name: [context, ...]}}`` over all runs, each context once."""
+        from aimcol.sdk.tracking_values import freeze
+
+        if isinstance(sequence_types, str):
+            sequence_types = (sequence_types,)
+        found: dict[str, dict] = {}
+        for manifest in self._manifests():
+            for seq in manifest["sequences"]:
+                found.setdefault(seq["name"], {}).setdefault(freeze(seq["context"]), seq["context"])
+        metrics = {name: list(contexts.values()) for name, contexts in sorted(found.items())}
+        return {kind: metrics if kind == "metric" else {} for kind in sequence_types}
+
+    def collect_params_info(self) -> dict:
+        """The union of all runs' param trees, leaves replaced by ``{"__example_type__": type}``."""
+        merged: dict = {}
+
+        def merge(into: dict, tree: dict) -> None:
+            for key, value in tree.items():
+                if isinstance(value, dict) and value:
+                    node = into.setdefault(key, {})
+                    if "__example_type__" in node:
+                        node.clear()
+                    merge(node, value)
+                elif key not in into:
+                    into[key] = {"__example_type__": str(type(value))}
+
+        for manifest in self._manifests():
+            merge(merged, manifest["params"])
+        return merged
+
+    # -- queries (AimQL) ----------------------------------------------------------------------
+    def query_runs(self, query: str = "", paginated: bool = False, offset: str | None = None, **kwargs):
+        """Runs matching an AimQL expression, newest first."""
+        from aimcol.sdk.query_results import query_runs
+
+        return query_runs(self, query)
+
+    def query_metrics(self, query: str = "", **kwargs):
+        """Metric sequences matching an AimQL expression, newest run first."""
+        from aimcol.sdk.query_results import query_metrics
+
+        return query_metrics(self, query)
+
+
+__all__ = ["Repo", "REPO_DIRNAME"]

@@ -1,0 +1,658 @@
+"""``Run``: one training run, written by one process, readable by any.
+
+The write path is built around ``track()``, which a training loop calls millions of times:
+a dict lookup keyed on ``(name, tuple(context.items()))`` finds the sequence, plain
+ints/floats and int steps are checked inline, and the point goes into five column lists.
+Every ``flush_points`` points (or ``flush_seconds``, from a background flusher) the lists
+become one Arrow record batch appended to the live segment.  Anything unusual (dict values,
+NumPy scalars, new sequences, bad input) takes a slow path that raises Aim's errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import threading
+import time
+import uuid
+import weakref
+from array import array
+from collections.abc import Iterator
+from threading import get_ident
+from time import time as _now
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from aimcol.errors import MissingRunError, ReadOnlyRunError
+from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
+from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
+from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
+
+DEFAULT_FLUSH_POINTS = 20_000
+DEFAULT_FLUSH_SECONDS = 1.0
+
+_MISSING = object()
+
+
+def new_run_hash() -> str:
+    """24 lowercase hex characters, as Aim's run hashes."""
+    return uuid.uuid4().hex[:24]
+
+
+class _SequenceState:
+    """Writer-side state of one (name, context) sequence."""
+
+    __slots__ = ("id", "name", "context", "next_step", "is_float")
+
+    def __init__(self, seq_id: int, name: str, context: dict, next_step: int, is_float: bool):
+        self.id = seq_id
+        self.name = name
+        self.context = context
+        self.next_step = next_step
+        self.is_float = is_float
+
+
+NO_EPOCH = -(2**63)
+"""Sentinel for "no epoch" in the epoch column buffer (written as null)."""
+
+_COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
+
+
+class _PointBuffer:
+    """Points not yet flushed, as five typed ``array.array`` columns, plus their writer.
+
+    Lock-free for the one producer thread (the thread that created the run): ``track()``
+    appends to the columns in a fixed order, ``time`` last, and a flush (from any thread,
+    under ``self.lock``) takes the first ``n = len(time)`` rows of every column and deletes
+    them.  Both are single C calls under the GIL, so the rows stay aligned without a lock
+    on the hot path.  Other threads (system metrics, user threads) append under the lock to
+    a side list.  Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
+    """
+
+    def __init__(self, store: RunWriterStore, flush_points: int, flush_seconds: float):
+        self.store = store
+        self.lock = threading.Lock()
+        self.seq = array("I")
+        self.step = array("q")
+        self.value = array("d")
+        self.epoch = array("q")
+        self.time = array("d")
+        self.columns = (self.seq, self.step, self.value, self.epoch, self.time)
+        self.side: list[tuple] = []
+        self.flush_points = flush_points
+        self.flush_seconds = flush_seconds
+        self.deadline = time.time() + flush_seconds
+        self.closed = False
+
+    def repair_torn_row(self) -> None:
+        """After an append failed half-way: drop the partial row (columns before ``time``)."""
+        with self.lock:
+            n = len(self.time)
+            for col in self.columns:
+                del col[n:]
+
+    def flush_locked(self) -> None:
+        """Write buffered points as one batch.  Caller holds ``self.lock``."""
+        n = len(self.time)
+        arrays = []
+        for (_, code), col in zip(_COLUMN_TYPES, self.columns):
+            arrays.append(np.frombuffer(col, dtype=np.dtype(code), count=n).copy() if n else np.empty(0, np.dtype(code)))
+            del col[:n]
+        side, self.side = self.side, []
+        if side:
+            extra = list(zip(*side))
+            arrays = [np.concatenate([a, np.asarray(e, dtype=a.dtype)]) for a, e in zip(arrays, extra)]
+        seq, step, value, epoch, times = arrays
+        if len(seq):
+            no_epoch = epoch == NO_EPOCH
+            epochs = None if no_epoch.all() else pa.array(epoch, mask=no_epoch)
+            self.store.append_points(seq, step, value, epochs, times)
+        self.deadline = time.time() + self.flush_seconds
+
+    def flush(self) -> None:
+        with self.lock:
+            if not self.closed:
+                self.flush_locked()
+
+    def close(self, *, end_time: float | None = None) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self.flush_locked()
+            finally:
+                self.store.close(end_time=end_time)
+
+
+def _finalise(buffer: _PointBuffer, extras: list) -> None:
+    """Run at GC or interpreter exit: stop helpers, flush, seal, release the lock."""
+    for extra in extras:
+        try:
+            extra.stop()
+        except Exception:
+            pass
+    buffer.close()
+
+
+class _BackgroundFlusher(threading.Thread):
+    """Flushes points older than ``flush_seconds`` when the training loop is quiet."""
+
+    def __init__(self, buffer: _PointBuffer):
+        super().__init__(name="aimcol-flusher", daemon=True)
+        self._buffer = buffer
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        buffer = self._buffer
+        while not self._stop_event.wait(buffer.flush_seconds / 2):
+            if (buffer.time or buffer.side) and time.time() >= buffer.deadline:
+                try:
+                    buffer.flush()
+                except Exception:
+                    pass  # the next track()/close() flush raises it to the user
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=5)
+
+
+class Run:
+    """A training run: params, properties and metric sequences (Aim 3.x compatible).
+
+    ``Run()`` creates a run in the nearest repository; ``Run(hash)`` resumes one (auto-steps
+    continue); ``Run(hash, read_only=True)`` reads one, also while another process writes it.
+    One process writes a run at a time: a second writer gets :class:`RunLockedError`, and a
+    dead writer's lock is taken over.  Thread-safe for ``track()`` from several threads.
+    """
+
+    def __init__(
+        self,
+        run_hash: str | None = None,
+        *,
+        repo=None,
+        read_only: bool = False,
+        experiment: str | None = None,
+        force_resume: bool = False,
+        system_tracking_interval: float | None = 10,
+        log_system_params: bool = False,
+        capture_terminal_logs: bool = True,
+        flush_points: int = DEFAULT_FLUSH_POINTS,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        seal_rows: int = DEFAULT_SEAL_ROWS,
+    ):
+        from aimcol.sdk.repo import Repo
+
+        self.repo = Repo._resolve(repo, init=not read_only)
+        self.read_only = read_only
+        self._buffer: _PointBuffer | None = None
+        self._extras: list = []
+        self._seq_cache: dict = {}
+        self._seq_by_key: dict = {}
+        self._reader: RunReaderStore | None = None
+        layout = self.repo.layout
+        if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
+            raise TypeError(f"run_hash must be a non-empty str, got {run_hash!r}")
+        if read_only:
+            if run_hash is None:
+                raise ValueError("Run(read_only=True) needs the hash of an existing run")
+            self.hash = run_hash
+            try:
+                self._reader = RunReaderStore(layout, run_hash)
+            except FileNotFoundError:
+                raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}") from None
+            return
+        if flush_points < 1:
+            raise ValueError(f"flush_points must be >= 1, got {flush_points}")
+        if flush_seconds <= 0:
+            raise ValueError(f"flush_seconds must be > 0, got {flush_seconds}")
+        if run_hash is None:
+            self.hash = new_run_hash()
+            store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
+        else:
+            self.hash = run_hash
+            import os
+
+            if not os.path.exists(layout.manifest_path(run_hash)):
+                raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
+            store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
+            if experiment is not None:
+                store.manifest["experiment"] = experiment
+                store.write_manifest()
+            for entry in store.manifest["sequences"]:
+                self._register_sequence(entry)
+        self._store = store
+        self._owner = get_ident()
+        self._buffer = _PointBuffer(store, flush_points, flush_seconds)
+        flusher = _BackgroundFlusher(self._buffer)
+        flusher.start()
+        self._extras.append(flusher)
+        self._finalizer = weakref.finalize(self, _finalise, self._buffer, self._extras)
+        if capture_terminal_logs:
+            from aimcol.sdk.terminal_logs import TerminalLogCapture
+
+            capture = TerminalLogCapture(layout.run_dir(self.hash))
+            capture.start()
+            self._extras.insert(0, capture)
+        if system_tracking_interval:
+            from aimcol.sdk.system_metrics import SystemMetricsTracker
+
+            tracker = SystemMetricsTracker(weakref.ref(self), float(system_tracking_interval))
+            tracker.start()
+            self._extras.insert(0, tracker)
+        if log_system_params:
+            from aimcol.sdk.system_metrics import collect_system_params
+
+            self["__system_params"] = collect_system_params()
+
+    # -- repr / context manager ---------------------------------------------------------------
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "writing"
+        return f"<aimcol.Run {self.hash} ({mode}) in {self.repo.path}>"
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Run) and other.hash == self.hash and other.repo.path == self.repo.path
+
+    # -- manifest access ------------------------------------------------------------------
+    @property
+    def _manifest(self) -> dict:
+        if self._reader is not None:
+            return self._reader.manifest
+        return self._store.manifest
+
+    def _writable_manifest(self, what: str) -> dict:
+        if self.read_only:
+            raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: it was opened with read_only=True")
+        if self._buffer.closed:
+            raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: the run is closed")
+        return self._store.manifest
+
+    def _publish(self) -> None:
+        with self._buffer.lock:
+            self._store.write_manifest()
+
+    def refresh(self) -> Run:
+        """Re-read a read-only run's manifest to see what its writer added since."""
+        if self._reader is not None:
+            self._reader.refresh()
+        return self
+
+    # -- params ---------------------------------------------------------------------------
+    def __setitem__(self, key, value) -> None:
+        path = normalise_key(key)
+        stored = normalise_value(value, path)
+        manifest = self._writable_manifest(f"param {'.'.join(path)!r}")
+        set_path(manifest["params"], path, stored)
+        self._publish()
+
+    def __getitem__(self, key) -> Any:
+        return get_path(self._manifest["params"], normalise_key(key))
+
+    def get(self, key, default=None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __delitem__(self, key) -> None:
+        path = normalise_key(key)
+        manifest = self._writable_manifest(f"param {'.'.join(path)!r}")
+        delete_path(manifest["params"], path)
+        self._publish()
+
+    def __contains__(self, key) -> bool:
+        try:
+            get_path(self._manifest["params"], normalise_key(key))
+        except KeyError:
+            return False
+        return True
+
+    @property
+    def params(self) -> dict:
+        """A copy of the whole params tree."""
+        return copy.deepcopy(self._manifest["params"])
+
+    # -- properties -----------------------------------------------------------------------
+    def _set_property(self, key: str, value) -> None:
+        manifest = self._writable_manifest(key)
+        manifest[key] = value
+        self._publish()
+
+    @property
+    def name(self) -> str | None:
+        return self._manifest.get("name")
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run name must be a str, got {type(value).__name__}")
+        self._set_property("name", value)
+
+    @property
+    def description(self) -> str | None:
+        return self._manifest.get("description")
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run description must be a str, got {type(value).__name__}")
+        self._set_property("description", value)
+
+    @property
+    def experiment(self) -> str:
+        return self._manifest.get("experiment") or "default"
+
+    @experiment.setter
+    def experiment(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run experiment must be a str, got {type(value).__name__}")
+        self._set_property("experiment", value)
+
+    @property
+    def archived(self) -> bool:
+        return bool(self._manifest.get("archived"))
+
+    @archived.setter
+    def archived(self, value: bool) -> None:
+        self._set_property("archived", bool(value))
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._manifest.get("tags", []))
+
+    def add_tag(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"a tag must be a str, got {type(value).__name__}")
+        manifest = self._writable_manifest("tags")
+        if value not in manifest["tags"]:
+            manifest["tags"].append(value)
+            self._publish()
+
+    def remove_tag(self, value: str) -> bool:
+        manifest = self._writable_manifest("tags")
+        if value in manifest["tags"]:
+            manifest["tags"].remove(value)
+            self._publish()
+            return True
+        return False
+
+    @property
+    def creation_time(self) -> float:
+        return self._manifest["creation_time"]
+
+    @property
+    def created_at(self) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(self.creation_time)
+
+    @property
+    def end_time(self) -> float | None:
+        return self._manifest.get("end_time")
+
+    @property
+    def active(self) -> bool:
+        if self._reader is not None:
+            return self._reader.active
+        return not self._buffer.closed
+
+    @property
+    def crashed(self) -> bool:
+        """Its writer died without closing it: not active and no ``end_time``."""
+        return self.end_time is None and not self.active
+
+    @property
+    def duration(self) -> float:
+        end = self.end_time
+        if end is None:
+            end = time.time() if self.active else self._last_point_time()
+        return max(0.0, end - self.creation_time)
+
+    def _last_point_time(self) -> float:
+        """For a crashed run: the newest of creation time and the manifest's last write."""
+        import os
+
+        try:
+            return os.stat(self.repo.layout.manifest_path(self.hash)).st_mtime
+        except OSError:
+            return self.creation_time
+
+    # -- tracking: the hot path ---------------------------------------------------------------
+    def track(self, value, name: str | None = None, step: int | None = None, epoch: int | None = None, *,
+              context: dict | None = None) -> None:
+        """Append one point (or a dict of named points) to the (name, context) sequence.
+
+        ``step=None`` continues from the sequence's largest step + 1.  Values are real numbers:
+        Python/NumPy scalars, size-1 arrays, bools (as ints); NaN and inf are kept.
+        """
+        try:
+            seq = self._seq_cache[(name, tuple(context.items()) if context else ())]
+        except (KeyError, TypeError, AttributeError):
+            if name is None or type(value) is dict:
+                return self._track_dict(value, name, step, epoch, context)
+            seq = self._sequence_for(name, context, value)
+        t = type(value)
+        if t is float:
+            if not seq.is_float:
+                self._promote(seq)
+        elif t is not int:
+            if t is dict:
+                return self._track_dict(value, name, step, epoch, context)
+            value, is_float = coerce_value(value, name)
+            if is_float and not seq.is_float:
+                self._promote(seq)
+        if step is None:
+            step = seq.next_step
+        elif type(step) is not int:
+            step = coerce_step(step, name)
+        if epoch is None:
+            epoch = NO_EPOCH
+        elif type(epoch) is not int:
+            epoch = coerce_step(epoch, name, "epoch")
+        buf = self._buffer
+        if get_ident() != self._owner:
+            return self._track_other_thread(seq, step, value, epoch)
+        try:
+            buf.seq.append(seq.id)
+            buf.step.append(step)
+            buf.value.append(value)
+            buf.epoch.append(epoch)
+            now = _now()
+            buf.time.append(now)
+        except OverflowError:
+            buf.repair_torn_row()
+            raise ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}") from None
+        if step >= seq.next_step:
+            seq.next_step = step + 1
+        if len(buf.time) >= buf.flush_points or now >= buf.deadline:
+            buf.flush()
+
+    def _track_other_thread(self, seq, step, value, epoch) -> None:
+        """track() from a thread other than the run's creator: a locked side buffer."""
+        buf = self._buffer
+        with buf.lock:
+            if buf.closed:
+                self._raise_closed()
+            buf.side.append((seq.id, step, float(value), epoch, _now()))
+            if step >= seq.next_step:
+                seq.next_step = step + 1
+
+    def _track_dict(self, value, name, step, epoch, context) -> None:
+        if type(value) is dict:
+            if name is not None:
+                raise ValueError("'name' should be None when tracking values dictionary.")
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"track() dictionary keys are metric names and must be str, got {key!r}")
+                self.track(item, name=key, step=step, epoch=epoch, context=context)
+            return
+        raise ValueError("'name' should not be None.")
+
+    def _sequence_for(self, name, context, value) -> _SequenceState:
+        """Slow path: validate name/context, find or create the sequence, fill the fast cache."""
+        if self.read_only:
+            raise ReadOnlyRunError(f"cannot track into run {self.hash}: it was opened with read_only=True")
+        if self._buffer.closed:
+            self._raise_closed()
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"track() name must be a non-empty str, got {type(name).__name__} {name!r}")
+        if context is None:
+            context = {}
+        if not isinstance(context, dict):
+            raise TypeError(f"track() context for {name!r} must be a dict, got {type(context).__name__}")
+        for key in context:
+            if not isinstance(key, str):
+                raise TypeError(f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str")
+        context = normalise_value(context, ("context",))
+        key = (name, freeze(context))
+        seq = self._seq_by_key.get(key)
+        if seq is None:
+            _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
+            with self._buffer.lock:
+                if self._buffer.closed:
+                    self._raise_closed()
+                seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
+            seq = _SequenceState(seq_id, name, context, 0, is_float)
+            self._seq_by_key[key] = seq
+        try:
+            self._seq_cache[(name, tuple(context.items()))] = seq
+        except TypeError:
+            pass  # unhashable context values: this context always takes the slow path
+        return seq
+
+    def _register_sequence(self, entry: dict) -> None:
+        last = entry.get("last_step")
+        seq = _SequenceState(entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1,
+                             entry.get("dtype") == "float")
+        self._seq_by_key[(entry["name"], freeze(entry["context"]))] = seq
+
+    def _promote(self, seq: _SequenceState) -> None:
+        """An int sequence received a float: from now on it reads back as float."""
+        seq.is_float = True
+        with self._buffer.lock:
+            self._store.set_sequence_dtype(seq.id, "float")
+
+    def track_array(self, values, *, name: str, steps=None, epochs=None, times=None, context: dict | None = None) -> None:
+        """Bulk path: append a whole array of points to one sequence at memory speed.
+
+        ``steps`` defaults to consecutive steps after the sequence's last; ``times`` to now.
+        Meant for imports and converters; the points land in the same sequence as
+        ``track()`` would put them.
+        """
+        values = np.asarray(values)
+        if values.ndim != 1:
+            raise ValueError(f"track_array() values for {name!r} must be one-dimensional, got shape {values.shape}")
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"track_array() values for {name!r} must be real numbers, got dtype {values.dtype}")
+        n = len(values)
+        if n == 0:
+            return
+        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
+        if values.dtype.kind == "f" and not seq.is_float:
+            self._promote(seq)
+        if steps is None:
+            steps = np.arange(seq.next_step, seq.next_step + n, dtype=np.int64)
+        else:
+            steps = np.asarray(steps)
+            if steps.shape != (n,) or steps.dtype.kind not in "iu":
+                raise ValueError(f"track_array() steps for {name!r} must be {n} integers, got {steps.dtype} {steps.shape}")
+            steps = steps.astype(np.int64, copy=False)
+        if epochs is not None:
+            epochs = np.asarray(epochs, dtype=np.int64)
+            if epochs.shape != (n,):
+                raise ValueError(f"track_array() epochs for {name!r} must have {n} entries, got {epochs.shape}")
+        if times is None:
+            times = np.full(n, time.time())
+        else:
+            times = np.asarray(times, dtype=np.float64)
+            if times.shape != (n,):
+                raise ValueError(f"track_array() times for {name!r} must have {n} entries, got {times.shape}")
+        seq.next_step = max(seq.next_step, int(steps.max()) + 1)
+        buf = self._buffer
+        with buf.lock:
+            if buf.closed:
+                self._raise_closed()
+            buf.flush_locked()  # keep write order: buffered points first
+            chunk = max(buf.flush_points, 1_000_000)
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                self._store.append_points(
+                    np.full(hi - lo, seq.id, dtype=np.uint32), steps[lo:hi], values[lo:hi].astype(np.float64),
+                    epochs[lo:hi] if epochs is not None else None, times[lo:hi],
+                )
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write buffered points now (they become visible to readers)."""
+        if self._buffer is not None:
+            self._buffer.flush()
+
+    def close(self) -> None:
+        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent."""
+        if self._buffer is None:
+            return
+        self._seq_cache.clear()  # later track() calls take the slow path, which raises
+        self._finalizer()  # runs _finalise once; later calls are no-ops
+
+    def finalize(self) -> None:
+        """Aim's name for :meth:`close`."""
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+    def _reader_store(self) -> RunReaderStore:
+        if self._reader is not None:
+            return self._reader
+        self.flush()
+        with self._buffer.lock:
+            manifest = copy.deepcopy(self._store.manifest)
+        return RunReaderStore(self.repo.layout, self.hash, manifest=manifest)
+
+    def metrics(self) -> list:
+        """Every metric sequence of the run (including ``__system__*`` ones), in creation order."""
+        from aimcol.sdk.sequence import Metric
+
+        reader = self._reader_store()
+        return [Metric(self, entry, reader) for entry in reader.manifest["sequences"]]
+
+    def iter_metrics(self) -> Iterator:
+        return iter(self.metrics())
+
+    def get_metric(self, name: str, context: dict | None = None):
+        """The sequence ``name`` with exactly ``context`` (default ``{}``), or ``None``."""
+        from aimcol.sdk.sequence import Metric
+
+        reader = self._reader_store()
+        wanted = freeze(context or {})
+        for entry in reader.manifest["sequences"]:
+            if entry["name"] == name and freeze(entry["context"]) == wanted:
+                return Metric(self, entry, reader)
+        return None
+
+    def dataframe(self, include_props: bool = True, include_params: bool = True):
+        """One pandas row per run with properties and flattened params (as Aim's ``Run.dataframe``)."""
+        from aimcol.sdk.tables import require_pandas, run_row
+
+        pd = require_pandas("Run.dataframe()")
+        return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
+
+    def metrics_arrow(self):
+        """Every point of every sequence as one long Arrow table (name, context, step, value, ...)."""
+        from aimcol.sdk.tables import metrics_long_table
+
+        return metrics_long_table([(self, m) for m in self.metrics()])
+
+    def get_terminal_logs(self) -> list[str]:
+        """Lines the process printed to stdout/stderr while the run captured them."""
+        from aimcol.sdk.terminal_logs import read_terminal_logs
+
+        return read_terminal_logs(self.repo.layout.run_dir(self.hash))
