@@ -186,5 +186,20 @@ class Repo:
 
         return query_metrics(self, query)
 
+    def runs_table(self, query: str = ""):
+        """One Arrow row per matching run: properties plus params flattened to dotted columns.
+
+        Built from the run index, so it is fast for 10,000+ runs (the TUI's runs screen).
+        """
+        from aimcol.sdk.query_results import runs_table
+
+        return runs_table(self, query)
+
+    def sequences_table(self, query: str = ""):
+        """One Arrow row per matching metric sequence: run hash, name, context and summary stats."""
+        from aimcol.sdk.query_results import sequences_table
+
+        return sequences_table(self, query)
+
 
 __all__ = ["Repo", "REPO_DIRNAME"]
