@@ -69,6 +69,7 @@ class RunWriterStore:
                 self.manifest = manifest_io.new_manifest(run_hash, experiment=experiment)
             else:
                 self.manifest = manifest_io.read_manifest(self.manifest_path)
+            self.previous_end_time = self.manifest.get("end_time")
             self.manifest["writer"] = dict(self.lock.holder)
             self.manifest["end_time"] = None
             self._live: LiveSegmentWriter | None = None
@@ -171,6 +172,17 @@ class RunWriterStore:
         finally:
             self.lock.release()
 
+    def release_as_found(self) -> None:
+        """Seal and release without stamping an end: a repaired crashed run stays crashed."""
+        if not self.lock.held:
+            return
+        try:
+            self.seal(fsync_manifest=False)
+            self.manifest["end_time"] = self.previous_end_time
+            self.write_manifest(fsync=True)
+        finally:
+            self.lock.release()
+
     def abandon(self) -> None:
         """Release the lock without sealing (used when the process is already dying)."""
         if self._live is not None:
@@ -268,3 +280,50 @@ class RunReaderStore:
             if seq.max() >= known:
                 table = table.filter(pa.array(seq < known))
         return table.cast(POINT_SCHEMA)
+
+
+def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[str]:
+    """What a repair would fix in a run that no writer holds: an unsealed live segment, stray files."""
+    problems = []
+    if manifest.get("live"):
+        problems.append(f"unsealed live segment {manifest['live']}")
+    named = {"manifest.msgpack", "lock", "terminal.log"} | {s["file"] for s in manifest["segments"]}
+    if manifest.get("live"):
+        named.add(manifest["live"])
+    try:
+        names = os.listdir(layout.run_dir(run_hash))
+    except FileNotFoundError:
+        return problems
+    stray = sorted(n for n in names if n not in named and (n.endswith(PARTIAL_SUFFIX) or n.startswith(("live-", "seg-"))))
+    if stray:
+        problems.append("stray files " + ", ".join(stray))
+    return problems
+
+
+def repair_run(layout: RepoLayout, run_hash: str) -> None:
+    """Seal a dead writer's live segment (dropping a torn last batch) and remove stray files.
+
+    Raises :class:`RunLockedError` if a live writer holds the run.
+    """
+    RunWriterStore(layout, run_hash, create=False).release_as_found()
+
+
+def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
+    """Problems that make a run's data unreadable (empty list: every file reads)."""
+    problems = []
+    try:
+        manifest = manifest_io.read_manifest(layout.manifest_path(run_hash))
+    except FileNotFoundError:
+        return ["no manifest"]
+    except Exception as exc:  # FormatError names the file
+        return [str(exc)]
+    for entry in manifest["segments"]:
+        path = layout.segment_path(run_hash, entry["file"])
+        try:
+            rows = SealedSegmentReader(path, entry).read_all().num_rows
+        except Exception as exc:
+            problems.append(f"{path}: unreadable sealed segment ({exc})")
+            continue
+        if rows != entry["rows"]:
+            problems.append(f"{path}: {rows} rows, manifest says {entry['rows']}")
+    return problems

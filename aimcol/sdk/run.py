@@ -487,6 +487,9 @@ class Run:
             if step >= seq.next_step:
                 seq.next_step = step + 1
 
+    def _raise_closed(self):
+        raise ReadOnlyRunError(f"run {self.hash} is closed; open it again with Run({self.hash!r}) to resume")
+
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
             if name is not None:
@@ -522,6 +525,7 @@ class Run:
                 if self._buffer.closed:
                     self._raise_closed()
                 seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
+                self._store.write_manifest()  # the sequence is visible to readers at once
             seq = _SequenceState(seq_id, name, context, 0, is_float)
             self._seq_by_key[key] = seq
         try:

@@ -34,6 +34,7 @@ def main() -> None:
     t0 = time.perf_counter()
     run = Run(repo=str(root), system_tracking_interval=None, capture_terminal_logs=False)
     t_open = time.perf_counter() - t0
+    empty = dir_bytes(root / ".aim")["apparent"]
 
     t0 = time.perf_counter()
     for i in range(args.steps):
@@ -65,7 +66,8 @@ def main() -> None:
             "bytes": size["apparent"],
             "bytes_allocated": size["allocated"],
             "files": size["files"],
-            "bytes_per_point": size["apparent"] / calls,
+            "bytes_empty": empty,
+            "bytes_per_point": (size["apparent"] - empty) / calls,
         }
     )
 

@@ -1,0 +1,109 @@
+"""Shared helpers of the CLI commands: repo lookup, run lookup by prefix, tables, progress."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line, exit code 1."""
+
+
+def add_repo_argument(parser) -> None:
+    parser.add_argument(
+        "--repo",
+        default=None,
+        help="repository folder (the project folder or its .aimcol); default: nearest .aimcol upwards from cwd",
+    )
+
+
+def open_repo(path: str | None, *, init: bool = False):
+    from aimcol import Repo
+    from aimcol.errors import RepoNotFoundError
+    from aimcol.format.repo_layout import find_repo_upwards
+
+    if path is None:
+        found = find_repo_upwards(os.getcwd())
+        if found is None:
+            if init:
+                return Repo(os.getcwd(), init=True)
+            raise UserError("no .aimcol repository here or in any parent folder (use --repo PATH, or `aimcol init`)")
+        return Repo(found)
+    try:
+        return Repo(path, init=init)
+    except RepoNotFoundError as exc:
+        raise UserError(str(exc)) from None
+
+
+def resolve_run_hash(repo, prefix: str) -> str:
+    """A full run hash from a unique prefix of it."""
+    hashes = repo.run_hashes()
+    if prefix in hashes:
+        return prefix
+    matches = [h for h in hashes if h.startswith(prefix)]
+    if not matches:
+        raise UserError(f"no run {prefix!r} in {repo.path}")
+    if len(matches) > 1:
+        raise UserError(f"run prefix {prefix!r} is ambiguous: {', '.join(sorted(matches)[:5])}")
+    return matches[0]
+
+
+def format_time(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def print_table(headers: list[str], rows: list[list], out=None) -> None:
+    """A plain, aligned text table (no colour: works in any terminal and in pipes)."""
+    out = out or sys.stdout
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=out)
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int, label: str):
+        self.total = max(total, 1)
+        self.label = label
+        self.done = 0
+        self.enabled = sys.stderr.isatty()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.enabled:
+            width = 30
+            filled = int(width * self.done / self.total)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+            sys.stderr.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -1,0 +1,156 @@
+"""``aimcol runs ls|show|rm|close``: list, inspect, delete and finalise runs."""
+
+from __future__ import annotations
+
+import json
+
+from aimcol.cli.output import (
+    UserError,
+    add_repo_argument,
+    format_duration,
+    format_time,
+    format_value,
+    open_repo,
+    print_table,
+    resolve_run_hash,
+)
+
+
+def register(sub) -> None:
+    runs = sub.add_parser("runs", help="list, show, delete or close runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    runs.set_defaults(func=lambda args: runs.print_help() or 1)
+
+    p = runs_sub.add_parser("ls", help="list runs, newest first")
+    add_repo_argument(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per run")
+    p.add_argument("--all", action="store_true", help="include archived runs")
+    p.set_defaults(func=cmd_ls)
+
+    p = runs_sub.add_parser("show", help="params tree and sequences (with last values) of a run")
+    add_repo_argument(p)
+    p.add_argument("hash", help="run hash or a unique prefix of it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = runs_sub.add_parser("rm", help="delete runs (refuses a run a live process is writing)")
+    add_repo_argument(p)
+    p.add_argument("hashes", nargs="+", metavar="HASH")
+    p.set_defaults(func=cmd_rm)
+
+    p = runs_sub.add_parser("close", help="finalise runs whose writer died (seal data, stamp end time)")
+    add_repo_argument(p)
+    p.add_argument("hashes", nargs="+", metavar="HASH")
+    p.set_defaults(func=cmd_close)
+
+
+def run_status(run) -> str:
+    if run.active:
+        return "active"
+    return "finished" if run.end_time is not None else "crashed"
+
+
+def cmd_ls(args) -> int:
+    repo = open_repo(args.repo)
+    rows = []
+    for run in repo.iter_runs():
+        if run.archived and not args.all:
+            continue
+        rows.append(run)
+    if args.json:
+        for run in rows:
+            print(json.dumps({
+                "hash": run.hash, "name": run.name, "experiment": run.experiment, "tags": run.tags,
+                "creation_time": run.creation_time, "end_time": run.end_time, "active": run.active,
+                "status": run_status(run), "archived": run.archived,
+                "sequences": len(run._manifest["sequences"]),
+            }))
+        return 0
+    table = [
+        [run.hash, run.name or "", run.experiment, format_time(run.creation_time), format_duration(run.duration),
+         run_status(run), len(run._manifest["sequences"])]
+        for run in rows
+    ]
+    print_table(["HASH", "NAME", "EXPERIMENT", "CREATED", "DURATION", "STATUS", "SEQS"], table)
+    return 0
+
+
+def _params_lines(tree, indent=0):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield "  " * indent + f"{key}:"
+            yield from _params_lines(value, indent + 1)
+        else:
+            yield "  " * indent + f"{key}: {format_value(value)}"
+
+
+def cmd_show(args) -> int:
+    repo = open_repo(args.repo)
+    run = repo.get_run(resolve_run_hash(repo, args.hash))
+    metrics = run.metrics()
+    if args.json:
+        print(json.dumps({
+            "hash": run.hash, "name": run.name, "experiment": run.experiment, "description": run.description,
+            "tags": run.tags, "archived": run.archived, "status": run_status(run),
+            "creation_time": run.creation_time, "end_time": run.end_time, "params": run.params,
+            "sequences": [{"name": m.name, "context": dict(m.context), "last": m.last, "last_step": m.last_step,
+                           "min": m.min, "max": m.max} for m in metrics],
+        }, default=str))
+        return 0
+    print(f"run         {run.hash}")
+    print(f"name        {run.name}")
+    print(f"experiment  {run.experiment}")
+    if run.description:
+        print(f"description {run.description}")
+    print(f"tags        {', '.join(run.tags) or '-'}")
+    print(f"status      {run_status(run)}{' (archived)' if run.archived else ''}")
+    print(f"created     {format_time(run.creation_time)}   duration {format_duration(run.duration)}")
+    print("\nparams")
+    lines = list(_params_lines(run.params, 1))
+    print("\n".join(lines) if lines else "  (none)")
+    print()
+    table = [[m.name, json.dumps(dict(m.context), sort_keys=True), m.last_step if m.last_step is not None else "-",
+              format_value(m.last), format_value(m.min), format_value(m.max)] for m in metrics]
+    print_table(["SEQUENCE", "CONTEXT", "LAST STEP", "LAST", "MIN", "MAX"], table)
+    return 0
+
+
+def cmd_rm(args) -> int:
+    from aimcol.errors import RunLockedError
+
+    repo = open_repo(args.repo)
+    hashes = [resolve_run_hash(repo, h) for h in args.hashes]
+    failed = False
+    for run_hash in hashes:
+        try:
+            repo.delete_run(run_hash)
+            print(f"deleted {run_hash}")
+        except RunLockedError as exc:
+            print(f"aimcol: not deleted: {exc}")
+            failed = True
+    return 1 if failed else 0
+
+
+def cmd_close(args) -> int:
+    from aimcol import Run
+    from aimcol.errors import RunLockedError
+
+    repo = open_repo(args.repo)
+    failed = False
+    for prefix in args.hashes:
+        run_hash = resolve_run_hash(repo, prefix)
+        existing = repo.get_run(run_hash)
+        if existing.end_time is not None and not existing.active:
+            print(f"{run_hash} is already closed")
+            continue
+        try:
+            run = Run(run_hash, repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
+        except RunLockedError as exc:
+            print(f"aimcol: not closed: {exc}")
+            failed = True
+            continue
+        run.close()
+        print(f"closed {run_hash}")
+    if failed:
+        raise UserError("some runs are still being written by a live process")
+    return 0

@@ -1,0 +1,38 @@
+"""Shared fixtures: real repositories on disk in pytest's tmp_path."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+@pytest.fixture
+def repo_path(tmp_path) -> str:
+    """A fresh project folder; runs created with ``repo=repo_path`` live in ``repo_path/.aimcol``."""
+    return str(tmp_path)
+
+
+@pytest.fixture
+def make_run(repo_path):
+    """Create writing runs with background threads off; closes them at teardown."""
+    from aimcol import Run
+
+    made = []
+
+    def factory(run_hash=None, **kwargs):
+        kwargs.setdefault("system_tracking_interval", None)
+        kwargs.setdefault("capture_terminal_logs", False)
+        run = Run(run_hash, repo=kwargs.pop("repo", repo_path), **kwargs)
+        made.append(run)
+        return run
+
+    yield factory
+    for run in made:
+        run.close()
+
+
+PYTHON = sys.executable
