@@ -55,7 +55,7 @@ def cmd_check(args) -> int:
     repo = open_repo(args.repo)
     broken = 0
     total = 0
-    for run_hash, active, crashed, problems, fixable in _scan(repo):
+    for run_hash, _active, crashed, problems, fixable in _scan(repo):
         total += 1
         for problem in problems:
             broken += 1

@@ -27,6 +27,33 @@ def _read_holder(fd: int) -> dict | None:
         return None
 
 
+READER_PATIENCE_S = 2.0
+"""How long a writer waits out readers' shared probes (each lasts microseconds) before giving up."""
+
+
+def _lock_exclusive(fd: int) -> None:
+    """``flock(LOCK_EX)`` that fails at once on a live writer but not on a reader's probe.
+
+    :func:`is_locked` takes ``LOCK_SH`` for an instant, so a writer taking over a dead
+    writer's run can collide with a reader asking ``run.active``.  When ``LOCK_EX`` fails,
+    a ``LOCK_SH`` that succeeds proves no writer holds the file, only readers: drop it and
+    retry.  Raises ``BlockingIOError`` when a writer holds the lock.
+    """
+    deadline = time.monotonic() + READER_PATIENCE_S
+    delay = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # raises BlockingIOError under a writer
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
 class RunLock:
     """An acquired writer lock; ``release()`` (or process death) frees it."""
 
@@ -34,7 +61,7 @@ class RunLock:
         self.path = path
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock_exclusive(fd)
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format import manifest as manifest_io
+from aimcol.format.arrow_numpy import to_arrow, to_numpy
 from aimcol.format.atomic_file import PARTIAL_SUFFIX
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_lock import RunLock, is_locked
@@ -143,9 +144,9 @@ class RunWriterStore:
         known = len(self.manifest["sequences"])
         if table.num_rows:
             # rows of sequences the manifest never learned of (crash between batch and manifest)
-            seq = table.column("seq").to_numpy()
+            seq = to_numpy(table.column("seq"))
             if seq.max() >= known:
-                table = table.filter(pa.array(seq < known))
+                table = table.filter(to_arrow(seq < known))
         if table.num_rows:
             number = self.manifest["next_segment"]
             self.manifest["next_segment"] = number + 1
@@ -247,9 +248,9 @@ class RunReaderStore:
                 continue
             from_live = False
             if live is not None and live.num_rows:
-                mask = live.column("seq").to_numpy() == seq_id
+                mask = to_numpy(live.column("seq")) == seq_id
                 if mask.any():
-                    parts.append(live.filter(pa.array(mask)))
+                    parts.append(live.filter(to_arrow(mask)))
                     from_live = True
             break
         if not parts:
@@ -276,9 +277,9 @@ class RunReaderStore:
         known = len(self.manifest["sequences"])
         table = pa.concat_tables(parts) if parts else empty_points()
         if table.num_rows:
-            seq = table.column("seq").to_numpy()
+            seq = to_numpy(table.column("seq"))
             if seq.max() >= known:
-                table = table.filter(pa.array(seq < known))
+                table = table.filter(to_arrow(seq < known))
         return table.cast(POINT_SCHEMA)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.arrow_numpy import to_arrow, to_numpy
 from aimcol.format.atomic_file import PARTIAL_SUFFIX, fsync_dir
 
 POINT_SCHEMA = pa.schema(
@@ -39,14 +40,24 @@ def empty_points() -> pa.Table:
 
 
 def points_batch(seq, step, value, epoch, time) -> pa.RecordBatch:
-    """Build a record batch from column arrays; ``epoch`` may hold ``None`` or be ``None``."""
+    """Build a record batch from column arrays.
+
+    ``epoch`` is ``None`` (no epochs), an Arrow array (nulls allowed) or an integer array.
+    """
+    n = len(seq)
+    if epoch is None:
+        epoch_col = pa.nulls(n, pa.int64())
+    elif isinstance(epoch, pa.Array):
+        epoch_col = epoch
+    else:
+        epoch_col = to_arrow(np.asarray(epoch, dtype=np.int64))
     return pa.RecordBatch.from_arrays(
         [
-            pa.array(seq, pa.uint32()),
-            pa.array(step, pa.int64()),
-            pa.array(value, pa.float64()),
-            pa.array(epoch, pa.int64()) if epoch is not None else pa.nulls(len(seq), pa.int64()),
-            pa.array(time, pa.float64()),
+            to_arrow(np.asarray(seq, dtype=np.uint32)),
+            to_arrow(np.asarray(step, dtype=np.int64)),
+            to_arrow(np.asarray(value, dtype=np.float64)),
+            epoch_col,
+            to_arrow(np.asarray(time, dtype=np.float64)),
         ],
         schema=POINT_SCHEMA,
     )
@@ -119,28 +130,28 @@ def sort_and_dedupe(table: pa.Table) -> pa.Table:
     """Rows sorted by (seq, step); of several rows with one (seq, step) the last written wins."""
     if table.num_rows == 0:
         return table
-    seq = table.column("seq").to_numpy()
-    step = table.column("step").to_numpy()
+    seq = to_numpy(table.column("seq"))
+    step = to_numpy(table.column("step"))
     order = np.lexsort((np.arange(len(seq)), step, seq))
     seq_s = seq[order]
     step_s = step[order]
     keep = np.ones(len(order), dtype=bool)
     keep[:-1] = (seq_s[1:] != seq_s[:-1]) | (step_s[1:] != step_s[:-1])
-    return table.take(pa.array(order[keep]))
+    return table.take(to_arrow(order[keep]))
 
 
 def dedupe_sorted_by_step(table: pa.Table) -> pa.Table:
     """For the rows of one sequence in write order: sorted by step, the latest write per step."""
     if table.num_rows <= 1:
         return table
-    step = table.column("step").to_numpy()
+    step = to_numpy(table.column("step"))
     if np.all(step[1:] > step[:-1]):
         return table
     order = np.argsort(step, kind="stable")
     step_s = step[order]
     keep = np.ones(len(order), dtype=bool)
     keep[:-1] = step_s[1:] != step_s[:-1]
-    return table.take(pa.array(order[keep]))
+    return table.take(to_arrow(order[keep]))
 
 
 @dataclass
@@ -163,7 +174,7 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
     JSON, so a reader without aimcol can tell what ``seq`` means.
     """
     table = sort_and_dedupe(table)
-    seq = table.column("seq").to_numpy()
+    seq = to_numpy(table.column("seq"))
     boundaries = np.flatnonzero(seq[1:] != seq[:-1]) + 1 if len(seq) else np.array([], dtype=np.int64)
     starts = np.concatenate([[0], boundaries]).astype(np.int64) if len(seq) else np.array([], np.int64)
     stops = np.concatenate([boundaries, [len(seq)]]).astype(np.int64) if len(seq) else np.array([], np.int64)

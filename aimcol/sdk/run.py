@@ -33,7 +33,8 @@ from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
 DEFAULT_FLUSH_POINTS = 20_000
 DEFAULT_FLUSH_SECONDS = 1.0
 
-_MISSING = object()
+_FAST_CONTEXTS_PER_NAME = 16
+"""Contexts per metric name that track() finds by a linear ``==`` scan (faster than hashing)."""
 
 
 def new_run_hash() -> str:
@@ -107,7 +108,8 @@ class _PointBuffer:
         seq, step, value, epoch, times = arrays
         if len(seq):
             no_epoch = epoch == NO_EPOCH
-            epochs = None if no_epoch.all() else pa.array(epoch, mask=no_epoch)
+            epochs = None if no_epoch.all() else pa.Array.from_buffers(
+                pa.int64(), len(epoch), [pa.py_buffer(np.packbits(~no_epoch, bitorder="little")), pa.py_buffer(epoch)])
             self.store.append_points(seq, step, value, epochs, times)
         self.deadline = time.time() + self.flush_seconds
 
@@ -190,6 +192,7 @@ class Run:
         self.read_only = read_only
         self._buffer: _PointBuffer | None = None
         self._extras: list = []
+        self._seq_by_name: dict = {}
         self._seq_cache: dict = {}
         self._seq_by_key: dict = {}
         self._reader: RunReaderStore | None = None
@@ -436,8 +439,13 @@ class Run:
         Python/NumPy scalars, size-1 arrays, bools (as ints); NaN and inf are kept.
         """
         try:
-            seq = self._seq_cache[(name, tuple(context.items()) if context else ())]
-        except (KeyError, TypeError, AttributeError):
+            candidates = self._seq_by_name[name]
+        except (KeyError, TypeError):
+            candidates = ()
+        for known_context, seq in candidates:  # noqa: B007 (seq is used after the break)
+            if known_context == context:
+                break
+        else:
             if name is None or type(value) is dict:
                 return self._track_dict(value, name, step, epoch, context)
             seq = self._sequence_for(name, context, value)
@@ -502,13 +510,18 @@ class Run:
         raise ValueError("'name' should not be None.")
 
     def _sequence_for(self, name, context, value) -> _SequenceState:
-        """Slow path: validate name/context, find or create the sequence, fill the fast cache."""
+        """Slow path: validate name/context, find or create the sequence, fill the fast caches."""
+        try:  # a name with more contexts than the linear scan covers
+            return self._seq_cache[(name, tuple(context.items()) if context else ())]
+        except (KeyError, TypeError, AttributeError):
+            pass
         if self.read_only:
             raise ReadOnlyRunError(f"cannot track into run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             self._raise_closed()
         if not isinstance(name, str) or not name:
             raise TypeError(f"track() name must be a non-empty str, got {type(name).__name__} {name!r}")
+        given_context = context
         if context is None:
             context = {}
         if not isinstance(context, dict):
@@ -528,10 +541,14 @@ class Run:
                 self._store.write_manifest()  # the sequence is visible to readers at once
             seq = _SequenceState(seq_id, name, context, 0, is_float)
             self._seq_by_key[key] = seq
-        try:
-            self._seq_cache[(name, tuple(context.items()))] = seq
-        except TypeError:
-            pass  # unhashable context values: this context always takes the slow path
+        candidates = self._seq_by_name.setdefault(name, [])
+        if len(candidates) < _FAST_CONTEXTS_PER_NAME:
+            candidates.append((copy.deepcopy(given_context), seq))
+        else:
+            try:
+                self._seq_cache[(name, tuple(given_context.items()) if given_context else ())] = seq
+            except TypeError:
+                pass  # unhashable context values: always the slow path
         return seq
 
     def _register_sequence(self, entry: dict) -> None:
@@ -605,7 +622,8 @@ class Run:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent."""
         if self._buffer is None:
             return
-        self._seq_cache.clear()  # later track() calls take the slow path, which raises
+        self._seq_by_name.clear()  # later track() calls take the slow path, which raises
+        self._seq_cache.clear()
         self._finalizer()  # runs _finalise once; later calls are no-ops
 
     def finalize(self) -> None:

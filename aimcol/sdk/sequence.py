@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.arrow_numpy import to_numpy
+
 
 class Context(dict):
     """A metric context: a dict whose keys also read as attributes (``ctx.subset``)."""
@@ -149,9 +151,7 @@ class Metric:
     def _column_numpy(self, column: str) -> np.ndarray:
         table = self._load()
         col = table.column(column)
-        if column == "epoch":
-            return col.to_numpy(zero_copy_only=False).astype(np.float64) if col.null_count else col.to_numpy()
-        values = col.to_numpy()
+        values = to_numpy(col)  # epochs with gaps come back as float64 with NaN
         if column == "value" and self.dtype == "int":
             return values.astype(np.int64)
         return values

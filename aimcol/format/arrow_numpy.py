@@ -1,0 +1,70 @@
+"""NumPy <-> Arrow conversions for fixed-width columns that never import pandas.
+
+``pa.array(ndarray)`` and ``Array.to_numpy()`` import pandas on first use (pyarrow checks
+for pandas types), which costs half a second in a training process that never asked for
+pandas.  The point columns are plain fixed-width types, so we wrap and unwrap their
+buffers directly (zero-copy where the layout allows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+_ARROW_TO_NUMPY = {
+    pa.uint32(): np.uint32,
+    pa.int64(): np.int64,
+    pa.float64(): np.float64,
+    pa.uint64(): np.uint64,
+    pa.int32(): np.int32,
+}
+_NUMPY_TO_ARROW = {np.dtype(v): k for k, v in _ARROW_TO_NUMPY.items()}
+
+
+def to_arrow(values: np.ndarray) -> pa.Array:
+    """A zero-copy Arrow array over a 1-D NumPy array of a fixed-width numeric dtype, or a bool mask."""
+    values = np.ascontiguousarray(values)
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    arrow_type = _NUMPY_TO_ARROW.get(values.dtype)
+    if arrow_type is None:
+        values = values.astype(np.int64 if values.dtype.kind in "iu" else np.float64)
+        arrow_type = _NUMPY_TO_ARROW[values.dtype]
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
+
+
+def _chunk_to_numpy(chunk: pa.Array, np_type, null_fill) -> np.ndarray:
+    n = len(chunk)
+    if n == 0:
+        return np.empty(0, dtype=np_type if null_fill is None or chunk.null_count == 0 else np.float64)
+    buffers = chunk.buffers()
+    data = np.frombuffer(buffers[1], dtype=np_type, count=n, offset=chunk.offset * np.dtype(np_type).itemsize)
+    if chunk.null_count == 0:
+        return data
+    if buffers[0] is None:  # a null-type array
+        return np.full(n, null_fill, dtype=np.float64)
+    valid = np.unpackbits(np.frombuffer(buffers[0], dtype=np.uint8), bitorder="little")[chunk.offset:chunk.offset + n]
+    out = data.astype(np.float64)
+    out[valid == 0] = null_fill
+    return out
+
+
+def to_numpy(column, null_fill=np.nan) -> np.ndarray:
+    """A NumPy array from an Arrow (chunked) array of a fixed-width type; nulls become ``null_fill``
+    (the result is then float64)."""
+    if isinstance(column, pa.ChunkedArray):
+        chunks = column.chunks
+    else:
+        chunks = [column]
+    if column.type == pa.null():
+        return np.full(len(column), null_fill, dtype=np.float64)
+    np_type = _ARROW_TO_NUMPY[column.type]
+    if not chunks:
+        return np.empty(0, dtype=np_type)
+    parts = [_chunk_to_numpy(c, np_type, null_fill) for c in chunks]
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.dtype != parts[0].dtype for p in parts):
+        parts = [p.astype(np.float64) for p in parts]
+    return np.concatenate(parts)
