@@ -1,0 +1,110 @@
+"""The ``aimcol`` command line, run as a real subprocess the way users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from aimcol import Repo, Run
+
+
+def aimcol(*args, cwd=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", "aimcol", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"aimcol {args} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def demo_repo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("demo")
+    proc = aimcol("demo", "--repo", str(path), "--runs-per-experiment", "3", "--steps", "200")
+    assert "crashed" in proc.stdout and "aimcol tui" in proc.stdout
+    return str(path)
+
+
+def test_demo_writes_a_realistic_repo(demo_repo):
+    runs = list(Repo(demo_repo).iter_runs())
+    assert len(runs) == 10
+    assert {r.experiment for r in runs} == {"resnet18-cifar10", "vit-tiny-cifar10", "mlp-mnist"}
+    crashed = [r for r in runs if r.crashed]
+    assert len(crashed) == 1 and crashed[0].name == "resnet18-crashed"
+    assert crashed[0].get_metric("loss", {"subset": "train"}).last_step == 80  # killed at 2/5 of 200 steps
+    finished = [r for r in runs if not r.crashed]
+    for run in finished:
+        assert set(run["hparams"]) >= {"lr", "batch_size", "optimizer"}
+        names = {(m.name, m.context.get("subset")) for m in run.metrics()}
+        assert names == {("loss", "train"), ("loss", "val"), ("accuracy", "train"), ("accuracy", "val"), ("lr", None)}
+        assert len(run.get_metric("loss", {"subset": "train"})) == 200
+
+
+def test_runs_ls_table_and_json(demo_repo):
+    out = aimcol("runs", "ls", "--repo", demo_repo).stdout.splitlines()
+    assert out[0].split()[:3] == ["HASH", "NAME", "EXPERIMENT"]
+    assert len(out) == 11 and any("crashed" in line for line in out)
+    rows = [json.loads(line) for line in aimcol("runs", "ls", "--repo", demo_repo, "--json").stdout.splitlines()]
+    assert len(rows) == 10 and {r["status"] for r in rows} == {"finished", "crashed"}
+    assert all(r["sequences"] == 5 for r in rows)
+    times = [r["creation_time"] for r in rows]
+    assert times == sorted(times, reverse=True)
+
+
+def test_runs_show_by_prefix(demo_repo):
+    run = next(r for r in Repo(demo_repo).iter_runs() if r.name == "resnet18-00")
+    out = aimcol("runs", "show", run.hash[:8], "--repo", demo_repo).stdout
+    assert run.hash in out and "hparams:" in out and "optimizer:" in out
+    assert "loss" in out and '{"subset": "val"}' in out
+    data = json.loads(aimcol("runs", "show", run.hash, "--repo", demo_repo, "--json").stdout)
+    assert data["params"]["hparams"] == run["hparams"] and len(data["sequences"]) == 5
+
+
+def test_user_mistakes_are_one_line_and_exit_1(tmp_path, demo_repo):
+    proc = aimcol("runs", "ls", cwd=str(tmp_path), check=False)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "no .aimcol repository" in proc.stderr
+    proc = aimcol("runs", "show", "ffffffffffff", "--repo", demo_repo, check=False)
+    assert proc.returncode == 1 and "no run 'ffffffffffff'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = aimcol("runs", "ls", "--repo", str(tmp_path / "nowhere"), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    proc = aimcol("init", str(tmp_path / "missing-dir"), check=False)
+    assert proc.returncode == 1 and "is not a folder" in proc.stderr
+
+
+def test_init_check_repair_close_and_rm(tmp_path):
+    aimcol("init", str(tmp_path))
+    assert os.path.isfile(tmp_path / ".aimcol" / "FORMAT")
+    # a crashed run: a child process tracks, flushes, and dies by SIGKILL
+    code = (
+        "import os, signal\n"
+        "from aimcol import Run\n"
+        f"r = Run(repo={str(tmp_path)!r}, system_tracking_interval=None, capture_terminal_logs=False)\n"
+        "print(r.hash, flush=True)\n"
+        "for i in range(100): r.track(float(i), name='loss')\n"
+        "r.flush()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    run_hash = child.stdout.strip()
+    check = aimcol("check", "--repo", str(tmp_path)).stdout
+    assert f"{run_hash}: crashed" in check and "repairable: unsealed live segment" in check
+    repair = aimcol("repair", "--repo", str(tmp_path)).stdout
+    assert f"{run_hash}: repaired" in repair
+    run = Repo(str(tmp_path)).get_run(run_hash)
+    assert run.crashed and run.get_metric("loss").values_list() == [float(i) for i in range(100)]
+    assert "repairable" not in aimcol("check", "--repo", str(tmp_path)).stdout
+    assert "closed" in aimcol("runs", "close", run_hash, "--repo", str(tmp_path)).stdout
+    run = Repo(str(tmp_path)).get_run(run_hash)
+    assert not run.crashed and run.end_time is not None and len(run.get_metric("loss")) == 100
+    # a live writer's run is refused by rm and close
+    live = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    proc = aimcol("runs", "rm", live.hash, "--repo", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "open for writing" in proc.stdout
+    proc = aimcol("runs", "close", live.hash, "--repo", str(tmp_path), check=False)
+    assert proc.returncode == 1
+    live.close()
+    assert "deleted" in aimcol("runs", "rm", live.hash, run_hash[:10], "--repo", str(tmp_path)).stdout
+    assert Repo(str(tmp_path)).run_hashes() == []

@@ -1,0 +1,73 @@
+"""GPU sampling through NVML, exercised with a stand-in ``pynvml`` module (no GPU on CI)."""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+
+from aimcol import Repo, Run
+
+
+def _fake_pynvml(n_gpus: int = 2):
+    mod = types.ModuleType("pynvml")
+    mod.NVML_TEMPERATURE_GPU = 0
+    mod.calls = {"init": 0, "shutdown": 0}
+
+    def init():
+        mod.calls["init"] += 1
+
+    def shutdown():
+        mod.calls["shutdown"] += 1
+
+    mod.nvmlInit = init
+    mod.nvmlShutdown = shutdown
+    mod.nvmlDeviceGetCount = lambda: n_gpus
+    mod.nvmlDeviceGetHandleByIndex = lambda i: i
+    mod.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=10 * (h + 1))
+    mod.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=(h + 1) * 1024, total=4096)
+    mod.nvmlDeviceGetTemperature = lambda h, kind: 50 + h
+    mod.nvmlDeviceGetPowerUsage = lambda h: 250_000 + h * 1000  # milliwatts
+    return mod
+
+
+def test_gpu_metrics_use_aims_names_and_contexts(repo_path, monkeypatch):
+    fake = _fake_pynvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    run = Run(repo=repo_path, system_tracking_interval=0.1, capture_terminal_logs=False)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if run.get_metric("__system__gpu_power_watts", {"gpu": 1}) is not None:
+            break
+        time.sleep(0.1)
+    run.close()
+    stored = Repo(repo_path).get_run(run.hash)
+    gpu0 = stored.get_metric("__system__gpu", {"gpu": 0})
+    gpu1 = stored.get_metric("__system__gpu", {"gpu": 1})
+    assert gpu0.values_list()[0] == 10.0 and gpu1.values_list()[0] == 20.0
+    assert stored.get_metric("__system__gpu_memory_percent", {"gpu": 1}).last == 50.0
+    assert stored.get_metric("__system__gpu_temp", {"gpu": 0}).last == 50.0
+    assert stored.get_metric("__system__gpu_power_watts", {"gpu": 1}).last == 251.0
+    assert fake.calls["init"] == 1 and fake.calls["shutdown"] == 1
+
+
+def test_no_nvml_means_host_metrics_only(repo_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails
+    run = Run(repo=repo_path, system_tracking_interval=0.1, capture_terminal_logs=False)
+    deadline = time.time() + 15
+    while time.time() < deadline and run.get_metric("__system__cpu") is None:
+        time.sleep(0.1)
+    run.close()
+    names = {m.name for m in Repo(repo_path).get_run(run.hash).metrics()}
+    assert "__system__cpu" in names and not any(n.startswith("__system__gpu") for n in names)
+
+
+def test_system_tracking_never_blocks_or_outlives_the_run(repo_path):
+    run = Run(repo=repo_path, system_tracking_interval=0.05, capture_terminal_logs=False)
+    for i in range(20000):
+        run.track(float(i), name="loss")
+    run.close()
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name.startswith("aimcol-") and t.is_alive()]
+    assert Repo(repo_path).get_run(run.hash).get_metric("loss").last == 19999.0
