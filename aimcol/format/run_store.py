@@ -123,6 +123,7 @@ class RunWriterStore:
             name = live_file_name(number)
             self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
             self.manifest["live"] = name
+            self.write_manifest()  # name the file before the first batch, so no batch is unlisted
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
         if self._live.rows >= self.seal_rows:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from aimcol.format.arrow_numpy import to_arrow, to_numpy
+from aimcol.format.arrow_numpy import take_rows, to_arrow, to_numpy
 from aimcol.format.atomic_file import PARTIAL_SUFFIX, fsync_dir
 
 POINT_SCHEMA = pa.schema(
@@ -137,7 +137,7 @@ def sort_and_dedupe(table: pa.Table) -> pa.Table:
     step_s = step[order]
     keep = np.ones(len(order), dtype=bool)
     keep[:-1] = (seq_s[1:] != seq_s[:-1]) | (step_s[1:] != step_s[:-1])
-    return table.take(to_arrow(order[keep]))
+    return take_rows(table, order[keep])
 
 
 def dedupe_sorted_by_step(table: pa.Table) -> pa.Table:
@@ -151,7 +151,7 @@ def dedupe_sorted_by_step(table: pa.Table) -> pa.Table:
     step_s = step[order]
     keep = np.ones(len(order), dtype=bool)
     keep[:-1] = step_s[1:] != step_s[:-1]
-    return table.take(to_arrow(order[keep]))
+    return take_rows(table, order[keep])
 
 
 @dataclass

@@ -41,7 +41,7 @@ def fold_batch(stats_by_seq: dict[int, dict], seq: np.ndarray, step: np.ndarray,
     n = len(seq)
     if n == 0:
         return
-    order = np.lexsort((np.arange(n), step, seq))
+    order = np.argsort(seq, kind="stable")  # groups by sequence, write order kept inside a group
     seq_s, step_s, value_s = seq[order], step[order], value[order]
     starts = np.concatenate([[0], np.flatnonzero(seq_s[1:] != seq_s[:-1]) + 1])
     stops = np.concatenate([starts[1:], [n]])
@@ -49,18 +49,18 @@ def fold_batch(stats_by_seq: dict[int, dict], seq: np.ndarray, step: np.ndarray,
         mins = np.fmin.reduceat(value_s, starts)
         maxs = np.fmax.reduceat(value_s, starts)
     for i, (lo, hi) in enumerate(zip(starts.tolist(), stops.tolist())):
-        sid = int(seq_s[lo])
-        stats = stats_by_seq[sid]
-        first_step = int(step_s[lo])
-        # the latest write at the smallest step: last row of the run of equal first steps
-        first_idx = lo + int(np.searchsorted(step_s[lo:hi], first_step, side="right")) - 1
-        last_step = int(step_s[hi - 1])
+        stats = stats_by_seq[int(seq_s[lo])]
+        steps = step_s[lo:hi]
+        backwards = steps[::-1]  # argmin/argmax on the reversed slice pick the latest write of a tie
+        first_idx = hi - 1 - int(np.argmin(backwards))
+        last_idx = hi - 1 - int(np.argmax(backwards))
+        first_step, last_step = int(step_s[first_idx]), int(step_s[last_idx])
         stats["count"] += hi - lo
         if stats["first_step"] is None or first_step <= stats["first_step"]:
             stats["first_step"] = first_step
             stats["first"] = float(value_s[first_idx])
         if stats["last_step"] is None or last_step >= stats["last_step"]:
             stats["last_step"] = last_step
-            stats["last"] = float(value_s[hi - 1])
+            stats["last"] = float(value_s[last_idx])
         stats["min"] = _nan_aware_min(stats["min"], float(mins[i]))
         stats["max"] = _nan_aware_max(stats["max"], float(maxs[i]))

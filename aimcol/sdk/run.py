@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import os
 import threading
 import time
 import uuid
@@ -217,8 +218,6 @@ class Run:
             store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
         else:
             self.hash = run_hash
-            import os
-
             if not os.path.exists(layout.manifest_path(run_hash)):
                 raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
             store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
@@ -423,8 +422,6 @@ class Run:
 
     def _last_point_time(self) -> float:
         """For a crashed run: the newest of creation time and the manifest's last write."""
-        import os
-
         try:
             return os.stat(self.repo.layout.manifest_path(self.hash)).st_mtime
         except OSError:
