@@ -20,20 +20,17 @@ def empty_stats() -> dict:
             "first_step": None, "last_step": None}
 
 
-def _nan_aware_min(a, b):
-    if a is None or (isinstance(a, float) and math.isnan(a)):
-        return b
-    if b is None or (isinstance(b, float) and math.isnan(b)):
-        return a
-    return min(a, b)
+def _is_missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _nan_aware_max(a, b):
-    if a is None or (isinstance(a, float) and math.isnan(a)):
+def _nan_aware(pick, a, b):
+    """``pick(a, b)`` where a missing (None/NaN) side yields the other."""
+    if _is_missing(a):
         return b
-    if b is None or (isinstance(b, float) and math.isnan(b)):
+    if _is_missing(b):
         return a
-    return max(a, b)
+    return pick(a, b)
 
 
 def fold_batch(stats_by_seq: dict[int, dict], seq: np.ndarray, step: np.ndarray, value: np.ndarray) -> None:
@@ -62,5 +59,5 @@ def fold_batch(stats_by_seq: dict[int, dict], seq: np.ndarray, step: np.ndarray,
         if stats["last_step"] is None or last_step >= stats["last_step"]:
             stats["last_step"] = last_step
             stats["last"] = float(value_s[last_idx])
-        stats["min"] = _nan_aware_min(stats["min"], float(mins[i]))
-        stats["max"] = _nan_aware_max(stats["max"], float(maxs[i]))
+        stats["min"] = _nan_aware(min, stats["min"], float(mins[i]))
+        stats["max"] = _nan_aware(max, stats["max"], float(maxs[i]))
