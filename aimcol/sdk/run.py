@@ -229,6 +229,9 @@ class Run:
         self._store = store
         self._owner = get_ident()
         self._buffer = _PointBuffer(store, flush_points, flush_seconds)
+        buf = self._buffer
+        self._add_seq, self._add_step, self._add_value = buf.seq.append, buf.step.append, buf.value.append
+        self._add_epoch, self._add_time = buf.epoch.append, buf.time.append
         flusher = _BackgroundFlusher(self._buffer)
         flusher.start()
         self._extras.append(flusher)
@@ -464,21 +467,21 @@ class Run:
             epoch = NO_EPOCH
         elif type(epoch) is not int:
             epoch = coerce_step(epoch, name, "epoch")
-        buf = self._buffer
         if get_ident() != self._owner:
             return self._track_other_thread(seq, step, value, epoch)
-        try:
-            buf.seq.append(seq.id)
-            buf.step.append(step)
-            buf.value.append(value)
-            buf.epoch.append(epoch)
+        try:  # bound appends of the buffer's columns: one attribute lookup each
+            self._add_seq(seq.id)
+            self._add_step(step)
+            self._add_value(value)
+            self._add_epoch(epoch)
             now = _now()
-            buf.time.append(now)
+            self._add_time(now)
         except OverflowError:
-            buf.repair_torn_row()
+            self._buffer.repair_torn_row()
             raise ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}") from None
         if step >= seq.next_step:
             seq.next_step = step + 1
+        buf = self._buffer
         if len(buf.time) >= buf.flush_points or now >= buf.deadline:
             buf.flush()
 
