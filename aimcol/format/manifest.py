@@ -16,6 +16,9 @@ next version.  Layout of the map (version 1)::
                       first_step, last_step}]   (stats over every point written so far)
     segments        [{file, rows, ranges: [[seq_id, start, stop], ...]}]  sealed, in order
     live            file name of the open live segment, or None
+    live_rows       how many leading rows of the live segment the sequence stats include
+                    (rows past it were written by a writer killed before it published them;
+                    the next writer folds them in when it seals the file)
     next_segment    number for the next segment file
     writer          {pid, host, started} of the last writer
 """
@@ -27,7 +30,7 @@ from typing import Any
 
 import msgpack
 
-from aimcol.errors import FormatError
+from aimcol.errors import FormatError, FormatVersionError
 from aimcol.format.atomic_file import atomic_write
 
 MANIFEST_VERSION = 1
@@ -75,19 +78,32 @@ def read_manifest(path: str) -> dict[str, Any]:
     return unpack_manifest(data, path)
 
 
+_FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}
+_ENTRY_KEYS = {"sequences": ("id", "name", "context"), "segments": ("file", "rows", "ranges")}
+
+
 def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
     try:
         manifest = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as exc:
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:  # TypeError: a map key that can't be hashed
         raise FormatError(f"{path}: corrupt run manifest ({exc})") from exc
     if not isinstance(manifest, dict):
         raise FormatError(f"{path}: corrupt run manifest (not a map)")
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
     if missing:
         raise FormatError(f"{path}: run manifest lacks {', '.join(missing)}")
-    if manifest["format"] > MANIFEST_VERSION:
-        raise FormatError(
-            f"{path}: run manifest version {manifest['format']} is newer than this aimcol "
+    version = manifest["format"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise FormatError(f"{path}: corrupt run manifest (format is {version!r})")
+    if version > MANIFEST_VERSION:
+        raise FormatVersionError(
+            f"{path}: run manifest version {version} is newer than this aimcol "
             f"understands ({MANIFEST_VERSION}); upgrade aimcol"
         )
+    wrong = [k for k, kind in _FIELD_TYPES.items() if not isinstance(manifest[k], kind)]
+    for key, needed in _ENTRY_KEYS.items():
+        if key not in wrong and not all(isinstance(e, dict) and all(n in e for n in needed) for e in manifest[key]):
+            wrong.append(key)
+    if wrong:
+        raise FormatError(f"{path}: corrupt run manifest (malformed {', '.join(wrong)})")
     return manifest

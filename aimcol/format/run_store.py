@@ -27,6 +27,7 @@ from aimcol.format.segments import (
     SealedSegmentReader,
     dedupe_sorted_by_step,
     empty_points,
+    parse_live_segment,
     points_batch,
     read_live_segment,
     write_sealed_segment,
@@ -85,8 +86,11 @@ class RunWriterStore:
     # -- recovery -------------------------------------------------------------------------
     def _recover(self) -> None:
         """Seal a dead writer's live segment and drop files no manifest names."""
-        if self.manifest.get("live"):
-            self._seal_file(self.manifest["live"], reopen=False)
+        live_name = self.manifest.get("live")
+        if live_name:
+            table = read_live_segment(self.layout.segment_path(self.run_hash, live_name))
+            self._fold_uncounted_rows(table)
+            self._seal_file(live_name, reopen=False, table=table)
         keep = {"manifest.msgpack", "lock"} | {s["file"] for s in self.manifest["segments"]}
         run_dir = self.layout.run_dir(self.run_hash)
         for name in os.listdir(run_dir):
@@ -95,6 +99,39 @@ class RunWriterStore:
                     os.unlink(os.path.join(run_dir, name))
                 except FileNotFoundError:
                     pass
+
+    def _fold_uncounted_rows(self, table: pa.Table) -> None:
+        """Make the stats count exactly the rows a dead writer left in its live segment.
+
+        A writer killed between appending a batch and replacing the manifest leaves rows
+        that readers see but the manifest's stats (``last_step``, from which a resumed run's
+        auto-step continues; ``count``, ``last``, ``dtype`` …) do not count.  ``live_rows``
+        says how many leading rows of the live file the stats already include.  Fewer rows
+        than that (a live file truncated after the fact) means the stats count lost rows:
+        recount them from the data.
+        """
+        counted = self.manifest.get("live_rows")
+        if counted is None or counted == table.num_rows:
+            return
+        if counted < table.num_rows:
+            self._fold_table(table.slice(counted))
+            return
+        for stats in self._stats.values():
+            stats.update(empty_stats())
+        for entry in self.manifest["segments"]:
+            self._fold_table(SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry).read_all())
+        self._fold_table(table)
+
+    def _fold_table(self, table: pa.Table) -> None:
+        seq = to_numpy(table.column("seq"))
+        keep = seq < len(self.manifest["sequences"])
+        step = to_numpy(table.column("step"))[keep]
+        value = to_numpy(table.column("value"))[keep]
+        seq = seq[keep]
+        fold_batch(self._stats, seq, step, value)
+        fractional = np.unique(seq[~(np.isfinite(value) & (value == np.floor(value)))])
+        for seq_id in fractional.tolist():  # a float that promoted an int sequence in the lost manifest
+            self._stats[seq_id]["dtype"] = "float"
 
     # -- metadata -------------------------------------------------------------------------
     def write_manifest(self, *, fsync: bool = False) -> None:
@@ -123,9 +160,11 @@ class RunWriterStore:
             name = live_file_name(number)
             self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
             self.manifest["live"] = name
+            self.manifest["live_rows"] = 0
             self.write_manifest()  # name the file before the first batch, so no batch is unlisted
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
+        self.manifest["live_rows"] = self._live.rows
         if self._live.rows >= self.seal_rows:
             self.seal(fsync_manifest=False)
         else:
@@ -139,9 +178,10 @@ class RunWriterStore:
         if self.manifest.get("live"):
             self._seal_file(self.manifest["live"], reopen=False, fsync=fsync_manifest)
 
-    def _seal_file(self, live_name: str, *, reopen: bool, fsync: bool = True) -> None:
+    def _seal_file(self, live_name: str, *, reopen: bool, fsync: bool = True, table: pa.Table | None = None) -> None:
         live_path = self.layout.segment_path(self.run_hash, live_name)
-        table = read_live_segment(live_path)
+        if table is None:
+            table = read_live_segment(live_path)
         known = len(self.manifest["sequences"])
         if table.num_rows:
             # rows of sequences the manifest never learned of (crash between batch and manifest)
@@ -157,6 +197,7 @@ class RunWriterStore:
             )
             self.manifest["segments"].append(sealed.to_manifest())
         self.manifest["live"] = None
+        self.manifest["live_rows"] = 0
         self.write_manifest(fsync=fsync)
         try:
             os.unlink(live_path)
@@ -220,14 +261,17 @@ class RunReaderStore:
             return None
         path = self.layout.segment_path(self.run_hash, name)
         try:
-            size = os.stat(path).st_size
+            fh = open(path, "rb")
         except FileNotFoundError:
             return None
-        cached = self._live_cache
-        if cached and cached[0] == name and cached[1] == size:
-            return cached[2]
-        table = read_live_segment(path)
-        self._live_cache = (name, size, table)
+        with fh:  # once open, the bytes stay readable even if the writer seals and removes the file
+            size = os.fstat(fh.fileno()).st_size
+            cached = self._live_cache
+            if cached and cached[0] == name and cached[1] == size:
+                return cached[2]
+            data = fh.read()
+        table = parse_live_segment(data)
+        self._live_cache = (name, len(data), table)
         return table
 
     def _live_missing(self) -> bool:

@@ -104,6 +104,11 @@ def read_live_segment(path: str) -> pa.Table:
             data = fh.read()
     except FileNotFoundError:
         return empty_points()
+    return parse_live_segment(data)
+
+
+def parse_live_segment(data: bytes) -> pa.Table:
+    """Every complete record batch in the bytes of a live stream; a torn or garbled tail is ignored."""
     batches = []
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(data))

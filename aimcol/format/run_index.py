@@ -1,0 +1,646 @@
+"""The run index: every run's manifest flattened into two Arrow tables, cached on disk.
+
+``runs``: one row per run — properties, the manifest's fingerprint, the params tree as
+msgpack, and for every param path (inner maps included) a *kind* column plus typed payload
+columns.  ``sequences``: one row per sequence — run hash, name, context, dtype and the
+manifest's summary statistics, plus the same kind/payload columns for every context path.
+
+Column names (a path is encoded as JSON so keys may hold any character)::
+
+    p<json path>#k   uint8    value kind (KIND_*; 0 = the run has no such param)
+    p<json path>#n   float64  bool/int/float rows, as float
+    p<json path>#i   int64    bool/int rows, exact
+    p<json path>#s   string   str rows (null elsewhere)
+    c<json path>#…   the same for a context path in the sequences table
+
+Payloads are 0 where the kind says they do not apply, never null (zero-copy NumPy views).
+
+The index is a cache: ``index/runs.aimcolidx`` holds both tables (magic, version, two Arrow
+IPC files) and is replaced atomically, so readers never see a torn or mixed version.  Every
+row carries the fingerprint (inode, size, mtime, ctime) of the manifest it was read from;
+:meth:`RunIndex.refresh` stats every manifest and re-reads only those whose fingerprint
+changed, plus "racy" ones (modified within :data:`RACY_SECONDS` of being read, when a second
+write could share the first one's timestamp).  A missing, corrupt or foreign index file is
+rebuilt from the manifests.  Any number of processes may refresh and rewrite it at once:
+the last rename wins and every version is a valid cache.
+
+Whether a run is *active* is never cached: it depends on who holds the run's lock now.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aimcol.format import manifest as manifest_io
+from aimcol.format.atomic_file import atomic_write
+from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.run_lock import is_locked
+
+# ---- value kinds (stored in the #k columns) -----------------------------------------------------
+
+(KIND_UNDEF, KIND_NONE, KIND_BOOL, KIND_INT, KIND_FLOAT, KIND_STR, KIND_DATETIME, KIND_TIMEDELTA, KIND_OBJ,
+ KIND_MAP) = range(10)
+"""Kinds of a value.  DATETIME and TIMEDELTA are never stored (params cannot hold them); the
+query engine uses them.  OBJ (bytes, lists, ints beyond int64) and MAP are read from the
+msgpack copy of the params/context."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+INDEX_FILE = "runs.aimcolidx"
+INDEX_MAGIC = b"AIMCOLIX"
+INDEX_VERSION = 1
+_HEADER = struct.Struct("<8sIQ")  # magic, version, length of the runs IPC file
+
+RACY_SECONDS = 2.0
+"""A manifest modified this recently when read may change again within one timestamp tick."""
+
+PERSIST_MIN_CHANGES = 16
+"""Rewrite the index file when a refresh re-read at least this many manifests (or runs came
+or went); fewer re-reads are cheaper to repeat than the rewrite (live runs change every
+second)."""
+
+MAX_PATH_COLUMNS = 4000
+"""Most param (or context) paths given typed columns; rarer paths are read from msgpack."""
+
+
+def stored_kind(value) -> int:
+    t = type(value)
+    if t is bool:
+        return KIND_BOOL
+    if t is int:
+        return KIND_INT if INT64_MIN <= value <= INT64_MAX else KIND_OBJ
+    if t is float:
+        return KIND_FLOAT
+    if t is str:
+        return KIND_STR
+    if value is None:
+        return KIND_NONE
+    if t is dict:
+        return KIND_MAP
+    return KIND_OBJ
+
+
+def path_column(prefix: str, path: tuple) -> str:
+    return prefix + json.dumps(list(path), ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_path_column(name: str) -> tuple[str, tuple, str] | None:
+    """``"p[\\"a\\",\\"b\\"]#k"`` → ``("p", ("a", "b"), "k")``; None for other columns."""
+    if len(name) < 4 or name[0] not in "pc" or name[1] != "[" or name[-2] != "#":
+        return None
+    try:
+        path = tuple(json.loads(name[1:-2]))
+    except ValueError:
+        return None
+    return name[0], path, name[-1]
+
+
+# ---- building tables from manifests ----------------------------------------------------------------
+
+
+def _walk_tree(tree: dict, prefix: tuple, out: dict, row: int) -> None:
+    """Every node of a params/context tree (inner maps too) as ``out[path][row] = value``."""
+    for key, value in tree.items():
+        path = prefix + (key,)
+        out.setdefault(path, {})[row] = value
+        if type(value) is dict:
+            _walk_tree(value, path, out, row)
+
+
+def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
+    """Kind and payload columns for each path, from ``{path: {row: value}}``.
+
+    With more than :data:`MAX_PATH_COLUMNS` distinct paths the rarest ones get no columns;
+    the rows that hold them are flagged in ``<prefix>#truncated`` and the engine reads
+    those paths from the msgpack copy.
+    """
+    columns: dict[str, pa.Array] = {}
+    if len(nodes) > MAX_PATH_COLUMNS:
+        ranked = sorted(nodes, key=lambda p: (-len(nodes[p]), len(p)))
+        truncated = np.zeros(n, dtype=bool)
+        for path in ranked[MAX_PATH_COLUMNS:]:
+            truncated[list(nodes[path])] = True
+        nodes = {p: nodes[p] for p in ranked[:MAX_PATH_COLUMNS]}
+        columns[prefix + "#truncated"] = pa.array(truncated, pa.bool_())
+    for path, by_row in nodes.items():
+        kinds = np.zeros(n, dtype=np.uint8)
+        nums = ints = strs = None
+        for row, value in by_row.items():
+            k = stored_kind(value)
+            kinds[row] = k
+            if k in (KIND_BOOL, KIND_INT, KIND_FLOAT):
+                if nums is None:
+                    nums = np.zeros(n, dtype=np.float64)
+                    ints = np.zeros(n, dtype=np.int64)
+                nums[row] = float(value)
+                if k != KIND_FLOAT:
+                    ints[row] = int(value)
+            elif k == KIND_STR:
+                if strs is None:
+                    strs = [None] * n
+                strs[row] = value
+        name = path_column(prefix, path)
+        columns[name + "#k"] = pa.array(kinds, pa.uint8())
+        if nums is not None:
+            columns[name + "#n"] = pa.array(nums, pa.float64())
+            columns[name + "#i"] = pa.array(ints, pa.int64())
+        if strs is not None:
+            columns[name + "#s"] = pa.array(strs, pa.string())
+    return columns
+
+
+def _context_json(context: dict) -> str:
+    return json.dumps(context, sort_keys=True, default=str)
+
+
+def _opt_float(value):
+    return None if value is None else float(value)
+
+
+def _opt_int(value):
+    return None if value is None else int(value)
+
+
+@dataclass
+class ManifestRecord:
+    """One run's manifest with the fingerprint of the file it came from."""
+
+    manifest: dict
+    fingerprint: tuple[int, int, int, int]  # inode, size, mtime_ns, ctime_ns
+    read_at: float
+
+
+def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
+    """One run's row of the runs table, its params tree, and its sequences' rows with contexts."""
+    m = rec.manifest
+    params = m.get("params") or {}
+    seqs = m.get("sequences") or []
+    ino, size, mtime_ns, ctime_ns = rec.fingerprint
+    tags = m.get("tags") or []
+    props = {
+        "hash": str(m["hash"]), "name": m.get("name"), "description": m.get("description"),
+        "experiment": m.get("experiment"), "tags": [str(t) for t in tags], "archived": bool(m.get("archived")),
+        "creation_time": float(m["creation_time"]), "end_time": _opt_float(m.get("end_time")),
+        "params": msgpack.packb(params, use_bin_type=True), "n_seq": len(seqs),
+        "m_ino": ino, "m_size": size, "m_mtime_ns": mtime_ns, "m_ctime_ns": ctime_ns,
+        "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
+    }
+    for key in ("name", "description", "experiment"):
+        if props[key] is not None and not isinstance(props[key], str):
+            raise TypeError(f"{key} is not a str")
+    if not isinstance(params, dict):
+        raise TypeError("params is not a map")
+    rows = []
+    for seq in seqs:
+        context = seq.get("context") or {}
+        if not isinstance(context, dict):
+            raise TypeError("context is not a map")
+        row = {
+            "run": props["hash"], "seq_id": int(seq["id"]), "name": str(seq["name"]),
+            "context": _context_json(context), "context_mp": msgpack.packb(context, use_bin_type=True),
+            "dtype": str(seq.get("dtype", "float")), "count": int(seq.get("count") or 0),
+            "first_step": _opt_int(seq.get("first_step")), "last_step": _opt_int(seq.get("last_step")),
+        }
+        for key in ("first", "last", "min", "max"):
+            row[key] = _opt_float(seq.get(key))
+        rows.append((row, context))
+    return props, params, rows
+
+
+def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
+    """The runs and sequences tables for these manifests (one row per run / sequence).
+
+    A manifest whose fields have the wrong types is left out (``aimcol check`` reports it).
+    """
+    props: dict[str, list] = {k: [] for k in (
+        "hash", "name", "description", "experiment", "tags", "archived", "creation_time", "end_time",
+        "params", "n_seq", "m_ino", "m_size", "m_mtime_ns", "m_ctime_ns", "racy",
+    )}
+    param_nodes: dict[tuple, dict] = {}
+    seq_cols: dict[str, list] = {k: [] for k in (
+        "run", "seq_id", "name", "context", "context_mp", "dtype", "count",
+        "first", "last", "min", "max", "first_step", "last_step",
+    )}
+    context_nodes: dict[tuple, dict] = {}
+    s = 0
+    row = 0
+    for rec in records:
+        try:
+            run_props, run_params, run_seqs = _record_rows(rec)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            continue  # a manifest that passed validation but still holds nonsense: leave it out
+        for key, value in run_props.items():
+            props[key].append(value)
+        _walk_tree(run_params, (), param_nodes, row)
+        for seq_row, context in run_seqs:
+            for key, value in seq_row.items():
+                seq_cols[key].append(value)
+            _walk_tree(context, (), context_nodes, s)
+            s += 1
+        row += 1
+    n = row
+    runs = {
+        "hash": pa.array(props["hash"], pa.string()),
+        "name": pa.array(props["name"], pa.string()),
+        "description": pa.array(props["description"], pa.string()),
+        "experiment": pa.array(props["experiment"], pa.string()),
+        "tags": pa.array(props["tags"], pa.list_(pa.string())),
+        "archived": pa.array(props["archived"], pa.bool_()),
+        "creation_time": pa.array(props["creation_time"], pa.float64()),
+        "end_time": pa.array(props["end_time"], pa.float64()),
+        "params": pa.array(props["params"], pa.binary()),
+        "n_seq": pa.array(props["n_seq"], pa.int32()),
+        "m_ino": pa.array(props["m_ino"], pa.int64()),
+        "m_size": pa.array(props["m_size"], pa.int64()),
+        "m_mtime_ns": pa.array(props["m_mtime_ns"], pa.int64()),
+        "m_ctime_ns": pa.array(props["m_ctime_ns"], pa.int64()),
+        "racy": pa.array(props["racy"], pa.bool_()),
+    }
+    runs.update(_path_columns("p", param_nodes, n))
+    seqs = {
+        "run": pa.array(seq_cols["run"], pa.string()),
+        "seq_id": pa.array(seq_cols["seq_id"], pa.int32()),
+        "name": pa.array(seq_cols["name"], pa.string()),
+        "context": pa.array(seq_cols["context"], pa.string()),
+        "context_mp": pa.array(seq_cols["context_mp"], pa.binary()),
+        "dtype": pa.array(seq_cols["dtype"], pa.string()),
+        "count": pa.array(seq_cols["count"], pa.int64()),
+        "first": pa.array(seq_cols["first"], pa.float64()),
+        "last": pa.array(seq_cols["last"], pa.float64()),
+        "min": pa.array(seq_cols["min"], pa.float64()),
+        "max": pa.array(seq_cols["max"], pa.float64()),
+        "first_step": pa.array(seq_cols["first_step"], pa.int64()),
+        "last_step": pa.array(seq_cols["last_step"], pa.int64()),
+    }
+    seqs.update(_path_columns("c", context_nodes, s))
+    return pa.table(runs), pa.table(seqs)
+
+
+def _fill_payload_nulls(table: pa.Table) -> pa.Table:
+    """After concatenating tables with different path columns: absent means kind 0, payload 0."""
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if col.null_count == 0:
+            continue
+        if name[-2:] in ("#k", "#n", "#i"):
+            table = table.set_column(i, name, pc.fill_null(col, 0).cast(col.type))
+        elif name.endswith("#truncated"):
+            table = table.set_column(i, name, pc.fill_null(col, False))
+    return table
+
+
+def _concat(old: pa.Table, new: pa.Table) -> pa.Table:
+    if old.num_rows == 0:
+        return new
+    if new.num_rows == 0:
+        return old
+    return _fill_payload_nulls(pa.concat_tables([old, new], promote_options="default"))
+
+
+def _drop_empty_path_columns(table: pa.Table) -> pa.Table:
+    """Path columns no row uses any more (a param was deleted everywhere)."""
+    drop = []
+    names = table.column_names
+    for name in names:
+        if name.endswith("#k"):
+            col = table.column(name)
+            if col.num_chunks == 0 or not pc.any(pc.not_equal(col, 0)).as_py():
+                base = name[:-2]
+                drop.extend(n for n in (base + "#k", base + "#n", base + "#i", base + "#s") if n in names)
+    return table.drop_columns(drop) if drop else table
+
+
+# ---- the on-disk cache -------------------------------------------------------------------------------
+
+
+def _serialize(table: pa.Table) -> pa.Buffer:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def write_index_file(path: str, runs: pa.Table, seqs: pa.Table) -> None:
+    runs_buf = _serialize(runs)
+    seqs_buf = _serialize(seqs)
+    header = _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, runs_buf.size)
+    atomic_write(path, header + runs_buf.to_pybytes() + seqs_buf.to_pybytes(), fsync=False)
+
+
+class IndexFileError(Exception):
+    """The index file is missing, from another version, or damaged: rebuild it."""
+
+
+def read_index_file(path: str) -> tuple[pa.Table, pa.Table]:
+    try:
+        source = pa.memory_map(path, "r")
+    except FileNotFoundError:
+        raise IndexFileError("missing") from None
+    except OSError as exc:
+        raise IndexFileError(str(exc)) from None
+    try:
+        buf = source.read_buffer()
+        if buf.size < _HEADER.size:
+            raise IndexFileError("truncated")
+        magic, version, runs_len = _HEADER.unpack(buf.slice(0, _HEADER.size).to_pybytes())
+        if magic != INDEX_MAGIC or version != INDEX_VERSION:
+            raise IndexFileError(f"not a version {INDEX_VERSION} run index")
+        start = _HEADER.size
+        if start + runs_len > buf.size:
+            raise IndexFileError("truncated")
+        runs = pa.ipc.open_file(buf.slice(start, runs_len)).read_all()
+        seqs = pa.ipc.open_file(buf.slice(start + runs_len)).read_all()
+        if runs.num_rows:
+            runs.validate(full=False)
+        for name in ("hash", "m_mtime_ns", "params", "n_seq"):
+            if name not in runs.column_names:
+                raise IndexFileError(f"no column {name}")
+        for name in ("run", "seq_id", "name", "context_mp"):
+            if name not in seqs.column_names:
+                raise IndexFileError(f"no column {name}")
+        return runs, seqs
+    except IndexFileError:
+        raise
+    except (pa.ArrowException, ValueError, struct.error, OSError) as exc:
+        raise IndexFileError(str(exc)) from None
+    finally:
+        source.close()
+
+
+# ---- the index of one repository ------------------------------------------------------------------
+
+
+@dataclass
+class IndexSnapshot:
+    """Consistent runs and sequences tables at one moment.
+
+    ``seq_run`` maps each sequence row to its run row.  Treat the tables as read-only.
+    """
+
+    runs: pa.Table
+    seqs: pa.Table
+    seq_run: np.ndarray
+    layout: RepoLayout
+
+    @property
+    def n_runs(self) -> int:
+        return self.runs.num_rows
+
+    @property
+    def n_seqs(self) -> int:
+        return self.seqs.num_rows
+
+    @classmethod
+    def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
+        if seqs.num_rows:
+            seq_run = pc.index_in(seqs.column("run"), value_set=runs.column("hash")).to_numpy(zero_copy_only=False)
+            seq_run = np.where(np.isnan(seq_run.astype(np.float64)), -1, seq_run).astype(np.int64)
+        else:
+            seq_run = np.zeros(0, dtype=np.int64)
+        return cls(runs, seqs, seq_run, layout)
+
+    def active(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Whether a writer holds each run now (rows of the runs table; all by default).
+
+        Runs with an ``end_time`` were closed and are not active; the lock is tried only
+        for the others (running or crashed), so this is cheap with many finished runs.
+        """
+        end = self.runs.column("end_time")
+        open_mask = end.is_null().to_numpy(zero_copy_only=False)
+        if rows is not None:
+            open_mask = open_mask[rows]
+        out = np.zeros(len(open_mask), dtype=bool)
+        hashes = self.runs.column("hash")
+        for i in np.flatnonzero(open_mask):
+            row = int(rows[i]) if rows is not None else int(i)
+            out[i] = is_locked(self.layout.lock_path(hashes[row].as_py()))
+        return out
+
+    def last_write(self) -> np.ndarray:
+        """The manifest mtime of each run, seconds (for a crashed run's duration)."""
+        return self.runs.column("m_mtime_ns").to_numpy() / 1e9
+
+    def path_columns(self, table: str, path: tuple) -> dict[str, pa.ChunkedArray]:
+        """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""
+        t = self.runs if table == "runs" else self.seqs
+        base = path_column("p" if table == "runs" else "c", path)
+        out = {}
+        for suffix in ("k", "n", "i", "s"):
+            name = f"{base}#{suffix}"
+            if name in t.column_names:
+                out[suffix] = t.column(name)
+        return out
+
+    def truncated_rows(self, table: str) -> np.ndarray | None:
+        """Rows whose rarest paths have no typed columns (see :func:`_path_columns`), or None."""
+        t = self.runs if table == "runs" else self.seqs
+        name = ("p" if table == "runs" else "c") + "#truncated"
+        if name not in t.column_names:
+            return None
+        flags = t.column(name).to_numpy(zero_copy_only=False)
+        return flags if flags.any() else None
+
+    def params_of(self, rows: np.ndarray) -> list[dict]:
+        blobs = self.runs.column("params").take(pa.array(rows, pa.int64())).to_pylist()
+        return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
+
+    def contexts_of(self, rows: np.ndarray) -> list[dict]:
+        blobs = self.seqs.column("context_mp").take(pa.array(rows, pa.int64())).to_pylist()
+        return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
+
+
+def _stat_manifests(layout: RepoLayout) -> tuple[list[str], np.ndarray]:
+    """Hashes of runs with a manifest and their fingerprints (n × 4 int64)."""
+    runs_dir = layout.runs_dir
+    try:
+        names = [e.name for e in os.scandir(runs_dir) if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return [], np.zeros((0, 4), dtype=np.int64)
+    try:
+        dir_fd = os.open(runs_dir, os.O_RDONLY)
+    except OSError:
+        dir_fd = None
+    hashes = []
+    prints = []
+    stat = os.stat
+    try:
+        for name in names:
+            try:
+                st = stat(f"{name}/manifest.msgpack", dir_fd=dir_fd) if dir_fd is not None else stat(
+                    os.path.join(runs_dir, name, "manifest.msgpack"))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            hashes.append(name)
+            prints.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+    return hashes, np.array(prints, dtype=np.int64).reshape(-1, 4)
+
+
+def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]:
+    """Read manifests with the fingerprint of exactly the file read (a run gone meanwhile is skipped)."""
+    records = []
+    for run_hash in hashes:
+        path = layout.manifest_path(run_hash)
+        try:
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                data = fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        now = time.time()
+        try:
+            manifest = manifest_io.unpack_manifest(data, path)
+        except Exception:
+            continue  # a damaged manifest is `aimcol check`'s business, not the query's
+        if manifest.get("hash") != run_hash:  # a copied run folder: the folder name is what opens it
+            manifest = dict(manifest, hash=run_hash)
+        records.append(ManifestRecord(manifest, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), now))
+    return records
+
+
+class RunIndex:
+    """The index of one repository, kept in memory between queries of this process.
+
+    Thread-safe: refreshes are serialised; snapshots are immutable.
+    """
+
+    def __init__(self, layout: RepoLayout):
+        self.layout = layout
+        self.path = os.path.join(layout.index_dir, INDEX_FILE)
+        self._lock = threading.Lock()
+        self._runs: pa.Table | None = None
+        self._seqs: pa.Table | None = None
+        self._row_of: dict[str, int] = {}
+        self._snap: IndexSnapshot | None = None
+        self.stats = {"loaded": 0, "rebuilt": 0, "reread": 0, "persisted": 0}
+
+    # -- loading -------------------------------------------------------------------------------
+    def _load(self) -> bool:
+        try:
+            runs, seqs = read_index_file(self.path)
+        except IndexFileError:
+            return False
+        self._set(runs, seqs)
+        self.stats["loaded"] += 1
+        return True
+
+    def _set(self, runs: pa.Table, seqs: pa.Table) -> None:
+        self._snap = None
+        self._runs = runs
+        self._seqs = seqs
+        self._row_of = {h: i for i, h in enumerate(runs.column("hash").to_pylist())}
+
+    # -- refreshing ----------------------------------------------------------------------------
+    def refresh(self) -> IndexSnapshot:
+        """Bring the index up to date with the manifests on disk and return a snapshot."""
+        with self._lock:
+            if self._runs is None and not self._load():
+                hashes, _ = _stat_manifests(self.layout)
+                self._rebuild(hashes)
+            else:
+                hashes, prints = _stat_manifests(self.layout)
+                self._update(hashes, prints)
+            return self._snapshot()
+
+    def rebuild(self) -> IndexSnapshot:
+        """Re-read every manifest and rewrite the index file."""
+        with self._lock:
+            hashes, _ = _stat_manifests(self.layout)
+            self._rebuild(hashes)
+            return self._snapshot()
+
+    def _rebuild(self, hashes: list[str]) -> None:
+        records = _read_records(self.layout, hashes)
+        runs, seqs = build_tables(records)
+        self._set(runs, seqs)
+        self.stats["rebuilt"] += 1
+        self.stats["reread"] += len(records)
+        self._persist()
+
+    def _update(self, hashes: list[str], prints: np.ndarray) -> None:
+        runs, seqs = self._runs, self._seqs
+        row_of = self._row_of
+        rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
+        known = rows >= 0
+        changed = ~known
+        if known.any():
+            kr = rows[known]
+            cached = np.stack([runs.column(c).to_numpy()[kr] for c in ("m_ino", "m_size", "m_mtime_ns", "m_ctime_ns")],
+                              axis=1)
+            racy = runs.column("racy").to_numpy(zero_copy_only=False)[kr]
+            changed[known] = (cached != prints[known]).any(axis=1) | racy
+        present = np.zeros(runs.num_rows, dtype=bool)
+        present[rows[known]] = True
+        n_gone = int(runs.num_rows - present.sum())
+        todo = [hashes[i] for i in np.flatnonzero(changed)]
+        if not todo and n_gone == 0:
+            return
+        records = _read_records(self.layout, todo)
+        reread = {r.manifest["hash"] for r in records}
+        keep = present.copy()
+        for h in todo:
+            r = row_of.get(h)
+            if r is not None:
+                keep[r] = False  # replaced by the fresh copy (or gone)
+        new_runs, new_seqs = build_tables(records)
+        kept_runs = runs.filter(pa.array(keep))
+        kept_hashes = pa.array([h for h, r in row_of.items() if keep[r]], pa.string())
+        seq_keep = pc.is_in(seqs.column("run"), value_set=kept_hashes) if seqs.num_rows else pa.array([], pa.bool_())
+        kept_seqs = seqs.filter(seq_keep) if seqs.num_rows else seqs
+        runs = _concat(kept_runs, new_runs)
+        seqs = _concat(kept_seqs, new_seqs)
+        self._set(runs, seqs)
+        self.stats["reread"] += len(records)
+        significant = n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(
+            h not in row_of for h in reread)
+        if significant:
+            self._persist()
+
+    def _persist(self) -> None:
+        runs = _drop_empty_path_columns(self._runs)
+        seqs = _drop_empty_path_columns(self._seqs)
+        try:
+            os.makedirs(self.layout.index_dir, exist_ok=True)
+            write_index_file(self.path, runs, seqs)
+            self.stats["persisted"] += 1
+        except OSError:
+            pass  # a read-only repository still answers queries, from memory
+
+    def _snapshot(self) -> IndexSnapshot:
+        if self._snap is not None:
+            return self._snap
+        self._snap = IndexSnapshot.from_tables(self._runs, self._seqs, self.layout)
+        return self._snap
+
+
+_INDEXES: dict[str, RunIndex] = {}
+_INDEXES_LOCK = threading.Lock()
+
+
+def run_index(layout: RepoLayout) -> RunIndex:
+    """The process-wide :class:`RunIndex` of a repository (one per ``.aimcol`` folder)."""
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(layout.root)
+        if index is None:
+            index = _INDEXES[layout.root] = RunIndex(layout)
+        return index
+
+
+def forget_indexes() -> None:
+    """Drop the in-memory indexes (tests; a process that wants a cold start)."""
+    with _INDEXES_LOCK:
+        _INDEXES.clear()
+
