@@ -283,11 +283,6 @@ def test_reader_keeps_the_live_points_when_the_writer_seals_as_it_reads(tmp_path
     assert lengths == {key_str(k): 40 for k in sequence_keys(3)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sdk/sequence.py casts values to int by the dtype of the manifest it read, which lags the data "
-    "(see the robustness report)",
-)
 def test_reader_sees_floats_that_promote_an_int_sequence_after_it_opened_the_run(tmp_path):
     import subprocess
     import sys

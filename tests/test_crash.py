@@ -267,10 +267,6 @@ def test_kill_before_a_promotion_is_published_then_resume(tmp_path):
     assert metric.last == 20.5 and metric.max == 20.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sdk/sequence.py casts values to int from a manifest dtype that lags the data (see the robustness report)",
-)
 def test_crashed_run_reads_floats_its_manifest_never_promoted(tmp_path):
     repo, run_hash = _promotion_writer(tmp_path)
     metric = Repo(repo).get_run(run_hash).get_metric("acc")

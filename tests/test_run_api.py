@@ -378,3 +378,15 @@ def test_seed_tracking_example_works_verbatim(repo_path, monkeypatch):
     got = SeedRepo.default_repo().get_run(run.hash)
     assert got.get_metric("ordinals", {"odds": True}).values_list() == list(range(0, 100, 2))
     assert got.get_metric("negative integers").last == -99
+
+
+def test_iter_runs_skips_a_damaged_manifest_with_a_warning(make_run, repo_path):
+    good = make_run()
+    good.close()
+    bad = make_run()
+    bad.close()
+    with open(os.path.join(repo_path, ".aimcol", "runs", bad.hash, "manifest.msgpack"), "wb") as fh:
+        fh.write(b"\x00garbage")
+    with pytest.warns(RuntimeWarning, match=bad.hash):
+        runs = list(Repo(repo_path).iter_runs())
+    assert [r.hash for r in runs] == [good.hash]

@@ -274,11 +274,6 @@ def test_a_corrupt_format_file_raises_format_error_naming_it(project):
             Repo(repo)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a live batch whose header arrived but whose body is zeros (pages lost with power, or not yet "
-    "written back on an NFS client) parses as a valid batch; detecting it needs a per-batch checksum",
-)
 def test_a_zero_filled_tail_of_the_last_batch_is_not_read_as_data(project, tmp_path):
     _, _, _, data = project
     ends = message_ends(data)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Iterator
 
-from aimcol.errors import MissingRunError, RunLockedError
+from aimcol.errors import FormatError, MissingRunError, RunLockedError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.repo_layout import (
     REPO_DIRNAME,
@@ -86,13 +87,19 @@ class Repo:
         return Run(run_hash, repo=self, read_only=True)
 
     def iter_runs(self) -> Iterator:
-        """Every run, read-only, newest first (a run deleted meanwhile is skipped)."""
+        """Every run, read-only, newest first.
+
+        A run deleted meanwhile is skipped; so is one whose manifest is damaged, with a
+        ``RuntimeWarning`` naming the file (``aimcol check`` lists them), as queries do.
+        """
         runs = []
         for run_hash in self.run_hashes():
             try:
                 runs.append(self._open_run(run_hash))
             except (MissingRunError, FileNotFoundError):
                 continue
+            except FormatError as exc:
+                warnings.warn(f"skipping run {run_hash}: {exc}", RuntimeWarning, stacklevel=2)
         runs.sort(key=lambda r: r.creation_time, reverse=True)
         return iter(runs)
 

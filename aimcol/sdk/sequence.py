@@ -7,6 +7,7 @@ re-tracked step — ``values.values_list()`` is in step order (Aim's is in hash 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,8 @@ class Metric:
     # -- summary from the manifest ------------------------------------------------------------
     def _stat(self, key: str):
         value = self._entry.get(key)
-        if value is not None and self.dtype == "int" and key in ("first", "last", "min", "max"):
+        if value is not None and self.dtype == "int" and key in ("first", "last", "min", "max") \
+                and math.isfinite(value) and float(value).is_integer():
             return int(value)
         return value
 
@@ -153,7 +155,9 @@ class Metric:
         col = table.column(column)
         values = to_numpy(col)  # epochs with gaps come back as float64 with NaN
         if column == "value" and self.dtype == "int":
-            return values.astype(np.int64)
+            # the manifest we read may predate floats that promoted the sequence: trust the data
+            if np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+                return values.astype(np.int64)
         return values
 
     def __len__(self) -> int:
