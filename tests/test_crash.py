@@ -240,12 +240,14 @@ def _promotion_writer(tmp_path) -> tuple[str, str]:
         "from robust_writer import install_fault, say\n"
         "install_fault({'at': 'live_append', 'n': 2})\n"
         "from aimcol import Run\n"
-        f"run = Run(repo={repo!r}, system_tracking_interval=None, capture_terminal_logs=False, flush_points=10)\n"
+        f"run = Run(repo={repo!r}, system_tracking_interval=None, capture_terminal_logs=False, flush_points=1000)\n"
         "say('H ' + run.hash)\n"
         "for step in range(10):\n"
         "    run.track(step, name='acc')\n"
+        "run.flush()\n"
         "for step in range(10, 20):\n"
         "    run.track(step + 0.5 if step >= 15 else step, name='acc')\n"
+        "run.flush()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == -9, out.stderr

@@ -390,3 +390,51 @@ def test_iter_runs_skips_a_damaged_manifest_with_a_warning(make_run, repo_path):
     with pytest.warns(RuntimeWarning, match=bad.hash):
         runs = list(Repo(repo_path).iter_runs())
     assert [r.hash for r in runs] == [good.hash]
+
+
+def test_flushes_happen_off_the_training_thread(make_run):
+    import threading
+    import time
+
+    run = make_run(flush_points=100, flush_seconds=60)
+    writers = []
+    original = run._store.append_points
+
+    def spy(*args, **kwargs):
+        writers.append(threading.current_thread().name)
+        return original(*args, **kwargs)
+
+    run._store.append_points = spy
+    for i in range(1000):
+        run.track(float(i), name="x")
+        if i % 50 == 0:
+            time.sleep(0.001)  # a training step's worth of time: the flusher keeps up
+    assert "aimcol-flusher" in writers
+    run.track(1000.0, name="x")
+    run.flush()  # an explicit flush is synchronous
+    assert writers[-1] == threading.current_thread().name
+    assert run.get_metric("x").values_list() == [float(i) for i in range(1001)]
+
+
+def test_a_failed_background_flush_loses_nothing_and_is_reported(make_run, repo_path):
+    run = make_run(flush_points=10, flush_seconds=60)
+    original = run._store.append_points
+    failures = {"left": 1}
+
+    def flaky(*args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OSError(28, "No space left on device")
+        return original(*args, **kwargs)
+
+    run._store.append_points = flaky
+    raised = None
+    for i in range(200):
+        try:
+            run.track(float(i), name="x")
+        except OSError as exc:
+            raised = exc
+            run.track(float(i), name="x", step=i)  # the user retries the point
+    assert raised is not None and raised.errno == 28
+    run.close()
+    assert Repo(repo_path).get_run(run.hash).get_metric("x").values_list() == [float(i) for i in range(200)]

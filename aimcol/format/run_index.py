@@ -74,6 +74,123 @@ MAX_PATH_COLUMNS = 4000
 """Most param (or context) paths given typed columns; rarer paths are read from msgpack."""
 
 
+# ---- Arrow <-> NumPy without pandas -----------------------------------------------------------------
+# ``pa.array()``, ``pa.scalar()`` and ``Array.to_numpy()`` import pandas on first use when it is
+# installed (pyarrow checks for pandas types): half a second in every fresh process, which
+# is most of a cold ``aimcol query``.  The index only needs these few layouts, built from
+# buffers directly.  Compute kernels given Arrow arrays and scalars never import pandas.
+
+_NP_TYPES = {pa.uint8(): np.uint8, pa.int32(): np.int32, pa.int64(): np.int64, pa.float64(): np.float64,
+             pa.uint32(): np.uint32}
+_ARROW_TYPES = {np.dtype(v): k for k, v in _NP_TYPES.items()}
+
+
+def _chunks(column) -> list:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _bits(buffer, offset: int, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), bitorder="little")[offset:offset + n].astype(bool)
+
+
+def np_valid(column) -> np.ndarray:
+    """True where a (chunked) array is not null."""
+    parts = []
+    for c in _chunks(column):
+        if c.null_count == 0:
+            parts.append(np.ones(len(c), dtype=bool))
+        elif c.type == pa.null() or c.buffers()[0] is None:
+            parts.append(np.zeros(len(c), dtype=bool))
+        else:
+            parts.append(_bits(c.buffers()[0], c.offset, len(c)))
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def np_values(column, null_fill=0) -> np.ndarray:
+    """The values of a bool or fixed-width numeric (chunked) array; nulls become ``null_fill``."""
+    dtype = np.dtype(bool) if column.type == pa.bool_() else np.dtype(_NP_TYPES.get(column.type, np.float64))
+    parts = []
+    for c in _chunks(column):
+        n = len(c)
+        if c.type == pa.null():
+            parts.append(np.full(n, null_fill, dtype=dtype))
+            continue
+        buffers = c.buffers()
+        if c.type == pa.bool_():
+            data = _bits(buffers[1], c.offset, n) if n else np.zeros(0, dtype=bool)
+        else:
+            data = np.frombuffer(buffers[1], dtype=dtype, count=n, offset=c.offset * dtype.itemsize) if n else \
+                np.zeros(0, dtype=dtype)
+        if c.null_count:
+            data = np.where(np_valid(c), data, np.asarray(null_fill).astype(dtype))
+        parts.append(data)
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate(parts) if len(parts) != 1 else parts[0]
+
+
+def arrow_values(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A bool or fixed-width numeric Arrow array over ``values`` (null where ``valid`` is False)."""
+    values = np.ascontiguousarray(values)
+    null_count = 0
+    validity = None
+    if valid is not None and not valid.all():
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        null_count = int(len(valid) - valid.sum())
+    if values.dtype == np.bool_:
+        return pa.Array.from_buffers(pa.bool_(), len(values), [validity, pa.py_buffer(np.packbits(values, bitorder="little"))],
+                                     null_count=null_count)
+    arrow_type = _ARROW_TYPES[values.dtype]
+    return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)], null_count=null_count)
+
+
+def arrow_strings(items: list, binary: bool = False) -> pa.Array:
+    """A string (or binary) array from Python str (bytes) and None."""
+    encoded = [b"" if v is None else (v if binary else v.encode("utf-8")) for v in items]
+    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    large = offsets[-1] >= 2**31
+    valid = np.fromiter((v is not None for v in items), dtype=bool, count=len(items))
+    validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    typ = (pa.large_binary() if binary else pa.large_string()) if large else (pa.binary() if binary else pa.string())
+    arr = pa.Array.from_buffers(typ, len(items), [validity, pa.py_buffer(offsets if large else offsets.astype(np.int32)),
+                                                  pa.py_buffer(b"".join(encoded))],
+                                null_count=int(len(valid) - valid.sum()))
+    return arr
+
+
+def arrow_string_lists(lists: list[list[str]]) -> pa.Array:
+    lengths = np.fromiter((len(v) for v in lists), dtype=np.int32, count=len(lists))
+    offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = arrow_strings([s for v in lists for s in v])
+    return pa.ListArray.from_arrays(arrow_values(offsets), flat)
+
+
+def arrow_scalar(value) -> pa.Scalar:
+    """A typed Arrow scalar for a Python str/bytes/bool/int/float (for compute kernels)."""
+    if isinstance(value, (str, bytes)):
+        return arrow_strings([value], binary=isinstance(value, bytes))[0]
+    if isinstance(value, bool):
+        return arrow_values(np.array([value]))[0]
+    if isinstance(value, int):
+        return arrow_values(np.array([value], dtype=np.int64))[0]
+    return arrow_values(np.array([value], dtype=np.float64))[0]
+
+
+def arrow_column(items: list, typ: pa.DataType) -> pa.Array:
+    """``pa.array(items, typ)`` for the index's column types, without importing pandas."""
+    if typ in (pa.string(), pa.binary()):
+        return arrow_strings(items, binary=typ == pa.binary())
+    if typ == pa.list_(pa.string()):
+        return arrow_string_lists(items)
+    valid = np.fromiter((v is not None for v in items), dtype=bool, count=len(items))
+    dtype = np.dtype(bool) if typ == pa.bool_() else np.dtype(_NP_TYPES[typ])
+    values = np.fromiter((0 if v is None else v for v in items), dtype=dtype, count=len(items))
+    return arrow_values(values, valid)
+
+
 def stored_kind(value) -> int:
     t = type(value)
     if t is bool:
@@ -132,7 +249,7 @@ def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
         for path in ranked[MAX_PATH_COLUMNS:]:
             truncated[list(nodes[path])] = True
         nodes = {p: nodes[p] for p in ranked[:MAX_PATH_COLUMNS]}
-        columns[prefix + "#truncated"] = pa.array(truncated, pa.bool_())
+        columns[prefix + "#truncated"] = arrow_values(truncated)
     for path, by_row in nodes.items():
         kinds = np.zeros(n, dtype=np.uint8)
         nums = ints = strs = None
@@ -151,12 +268,12 @@ def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
                     strs = [None] * n
                 strs[row] = value
         name = path_column(prefix, path)
-        columns[name + "#k"] = pa.array(kinds, pa.uint8())
+        columns[name + "#k"] = arrow_values(kinds)
         if nums is not None:
-            columns[name + "#n"] = pa.array(nums, pa.float64())
-            columns[name + "#i"] = pa.array(ints, pa.int64())
+            columns[name + "#n"] = arrow_values(nums)
+            columns[name + "#i"] = arrow_values(ints)
         if strs is not None:
-            columns[name + "#s"] = pa.array(strs, pa.string())
+            columns[name + "#s"] = arrow_strings(strs)
     return columns
 
 
@@ -251,37 +368,37 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         row += 1
     n = row
     runs = {
-        "hash": pa.array(props["hash"], pa.string()),
-        "name": pa.array(props["name"], pa.string()),
-        "description": pa.array(props["description"], pa.string()),
-        "experiment": pa.array(props["experiment"], pa.string()),
-        "tags": pa.array(props["tags"], pa.list_(pa.string())),
-        "archived": pa.array(props["archived"], pa.bool_()),
-        "creation_time": pa.array(props["creation_time"], pa.float64()),
-        "end_time": pa.array(props["end_time"], pa.float64()),
-        "params": pa.array(props["params"], pa.binary()),
-        "n_seq": pa.array(props["n_seq"], pa.int32()),
-        "m_ino": pa.array(props["m_ino"], pa.int64()),
-        "m_size": pa.array(props["m_size"], pa.int64()),
-        "m_mtime_ns": pa.array(props["m_mtime_ns"], pa.int64()),
-        "m_ctime_ns": pa.array(props["m_ctime_ns"], pa.int64()),
-        "racy": pa.array(props["racy"], pa.bool_()),
+        "hash": arrow_column(props["hash"], pa.string()),
+        "name": arrow_column(props["name"], pa.string()),
+        "description": arrow_column(props["description"], pa.string()),
+        "experiment": arrow_column(props["experiment"], pa.string()),
+        "tags": arrow_column(props["tags"], pa.list_(pa.string())),
+        "archived": arrow_column(props["archived"], pa.bool_()),
+        "creation_time": arrow_column(props["creation_time"], pa.float64()),
+        "end_time": arrow_column(props["end_time"], pa.float64()),
+        "params": arrow_column(props["params"], pa.binary()),
+        "n_seq": arrow_column(props["n_seq"], pa.int32()),
+        "m_ino": arrow_column(props["m_ino"], pa.int64()),
+        "m_size": arrow_column(props["m_size"], pa.int64()),
+        "m_mtime_ns": arrow_column(props["m_mtime_ns"], pa.int64()),
+        "m_ctime_ns": arrow_column(props["m_ctime_ns"], pa.int64()),
+        "racy": arrow_column(props["racy"], pa.bool_()),
     }
     runs.update(_path_columns("p", param_nodes, n))
     seqs = {
-        "run": pa.array(seq_cols["run"], pa.string()),
-        "seq_id": pa.array(seq_cols["seq_id"], pa.int32()),
-        "name": pa.array(seq_cols["name"], pa.string()),
-        "context": pa.array(seq_cols["context"], pa.string()),
-        "context_mp": pa.array(seq_cols["context_mp"], pa.binary()),
-        "dtype": pa.array(seq_cols["dtype"], pa.string()),
-        "count": pa.array(seq_cols["count"], pa.int64()),
-        "first": pa.array(seq_cols["first"], pa.float64()),
-        "last": pa.array(seq_cols["last"], pa.float64()),
-        "min": pa.array(seq_cols["min"], pa.float64()),
-        "max": pa.array(seq_cols["max"], pa.float64()),
-        "first_step": pa.array(seq_cols["first_step"], pa.int64()),
-        "last_step": pa.array(seq_cols["last_step"], pa.int64()),
+        "run": arrow_column(seq_cols["run"], pa.string()),
+        "seq_id": arrow_column(seq_cols["seq_id"], pa.int32()),
+        "name": arrow_column(seq_cols["name"], pa.string()),
+        "context": arrow_column(seq_cols["context"], pa.string()),
+        "context_mp": arrow_column(seq_cols["context_mp"], pa.binary()),
+        "dtype": arrow_column(seq_cols["dtype"], pa.string()),
+        "count": arrow_column(seq_cols["count"], pa.int64()),
+        "first": arrow_column(seq_cols["first"], pa.float64()),
+        "last": arrow_column(seq_cols["last"], pa.float64()),
+        "min": arrow_column(seq_cols["min"], pa.float64()),
+        "max": arrow_column(seq_cols["max"], pa.float64()),
+        "first_step": arrow_column(seq_cols["first_step"], pa.int64()),
+        "last_step": arrow_column(seq_cols["last_step"], pa.int64()),
     }
     seqs.update(_path_columns("c", context_nodes, s))
     return pa.table(runs), pa.table(seqs)
@@ -294,9 +411,9 @@ def _fill_payload_nulls(table: pa.Table) -> pa.Table:
         if col.null_count == 0:
             continue
         if name[-2:] in ("#k", "#n", "#i"):
-            table = table.set_column(i, name, pc.fill_null(col, 0).cast(col.type))
+            table = table.set_column(i, name, arrow_values(np_values(col, 0)).cast(col.type))
         elif name.endswith("#truncated"):
-            table = table.set_column(i, name, pc.fill_null(col, False))
+            table = table.set_column(i, name, arrow_values(np_values(col, False)))
     return table
 
 
@@ -315,7 +432,7 @@ def _drop_empty_path_columns(table: pa.Table) -> pa.Table:
     for name in names:
         if name.endswith("#k"):
             col = table.column(name)
-            if col.num_chunks == 0 or not pc.any(pc.not_equal(col, 0)).as_py():
+            if not (np_values(col) != 0).any():
                 base = name[:-2]
                 drop.extend(n for n in (base + "#k", base + "#n", base + "#i", base + "#s") if n in names)
     return table.drop_columns(drop) if drop else table
@@ -404,8 +521,7 @@ class IndexSnapshot:
     @classmethod
     def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
         if seqs.num_rows:
-            seq_run = pc.index_in(seqs.column("run"), value_set=runs.column("hash")).to_numpy(zero_copy_only=False)
-            seq_run = np.where(np.isnan(seq_run.astype(np.float64)), -1, seq_run).astype(np.int64)
+            seq_run = np_values(pc.index_in(seqs.column("run"), value_set=runs.column("hash")), -1).astype(np.int64)
         else:
             seq_run = np.zeros(0, dtype=np.int64)
         return cls(runs, seqs, seq_run, layout)
@@ -417,7 +533,7 @@ class IndexSnapshot:
         for the others (running or crashed), so this is cheap with many finished runs.
         """
         end = self.runs.column("end_time")
-        open_mask = end.is_null().to_numpy(zero_copy_only=False)
+        open_mask = ~np_valid(end)
         if rows is not None:
             open_mask = open_mask[rows]
         out = np.zeros(len(open_mask), dtype=bool)
@@ -429,7 +545,7 @@ class IndexSnapshot:
 
     def last_write(self) -> np.ndarray:
         """The manifest mtime of each run, seconds (for a crashed run's duration)."""
-        return self.runs.column("m_mtime_ns").to_numpy() / 1e9
+        return np_values(self.runs.column("m_mtime_ns")) / 1e9
 
     def path_columns(self, table: str, path: tuple) -> dict[str, pa.ChunkedArray]:
         """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""
@@ -448,15 +564,15 @@ class IndexSnapshot:
         name = ("p" if table == "runs" else "c") + "#truncated"
         if name not in t.column_names:
             return None
-        flags = t.column(name).to_numpy(zero_copy_only=False)
+        flags = np_values(t.column(name), False)
         return flags if flags.any() else None
 
     def params_of(self, rows: np.ndarray) -> list[dict]:
-        blobs = self.runs.column("params").take(pa.array(rows, pa.int64())).to_pylist()
+        blobs = self.runs.column("params").take(arrow_values(np.asarray(rows, dtype=np.int64))).to_pylist()
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
     def contexts_of(self, rows: np.ndarray) -> list[dict]:
-        blobs = self.seqs.column("context_mp").take(pa.array(rows, pa.int64())).to_pylist()
+        blobs = self.seqs.column("context_mp").take(arrow_values(np.asarray(rows, dtype=np.int64))).to_pylist()
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
 
@@ -578,9 +694,9 @@ class RunIndex:
         changed = ~known
         if known.any():
             kr = rows[known]
-            cached = np.stack([runs.column(c).to_numpy()[kr] for c in ("m_ino", "m_size", "m_mtime_ns", "m_ctime_ns")],
+            cached = np.stack([np_values(runs.column(c))[kr] for c in ("m_ino", "m_size", "m_mtime_ns", "m_ctime_ns")],
                               axis=1)
-            racy = runs.column("racy").to_numpy(zero_copy_only=False)[kr]
+            racy = np_values(runs.column("racy"), False)[kr]
             changed[known] = (cached != prints[known]).any(axis=1) | racy
         present = np.zeros(runs.num_rows, dtype=bool)
         present[rows[known]] = True
@@ -596,10 +712,9 @@ class RunIndex:
             if r is not None:
                 keep[r] = False  # replaced by the fresh copy (or gone)
         new_runs, new_seqs = build_tables(records)
-        kept_runs = runs.filter(pa.array(keep))
-        kept_hashes = pa.array([h for h, r in row_of.items() if keep[r]], pa.string())
-        seq_keep = pc.is_in(seqs.column("run"), value_set=kept_hashes) if seqs.num_rows else pa.array([], pa.bool_())
-        kept_seqs = seqs.filter(seq_keep) if seqs.num_rows else seqs
+        kept_runs = runs.filter(arrow_values(keep))
+        kept_hashes = arrow_strings([h for h, r in row_of.items() if keep[r]])
+        kept_seqs = seqs.filter(pc.is_in(seqs.column("run"), value_set=kept_hashes)) if seqs.num_rows else seqs
         runs = _concat(kept_runs, new_runs)
         seqs = _concat(kept_seqs, new_seqs)
         self._set(runs, seqs)

@@ -34,7 +34,7 @@ from aimcol.format.segments import (
 )
 from aimcol.format.sequence_stats import empty_stats, fold_batch
 
-DEFAULT_SEAL_ROWS = 4_000_000
+DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
 
 

@@ -151,20 +151,6 @@ def parse_live_segment(data: bytes) -> pa.Table:
     return pa.Table.from_batches(batches, POINT_SCHEMA)
 
 
-def sort_and_dedupe(table: pa.Table) -> pa.Table:
-    """Rows sorted by (seq, step); of several rows with one (seq, step) the last written wins."""
-    if table.num_rows == 0:
-        return table
-    seq = to_numpy(table.column("seq"))
-    step = to_numpy(table.column("step"))
-    order = np.lexsort((np.arange(len(seq)), step, seq))
-    seq_s = seq[order]
-    step_s = step[order]
-    keep = np.ones(len(order), dtype=bool)
-    keep[:-1] = (seq_s[1:] != seq_s[:-1]) | (step_s[1:] != step_s[:-1])
-    return take_rows(table, order[keep])
-
-
 def dedupe_sorted_by_step(table: pa.Table) -> pa.Table:
     """For the rows of one sequence in write order: sorted by step, the latest write per step."""
     if table.num_rows <= 1:
@@ -193,35 +179,39 @@ class SealedSegment:
 
 
 def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: dict) -> SealedSegment:
-    """Write sorted, deduplicated rows to an Arrow IPC file (zstd), atomically and durably.
+    """Write rows sorted by (seq, step), latest write per step, to an Arrow IPC file (zstd),
+    atomically and durably.
 
-    ``metadata`` (run hash, sequence names and contexts) goes into the schema metadata as
-    JSON, so a reader without aimcol can tell what ``seq`` means.
+    Works one sequence at a time (a stable sort by ``seq`` only, then each sequence's rows
+    sorted by step), so the extra memory is one sequence's rows, not a sorted copy of the
+    whole table.  ``metadata`` (run hash, sequence names and contexts) goes into the schema
+    metadata as JSON, so a reader without aimcol can tell what ``seq`` means.
     """
-    table = sort_and_dedupe(table)
-    seq = to_numpy(table.column("seq"))
-    boundaries = np.flatnonzero(seq[1:] != seq[:-1]) + 1 if len(seq) else np.array([], dtype=np.int64)
-    starts = np.concatenate([[0], boundaries]).astype(np.int64) if len(seq) else np.array([], np.int64)
-    stops = np.concatenate([boundaries, [len(seq)]]).astype(np.int64) if len(seq) else np.array([], np.int64)
-    ranges = [[int(seq[s]), int(s), int(e)] for s, e in zip(starts, stops)]
     schema = POINT_SCHEMA.with_metadata({"aimcol": json.dumps(metadata, default=str)})
     options = pa.ipc.IpcWriteOptions(compression="zstd")
+    seq = to_numpy(table.column("seq"))
+    order = np.argsort(seq, kind="stable")
+    seq_sorted = seq[order]
+    group_starts = np.flatnonzero(np.concatenate([[True], seq_sorted[1:] != seq_sorted[:-1]])) if len(seq) else []
+    group_stops = list(group_starts[1:]) + [len(seq)] if len(seq) else []
+    del seq_sorted
     tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
-    batches = []
+    ranges, batches, rows = [], [], 0
     with pa.OSFile(tmp, "wb") as sink:
         with pa.ipc.new_file(sink, schema, options=options) as writer:
-            combined = table.combine_chunks()
-            for _, start, stop in ranges:
-                for chunk_start in range(start, stop, SEALED_BATCH_ROWS):
-                    chunk_stop = min(stop, chunk_start + SEALED_BATCH_ROWS)
-                    part = combined.slice(chunk_start, chunk_stop - chunk_start)
-                    for batch in part.to_batches():
+            for lo, hi in zip(group_starts, group_stops):
+                part = dedupe_sorted_by_step(take_rows(table, order[lo:hi]))
+                ranges.append([int(seq[order[lo]]), rows, rows + part.num_rows])
+                rows += part.num_rows
+                for chunk_start in range(0, part.num_rows, SEALED_BATCH_ROWS):
+                    chunk = part.slice(chunk_start, SEALED_BATCH_ROWS).combine_chunks()
+                    for batch in chunk.to_batches():
                         writer.write_batch(batch.replace_schema_metadata(schema.metadata))
                         batches.append(batch.num_rows)
         os.fsync(sink.fileno())
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(path))
-    return SealedSegment(file=file_name, rows=table.num_rows, ranges=ranges, batches=batches)
+    return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches)
 
 
 class SealedSegmentReader:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import math
 import os
 import threading
 import time
@@ -31,7 +32,7 @@ from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriter
 from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
 
-DEFAULT_FLUSH_POINTS = 20_000
+DEFAULT_FLUSH_POINTS = 50_000
 DEFAULT_FLUSH_SECONDS = 1.0
 
 _FAST_CONTEXTS_PER_NAME = 16
@@ -62,15 +63,26 @@ NO_EPOCH = -(2**63)
 _COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
 
 
+BACKLOG_FACTOR = 4
+"""track() flushes inline once the background flusher is this many flushes behind."""
+
+
 class _PointBuffer:
     """Points not yet flushed, as five typed ``array.array`` columns, plus their writer.
 
     Lock-free for the one producer thread (the thread that created the run): ``track()``
     appends to the columns in a fixed order, ``time`` last, and a flush (from any thread,
     under ``self.lock``) takes the first ``n = len(time)`` rows of every column and deletes
-    them.  Both are single C calls under the GIL, so the rows stay aligned without a lock
-    on the hot path.  Other threads (system metrics, user threads) append under the lock to
-    a side list.  Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
+    them once they are written.  Both are single C calls under the GIL, so the rows stay
+    aligned without a lock on the hot path.  Other threads (system metrics, user threads)
+    append under the lock to a side list.
+
+    ``track()`` never writes: when ``flush_points`` rows are buffered or ``flush_seconds``
+    have passed it wakes the background flusher (``request_flush``), so the training loop
+    does no I/O and no sealing.  If the flusher falls ``BACKLOG_FACTOR`` flushes behind,
+    track() flushes inline, which bounds memory.  A failed background flush keeps the rows
+    and re-raises its error from the next ``track()`` that asks for a flush, or ``close()``.
+    Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
     """
 
     def __init__(self, store: RunWriterStore, flush_points: int, flush_seconds: float):
@@ -85,7 +97,11 @@ class _PointBuffer:
         self.side: list[tuple] = []
         self.flush_points = flush_points
         self.flush_seconds = flush_seconds
+        self.trigger = flush_points
         self.deadline = time.time() + flush_seconds
+        self.last_flush = time.time()
+        self.wake = threading.Event()
+        self.error: BaseException | None = None
         self.closed = False
 
     def repair_torn_row(self) -> None:
@@ -95,24 +111,45 @@ class _PointBuffer:
             for col in self.columns:
                 del col[n:]
 
+    def request_flush(self) -> None:
+        """From track(): hand the flush to the background thread (or do it, if it lags)."""
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+        if len(self.time) >= self.flush_points * BACKLOG_FACTOR:
+            self.flush()
+            return
+        self.trigger = self.flush_points * BACKLOG_FACTOR
+        self.deadline = math.inf
+        self.wake.set()
+
     def flush_locked(self) -> None:
-        """Write buffered points as one batch.  Caller holds ``self.lock``."""
+        """Write buffered points as one batch.  Caller holds ``self.lock``.
+
+        Rows leave the buffer only after they are written, so an I/O error loses nothing.
+        """
         n = len(self.time)
-        arrays = []
-        for (_, code), col in zip(_COLUMN_TYPES, self.columns):
-            arrays.append(np.frombuffer(col, dtype=np.dtype(code), count=n).copy() if n else np.empty(0, np.dtype(code)))
-            del col[:n]
-        side, self.side = self.side, []
-        if side:
-            extra = list(zip(*side))
-            arrays = [np.concatenate([a, np.asarray(e, dtype=a.dtype)]) for a, e in zip(arrays, extra)]
-        seq, step, value, epoch, times = arrays
-        if len(seq):
-            no_epoch = epoch == NO_EPOCH
-            epochs = None if no_epoch.all() else pa.Array.from_buffers(
-                pa.int64(), len(epoch), [pa.py_buffer(np.packbits(~no_epoch, bitorder="little")), pa.py_buffer(epoch)])
-            self.store.append_points(seq, step, value, epochs, times)
-        self.deadline = time.time() + self.flush_seconds
+        try:
+            # col[:n] copies in one C call; a NumPy view of the live array would export its
+            # buffer and make the training thread's next append fail with BufferError
+            arrays = [np.frombuffer(col[:n], dtype=np.dtype(code)) for (_, code), col in zip(_COLUMN_TYPES, self.columns)]
+            side = self.side
+            if side:
+                extra = list(zip(*side))
+                arrays = [np.concatenate([a, np.asarray(e, dtype=a.dtype)]) for a, e in zip(arrays, extra)]
+            seq, step, value, epoch, times = arrays
+            if len(seq):
+                no_epoch = epoch == NO_EPOCH
+                epochs = None if no_epoch.all() else pa.Array.from_buffers(
+                    pa.int64(), len(epoch), [pa.py_buffer(np.packbits(~no_epoch, bitorder="little")), pa.py_buffer(epoch)])
+                self.store.append_points(seq, step, value, epochs, times)
+            for col in self.columns:
+                del col[:n]
+            self.side = []
+        finally:
+            self.last_flush = time.time()
+            self.trigger = self.flush_points
+            self.deadline = self.last_flush + self.flush_seconds
 
     def flush(self) -> None:
         with self.lock:
@@ -131,7 +168,7 @@ class _PointBuffer:
 
 
 def _finalise(buffer: _PointBuffer, extras: list) -> None:
-    """Run at GC or interpreter exit: stop helpers, flush, seal, release the lock."""
+    """Run at close, GC or interpreter exit: stop helpers, flush, seal, release the lock."""
     for extra in extras:
         try:
             extra.stop()
@@ -141,26 +178,33 @@ def _finalise(buffer: _PointBuffer, extras: list) -> None:
 
 
 class _BackgroundFlusher(threading.Thread):
-    """Flushes points older than ``flush_seconds`` when the training loop is quiet."""
+    """Writes the buffer when track() asks, and points older than ``flush_seconds`` when
+    the training loop is quiet."""
 
     def __init__(self, buffer: _PointBuffer):
         super().__init__(name="aimcol-flusher", daemon=True)
         self._buffer = buffer
-        self._stop_event = threading.Event()
+        self._stopping = False
 
     def run(self) -> None:
         buffer = self._buffer
-        while not self._stop_event.wait(buffer.flush_seconds / 2):
-            if (buffer.time or buffer.side) and time.time() >= buffer.deadline:
+        while True:
+            requested = buffer.wake.wait(buffer.flush_seconds / 2)
+            if self._stopping:
+                return
+            buffer.wake.clear()
+            stale = (buffer.time or buffer.side) and time.time() - buffer.last_flush >= buffer.flush_seconds
+            if requested or stale:
                 try:
                     buffer.flush()
-                except Exception:
-                    pass  # the next track()/close() flush raises it to the user
+                except Exception as exc:
+                    buffer.error = exc  # re-raised by the next track() that asks for a flush
 
     def stop(self) -> None:
-        self._stop_event.set()
+        self._stopping = True
+        self._buffer.wake.set()
         if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=5)
+            self.join(timeout=30)
 
 
 class Run:
@@ -482,8 +526,8 @@ class Run:
         if step >= seq.next_step:
             seq.next_step = step + 1
         buf = self._buffer
-        if len(buf.time) >= buf.flush_points or now >= buf.deadline:
-            buf.flush()
+        if len(buf.time) >= buf.trigger or now >= buf.deadline:
+            buf.request_flush()
 
     def _track_other_thread(self, seq, step, value, epoch) -> None:
         """track() from a thread other than the run's creator: a locked side buffer."""

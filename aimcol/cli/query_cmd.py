@@ -1,0 +1,226 @@
+"""``aimcol query "<AimQL>"``: run a query and print or save what it selects.
+
+What is written:
+
+* ``--runs``: one row per matching run (properties and params);
+* ``--summary``, or the default for ``--format table``: one row per matching sequence
+  (run, metric name, context, count, last value …);
+* otherwise (csv, json, arrow, parquet): every point of every matching sequence, one row
+  per point, ready for pandas / Polars / DuckDB.
+
+A bad query prints the query with a caret under the offending column and exits with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+FORMATS = ("table", "csv", "json", "arrow", "parquet")
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow", ".feather": "arrow",
+               ".ipc": "arrow", ".parquet": "parquet", ".pq": "parquet", ".txt": "table"}
+MAX_CELL = 40
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``query`` subcommand to an ``argparse`` subparsers object."""
+    parser = subparsers.add_parser(
+        "query",
+        help="run an AimQL query",
+        description="Run an AimQL query over a repository, e.g.  aimcol query \"run.hparams.lr < 0.01 and "
+                    "metric.name == 'loss'\".  Without --runs it selects metric sequences.",
+    )
+    parser.add_argument("query", help="AimQL expression ('' selects everything not archived)")
+    parser.add_argument("--runs", action="store_true", help="one row per matching run instead of per sequence")
+    parser.add_argument("--summary", action="store_true",
+                        help="one row per sequence (the default for --format table) instead of one per point")
+    parser.add_argument("--format", "-f", choices=FORMATS, default=None,
+                        help="output format (default: from -o's extension, else table)")
+    parser.add_argument("-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout")
+    parser.add_argument("--repo", default=argparse.SUPPRESS,
+                        help="repository folder (default: the nearest .aimcol above the working directory)")
+    parser.set_defaults(func=run_query)
+    return parser
+
+
+class _UserError(Exception):
+    """A mistake the user can fix: printed as one line, exit status 1."""
+
+
+def run_query(args) -> int:
+    from aimcol.errors import AimcolError, AimQLSyntaxError
+
+    try:
+        return _run(args)
+    except AimQLSyntaxError as exc:
+        print(exc.pretty(), file=sys.stderr)
+        return 1
+    except (_UserError, AimcolError, OSError) as exc:
+        print(f"aimcol query: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"aimcol query: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `aimcol query … | head`
+        return 0
+
+
+def _open_repo(path: str | None):
+    from aimcol.errors import RepoNotFoundError
+    from aimcol.format.repo_layout import find_repo_upwards
+    from aimcol.sdk.repo import Repo
+
+    if path is None:
+        found = find_repo_upwards(os.getcwd())
+        if found is None:
+            raise RepoNotFoundError(f"no .aimcol repository in {os.getcwd()} or above (pass --repo PATH)")
+        return Repo(found)
+    return Repo(path)
+
+
+def _choose_format(args) -> str:
+    if args.format:
+        return args.format
+    if args.output:
+        ext = os.path.splitext(args.output)[1].lower()
+        if ext in _EXTENSIONS:
+            return _EXTENSIONS[ext]
+    return "table"
+
+
+def _run(args) -> int:
+    from aimcol.query import parse_query
+
+    parse_query(args.query)  # a syntax error is reported before the repository is opened
+    fmt = _choose_format(args)
+    if fmt in ("arrow", "parquet") and not args.output and sys.stdout.isatty():
+        raise _UserError(f"{fmt} output is binary: write it to a file with -o FILE")
+    repo = _open_repo(getattr(args, "repo", None))
+    table = _select(repo, args, fmt)
+    if args.output:
+        _write_file(table, fmt, args.output)
+        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
+    else:
+        _write_stdout(table, fmt)
+    return 0
+
+
+def _select(repo, args, fmt: str):
+    from aimcol.sdk.query_results import query_metrics, runs_table, sequences_table
+
+    if args.runs:
+        return runs_table(repo, args.query)
+    if args.summary or fmt == "table":
+        return sequences_table(repo, args.query)
+    return query_metrics(repo, args.query).to_arrow()
+
+
+def _write_file(table, fmt: str, path: str) -> None:
+    import pyarrow as pa
+
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif fmt == "arrow":
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            _write_text(table, fmt, fh)
+
+
+def _write_stdout(table, fmt: str) -> None:
+    import pyarrow as pa
+
+    if fmt in ("arrow", "parquet"):
+        sink = pa.BufferOutputStream()
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, sink)
+        else:
+            with pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        sys.stdout.buffer.write(sink.getvalue().to_pybytes())
+        sys.stdout.buffer.flush()
+        return
+    _write_text(table, fmt, sys.stdout)
+    sys.stdout.flush()
+
+
+def _write_text(table, fmt: str, out) -> None:
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(out)
+        writer.writerow(table.column_names)
+        for row in _rows(table):
+            writer.writerow(["" if v is None else _cell_text(v) for v in row])
+    elif fmt == "json":
+        out.write("[")
+        for i, record in enumerate(table.to_pylist()):
+            out.write(",\n" if i else "\n")
+            out.write(json.dumps({k: _json_value(v) for k, v in record.items()}, default=str))
+        out.write("\n]\n" if table.num_rows else "]\n")
+    else:
+        _write_table(table, out)
+
+
+def _rows(table):
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return zip(*columns)
+
+
+def _json_value(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def _write_table(table, out) -> None:
+    if table.num_rows == 0:
+        out.write("(no matches)\n")
+        return
+    names = [n for n in table.column_names if n not in ("seq_id", "context")]
+    table = table.select(names)
+    cells = [[_short(n) for n in names]]
+    for row in _rows(table):
+        cells.append([_short(_display(name, v)) for name, v in zip(names, row)])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(names))]
+    for j, row in enumerate(cells):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        if j == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+    out.write(f"({table.num_rows} rows)\n")
+
+
+def _display(column: str, value) -> str:
+    """A cell for people: times as local date and time, floats short, lists as JSON."""
+    if value is None:
+        return ""
+    if column in ("creation_time", "end_time", "time") and isinstance(value, float) and math.isfinite(value):
+        import datetime
+
+        return datetime.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    if column == "duration" and isinstance(value, float):
+        return f"{value:.1f}s"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return _cell_text(value)
+
+
+def _short(text: str) -> str:
+    text = text.replace("\n", " ")
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"

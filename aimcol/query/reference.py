@@ -1,0 +1,217 @@
+"""The reference AimQL evaluator: plain Python, one run (or sequence) at a time.
+
+It reads manifests directly, not the index, and interprets the query tree with the scalar
+functions of :mod:`aimcol.query.values`.  It is slow and obviously correct; the vectorised
+engine (:mod:`aimcol.query.compiler`) must agree with it on every query and repository,
+which ``tests/test_aimql_differential.py`` checks on random ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimcol.query import ir
+from aimcol.query import values as V
+from aimcol.query.values import UNDEFINED, RowError
+
+
+@dataclass
+class RunRecord:
+    """What a query may read of one run: its manifest plus facts that are not in it."""
+
+    manifest: dict
+    active: bool = False
+    last_write: float = 0.0  # manifest mtime: the end of a crashed run
+    sequences: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.sequences:
+            self.sequences = list(self.manifest.get("sequences") or [])
+
+
+class _Evaluator:
+    def __init__(self, now: float):
+        self.now = now
+
+    def run_prop(self, run: RunRecord, name: str) -> Any:
+        m = run.manifest
+        if name == "hash":
+            return m["hash"]
+        if name == "name":
+            return m.get("name")
+        if name == "description":
+            return m.get("description")
+        if name == "experiment":
+            return m.get("experiment") or "default"
+        if name == "tags":
+            return list(m.get("tags") or [])
+        if name == "archived":
+            return bool(m.get("archived"))
+        if name == "active":
+            return run.active
+        if name == "creation_time":
+            return float(m["creation_time"])
+        if name == "created_at":
+            return V.created_at(float(m["creation_time"]))
+        if name == "end_time":
+            end = m.get("end_time")
+            return None if end is None else float(end)
+        if name == "duration":
+            end = m.get("end_time")
+            if end is None:
+                end = self.now if run.active else run.last_write
+            return max(0.0, float(end) - float(m["creation_time"]))
+        raise AssertionError(name)
+
+    @staticmethod
+    def param(run: RunRecord, path: tuple[str, ...]) -> Any:
+        node: Any = run.manifest.get("params") or {}
+        for part in path:
+            if type(node) is dict and part in node:
+                node = node[part]
+            else:
+                return UNDEFINED
+        return node
+
+    @staticmethod
+    def stat(entry: dict, name: str) -> Any:
+        if name in ("first_step", "last_step", "count"):
+            value = entry.get(name)
+            return None if value is None else int(value)
+        value = entry.get(name)
+        return V.stat_value(None if value is None else float(value), entry.get("dtype", "float"))
+
+    def evaluate(self, node: ir.Node, run: RunRecord, seq: dict | None) -> Any:
+        ev = self.evaluate
+        t = type(node)
+        if t is ir.Const:
+            return node.value
+        if t is ir.RunProp:
+            return self.run_prop(run, node.name)
+        if t is ir.Param:
+            return self.param(run, node.path)
+        if t is ir.RunMetric:
+            for entry in run.sequences:
+                if entry["name"] == node.name and V.eq(entry.get("context") or {}, node.context):
+                    return self.stat(entry, node.attr)
+            return UNDEFINED
+        if t is ir.MetricProp:
+            if seq is None:
+                raise RowError("metric is not defined in a runs query")
+            if node.name == "name":
+                return seq["name"]
+            return self.stat(seq, node.name)
+        if t is ir.ContextAll:
+            if seq is None:
+                raise RowError("metric is not defined in a runs query")
+            return seq.get("context") or {}
+        if t is ir.ContextPath:
+            if seq is None:
+                raise RowError("metric is not defined in a runs query")
+            value: Any = seq.get("context") or {}
+            for part in node.path:
+                if type(value) is not dict or part not in value:
+                    raise RowError(f"metric context has no key {part!r}")
+                value = value[part]
+            return value
+        if t is ir.BoolOp:
+            value = ev(node.values[0], run, seq)
+            for sub in node.values[1:]:
+                if (node.op == "and") != V.truthy(value):
+                    return value
+                value = ev(sub, run, seq)
+            return value
+        if t is ir.Not:
+            return not V.truthy(ev(node.operand, run, seq))
+        if t is ir.Compare:
+            left = ev(node.left, run, seq)
+            for op, comp in zip(node.ops, node.comparators):
+                right = ev(comp, run, seq)
+                if not V.compare(op, left, right):
+                    return False
+                left = right
+            return True
+        if t is ir.BinOp:
+            return V.binop(node.op, ev(node.left, run, seq), ev(node.right, run, seq))
+        if t is ir.Unary:
+            return V.unary(node.op, ev(node.operand, run, seq))
+        if t is ir.Builtin:
+            args = tuple(ev(a, run, seq) for a in node.args)
+            kwargs = {k: ev(v, run, seq) for k, v in node.kwargs}
+            return V.call_builtin(node.name, args, kwargs)
+        if t is ir.ReCall:
+            return V.regex(node.func, *(ev(a, run, seq) for a in node.args))
+        if t is ir.DatetimeCall:
+            return V.datetime_function(node.name, tuple(ev(a, run, seq) for a in node.args), self.now)
+        if t is ir.MakeDatetime:
+            return V.make_datetime(tuple(ev(a, run, seq) for a in node.args),
+                                   {k: ev(v, run, seq) for k, v in node.kwargs})
+        if t is ir.MakeTimedelta:
+            return V.make_timedelta(tuple(ev(a, run, seq) for a in node.args),
+                                    {k: ev(v, run, seq) for k, v in node.kwargs})
+        if t is ir.Method:
+            obj = ev(node.obj, run, seq)
+            args = tuple(ev(a, run, seq) for a in node.args)
+            kwargs = {k: ev(v, run, seq) for k, v in node.kwargs}
+            return V.call_method(obj, node.name, args, kwargs)
+        if t is ir.Attr:
+            return V.get_attr(ev(node.obj, run, seq), node.name)
+        if t is ir.Item:
+            return V.get_item(ev(node.obj, run, seq), ev(node.key, run, seq))
+        if t is ir.SliceNode:
+            parts = [None if p is None else ev(p, run, seq) for p in (node.lower, node.upper, node.step)]
+            if UNDEFINED in parts:
+                raise RowError("undefined slice bound")
+            return slice(*parts)
+        if t is ir.IfExp:
+            return ev(node.body, run, seq) if V.truthy(ev(node.test, run, seq)) else ev(node.orelse, run, seq)
+        if t is ir.SeqDisplay:
+            items = [ev(e, run, seq) for e in node.items]
+            return items if node.kind == "list" else tuple(items)
+        if t is ir.DictDisplay:
+            keys = [ev(k, run, seq) for k in node.keys]
+            vals = [ev(v, run, seq) for v in node.values]
+            try:
+                return dict(zip(keys, vals))
+            except TypeError as exc:
+                raise RowError(str(exc)) from None
+        raise AssertionError(f"unknown node {t.__name__}")
+
+    def matches(self, expr: ir.Node | None, run: RunRecord, seq: dict | None) -> bool:
+        if expr is None:
+            return True
+        try:
+            return V.truthy(self.evaluate(expr, run, seq))
+        except RowError:
+            return False
+        except Exception:  # nothing a row does may abort the query
+            return False
+
+
+def reference_runs(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> list[str]:
+    """Hashes of the runs ``query_runs`` selects, in the order of ``runs``."""
+    ev = _Evaluator(now)
+    out = []
+    for run in runs:
+        if not query.mentions_archived and run.manifest.get("archived"):
+            continue
+        if query.uses_metric:
+            if any(ev.matches(query.expr, run, seq) for seq in run.sequences):
+                out.append(run.manifest["hash"])
+        elif ev.matches(query.expr, run, None):
+            out.append(run.manifest["hash"])
+    return out
+
+
+def reference_sequences(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> list[tuple[str, int]]:
+    """``(run hash, sequence id)`` of the sequences ``query_metrics`` selects."""
+    ev = _Evaluator(now)
+    out = []
+    for run in runs:
+        if not query.mentions_archived and run.manifest.get("archived"):
+            continue
+        for seq in run.sequences:
+            if ev.matches(query.expr, run, seq):
+                out.append((run.manifest["hash"], int(seq["id"])))
+    return out

@@ -1,0 +1,506 @@
+"""Query results: what ``Repo.query_runs`` / ``query_metrics`` / ``runs_table`` return.
+
+A query is answered from the run index in two steps: the vectorised engine picks rows of
+the index's runs/sequences tables (no points are read), then the collection reads points
+lazily, only for the sequences the caller touches, with one read-only ``Run`` per run.
+
+Order is Aim's: newest run first; a run's sequences in the order they were created.
+
+``len(query_runs(q))`` counts runs and ``len(query_metrics(q))`` counts sequences;
+iterating either yields :class:`~aimcol.sdk.sequence.Metric` objects (for ``query_runs``,
+every metric of each matching run, as Aim does).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from aimcol.format.run_index import (
+    KIND_BOOL,
+    KIND_FLOAT,
+    KIND_INT,
+    KIND_MAP,
+    KIND_NONE,
+    KIND_STR,
+    KIND_UNDEF,
+    IndexSnapshot,
+    arrow_column,
+    arrow_strings,
+    arrow_values,
+    np_values,
+    parse_path_column,
+    run_index,
+)
+from aimcol.query import match_runs, match_sequences, parse_query
+from aimcol.query.compiler import experiment_names
+from aimcol.query.ir import ParsedQuery
+from aimcol.sdk.tables import require_pandas
+
+
+def _snapshot(repo) -> IndexSnapshot:
+    return run_index(repo.layout).refresh()
+
+
+def _indices(idx) -> pa.Array:
+    return arrow_values(np.asarray(idx, dtype=np.int64))
+
+
+def _newest_first(snap: IndexSnapshot, run_rows: np.ndarray) -> np.ndarray:
+    created = np_values(snap.runs.column("creation_time"))[run_rows]
+    return run_rows[np.argsort(-created, kind="stable")]
+
+
+def _sequence_rows_by_run(snap: IndexSnapshot, seq_mask: np.ndarray, run_order: np.ndarray) -> list[np.ndarray]:
+    """For each run of ``run_order``, its selected sequence rows in creation order."""
+    rows = np.flatnonzero(seq_mask)
+    if len(rows) == 0:
+        return [np.zeros(0, dtype=np.int64) for _ in run_order]
+    owner = snap.seq_run[rows]
+    seq_id = np_values(snap.seqs.column("seq_id"))[rows]
+    rank = np.full(max(snap.n_runs, 1), len(run_order), dtype=np.int64)
+    rank[run_order] = np.arange(len(run_order))
+    order = np.lexsort((seq_id, rank[owner]))
+    rows, owner_rank = rows[order], rank[owner][order]
+    bounds = np.searchsorted(owner_rank, np.arange(len(run_order) + 1))
+    return [rows[bounds[i]:bounds[i + 1]] for i in range(len(run_order))]
+
+
+def _dotted(path: tuple) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _flatten(tree: dict, prefix: tuple = ()) -> dict[tuple, Any]:
+    out: dict[tuple, Any] = {}
+    for key, value in tree.items():
+        path = prefix + (key,)
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def _lookup(tree: Any, path: tuple) -> Any:
+    for part in path:
+        if isinstance(tree, dict) and part in tree:
+            tree = tree[part]
+        else:
+            return None
+    return tree
+
+
+def _plain(value: Any) -> Any:
+    """A param value as a table cell: lists and maps as JSON text, bytes as hex."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _column_from_values(values: list) -> pa.Array:
+    """An Arrow column for Python values of mixed kinds: numbers, strings, else text."""
+    cells = [_plain(v) for v in values]
+    kinds = {type(v) for v in cells if v is not None}
+    if kinds and kinds <= {bool}:
+        return arrow_column(cells, pa.bool_())
+    if kinds and kinds <= {int, bool} and all(v is None or -(2**63) <= v < 2**63 for v in cells):
+        return arrow_column([None if v is None else int(v) for v in cells], pa.int64())
+    if kinds and kinds <= {int, float, bool}:
+        return arrow_column([None if v is None else float(v) for v in cells], pa.float64())
+    if not kinds or kinds <= {str}:
+        return arrow_strings(cells)
+    return arrow_strings([None if v is None else (v if isinstance(v, str) else _as_text(v)) for v in cells])
+
+
+# ---- collections ---------------------------------------------------------------------------------
+
+
+class _Runs:
+    """Read-only ``Run`` objects of one result, created on first use and shared."""
+
+    def __init__(self, repo):
+        self.repo = repo
+        self._runs: dict[str, Any] = {}
+
+    def get(self, run_hash: str):
+        run = self._runs.get(run_hash)
+        if run is None:
+            run = self.repo.get_run(run_hash)
+            self._runs[run_hash] = run
+        return run
+
+
+class RunMetrics:
+    """One run of a result with its metrics (Aim's per-run collection): ``.run``, iterable of Metric."""
+
+    def __init__(self, runs: _Runs, run_hash: str, seq_ids: list[int] | None):
+        self._runs = runs
+        self.hash = run_hash
+        self._seq_ids = seq_ids  # None: every metric of the run
+
+    @property
+    def run(self):
+        return self._runs.get(self.hash)
+
+    def __iter__(self) -> Iterator:
+        return iter(self.metrics())
+
+    iter = __iter__
+
+    def metrics(self) -> list:
+        from aimcol.sdk.sequence import Metric
+
+        run = self.run
+        if run is None:  # deleted since the query
+            return []
+        reader = run._reader_store()
+        entries = reader.manifest["sequences"]
+        if self._seq_ids is None:
+            return [Metric(run, e, reader) for e in entries]
+        by_id = {e["id"]: e for e in entries}
+        return [Metric(run, by_id[i], reader) for i in self._seq_ids if i in by_id]
+
+    def __len__(self) -> int:
+        return len(self.metrics()) if self._seq_ids is None else len(self._seq_ids)
+
+    def __repr__(self) -> str:
+        return f"<RunMetrics {self.hash}>"
+
+    def dataframe(self, **kwargs):
+        run = self.run
+        return None if run is None else run.dataframe(**kwargs)
+
+
+class _QueryResult:
+    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot):
+        self.repo = repo
+        self.query = query
+        self._snap = snap
+        self._runs = _Runs(repo)
+
+    @property
+    def run_hashes(self) -> list[str]:
+        """Hashes of the runs in this result, newest first."""
+        return self._snap.runs.column("hash").take(_indices(self._run_order)).to_pylist()
+
+    def iter_runs(self) -> Iterator[RunMetrics]:
+        for run_hash, seq_ids in zip(self.run_hashes, self._seq_ids_per_run()):
+            yield RunMetrics(self._runs, run_hash, seq_ids)
+
+    def iter(self) -> Iterator:
+        return iter(self)
+
+    def __iter__(self) -> Iterator:
+        for group in self.iter_runs():
+            yield from group.metrics()
+
+    def _seq_ids_per_run(self) -> list:
+        raise NotImplementedError
+
+    def _selected_seq_rows(self) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    # -- tables --------------------------------------------------------------------------------
+    def to_arrow(self) -> pa.Table:
+        """Every point of every selected sequence as one long table.
+
+        Columns: ``run`` (hash), ``run_name``, ``experiment``, ``name`` (metric), ``context``
+        (JSON), ``context.<key>`` (one per context key), ``step``, ``value``, ``epoch``,
+        ``time`` (seconds since the epoch), then ``run.<param>`` for each param the query
+        mentions.
+        """
+        metrics = list(self)
+        return _long_table(metrics, self.query.param_paths)
+
+    def to_pandas(self):
+        """:meth:`to_arrow` as a pandas DataFrame with Arrow-backed dtypes."""
+        pd = require_pandas("query results to_pandas()")
+        return self.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
+
+    def dataframe(self, only_last: bool = False, include_run: bool = True, include_name: bool = True,
+                  include_context: bool = True, include_props: bool = True, include_params: bool = True):
+        """Aim's ``dataframe()``: one row per point (``query_metrics``) or per run (``query_runs``).
+
+        Returns ``None`` for an empty result, as Aim does.
+        """
+        pd = require_pandas("query results dataframe()")
+        frames = []
+        for metric in self:
+            frames.append(_aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context))
+        if not frames:
+            return None
+        return pd.concat(frames)
+
+
+class MetricCollection(_QueryResult):
+    """The sequences a ``query_metrics`` query selected, grouped by run, newest run first."""
+
+    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot, seq_mask: np.ndarray):
+        super().__init__(repo, query, snap)
+        runs_with = np.unique(snap.seq_run[seq_mask]) if seq_mask.any() else np.zeros(0, dtype=np.int64)
+        self._run_order = _newest_first(snap, runs_with)
+        self._groups = _sequence_rows_by_run(snap, seq_mask, self._run_order)
+        self._count = int(seq_mask.sum())
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"<MetricCollection {self._count} metrics of {len(self._run_order)} runs for {self.query.text!r}>"
+
+    def _seq_ids_per_run(self) -> list:
+        seq_id = np_values(self._snap.seqs.column("seq_id"))
+        return [seq_id[rows].tolist() for rows in self._groups]
+
+    def _selected_seq_rows(self) -> list[np.ndarray]:
+        return self._groups
+
+    def sequences_table(self) -> pa.Table:
+        rows = np.concatenate(self._groups) if self._groups else np.zeros(0, dtype=np.int64)
+        return _sequences_table(self._snap, rows)
+
+
+class RunCollection(_QueryResult):
+    """The runs a ``query_runs`` query selected, newest first; iterating yields their metrics."""
+
+    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot, run_mask: np.ndarray):
+        super().__init__(repo, query, snap)
+        self._run_order = _newest_first(snap, np.flatnonzero(run_mask))
+
+    def __len__(self) -> int:
+        return len(self._run_order)
+
+    def __repr__(self) -> str:
+        return f"<RunCollection {len(self)} runs for {self.query.text!r}>"
+
+    def _seq_ids_per_run(self) -> list:
+        return [None] * len(self._run_order)
+
+    def _selected_seq_rows(self) -> list[np.ndarray]:
+        mask = np.isin(self._snap.seq_run, self._run_order)
+        return _sequence_rows_by_run(self._snap, mask, self._run_order)
+
+    def runs_table(self) -> pa.Table:
+        return _runs_table(self._snap, self._run_order, time.time())
+
+    def dataframe(self, only_last: bool = False, include_run: bool = True, include_name: bool = True,
+                  include_context: bool = True, include_props: bool = True, include_params: bool = True):
+        """One row per run: hash, properties, flattened params (Aim's run-collection dataframe)."""
+        pd = require_pandas("query results dataframe()")
+        if not len(self):
+            return None
+        frames = [group.run.dataframe(include_props=include_props, include_params=include_params)
+                  for group in self.iter_runs() if group.run is not None]
+        return pd.concat(frames) if frames else None
+
+
+# ---- tables ----------------------------------------------------------------------------------------
+
+
+def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
+    tables = [m.to_arrow() for m in metrics]
+    lengths = np.array([t.num_rows for t in tables], dtype=np.int64)
+    owner = _indices(np.repeat(np.arange(len(metrics)), lengths))
+
+    def per_metric(values: list, typ=None) -> pa.Array:
+        arr = arrow_column(values, typ) if typ is not None else _column_from_values(values)
+        return arr.take(owner)
+
+    columns: dict[str, pa.Array] = {
+        "run": per_metric([m.run.hash for m in metrics], pa.string()),
+        "run_name": per_metric([m.run.name for m in metrics], pa.string()),
+        "experiment": per_metric([m.run.experiment for m in metrics], pa.string()),
+        "name": per_metric([m.name for m in metrics], pa.string()),
+        "context": per_metric([json.dumps(dict(m.context), sort_keys=True, default=str) for m in metrics], pa.string()),
+    }
+    context_paths: dict[tuple, None] = {}
+    flat_contexts = [_flatten(dict(m.context)) for m in metrics]
+    for flat in flat_contexts:
+        for path in flat:
+            context_paths.setdefault(path, None)
+    for path in context_paths:
+        columns["context." + _dotted(path)] = per_metric([f.get(path) for f in flat_contexts])
+    if tables:
+        points = pa.concat_tables(tables)
+        for name in ("step", "value", "epoch", "time"):
+            columns[name] = points.column(name).combine_chunks()
+    else:
+        columns.update(step=arrow_column([], pa.int64()), value=arrow_column([], pa.float64()),
+                       epoch=arrow_column([], pa.int64()), time=arrow_column([], pa.float64()))
+    for path in param_paths:
+        if not path:
+            continue
+        columns["run." + _dotted(path)] = per_metric([_lookup(m.run._manifest["params"], path) for m in metrics])
+    return pa.table(columns)
+
+
+def _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context):
+    table = metric.to_arrow()
+    if only_last and table.num_rows:
+        table = table.slice(table.num_rows - 1, 1)
+    n = table.num_rows
+    times = table.column("time").to_pylist()
+    data: dict[str, Any] = {
+        "idx": list(range(n)),
+        "step": table.column("step").to_pylist(),
+        "value": metric.values_numpy()[len(metric.values_numpy()) - n:].tolist(),
+        "epoch": table.column("epoch").to_pylist(),
+        "time": [_dt.datetime.fromtimestamp(t) for t in times],
+    }
+    if include_run:
+        data["run.hash"] = [metric.run.hash] * n
+        for path, value in _flatten(metric.run._manifest["params"]).items():
+            data["run." + _dotted(path)] = [_plain(value)] * n
+    if include_name:
+        data["metric.name"] = [metric.name] * n
+    if include_context:
+        for path, value in _flatten(dict(metric.context)).items():
+            data["metric.context." + _dotted(path)] = [_plain(value)] * n
+    return pd.DataFrame(data)
+
+
+def _param_leaf_paths(snap: IndexSnapshot) -> list[tuple]:
+    """Param paths that hold something other than a map in some run, in column order."""
+    paths = []
+    for name in snap.runs.column_names:
+        parsed = parse_path_column(name)
+        if parsed is None or parsed[0] != "p" or parsed[2] != "k":
+            continue
+        kinds = np_values(snap.runs.column(name))
+        if ((kinds != KIND_UNDEF) & (kinds != KIND_MAP)).any():
+            paths.append(parsed[1])
+    return paths
+
+
+def _param_column(snap: IndexSnapshot, path: tuple, rows: np.ndarray) -> pa.Array:
+    """One param as a typed column: bool, int64, float64 or string; maps and missing as null."""
+    cols = snap.path_columns("runs", path)
+    kinds = np_values(cols["k"])[rows]
+    present = set(np.unique(kinds).tolist()) - {KIND_UNDEF, KIND_NONE, KIND_MAP}
+    missing = ~np.isin(kinds, list(present)) if present else np.ones(len(rows), dtype=bool)
+    if present and present <= {KIND_BOOL}:
+        return arrow_values(np_values(cols["i"])[rows] != 0, ~missing)
+    if present and present <= {KIND_INT, KIND_BOOL}:
+        return arrow_values(np_values(cols["i"])[rows], ~missing)
+    if present and present <= {KIND_INT, KIND_BOOL, KIND_FLOAT}:
+        return arrow_values(np_values(cols["n"])[rows], ~missing)
+    if present and present <= {KIND_STR}:
+        return cols["s"].take(_indices(rows)).combine_chunks()
+    if not present:
+        return pa.nulls(len(rows), pa.string())
+    cells = []
+    for params in snap.params_of(rows):
+        value = _lookup(params, path)
+        cells.append(None if value is None or isinstance(value, dict) else
+                     value if isinstance(value, str) else _as_text(value))
+    return arrow_strings(cells)
+
+
+def _as_text(value: Any) -> str:
+    """A non-str cell of a mixed column: numbers as Python writes them, the rest as JSON."""
+    if isinstance(value, (bool, int, float)):
+        return repr(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return json.dumps(value, default=str)
+
+
+def _runs_table(snap: IndexSnapshot, rows: np.ndarray, now: float) -> pa.Table:
+    runs = snap.runs
+    idx = _indices(rows)
+    active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
+    created = np_values(runs.column("creation_time"))[rows]
+    end = runs.column("end_time").take(idx)
+    end_np = np_values(end, np.nan)
+    last_write = snap.last_write()[rows]
+    finish = np.where(np.isnan(end_np), np.where(active, now, last_write), end_np)
+    out: dict[str, pa.Array] = {
+        "hash": runs.column("hash").take(idx),
+        "name": runs.column("name").take(idx),
+        "experiment": experiment_names(runs.column("experiment").take(idx).combine_chunks()),
+        "description": runs.column("description").take(idx),
+        "tags": runs.column("tags").take(idx),
+        "archived": runs.column("archived").take(idx),
+        "active": arrow_values(active),
+        "creation_time": arrow_values(created),
+        "end_time": end,
+        "duration": arrow_values(np.maximum(0.0, finish - created)),
+    }
+    for path in _param_leaf_paths(snap):
+        name = _dotted(path)
+        if name in out:  # a param named like a property, or "a.b" beside a → b
+            name = "param." + name
+        if name in out:
+            name = json.dumps(list(path))
+        out[name] = _param_column(snap, path, rows)
+    return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
+
+
+def _sequences_table(snap: IndexSnapshot, rows: np.ndarray) -> pa.Table:
+    seqs = snap.seqs
+    idx = _indices(rows)
+    run_idx = _indices(snap.seq_run[rows])
+    out: dict[str, Any] = {
+        "run": seqs.column("run").take(idx),
+        "run_name": snap.runs.column("name").take(run_idx),
+        "experiment": experiment_names(snap.runs.column("experiment").take(run_idx).combine_chunks()),
+        "seq_id": seqs.column("seq_id").take(idx),
+        "name": seqs.column("name").take(idx),
+        "context": seqs.column("context").take(idx),
+    }
+    contexts = snap.contexts_of(rows) if len(rows) else []
+    flat = [_flatten(c) for c in contexts]
+    paths: dict[tuple, None] = {}
+    for f in flat:
+        for p in f:
+            paths.setdefault(p, None)
+    for path in paths:
+        out["context." + _dotted(path)] = _column_from_values([f.get(path) for f in flat])
+    for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
+        out[name] = seqs.column(name).take(idx)
+    return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
+
+
+# ---- entry points (Repo delegates here) --------------------------------------------------------------
+
+
+def query_runs(repo, query: str = "") -> RunCollection:
+    """Runs matching ``query``, newest first.  Raises ``AimQLSyntaxError`` for a bad query."""
+    parsed = parse_query(query)
+    snap = _snapshot(repo)
+    return RunCollection(repo, parsed, snap, match_runs(parsed, snap))
+
+
+def query_metrics(repo, query: str = "") -> MetricCollection:
+    """Metric sequences matching ``query``, newest run first."""
+    parsed = parse_query(query)
+    snap = _snapshot(repo)
+    return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap))
+
+
+def runs_table(repo, query: str = "") -> pa.Table:
+    """One row per matching run, newest first: properties and params as dotted columns."""
+    parsed = parse_query(query)
+    snap = _snapshot(repo)
+    now = time.time()
+    mask = match_runs(parsed, snap, now)
+    return _runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now)
+
+
+def sequences_table(repo, query: str = "") -> pa.Table:
+    """One row per matching sequence (newest run first): run hash, name, context, statistics."""
+    parsed = parse_query(query)
+    snap = _snapshot(repo)
+    mask = match_sequences(parsed, snap)
+    run_order = _newest_first(snap, np.unique(snap.seq_run[mask]) if mask.any() else np.zeros(0, dtype=np.int64))
+    groups = _sequence_rows_by_run(snap, mask, run_order)
+    rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    return _sequences_table(snap, rows)
