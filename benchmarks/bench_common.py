@@ -30,9 +30,7 @@ W2_EXPERIMENTS = ("baseline", "sweep-a", "sweep-b")
 W2_TAGS = ("fast", "gpu", "long", "debug")
 W2_BATCH_SIZES = (16, 32, 64, 128)
 W2_QUERY_RUNS = "run.hparams.batch_size > 32"
-W2_QUERY_SELECTIVE = (
-    "run.hparams.batch_size > 32 and metric.name == 'loss' and metric.context.subset == 'train'"
-)
+W2_QUERY_SELECTIVE = "run.hparams.batch_size > 32 and metric.name == 'loss' and metric.context.subset == 'train'"
 W2_QUERY_ALL_LOSS = "metric.name == 'loss'"
 
 # W4 / W5: a few sequences whose values are an exact function of the step
@@ -126,7 +124,7 @@ def _json_default(o):
 def parse_result(stdout: str) -> dict | None:
     for line in reversed(stdout.splitlines()):
         if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):])
+            return json.loads(line[len(RESULT_MARK) :])
     return None
 
 

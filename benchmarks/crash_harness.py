@@ -59,7 +59,7 @@ def kill_loop(
             time.sleep(delay)
             rec["delay_from_spawn_s"] = delay
         else:
-            ready = wait_for(lambda: read_progress(progress) is not None, ready_timeout, proc)
+            ready = wait_for(lambda p=progress: read_progress(p) is not None, ready_timeout, proc)
             t_ready = time.monotonic()
             if startup_s is None and ready:
                 startup_s = t_ready - t_spawn
@@ -73,6 +73,9 @@ def kill_loop(
         proc.wait()
         log.close()
         rec["exit_before_kill"] = exited
+        if exited is not None:  # it died on its own: keep why
+            tail = (workdir / f"writer-{i}.log").read_bytes()[-1200:].decode(errors="replace")
+            rec["writer_log_tail"] = tail
         prog = read_progress(progress)
         rec["tracked_points"] = prog[1] if prog else 0
         rec["tracked_last_step"] = prog[0] if prog else None

@@ -99,8 +99,14 @@ def poll_reader(newest_visible, progress: str, seconds: float, interval: float =
     }
 
 
-def run_pair(writer_cmd: list[str], reader_cmd: list[str], progress: Path, seconds: float,
-             env: dict | None = None, ready_timeout: float = 120.0) -> tuple[str, str, int, int]:
+def run_pair(
+    writer_cmd: list[str],
+    reader_cmd: list[str],
+    progress: Path,
+    seconds: float,
+    env: dict | None = None,
+    ready_timeout: float = 120.0,
+) -> tuple[str, str, int, int]:
     """Start the writer, wait until it tracks, start the reader (which polls for ``seconds`` and
     then tells the writer to stop); wait for both. Returns both outputs and exit codes."""
     w = subprocess.Popen(writer_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

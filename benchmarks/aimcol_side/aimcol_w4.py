@@ -69,10 +69,19 @@ def read_check(repo_path: str, run_hash: str) -> dict:
             steps, values = metric.sparse_numpy()
             n = len(steps)
             clean = bool(
-                np.array_equal(steps, np.arange(n))
-                and np.array_equal(values, steps * 0.5 + k)  # crash_value(k, step)
+                np.array_equal(steps, np.arange(n)) and np.array_equal(values, steps * 0.5 + k)  # crash_value(k, step)
             )
             seqs[key] = {"points": n, "last_step": int(steps[-1]) if n else -1, "clean_prefix": clean}
+            if not clean:  # say what is wrong: the first point that is not as tracked
+                bad = np.nonzero((steps != np.arange(n)) | (values != steps * 0.5 + k))[0]
+                if len(bad):
+                    j = int(bad[0])
+                    seqs[key]["first_bad"] = {
+                        "index": j,
+                        "step": int(steps[j]),
+                        "value": float(values[j]),
+                        "expected_value": crash_value(k, int(steps[j])),
+                    }
         rec["sequences"] = seqs
         rec["points"] = sum(s["points"] for s in seqs.values())
         rec["clean_prefix"] = all(s["clean_prefix"] for s in seqs.values())
@@ -87,8 +96,9 @@ def writer(args) -> None:
 
     hash_file = Path(args.work) / "run.hash"
     next_step = [0] * len(CRASH_SEQUENCES)
-    common = dict(repo=args.repo, system_tracking_interval=None, capture_terminal_logs=False,
-                  flush_points=args.flush_points)
+    common = dict(
+        repo=args.repo, system_tracking_interval=None, capture_terminal_logs=False, flush_points=args.flush_points
+    )
     if hash_file.exists():
         h = hash_file.read_text()
         rec = read_check(args.repo, h)
@@ -108,12 +118,13 @@ def writer(args) -> None:
     mark_start(args.progress)
     count = 0
     track = run.track
-    while True:
+    write = prog.write
+    while True:  # progress after every point, so "lost" is exact
         for k, name, ctx in seqs:
             track(crash_value(k, next_step[k]), name=name, context=ctx)
             next_step[k] += 1
-        count += 4
-        prog.write(next_step[0] - 1, count)
+            count += 1
+            write(next_step[0] - 1, count)
 
 
 def check(args) -> dict:
@@ -160,8 +171,21 @@ def run_parent(args) -> dict:
     me = os.path.abspath(__file__)
 
     def make_cmd(i, progress):
-        return [py, me, "writer", "--repo", str(repo), "--work", str(work), "--i", str(i),
-                "--progress", str(progress), "--flush-points", str(args.flush_points)]
+        return [
+            py,
+            me,
+            "writer",
+            "--repo",
+            str(repo),
+            "--work",
+            str(work),
+            "--i",
+            str(i),
+            "--progress",
+            str(progress),
+            "--flush-points",
+            str(args.flush_points),
+        ]
 
     t0 = time.perf_counter()
     records = kill_loop(make_cmd, work, args.kills, args.seed, max_delay=args.max_delay, early_fraction=0.2)
@@ -175,25 +199,36 @@ def run_parent(args) -> dict:
         p = work / f"check-{i}.json"
         checks.append(json.loads(p.read_text()) if p.exists() else None)
     checks.append(final.get("before_resume"))
-    visible_before = 0
+    # A writer that tracked always made a read check first (writer 0 excepted), so between two
+    # checks at most one writer tracked: the points lost since the last check are its loss.
+    visible_before = pending = 0
+    last_tracker = None
     lost_per_kill = []
     for rec, chk in zip(records, checks):
         rec["check_after_kill"] = (
             {k: chk.get(k) for k in ("repo_opens", "run_found", "active", "points", "clean_prefix", "error")}
-            if chk else None
+            if chk
+            else None
         )
+        pending += rec["tracked_points"]
+        if rec["tracked_points"]:
+            last_tracker = rec
         if chk and chk.get("points") is not None:
-            lost = visible_before + rec["tracked_points"] - chk["points"]
-            if rec["tracked_points"]:
-                rec["lost_points"] = lost
+            lost = visible_before + pending - chk["points"]
+            if last_tracker is not None:
+                last_tracker["lost_points"] = lost
                 lost_per_kill.append(lost)
-                if rec.get("tracking_s"):
-                    rate = rec["tracked_points"] / rec["tracking_s"]
-                    rec["lost_ms_of_tracking"] = lost / rate * 1e3 if rate else None
-            visible_before = chk["points"]
+                if last_tracker.get("tracking_s"):
+                    rate = last_tracker["tracked_points"] / last_tracker["tracking_s"]
+                    last_tracker["lost_ms_of_tracking"] = lost / rate * 1e3 if rate else None
+            visible_before, pending, last_tracker = chk["points"], 0, None
     done = [c for c in checks if c]
     failures = [
-        {"kill": i, **{k: c.get(k) for k in ("repo_opens", "run_found", "active", "clean_prefix", "error")}}
+        {
+            "kill": i,
+            **{k: c.get(k) for k in ("repo_opens", "run_found", "active", "clean_prefix", "error")},
+            "first_bad": {k: v["first_bad"] for k, v in (c.get("sequences") or {}).items() if "first_bad" in v},
+        }
         for i, c in enumerate(checks)
         if c and not (c.get("repo_opens") and c.get("run_found") and c.get("clean_prefix") and c.get("active") is False)
     ]
@@ -205,16 +240,19 @@ def run_parent(args) -> dict:
         "kills": args.kills,
         "flush_points": args.flush_points,
         "kill_loop_s": t_kills,
+        "writers_died": sum(1 for r in records if r.get("exit_before_kill") is not None),
         "early_kills": sum(1 for r in records if r["early"]),
         "checks": len(done),
         "repo_opens": all(c.get("repo_opens") for c in done) if done else None,
         "all_clean_prefix": all(c.get("clean_prefix") for c in done) if done else None,
         "still_active_after_kill": sum(1 for c in done if c.get("active")),
+        "not_clean_prefix": sum(1 for c in done if c.get("clean_prefix") is False),
         "check_failures": failures,
         "tracked_points": sum(r["tracked_points"] for r in records),
         "surviving_points": before.get("points"),
         "lost_points_total": (sum(r["tracked_points"] for r in records) - before["points"])
-        if before.get("points") is not None else None,
+        if before.get("points") is not None
+        else None,
         "lost_points_max": max(lost_per_kill) if lost_per_kill else None,
         "lost_ms_max": max(lost_ms) if lost_ms else None,
         "tracking_rate_pts_s_median": sorted(rates)[len(rates) // 2] if rates else None,

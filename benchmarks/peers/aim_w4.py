@@ -15,12 +15,10 @@ Prints one BENCH_RESULT line (run and check modes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,11 +46,11 @@ def writer(args) -> None:
     mark_start(args.progress)
     seqs = [(k, name, {"subset": sub}) for k, (name, sub) in enumerate(CRASH_SEQUENCES)]
     i = count = 0
-    while True:
+    while True:  # progress after every point, so "lost" is exact
         for k, name, ctx in seqs:
             run.track(crash_value(k, i), name=name, step=i, context=ctx)
-        count += len(seqs)
-        prog.write(i, count)
+            count += 1
+            prog.write(i, count)
         i += 1
 
 
@@ -79,6 +77,17 @@ def _read_runs(repo, hashes: list[str]) -> dict:
                 )
                 clean = clean and ok
                 seqs[f"{metric.name}/{sub}"] = {"points": n, "clean_prefix": ok}
+                if not ok:  # say what is wrong: the first point that is not as tracked
+                    for j, (s, v) in enumerate(zip(steps, values)):
+                        if int(s) != j or float(v) != crash_value(k, int(s)):
+                            seqs[f"{metric.name}/{sub}"]["first_bad"] = {
+                                "index": j,
+                                "step": int(s),
+                                "value": float(v),
+                                "expected_value": crash_value(k, int(s)),
+                                "last_steps": [int(x) for x in steps[-3:]],
+                            }
+                            break
             rec["sequences"] = seqs
             rec["points"] = sum(s["points"] for s in seqs.values())
             rec["clean_prefix"] = clean
@@ -120,8 +129,7 @@ def check(args) -> dict:
             res[label] = "not needed"
             continue
         try:
-            run = Run(hashes[0], repo=args.repo, system_tracking_interval=None,
-                      capture_terminal_logs=False, **kwargs)
+            run = Run(hashes[0], repo=args.repo, system_tracking_interval=None, capture_terminal_logs=False, **kwargs)
             run.track(crash_value(0, 10**6), name=CRASH_SEQUENCES[0][0], context={"subset": CRASH_SEQUENCES[0][1]})
             run.close()
             res[label] = "ok"
@@ -156,15 +164,15 @@ def run_parent(args) -> dict:
     env.pop("PYTHONPATH", None)
     subprocess.run([py, "-m", "aim.cli.cli", "init", "--repo", str(repo)], capture_output=True, env=env)
     if not (repo / ".aim").exists():
-        subprocess.run([py, "-c", f"from aim import Repo; Repo.from_path({str(repo)!r}, init=True)"], env=env,
-                       capture_output=True)
+        subprocess.run(
+            [py, "-c", f"from aim import Repo; Repo.from_path({str(repo)!r}, init=True)"], env=env, capture_output=True
+        )
 
     def make_cmd(i, progress):
         return [py, me, "writer", "--repo", str(repo), "--progress", str(progress)]
 
     t0 = time.perf_counter()
-    records = kill_loop(make_cmd, logs, args.kills, args.seed, max_delay=args.max_delay, early_fraction=0.0,
-                        env=env)
+    records = kill_loop(make_cmd, logs, args.kills, args.seed, max_delay=args.max_delay, early_fraction=0.0, env=env)
     t_kills = time.perf_counter() - t0
     hashes = []
     for i, rec in enumerate(records):
@@ -172,8 +180,9 @@ def run_parent(args) -> dict:
         rec["hash"] = h.read_text() if h.exists() else None
         if rec["hash"]:
             hashes.append(rec["hash"])
-    cp = subprocess.run([py, me, "check", "--repo", str(repo), "--hashes", ",".join(hashes)],
-                        capture_output=True, text=True, env=env)
+    cp = subprocess.run(
+        [py, me, "check", "--repo", str(repo), "--hashes", ",".join(hashes)], capture_output=True, text=True, env=env
+    )
     chk = parse_result(cp.stdout) or {"error": (cp.stderr or cp.stdout)[-2000:]}
     before = chk.get("before_reindex", {})
     after = chk.get("after_reindex", {})
@@ -185,6 +194,9 @@ def run_parent(args) -> dict:
         rec["visible_before_reindex_points"] = b.get("points", 0)
         rec["surviving_points"] = a.get("points")
         rec["clean_prefix"] = a.get("clean_prefix")
+        bad = {k: v["first_bad"] for k, v in a.get("sequences", {}).items() if "first_bad" in v}
+        if bad:
+            rec["not_clean"] = bad
         rec["active_after_kill"] = a.get("active")
         if a.get("points") is not None:
             rec["lost_points"] = rec["tracked_points"] - a["points"]
@@ -193,6 +205,7 @@ def run_parent(args) -> dict:
         "mode": "run",
         "kills": args.kills,
         "kill_loop_s": t_kills,
+        "writers_died": sum(1 for r in records if r.get("exit_before_kill") is not None),
         "repo_opens": chk.get("repo_opens"),
         "reindex_s": chk.get("reindex_s"),
         "runs_visible_before_reindex": sum(1 for r in records if r.get("visible_before_reindex_points")),
@@ -202,6 +215,7 @@ def run_parent(args) -> dict:
         "lost_points_max": max((r.get("lost_points", 0) for r in surv), default=None),
         "all_clean_prefix": all(r.get("clean_prefix") for r in surv) and len(surv) == len(hashes),
         "still_active_after_kill": sum(1 for r in surv if r.get("active_after_kill")),
+        "not_clean_prefix": sum(1 for r in surv if r.get("clean_prefix") is False),
         "resume": chk.get("resume"),
         "resume_force": chk.get("resume_force"),
         "resume_step": chk.get("resume_step"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -33,8 +32,9 @@ def writer(args) -> None:
     def track(i: int) -> None:
         run.track(crash_value(0, i), name="loss", step=i, context=ctx)
 
-    res = paced_writer(track, args.rate, args.seconds + 120, args.progress,
-                       on_ready=lambda: publish_hash(args.progress, run.hash))
+    res = paced_writer(
+        track, args.rate, args.seconds + 120, args.progress, on_ready=lambda: publish_hash(args.progress, run.hash)
+    )
     run.close()
     emit(res)
 
@@ -72,16 +72,33 @@ def run_parent(args) -> dict:
     me = os.path.abspath(__file__)
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
-    common = ["--repo", str(repo), "--progress", str(progress), "--seconds", str(args.seconds),
-              "--rate", str(args.rate), "--interval", str(args.interval)]
-    w_out, r_out, w_rc, r_rc = run_pair([py, me, "writer", *common], [py, me, "reader", *common], progress,
-                                        args.seconds, env=env)
+    common = [
+        "--repo",
+        str(repo),
+        "--progress",
+        str(progress),
+        "--seconds",
+        str(args.seconds),
+        "--rate",
+        str(args.rate),
+        "--interval",
+        str(args.interval),
+    ]
+    w_out, r_out, w_rc, r_rc = run_pair(
+        [py, me, "writer", *common], [py, me, "reader", *common], progress, args.seconds, env=env
+    )
     w = parse_result(w_out) or {"writer_error": w_out[-1500:]}
     r = parse_result(r_out) or {"reader_error": r_out[-1500:]}
     w.pop("peak_rss_mb", None)
     r.pop("peak_rss_mb", None)
-    return {"mode": "run", "seconds": args.seconds, "rate": args.rate, "interval_s": args.interval,
-            **{f"writer_{k}" if not k.startswith("writer") else k: v for k, v in w.items()}, **r}
+    return {
+        "mode": "run",
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "interval_s": args.interval,
+        **{f"writer_{k}" if not k.startswith("writer") else k: v for k, v in w.items()},
+        **r,
+    }
 
 
 def main() -> None:

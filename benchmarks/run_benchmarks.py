@@ -1,0 +1,892 @@
+#!/usr/bin/env python3
+"""Run the benchmark workloads for aimcol and its peers side by side, in one invocation.
+
+    .venv/bin/python benchmarks/make_peer_envs.py          # once: peer venvs (Aim, MLflow)
+    .venv/bin/python benchmarks/run_benchmarks.py          # W1 W2 W4 W5, 3 repetitions
+    .venv/bin/python benchmarks/run_benchmarks.py --quick  # a smoke run (~3 minutes)
+    .venv/bin/python benchmarks/run_benchmarks.py --workloads w1 --repeat 5 --markdown
+
+Every measurement runs in a fresh subprocess (aimcol's with this interpreter, each peer's
+with its own venv under benchmarks/.venvs/), which reports its own figures and its peak RSS
+(``ru_maxrss``). Repetitions alternate between the tools (the order flips on every other
+repetition) and the tables show medians, with ratios peer / aimcol. This machine is shared
+and noisy: the ratios are the result; absolute times are only hints.
+
+Raw figures go to benchmarks/results/latest.json (or --json PATH); --markdown prints the
+tables as Markdown, headed by the command that produced them, ready to paste into
+benchmarks/RESULTS.md.
+
+Workloads (shared/bench/WORKLOADS.md):
+  w1  ingest: 1 run, 10 names x 2 contexts x --steps steps (default 50,000 = 1,000,000 calls)
+  w2  200 runs x 4 sequences x 1,000 steps; queries in a new process
+  w4  kill -9 a writer at random moments; recovery and resume
+  w5  live read: a writer at 1,000 points/s, a reader polling every 100 ms
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+VENVS = HERE / ".venvs"
+PEERS_DIR = HERE / "peers"
+OURS_DIR = HERE / "aimcol_side"
+sys.path.insert(0, str(HERE))
+from bench_common import parse_result  # noqa: E402
+
+ALL_WORKLOADS = ("w1", "w2", "w4", "w5")
+ALL_PEERS = ("aim", "mlflow")
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration
+# ---------------------------------------------------------------------------------------------
+def build_config(args) -> dict:
+    q = args.quick
+    c = {
+        "repeat": args.repeat if args.repeat is not None else (1 if q else 3),
+        # W1
+        "w1_steps": args.steps if args.steps is not None else (5_000 if q else 50_000),
+        "w1_aim_steps": args.aim_steps if args.aim_steps is not None else (1_000 if q else 5_000),
+        "w1_mlflow_sqlite_metric_steps": 10 if q else 25,  # x20 keys: 200 / 500 points
+        "w1_mlflow_file_metric_steps": 25 if q else 100,  # 500 / 2,000 points
+        "w1_mlflow_batch_steps": 200 if q else 1_000,  # 4,000 / 20,000 points
+        # W2
+        "w2_runs": args.w2_runs if args.w2_runs is not None else (20 if q else 200),
+        "w2_steps": 100 if q else 1_000,
+        "w2_aim_steps": args.aim_w2_steps if args.aim_w2_steps is not None else (50 if q else 250),
+        # W4
+        "w4_kills": 5 if q else 20,
+        "w4_aim_kills": 2 if q else 5,
+        "w4_flush_points": 1_000,
+        # W5
+        "w5_seconds": 3.0 if q else 10.0,
+    }
+    c["w1_aim_steps"] = min(c["w1_aim_steps"], c["w1_steps"])
+    c["w2_aim_steps"] = min(c["w2_aim_steps"], c["w2_steps"])
+    return c
+
+
+def peer_python(name: str) -> Path | None:
+    py = VENVS / name / "bin" / "python"
+    return py if py.exists() else None
+
+
+def env_for(kind: str) -> dict:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    env["PYTHONHASHSEED"] = "0"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if kind == "aimcol":
+        env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+class Spec:
+    """One measurement: a command that prints one BENCH_RESULT line."""
+
+    def __init__(
+        self,
+        key: str,
+        tool: str,
+        label: str,
+        cmd: list[str],
+        kind: str,
+        *,
+        repeat: bool = True,
+        timeout: float = 900,
+        note: str = "",
+    ):
+        self.key, self.tool, self.label, self.cmd, self.kind = key, tool, label, cmd, kind
+        self.repeat, self.timeout, self.note = repeat, timeout, note
+        self.results: list[dict] = []
+        self.failed = False
+
+    def run(self, workdir: Path, log) -> dict:
+        t0 = time.perf_counter()
+        try:
+            cp = subprocess.run(
+                [str(c) for c in self.cmd],
+                capture_output=True,
+                text=True,
+                env=env_for(self.kind),
+                cwd=workdir,
+                timeout=self.timeout,
+            )
+            out, err, rc = cp.stdout, cp.stderr, cp.returncode
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err, rc = f"timed out after {self.timeout} s", -1
+        wall = time.perf_counter() - t0
+        res = parse_result(out)
+        if res is None or rc != 0:
+            tail = (err or out).strip().splitlines()[-12:]
+            res = {"error": f"exit {rc}: " + " | ".join(tail)[-1500:]}
+            self.failed = True
+        res["wall_s"] = wall
+        self.results.append(res)
+        log(f"  {self.key:<34} {wall:7.1f} s  {summary(res)}")
+        return res
+
+    def median(self) -> dict:
+        ok = [r for r in self.results if "error" not in r]
+        if not ok:
+            return dict(self.results[-1]) if self.results else {"error": "not run"}
+        med = dict(ok[-1])
+        for k in ok[-1]:
+            vals = [r.get(k) for r in ok]
+            if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals):
+                med[k] = statistics.median(vals)
+        med["repetitions"] = len(ok)
+        return med
+
+
+def summary(res: dict) -> str:
+    if "error" in res:
+        return "ERROR " + res["error"][:300]
+    if "skipped" in res:
+        return "skipped: " + res["skipped"][:200]
+    keys = (
+        "us_per_call_total",
+        "ingest_s",
+        "reindex_s",
+        "query_metrics_all_loss_s",
+        "surviving_points",
+        "all_clean_prefix",
+        "resume",
+        "staleness_points_median",
+        "polls_nothing_visible",
+        "errors",
+    )
+    bits = []
+    for k in keys:
+        if res.get(k) is not None:
+            v = res[k]
+            bits.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return " ".join(bits)
+
+
+# ---------------------------------------------------------------------------------------------
+# workloads: the measurements each one runs
+# ---------------------------------------------------------------------------------------------
+def w1_specs(c: dict, scratch: Path, peers: list[str]) -> list[Spec]:
+    py = sys.executable
+    s = c["w1_steps"]
+    specs = [
+        Spec(
+            "w1/aimcol/track",
+            "aimcol",
+            "aimcol `run.track(v, name, step, context={...})`",
+            [py, OURS_DIR / "aimcol_w1.py", "--repo", scratch / "w1-aimcol", "--steps", s],
+            "aimcol",
+        ),
+        Spec(
+            "w1/aimcol/track_array",
+            "aimcol",
+            "aimcol `run.track_array` (bulk NumPy, per point)",
+            [
+                py,
+                OURS_DIR / "aimcol_w1.py",
+                "--repo",
+                scratch / "w1-aimcol-bulk",
+                "--steps",
+                s,
+                "--variant",
+                "track_array",
+            ],
+            "aimcol",
+        ),
+        Spec(
+            "w1/python/floor",
+            "python",
+            "plain Python: the same loop, do-nothing `track()`",
+            [py, OURS_DIR / "aimcol_w1.py", "--repo", scratch / "w1-floor", "--steps", s, "--variant", "floor"],
+            "aimcol",
+        ),
+    ]
+    aim = peer_python("aim") if "aim" in peers else None
+    if aim:
+        a = c["w1_aim_steps"]
+        specs.append(
+            Spec(
+                "w1/aim/track",
+                "aim",
+                "Aim 3.29.1 `run.track(v, name, step, context={...})`",
+                [aim, PEERS_DIR / "aim_w1.py", "--repo", scratch / "w1-aim", "--steps", a],
+                "peer",
+                note=f"{a:,} steps ({a * 20:,} calls); Aim's per-call cost grows with the run",
+            )
+        )
+    ml = peer_python("mlflow") if "mlflow" in peers else None
+    if ml:
+        for store, api, steps in (
+            ("sqlite", "log_metric", c["w1_mlflow_sqlite_metric_steps"]),
+            ("file", "log_metric", c["w1_mlflow_file_metric_steps"]),
+            ("sqlite", "log_batch", c["w1_mlflow_batch_steps"]),
+            ("file", "log_batch", c["w1_mlflow_batch_steps"]),
+        ):
+            label = f"MLflow {store} store `{'mlflow.log_metric' if api == 'log_metric' else 'log_batch(1000)'}`"
+            note = f"{steps * 20:,} points"
+            if api == "log_metric":
+                note += ", per-call cost extrapolated to 1,000,000"
+            specs.append(
+                Spec(
+                    f"w1/mlflow/{store}/{api}",
+                    "mlflow",
+                    label,
+                    [
+                        ml,
+                        PEERS_DIR / "mlflow_w1.py",
+                        "--repo",
+                        scratch / f"w1-mlflow-{store}-{api}",
+                        "--store",
+                        store,
+                        "--api",
+                        api,
+                        "--steps",
+                        steps,
+                    ],
+                    "peer",
+                    note=note,
+                )
+            )
+    return specs
+
+
+def run_w1(c, scratch, peers, log) -> dict:
+    specs = w1_specs(c, scratch, peers)
+    alternate(specs, c["repeat"], scratch, log)
+    return {s.key: s for s in specs}
+
+
+def run_w2(c, scratch, peers, log) -> dict:
+    py = sys.executable
+    n, s = c["w2_runs"], c["w2_steps"]
+    ours = scratch / "w2-aimcol"
+    specs: dict[str, Spec] = {
+        "w2/aimcol/ingest": Spec(
+            "w2/aimcol/ingest",
+            "aimcol",
+            "aimcol",
+            [py, OURS_DIR / "aimcol_w2.py", "ingest", "--repo", ours, "--runs", n, "--steps", s],
+            "aimcol",
+            repeat=False,
+        ),
+    }
+    aim = peer_python("aim") if "aim" in peers else None
+    if aim:
+        a = c["w2_aim_steps"]
+        theirs = scratch / "w2-aim"
+        base = ["--repo", theirs, "--runs", n, "--steps", a]
+        specs["w2/aim/ingest"] = Spec(
+            "w2/aim/ingest",
+            "aim",
+            "Aim 3.29.1",
+            [aim, PEERS_DIR / "aim_w2.py", "ingest", *base],
+            "peer",
+            repeat=False,
+            timeout=3600,
+        )
+        specs["w2/aim/query_before_reindex"] = Spec(
+            "w2/aim/query_before_reindex",
+            "aim",
+            "Aim 3.29.1, before a reindex",
+            [aim, PEERS_DIR / "aim_w2.py", "query", *base],
+            "peer",
+            repeat=False,
+        )
+        specs["w2/aim/reindex"] = Spec(
+            "w2/aim/reindex",
+            "aim",
+            "Aim 3.29.1",
+            [aim, PEERS_DIR / "aim_w2.py", "reindex", *base],
+            "peer",
+            repeat=False,
+        )
+    log("W2 ingest" + ("" if not aim else " (Aim at a smaller step count, see the table)"))
+    for key in ("w2/aimcol/ingest", "w2/aim/ingest", "w2/aim/query_before_reindex", "w2/aim/reindex"):
+        if key in specs:
+            specs[key].run(scratch, log)
+    queries = [
+        Spec(
+            "w2/aimcol/query",
+            "aimcol",
+            "aimcol",
+            [py, OURS_DIR / "aimcol_w2.py", "query", "--repo", ours, "--runs", n, "--steps", s],
+            "aimcol",
+        )
+    ]
+    if aim:
+        queries.append(
+            Spec(
+                "w2/aim/query",
+                "aim",
+                "Aim 3.29.1",
+                [
+                    aim,
+                    PEERS_DIR / "aim_w2.py",
+                    "query",
+                    "--repo",
+                    scratch / "w2-aim",
+                    "--runs",
+                    n,
+                    "--steps",
+                    c["w2_aim_steps"],
+                ],
+                "peer",
+            )
+        )
+    log("W2 queries, each in a new process")
+    alternate(queries, c["repeat"], scratch, log)
+    for q in queries:
+        specs[q.key] = q
+    return specs
+
+
+def run_w4(c, scratch, peers, log) -> dict:
+    py = sys.executable
+    specs = {
+        "w4/aimcol": Spec(
+            "w4/aimcol",
+            "aimcol",
+            "aimcol",
+            [
+                py,
+                OURS_DIR / "aimcol_w4.py",
+                "run",
+                "--repo",
+                scratch / "w4-aimcol",
+                "--kills",
+                c["w4_kills"],
+                "--flush-points",
+                c["w4_flush_points"],
+            ],
+            "aimcol",
+            repeat=False,
+        ),
+    }
+    aim = peer_python("aim") if "aim" in peers else None
+    if aim:
+        specs["w4/aim"] = Spec(
+            "w4/aim",
+            "aim",
+            "Aim 3.29.1",
+            [aim, PEERS_DIR / "aim_w4.py", "run", "--repo", scratch / "w4-aim", "--kills", c["w4_aim_kills"]],
+            "peer",
+            repeat=False,
+        )
+    log("W4 crash (kill -9)")
+    for s in specs.values():
+        s.run(scratch, log)
+    return specs
+
+
+def run_w5(c, scratch, peers, log) -> dict:
+    py = sys.executable
+    secs = c["w5_seconds"]
+    specs = {
+        "w5/aimcol": Spec(
+            "w5/aimcol",
+            "aimcol",
+            "aimcol (default flush)",
+            [py, OURS_DIR / "aimcol_w5.py", "run", "--repo", scratch / "w5-aimcol", "--seconds", secs],
+            "aimcol",
+            repeat=False,
+        ),
+    }
+    aim = peer_python("aim") if "aim" in peers else None
+    if aim:
+        specs["w5/aim"] = Spec(
+            "w5/aim",
+            "aim",
+            "Aim 3.29.1",
+            [aim, PEERS_DIR / "aim_w5.py", "run", "--repo", scratch / "w5-aim", "--seconds", secs],
+            "peer",
+            repeat=False,
+        )
+    log("W5 live read")
+    for s in specs.values():
+        s.run(scratch, log)
+    return specs
+
+
+def alternate(specs: list[Spec], repeat: int, scratch: Path, log) -> None:
+    """Repetition r runs every spec once, in order (reversed on odd r), so drift hits all."""
+    for r in range(repeat):
+        log(f"repetition {r + 1}/{repeat}")
+        order = specs if r % 2 == 0 else list(reversed(specs))
+        for s in order:
+            if s.failed:
+                log(f"  {s.key:<34} skipped (failed before)")
+                continue
+            s.run(scratch, log)
+
+
+# ---------------------------------------------------------------------------------------------
+# tables
+# ---------------------------------------------------------------------------------------------
+def fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 999.5:
+            return f"{v:,.0f}"
+        if abs(v) >= 100:
+            return f"{v:.0f}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def ratio(peer, ours) -> str:
+    if not isinstance(peer, (int, float)) or not isinstance(ours, (int, float)) or not ours:
+        return "—"
+    r = peer / ours
+    return f"{r:,.0f}×" if r >= 100 else f"{r:.2g}×" if r < 10 else f"{r:.1f}×"
+
+
+def table_w1(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
+    base = specs["w1/aimcol/track"].median() if "w1/aimcol/track" in specs else {}
+    head = [
+        "tool, API",
+        "points measured",
+        "µs/call loop",
+        "µs/call loop+close",
+        "× aimcol",
+        "bytes/point",
+        "× aimcol",
+        "peak RSS MB",
+        "× aimcol",
+        "note",
+    ]
+    rows = []
+    for s in specs.values():
+        m = s.median()
+        if "error" in m:
+            rows.append([s.label, "—", "—", "—", "—", "—", "—", "—", "—", "FAILED: " + m["error"][:120]])
+            continue
+        ours = s.key == "w1/aimcol/track"
+        rows.append(
+            [
+                s.label,
+                fmt(m.get("points")),
+                fmt(m.get("us_per_call_loop")),
+                fmt(m.get("us_per_call_total")),
+                "1" if ours else ratio(m.get("us_per_call_total"), base.get("us_per_call_total")),
+                fmt(m.get("bytes_per_point")),
+                "1" if ours else ratio(m.get("bytes_per_point"), base.get("bytes_per_point")),
+                fmt(m.get("peak_rss_mb")),
+                "1" if ours else ratio(m.get("peak_rss_mb"), base.get("peak_rss_mb")),
+                "; ".join(x for x in (s.note, f"{m['repetitions']} reps" if m.get("repetitions", 1) > 1 else "") if x),
+            ]
+        )
+    notes = [
+        "µs per call = seconds for W1's 1,000,000 calls. Median of the repetitions; × = peer / aimcol "
+        "`track()`. bytes/point = growth of the store's folder over the points written (apparent size).",
+        "Peers run fewer points where noted (Aim's per-call cost grows with the run: expect the full "
+        "1,000,000-call run to cost more per call than measured).",
+    ]
+    return "W1 ingest: one run, 10 names × 2 contexts", head, rows, notes
+
+
+def table_w2(specs: dict, c: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
+    def m(key):
+        return specs[key].median() if key in specs else {}
+
+    oi, ai = m("w2/aimcol/ingest"), m("w2/aim/ingest")
+    oq, aq = m("w2/aimcol/query"), m("w2/aim/query")
+    ab, ar = m("w2/aim/query_before_reindex"), m("w2/aim/reindex")
+    has_aim = bool(ai)
+    head = ["measure", "aimcol", "Aim 3.29.1" if has_aim else "Aim (not run)", "Aim / aimcol"]
+    rows = []
+
+    def row(label, ov, av, r=True):
+        rows.append([label, fmt(ov), fmt(av), ratio(av, ov) if r else "—"])
+
+    def per_point(q, key_s, key_n):
+        if q.get(key_s) is None or not q.get(key_n):
+            return None
+        return q[key_s] / q[key_n] * 1e6
+
+    rows.append(
+        [
+            "shape (runs × 4 sequences × steps)",
+            f"{c['w2_runs']} × 4 × {c['w2_steps']:,}",
+            f"{c['w2_runs']} × 4 × {c['w2_aim_steps']:,}" if has_aim else "—",
+            "—",
+        ]
+    )
+    row("ingest, s", oi.get("ingest_s"), ai.get("ingest_s"), r=False)
+    row("ingest, µs per point (incl. creating runs)", oi.get("us_per_point"), ai.get("us_per_point"))
+    row(f"  of which creating {c['w2_runs']} runs + params + tags, s", oi.get("create_s"), ai.get("create_s"))
+    row("bytes on disk per point", oi.get("bytes_per_point"), ai.get("bytes_per_point"))
+    row("peak RSS while ingesting, MB", oi.get("peak_rss_mb"), ai.get("peak_rss_mb"))
+    rows.append(
+        ["reindex needed before queries see runs, s", "not needed", fmt(ar.get("reindex_s")) if ar else "—", "—"]
+    )
+    if ab:
+        rows.append(
+            [
+                "runs with batch_size > 32 seen before a reindex",
+                "—",
+                f"{fmt(ab.get('runs_batch_gt_32'))} of {fmt(ab.get('expected', {}).get('runs_batch_gt_32'))}",
+                "—",
+            ]
+        )
+    if oq.get("skipped"):
+        rows.append(["queries (new process)", "SKIPPED: " + oq["skipped"], "", "—"])
+        oq = {}
+    row("new process: import, s", oq.get("import_s"), aq.get("import_s"))
+    row("open repo, s", oq.get("open_s"), aq.get("open_s"))
+    row(f'query_runs("{"run.hparams.batch_size > 32"}"), s', oq.get("query_runs_s"), aq.get("query_runs_s"))
+    row("  runs found", oq.get("runs_batch_gt_32"), aq.get("runs_batch_gt_32"), r=False)
+    row(
+        "query_metrics(selective) + values as NumPy, s",
+        oq.get("query_metrics_selective_s"),
+        aq.get("query_metrics_selective_s"),
+        r=False,
+    )
+    rows.append(
+        [
+            "  sequences / points",
+            f"{fmt(oq.get('selective_sequences'))} / {fmt(oq.get('selective_points'))}" if oq else "—",
+            f"{fmt(aq.get('selective_sequences'))} / {fmt(aq.get('selective_points'))}" if aq else "—",
+            "—",
+        ]
+    )
+    row(
+        "  µs per point fetched",
+        per_point(oq, "query_metrics_selective_s", "selective_points"),
+        per_point(aq, "query_metrics_selective_s", "selective_points"),
+    )
+    row(
+        "query_metrics(\"metric.name == 'loss'\") + NumPy, s",
+        oq.get("query_metrics_all_loss_s"),
+        aq.get("query_metrics_all_loss_s"),
+        r=False,
+    )
+    rows.append(
+        [
+            "  sequences / points",
+            f"{fmt(oq.get('all_loss_sequences'))} / {fmt(oq.get('all_loss_points'))}" if oq else "—",
+            f"{fmt(aq.get('all_loss_sequences'))} / {fmt(aq.get('all_loss_points'))}" if aq else "—",
+            "—",
+        ]
+    )
+    row(
+        "  µs per point fetched",
+        per_point(oq, "query_metrics_all_loss_s", "all_loss_points"),
+        per_point(aq, "query_metrics_all_loss_s", "all_loss_points"),
+    )
+    row("results as expected", oq.get("correct"), aq.get("correct"), r=False)
+    row("peak RSS of the query process, MB", oq.get("peak_rss_mb"), aq.get("peak_rss_mb"))
+    notes = [
+        "Aim ingests fewer steps per run (it takes minutes), so compare ingest and fetch "
+        "per point; query times are medians of the repetitions, each in a new process."
+    ]
+    return "W2 many runs: ingest, then AimQL in a new process", head, rows, notes
+
+
+def table_w4(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
+    o = specs["w4/aimcol"].median() if "w4/aimcol" in specs else {}
+    a = specs["w4/aim"].median() if "w4/aim" in specs else {}
+    head = ["measure", "aimcol", "Aim 3.29.1" if a else "Aim (not run)"]
+    rows = [
+        [
+            "kill -9s",
+            f"{fmt(o.get('kills'))} (one run, resumed each time; {fmt(o.get('early_kills'))} during start-up/recovery)",
+            f"{fmt(a.get('kills'))} (a new run each time)" if a else "—",
+        ],
+        ["flush", f"every {fmt(o.get('flush_points'))} points or 1 s", "Aim's own" if a else "—"],
+        ["repository opens after every kill", fmt(o.get("repo_opens")), fmt(a.get("repo_opens"))],
+        ["writers that died on their own before the kill", fmt(o.get("writers_died")), fmt(a.get("writers_died"))],
+        [
+            "data visible without a reindex",
+            "yes",
+            (f"{fmt(a.get('runs_visible_before_reindex'))} of {fmt(a.get('kills'))} runs") if a else "—",
+        ],
+        [
+            "every sequence a clean prefix (steps 0..k, values as tracked)",
+            fmt(o.get("all_clean_prefix")),
+            fmt(a.get("all_clean_prefix")) + (" (after a reindex)" if a else ""),
+        ],
+        [
+            "  checks / runs with a sequence that is not",
+            f"{fmt(o.get('not_clean_prefix'))} of {fmt(o.get('checks'))} checks",
+            f"{fmt(a.get('not_clean_prefix'))} of {fmt(a.get('kills'))} runs" if a else "—",
+        ],
+        [
+            "runs still 'active' after their writer died",
+            fmt(o.get("still_active_after_kill")),
+            fmt(a.get("still_active_after_kill")),
+        ],
+        [
+            "points tracked / surviving",
+            f"{fmt(o.get('tracked_points'))} / {fmt(o.get('surviving_points'))}",
+            f"{fmt(a.get('tracked_points'))} / {fmt(a.get('surviving_points'))}" if a else "—",
+        ],
+        ["most points lost by one kill", fmt(o.get("lost_points_max")), fmt(a.get("lost_points_max"))],
+        ["  = ms of tracking", fmt(o.get("lost_ms_max")), "—"],
+        [
+            "resume works",
+            fmt(o.get("resume")),
+            f"{fmt(a.get('resume'))} / force_resume: {fmt(a.get('resume_force'))}" if a else "—",
+        ],
+        [
+            "resume continues at last step + 1",
+            fmt(o.get("resume_continues_at_last_step_plus_1")),
+            (
+                f"step {fmt(a.get('resume_step'))} (expected {fmt(a.get('resume_step_expected'))})"
+                if a.get("resume_step") is not None
+                else "—"
+            ),
+        ],
+        [
+            "inactive with an end_time after a clean close",
+            fmt(o.get("active_after_close") is False and o.get("end_time_after_close")),
+            "—",
+        ],
+    ]
+    if o.get("check_failures"):
+        rows.append(["check failures (kill: what)", json.dumps(o["check_failures"])[:300], ""])
+    if o.get("error") or a.get("error"):
+        rows.append(["errors", (o.get("error") or "")[:200], (a.get("error") or "")[:200]])
+    notes = [
+        "Lost points are exact to ±1 (a kill can land between a flush and the writer's progress "
+        "update). A sequence that is not a clean prefix has a step missing or a value that is not "
+        "the one tracked at that step; results/latest.json has the first bad point of each."
+    ]
+    return "W4 crash: kill -9 a writer at random moments", head, rows, notes
+
+
+def table_w5(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
+    o = specs["w5/aimcol"].median() if "w5/aimcol" in specs else {}
+    a = specs["w5/aim"].median() if "w5/aim" in specs else {}
+    head = ["measure", "aimcol", "Aim 3.29.1" if a else "Aim (not run)"]
+    rows = [
+        ["writer rate reached, points/s", fmt(o.get("writer_rate_reached")), fmt(a.get("writer_rate_reached"))],
+        [
+            "writer flush",
+            f"{fmt(o.get('flush_points'))} points or {fmt(o.get('flush_seconds'))} s" if o else "—",
+            "Aim's own" if a else "—",
+        ],
+        ["polls (every 100 ms, fresh Repo each time)", fmt(o.get("polls")), fmt(a.get("polls"))],
+        ["polls that saw nothing", fmt(o.get("polls_nothing_visible")), fmt(a.get("polls_nothing_visible"))],
+        [
+            "  run not found / run without points",
+            f"{fmt(o.get('polls_run_not_found'))} / {fmt(o.get('polls_run_without_points'))}" if o else "—",
+            f"{fmt(a.get('polls_run_not_found'))} / {fmt(a.get('polls_run_without_points'))}" if a else "—",
+        ],
+        ["reader errors", fmt(o.get("errors")), fmt(a.get("errors"))],
+        [
+            "staleness median / p95 / max, points (≈ ms)",
+            " / ".join(
+                fmt(o.get(k)) for k in ("staleness_points_median", "staleness_points_p95", "staleness_points_max")
+            ),
+            " / ".join(
+                fmt(a.get(k)) for k in ("staleness_points_median", "staleness_points_p95", "staleness_points_max")
+            ),
+        ],
+        [
+            "poll latency median / p95, ms",
+            " / ".join(fmt((o.get(k) or 0) * 1e3) for k in ("poll_s_median", "poll_s_p95")) if o else "—",
+            " / ".join(fmt((a.get(k) or 0) * 1e3) for k in ("poll_s_median", "poll_s_p95")) if a else "—",
+        ],
+    ]
+    for side, d in (("aimcol", o), ("Aim", a)):
+        if d.get("first_error"):
+            rows.append([f"first reader error ({side})", d["first_error"][:200], ""])
+        if d.get("error"):
+            rows.append([f"failed ({side})", d["error"][:200], ""])
+    return "W5 live read: writer at 1,000 points/s, reader every 100 ms", head, rows, []
+
+
+def render_text(title, head, rows, notes) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    widths = [min(w, 72) for w in widths]
+    out = [title, "=" * len(title)]
+    out.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append("  ".join(str(x)[:72].ljust(w) for x, w in zip(r, widths)))
+    out += [f"  {n}" for n in notes]
+    return "\n".join(out)
+
+
+def render_markdown(title, head, rows, notes) -> str:
+    esc = [str(h).replace("|", "\\|") for h in head]
+    out = [f"### {title}", "", "| " + " | ".join(esc) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        out.append("| " + " | ".join(str(x).replace("|", "\\|") for x in r) + " |")
+    if notes:
+        out.append("")
+        out += notes
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+def machine_info() -> dict:
+    info = {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count()}
+    try:
+        info["loadavg_start"] = os.getloadavg()
+    except OSError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            info["mem_total_kb"] = int(f.readline().split()[1])
+    except OSError:
+        pass
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated: w1,w2,w4,w5")
+    ap.add_argument("--peers", default=",".join(ALL_PEERS), help="comma-separated: aim,mlflow ('' for none)")
+    ap.add_argument("--repeat", type=int, help="repetitions of the repeated measurements (default 3, quick 1)")
+    ap.add_argument("--steps", type=int, help="W1 steps for aimcol (default 50,000 = 1,000,000 calls)")
+    ap.add_argument("--aim-steps", type=int, help="W1 steps for Aim (default 5,000; it takes ~0.5 ms a call)")
+    ap.add_argument("--w2-runs", type=int, help="W2 runs (default 200)")
+    ap.add_argument("--aim-w2-steps", type=int, help="W2 steps per run for Aim (default 250; 1,000 is ~5 min)")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one repetition: a smoke run")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    ap.add_argument("--json", default=str(HERE / "results" / "latest.json"), help="where to write raw figures")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch repositories (benchmarks/.work/)")
+    ap.add_argument("--render", metavar="JSON", help="run nothing: print the tables of a saved results JSON")
+    args = ap.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        print(render_all(saved, args.markdown))
+        return 0
+
+    workloads = [w.strip().lower() for w in args.workloads.split(",") if w.strip()]
+    bad = [w for w in workloads if w not in ALL_WORKLOADS]
+    if bad:
+        ap.error(f"unknown workload(s) {bad}; known: {', '.join(ALL_WORKLOADS)}")
+    peers = [p.strip().lower() for p in args.peers.split(",") if p.strip()]
+    badp = [p for p in peers if p not in ALL_PEERS]
+    if badp:
+        ap.error(f"unknown peer(s) {badp}; known: {', '.join(ALL_PEERS)}")
+    c = build_config(args)
+    command = "python benchmarks/run_benchmarks.py" + "".join(
+        f" {shlex.quote(a)}" for a in (argv if argv is not None else sys.argv[1:])
+    )
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    missing = [p for p in peers if peer_python(p) is None]
+    for p in missing:
+        log(f"peer {p}: no venv at {VENVS / p} (run `python benchmarks/make_peer_envs.py {p}`); skipped")
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    scratch = HERE / ".work" / f"run-{stamp}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    info = machine_info()
+    log(f"scratch: {scratch}\nconfig: {json.dumps(c)}")
+    t_all = time.perf_counter()
+    done: dict[str, dict] = {}
+    try:
+        for w in workloads:
+            t0 = time.perf_counter()
+            log(f"\n=== {w.upper()} ===")
+            if w == "w1":
+                done[w] = run_w1(c, scratch, peers, log)
+            elif w == "w2":
+                done[w] = run_w2(c, scratch, peers, log)
+            elif w == "w4":
+                done[w] = run_w4(c, scratch, peers, log)
+            elif w == "w5":
+                done[w] = run_w5(c, scratch, peers, log)
+            log(f"{w.upper()} took {time.perf_counter() - t0:.0f} s")
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    total = time.perf_counter() - t_all
+    try:
+        info["loadavg_end"] = os.getloadavg()
+    except OSError:
+        pass
+
+    out = {
+        "command": command,
+        "started": started,
+        "total_s": total,
+        "machine": info,
+        "config": c,
+        "peers": [p for p in peers if p not in missing],
+        "peers_missing": missing,
+        "workloads": {
+            w: {
+                key: {"tool": s.tool, "label": s.label, "note": s.note, "median": s.median(), "runs": s.results}
+                for key, s in specs.items()
+            }
+            for w, specs in done.items()
+        },
+    }
+    jpath = Path(args.json)
+    jpath.parent.mkdir(parents=True, exist_ok=True)
+    jpath.write_text(json.dumps(out, indent=1, default=str))
+    log(f"\nraw figures: {jpath}  (total {total:.0f} s)")
+    print(render_all(json.loads(json.dumps(out, default=str)), args.markdown))
+    return 0
+
+
+def render_all(saved: dict, markdown: bool) -> str:
+    """The tables of a results JSON (as written by a run), as text or Markdown."""
+    c = saved["config"]
+    tables = []
+    for w, entries in saved["workloads"].items():
+        specs = {}
+        for key, e in entries.items():
+            spec = Spec(key, e["tool"], e["label"], [], "", note=e.get("note", ""))
+            spec.results = e["runs"]
+            specs[key] = spec
+        if w == "w1":
+            tables.append(table_w1(specs))
+        elif w == "w2":
+            tables.append(table_w2(specs, c))
+        elif w == "w4":
+            tables.append(table_w4(specs))
+        elif w == "w5":
+            tables.append(table_w5(specs))
+    if not markdown:
+        return "\n\n".join(render_text(*t) for t in tables)
+    info = saved.get("machine", {})
+    head = (
+        f"Produced by `{saved['command']}` on {saved['started']}: {info.get('cpus')} CPUs "
+        f"({info.get('cpu', '?')}), Python {info.get('python')}, load average at start "
+        f"{fmt_load(info.get('loadavg_start'))}; {c['repeat']} repetition(s), medians. Peers: "
+        f"{', '.join(saved.get('peers', [])) or 'none'}.\n\n"
+    )
+    return head + "\n\n".join(render_markdown(*t) for t in tables)
+
+
+def fmt_load(load) -> str:
+    return " ".join(f"{x:.1f}" for x in load) if load else "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
