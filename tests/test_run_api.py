@@ -438,3 +438,21 @@ def test_a_failed_background_flush_loses_nothing_and_is_reported(make_run, repo_
     assert raised is not None and raised.errno == 28
     run.close()
     assert Repo(repo_path).get_run(run.hash).get_metric("x").values_list() == [float(i) for i in range(200)]
+
+
+def test_set_archived_keeps_end_time_and_crashed_state(make_run, repo_path):
+    finished = make_run()
+    finished.track(1.0, name="x")
+    finished.close()
+    repo = Repo(repo_path)
+    end = repo.get_run(finished.hash).end_time
+    repo.set_archived(finished.hash)
+    again = repo.get_run(finished.hash)
+    assert again.archived is True and again.end_time == end
+    repo.set_archived(finished.hash, False)
+    assert repo.get_run(finished.hash).archived is False
+    live = make_run()
+    with pytest.raises(RunLockedError):
+        repo.set_archived(live.hash)
+    with pytest.raises(MissingRunError):
+        repo.set_archived("nope")

@@ -43,9 +43,14 @@ def cmd_tui(args) -> int:
         raise UserError("--poll must be >= 0")
     _check_theme(args.theme)
     repo = open_repo(args.repo)
+    from aimcol.tui.repo_source import RepoSource, avoid_pandas_import
+
+    avoid_pandas_import()  # this process runs the TUI and nothing else; pyarrow would import pandas to probe
+    source = RepoSource(repo)
+    source.prefetch_runs()  # the first listing overlaps the import and start-up of Textual
     from aimcol.tui.app import run_tui
 
-    return run_tui(repo, poll_interval=args.poll, theme=args.theme)
+    return run_tui(source, poll_interval=args.poll, theme=args.theme)
 
 
 def _check_theme(theme: str | None) -> None:

@@ -346,6 +346,19 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[
     return problems
 
 
+def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
+    """Change manifest properties (``archived``, ``name`` …) of a run no writer holds,
+    keeping its end time: a finished run keeps its duration, a crashed run stays crashed.
+
+    Raises :class:`RunLockedError` if a live writer holds the run.
+    """
+    store = RunWriterStore(layout, run_hash, create=False)
+    try:
+        store.manifest.update(changes)
+    finally:
+        store.release_as_found()
+
+
 def repair_run(layout: RepoLayout, run_hash: str) -> None:
     """Seal a dead writer's live segment (dropping a torn last batch) and remove stray files.
 

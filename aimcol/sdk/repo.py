@@ -130,6 +130,18 @@ class Repo:
         shutil.rmtree(trash, ignore_errors=True)
         return True
 
+    def set_archived(self, run_hash: str, archived: bool = True) -> None:
+        """Archive (or unarchive) a finished or crashed run without resuming it.
+
+        Unlike ``Run(hash).archived = True`` followed by ``close()``, this keeps the run's end
+        time.  A run a live process is writing raises :class:`RunLockedError`.
+        """
+        from aimcol.format.run_store import update_run_properties
+
+        if not os.path.exists(self.layout.manifest_path(run_hash)):
+            raise MissingRunError(f"no run {run_hash!r} in repository {self.path}")
+        update_run_properties(self.layout, run_hash, archived=bool(archived))
+
     def delete_runs(self, run_hashes) -> tuple[bool, list[str]]:
         """Delete several runs; ``(all deleted, hashes not deleted)`` as Aim."""
         remaining = []

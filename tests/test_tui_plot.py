@@ -1,0 +1,141 @@
+"""The TUI's plotting maths, without Textual: down-sampling, EMA, braille raster, axes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aimcol.tui.axes import format_tick, nice_ticks
+from aimcol.tui.braille import BRAILLE_BASE, rasterize, series_spans
+from aimcol.tui.downsample import minmax_buckets, prepare_xy, sparkline
+from aimcol.tui.smoothing import ema, ema_reference
+
+
+def reference_buckets(x, y, lo, hi, n):
+    """Plain loop: points with lo <= x <= hi into n equal columns (the last one closed)."""
+    out = [[] for _ in range(n)]
+    for xi, yi in zip(x, y):
+        if lo <= xi <= hi:
+            col = min(int((xi - lo) / (hi - lo) * n), n - 1) if hi > lo else 0
+            out[col].append(yi)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=0, max_size=300),
+    st.integers(1, 64),
+    st.floats(0.0, 0.5),
+    st.floats(0.5, 1.0),
+)
+def test_minmax_buckets_match_reference(ys, n, lo_frac, hi_frac):
+    x = np.arange(len(ys), dtype=np.float64) * 3.0
+    y = np.asarray(ys, dtype=np.float64)
+    span = x[-1] if len(x) else 1.0
+    lo, hi = lo_frac * span, hi_frac * span
+    if not hi > lo:
+        return
+    b = minmax_buckets(x, y, lo, hi, n)
+    ref = reference_buckets(x, y, lo, hi, n)
+    for col, values in enumerate(ref):
+        # equal-width edges are computed in floating point: allow a point on an edge to move
+        if not values:
+            continue
+        assert b.valid[col] or b.valid[max(col - 1, 0)] or b.valid[min(col + 1, n - 1)]
+    assert b.valid.sum() <= sum(1 for v in ref if v) + 2
+    picked = y[(x >= lo) & (x <= hi)]
+    if len(picked):
+        assert np.nanmin(b.lo[b.valid]) == picked.min()
+        assert np.nanmax(b.hi[b.valid]) == picked.max()
+        assert b.first[np.flatnonzero(b.valid)[0]] == picked[0]
+        assert b.last[np.flatnonzero(b.valid)[-1]] == picked[-1]
+
+
+def test_buckets_keep_spikes_and_ignore_nan():
+    x = np.arange(100_000, dtype=np.float64)
+    y = np.zeros_like(x)
+    y[12_345] = 50.0
+    y[70_000] = np.nan
+    b = minmax_buckets(x, y, 0, x[-1], 100)
+    assert b.valid.all()
+    assert np.nanmax(b.hi) == 50.0
+    assert b.hi[12] == 50.0 and b.lo[12] == 0.0
+    assert not np.isnan(b.hi[70])
+
+
+def test_prepare_xy_sorts_and_drops_missing_x():
+    x, y = prepare_xy(np.array([3.0, np.nan, 1.0, 2.0]), np.array([30.0, 99.0, 10.0, 20.0]))
+    assert x.tolist() == [1.0, 2.0, 3.0] and y.tolist() == [10.0, 20.0, 30.0]
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.6, 0.9, 0.99, 0.999, 0.9999])
+@pytest.mark.parametrize("n", [1, 7, 1000, 20_000])
+def test_ema_matches_the_loop(weight, n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=n).cumsum()
+    x[rng.random(n) < 0.02] = np.nan
+    x[rng.random(n) < 0.01] = np.inf
+    got, want = ema(x, weight), ema_reference(x, weight)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    finite = np.isfinite(want)
+    assert np.allclose(got[finite], want[finite], rtol=1e-9, atol=1e-9)
+
+
+def test_ema_rejects_weight_one():
+    with pytest.raises(ValueError):
+        ema(np.ones(3), 1.0)
+
+
+def test_raster_draws_a_connected_diagonal():
+    x = np.arange(8, dtype=np.float64)
+    y = x.copy()
+    b = minmax_buckets(x, y, 0, 7, 8)
+    raster = rasterize([series_spans(b, 0, 7, 8)], 4, 2)
+    rows = raster.text_rows()
+    # bottom-left to top-right, every cell column used exactly where the line passes
+    assert rows[1][0] != " " and rows[0][3] != " "
+    assert rows[0][0] == " " and rows[1][3] == " "
+    assert all(ch == " " or BRAILLE_BASE <= ord(ch) <= BRAILLE_BASE + 255 for row in rows for ch in row)
+    assert (raster.owner[raster.codes > 0] == 0).all()
+
+
+def test_raster_owner_is_the_last_series_drawn():
+    x = np.arange(10, dtype=np.float64)
+    flat = minmax_buckets(x, np.full(10, 5.0), 0, 9, 10)
+    spans = [series_spans(flat, 0, 10, 16), series_spans(flat, 0, 10, 16)]
+    raster = rasterize(spans, 5, 4)
+    assert set(np.unique(raster.owner[raster.codes > 0])) == {1}
+
+
+def test_raster_bridges_sparse_points_and_clips_infinity():
+    x = np.array([0.0, 100.0])
+    y = np.array([0.0, 1.0])
+    b = minmax_buckets(x, y, 0, 100, 40)
+    assert b.valid.sum() == 2
+    raster = rasterize([series_spans(b, 0, 1, 16)], 20, 4)
+    assert (raster.codes.any(axis=0)).all()  # no gap between the two points
+    y_inf = np.array([0.0, np.inf, 1.0])
+    b = minmax_buckets(np.arange(3.0), y_inf, 0, 2, 6)
+    raster = rasterize([series_spans(b, 0, 1, 8)], 3, 2)
+    assert raster.codes.any()
+
+
+def test_sparkline_shape():
+    line = sparkline(np.linspace(0, 1, 1000), 8)
+    assert len(line) == 8 and line[0] == "▁" and line[-1] == "█"
+    assert sparkline(np.array([]), 8) == ""
+    assert sparkline(np.ones(5), 8) == "▄" * 5
+
+
+def test_nice_ticks_and_labels():
+    assert nice_ticks(0, 1, 5) == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    assert nice_ticks(0, 95_000, 4) == [0, 20_000, 40_000, 60_000, 80_000]
+    assert format_tick(20_000, "step") == "20k" and format_tick(1_500_000, "step") == "1.5M"
+    assert format_tick(90, "time") == "1m30s"
+    assert format_tick(-3.0, "value", log=True) == "1e-3"
+    assert format_tick(0.000012) == "1.2e-05"
+    assert not any(math.isnan(t) for t in nice_ticks(-1e-9, 1e-9, 3))

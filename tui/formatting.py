@@ -1,0 +1,70 @@
+"""Short text forms of values for table cells, legends and axes (no Textual)."""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+
+def format_number(value, digits: int = 4) -> str:
+    """``0.0123``, ``1.235e-05``, ``12345``: at most ``digits`` significant digits, ints as ints."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**9 else f"{value:.{digits - 1}e}"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        if value == int(value) and abs(value) < 1e6:
+            return str(int(value))
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_value(value) -> str:
+    """Any param value as one line of text."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)):
+        return format_number(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {format_value(v)}" for k, v in value.items()) + "}"
+    return str(value).replace("\n", " ")
+
+
+def format_timestamp(ts: float | None, with_seconds: bool = False) -> str:
+    if ts is None or (isinstance(ts, float) and math.isnan(ts)):
+        return ""
+    fmt = "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M"
+    return datetime.datetime.fromtimestamp(ts).strftime(fmt)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h01m``, ``3d04h``."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def truncate(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…"

@@ -1,0 +1,423 @@
+"""Everything the TUI reads from or writes to a repository, through the public SDK only.
+
+The screens never touch ``Repo``/``Run`` directly: they call a :class:`RepoSource` from
+Textual worker threads and get back plain Arrow tables, NumPy arrays and dataclasses.
+That keeps disk work off the UI thread, keeps this module free of Textual (it is tested
+alone), and lets tests swap in a source with fixed data for snapshot tests.
+
+Run listings and metric queries go through AimQL and the run index (``Repo.runs_table``,
+``Repo.sequences_table``, ``Repo.query_metrics``), so 10,000 runs list in a fraction of a
+second; only the points of the sequences being plotted are read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aimcol import AimQLSyntaxError, Repo, RunLockedError
+from aimcol.sdk.tables import flatten_params
+
+# Columns of the normalised runs table; every other column is a flattened param.
+RUN_COLUMNS = ("hash", "name", "experiment", "description", "tags", "archived", "active",
+               "creation_time", "end_time", "duration")
+SYSTEM_METRIC_PREFIX = "__system__"
+MAX_SERIES = 200
+"""A metrics query matching more sequences than this plots the first ones and says so."""
+
+
+def run_status(active: bool, end_time: float | None) -> str:
+    """``active`` (a writer holds it), ``finished`` (closed) or ``crashed`` (writer died)."""
+    if active:
+        return "active"
+    return "crashed" if end_time is None or (isinstance(end_time, float) and math.isnan(end_time)) else "finished"
+
+
+def context_label(context: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(context.items()))
+
+
+def format_context_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def context_key(context: dict) -> str:
+    """A stable string for a context dict (used to match sequences across runs)."""
+    return json.dumps(context, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class MetricKey:
+    """A (name, context) pair, the unit of metric columns and metric pickers."""
+
+    name: str
+    context: str = "{}"  # context_key() of the context
+
+    @property
+    def context_dict(self) -> dict:
+        return json.loads(self.context)
+
+    @property
+    def label(self) -> str:
+        ctx = context_label(self.context_dict)
+        return f"{self.name} {ctx}" if ctx else self.name
+
+    @property
+    def short_label(self) -> str:
+        """``loss:val`` for ``loss`` in ``{"subset": "val"}``: context values only, for column headers."""
+        values = [format_context_value(v) for _, v in sorted(self.context_dict.items())]
+        return ":".join([self.name, *values])
+
+    def query(self) -> str:
+        """An AimQL metrics query selecting this sequence in every run."""
+        parts = [f"metric.name == {self.name!r}"]
+        for key, value in sorted(self.context_dict.items()):
+            parts.append(f"metric.context.{key} == {value!r}" if key.isidentifier()
+                         else f"metric.context[{key!r}] == {value!r}")
+        return " and ".join(parts)
+
+
+@dataclass
+class SeriesData:
+    """One metric sequence with its points and the run facts the plot groups by."""
+
+    run_hash: str
+    run_name: str
+    experiment: str
+    status: str
+    params: dict
+    name: str
+    context: dict
+    step: np.ndarray
+    value: np.ndarray
+    epoch: np.ndarray  # float64, NaN where no epoch was tracked
+    time: np.ndarray
+    creation_time: float = 0.0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.run_hash, self.name, context_key(self.context))
+
+    @property
+    def label(self) -> str:
+        ctx = context_label(self.context)
+        run = self.run_name or self.run_hash[:8]
+        return f"{run} · {self.name}" + (f" {ctx}" if ctx else "")
+
+
+@dataclass
+class SeriesResult:
+    series: list[SeriesData]
+    total_matched: int  # before the MAX_SERIES cap
+
+
+@dataclass
+class SequenceSummary:
+    name: str
+    context: dict
+    count: int
+    last: float | None
+    min: float | None
+    max: float | None
+    last_step: int | None
+    values: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+@dataclass
+class RunDetail:
+    hash: str
+    name: str | None
+    experiment: str
+    description: str | None
+    tags: list[str]
+    archived: bool
+    status: str
+    creation_time: float
+    end_time: float | None
+    duration: float
+    params: dict
+    sequences: list[SequenceSummary]
+
+
+def normalise_runs_table(table: pa.Table) -> pa.Table:
+    """Bring a ``Repo.runs_table()`` result to the TUI's columns (see ``RUN_COLUMNS``)."""
+    n = table.num_rows
+    names = table.column_names
+
+    def column(name, typ, default=None):
+        if name in names:
+            col = table.column(name)
+            try:
+                return col.cast(typ)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return col
+        return pa.array([default] * n, typ)
+
+    hash_name = "hash" if "hash" in names else ("run.hash" if "run.hash" in names else None)
+    hashes = table.column(hash_name) if hash_name else pa.array([""] * n, pa.string())
+    creation = column("creation_time", pa.float64(), 0.0)
+    end = column("end_time", pa.float64())
+    if "duration" in names:
+        duration = column("duration", pa.float64())
+    else:
+        duration = pc.subtract(end, creation)
+    out = {
+        "hash": hashes,
+        "name": column("name", pa.string()),
+        "experiment": column("experiment", pa.string()),
+        "description": column("description", pa.string()),
+        "tags": column("tags", pa.list_(pa.string()), []),
+        "archived": column("archived", pa.bool_(), False),
+        "active": column("active", pa.bool_(), False),
+        "creation_time": creation,
+        "end_time": end,
+        "duration": duration,
+    }
+    for name in names:
+        if name in out or name == hash_name or name in ("created_at",):
+            continue
+        out[name] = table.column(name)
+    return pa.table(out)
+
+
+def param_columns(table: pa.Table) -> list[str]:
+    return [c for c in table.column_names if c not in RUN_COLUMNS]
+
+
+class _PandasBlocker:
+    """A meta-path finder that turns ``import pandas`` into a fast ``ModuleNotFoundError``."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is kept out of the aimcol tui process", name=name)
+        return None
+
+
+def avoid_pandas_import() -> None:
+    """Make ``import pandas`` fail fast in this process (the TUI's own, never a library user's).
+
+    pyarrow imports pandas, when installed, the first time it builds or converts an array,
+    only to check whether it was handed pandas objects: about a second before the first
+    paint.  The TUI never uses pandas, so ``aimcol tui`` hides it before touching pyarrow;
+    if something imported pandas already, nothing changes.
+    """
+    if "pandas" not in sys.modules and not any(isinstance(f, _PandasBlocker) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PandasBlocker())
+
+
+class RepoSource:
+    """Reads and writes one repository for the TUI.  Each method may be called from a worker thread."""
+
+    def __init__(self, repo: Repo):
+        self.repo = repo
+        self._prefetched: Future | None = None
+
+    def prefetch_runs(self) -> None:
+        """Start listing every run now, in a thread, for the runs screen's first load to pick up.
+
+        ``aimcol tui`` calls this before it imports and starts Textual, so the listing's file
+        reads and Arrow work overlap with that start-up instead of following it.
+        """
+        future: Future = Future()
+
+        def load() -> None:
+            try:
+                future.set_result(self.load_runs("", include_archived=True))
+            except BaseException as exc:  # handed to whoever takes the result
+                future.set_exception(exc)
+
+        self._prefetched = future
+        threading.Thread(target=load, name="aimcol-tui-prefetch", daemon=True).start()
+
+    @property
+    def label(self) -> str:
+        return self.repo.path
+
+    # -- runs -------------------------------------------------------------------------------
+    def load_runs(self, query: str = "", include_archived: bool = True) -> pa.Table:
+        """One row per matching run (archived included if asked), newest first.
+
+        Raises ``AimQLSyntaxError`` for a bad query, with the column in the user's text.
+        """
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and not query.strip() and include_archived:
+            return prefetched.result()
+        table = normalise_runs_table(self._runs_table(query.strip(), include_archived))
+        if not include_archived:
+            table = table.filter(pc.invert(pc.fill_null(table.column("archived"), False)))
+        return table
+
+    def _runs_table(self, query: str, include_archived: bool) -> pa.Table:
+        if not include_archived or "archived" in query:
+            return self.repo.runs_table(query)
+        # Aim hides archived runs unless the query mentions run.archived: mention it
+        wrapped = f"({query}) and (run.archived or not run.archived)" if query else "run.archived or not run.archived"
+        try:
+            return self.repo.runs_table(wrapped)
+        except AimQLSyntaxError:
+            self.repo.runs_table(query)  # re-raise with the column in the user's own text
+            raise
+
+    def load_sequences(self) -> pa.Table:
+        """One row per sequence: ``hash, name, context`` (context_key), ``last, min, max, count, last_step``."""
+        return normalise_sequences_table(self.repo.sequences_table(""))
+
+    # -- metrics ----------------------------------------------------------------------------
+    def load_series(self, query: str = "", run_hashes: Iterable[str] | None = None,
+                    limit: int = MAX_SERIES) -> SeriesResult:
+        """Points of the sequences matching a metrics query, optionally only of some runs.
+
+        Without a query, every non-system sequence of the runs.  Raises ``AimQLSyntaxError``.
+        """
+        query = query.strip()
+        scope = set(run_hashes) if run_hashes is not None else None
+        metrics = (m for m in self.repo.query_metrics(query)
+                   if (scope is None or m.run.hash in scope) and (query or not m.name.startswith(SYSTEM_METRIC_PREFIX)))
+        chosen = []
+        total = 0
+        for metric in metrics:
+            total += 1
+            if len(chosen) < limit:
+                chosen.append(metric)
+        return SeriesResult([self._series_of(m) for m in chosen], total)
+
+    def _series_of(self, metric) -> SeriesData:
+        run = metric.run
+        points = metric.to_arrow()
+        epoch = points.column("epoch")
+        epochs = epoch.to_numpy(zero_copy_only=False).astype(np.float64) if epoch.null_count else \
+            epoch.to_numpy().astype(np.float64)
+        return SeriesData(
+            run_hash=run.hash, run_name=run.name or "", experiment=run.experiment,
+            status=run_status(run.active, run.end_time), params=flatten_params(run.params),
+            name=metric.name, context=dict(metric.context),
+            step=points.column("step").to_numpy(), value=points.column("value").to_numpy().astype(np.float64),
+            epoch=epochs, time=points.column("time").to_numpy(), creation_time=run.creation_time,
+        )
+
+    def reload_series(self, series: list[SeriesData]) -> list[SeriesData]:
+        """Fresh points for the series of runs that are still active (others are returned as is)."""
+        out = []
+        runs: dict[str, object] = {}
+        for s in series:
+            if s.status != "active":
+                out.append(s)
+                continue
+            run = runs.get(s.run_hash) or self.repo.get_run(s.run_hash)
+            runs[s.run_hash] = run
+            metric = run.get_metric(s.name, s.context) if run is not None else None
+            out.append(self._series_of(metric) if metric is not None else s)
+        return out
+
+    # -- one run ----------------------------------------------------------------------------
+    def load_run_detail(self, run_hash: str, points_per_sparkline: int = 2000) -> RunDetail | None:
+        run = self.repo.get_run(run_hash)
+        if run is None:
+            return None
+        sequences = []
+        for metric in run.metrics():
+            values = metric.values_numpy().astype(np.float64)
+            if len(values) > points_per_sparkline:
+                values = values[:: max(1, len(values) // points_per_sparkline)]
+            sequences.append(SequenceSummary(
+                name=metric.name, context=dict(metric.context), count=len(metric),
+                last=_as_float(metric.last), min=_as_float(metric.min), max=_as_float(metric.max),
+                last_step=metric.last_step, values=values,
+            ))
+        sequences.sort(key=lambda s: (s.name.startswith(SYSTEM_METRIC_PREFIX), s.name, context_key(s.context)))
+        return RunDetail(
+            hash=run.hash, name=run.name, experiment=run.experiment, description=run.description,
+            tags=run.tags, archived=run.archived, status=run_status(run.active, run.end_time),
+            creation_time=run.creation_time, end_time=run.end_time, duration=run.duration,
+            params=run.params, sequences=sequences,
+        )
+
+    # -- writes -----------------------------------------------------------------------------
+    def set_archived(self, run_hashes: Iterable[str], archived: bool) -> list[str]:
+        """Archive or unarchive runs; returns one message per run that could not be changed."""
+        problems = []
+        for run_hash in run_hashes:
+            try:
+                self.repo.set_archived(run_hash, archived)
+            except RunLockedError:
+                problems.append(f"run {run_hash[:8]} is being written by a live process; archive it when it ends")
+            except Exception as exc:  # a deleted run, a permission problem: report, carry on
+                problems.append(f"run {run_hash[:8]}: {exc}")
+        return problems
+
+
+def normalise_sequences_table(table: pa.Table) -> pa.Table:
+    """Bring a ``Repo.sequences_table()`` result to ``hash, name, context, last, min, max, count, last_step``."""
+    names = table.column_names
+    n = table.num_rows
+
+    def pick(*candidates, typ=None):
+        for name in candidates:
+            if name in names:
+                col = table.column(name)
+                if typ is not None:
+                    try:
+                        col = col.cast(typ)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                        pass
+                return col
+        return pa.array([None] * n, typ or pa.null())
+
+    context = pick("context")
+    if isinstance(context, pa.ChunkedArray):
+        context = context.combine_chunks()
+    # re-serialise each distinct context once (there are few), so keys match context_key()
+    encoded = context.dictionary_encode()
+    distinct = encoded.dictionary.to_pylist()
+    if pa.types.is_string(context.type) or pa.types.is_large_string(context.type):
+        distinct = [context_key(json.loads(c)) if c else "{}" for c in distinct]
+    else:
+        distinct = [context_key(c if isinstance(c, dict) else dict(c or [])) for c in distinct]
+    context = pa.array(distinct, pa.string()).take(encoded.indices)
+    return pa.table({
+        "hash": pick("hash", "run", "run.hash", "run_hash", typ=pa.string()),
+        "name": pick("name", "metric.name", typ=pa.string()),
+        "context": context,
+        "last": pick("last", typ=pa.float64()),
+        "min": pick("min", typ=pa.float64()),
+        "max": pick("max", typ=pa.float64()),
+        "count": pick("count", typ=pa.int64()),
+        "last_step": pick("last_step", typ=pa.int64()),
+    })
+
+
+def _as_float(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[MetricKey]:
+    """Distinct (name, context) pairs of a normalised sequences table, sorted."""
+    if sequences.num_rows == 0:
+        return []
+    pairs = sequences.select(["name", "context"]).group_by(["name", "context"]).aggregate([])
+    keys = [MetricKey(n, c) for n, c in zip(pairs.column("name").to_pylist(), pairs.column("context").to_pylist())]
+    if not include_system:
+        keys = [k for k in keys if not k.name.startswith(SYSTEM_METRIC_PREFIX)]
+    return sorted(keys, key=lambda k: (k.name, k.context))
+
+
+def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa.Array:
+    """The last value of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
+    mask = pc.and_(pc.equal(sequences.column("name"), key.name), pc.equal(sequences.column("context"), key.context))
+    rows = sequences.filter(mask)
+    index = pc.index_in(run_hashes, value_set=rows.column("hash"))
+    return pc.take(rows.column("last"), index)

@@ -1,0 +1,514 @@
+"""The metrics screen: matched sequences as braille line charts with a legend of last/min/max.
+
+Points are read in a worker (:meth:`RepoSource.load_series`); turning them into curves
+(x axis choice, EMA, log scale, colour groups) happens in a second worker whose results
+are cached per series, so toggling an option never blocks keys.  The plot widget itself
+only down-samples and rasterises for its current size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from aimcol import AimQLSyntaxError
+from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries, series_color
+from aimcol.tui.downsample import prepare_xy
+from aimcol.tui.formatting import format_number, format_value
+from aimcol.tui.messages import LoadFailed, SeriesLoaded
+from aimcol.tui.repo_source import MetricKey, SeriesData
+from aimcol.tui.smoothing import ema
+
+SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
+X_AXES = ("step", "epoch", "time")
+X_AXIS_LABELS = {"step": "step", "epoch": "epoch", "time": "relative time"}
+
+
+@dataclass
+class PlotSettings:
+    x_axis: str = "step"
+    smoothing: float = 0.0
+    log_y: bool = False
+    group_by: str = "series"  # series, run, experiment, metric, context:<k>, param:<p>
+    zoom: tuple[float, float] | None = None
+
+
+@dataclass
+class LegendRow:
+    label: str
+    group: str
+    color: str
+    last: float | None
+    min: float | None
+    max: float | None
+    status: str
+
+
+@dataclass
+class CurvesReady:
+    curves: list[PlotSeries]
+    legend: list[LegendRow]
+    settings: PlotSettings
+
+
+def group_value(series: SeriesData, group_by: str) -> str:
+    if group_by == "run":
+        return series.run_name or series.run_hash[:8]
+    if group_by == "experiment":
+        return series.experiment
+    if group_by == "metric":
+        return series.name
+    if group_by.startswith("context:"):
+        return format_value(series.context.get(group_by[len("context:"):]))
+    if group_by.startswith("param:"):
+        return format_value(series.params.get(group_by[len("param:"):]))
+    return ""
+
+
+def group_label(group_by: str) -> str:
+    if group_by.startswith("context:"):
+        return f"context.{group_by[len('context:'):]}"
+    if group_by.startswith("param:"):
+        return f"run.{group_by[len('param:'):]}"
+    return group_by
+
+
+def series_x(series: SeriesData, x_axis: str) -> np.ndarray:
+    if x_axis == "epoch":
+        return series.epoch
+    if x_axis == "time":
+        start = series.time[0] if len(series.time) else 0.0
+        return series.time - min(start, series.creation_time or start)
+    return series.step.astype(np.float64)
+
+
+def _finite_stat(values: np.ndarray, fn) -> float | None:
+    finite = values[np.isfinite(values)]
+    return float(fn(finite)) if len(finite) else None
+
+
+class CurveCache:
+    """Smoothed values per (series, weight); touched only by the curves worker."""
+
+    def __init__(self) -> None:
+        self._smoothed: dict[tuple, np.ndarray] = {}
+
+    def smoothed(self, series: SeriesData, weight: float) -> np.ndarray:
+        if weight == 0.0:
+            return series.value
+        key = (series.key, len(series.value), weight)
+        found = self._smoothed.get(key)
+        if found is None:
+            found = ema(series.value, weight)
+            self._smoothed[key] = found
+        return found
+
+    def forget(self) -> None:
+        self._smoothed.clear()
+
+
+def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
+    """Turn loaded series into plot curves and legend rows under ``settings``."""
+    groups: dict[str, int] = {}
+    curves = []
+    legend = []
+    for index, s in enumerate(series):
+        group = group_value(s, settings.group_by) if settings.group_by != "series" else ""
+        color_index = groups.setdefault(group, len(groups)) if settings.group_by != "series" else index
+        color = series_color(color_index)
+        y = cache.smoothed(s, settings.smoothing)
+        if settings.log_y:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+        x, y = prepare_xy(series_x(s, settings.x_axis), y)
+        curves.append(PlotSeries(x, y, color, s.label))
+        last = float(s.value[-1]) if len(s.value) else None
+        legend.append(LegendRow(s.label, group, color, last, _finite_stat(s.value, np.min),
+                                _finite_stat(s.value, np.max), s.status))
+    return CurvesReady(curves, legend, settings)
+
+
+class Legend(DataTable):
+    """The series table under the plot; left/right still pan the plot while it has focus."""
+
+    BINDINGS = [
+        Binding("left,h", "screen.pan(-1)", "Pan left", show=False),
+        Binding("right,l", "screen.pan(1)", "Pan right", show=False),
+    ]
+
+
+class MetricsScreen(Screen):
+    """Plots the sequences matched by a metrics query, optionally limited to some runs."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "focus_query", "Query"),
+        Binding("n", "pick_metric", "Metric"),
+        Binding("x", "cycle_x", "X axis"),
+        Binding("g", "pick_group", "Group"),
+        Binding("e", "smoother", "Smooth"),
+        Binding("E", "rougher", "Less smooth", show=False),
+        Binding("y", "toggle_log", "Log y"),
+        Binding("plus,equals_sign", "zoom_in", "Zoom in", show=False),
+        Binding("minus", "zoom_out", "Zoom out", show=False),
+        Binding("left,h", "pan(-1)", "Pan left", show=False),
+        Binding("right,l", "pan(1)", "Pan right", show=False),
+        Binding("z", "zoom_range", "Zoom to steps", show=False),
+        Binding("0", "reset_zoom", "Reset zoom", show=False),
+        Binding("t", "toggle_legend", "Legend", show=False),
+        Binding("r", "reload", "Reload", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    MetricsScreen #metrics-status { height: 1; background: $panel; color: $text; padding: 0 1; }
+    MetricsScreen #legend { height: auto; max-height: 35%; }
+    MetricsScreen #legend.-hidden { display: none; }
+    MetricsScreen BraillePlot { padding: 0 1 0 0; }
+    """
+
+    def __init__(self, query: str = "", run_hashes: list[str] | None = None,
+                 metric_keys: list[MetricKey] | None = None) -> None:
+        super().__init__()
+        self.query_text = query
+        self.run_hashes = list(run_hashes) if run_hashes is not None else None
+        self.metric_keys = metric_keys
+        self.settings = PlotSettings()
+        self.series: list[SeriesData] = []
+        self.total_matched = 0
+        self.legend_rows: list[LegendRow] = []
+        self.loading = False
+        self._cache = CurveCache()
+
+    def compose(self) -> ComposeResult:
+        from aimcol.tui.components.query_bar import QueryBar
+
+        yield Static("loading…", id="metrics-status")
+        yield QueryBar("metrics", self.app.history, value=self.query_text,
+                       placeholder="AimQL, e.g. metric.name == 'loss' and metric.context.subset == 'val'",
+                       id="metrics-query")
+        yield BraillePlot(id="plot")
+        yield Legend(id="legend", cursor_type="row")
+        yield Footer()
+
+    @property
+    def plot(self) -> BraillePlot:
+        return self.query_one(BraillePlot)
+
+    @property
+    def query_bar(self):
+        from aimcol.tui.components.query_bar import QueryBar
+
+        return self.query_one(QueryBar)
+
+    def on_mount(self) -> None:
+        self.query_one("#legend", DataTable).focus()
+        self.load()
+
+    # -- loading ----------------------------------------------------------------------------
+    def load(self, *, live: bool = False) -> None:
+        self.loading = True
+        if live:
+            self._reload_worker(list(self.series), self.query_text)
+        else:
+            self._load_worker(self.query_text, self.run_hashes)
+        self.update_status()
+
+    @work(thread=True, exclusive=True, group="series-load")
+    def _load_worker(self, query: str, run_hashes: list[str] | None) -> None:
+        try:
+            result = self.app.source.load_series(query, run_hashes)
+        except AimQLSyntaxError as exc:
+            self.post_message(LoadFailed("metrics", query, exc.msg or str(exc), exc.col))
+            return
+        except Exception as exc:
+            self.post_message(LoadFailed("metrics", query, f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(SeriesLoaded(query, result))
+
+    @work(thread=True, exclusive=True, group="series-load")
+    def _reload_worker(self, series: list[SeriesData], query: str) -> None:
+        from aimcol.tui.repo_source import SeriesResult
+
+        try:
+            fresh = self.app.source.reload_series(series)
+        except Exception:
+            return  # a live refresh that fails is simply tried again on the next tick
+        self.post_message(SeriesLoaded(query, SeriesResult(fresh, self.total_matched), live=True))
+
+    def on_series_loaded(self, message: SeriesLoaded) -> None:
+        self.loading = False
+        if message.query != self.query_text:
+            return
+        self.series = message.result.series
+        self.total_matched = message.result.total_matched
+        if not message.live:
+            self.query_bar.clear_error()
+            if message.query:
+                self.query_bar.remember(message.query)
+            self._cache.forget()
+        self.rebuild()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.loading = False
+        self.query_bar.show_error(message.message, message.column)
+        if message.column is not None:
+            self.query_bar.focus_input()
+        self.update_status()
+
+    def live_refresh(self) -> None:
+        if not self.loading and any(s.status == "active" for s in self.series):
+            self.load(live=True)
+
+    # -- curves -----------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        self._curves_worker(list(self.series), PlotSettings(**vars(self.settings)))
+
+    @work(thread=True, exclusive=True, group="curves")
+    def _curves_worker(self, series: list[SeriesData], settings: PlotSettings) -> None:
+        ready = build_curves(series, settings, self._cache)
+        self.app.call_from_thread(self._show_curves, ready)
+
+    def _show_curves(self, ready: CurvesReady) -> None:
+        settings = ready.settings
+        if self.total_matched == 0:
+            scope = f" in the {len(self.run_hashes)} chosen runs" if self.run_hashes is not None else ""
+            message = f"no sequence matches{scope}"
+        else:
+            message = f"no {X_AXIS_LABELS[settings.x_axis]} values to plot"
+        self.plot.set_curves(ready.curves, x_kind=settings.x_axis, log_y=settings.log_y,
+                             x_range=settings.zoom, message=message)
+        self.legend_rows = ready.legend
+        self._fill_legend(ready.legend, settings)
+        self.update_status()
+
+    def _fill_legend(self, rows: list[LegendRow], settings: PlotSettings) -> None:
+        legend = self.query_one("#legend", DataTable)
+        legend.clear(columns=True)
+        grouped = settings.group_by != "series"
+        legend.add_column("", key="swatch", width=2)
+        legend.add_column("series", key="series")
+        if grouped:
+            legend.add_column(group_label(settings.group_by), key="group")
+        for name in ("last", "min", "max", "status"):
+            legend.add_column(name, key=name)
+        for row in rows:
+            status = Text(row.status, style="bold red" if row.status == "crashed" else
+                          ("bold green" if row.status == "active" else "dim"))
+            label = Text(row.label)
+            if row.status == "crashed":
+                label.append(" ✗", style="bold red")
+            cells = [Text("━━", style=row.color), label]
+            if grouped:
+                cells.append(row.group)
+            cells += [format_number(row.last), format_number(row.min), format_number(row.max), status]
+            legend.add_row(*cells)
+
+    def update_status(self) -> None:
+        s = self.settings
+        parts = []
+        if self.run_hashes is not None:
+            parts.append(f"{len(self.run_hashes)} run{'s' if len(self.run_hashes) != 1 else ''}")
+        shown = len(self.series)
+        parts.append(f"{shown} series" + (f" (first {shown} of {self.total_matched})" if self.total_matched > shown else ""))
+        parts.append(f"x={X_AXIS_LABELS[s.x_axis]}")
+        if s.smoothing:
+            parts.append(f"ema {s.smoothing:g}")
+        if s.log_y:
+            parts.append("log y")
+        if s.group_by != "series":
+            parts.append(f"colour by {group_label(s.group_by)}")
+        if s.zoom:
+            parts.append(f"zoom {format_number(s.zoom[0])}–{format_number(s.zoom[1])}")
+        crashed = {s.run_hash for s in self.series if s.status == "crashed"}
+        if crashed:
+            parts.append(f"{len(crashed)} crashed run{'s' if len(crashed) != 1 else ''} ✗")
+        if self.loading:
+            parts.append("loading…")
+        self.query_one("#metrics-status", Static).update(" · ".join(parts))
+
+    # -- actions ----------------------------------------------------------------------------
+    def on_query_bar_submitted(self, message) -> None:
+        self.query_text = message.query
+        self.query_one("#legend", DataTable).focus()
+        self.load()
+
+    def action_back(self) -> None:
+        if self.focused is not None and self.focused is self.query_bar.input:
+            self.query_one("#legend", DataTable).focus()
+            return
+        self.app.pop_screen()
+
+    def action_focus_query(self) -> None:
+        self.query_bar.focus_input()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_cycle_x(self) -> None:
+        self.settings.x_axis = X_AXES[(X_AXES.index(self.settings.x_axis) + 1) % len(X_AXES)]
+        self.settings.zoom = None
+        self.rebuild()
+
+    def action_smoother(self) -> None:
+        self._step_smoothing(1)
+
+    def action_rougher(self) -> None:
+        self._step_smoothing(-1)
+
+    def _step_smoothing(self, step: int) -> None:
+        index = SMOOTHING_STEPS.index(self.settings.smoothing) if self.settings.smoothing in SMOOTHING_STEPS else 0
+        self.settings.smoothing = SMOOTHING_STEPS[(index + step) % len(SMOOTHING_STEPS)]
+        self.rebuild()
+
+    def action_toggle_log(self) -> None:
+        self.settings.log_y = not self.settings.log_y
+        self.rebuild()
+
+    def action_toggle_legend(self) -> None:
+        self.query_one("#legend", DataTable).toggle_class("-hidden")
+
+    def _current_range(self) -> tuple[float, float] | None:
+        return self.settings.zoom or self.plot.full_x_range()
+
+    def action_zoom_in(self) -> None:
+        self._zoom(0.5)
+
+    def action_zoom_out(self) -> None:
+        self._zoom(2.0)
+
+    def _zoom(self, factor: float) -> None:
+        current = self._current_range()
+        full = self.plot.full_x_range()
+        if current is None or full is None:
+            return
+        center = (current[0] + current[1]) / 2
+        half = (current[1] - current[0]) * factor / 2
+        lo, hi = center - half, center + half
+        if lo <= full[0] and hi >= full[1]:
+            self.settings.zoom = None
+        else:
+            self.settings.zoom = (max(lo, full[0]), min(hi, full[1]))
+        self.rebuild()
+
+    def action_pan(self, direction: int) -> None:
+        current = self.settings.zoom
+        full = self.plot.full_x_range()
+        if current is None or full is None:
+            return
+        width = current[1] - current[0]
+        shift = direction * width / 4
+        lo = min(max(current[0] + shift, full[0]), full[1] - width)
+        self.settings.zoom = (lo, lo + width)
+        self.rebuild()
+
+    def action_reset_zoom(self) -> None:
+        self.settings.zoom = None
+        self.rebuild()
+
+    def action_zoom_range(self) -> None:
+        from aimcol.tui.screens.pickers import TextPrompt
+
+        current = self._current_range()
+        value = f"{format_number(current[0])}:{format_number(current[1])}" if current else ""
+
+        def apply(text: str | None) -> None:
+            if text is None:
+                return
+            zoom = parse_range(text)
+            if zoom is False:
+                self.notify(f"not a range: {text!r} (write FROM:TO, e.g. 100:500)", severity="warning")
+                return
+            self.settings.zoom = zoom
+            self.rebuild()
+
+        self.app.push_screen(TextPrompt(f"Zoom to a {X_AXIS_LABELS[self.settings.x_axis]} range", value,
+                                        "FROM:TO, either side may be empty; empty resets"), apply)
+
+    def action_pick_group(self) -> None:
+        from aimcol.tui.screens.pickers import OptionPicker
+
+        options = [("each series its own colour", "series"), ("run", "run"), ("experiment", "experiment"),
+                   ("metric name", "metric")]
+        contexts = sorted({k for s in self.series for k in s.context})
+        options += [(f"context.{k}", f"context:{k}") for k in contexts]
+        params = sorted({k for s in self.series for k in s.params})
+        varying = [p for p in params if len({format_value(s.params.get(p)) for s in self.series}) > 1]
+        options += [(f"run.{p}", f"param:{p}") for p in varying or params]
+
+        def apply(value: str | None) -> None:
+            if value is not None:
+                self.settings.group_by = value
+                self.rebuild()
+
+        self.app.push_screen(OptionPicker("Colour series by", options, self.settings.group_by), apply)
+
+    def action_pick_metric(self) -> None:
+        self._pick_metric_worker()
+
+    @work(thread=True, exclusive=True, group="metric-keys")
+    def _pick_metric_worker(self) -> None:
+        from aimcol.tui.repo_source import metric_keys
+
+        keys = self.metric_keys
+        if keys is None:
+            try:
+                sequences = self.app.source.load_sequences()
+            except Exception as exc:
+                self.app.call_from_thread(self.notify, f"cannot list metrics: {exc}", severity="error")
+                return
+            if self.run_hashes is not None:
+                import pyarrow as pa
+                import pyarrow.compute as pc
+
+                sequences = sequences.filter(pc.is_in(sequences.column("hash"), pa.array(self.run_hashes)))
+            keys = metric_keys(sequences)
+        self.app.call_from_thread(self._show_metric_picker, keys)
+
+    def _show_metric_picker(self, keys: list[MetricKey]) -> None:
+        from aimcol.tui.screens.pickers import OptionPicker
+
+        options = [("every metric", "")]
+        names: dict[str, int] = {}
+        for key in keys:
+            names[key.name] = names.get(key.name, 0) + 1
+        for key in keys:
+            if names.get(key.name, 0) > 1:
+                options.append((f"{key.name} (all contexts)", f"metric.name == {key.name!r}"))
+                names[key.name] = 0
+            options.append((key.label, key.query()))
+
+        def apply(value: str | None) -> None:
+            if value is None:
+                return
+            self.query_text = value
+            self.query_bar.value = value
+            self.load()
+
+        self.app.push_screen(OptionPicker("Plot which metric", options, self.query_text), apply)
+
+
+def parse_range(text: str) -> tuple[float, float] | None | bool:
+    """``"100:500"`` → (100, 500); ``""`` → None (reset); ``":500"``/``"100:"`` open-ended; bad → False."""
+    text = text.strip()
+    if not text:
+        return None
+    if ":" not in text:
+        return False
+    left, right = text.split(":", 1)
+    try:
+        lo = float(left) if left.strip() else -math.inf
+        hi = float(right) if right.strip() else math.inf
+    except ValueError:
+        return False
+    if not lo < hi:
+        return False
+    return (lo, hi)
+

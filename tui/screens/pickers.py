@@ -1,0 +1,111 @@
+"""Small modal dialogs: choose columns, pick one option, type a value."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, SelectionList
+from textual.widgets.option_list import Option
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 70%; max-width: 90; min-width: 40; height: auto; max-height: 90%;
+    border: round $accent; background: $surface; padding: 0 1;
+}}
+{name} .dialog-title {{ text-style: bold; color: $accent; }}
+{name} .dialog-hint {{ color: $text-muted; }}
+{name} SelectionList, {name} OptionList {{ height: auto; max-height: 30; border: none; }}
+"""
+
+
+class ColumnPicker(ModalScreen[list[str] | None]):
+    """Checkboxes over ``(label, value, shown)``; enter applies, escape cancels."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ColumnPicker")
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "apply", "Apply", priority=True),
+    ]
+
+    def __init__(self, title: str, choices: list[tuple[str, str, bool]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label("space toggles · enter applies · escape cancels", classes="dialog-hint")
+            yield SelectionList[str](*self.choices)
+
+    def on_mount(self) -> None:
+        self.query_one(SelectionList).focus()
+
+    def action_apply(self) -> None:
+        self.dismiss(list(self.query_one(SelectionList).selected))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class OptionPicker(ModalScreen[str | None]):
+    """Pick one of ``(label, value)``; returns the value, or ``None`` on escape."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="OptionPicker")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.options = options
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield OptionList(*[Option(label, id=value) for label, value in self.options])
+
+    def on_mount(self) -> None:
+        option_list = self.query_one(OptionList)
+        option_list.focus()
+        values = [value for _, value in self.options]
+        if self.current in values:
+            option_list.highlighted = values.index(self.current)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """One line of text; enter returns it, escape returns ``None``."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="TextPrompt")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", hint: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            if self.hint:
+                yield Label(self.hint, classes="dialog-hint")
+            yield Input(value=self.value)
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
