@@ -27,6 +27,8 @@ MAX_CELL = 40
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``query`` subcommand to an ``argparse`` subparsers object."""
+    from aimcol.cli.output import add_repo_argument
+
     parser = subparsers.add_parser(
         "query",
         help="run an AimQL query",
@@ -40,45 +42,36 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--format", "-f", choices=FORMATS, default=None,
                         help="output format (default: from -o's extension, else table)")
     parser.add_argument("-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout")
-    parser.add_argument("--repo", default=argparse.SUPPRESS,
-                        help="repository folder (default: the nearest .aimcol above the working directory)")
+    add_repo_argument(parser)
     parser.set_defaults(func=run_query)
     return parser
 
 
-class _UserError(Exception):
-    """A mistake the user can fix: printed as one line, exit status 1."""
-
-
 def run_query(args) -> int:
-    from aimcol.errors import AimcolError, AimQLSyntaxError
+    """The ``query`` command; a bad query prints a caret under its column and returns 1."""
+    from aimcol.cli.output import UserError, open_repo
+    from aimcol.errors import AimQLSyntaxError
+    from aimcol.query import parse_query
 
     try:
-        return _run(args)
+        parse_query(args.query)  # reported before the repository is even opened
     except AimQLSyntaxError as exc:
         print(exc.pretty(), file=sys.stderr)
         return 1
-    except (_UserError, AimcolError, OSError) as exc:
-        print(f"aimcol query: {exc}", file=sys.stderr)
-        return 1
-    except ImportError as exc:
-        print(f"aimcol query: {exc}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `aimcol query … | head`
-        return 0
-
-
-def _open_repo(path: str | None):
-    from aimcol.errors import RepoNotFoundError
-    from aimcol.format.repo_layout import find_repo_upwards
-    from aimcol.sdk.repo import Repo
-
-    if path is None:
-        found = find_repo_upwards(os.getcwd())
-        if found is None:
-            raise RepoNotFoundError(f"no .aimcol repository in {os.getcwd()} or above (pass --repo PATH)")
-        return Repo(found)
-    return Repo(path)
+    fmt = _choose_format(args)
+    if fmt in ("arrow", "parquet") and not args.output and sys.stdout.isatty():
+        raise UserError(f"{fmt} output is binary: write it to a file with -o FILE")
+    repo = open_repo(args.repo)
+    table = _select(repo, args, fmt)
+    if args.output:
+        try:
+            _write_file(table, fmt, args.output)
+        except OSError as exc:
+            raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
+    else:
+        _write_stdout(table, fmt)
+    return 0
 
 
 def _choose_format(args) -> str:
@@ -89,23 +82,6 @@ def _choose_format(args) -> str:
         if ext in _EXTENSIONS:
             return _EXTENSIONS[ext]
     return "table"
-
-
-def _run(args) -> int:
-    from aimcol.query import parse_query
-
-    parse_query(args.query)  # a syntax error is reported before the repository is opened
-    fmt = _choose_format(args)
-    if fmt in ("arrow", "parquet") and not args.output and sys.stdout.isatty():
-        raise _UserError(f"{fmt} output is binary: write it to a file with -o FILE")
-    repo = _open_repo(getattr(args, "repo", None))
-    table = _select(repo, args, fmt)
-    if args.output:
-        _write_file(table, fmt, args.output)
-        print(f"wrote {table.num_rows} rows to {args.output}", file=sys.stderr)
-    else:
-        _write_stdout(table, fmt)
-    return 0
 
 
 def _select(repo, args, fmt: str):

@@ -18,11 +18,14 @@ Payloads are 0 where the kind says they do not apply, never null (zero-copy NumP
 The index is a cache: ``index/runs.aimcolidx`` holds both tables (magic, version, two Arrow
 IPC files) and is replaced atomically, so readers never see a torn or mixed version.  Every
 row carries the fingerprint (inode, size, mtime, ctime) of the manifest it was read from;
-:meth:`RunIndex.refresh` stats every manifest and re-reads only those whose fingerprint
-changed, plus "racy" ones (modified within :data:`RACY_SECONDS` of being read, when a second
-write could share the first one's timestamp).  A missing, corrupt or foreign index file is
-rebuilt from the manifests.  Any number of processes may refresh and rewrite it at once:
-the last rename wins and every version is a valid cache.
+a refresh re-reads only manifests whose fingerprint changed, plus "racy" ones (modified
+within :data:`RACY_SECONDS` of being read, when a second write could share the first one's
+timestamp).  Which manifests to stat: all of them (a *full scan*), or — where writers keep
+the change journal ``index/changes`` (:func:`note_manifest_changed`) and a full scan is
+recent — only those named in the journal since, the open ones and new run folders.  A
+missing, corrupt or foreign index file is rebuilt from the manifests.  Any number of
+processes may refresh and rewrite it at once: the last rename wins and every version is a
+valid cache.
 
 Whether a run is *active* is never cached: it depends on who holds the run's lock now.
 """
@@ -576,13 +579,17 @@ class IndexSnapshot:
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
 
-def _stat_manifests(layout: RepoLayout) -> tuple[list[str], np.ndarray]:
-    """Hashes of runs with a manifest and their fingerprints (n × 4 int64)."""
+def _stat_manifests(layout: RepoLayout, names: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Hashes of runs with a manifest and their fingerprints (n × 4 int64).
+
+    ``names``: only these run folders (default: every folder in ``runs/``).
+    """
     runs_dir = layout.runs_dir
-    try:
-        names = [e.name for e in os.scandir(runs_dir) if not e.name.startswith(".")]
-    except FileNotFoundError:
-        return [], np.zeros((0, 4), dtype=np.int64)
+    if names is None:
+        try:
+            names = [e.name for e in os.scandir(runs_dir) if not e.name.startswith(".")]
+        except FileNotFoundError:
+            return [], np.zeros((0, 4), dtype=np.int64)
     try:
         dir_fd = os.open(runs_dir, os.O_RDONLY)
     except OSError:
@@ -627,8 +634,80 @@ def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]
     return records
 
 
+# ---- the change journal ------------------------------------------------------------------------------
+
+JOURNAL_FILE = "changes"
+"""``index/changes``: one line per manifest replacement, ``<run hash>\n``, appended by writers."""
+
+FULL_SCAN_SECONDS = 30.0
+"""Even with a journal, stat every manifest at least this often (a lost line costs at most this)."""
+
+JOURNAL_MAX_DELTA = 1 << 20
+"""Read at most this many new journal bytes; more means a full scan is as cheap."""
+
+JOURNAL_ROTATE_BYTES = 8 << 20
+"""A reader that just stat'ed everything empties a journal larger than this."""
+
+
+def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
+    """Tell readers that ``run_hash``'s manifest was replaced; call it right *after* the replace.
+
+    One ``O_APPEND`` write of a short line: cheap enough for every flush.  Readers then stat
+    only the runs named since their last look (plus open runs) instead of every manifest.
+    Best effort: a lost line only delays a reader until its next full scan.
+    """
+    path = os.path.join(layout.index_dir, JOURNAL_FILE)
+    line = (run_hash + "\n").encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError:
+        return
+    try:
+        os.write(fd, line)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _journal_state(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size
+
+
+def _journal_names(path: str, start: int, stop: int) -> tuple[set[str], int]:
+    """Run hashes named in ``[start, stop)`` of the journal, and the offset after the last whole line."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read(stop - start)
+    except OSError:
+        return set(), start
+    end = data.rfind(b"\n") + 1
+    names = set()
+    for raw in data[:end].split(b"\n"):
+        try:
+            name = raw.decode("ascii")
+        except UnicodeDecodeError:
+            continue  # a torn or interleaved line (NFS): the next full scan covers it
+        if name and name.isalnum():
+            names.add(name)
+    return names, start + end
+
+
+# ---- the index of one repository ------------------------------------------------------------------
+
+
 class RunIndex:
     """The index of one repository, kept in memory between queries of this process.
+
+    Freshness: a *full scan* stats every manifest (``runs/`` listing plus one ``stat`` per
+    run).  When writers keep the change journal (:func:`note_manifest_changed`), a refresh
+    within :data:`FULL_SCAN_SECONDS` of a full scan stats only the runs named in the journal
+    since, the runs that are open or recently written, and new/removed run folders.
 
     Thread-safe: refreshes are serialised; snapshots are immutable.
     """
@@ -636,12 +715,17 @@ class RunIndex:
     def __init__(self, layout: RepoLayout):
         self.layout = layout
         self.path = os.path.join(layout.index_dir, INDEX_FILE)
+        self.journal_path = os.path.join(layout.index_dir, JOURNAL_FILE)
         self._lock = threading.Lock()
         self._runs: pa.Table | None = None
         self._seqs: pa.Table | None = None
         self._row_of: dict[str, int] = {}
+        self._hashes: list[str] = []
         self._snap: IndexSnapshot | None = None
-        self.stats = {"loaded": 0, "rebuilt": 0, "reread": 0, "persisted": 0}
+        self._journal: tuple[int, int] | None = None  # (inode, bytes consumed) the tables reflect
+        self._full_scan_at = 0.0
+        self._runs_dir_mtime: int | None = None
+        self.stats = {"loaded": 0, "rebuilt": 0, "reread": 0, "persisted": 0, "full_scans": 0}
 
     # -- loading -------------------------------------------------------------------------------
     def _load(self) -> bool:
@@ -649,6 +733,12 @@ class RunIndex:
             runs, seqs = read_index_file(self.path)
         except IndexFileError:
             return False
+        meta = runs.schema.metadata or {}
+        try:
+            self._journal = (int(meta[b"journal_ino"]), int(meta[b"journal_offset"]))
+            self._full_scan_at = float(meta[b"full_scan_at"])
+        except (KeyError, ValueError):
+            self._journal, self._full_scan_at = None, 0.0
         self._set(runs, seqs)
         self.stats["loaded"] += 1
         return True
@@ -657,36 +747,94 @@ class RunIndex:
         self._snap = None
         self._runs = runs
         self._seqs = seqs
-        self._row_of = {h: i for i, h in enumerate(runs.column("hash").to_pylist())}
+        self._hashes = runs.column("hash").to_pylist()
+        self._row_of = {h: i for i, h in enumerate(self._hashes)}
 
     # -- refreshing ----------------------------------------------------------------------------
     def refresh(self) -> IndexSnapshot:
         """Bring the index up to date with the manifests on disk and return a snapshot."""
         with self._lock:
             if self._runs is None and not self._load():
-                hashes, _ = _stat_manifests(self.layout)
-                self._rebuild(hashes)
+                self._full_scan(rebuild=True)
+                return self._snapshot()
+            journal = _journal_state(self.journal_path)
+            if self._journal_usable(journal):
+                self._journal_scan(journal)
             else:
-                hashes, prints = _stat_manifests(self.layout)
-                self._update(hashes, prints)
+                self._full_scan()
             return self._snapshot()
 
     def rebuild(self) -> IndexSnapshot:
         """Re-read every manifest and rewrite the index file."""
         with self._lock:
-            hashes, _ = _stat_manifests(self.layout)
-            self._rebuild(hashes)
+            self._full_scan(rebuild=True)
             return self._snapshot()
 
-    def _rebuild(self, hashes: list[str]) -> None:
-        records = _read_records(self.layout, hashes)
-        runs, seqs = build_tables(records)
-        self._set(runs, seqs)
-        self.stats["rebuilt"] += 1
-        self.stats["reread"] += len(records)
-        self._persist()
+    def _journal_usable(self, journal: tuple[int, int] | None) -> bool:
+        return (
+            journal is not None and self._journal is not None and journal[0] == self._journal[0]
+            and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
+            and time.time() - self._full_scan_at < FULL_SCAN_SECONDS
+        )
 
-    def _update(self, hashes: list[str], prints: np.ndarray) -> None:
+    def _full_scan(self, rebuild: bool = False) -> None:
+        started = time.time()
+        journal = _journal_state(self.journal_path)  # before the scan: later lines are re-read later
+        self._runs_dir_mtime = self._runs_dir_state()
+        hashes, prints = _stat_manifests(self.layout)
+        self.stats["full_scans"] += 1
+        self._journal = journal
+        self._full_scan_at = started
+        if rebuild:
+            records = _read_records(self.layout, hashes)
+            runs, seqs = build_tables(records)
+            self._set(runs, seqs)
+            self.stats["rebuilt"] += 1
+            self.stats["reread"] += len(records)
+            self._persist()
+        else:
+            self._update(hashes, prints, gone=None)
+        if journal is not None and journal[1] > JOURNAL_ROTATE_BYTES:
+            try:
+                atomic_write(self.journal_path, b"", fsync=False)  # readers see a new inode: full scan
+                self._journal = _journal_state(self.journal_path)
+            except OSError:
+                pass
+
+    def _runs_dir_state(self) -> int | None:
+        try:
+            return os.stat(self.layout.runs_dir).st_mtime_ns
+        except OSError:
+            return None
+
+    def _journal_scan(self, journal: tuple[int, int]) -> None:
+        """Stat only what may have changed since the tables were made (see the class doc)."""
+        names, consumed = _journal_names(self.journal_path, self._journal[1], journal[1])
+        gone: set[str] = set()
+        runs_mtime = self._runs_dir_state()
+        if runs_mtime != self._runs_dir_mtime or runs_mtime is None or time.time() - runs_mtime / 1e9 < RACY_SECONDS:
+            # run folders came or went (or may have, within one timestamp tick)
+            try:
+                present = {e.name for e in os.scandir(self.layout.runs_dir) if not e.name.startswith(".")}
+            except FileNotFoundError:
+                present = set()
+            self._runs_dir_mtime = runs_mtime
+            names |= present.difference(self._row_of)
+            gone = set(self._row_of).difference(present)
+        runs = self._runs
+        unsettled = ~np_valid(runs.column("end_time")) | np_values(runs.column("racy"), False)
+        names.update(self._hashes[i] for i in np.flatnonzero(unsettled))
+        names -= gone
+        hashes, prints = _stat_manifests(self.layout, sorted(names))
+        gone |= names.difference(hashes)  # named, but its manifest is gone
+        self._update(hashes, prints, gone=gone)
+        self._journal = (journal[0], consumed)
+
+    def _update(self, hashes: list[str], prints: np.ndarray, gone: set[str] | None) -> None:
+        """Re-read the manifests whose fingerprint changed; drop runs that are gone.
+
+        ``gone=None``: ``hashes`` lists every run, so a run not in it is gone.
+        """
         runs, seqs = self._runs, self._seqs
         row_of = self._row_of
         rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
@@ -698,15 +846,20 @@ class RunIndex:
                               axis=1)
             racy = np_values(runs.column("racy"), False)[kr]
             changed[known] = (cached != prints[known]).any(axis=1) | racy
-        present = np.zeros(runs.num_rows, dtype=bool)
-        present[rows[known]] = True
-        n_gone = int(runs.num_rows - present.sum())
+        if gone is None:
+            keep = np.zeros(runs.num_rows, dtype=bool)
+            keep[rows[known]] = True
+        else:
+            keep = np.ones(runs.num_rows, dtype=bool)
+            for h in gone:
+                r = row_of.get(h)
+                if r is not None:
+                    keep[r] = False
+        n_gone = int(runs.num_rows - keep.sum())
         todo = [hashes[i] for i in np.flatnonzero(changed)]
         if not todo and n_gone == 0:
             return
         records = _read_records(self.layout, todo)
-        reread = {r.manifest["hash"] for r in records}
-        keep = present.copy()
         for h in todo:
             r = row_of.get(h)
             if r is not None:
@@ -715,21 +868,23 @@ class RunIndex:
         kept_runs = runs.filter(arrow_values(keep))
         kept_hashes = arrow_strings([h for h, r in row_of.items() if keep[r]])
         kept_seqs = seqs.filter(pc.is_in(seqs.column("run"), value_set=kept_hashes)) if seqs.num_rows else seqs
-        runs = _concat(kept_runs, new_runs)
-        seqs = _concat(kept_seqs, new_seqs)
-        self._set(runs, seqs)
+        self._set(_concat(kept_runs, new_runs), _concat(kept_seqs, new_seqs))
         self.stats["reread"] += len(records)
         significant = n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(
-            h not in row_of for h in reread)
+            r.manifest["hash"] not in row_of for r in records)
         if significant:
             self._persist()
 
     def _persist(self) -> None:
         runs = _drop_empty_path_columns(self._runs)
         seqs = _drop_empty_path_columns(self._seqs)
+        meta = {b"full_scan_at": repr(self._full_scan_at).encode()}
+        if self._journal is not None:
+            meta[b"journal_ino"] = str(self._journal[0]).encode()
+            meta[b"journal_offset"] = str(self._journal[1]).encode()
         try:
             os.makedirs(self.layout.index_dir, exist_ok=True)
-            write_index_file(self.path, runs, seqs)
+            write_index_file(self.path, runs.replace_schema_metadata(meta), seqs)
             self.stats["persisted"] += 1
         except OSError:
             pass  # a read-only repository still answers queries, from memory

@@ -74,14 +74,6 @@ GROUP = np.array([0, 1, 2, 2, 2, 3, 4, 5, 6] + [6] * 7, dtype=np.int8)
 G_NUM, G_STR, G_DT, G_TD, G_OBJ = 2, 3, 4, 5, 6
 
 
-def _str_array(items: list) -> pa.Array:
-    """Strings (None elsewhere) as an Arrow array; a string UTF-8 cannot hold raises ValueError."""
-    try:
-        return arrow_strings(items)
-    except (pa.ArrowException, UnicodeEncodeError) as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _encodable(s: str) -> bool:
     try:
         s.encode("utf-8")
@@ -160,7 +152,7 @@ class Vec:
                 objs[row] = value
         if errs is not None:
             err[rows[np.asarray(errs, dtype=bool)]] = True
-        return cls(kind, domain, num=num, ints=ints, strs=_str_array(strs) if strs is not None else None,
+        return cls(kind, domain, num=num, ints=ints, strs=arrow_strings(strs) if strs is not None else None,
                    times=times, objs=objs, err=err)
 
     # -- reshaping ---------------------------------------------------------------------------
@@ -210,11 +202,11 @@ class Vec:
 
 
 def select(mask: np.ndarray, a: Vec, b: Vec) -> Vec:
-    """Row-wise ``a if mask else b`` (same domain and length)."""
+    """Row-wise ``a if mask else b`` (same domain and length), always a new Vec (callers set ``err``)."""
     if mask.all():
-        return a
+        return a.with_err(a.err.copy())
     if not mask.any():
-        return b
+        return b.with_err(b.err.copy())
     n = len(mask)
 
     def merge(x, y, zero):
@@ -312,10 +304,7 @@ class Engine:
             try:
                 out.append(fn(*vals))
                 errs.append(False)
-            except RowError:
-                out.append(UNDEFINED)
-                errs.append(True)
-            except Exception:  # a scalar function must not abort the query
+            except Exception:  # RowError, or anything else: the row fails, the query goes on
                 out.append(UNDEFINED)
                 errs.append(True)
         return Vec.scatter(n, rows, out, errs, domain)

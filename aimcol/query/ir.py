@@ -264,21 +264,17 @@ class ParsedQuery:
     uses_metric: bool
     param_paths: tuple[tuple[str, ...], ...]
     run_props: tuple[str, ...]
-    metric_refs: tuple[tuple[str, Any], ...] = ()  # run.metrics[...] lookups (name, context)
 
     @classmethod
     def build(cls, text: str, expr: Node | None) -> ParsedQuery:
         nodes = list(walk(expr)) if expr is not None else []
         params: list[tuple[str, ...]] = []
         props: list[str] = []
-        refs: list[tuple[str, Any]] = []
         for n in nodes:
             if isinstance(n, Param) and n.path not in params:
                 params.append(n.path)
             elif isinstance(n, RunProp) and n.name not in props:
                 props.append(n.name)
-            elif isinstance(n, RunMetric):
-                refs.append((n.name, n.context))
         return cls(
             text=text,
             expr=expr,
@@ -286,5 +282,4 @@ class ParsedQuery:
             uses_metric=any(isinstance(n, METRIC_NODES) for n in nodes),
             param_paths=tuple(params),
             run_props=tuple(props),
-            metric_refs=tuple(refs),
         )

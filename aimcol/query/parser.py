@@ -394,6 +394,12 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
     try:
         tree = ast.parse("(\n" + rewritten + "\n)", mode="eval")
     except SyntaxError as exc:
+        if not inserted:  # the token pass may have been skipped: it names unbalanced brackets better
+            try:
+                rewrite_equals(text, force=True)
+            except TokenPassError as tok_exc:
+                line, col = smap.to_original(tok_exc.line, tok_exc.col)
+                raise AimQLSyntaxError(tok_exc.message, query, col, line) from None
         raise _syntax_error_from_python(exc, query, smap) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise AimQLSyntaxError(f"cannot parse query: {exc}", query, 0, 1) from None

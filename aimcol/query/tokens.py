@@ -73,13 +73,16 @@ class TokenPassError(Exception):
         self.col = col
 
 
-def rewrite_equals(text: str) -> tuple[str, list[int]]:
+def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
     """``a = b`` → ``a == b`` outside keyword arguments; also catches ``&&``, ``||``, ``!``.
 
     Returns the new text and the offsets (in the new text) of the inserted characters.
     Raises :class:`TokenPassError` for unbalanced brackets and C-style operators; leaves
     any other tokenizer problem to the parser, which reports it with a position.
     """
+    plain = text.replace("==", "").replace("!=", "").replace("<=", "").replace(">=", "")
+    if not force and "=" not in plain and "!" not in plain and "&&" not in text and "||" not in text:
+        return text, []  # nothing to rewrite or refuse (and tokenize's first use costs ~10 ms)
     starts = _line_starts(text)
     inserts: list[int] = []  # offsets in ``text`` where "=" goes
     stack: list[bool] = []  # open brackets: is it a call's "("?

@@ -45,11 +45,30 @@ from aimcol.sdk.tables import require_pandas
 
 
 def _snapshot(repo) -> IndexSnapshot:
+    _flush_runs_of_this_process(repo)
     return run_index(repo.layout).refresh()
+
+
+def _flush_runs_of_this_process(repo) -> None:
+    """Points this process tracked but has not flushed yet become visible to its own queries.
+
+    Uses ``aimcol.sdk.run.flush_open_runs(repo_root)`` where the SDK provides it.
+    """
+    from aimcol.sdk import run as run_module
+
+    flush = getattr(run_module, "flush_open_runs", None)
+    if flush is not None:
+        flush(repo.path)
 
 
 def _indices(idx) -> pa.Array:
     return arrow_values(np.asarray(idx, dtype=np.int64))
+
+
+def _runs_of(snap: IndexSnapshot, seq_mask: np.ndarray) -> np.ndarray:
+    """Run rows owning at least one selected sequence (``np.unique`` would import numpy.ma: 60 ms cold)."""
+    owners = snap.seq_run[seq_mask]
+    return np.flatnonzero(np.bincount(owners[owners >= 0], minlength=snap.n_runs))
 
 
 def _newest_first(snap: IndexSnapshot, run_rows: np.ndarray) -> np.ndarray:
@@ -205,9 +224,6 @@ class _QueryResult:
     def _seq_ids_per_run(self) -> list:
         raise NotImplementedError
 
-    def _selected_seq_rows(self) -> list[np.ndarray]:
-        raise NotImplementedError
-
     # -- tables --------------------------------------------------------------------------------
     def to_arrow(self) -> pa.Table:
         """Every point of every selected sequence as one long table.
@@ -245,8 +261,7 @@ class MetricCollection(_QueryResult):
 
     def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot, seq_mask: np.ndarray):
         super().__init__(repo, query, snap)
-        runs_with = np.unique(snap.seq_run[seq_mask]) if seq_mask.any() else np.zeros(0, dtype=np.int64)
-        self._run_order = _newest_first(snap, runs_with)
+        self._run_order = _newest_first(snap, _runs_of(snap, seq_mask))
         self._groups = _sequence_rows_by_run(snap, seq_mask, self._run_order)
         self._count = int(seq_mask.sum())
 
@@ -259,9 +274,6 @@ class MetricCollection(_QueryResult):
     def _seq_ids_per_run(self) -> list:
         seq_id = np_values(self._snap.seqs.column("seq_id"))
         return [seq_id[rows].tolist() for rows in self._groups]
-
-    def _selected_seq_rows(self) -> list[np.ndarray]:
-        return self._groups
 
     def sequences_table(self) -> pa.Table:
         rows = np.concatenate(self._groups) if self._groups else np.zeros(0, dtype=np.int64)
@@ -283,10 +295,6 @@ class RunCollection(_QueryResult):
 
     def _seq_ids_per_run(self) -> list:
         return [None] * len(self._run_order)
-
-    def _selected_seq_rows(self) -> list[np.ndarray]:
-        mask = np.isin(self._snap.seq_run, self._run_order)
-        return _sequence_rows_by_run(self._snap, mask, self._run_order)
 
     def runs_table(self) -> pa.Table:
         return _runs_table(self._snap, self._run_order, time.time())
@@ -384,7 +392,7 @@ def _param_column(snap: IndexSnapshot, path: tuple, rows: np.ndarray) -> pa.Arra
     """One param as a typed column: bool, int64, float64 or string; maps and missing as null."""
     cols = snap.path_columns("runs", path)
     kinds = np_values(cols["k"])[rows]
-    present = set(np.unique(kinds).tolist()) - {KIND_UNDEF, KIND_NONE, KIND_MAP}
+    present = set(np.flatnonzero(np.bincount(kinds, minlength=16)).tolist()) - {KIND_UNDEF, KIND_NONE, KIND_MAP}
     missing = ~np.isin(kinds, list(present)) if present else np.ones(len(rows), dtype=bool)
     if present and present <= {KIND_BOOL}:
         return arrow_values(np_values(cols["i"])[rows] != 0, ~missing)
@@ -500,7 +508,7 @@ def sequences_table(repo, query: str = "") -> pa.Table:
     parsed = parse_query(query)
     snap = _snapshot(repo)
     mask = match_sequences(parsed, snap)
-    run_order = _newest_first(snap, np.unique(snap.seq_run[mask]) if mask.any() else np.zeros(0, dtype=np.int64))
+    run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)
     rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
     return _sequences_table(snap, rows)

@@ -1,0 +1,94 @@
+"""``aimcol query``: output formats, files, and one clear line (or a caret) for user mistakes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pyarrow as pa
+import pytest
+from aimql_repos import four_runs
+
+from aimcol.cli import main
+
+
+def run_cli(*argv) -> int:
+    return main(["query", *argv])
+
+
+@pytest.fixture(scope="module")
+def repo_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    return root, four_runs(root)
+
+
+def test_table_of_sequences(repo_dir, capsys):
+    root, h = repo_dir
+    assert run_cli("metric.name = 'loss' and run.hparams.lr < 0.005", "--repo", str(root)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:4] == ["run", "run_name", "experiment", "name"]
+    assert len(out) == 2 + 2 + 1  # header, rule, two sequences, row count
+    assert h["alpha"] in out[2] and "loss" in out[2]
+    assert out[-1] == "(2 rows)"
+
+
+def test_table_of_runs(repo_dir, capsys):
+    root, h = repo_dir
+    assert run_cli("run.hparams.batch_size > 1", "--runs", "--repo", str(root)) == 0
+    out = capsys.readouterr().out
+    assert h["alpha"] in out and h["beta"] not in out and "hparams.batch_size" in out
+
+
+def test_runs_csv_and_json(repo_dir, capsys):
+    root, h = repo_dir
+    assert run_cli("", "--runs", "-f", "csv", "--repo", str(root)) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["hash"] for r in rows] == [h["delta"], h["beta"], h["alpha"]]
+    assert run_cli("", "--runs", "-f", "json", "--repo", str(root)) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records[2]["hparams.opt"] == "adam" and records[0]["hparams.lr"] is None  # NaN → null
+
+
+def test_points_to_files(repo_dir, tmp_path, capsys):
+    root, _ = repo_dir
+    pq = pytest.importorskip("pyarrow.parquet")
+    target = tmp_path / "loss.parquet"
+    assert run_cli("metric.name == 'loss'", "-o", str(target), "--repo", str(root)) == 0
+    assert "wrote 60 rows" in capsys.readouterr().err
+    table = pq.read_table(target)
+    assert table.num_rows == 60 and {"run", "name", "step", "value"} <= set(table.column_names)
+    target = tmp_path / "acc.arrow"
+    assert run_cli("metric.name == 'acc'", "-o", str(target), "--repo", str(root)) == 0
+    with pa.memory_map(str(target)) as source:
+        assert pa.ipc.open_file(source).read_all().num_rows == 30
+    target = tmp_path / "acc.csv"
+    assert run_cli("metric.name == 'acc'", "-o", str(target), "--summary", "--repo", str(root)) == 0
+    assert len(target.read_text().splitlines()) == 4
+
+
+def test_syntax_error_prints_caret_and_exits_1(repo_dir, capsys):
+    root, _ = repo_dir
+    assert run_cli('run.hash == "x" && metric.name == "y"', "--repo", str(root)) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == ['run.hash == "x" && metric.name == "y"', " " * 17 + "^",
+                   "AimQLSyntaxError: '&&' is not AimQL: use 'and'"]
+
+
+def test_user_mistakes_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("run.a == 1") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no .aimcol repository" in err[0] and err[0].startswith("aimcol:")
+    assert run_cli("", "--repo", str(tmp_path / "nowhere")) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    (tmp_path / ".aimcol").mkdir()
+    assert run_cli("", "-o", str(tmp_path / "no" / "such" / "dir.csv")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aimcol: cannot write")
+
+
+def test_empty_result(repo_dir, capsys):
+    root, _ = repo_dir
+    assert run_cli("run.nothing", "--repo", str(root)) == 0
+    assert capsys.readouterr().out == "(no matches)\n"
