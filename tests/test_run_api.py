@@ -456,3 +456,20 @@ def test_set_archived_keeps_end_time_and_crashed_state(make_run, repo_path):
         repo.set_archived(live.hash)
     with pytest.raises(MissingRunError):
         repo.set_archived("nope")
+
+
+def test_a_query_in_the_writing_process_sees_buffered_points(repo_path):
+    run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False, flush_seconds=60)
+    for i in range(5):
+        run.track(float(i), name="loss")
+    metrics = list(Repo(repo_path).query_metrics("metric.name == 'loss'"))
+    assert [m.values_list() for m in metrics] == [[0.0, 1.0, 2.0, 3.0, 4.0]]
+    run.close()
+
+
+def test_huge_int_param_is_refused_when_set(make_run):
+    run = make_run()
+    with pytest.raises(TypeError, match="64-bit"):
+        run["big"] = 2**70
+    run["ok"] = 2**63
+    assert run["ok"] == 2**63

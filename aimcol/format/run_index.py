@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 
 from aimcol.format import manifest as manifest_io
 from aimcol.format.atomic_file import atomic_write
+from aimcol.format.change_journal import JOURNAL_FILE, note_manifest_changed  # noqa: F401 (re-exported)
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_lock import is_locked
 
@@ -636,7 +637,6 @@ def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]
 
 # ---- the change journal ------------------------------------------------------------------------------
 
-JOURNAL_FILE = "changes"
 """``index/changes``: one line per manifest replacement, ``<run hash>\n``, appended by writers."""
 
 FULL_SCAN_SECONDS = 30.0
@@ -647,27 +647,6 @@ JOURNAL_MAX_DELTA = 1 << 20
 
 JOURNAL_ROTATE_BYTES = 8 << 20
 """A reader that just stat'ed everything empties a journal larger than this."""
-
-
-def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
-    """Tell readers that ``run_hash``'s manifest was replaced; call it right *after* the replace.
-
-    One ``O_APPEND`` write of a short line: cheap enough for every flush.  Readers then stat
-    only the runs named since their last look (plus open runs) instead of every manifest.
-    Best effort: a lost line only delays a reader until its next full scan.
-    """
-    path = os.path.join(layout.index_dir, JOURNAL_FILE)
-    line = (run_hash + "\n").encode()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError:
-        return
-    try:
-        os.write(fd, line)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _journal_state(path: str) -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy
 from aimcol.format.atomic_file import PARTIAL_SUFFIX
+from aimcol.format.change_journal import note_manifest_changed
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_lock import RunLock, is_locked
 from aimcol.format.segments import (
@@ -136,6 +137,7 @@ class RunWriterStore:
     # -- metadata -------------------------------------------------------------------------
     def write_manifest(self, *, fsync: bool = False) -> None:
         manifest_io.write_manifest(self.manifest_path, self.manifest, fsync=fsync)
+        note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
     def add_sequence(self, name: str, context: dict, dtype: str) -> int:
         seq_id = len(self.manifest["sequences"])
@@ -243,6 +245,15 @@ class RunReaderStore:
         self.manifest_path = layout.manifest_path(run_hash)
         self.manifest = manifest if manifest is not None else manifest_io.read_manifest(self.manifest_path)
         self._live_cache: tuple[str, int, pa.Table] | None = None
+        self._sealed: dict[str, SealedSegmentReader] = {}
+
+    def _sealed_reader(self, entry: dict) -> SealedSegmentReader:
+        """One open reader per sealed file (sealed files never change), reused across sequences."""
+        reader = self._sealed.get(entry["file"])
+        if reader is None:
+            reader = SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry)
+            self._sealed[entry["file"]] = reader
+        return reader
 
     def refresh(self) -> dict:
         self.manifest = manifest_io.read_manifest(self.manifest_path)
@@ -283,7 +294,7 @@ class RunReaderStore:
         for _ in range(5):
             parts = []
             for entry in self.manifest["segments"]:
-                reader = SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry)
+                reader = self._sealed_reader(entry)
                 for sid, start, stop in entry["ranges"]:
                     if sid == seq_id:
                         parts.append(reader.read_rows(start, stop))
@@ -308,10 +319,7 @@ class RunReaderStore:
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""
         for _ in range(5):
-            parts = [
-                SealedSegmentReader(self.layout.segment_path(self.run_hash, e["file"]), e).read_all()
-                for e in self.manifest["segments"]
-            ]
+            parts = [self._sealed_reader(e).read_all() for e in self.manifest["segments"]]
             live = self._live_table()
             if live is None and self._live_missing():
                 self.refresh()

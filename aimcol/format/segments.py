@@ -225,7 +225,9 @@ class SealedSegmentReader:
 
     def _open(self):
         if self._reader is None:
-            self._reader = pa.ipc.open_file(pa.memory_map(self.path, "r"))
+            # one small batch per call: thread start-up would cost more than it saves
+            self._reader = pa.ipc.open_file(pa.memory_map(self.path, "r"),
+                                            options=pa.ipc.IpcReadOptions(use_threads=False))
         return self._reader
 
     def read_all(self) -> pa.Table:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 _SCALARS = (type(None), bool, int, float, str, bytes)
+_INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # what msgpack stores
 
 
 def normalise_key(key) -> tuple[str, ...]:
@@ -29,6 +30,8 @@ def normalise_key(key) -> tuple[str, ...]:
 
 def normalise_value(value: Any, path: tuple[str, ...]) -> Any:
     """A deep copy of ``value`` in storable form, or ``TypeError`` naming the key and the type."""
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_MIN <= value <= _UINT_MAX:
+        raise TypeError(f"run param {'.'.join(path)!r} is an int outside the 64-bit range ({value}); store it as a str")
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, np.generic):

@@ -39,6 +39,18 @@ _FAST_CONTEXTS_PER_NAME = 16
 """Contexts per metric name that track() finds by a linear ``==`` scan (faster than hashing)."""
 
 
+_OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
+"""Runs this process writes, so its own queries can see their buffered points."""
+
+
+def flush_open_runs(repo_root: str) -> None:
+    """Flush every run this process is writing into the repository at ``repo_root`` (the
+    ``.aimcol`` folder): a query in the training process then sees what it tracked."""
+    for run in list(_OPEN_RUNS):
+        if run.repo.path == repo_root and run._buffer is not None and not run._buffer.closed:
+            run.flush()
+
+
 def new_run_hash() -> str:
     """24 lowercase hex characters, as Aim's run hashes."""
     return uuid.uuid4().hex[:24]
@@ -280,6 +292,7 @@ class Run:
         flusher.start()
         self._extras.append(flusher)
         self._finalizer = weakref.finalize(self, _finalise, self._buffer, self._extras)
+        _OPEN_RUNS.add(self)
         if capture_terminal_logs:
             from aimcol.sdk.terminal_logs import TerminalLogCapture
 
@@ -668,6 +681,7 @@ class Run:
             return
         self._seq_by_name.clear()  # later track() calls take the slow path, which raises
         self._seq_cache.clear()
+        _OPEN_RUNS.discard(self)
         self._finalizer()  # runs _finalise once; later calls are no-ops
 
     def finalize(self) -> None:
