@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import datetime
-import math
 import os
 import threading
 import time
@@ -75,10 +74,6 @@ NO_EPOCH = -(2**63)
 _COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
 
 
-BACKLOG_FACTOR = 4
-"""track() flushes inline once the background flusher is this many flushes behind."""
-
-
 class _PointBuffer:
     """Points not yet flushed, as five typed ``array.array`` columns, plus their writer.
 
@@ -89,11 +84,11 @@ class _PointBuffer:
     aligned without a lock on the hot path.  Other threads (system metrics, user threads)
     append under the lock to a side list.
 
-    ``track()`` never writes: when ``flush_points`` rows are buffered or ``flush_seconds``
-    have passed it wakes the background flusher (``request_flush``), so the training loop
-    does no I/O and no sealing.  If the flusher falls ``BACKLOG_FACTOR`` flushes behind,
-    track() flushes inline, which bounds memory.  A failed background flush keeps the rows
-    and re-raises its error from the next ``track()`` that asks for a flush, or ``close()``.
+    ``track()`` never writes and never checks whether to: the background flusher polls the
+    buffer every ``POLL_SECONDS`` and writes when ``flush_points`` rows are buffered or the
+    oldest is ``flush_seconds`` old, so the training loop does no I/O and no sealing.  A
+    failed background flush keeps its rows, and empties ``fast_cache`` (the Run's sequence
+    lookup) so that the next ``track()`` takes the slow path, which raises the error.
     Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
     """
 
@@ -109,11 +104,9 @@ class _PointBuffer:
         self.side: list[tuple] = []
         self.flush_points = flush_points
         self.flush_seconds = flush_seconds
-        self.trigger = flush_points
-        self.deadline = time.time() + flush_seconds
         self.last_flush = time.time()
-        self.wake = threading.Event()
         self.error: BaseException | None = None
+        self.fast_cache: dict = {}
         self.closed = False
 
     def repair_torn_row(self) -> None:
@@ -123,17 +116,16 @@ class _PointBuffer:
             for col in self.columns:
                 del col[n:]
 
-    def request_flush(self) -> None:
-        """From track(): hand the flush to the background thread (or do it, if it lags)."""
+    def raise_pending_error(self) -> None:
+        """Re-raise, once, the error of a failed background flush (from track()'s slow path)."""
         error, self.error = self.error, None
         if error is not None:
             raise error
-        if len(self.time) >= self.flush_points * BACKLOG_FACTOR:
-            self.flush()
-            return
-        self.trigger = self.flush_points * BACKLOG_FACTOR
-        self.deadline = math.inf
-        self.wake.set()
+
+    def due(self) -> bool:
+        """Whether the flusher should write now."""
+        n = len(self.time) + len(self.side)
+        return n >= self.flush_points or (n > 0 and time.time() - self.last_flush >= self.flush_seconds)
 
     def flush_locked(self) -> None:
         """Write buffered points as one batch.  Caller holds ``self.lock``.
@@ -160,8 +152,6 @@ class _PointBuffer:
             self.side = []
         finally:
             self.last_flush = time.time()
-            self.trigger = self.flush_points
-            self.deadline = self.last_flush + self.flush_seconds
 
     def flush(self) -> None:
         with self.lock:
@@ -189,32 +179,32 @@ def _finalise(buffer: _PointBuffer, extras: list) -> None:
     buffer.close()
 
 
+POLL_SECONDS = 0.05
+"""How often the flusher looks at the buffer: bounds it to what track() adds in this time."""
+
+
 class _BackgroundFlusher(threading.Thread):
-    """Writes the buffer when track() asks, and points older than ``flush_seconds`` when
-    the training loop is quiet."""
+    """Writes the buffer when it holds ``flush_points`` rows or its oldest row is
+    ``flush_seconds`` old, so the training thread never does I/O."""
 
     def __init__(self, buffer: _PointBuffer):
         super().__init__(name="aimcol-flusher", daemon=True)
         self._buffer = buffer
-        self._stopping = False
+        self._stop_event = threading.Event()
 
     def run(self) -> None:
         buffer = self._buffer
-        while True:
-            requested = buffer.wake.wait(buffer.flush_seconds / 2)
-            if self._stopping:
-                return
-            buffer.wake.clear()
-            stale = (buffer.time or buffer.side) and time.time() - buffer.last_flush >= buffer.flush_seconds
-            if requested or stale:
+        poll = min(POLL_SECONDS, buffer.flush_seconds / 2)
+        while not self._stop_event.wait(poll):
+            if buffer.error is None and buffer.due():
                 try:
                     buffer.flush()
                 except Exception as exc:
-                    buffer.error = exc  # re-raised by the next track() that asks for a flush
+                    buffer.error = exc
+                    buffer.fast_cache.clear()  # the next track() takes the slow path and raises it
 
     def stop(self) -> None:
-        self._stopping = True
-        self._buffer.wake.set()
+        self._stop_event.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=30)
 
@@ -286,6 +276,7 @@ class Run:
         self._owner = get_ident()
         self._buffer = _PointBuffer(store, flush_points, flush_seconds)
         buf = self._buffer
+        self._seq_by_name = buf.fast_cache
         self._add_seq, self._add_step, self._add_value = buf.seq.append, buf.step.append, buf.value.append
         self._add_epoch, self._add_time = buf.epoch.append, buf.time.append
         flusher = _BackgroundFlusher(self._buffer)
@@ -531,16 +522,12 @@ class Run:
             self._add_step(step)
             self._add_value(value)
             self._add_epoch(epoch)
-            now = _now()
-            self._add_time(now)
+            self._add_time(_now())
         except OverflowError:
             self._buffer.repair_torn_row()
             raise ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}") from None
         if step >= seq.next_step:
             seq.next_step = step + 1
-        buf = self._buffer
-        if len(buf.time) >= buf.trigger or now >= buf.deadline:
-            buf.request_flush()
 
     def _track_other_thread(self, seq, step, value, epoch) -> None:
         """track() from a thread other than the run's creator: a locked side buffer."""
@@ -568,6 +555,8 @@ class Run:
 
     def _sequence_for(self, name, context, value) -> _SequenceState:
         """Slow path: validate name/context, find or create the sequence, fill the fast caches."""
+        if self._buffer is not None and self._buffer.error is not None:
+            self._buffer.raise_pending_error()
         try:  # a name with more contexts than the linear scan covers
             return self._seq_cache[(name, tuple(context.items()) if context else ())]
         except (KeyError, TypeError, AttributeError):
