@@ -178,36 +178,55 @@ class SealedSegment:
         return {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
 
 
+def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
+    """The rows ``rows`` (one sequence, write order) as a batch sorted by step, latest write winning."""
+    step = columns["step"][rows]
+    if len(step) > 1 and not np.all(step[1:] > step[:-1]):
+        order = np.argsort(step, kind="stable")
+        keep = np.ones(len(order), dtype=bool)
+        keep[:-1] = step[order][1:] != step[order][:-1]
+        rows = rows[order[keep]]
+    epoch = columns["epoch"][rows]
+    valid = ~np.isnan(epoch)
+    epoch_col = (to_arrow(epoch.astype(np.int64)) if valid.all() else
+                 pa.Array.from_buffers(pa.int64(), len(epoch), [pa.py_buffer(np.packbits(valid, bitorder="little")),
+                                                                pa.py_buffer(np.where(valid, epoch, 0).astype(np.int64))]))
+    return pa.RecordBatch.from_arrays(
+        [to_arrow(columns["seq"][rows]), to_arrow(columns["step"][rows]), to_arrow(columns["value"][rows]),
+         epoch_col, to_arrow(columns["time"][rows])],
+        schema=schema,
+    )
+
+
 def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: dict) -> SealedSegment:
     """Write rows sorted by (seq, step), latest write per step, to an Arrow IPC file (zstd),
     atomically and durably.
 
-    Works one sequence at a time (a stable sort by ``seq`` only, then each sequence's rows
-    sorted by step), so the extra memory is one sequence's rows, not a sorted copy of the
-    whole table.  ``metadata`` (run hash, sequence names and contexts) goes into the schema
+    The columns are turned into NumPy arrays once; each sequence's rows are then gathered,
+    sorted by step and written as their own batches, so no record batch spans two
+    sequences.  ``metadata`` (run hash, sequence names and contexts) goes into the schema
     metadata as JSON, so a reader without aimcol can tell what ``seq`` means.
     """
     schema = POINT_SCHEMA.with_metadata({"aimcol": json.dumps(metadata, default=str)})
     options = pa.ipc.IpcWriteOptions(compression="zstd")
-    seq = to_numpy(table.column("seq"))
-    order = np.argsort(seq, kind="stable")
-    seq_sorted = seq[order]
-    group_starts = np.flatnonzero(np.concatenate([[True], seq_sorted[1:] != seq_sorted[:-1]])) if len(seq) else []
-    group_stops = list(group_starts[1:]) + [len(seq)] if len(seq) else []
-    del seq_sorted
+    columns = {name: to_numpy(table.column(name)) for name in POINT_SCHEMA.names}
+    columns["epoch"] = columns["epoch"].astype(np.float64, copy=False)  # nulls as NaN
+    seq = columns["seq"]
+    order = np.argsort(seq, kind="stable")  # groups by sequence, write order kept inside each
+    bounds = np.flatnonzero(np.diff(seq[order])) + 1
+    groups = np.split(order, bounds) if len(order) else []
     tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
     ranges, batches, rows = [], [], 0
     with pa.OSFile(tmp, "wb") as sink:
         with pa.ipc.new_file(sink, schema, options=options) as writer:
-            for lo, hi in zip(group_starts, group_stops):
-                part = dedupe_sorted_by_step(take_rows(table, order[lo:hi]))
-                ranges.append([int(seq[order[lo]]), rows, rows + part.num_rows])
-                rows += part.num_rows
-                for chunk_start in range(0, part.num_rows, SEALED_BATCH_ROWS):
-                    chunk = part.slice(chunk_start, SEALED_BATCH_ROWS).combine_chunks()
-                    for batch in chunk.to_batches():
-                        writer.write_batch(batch.replace_schema_metadata(schema.metadata))
-                        batches.append(batch.num_rows)
+            for group in groups:
+                batch = _sorted_sequence_batch(columns, group, schema)
+                ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
+                rows += batch.num_rows
+                for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
+                    chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
+                    writer.write_batch(chunk)
+                    batches.append(chunk.num_rows)
         os.fsync(sink.fileno())
     os.replace(tmp, path)
     fsync_dir(os.path.dirname(path))
