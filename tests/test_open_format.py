@@ -105,6 +105,8 @@ def sealed_run(tmp_path_factory):
                     epoch = step // 100 if name != "lr" else None  # lr has no epochs: nulls
                     run.track(_value(name, subset, step), name=name, step=step, epoch=epoch, context={"subset": subset})
                     expected[(name, subset, step)] = (_value(name, subset, step), epoch)
+            if step % 20 == 19:
+                run.flush()  # deterministic batches (the background flusher's timing is not)
         run.track(-1.0, name="loss", step=5, context={"subset": "train"})  # re-tracked: the latest write wins
         expected[("loss", "train", 5)] = (-1.0, None)
     run_dir = Repo(repo).layout.run_dir(run.hash)

@@ -396,7 +396,7 @@ def test_flushes_happen_off_the_training_thread(make_run):
     import threading
     import time
 
-    run = make_run(flush_points=100, flush_seconds=60)
+    run = make_run(flush_points=300, flush_seconds=60)  # 1000 points: below the inline backlog limit
     writers = []
     original = run._store.append_points
 

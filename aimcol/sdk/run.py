@@ -84,11 +84,12 @@ class _PointBuffer:
     aligned without a lock on the hot path.  Other threads (system metrics, user threads)
     append under the lock to a side list.
 
-    ``track()`` never writes and never checks whether to: the background flusher polls the
-    buffer every ``POLL_SECONDS`` and writes when ``flush_points`` rows are buffered or the
-    oldest is ``flush_seconds`` old, so the training loop does no I/O and no sealing.  A
-    failed background flush keeps its rows, and empties ``fast_cache`` (the Run's sequence
-    lookup) so that the next ``track()`` takes the slow path, which raises the error.
+    ``track()`` never writes: at ``flush_points`` buffered rows it wakes the background
+    flusher (``request_flush``), which also polls every ``POLL_SECONDS`` for rows older than
+    ``flush_seconds``, so the training loop does no I/O and no sealing.  If the flusher
+    falls ``BACKLOG_FACTOR`` flushes behind, track() flushes inline, which bounds memory.
+    A failed background flush keeps its rows, and empties ``fast_cache`` (the Run's
+    sequence lookup) so that the next ``track()`` takes the slow path, which raises it.
     Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
     """
 
@@ -105,6 +106,8 @@ class _PointBuffer:
         self.flush_points = flush_points
         self.flush_seconds = flush_seconds
         self.last_flush = time.time()
+        self.trigger = flush_points
+        self.wake = threading.Event()
         self.error: BaseException | None = None
         self.fast_cache: dict = {}
         self.closed = False
@@ -121,6 +124,14 @@ class _PointBuffer:
         error, self.error = self.error, None
         if error is not None:
             raise error
+
+    def request_flush(self) -> None:
+        """From track() at ``trigger`` rows: wake the flusher, or flush inline if it lags."""
+        if len(self.time) >= self.flush_points * BACKLOG_FACTOR:
+            self.flush()
+            return
+        self.trigger = self.flush_points * BACKLOG_FACTOR
+        self.wake.set()
 
     def due(self) -> bool:
         """Whether the flusher should write now."""
@@ -152,6 +163,7 @@ class _PointBuffer:
             self.side = []
         finally:
             self.last_flush = time.time()
+            self.trigger = self.flush_points
 
     def flush(self) -> None:
         with self.lock:
@@ -179,6 +191,9 @@ def _finalise(buffer: _PointBuffer, extras: list) -> None:
     buffer.close()
 
 
+BACKLOG_FACTOR = 4
+"""track() flushes inline once the background flusher is this many flushes behind."""
+
 POLL_SECONDS = 0.05
 """How often the flusher looks at the buffer: bounds it to what track() adds in this time."""
 
@@ -195,7 +210,11 @@ class _BackgroundFlusher(threading.Thread):
     def run(self) -> None:
         buffer = self._buffer
         poll = min(POLL_SECONDS, buffer.flush_seconds / 2)
-        while not self._stop_event.wait(poll):
+        while True:
+            buffer.wake.wait(poll)
+            buffer.wake.clear()
+            if self._stop_event.is_set():
+                return
             if buffer.error is None and buffer.due():
                 try:
                     buffer.flush()
@@ -205,6 +224,7 @@ class _BackgroundFlusher(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
+        self._buffer.wake.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=30)
 
@@ -279,6 +299,7 @@ class Run:
         self._seq_by_name = buf.fast_cache
         self._add_seq, self._add_step, self._add_value = buf.seq.append, buf.step.append, buf.value.append
         self._add_epoch, self._add_time = buf.epoch.append, buf.time.append
+        self._pending = buf.time
         flusher = _BackgroundFlusher(self._buffer)
         flusher.start()
         self._extras.append(flusher)
@@ -528,6 +549,8 @@ class Run:
             raise ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}") from None
         if step >= seq.next_step:
             seq.next_step = step + 1
+        if len(self._pending) >= self._buffer.trigger:
+            self._buffer.request_flush()
 
     def _track_other_thread(self, seq, step, value, epoch) -> None:
         """track() from a thread other than the run's creator: a locked side buffer."""
