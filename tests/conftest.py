@@ -9,6 +9,17 @@ import pytest
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
 
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    # CI replays the same examples every run (a failure there is reproducible, never flaky);
+    # local runs keep exploring new ones.
+    _hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    if os.environ.get("CI"):
+        _hypothesis_settings.load_profile("ci")
+except ImportError:  # hypothesis is in the test extra; conftest must still import without it
+    pass
+
 
 @pytest.fixture
 def repo_path(tmp_path) -> str:
