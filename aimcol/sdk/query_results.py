@@ -13,6 +13,7 @@ every metric of each matching run, as Aim does).
 
 from __future__ import annotations
 
+import abc
 import datetime as _dt
 import json
 import time
@@ -198,7 +199,7 @@ class RunMetrics:
         return None if run is None else run.dataframe(**kwargs)
 
 
-class _QueryResult:
+class _QueryResult(abc.ABC):
     def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot):
         self.repo = repo
         self.query = query
@@ -221,8 +222,9 @@ class _QueryResult:
         for group in self.iter_runs():
             yield from group.metrics()
 
+    @abc.abstractmethod
     def _seq_ids_per_run(self) -> list:
-        raise NotImplementedError
+        """For each run of the result (in ``run_hashes`` order), the sequence ids it yields."""
 
     # -- tables --------------------------------------------------------------------------------
     def to_arrow(self) -> pa.Table:
