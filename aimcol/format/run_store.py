@@ -91,7 +91,7 @@ class RunWriterStore:
         if live_name:
             table = read_live_segment(self.layout.segment_path(self.run_hash, live_name))
             self._fold_uncounted_rows(table)
-            self._seal_file(live_name, reopen=False, table=table)
+            self._seal_file(live_name, table=table)
         keep = {"manifest.msgpack", "lock"} | {s["file"] for s in self.manifest["segments"]}
         run_dir = self.layout.run_dir(self.run_hash)
         for name in os.listdir(run_dir):
@@ -178,9 +178,9 @@ class RunWriterStore:
             self._live.close()
             self._live = None
         if self.manifest.get("live"):
-            self._seal_file(self.manifest["live"], reopen=False, fsync=fsync_manifest)
+            self._seal_file(self.manifest["live"], fsync=fsync_manifest)
 
-    def _seal_file(self, live_name: str, *, reopen: bool, fsync: bool = True, table: pa.Table | None = None) -> None:
+    def _seal_file(self, live_name: str, *, fsync: bool = True, table: pa.Table | None = None) -> None:
         live_path = self.layout.segment_path(self.run_hash, live_name)
         if table is None:
             table = read_live_segment(live_path)
@@ -227,14 +227,6 @@ class RunWriterStore:
             self.write_manifest(fsync=True)
         finally:
             self.lock.release()
-
-    def abandon(self) -> None:
-        """Release the lock without sealing (used when the process is already dying)."""
-        if self._live is not None:
-            self._live.close()
-            self._live = None
-        self.lock.release()
-
 
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""

@@ -99,9 +99,6 @@ class LiveSegmentWriter:
         self.rows += batch.num_rows
         self.batches += 1
 
-    def sync(self) -> None:
-        os.fsync(self._sink.fileno())
-
     def close(self) -> None:
         if self._sink.closed:
             return

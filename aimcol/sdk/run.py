@@ -74,6 +74,10 @@ NO_EPOCH = -(2**63)
 _COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
 
 
+BACKLOG_FACTOR = 4
+"""track() flushes inline once the background flusher is this many flushes behind."""
+
+
 class _PointBuffer:
     """Points not yet flushed, as five typed ``array.array`` columns, plus their writer.
 
@@ -190,9 +194,6 @@ def _finalise(buffer: _PointBuffer, extras: list) -> None:
             pass
     buffer.close()
 
-
-BACKLOG_FACTOR = 4
-"""track() flushes inline once the background flusher is this many flushes behind."""
 
 POLL_SECONDS = 0.05
 """How often the flusher looks at the buffer: bounds it to what track() adds in this time."""
@@ -736,12 +737,6 @@ class Run:
 
         pd = require_pandas("Run.dataframe()")
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
-
-    def metrics_arrow(self):
-        """Every point of every sequence as one long Arrow table (name, context, step, value, ...)."""
-        from aimcol.sdk.tables import metrics_long_table
-
-        return metrics_long_table([(self, m) for m in self.metrics()])
 
     def get_terminal_logs(self) -> list[str]:
         """Lines the process printed to stdout/stderr while the run captured them."""

@@ -1,10 +1,6 @@
-"""Conversions of runs and metrics to Arrow tables and pandas DataFrames."""
+"""Run rows for pandas (`Run.dataframe`) and dotted param flattening shared with the TUI."""
 
 from __future__ import annotations
-
-import json
-
-import pyarrow as pa
 
 
 def require_pandas(what: str):
@@ -38,34 +34,3 @@ def run_row(run, *, include_props: bool = True, include_params: bool = True) -> 
     if include_params:
         row.update(flatten_params(run._manifest["params"]))
     return row
-
-
-def context_json(context: dict) -> str:
-    return json.dumps(context, sort_keys=True, default=str)
-
-
-def metrics_long_table(pairs) -> pa.Table:
-    """One long table for ``(run, metric)`` pairs: run hash, metric name, context (JSON), points."""
-    parts = []
-    for run, metric in pairs:
-        points = metric.to_arrow()
-        n = points.num_rows
-        parts.append(
-            pa.table(
-                {
-                    "run": pa.array([run.hash] * n, pa.string()),
-                    "name": pa.array([metric.name] * n, pa.string()),
-                    "context": pa.array([context_json(metric.context)] * n, pa.string()),
-                    "step": points.column("step"),
-                    "value": points.column("value"),
-                    "epoch": points.column("epoch"),
-                    "time": points.column("time"),
-                }
-            )
-        )
-    if not parts:
-        return pa.table({"run": pa.array([], pa.string()), "name": pa.array([], pa.string()),
-                         "context": pa.array([], pa.string()), "step": pa.array([], pa.int64()),
-                         "value": pa.array([], pa.float64()), "epoch": pa.array([], pa.int64()),
-                         "time": pa.array([], pa.float64())})
-    return pa.concat_tables(parts)
