@@ -47,3 +47,15 @@ def make_run(repo_path):
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture(params=["c", "python"])
+def track_impl(request, monkeypatch) -> str:
+    """Run the test once with track()'s C fast path and once with the pure-Python one."""
+    import aimcol.sdk.run as run_module
+
+    if request.param == "python":
+        monkeypatch.setattr(run_module, "_fastpath", None)
+    elif run_module._fastpath is None:
+        pytest.skip("the C fast path is not built (test_track_accelerator.py says why)")
+    return request.param

@@ -11,6 +11,9 @@ import pytest
 
 from aimcol import MissingRunError, ReadOnlyRunError, Repo, Run, RunLockedError
 
+# every behaviour here holds for track()'s C fast path and for its pure-Python reference
+pytestmark = pytest.mark.usefixtures("track_impl")
+
 
 def test_new_run_has_aim_style_hash_and_defaults(make_run):
     run = make_run()

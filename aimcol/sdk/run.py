@@ -1,11 +1,15 @@
 """``Run``: one training run, written by one process, readable by any.
 
 The write path is built around ``track()``, which a training loop calls millions of times:
-a dict lookup keyed on ``(name, tuple(context.items()))`` finds the sequence, plain
-ints/floats and int steps are checked inline, and the point goes into five column lists.
-Every ``flush_points`` points (or ``flush_seconds``, from a background flusher) the lists
-become one Arrow record batch appended to the live segment.  Anything unusual (dict values,
-NumPy scalars, new sequences, bad input) takes a slow path that raises Aim's errors.
+a linear ``==`` scan of the name's known contexts finds the sequence, plain ints/floats and
+int steps are checked inline, and the point goes into five typed columns.  Every
+``flush_points`` points (or ``flush_seconds``, from a background flusher) the columns become
+one Arrow record batch appended to the live segment.  Anything unusual (dict values, NumPy
+scalars, new sequences, bad input) takes a slow path that raises Aim's errors.
+
+That fast path exists twice: in C (``_fastpath.c``, used when the extension is built) and
+in pure Python (``Run.track`` below, the reference and the fallback).  The C one calls the
+Python one for everything but the common case, so validation and errors live only here.
 """
 
 from __future__ import annotations
@@ -30,6 +34,22 @@ from aimcol.errors import MissingRunError, ReadOnlyRunError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
+
+
+def _load_fastpath():
+    """The C fast path module, or None (not built, or ``AIMCOL_PURE_PYTHON=1``)."""
+    if os.environ.get("AIMCOL_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from aimcol.sdk import _fastpath
+    except ImportError:
+        return None
+    return _fastpath
+
+
+_fastpath = _load_fastpath()
+ACCELERATED = _fastpath is not None
+"""Whether new runs track through the C fast path."""
 
 DEFAULT_FLUSH_POINTS = 50_000
 DEFAULT_FLUSH_SECONDS = 1.0
@@ -56,7 +76,7 @@ def new_run_hash() -> str:
 
 
 class _SequenceState:
-    """Writer-side state of one (name, context) sequence."""
+    """Writer-side state of one (name, context) sequence (``_fastpath.SequenceState`` in C)."""
 
     __slots__ = ("id", "name", "context", "next_step", "is_float")
 
@@ -71,7 +91,59 @@ class _SequenceState:
 NO_EPOCH = -(2**63)
 """Sentinel for "no epoch" in the epoch column buffer (written as null)."""
 
+
+def _out_of_range(name, step, value) -> ValueError:
+    return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
+
 _COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
+
+
+class _PyColumns:
+    """Unflushed points as five typed ``array.array`` columns: the pure-Python counterpart
+    of ``_fastpath.Columns`` (same ``take``/``drop``/``trigger``/``len`` protocol).
+
+    Lock-free for the one producer thread (the thread that created the run): ``track()``
+    appends to the columns in a fixed order, ``time`` last, and a flush (under the buffer's
+    lock) takes the first ``n = len(time)`` rows of every column and drops them once they
+    are written.  Both are single C calls under the GIL, so the rows stay aligned without a
+    lock on the hot path.  Other threads append under the buffer's lock to ``side``.
+    """
+
+    def __init__(self, trigger: int):
+        self.seq = array("I")
+        self.step = array("q")
+        self.value = array("d")
+        self.epoch = array("q")
+        self.time = array("d")
+        self.columns = (self.seq, self.step, self.value, self.epoch, self.time)
+        self.side: list[tuple] = []
+        self.trigger = trigger
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self.time) + len(self.side)
+
+    def take(self) -> tuple[tuple[int, int], list]:
+        """``(token, columns)``: copies of the buffered rows, ``token`` for :meth:`drop`."""
+        n, s = len(self.time), len(self.side)
+        # col[:n] copies in one C call; a NumPy view of the live array would export its
+        # buffer and make the training thread's next append fail with BufferError
+        cols = [col[:n] for col in self.columns]
+        if s:
+            cols = [col + array(col.typecode, extra) for col, extra in zip(cols, zip(*self.side[:s]))]
+        return (n, s), cols
+
+    def drop(self, token: tuple[int, int]) -> None:
+        n, s = token
+        for col in self.columns:
+            del col[:n]
+        del self.side[:s]
+
+    def repair_torn_row(self) -> None:
+        """After an append failed half-way: drop the partial row (columns before ``time``)."""
+        n = len(self.time)
+        for col in self.columns:
+            del col[n:]
 
 
 BACKLOG_FACTOR = 4
@@ -79,14 +151,7 @@ BACKLOG_FACTOR = 4
 
 
 class _PointBuffer:
-    """Points not yet flushed, as five typed ``array.array`` columns, plus their writer.
-
-    Lock-free for the one producer thread (the thread that created the run): ``track()``
-    appends to the columns in a fixed order, ``time`` last, and a flush (from any thread,
-    under ``self.lock``) takes the first ``n = len(time)`` rows of every column and deletes
-    them once they are written.  Both are single C calls under the GIL, so the rows stay
-    aligned without a lock on the hot path.  Other threads (system metrics, user threads)
-    append under the lock to a side list.
+    """Points not yet flushed (``rows``: C or pure-Python columns), plus their writer.
 
     ``track()`` never writes: at ``flush_points`` buffered rows it wakes the background
     flusher (``request_flush``), which also polls every ``POLL_SECONDS`` for rows older than
@@ -97,31 +162,17 @@ class _PointBuffer:
     Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
     """
 
-    def __init__(self, store: RunWriterStore, flush_points: int, flush_seconds: float):
+    def __init__(self, store: RunWriterStore, flush_points: int, flush_seconds: float, fastpath):
         self.store = store
         self.lock = threading.Lock()
-        self.seq = array("I")
-        self.step = array("q")
-        self.value = array("d")
-        self.epoch = array("q")
-        self.time = array("d")
-        self.columns = (self.seq, self.step, self.value, self.epoch, self.time)
-        self.side: list[tuple] = []
+        self.fast_cache: dict = {}
+        self.rows = _PyColumns(flush_points) if fastpath is None else fastpath.Columns(self.fast_cache, flush_points)
         self.flush_points = flush_points
         self.flush_seconds = flush_seconds
         self.last_flush = time.time()
-        self.trigger = flush_points
         self.wake = threading.Event()
         self.error: BaseException | None = None
-        self.fast_cache: dict = {}
         self.closed = False
-
-    def repair_torn_row(self) -> None:
-        """After an append failed half-way: drop the partial row (columns before ``time``)."""
-        with self.lock:
-            n = len(self.time)
-            for col in self.columns:
-                del col[n:]
 
     def raise_pending_error(self) -> None:
         """Re-raise, once, the error of a failed background flush (from track()'s slow path)."""
@@ -131,15 +182,15 @@ class _PointBuffer:
 
     def request_flush(self) -> None:
         """From track() at ``trigger`` rows: wake the flusher, or flush inline if it lags."""
-        if len(self.time) >= self.flush_points * BACKLOG_FACTOR:
+        if len(self.rows) >= self.flush_points * BACKLOG_FACTOR:
             self.flush()
             return
-        self.trigger = self.flush_points * BACKLOG_FACTOR
+        self.rows.trigger = self.flush_points * BACKLOG_FACTOR
         self.wake.set()
 
     def due(self) -> bool:
         """Whether the flusher should write now."""
-        n = len(self.time) + len(self.side)
+        n = len(self.rows)
         return n >= self.flush_points or (n > 0 and time.time() - self.last_flush >= self.flush_seconds)
 
     def flush_locked(self) -> None:
@@ -147,27 +198,19 @@ class _PointBuffer:
 
         Rows leave the buffer only after they are written, so an I/O error loses nothing.
         """
-        n = len(self.time)
         try:
-            # col[:n] copies in one C call; a NumPy view of the live array would export its
-            # buffer and make the training thread's next append fail with BufferError
-            arrays = [np.frombuffer(col[:n], dtype=np.dtype(code)) for (_, code), col in zip(_COLUMN_TYPES, self.columns)]
-            side = self.side
-            if side:
-                extra = list(zip(*side))
-                arrays = [np.concatenate([a, np.asarray(e, dtype=a.dtype)]) for a, e in zip(arrays, extra)]
+            token, cols = self.rows.take()
+            arrays = [np.frombuffer(col, dtype=np.dtype(code)) for (_, code), col in zip(_COLUMN_TYPES, cols)]
             seq, step, value, epoch, times = arrays
             if len(seq):
                 no_epoch = epoch == NO_EPOCH
                 epochs = None if no_epoch.all() else pa.Array.from_buffers(
                     pa.int64(), len(epoch), [pa.py_buffer(np.packbits(~no_epoch, bitorder="little")), pa.py_buffer(epoch)])
                 self.store.append_points(seq, step, value, epochs, times)
-            for col in self.columns:
-                del col[:n]
-            self.side = []
+            self.rows.drop(token)
         finally:
             self.last_flush = time.time()
-            self.trigger = self.flush_points
+            self.rows.trigger = self.flush_points
 
     def flush(self) -> None:
         with self.lock:
@@ -179,6 +222,7 @@ class _PointBuffer:
             if self.closed:
                 return
             self.closed = True
+            self.rows.closed = True
             try:
                 self.flush_locked()
             finally:
@@ -263,6 +307,7 @@ class Run:
         self._seq_by_name: dict = {}
         self._seq_cache: dict = {}
         self._seq_by_key: dict = {}
+        self._rows = None
         self._reader: RunReaderStore | None = None
         layout = self.repo.layout
         if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
@@ -276,6 +321,9 @@ class Run:
             except FileNotFoundError:
                 raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}") from None
             return
+        # the C fast path replaces track() per instance: not under a subclass's own track()
+        fastpath = _fastpath if type(self).track is Run.track else None
+        self._new_sequence = _SequenceState if fastpath is None else fastpath.SequenceState
         if flush_points < 1:
             raise ValueError(f"flush_points must be >= 1, got {flush_points}")
         if flush_seconds <= 0:
@@ -294,13 +342,18 @@ class Run:
             for entry in store.manifest["sequences"]:
                 self._register_sequence(entry)
         self._store = store
-        self._owner = get_ident()
-        self._buffer = _PointBuffer(store, flush_points, flush_seconds)
-        buf = self._buffer
+        self._buffer = buf = _PointBuffer(store, flush_points, flush_seconds, fastpath)
         self._seq_by_name = buf.fast_cache
-        self._add_seq, self._add_step, self._add_value = buf.seq.append, buf.step.append, buf.value.append
-        self._add_epoch, self._add_time = buf.epoch.append, buf.time.append
-        self._pending = buf.time
+        self._rows = rows = buf.rows
+        if fastpath is None:
+            self._owner = get_ident()  # the thread whose track() appends without a lock
+            self._add_seq, self._add_step, self._add_value = rows.seq.append, rows.step.append, rows.value.append
+            self._add_epoch, self._add_time = rows.epoch.append, rows.time.append
+            self._pending = rows.time
+        else:
+            self._owner = None  # every thread appends through the C columns, atomically
+            rows.bind(Run.track, weakref.ref(self), buf.request_flush)
+            self.track = rows.track  # the instance attribute shadows the Python method
         flusher = _BackgroundFlusher(self._buffer)
         flusher.start()
         self._extras.append(flusher)
@@ -538,7 +591,7 @@ class Run:
         elif type(epoch) is not int:
             epoch = coerce_step(epoch, name, "epoch")
         if get_ident() != self._owner:
-            return self._track_other_thread(seq, step, value, epoch)
+            return self._append_locked(seq, step, value, epoch, name)
         try:  # bound appends of the buffer's columns: one attribute lookup each
             self._add_seq(seq.id)
             self._add_step(step)
@@ -546,20 +599,37 @@ class Run:
             self._add_epoch(epoch)
             self._add_time(_now())
         except OverflowError:
-            self._buffer.repair_torn_row()
-            raise ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}") from None
+            with self._buffer.lock:
+                self._rows.repair_torn_row()
+            raise _out_of_range(name, step, value) from None
         if step >= seq.next_step:
             seq.next_step = step + 1
-        if len(self._pending) >= self._buffer.trigger:
+        if len(self._pending) >= self._rows.trigger:
             self._buffer.request_flush()
 
-    def _track_other_thread(self, seq, step, value, epoch) -> None:
-        """track() from a thread other than the run's creator: a locked side buffer."""
+    def _append_locked(self, seq, step, value, epoch, name) -> None:
+        """Append one validated point from the slow path: through the C columns (atomic,
+        from any thread), or, in pure Python, from a thread other than the run's creator,
+        to the side list under the buffer's lock."""
+        rows = self._rows
+        if self._owner is None:
+            try:
+                appended = rows.append(seq, step, value, epoch)
+            except OverflowError:
+                raise _out_of_range(name, step, value) from None
+            if not appended:
+                self._raise_closed()
+            return
+        try:  # the side rows become typed columns at flush: check the range now
+            array("q", (step, epoch))
+            array("d", (value,))
+        except OverflowError:
+            raise _out_of_range(name, step, value) from None
         buf = self._buffer
         with buf.lock:
             if buf.closed:
                 self._raise_closed()
-            buf.side.append((seq.id, step, float(value), epoch, _now()))
+            rows.side.append((seq.id, step, float(value), epoch, _now()))
             if step >= seq.next_step:
                 seq.next_step = step + 1
 
@@ -609,7 +679,7 @@ class Run:
                     self._raise_closed()
                 seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
                 self._store.write_manifest()  # the sequence is visible to readers at once
-            seq = _SequenceState(seq_id, name, context, 0, is_float)
+            seq = self._new_sequence(seq_id, name, context, 0, is_float)
             self._seq_by_key[key] = seq
         candidates = self._seq_by_name.setdefault(name, [])
         if len(candidates) < _FAST_CONTEXTS_PER_NAME:
@@ -623,8 +693,8 @@ class Run:
 
     def _register_sequence(self, entry: dict) -> None:
         last = entry.get("last_step")
-        seq = _SequenceState(entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1,
-                             entry.get("dtype") == "float")
+        seq = self._new_sequence(entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1,
+                                 entry.get("dtype") == "float")
         self._seq_by_key[(entry["name"], freeze(entry["context"]))] = seq
 
     def _promote(self, seq: _SequenceState) -> None:
