@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aimcol import AimQLSyntaxError, Repo, RunLockedError
+from aimcol.format.arrow_gather import strings_equal_scalar, take, take_table
+from aimcol.format.run_index import arrow_strings, arrow_values, np_valid, np_values
 from aimcol.sdk.tables import flatten_params
 
 # Columns of the normalised runs table; every other column is a flattened param.
@@ -155,11 +156,7 @@ def normalise_runs_table(table: pa.Table) -> pa.Table:
 
     def column(name, typ, default=None):
         if name in names:
-            col = table.column(name)
-            try:
-                return col.cast(typ)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                return col
+            return _as_type(table.column(name), typ)
         return pa.array([default] * n, typ)
 
     hash_name = "hash" if "hash" in names else ("run.hash" if "run.hash" in names else None)
@@ -169,7 +166,7 @@ def normalise_runs_table(table: pa.Table) -> pa.Table:
     if "duration" in names:
         duration = column("duration", pa.float64())
     else:
-        duration = pc.subtract(end, creation)
+        duration = arrow_values(np_values(end) - np_values(creation), np_valid(end) & np_valid(creation))
     out = {
         "hash": hashes,
         "name": column("name", pa.string()),
@@ -187,6 +184,16 @@ def normalise_runs_table(table: pa.Table) -> pa.Table:
             continue
         out[name] = table.column(name)
     return pa.table(out)
+
+
+def _as_type(column, typ: pa.DataType):
+    """``column`` cast to ``typ`` where it differs and casts (a cast imports pyarrow.compute: 0.3 s)."""
+    if column.type == typ:
+        return column
+    try:
+        return column.cast(typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
 
 
 def param_columns(table: pa.Table) -> list[str]:
@@ -253,7 +260,7 @@ class RepoSource:
             return prefetched.result()
         table = normalise_runs_table(self._runs_table(query.strip(), include_archived))
         if not include_archived:
-            table = table.filter(pc.invert(pc.fill_null(table.column("archived"), False)))
+            table = take_table(table, np.flatnonzero(~np_values(table.column("archived"), False)))
         return table
 
     def _runs_table(self, query: str, include_archived: bool) -> pa.Table:
@@ -364,25 +371,27 @@ def normalise_sequences_table(table: pa.Table) -> pa.Table:
         for name in candidates:
             if name in names:
                 col = table.column(name)
-                if typ is not None:
-                    try:
-                        col = col.cast(typ)
-                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                        pass
-                return col
+                return col if typ is None else _as_type(col, typ)
         return pa.array([None] * n, typ or pa.null())
 
     context = pick("context")
-    if isinstance(context, pa.ChunkedArray):
-        context = context.combine_chunks()
+    is_text = pa.types.is_string(context.type) or pa.types.is_large_string(context.type)
     # re-serialise each distinct context once (there are few), so keys match context_key()
-    encoded = context.dictionary_encode()
-    distinct = encoded.dictionary.to_pylist()
-    if pa.types.is_string(context.type) or pa.types.is_large_string(context.type):
-        distinct = [context_key(json.loads(c)) if c else "{}" for c in distinct]
+    codes: dict = {}
+    originals = []
+    rows = np.zeros(n, dtype=np.int64)
+    for i, c in enumerate(context.to_pylist()):
+        key = c if is_text else json.dumps(c, sort_keys=True, default=str)
+        code = codes.get(key)
+        if code is None:
+            code = codes[key] = len(originals)
+            originals.append(c)
+        rows[i] = code
+    if is_text:
+        distinct = [context_key(json.loads(c)) if c else "{}" for c in originals]
     else:
-        distinct = [context_key(c if isinstance(c, dict) else dict(c or [])) for c in distinct]
-    context = pa.array(distinct, pa.string()).take(encoded.indices)
+        distinct = [context_key(c if isinstance(c, dict) else dict(c or [])) for c in originals]
+    context = take(arrow_strings(distinct), rows)
     return pa.table({
         "hash": pick("hash", "run", "run.hash", "run_hash", typ=pa.string()),
         "name": pick("name", "metric.name", typ=pa.string()),
@@ -408,8 +417,8 @@ def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[Metri
     """Distinct (name, context) pairs of a normalised sequences table, sorted."""
     if sequences.num_rows == 0:
         return []
-    pairs = sequences.select(["name", "context"]).group_by(["name", "context"]).aggregate([])
-    keys = [MetricKey(n, c) for n, c in zip(pairs.column("name").to_pylist(), pairs.column("context").to_pylist())]
+    pairs = dict.fromkeys(zip(sequences.column("name").to_pylist(), sequences.column("context").to_pylist()))
+    keys = [MetricKey(n, c) for n, c in pairs]
     if not include_system:
         keys = [k for k in keys if not k.name.startswith(SYSTEM_METRIC_PREFIX)]
     return sorted(keys, key=lambda k: (k.name, k.context))
@@ -417,7 +426,13 @@ def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[Metri
 
 def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa.Array:
     """The last value of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
-    mask = pc.and_(pc.equal(sequences.column("name"), key.name), pc.equal(sequences.column("context"), key.context))
-    rows = sequences.filter(mask)
-    index = pc.index_in(run_hashes, value_set=rows.column("hash"))
-    return pc.take(rows.column("last"), index)
+    rows = np.flatnonzero(strings_equal_scalar(sequences.column("name"), key.name)
+                          & strings_equal_scalar(sequences.column("context"), key.context))
+    row_of: dict = {}
+    for h, r in zip(take(sequences.column("hash"), rows).to_pylist(), rows.tolist()):
+        row_of.setdefault(h, r)  # the first, as index_in
+    index = np.fromiter((row_of.get(h, -1) for h in run_hashes.to_pylist()), dtype=np.int64, count=len(run_hashes))
+    found = index >= 0
+    index = np.where(found, index, 0)
+    last = sequences.column("last")
+    return arrow_values(np_values(last, np.nan)[index], found & np_valid(last)[index])

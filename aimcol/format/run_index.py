@@ -42,9 +42,9 @@ from dataclasses import dataclass
 import msgpack
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aimcol.format import manifest as manifest_io
+from aimcol.format.arrow_gather import binary_items, strings_equal, take, take_table
 from aimcol.format.atomic_file import atomic_write
 from aimcol.format.change_journal import JOURNAL_FILE, note_manifest_changed  # noqa: F401 (re-exported)
 from aimcol.format.repo_layout import RepoLayout
@@ -415,7 +415,7 @@ def _fill_payload_nulls(table: pa.Table) -> pa.Table:
         if col.null_count == 0:
             continue
         if name[-2:] in ("#k", "#n", "#i"):
-            table = table.set_column(i, name, arrow_values(np_values(col, 0)).cast(col.type))
+            table = table.set_column(i, name, arrow_values(np_values(col, 0)))  # same type: np_values keeps it
         elif name.endswith("#truncated"):
             table = table.set_column(i, name, arrow_values(np_values(col, False)))
     return table
@@ -502,6 +502,23 @@ def read_index_file(path: str) -> tuple[pa.Table, pa.Table]:
 # ---- the index of one repository ------------------------------------------------------------------
 
 
+def _sequence_owners(runs: pa.Table, seqs: pa.Table) -> np.ndarray:
+    """For each row of ``seqs``, the row of its run in ``runs`` (-1 if none).
+
+    The tables are built run by run, so a run's ``n_seq`` sequences follow each other in
+    run order; that layout is checked with one vectorised string comparison, and a dict
+    maps the hashes only if it does not hold.
+    """
+    if seqs.num_rows == 0:
+        return np.zeros(0, dtype=np.int64)
+    owners = np.repeat(np.arange(runs.num_rows, dtype=np.int64), np_values(runs.column("n_seq")).astype(np.int64))
+    run_col = seqs.column("run")
+    if len(owners) == seqs.num_rows and strings_equal(run_col, take(runs.column("hash"), owners)).all():
+        return owners
+    row_of = {h: i for i, h in enumerate(runs.column("hash").to_pylist())}
+    return np.fromiter((row_of.get(h, -1) for h in run_col.to_pylist()), dtype=np.int64, count=seqs.num_rows)
+
+
 @dataclass
 class IndexSnapshot:
     """Consistent runs and sequences tables at one moment.
@@ -524,11 +541,7 @@ class IndexSnapshot:
 
     @classmethod
     def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
-        if seqs.num_rows:
-            seq_run = np_values(pc.index_in(seqs.column("run"), value_set=runs.column("hash")), -1).astype(np.int64)
-        else:
-            seq_run = np.zeros(0, dtype=np.int64)
-        return cls(runs, seqs, seq_run, layout)
+        return cls(runs, seqs, _sequence_owners(runs, seqs), layout)
 
     def active(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Whether a writer holds each run now (rows of the runs table; all by default).
@@ -572,11 +585,11 @@ class IndexSnapshot:
         return flags if flags.any() else None
 
     def params_of(self, rows: np.ndarray) -> list[dict]:
-        blobs = self.runs.column("params").take(arrow_values(np.asarray(rows, dtype=np.int64))).to_pylist()
+        blobs = binary_items(self.runs.column("params"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
     def contexts_of(self, rows: np.ndarray) -> list[dict]:
-        blobs = self.seqs.column("context_mp").take(arrow_values(np.asarray(rows, dtype=np.int64))).to_pylist()
+        blobs = binary_items(self.seqs.column("context_mp"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
 
@@ -844,9 +857,9 @@ class RunIndex:
             if r is not None:
                 keep[r] = False  # replaced by the fresh copy (or gone)
         new_runs, new_seqs = build_tables(records)
-        kept_runs = runs.filter(arrow_values(keep))
-        kept_hashes = arrow_strings([h for h, r in row_of.items() if keep[r]])
-        kept_seqs = seqs.filter(pc.is_in(seqs.column("run"), value_set=kept_hashes)) if seqs.num_rows else seqs
+        kept_runs = take_table(runs, np.flatnonzero(keep))
+        owner = self._snapshot().seq_run
+        kept_seqs = take_table(seqs, np.flatnonzero((owner >= 0) & keep[owner]))
         self._set(_concat(kept_runs, new_runs), _concat(kept_seqs, new_seqs))
         self.stats["reread"] += len(records)
         significant = n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(

@@ -7,7 +7,9 @@ kind per row plus typed payloads: float64 and exact int64 for numbers, an Arrow 
 array for strings, int64 microseconds for datetimes/timedeltas, Python objects for the
 rest, and an error mask (rows whose evaluation failed, which never match).
 
-Operations run as NumPy / pyarrow.compute kernels for the common kinds.  Rows the kernels
+Operations run as NumPy kernels for the common kinds (strings compared and gathered from
+their Arrow buffers, :mod:`aimcol.format.arrow_gather`); pyarrow.compute, which takes a
+third of a second to import, is loaded only by the rarer string operations.  Rows the kernels
 do not cover (lists, dicts, huge ints, rare operators) are handed, row by row, to the scalar
 functions of :mod:`aimcol.query.values` — the same functions the reference evaluator uses —
 so both engines share one definition of the semantics.  String methods and regexes are
@@ -25,8 +27,16 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from aimcol.format.arrow_gather import (
+    byte_lengths,
+    list_offsets,
+    list_values,
+    strings_equal,
+    strings_equal_scalar,
+    take,
+    where,
+)
 from aimcol.format.run_index import (
     KIND_MAP,
     IndexSnapshot,
@@ -72,6 +82,13 @@ IS_UNDEF_NONE = _lut(UNDEF, NONE)
 # groups: kinds of one group compare with each other; different groups are never equal
 GROUP = np.array([0, 1, 2, 2, 2, 3, 4, 5, 6] + [6] * 7, dtype=np.int8)
 G_NUM, G_STR, G_DT, G_TD, G_OBJ = 2, 3, 4, 5, 6
+
+
+def _pc():
+    """``pyarrow.compute``, for the string operations NumPy does not cover (imported on first use)."""
+    import pyarrow.compute as pc
+
+    return pc
 
 
 def _encodable(s: str) -> bool:
@@ -161,7 +178,7 @@ class Vec:
             self.kind[idx], domain,
             num=None if self.num is None else self.num[idx],
             ints=None if self.ints is None else self.ints[idx],
-            strs=None if self.strs is None else self.strs.take(_indices(idx)),
+            strs=None if self.strs is None else take(self.strs, idx),
             times=None if self.times is None else self.times[idx],
             objs=None if self.objs is None else self.objs[idx],
             err=self.err[idx],
@@ -220,9 +237,7 @@ def select(mask: np.ndarray, a: Vec, b: Vec) -> Vec:
 
     strs = None
     if a.strs is not None or b.strs is not None:
-        strs = pc.if_else(arrow_values(mask), a.str_values(), b.str_values())
-        if isinstance(strs, pa.ChunkedArray):
-            strs = strs.combine_chunks()
+        strs = where(mask, a.str_values(), b.str_values())
     objs = None
     if a.objs is not None or b.objs is not None:
         objs = np.empty(n, dtype=object)
@@ -240,10 +255,6 @@ def select(mask: np.ndarray, a: Vec, b: Vec) -> Vec:
 def _bool_numpy(arr) -> np.ndarray:
     """A pyarrow boolean result (nulls as False) as a NumPy bool array."""
     return np_values(arr, False)
-
-
-def _indices(idx: np.ndarray) -> pa.Array:
-    return arrow_values(np.asarray(idx, dtype=np.int64))
 
 
 @dataclass
@@ -330,7 +341,7 @@ class Engine:
             res |= IS_INTLIKE[k] & (v.ints != 0)
             res |= (k == FLOAT) & (v.num != 0)
         if v.strs is not None:
-            res |= (k == STR) & (np_values(pc.binary_length(v.strs), 0) > 0)
+            res |= (k == STR) & (byte_lengths(v.strs) > 0)
         if v.times is not None:
             res |= (k == DATETIME) | ((k == TIMEDELTA) & (v.times != 0))
         if v.objs is not None:
@@ -358,7 +369,7 @@ class Engine:
             res |= mf & ~big & (a.num == b.num)
         m = same & (ga == G_STR)
         if m.any():
-            res |= m & _bool_numpy(pc.equal(a.strs, b.strs))
+            res |= m & strings_equal(a.strs, b.strs)
         m = same & ((ga == G_DT) | (ga == G_TD))
         if m.any():
             res |= m & (a.times == b.times)
@@ -376,7 +387,7 @@ class Engine:
         return IS_INTLIKE[v.kind] & ((v.ints > _TWO53) | (v.ints < -_TWO53))
 
     _NP_ORDER = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
-    _PC_ORDER = {"<": pc.less, "<=": pc.less_equal, ">": pc.greater, ">=": pc.greater_equal}
+    _PC_ORDER = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal"}
 
     def order(self, op: str, a: Vec, b: Vec) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.align(a, b)
@@ -397,7 +408,7 @@ class Engine:
                 res |= mf & ~big & npop(a.num, b.num)
         m = same & (ga == G_STR)
         if m.any():
-            res |= m & _bool_numpy(self._PC_ORDER[op](a.strs, b.strs))
+            res |= m & _bool_numpy(getattr(_pc(), self._PC_ORDER[op])(a.strs, b.strs))
         m = same & ((ga == G_DT) | (ga == G_TD))
         if m.any():
             res |= m & npop(a.times, b.times)
@@ -434,7 +445,7 @@ class Engine:
             if both.any():
                 if item_const:
                     needle = item.strs[int(np.flatnonzero(both)[0])].as_py()
-                    res |= both & _bool_numpy(pc.match_substring(container.strs, needle))
+                    res |= both & _bool_numpy(_pc().match_substring(container.strs, needle))
                 else:
                     slow |= both
         if slow.any():
@@ -454,11 +465,8 @@ class Engine:
         res = np.zeros(n, dtype=bool)
         is_str = (item.kind == STR) & ~item.err
         if is_str.any():
-            lengths = np_values(pc.list_value_length(tags), 0).astype(np.int64)
-            owners = np.repeat(np.arange(n), lengths)
-            flat = pc.list_flatten(tags)
-            wanted = item.strs.take(_indices(owners))
-            hit = _bool_numpy(pc.equal(flat, wanted))
+            owners, flat = list_values(tags)
+            hit = strings_equal(flat, take(item.strs, owners))
             res = np.bincount(owners[hit], minlength=n) > 0
             res &= is_str
         return res, item.err.copy(), RUN
@@ -485,6 +493,7 @@ class Engine:
         if op == "+":
             both_str = live & (ka == STR) & (kb == STR)
             if both_str.any():
+                pc = _pc()
                 joined = pc.binary_join_element_wise(a.str_values(), b.str_values(), arrow_scalar(""))
                 strs = pc.if_else(arrow_values(both_str), joined, pa.nulls(n, pa.string()))
                 out_kind[both_str] = STR
@@ -745,7 +754,7 @@ class Engine:
         if node.name == "len" and len(node.args) == 1 and not node.kwargs and self._is_tags(node.args[0]):
             if self.ctx.n_runs == 0:
                 return Vec.filled(0, INT, RUN)
-            lengths = np_values(pc.list_value_length(self.ctx.snap.runs.column("tags")), 0).astype(np.int64)
+            lengths = np.diff(list_offsets(self.ctx.snap.runs.column("tags")))
             return Vec(np.full(len(lengths), INT, dtype=np.uint8), RUN, num=lengths.astype(np.float64), ints=lengths)
         args = [self.evaluate(a) for a in node.args]
         kw_names = [k for k, _ in node.kwargs]
@@ -771,7 +780,7 @@ class Engine:
             err = v.err | ((k != STR) & (k != OBJ))
             ints = np.zeros(n, dtype=np.int64)
             if v.strs is not None:
-                ints = np.where(k == STR, np_values(pc.utf8_length(v.strs), 0), 0).astype(np.int64)
+                ints = np.where(k == STR, np_values(_pc().utf8_length(v.strs), 0), 0).astype(np.int64)
             out = Vec(np.where(k == STR, INT, UNDEF).astype(np.uint8), v.domain, num=ints.astype(np.float64),
                       ints=ints, err=err)
             if slow.any():
@@ -829,7 +838,7 @@ class Engine:
         other = ~is_str & ~v.err
         n = len(v)
         if is_str.any():
-            encoded = pc.dictionary_encode(v.strs.filter(arrow_values(is_str)))
+            encoded = _pc().dictionary_encode(v.strs.filter(arrow_values(is_str)))
             uniques = encoded.dictionary.to_pylist()
             results, errs = [], []
             for u in uniques:
@@ -880,11 +889,13 @@ class Engine:
         if kwargs or (k == OBJ).any() or IS_TIME[k].any() or obj.strs is None:
             return None
         if name in ("startswith", "endswith") and len(args) == 1 and type(args[0]) is str and _encodable(args[0]):
+            pc = _pc()
             fn = pc.starts_with if name == "startswith" else pc.ends_with
             res = _bool_numpy(fn(obj.strs, pattern=args[0]))
             err = obj.err | (k != STR)
             return Vec.bools(res & (k == STR), err, obj.domain)
         if name in ("lower", "upper") and not args:
+            pc = _pc()
             if not np_values(pc.string_is_ascii(obj.strs), True).all():
                 return None
             strs = pc.utf8_lower(obj.strs) if name == "lower" else pc.utf8_upper(obj.strs)
@@ -1065,7 +1076,7 @@ class Engine:
         snap = self.ctx.snap
         n = snap.n_runs
         names = snap.seqs.column("name")
-        candidates = np.flatnonzero(_bool_numpy(pc.equal(names, arrow_scalar(node.name))))
+        candidates = np.flatnonzero(strings_equal_scalar(names, node.name))
         kind = np.zeros(n, dtype=np.uint8)
         num = np.zeros(n, dtype=np.float64)
         ints = np.zeros(n, dtype=np.int64)
@@ -1100,7 +1111,7 @@ class Engine:
             ints = np_values(col, 0).astype(np.int64)
             return Vec(np.where(null, NONE, INT).astype(np.uint8), SEQ, num=ints.astype(np.float64), ints=ints)
         values = np_values(col, 0.0)
-        is_int = _bool_numpy(pc.equal(seqs.column("dtype"), arrow_scalar("int")))
+        is_int = strings_equal_scalar(seqs.column("dtype"), "int")
         as_int = is_int & np.isfinite(values) & (np.abs(values) < 2.0**63)
         ints = np.where(as_int, values, 0).astype(np.int64)
         kind = np.where(null, NONE, np.where(as_int, INT, FLOAT)).astype(np.uint8)
@@ -1118,10 +1129,11 @@ class Engine:
 
 def experiment_names(col) -> pa.Array:
     """As ``Run.experiment``: a run without an experiment (or with "") is in "default"."""
-    missing = ~np_valid(col) | _bool_numpy(pc.equal(col, arrow_scalar("")))
+    missing = ~np_valid(col) | strings_equal_scalar(col, "")
     if not missing.any():
         return col
-    return pc.if_else(arrow_values(missing), arrow_scalar("default"), col)
+    default = take(arrow_strings(["default"]), np.zeros(len(missing), dtype=np.int64))
+    return where(missing, default, col)
 
 
 def fn_or_error(fn: Callable) -> Callable:

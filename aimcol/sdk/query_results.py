@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.arrow_gather import take
 from aimcol.format.run_index import (
     KIND_BOOL,
     KIND_FLOAT,
@@ -60,10 +61,6 @@ def _flush_runs_of_this_process(repo) -> None:
     flush = getattr(run_module, "flush_open_runs", None)
     if flush is not None:
         flush(repo.path)
-
-
-def _indices(idx) -> pa.Array:
-    return arrow_values(np.asarray(idx, dtype=np.int64))
 
 
 def _runs_of(snap: IndexSnapshot, seq_mask: np.ndarray) -> np.ndarray:
@@ -209,7 +206,7 @@ class _QueryResult(abc.ABC):
     @property
     def run_hashes(self) -> list[str]:
         """Hashes of the runs in this result, newest first."""
-        return self._snap.runs.column("hash").take(_indices(self._run_order)).to_pylist()
+        return take(self._snap.runs.column("hash"), self._run_order).to_pylist()
 
     def iter_runs(self) -> Iterator[RunMetrics]:
         for run_hash, seq_ids in zip(self.run_hashes, self._seq_ids_per_run()):
@@ -318,11 +315,11 @@ class RunCollection(_QueryResult):
 def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
     tables = [m.to_arrow() for m in metrics]
     lengths = np.array([t.num_rows for t in tables], dtype=np.int64)
-    owner = _indices(np.repeat(np.arange(len(metrics)), lengths))
+    owner = np.repeat(np.arange(len(metrics)), lengths)
 
     def per_metric(values: list, typ=None) -> pa.Array:
         arr = arrow_column(values, typ) if typ is not None else _column_from_values(values)
-        return arr.take(owner)
+        return take(arr, owner)
 
     columns: dict[str, pa.Array] = {
         "run": per_metric([m.run.hash for m in metrics], pa.string()),
@@ -403,7 +400,7 @@ def _param_column(snap: IndexSnapshot, path: tuple, rows: np.ndarray) -> pa.Arra
     if present and present <= {KIND_INT, KIND_BOOL, KIND_FLOAT}:
         return arrow_values(np_values(cols["n"])[rows], ~missing)
     if present and present <= {KIND_STR}:
-        return cols["s"].take(_indices(rows)).combine_chunks()
+        return take(cols["s"], rows)
     if not present:
         return pa.nulls(len(rows), pa.string())
     cells = []
@@ -425,20 +422,19 @@ def _as_text(value: Any) -> str:
 
 def _runs_table(snap: IndexSnapshot, rows: np.ndarray, now: float) -> pa.Table:
     runs = snap.runs
-    idx = _indices(rows)
     active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
     created = np_values(runs.column("creation_time"))[rows]
-    end = runs.column("end_time").take(idx)
+    end = take(runs.column("end_time"), rows)
     end_np = np_values(end, np.nan)
     last_write = snap.last_write()[rows]
     finish = np.where(np.isnan(end_np), np.where(active, now, last_write), end_np)
     out: dict[str, pa.Array] = {
-        "hash": runs.column("hash").take(idx),
-        "name": runs.column("name").take(idx),
-        "experiment": experiment_names(runs.column("experiment").take(idx).combine_chunks()),
-        "description": runs.column("description").take(idx),
-        "tags": runs.column("tags").take(idx),
-        "archived": runs.column("archived").take(idx),
+        "hash": take(runs.column("hash"), rows),
+        "name": take(runs.column("name"), rows),
+        "experiment": experiment_names(take(runs.column("experiment"), rows)),
+        "description": take(runs.column("description"), rows),
+        "tags": take(runs.column("tags"), rows),
+        "archived": take(runs.column("archived"), rows),
         "active": arrow_values(active),
         "creation_time": arrow_values(created),
         "end_time": end,
@@ -456,15 +452,14 @@ def _runs_table(snap: IndexSnapshot, rows: np.ndarray, now: float) -> pa.Table:
 
 def _sequences_table(snap: IndexSnapshot, rows: np.ndarray) -> pa.Table:
     seqs = snap.seqs
-    idx = _indices(rows)
-    run_idx = _indices(snap.seq_run[rows])
+    run_rows = snap.seq_run[rows]
     out: dict[str, Any] = {
-        "run": seqs.column("run").take(idx),
-        "run_name": snap.runs.column("name").take(run_idx),
-        "experiment": experiment_names(snap.runs.column("experiment").take(run_idx).combine_chunks()),
-        "seq_id": seqs.column("seq_id").take(idx),
-        "name": seqs.column("name").take(idx),
-        "context": seqs.column("context").take(idx),
+        "run": take(seqs.column("run"), rows),
+        "run_name": take(snap.runs.column("name"), run_rows),
+        "experiment": experiment_names(take(snap.runs.column("experiment"), run_rows)),
+        "seq_id": take(seqs.column("seq_id"), rows),
+        "name": take(seqs.column("name"), rows),
+        "context": take(seqs.column("context"), rows),
     }
     contexts = snap.contexts_of(rows) if len(rows) else []
     flat = [_flatten(c) for c in contexts]
@@ -475,7 +470,7 @@ def _sequences_table(snap: IndexSnapshot, rows: np.ndarray) -> pa.Table:
     for path in paths:
         out["context." + _dotted(path)] = _column_from_values([f.get(path) for f in flat])
     for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
-        out[name] = seqs.column(name).take(idx)
+        out[name] = take(seqs.column(name), rows)
     return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +18,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from aimcol import AimQLSyntaxError
+from aimcol.format.arrow_gather import take, take_table
+from aimcol.format.run_index import arrow_strings, arrow_values, np_valid, np_values
 from aimcol.tui.components.query_bar import QueryBar
 from aimcol.tui.components.runs_table import RunsTable, TableColumn
 from aimcol.tui.messages import ArchiveDone, LoadFailed, RunsLoaded, SequencesLoaded
@@ -40,6 +42,9 @@ PROPERTY_COLUMNS = {
 }
 DEFAULT_PROPERTIES = ("experiment", "status", "duration", "creation_time", "tags")
 MAX_DEFAULT_METRIC_COLUMNS = 6
+
+
+STATUS_NAMES = arrow_strings(["active", "finished", "crashed"])
 
 
 def metric_column_key(key: MetricKey) -> str:
@@ -177,7 +182,7 @@ class RunsScreen(Screen):
         now = time.monotonic()
         if now < self._next_live:
             return
-        any_active = bool(pc.any(self.runs.column("active")).as_py()) if self.runs.num_rows else False
+        any_active = bool(np_values(self.runs.column("active"), False).any())
         # a slow repository is polled less often, never more than one load in flight
         interval = max(self.app.poll_interval, 5 * self.last_load_seconds)
         self._next_live = now + (interval if any_active else 4 * interval)
@@ -188,13 +193,14 @@ class RunsScreen(Screen):
         """The Arrow table and columns the RunsTable shows, from the loaded runs and choices."""
         runs = self.runs
         if not self.include_archived:
-            runs = runs.filter(pc.invert(pc.fill_null(runs.column("archived"), False)))
-        active = pc.fill_null(runs.column("active"), False)
-        ended = pc.is_valid(runs.column("end_time"))
-        status = pc.if_else(active, "active", pc.if_else(ended, "finished", "crashed"))
-        now = self.app.clock()
-        elapsed = pc.subtract(pa.scalar(now), runs.column("creation_time"))
-        duration = pc.if_else(active, elapsed, runs.column("duration"))
+            runs = take_table(runs, np.flatnonzero(~np_values(runs.column("archived"), False)))
+        active = np_values(runs.column("active"), False)
+        ended = np_valid(runs.column("end_time"))
+        status = take(STATUS_NAMES, np.where(active, 0, np.where(ended, 1, 2)))
+        created, spent = runs.column("creation_time"), runs.column("duration")
+        elapsed = self.app.clock() - np_values(created, np.nan)
+        duration = arrow_values(np.where(active, elapsed, np_values(spent, np.nan)),
+                                np.where(active, np_valid(created), np_valid(spent)))
         runs = runs.append_column("status", status)
         runs = runs.set_column(runs.column_names.index("duration"), "duration", duration)
         columns = [TableColumn("mark", " ", "mark"), TableColumn("name", "name", "text", 28)]

@@ -1,0 +1,87 @@
+"""``aimcol.format.arrow_gather`` against pyarrow.compute, the kernels it stands in for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aimcol.format import arrow_gather as g
+
+ARRAYS = [
+    pa.array([1, None, 3, 4, None], pa.int64()),
+    pa.array([1.5, 2.5, None, 4.0, -0.5]),
+    pa.array([1, 2, 3, 4, 5], pa.uint8()),
+    pa.array([True, None, False, True, False]),
+    pa.array(["a", None, "ccc", "", "dé"]),
+    pa.array(["a", "b", "c", "d", "e"], pa.large_string()),
+    pa.array([b"x", b"", None, b"yy", b"z"], pa.binary()),
+    pa.array([["a", "b"], None, [], ["c"], ["d", "e", "f"]], pa.list_(pa.string())),
+    pa.nulls(5),
+    pa.nulls(5, pa.string()),
+]
+
+
+def _views(array: pa.Array) -> list:
+    """The array, a slice of it (non-zero offset) and a chunked copy."""
+    return [array, array.slice(1, 3), pa.chunked_array([array.slice(0, 2), array.slice(2)])]
+
+
+def _plain(array):
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=lambda a: str(a.type))
+def test_take_and_where_match_pyarrow(array):
+    rng = np.random.default_rng(0)
+    for view in _views(array):
+        n = len(view)
+        indices = rng.integers(0, n, 20)
+        got = g.take(view, indices)
+        got.validate(full=True)
+        assert got.equals(_plain(view).take(pa.array(indices)))
+        if view.type == pa.null():
+            continue
+        mask = rng.random(n) < 0.5
+        other = _plain(view)[::-1]
+        expected = pc.if_else(pa.array(mask), _plain(view), other)
+        assert g.where(mask, view, other).equals(expected)
+
+
+def test_take_table_keeps_schema_and_metadata():
+    table = pa.table({"a": ARRAYS[0], "s": ARRAYS[4], "t": ARRAYS[7]}).replace_schema_metadata({"k": "v"})
+    got = g.take_table(table, np.array([4, 0, 0]))
+    assert got.equals(table.take(pa.array([4, 0, 0])))
+    assert got.schema.metadata == {b"k": b"v"}
+
+
+TEXT = st.one_of(st.none(), st.sampled_from(["", "loss", "los", "lossy", "acc", "é"]), st.text(max_size=4))
+
+
+@given(st.lists(st.tuples(TEXT, TEXT), max_size=30), st.integers(0, 3))
+def test_string_comparisons_match_pyarrow(pairs, offset):
+    a = pa.array([x for x, _ in pairs] + [None] * offset, pa.string()).slice(offset)
+    b = pa.array([None] * offset + [y for _, y in pairs], pa.string()).slice(offset)
+    assert (g.strings_equal(a, b) == pc.equal(a, b).fill_null(False).to_numpy(zero_copy_only=False)).all()
+    for needle in ("", "loss", "é"):
+        expected = pc.equal(a, needle).fill_null(False).to_numpy(zero_copy_only=False)
+        assert (g.strings_equal_scalar(a, needle) == expected).all()
+    assert (g.byte_lengths(a) == pc.binary_length(a).fill_null(0).to_numpy(zero_copy_only=False)).all()
+
+
+def test_lists_match_pyarrow():
+    for view in _views(ARRAYS[7]):
+        plain = _plain(view)
+        owners, flat = g.list_values(view)
+        assert flat.equals(pc.list_flatten(plain))
+        assert (owners == pc.list_parent_indices(plain).to_numpy()).all()
+        assert (np.diff(g.list_offsets(view)) == pc.list_value_length(plain).fill_null(0).to_numpy()).all()
+
+
+def test_binary_items():
+    blobs = pa.array([b"ab", None, b"", b"xyz"], pa.binary())
+    assert g.binary_items(blobs, np.array([3, 0, 2, 1])) == [b"xyz", b"ab", b"", b""]
+    assert g.binary_items(blobs.slice(1), np.array([2, 0])) == [b"xyz", b""]
