@@ -193,6 +193,13 @@ def w1_specs(c: dict, scratch: Path, peers: list[str]) -> list[Spec]:
             "aimcol",
         ),
         Spec(
+            "w1/aimcol/track_pure",
+            "aimcol",
+            "aimcol `run.track(...)`, pure-Python fallback (`AIMCOL_PURE_PYTHON=1`)",
+            [py, OURS_DIR / "aimcol_w1.py", "--repo", scratch / "w1-aimcol-pure", "--steps", s, "--variant", "track_pure"],
+            "aimcol",
+        ),
+        Spec(
             "w1/aimcol/track_array",
             "aimcol",
             "aimcol `run.track_array` (bulk NumPy, per point)",

@@ -356,7 +356,7 @@ Columns_track(Columns *self, PyObject *const *args, Py_ssize_t nargs, PyObject *
             slot[s] = Py_None;
     PyObject *value = slot[0], *name = slot[1], *step = slot[2], *epoch = slot[3], *context = slot[4];
 
-    if (self->closed || !PyUnicode_CheckExact(name))
+    if (self->closed || self->fast_cache == NULL || !PyUnicode_CheckExact(name))
         goto slow;
     PyObject *candidates = PyDict_GetItemWithError(self->fast_cache, name); /* borrowed */
     if (candidates == NULL) {

@@ -2,6 +2,8 @@
 
   --variant track        ``run.track(v, name=..., step=i, context={"subset": ...})``, the context a
                          dict literal in the call (the same loop as peers/aim_w1.py)
+  --variant track_pure   the same loop with track()'s pure-Python fallback (AIMCOL_PURE_PYTHON=1),
+                         what a machine without a C compiler at install time gets
   --variant track_array  the bulk NumPy path: one ``run.track_array`` per sequence
   --variant floor        the same loop calling a do-nothing ``track`` (the price of the loop itself)
 
@@ -31,13 +33,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True, help="scratch folder (emptied first)")
     ap.add_argument("--steps", type=int, default=50_000)
-    ap.add_argument("--variant", choices=("track", "track_array", "floor"), default="track")
+    ap.add_argument("--variant", choices=("track", "track_pure", "track_array", "floor"), default="track")
     args = ap.parse_args()
     root = fresh_dir(args.repo)
 
+    if args.variant == "track_pure":
+        os.environ["AIMCOL_PURE_PYTHON"] = "1"
     t0 = time.perf_counter()
     import aimcol
     from aimcol import Run
+    from aimcol.sdk.run import ACCELERATED
 
     t_import = time.perf_counter() - t0
     vals = curve(args.steps)
@@ -76,6 +81,7 @@ def main() -> None:
     size = dir_bytes(root)
     api = {
         "track": "run.track(v, name, step, context={...})",
+        "track_pure": "run.track(v, name, step, context={...}), pure Python",
         "track_array": "run.track_array(values, name, steps, context) per sequence",
         "floor": "the same loop, do-nothing track()",
     }[args.variant]
@@ -84,6 +90,7 @@ def main() -> None:
             "tool": "aimcol" if args.variant != "floor" else "python",
             "version": aimcol.__version__,
             "variant": args.variant,
+            "c_fast_path": ACCELERATED,
             "api": api,
             "steps": args.steps,
             "calls": calls,
