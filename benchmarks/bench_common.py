@@ -48,6 +48,16 @@ def curve(steps: int, seed: int = 0) -> list[float]:
     return [math.exp(-i / 1000.0) + rng.gauss(0.0, 0.01) for i in range(steps)]
 
 
+def w7_values(lo: int, hi: int):
+    """W7's values for steps ``lo..hi-1`` as a float64 NumPy array: a decaying curve that is an
+    exact function of the step, so a reader can check every point (NumPy imported here only:
+    this module stays importable without it)."""
+    import numpy as np
+
+    steps = np.arange(lo, hi, dtype=np.float64)
+    return 1.0 / (1.0 + steps * 1e-6) + (steps % 7) * 1e-3
+
+
 def w2_plan(n_runs: int, seed: int = 1234) -> list[dict]:
     """Deterministic run specs for W2: the same for every tool."""
     rng = random.Random(seed)

@@ -21,6 +21,7 @@ Workloads (shared/bench/WORKLOADS.md):
   w2  200 runs x 4 sequences x 1,000 steps; queries in a new process
   w4  kill -9 a writer at random moments; recovery and resume
   w5  live read: a writer at 1,000 points/s, a reader polling every 100 ms
+  w7  long sequence: 1 run, 1 sequence of 10,000,000 points (Aim: 100,000); read back
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ OURS_DIR = HERE / "aimcol_side"
 sys.path.insert(0, str(HERE))
 from bench_common import parse_result  # noqa: E402
 
-ALL_WORKLOADS = ("w1", "w2", "w4", "w5")
+ALL_WORKLOADS = ("w1", "w2", "w4", "w5", "w7")
 ALL_PEERS = ("aim", "mlflow")
 
 
@@ -73,6 +74,9 @@ def build_config(args) -> dict:
         "w4_flush_points": 1_000,
         # W5
         "w5_seconds": 3.0 if q else 10.0,
+        # W7
+        "w7_points": 1_000_000 if q else 10_000_000,
+        "w7_aim_points": 10_000 if q else 100_000,
     }
     c["w1_aim_steps"] = min(c["w1_aim_steps"], c["w1_steps"])
     c["w2_aim_steps"] = min(c["w2_aim_steps"], c["w2_steps"])
@@ -429,6 +433,39 @@ def run_w5(c, scratch, peers, log) -> dict:
     return specs
 
 
+def run_w7(c, scratch, peers, log) -> dict:
+    py = sys.executable
+    n = c["w7_points"]
+    ours, bulk = scratch / "w7-aimcol", scratch / "w7-aimcol-bulk"
+    ingest = [
+        Spec("w7/aimcol/track", "aimcol", "aimcol `run.track(v, name, step)`",
+             [py, OURS_DIR / "aimcol_w7.py", "ingest", "--repo", ours, "--points", n], "aimcol"),
+        Spec("w7/aimcol/track_array", "aimcol", "aimcol `run.track_array` (1M-point chunks)",
+             [py, OURS_DIR / "aimcol_w7.py", "ingest", "--variant", "track_array", "--repo", bulk, "--points", n],
+             "aimcol"),
+    ]
+    reads = [Spec("w7/aimcol/read", "aimcol", "aimcol",
+                  [py, OURS_DIR / "aimcol_w7.py", "read", "--repo", ours, "--points", n], "aimcol")]
+    aim = peer_python("aim") if "aim" in peers else None
+    if aim:
+        a = c["w7_aim_points"]
+        theirs = scratch / "w7-aim"
+        ingest.append(Spec("w7/aim/track", "aim", "Aim 3.29.1 `run.track(v, name, step)`",
+                           [aim, PEERS_DIR / "aim_w7.py", "ingest", "--repo", theirs, "--points", a], "peer",
+                           repeat=False, timeout=3600, note=f"{a:,} points"))
+        reads.append(Spec("w7/aim/read", "aim", "Aim 3.29.1",
+                          [aim, PEERS_DIR / "aim_w7.py", "read", "--repo", theirs, "--points", a], "peer",
+                          note=f"{a:,} points"))
+    log("W7 ingest (the last repetition's repositories are read next)")
+    alternate([s for s in ingest if s.repeat], c["repeat"], scratch, log)
+    for s in ingest:
+        if not s.repeat:
+            s.run(scratch, log)
+    log("W7 read back, each in a new process")
+    alternate(reads, c["repeat"], scratch, log)
+    return {s.key: s for s in ingest + reads}
+
+
 def alternate(specs: list[Spec], repeat: int, scratch: Path, log) -> None:
     """Repetition r runs every spec once, in order (reversed on odd r), so drift hits all."""
     for r in range(repeat):
@@ -725,6 +762,42 @@ def table_w5(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
     return "W5 live read: writer at 1,000 points/s, reader every 100 ms", head, rows, []
 
 
+def table_w7(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
+    def m(key):
+        return specs[key].median() if key in specs else {}
+
+    ot, ob, orr = m("w7/aimcol/track"), m("w7/aimcol/track_array"), m("w7/aimcol/read")
+    at, ar = m("w7/aim/track"), m("w7/aim/read")
+    head = ["measure", "aimcol", "Aim 3.29.1" if at else "Aim (not run)", "Aim / aimcol"]
+    rows = []
+
+    def row(label, ov, av, r=True):
+        rows.append([label, fmt(ov), fmt(av), ratio(av, ov) if r and av is not None else "—"])
+
+    def ms(v):
+        return None if v is None else v * 1e3
+
+    row("points in the sequence", ot.get("points"), at.get("points"), r=False)
+    row("`track()` ingest incl. close, µs per point", ot.get("us_per_point"), at.get("us_per_point"))
+    row("`track_array` ingest incl. close, µs per point", ob.get("us_per_point"), None)
+    row("bytes on disk per point", ot.get("bytes_per_point"), at.get("bytes_per_point"))
+    row("peak RSS while tracking, MB", ot.get("peak_rss_mb"), at.get("peak_rss_mb"))
+    rows.append(["reindex before a reader finds the run, s", "not needed", fmt(at.get("reindex_s")), "—"])
+    row("new process: open the run, ms", ms(orr.get("open_s")), ms(ar.get("open_s")))
+    row("steps + values as NumPy, ms", ms(orr.get("read_numpy_s")), ms(ar.get("read_numpy_s")), r=False)
+    row("  ns per point", orr.get("read_numpy_ns_per_point"), ar.get("read_numpy_ns_per_point"))
+    rows.append(["as an Arrow table, ms", fmt(ms(orr.get("read_arrow_s"))), "no Arrow output" if ar else "—", "—"])
+    rows.append(["down-sampled to a 160-column plot (min/max per column), ms", fmt(ms(orr.get("downsample_s"))),
+                 "no API (the web UI samples server-side)" if ar else "—", "—"])
+    rows.append(["every point read back as tracked", fmt(orr.get("correct")), fmt(ar.get("correct")), "—"])
+    notes = [
+        "Aim tracks fewer points (its per-call cost would make 10,000,000 take about an hour): compare per "
+        "point. Reads are medians of the repetitions, each in a new process; ingest medians for aimcol, one "
+        "ingest for Aim.",
+    ]
+    return "W7 long sequence: one run, one sequence", head, rows, notes
+
+
 def render_text(title, head, rows, notes) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     widths = [min(w, 72) for w in widths]
@@ -770,7 +843,7 @@ def machine_info() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated: w1,w2,w4,w5")
+    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated: w1,w2,w4,w5,w7")
     ap.add_argument("--peers", default=",".join(ALL_PEERS), help="comma-separated: aim,mlflow ('' for none)")
     ap.add_argument("--repeat", type=int, help="repetitions of the repeated measurements (default 3, quick 1)")
     ap.add_argument("--steps", type=int, help="W1 steps for aimcol (default 50,000 = 1,000,000 calls)")
@@ -827,6 +900,8 @@ def main(argv: list[str] | None = None) -> int:
                 done[w] = run_w4(c, scratch, peers, log)
             elif w == "w5":
                 done[w] = run_w5(c, scratch, peers, log)
+            elif w == "w7":
+                done[w] = run_w7(c, scratch, peers, log)
             log(f"{w.upper()} took {time.perf_counter() - t0:.0f} s")
     finally:
         if not args.keep:
@@ -879,6 +954,8 @@ def render_all(saved: dict, markdown: bool) -> str:
             tables.append(table_w4(specs))
         elif w == "w5":
             tables.append(table_w5(specs))
+        elif w == "w7":
+            tables.append(table_w7(specs))
     if not markdown:
         return "\n\n".join(render_text(*t) for t in tables)
     info = saved.get("machine", {})
