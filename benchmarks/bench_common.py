@@ -48,6 +48,11 @@ def curve(steps: int, seed: int = 0) -> list[float]:
     return [math.exp(-i / 1000.0) + rng.gauss(0.0, 0.01) for i in range(steps)]
 
 
+def w3_value(seq_index: int, step: int) -> float:
+    """The value a W3 writer tracks at ``step`` in its sequence ``seq_index`` (exact in float64)."""
+    return step * 0.25 + seq_index
+
+
 def w7_values(lo: int, hi: int):
     """W7's values for steps ``lo..hi-1`` as a float64 NumPy array: a decaying curve that is an
     exact function of the step, so a reader can check every point (NumPy imported here only:

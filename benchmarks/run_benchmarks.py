@@ -19,6 +19,7 @@ benchmarks/RESULTS.md.
 Workloads (shared/bench/WORKLOADS.md):
   w1  ingest: 1 run, 10 names x 2 contexts x --steps steps (default 50,000 = 1,000,000 calls)
   w2  200 runs x 4 sequences x 1,000 steps; queries in a new process
+  w3  8 writer processes into one repository (W1 shape, 10,000 steps) + a reader querying
   w4  kill -9 a writer at random moments; recovery and resume
   w5  live read: a writer at 1,000 points/s, a reader polling every 100 ms
   w7  long sequence: 1 run, 1 sequence of 10,000,000 points (Aim: 100,000); read back
@@ -47,7 +48,7 @@ OURS_DIR = HERE / "aimcol_side"
 sys.path.insert(0, str(HERE))
 from bench_common import parse_result  # noqa: E402
 
-ALL_WORKLOADS = ("w1", "w2", "w4", "w5", "w7")
+ALL_WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w7")
 ALL_PEERS = ("aim", "mlflow")
 
 
@@ -68,6 +69,10 @@ def build_config(args) -> dict:
         "w2_runs": args.w2_runs if args.w2_runs is not None else (20 if q else 200),
         "w2_steps": 100 if q else 1_000,
         "w2_aim_steps": args.aim_w2_steps if args.aim_w2_steps is not None else (50 if q else 250),
+        # W3
+        "w3_writers": 8,
+        "w3_steps": 1_000 if q else 10_000,
+        "w3_aim_steps": 50 if q else 500,
         # W4
         "w4_kills": 5 if q else 20,
         "w4_aim_kills": 2 if q else 5,
@@ -363,6 +368,24 @@ def run_w2(c, scratch, peers, log) -> dict:
     alternate(queries, c["repeat"], scratch, log)
     for q in queries:
         specs[q.key] = q
+    return specs
+
+
+def run_w3(c, scratch, peers, log) -> dict:
+    py, w = sys.executable, c["w3_writers"]
+    specs = {
+        "w3/aimcol": Spec("w3/aimcol", "aimcol", "aimcol",
+                          [py, OURS_DIR / "aimcol_w3.py", "run", "--repo", scratch / "w3-aimcol", "--writers", w,
+                           "--steps", c["w3_steps"]], "aimcol", repeat=False),
+    }
+    aim = peer_python("aim") if "aim" in peers else None
+    if aim:
+        specs["w3/aim"] = Spec("w3/aim", "aim", "Aim 3.29.1",
+                               [aim, PEERS_DIR / "aim_w3.py", "run", "--repo", scratch / "w3-aim", "--writers", w,
+                                "--steps", c["w3_aim_steps"]], "peer", repeat=False, timeout=3600)
+    log("W3 concurrent writers + a reader")
+    for s in specs.values():
+        s.run(scratch, log)
     return specs
 
 
@@ -762,6 +785,43 @@ def table_w5(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
     return "W5 live read: writer at 1,000 points/s, reader every 100 ms", head, rows, []
 
 
+def table_w3(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
+    o = specs["w3/aimcol"].median() if "w3/aimcol" in specs else {}
+    a = specs["w3/aim"].median() if "w3/aim" in specs else {}
+    head = ["measure", "aimcol", "Aim 3.29.1" if a else "Aim (not run)", "Aim / aimcol"]
+    rows = []
+
+    def row(label, ov, av, r=False, inverse=False):
+        q = "—"
+        if r and av is not None:
+            q = ratio(ov, av) if inverse else ratio(av, ov)
+        rows.append([label, fmt(ov), fmt(av) if a else "—", q])
+
+    def shape(m):
+        return f"{m['writers']} × {m['steps']:,} steps × 20 sequences" if m.get("writers") else "—"
+
+    rows.append(["writers × steps", shape(o), shape(a), "—"])
+    row("points written in all", o.get("points"), a.get("points"))
+    row("wall time until every writer closed, s", o.get("total_s"), a.get("total_s"))
+    row("points per second, all writers together", o.get("points_per_s"), a.get("points_per_s"), r=True, inverse=True)
+    rows.append(["writer errors", fmt(len(o.get("writer_errors", []))) if o else "—",
+                 fmt(len(a.get("writer_errors", []))) if a else "—", "—"])
+    row("reader queries while they wrote", o.get("reader_queries"), a.get("reader_queries"))
+    row("reader errors", o.get("reader_errors"), a.get("reader_errors"))
+    row("most `loss` points a reader query saw", o.get("reader_most_loss_points_seen"),
+        a.get("reader_most_loss_points_seen"))
+    row("reader query, median ms", o.get("reader_query_ms_median"), a.get("reader_query_ms_median"))
+    rows.append(["reindex before finished runs are readable, s", "not needed" if o else "—",
+                 fmt(a.get("reindex_s")) if a else "—", "—"])
+    row("points missing / wrong after the writers closed", f"{o.get('points_missing')} / {o.get('points_wrong')}"
+        if o else None, f"{a.get('points_missing')} / {a.get('points_wrong')}" if a else None)
+    notes = [
+        "Aim writes fewer steps per writer (its per-call cost would make W3's full shape take most of an hour): "
+        "compare points per second. One run each; the reader is the parent process, polling back to back.",
+    ]
+    return "W3 concurrent writers: one repository, a reader querying while they write", head, rows, notes
+
+
 def table_w7(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
     def m(key):
         return specs[key].median() if key in specs else {}
@@ -843,7 +903,7 @@ def machine_info() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated: w1,w2,w4,w5,w7")
+    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated: w1,w2,w3,w4,w5,w7")
     ap.add_argument("--peers", default=",".join(ALL_PEERS), help="comma-separated: aim,mlflow ('' for none)")
     ap.add_argument("--repeat", type=int, help="repetitions of the repeated measurements (default 3, quick 1)")
     ap.add_argument("--steps", type=int, help="W1 steps for aimcol (default 50,000 = 1,000,000 calls)")
@@ -896,6 +956,8 @@ def main(argv: list[str] | None = None) -> int:
                 done[w] = run_w1(c, scratch, peers, log)
             elif w == "w2":
                 done[w] = run_w2(c, scratch, peers, log)
+            elif w == "w3":
+                done[w] = run_w3(c, scratch, peers, log)
             elif w == "w4":
                 done[w] = run_w4(c, scratch, peers, log)
             elif w == "w5":
@@ -950,6 +1012,8 @@ def render_all(saved: dict, markdown: bool) -> str:
             tables.append(table_w1(specs))
         elif w == "w2":
             tables.append(table_w2(specs, c))
+        elif w == "w3":
+            tables.append(table_w3(specs))
         elif w == "w4":
             tables.append(table_w4(specs))
         elif w == "w5":
