@@ -18,9 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench_common import assert_no_aimcol, dir_bytes, emit, fresh_dir, w7_values  # noqa: E402
-
-CHUNK = 1_000_000
+from bench_common import assert_no_aimcol, dir_bytes, emit, fresh_dir, track_w7, w7_values  # noqa: E402
 
 
 def ingest(args) -> dict:
@@ -34,15 +32,7 @@ def ingest(args) -> dict:
     run_hash = run.hash
     empty = dir_bytes(root / ".aim")["apparent"]
     n = args.points
-    t0 = time.perf_counter()
-    t_values = 0.0
-    for lo in range(0, n, CHUNK):
-        t1 = time.perf_counter()
-        values = w7_values(lo, min(n, lo + CHUNK)).tolist()
-        t_values += time.perf_counter() - t1
-        for i, v in enumerate(values, lo):
-            run.track(v, name="loss", step=i)
-    t_loop = time.perf_counter() - t0 - t_values
+    t_loop = track_w7(run.track, n)
     t0 = time.perf_counter()
     run.close()
     t_close = time.perf_counter() - t0
