@@ -60,9 +60,9 @@ def test_points_are_read_only_for_matching_sequences(repo4, monkeypatch):
     reads = []
     original = RunReaderStore.read_sequence
 
-    def counting(self, seq_id):
+    def counting(self, seq_id, columns=None):
         reads.append((self.run_hash, seq_id))
-        return original(self, seq_id)
+        return original(self, seq_id, columns)
 
     monkeypatch.setattr(RunReaderStore, "read_sequence", counting)
     monkeypatch.setattr(RunReaderStore, "read_all_points", lambda self: pytest.fail("read every point"))
@@ -200,3 +200,17 @@ def test_seed_tracking_and_retrieval_examples_verbatim(tmp_path):
     out = subprocess.run([sys.executable, "-c", SEED_RETRIEVAL], cwd=tmp_path, env=env, check=True, timeout=120,
                          capture_output=True, text=True).stdout
     assert out.strip().splitlines() == [str(list(range(0, 100, 2)))]
+
+
+def test_points_of_a_live_run_keep_their_dtypes(make_run, repo_path):
+    run = make_run()
+    for step in range(5):
+        run.track(float(step), name="with_epochs", step=step, epoch=step // 2)
+        run.track(float(step), name="without", step=step)
+    run.flush()  # in the live segment, epochs are null in the rows of "without"
+    metrics = {m.name: m for m in aimcol.Repo(repo_path).get_run(run.hash).metrics()}
+    epochs = metrics["with_epochs"].epochs.values_numpy()
+    assert epochs.dtype == np.int64 and epochs.tolist() == [0, 0, 1, 1, 2]
+    assert np.isnan(metrics["without"].epochs.values_numpy()).all()
+    assert metrics["with_epochs"].to_arrow().column("epoch").to_pylist() == [0, 0, 1, 1, 2]
+    assert metrics["without"].to_arrow().column("epoch").null_count == 5

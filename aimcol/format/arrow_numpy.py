@@ -11,27 +11,38 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-_ARROW_TO_NUMPY = {
+ARROW_TO_NUMPY = {
     pa.uint32(): np.uint32,
     pa.int64(): np.int64,
     pa.float64(): np.float64,
     pa.uint64(): np.uint64,
     pa.int32(): np.int32,
 }
-_NUMPY_TO_ARROW = {np.dtype(v): k for k, v in _ARROW_TO_NUMPY.items()}
+_NUMPY_TO_ARROW = {np.dtype(v): k for k, v in ARROW_TO_NUMPY.items()}
 
 
-def to_arrow(values: np.ndarray) -> pa.Array:
-    """A zero-copy Arrow array over a 1-D NumPy array of a fixed-width numeric dtype, or a bool mask."""
+def to_arrow(values: np.ndarray, valid: np.ndarray | None = None, arrow_type: pa.DataType | None = None) -> pa.Array:
+    """A zero-copy Arrow array over a 1-D NumPy array of a fixed-width numeric dtype, or a bool mask.
+
+    ``valid`` (bool, optional): null where False.  ``arrow_type``: convert to this type
+    (e.g. int64 epochs held as float64 with NaN for the nulls).
+    """
+    if arrow_type is not None:
+        values = values.astype(ARROW_TO_NUMPY[arrow_type], copy=False) if valid is None else \
+            np.where(valid, values, 0).astype(ARROW_TO_NUMPY[arrow_type])
     values = np.ascontiguousarray(values)
+    validity, null_count = None, 0
+    if valid is not None and not valid.all():
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        null_count = int(len(valid) - np.count_nonzero(valid))
     if values.dtype == np.bool_:
         bits = np.packbits(values, bitorder="little")
-        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+        return pa.Array.from_buffers(pa.bool_(), len(values), [validity, pa.py_buffer(bits)], null_count=null_count)
     arrow_type = _NUMPY_TO_ARROW.get(values.dtype)
     if arrow_type is None:
         values = values.astype(np.int64 if values.dtype.kind in "iu" else np.float64)
         arrow_type = _NUMPY_TO_ARROW[values.dtype]
-    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
+    return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)], null_count=null_count)
 
 
 def _chunk_to_numpy(chunk: pa.Array, np_type, null_fill) -> np.ndarray:
@@ -59,7 +70,7 @@ def to_numpy(column, null_fill=np.nan) -> np.ndarray:
         chunks = [column]
     if column.type == pa.null():
         return np.full(len(column), null_fill, dtype=np.float64)
-    np_type = _ARROW_TO_NUMPY[column.type]
+    np_type = ARROW_TO_NUMPY[column.type]
     if not chunks:
         return np.empty(0, dtype=np_type)
     parts = [_chunk_to_numpy(c, np_type, null_fill) for c in chunks]
@@ -70,23 +81,19 @@ def to_numpy(column, null_fill=np.nan) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _nullable_to_arrow(values: np.ndarray, valid: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
-    values = np.ascontiguousarray(values.astype(_ARROW_TO_NUMPY[arrow_type]))
-    bits = np.packbits(valid, bitorder="little")
-    return pa.Array.from_buffers(arrow_type, len(values), [pa.py_buffer(bits), pa.py_buffer(values)],
-                                 null_count=int(len(valid) - valid.sum()))
-
-
-def take_rows(table: pa.Table, indices: np.ndarray) -> pa.Table:
-    """``table.take(indices)`` for fixed-width columns, in NumPy (``Table.take`` loads pyarrow.compute)."""
-    columns = []
-    for field, column in zip(table.schema, table.columns):
-        if column.null_count == 0 and field.type != pa.null():
-            columns.append(to_arrow(to_numpy(column)[indices]))
-        elif field.type == pa.null() or column.null_count == len(column):
-            columns.append(pa.nulls(len(indices), field.type if field.type != pa.null() else pa.int64()))
-        else:
-            filled = to_numpy(column, null_fill=np.nan)[indices]
-            valid = ~np.isnan(filled)
-            columns.append(_nullable_to_arrow(np.where(valid, filled, 0), valid, field.type))
-    return pa.Table.from_arrays(columns, schema=table.schema)
+def to_numpy_rows(column, rows: np.ndarray) -> np.ndarray:
+    """``to_numpy(column)[rows]``, except that the result is float64 with NaN only when one of
+    the selected rows is null (an int column stays int when the nulls are in other rows)."""
+    if column.null_count == 0 or column.type == pa.null():
+        return to_numpy(column)[rows]
+    np_type = ARROW_TO_NUMPY[column.type]
+    values, valid = [], []
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        n = len(chunk)
+        buffers = chunk.buffers()
+        values.append(np.frombuffer(buffers[1], dtype=np_type, count=n, offset=chunk.offset * np.dtype(np_type).itemsize))
+        bits = np.frombuffer(buffers[0], dtype=np.uint8) if chunk.null_count else None
+        valid.append(np.unpackbits(bits, bitorder="little")[chunk.offset:chunk.offset + n].astype(bool) if bits is not None
+                     else np.ones(n, dtype=bool))
+    picked, ok = np.concatenate(values)[rows], np.concatenate(valid)[rows]
+    return picked if ok.all() else np.where(ok, picked, np.nan)

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format import manifest as manifest_io
-from aimcol.format.arrow_numpy import to_arrow, to_numpy
+from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.atomic_file import PARTIAL_SUFFIX
 from aimcol.format.change_journal import note_manifest_changed
 from aimcol.format.repo_layout import RepoLayout
@@ -26,6 +26,7 @@ from aimcol.format.segments import (
     POINT_SCHEMA,
     LiveSegmentWriter,
     SealedSegmentReader,
+    concat_columns,
     dedupe_sorted_by_step,
     empty_points,
     parse_live_segment,
@@ -281,15 +282,21 @@ class RunReaderStore:
         name = self.manifest.get("live")
         return bool(name) and not os.path.exists(self.layout.segment_path(self.run_hash, name))
 
-    def read_sequence(self, seq_id: int) -> pa.Table:
-        """All points of one sequence, sorted by step, latest write per step."""
+    def read_sequence(self, seq_id: int, columns=None) -> dict[str, np.ndarray]:
+        """All points of one sequence as NumPy columns, sorted by step, latest write per step.
+
+        ``columns``: the point columns wanted (default: all); ``step`` is always read (it
+        orders and deduplicates), the others only if named, so they are not decompressed.
+        ``epoch`` is int64, or float64 with NaN where a point has no epoch.
+        """
+        names = tuple(n for n in POINT_SCHEMA.names if columns is None or n in columns or n == "step")
         for _ in range(5):
             parts = []
             for entry in self.manifest["segments"]:
                 reader = self._sealed_reader(entry)
                 for sid, start, stop in entry["ranges"]:
                     if sid == seq_id:
-                        parts.append(reader.read_rows(start, stop))
+                        parts.append(reader.read_rows(start, stop, names))
             live = self._live_table()
             if live is None and self._live_missing():
                 self.refresh()  # the writer sealed between our manifest read and now
@@ -298,15 +305,13 @@ class RunReaderStore:
             if live is not None and live.num_rows:
                 mask = to_numpy(live.column("seq")) == seq_id
                 if mask.any():
-                    parts.append(live.filter(to_arrow(mask)))
+                    parts.append({name: to_numpy_rows(live.column(name), mask) for name in names})
                     from_live = True
             break
-        if not parts:
-            return empty_points()
+        points = {name: concat_columns([p[name] for p in parts], name) for name in names}
         if len(parts) == 1 and not from_live:
-            return parts[0]  # one sealed range: already sorted and deduplicated
-        table = pa.concat_tables(parts)
-        return dedupe_sorted_by_step(table)
+            return points  # one sealed range: already sorted and deduplicated
+        return dedupe_sorted_by_step(points)
 
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from aimcol.format.arrow_numpy import to_numpy
+from aimcol.format.arrow_numpy import to_arrow
+from aimcol.format.segments import POINT_SCHEMA
+
+ALL_COLUMNS = ("step", "value", "epoch", "time")
+"""The point columns a metric hands out (``seq`` only says which sequence a row is of)."""
+ARROW_SCHEMA = pa.schema([POINT_SCHEMA.field(name) for name in ALL_COLUMNS])
+STEP_VALUE = ("step", "value")
 
 
 class Context(dict):
@@ -95,7 +101,7 @@ class Metric:
         self.run = run
         self._entry = entry
         self._reader = reader
-        self._table: pa.Table | None = None
+        self._points: dict[str, np.ndarray] | None = None
         self.name: str = entry["name"]
         self.context = Context(entry["context"])
         self.dtype: str = entry.get("dtype", "float")
@@ -140,20 +146,27 @@ class Metric:
         return len(self)
 
     # -- points -------------------------------------------------------------------------------
-    def _load(self) -> pa.Table:
-        if self._table is None:
-            self._table = self._reader.read_sequence(self._entry["id"])
-        return self._table
+    def _load(self, columns: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The points as NumPy columns, at least ``columns`` (and ``step``), read on first use and kept.
+
+        Only the columns asked for are read (and decompressed); asking for more later reads
+        the sequence again with the union, so the columns always come from one read.
+        """
+        points = self._points
+        if points is None or not points.keys() >= set(columns):
+            wanted = set(columns) | (points.keys() if points is not None else set())
+            self._points = points = self._reader.read_sequence(self._entry["id"], columns=wanted)
+        return points
 
     def reload(self) -> Metric:
         """Forget cached points (to see new ones of a live run after ``run.refresh()``)."""
-        self._table = None
+        self._points = None
         return self
 
     def _column_numpy(self, column: str) -> np.ndarray:
-        table = self._load()
-        col = table.column(column)
-        values = to_numpy(col)  # epochs with gaps come back as float64 with NaN
+        # steps and values are mostly wanted together (sparse_numpy): read them in one go
+        values = self._load(STEP_VALUE if column in STEP_VALUE else (column,))[column]
+        # (epochs with gaps come back as float64 with NaN)
         if column == "value" and self.dtype == "int":
             # the manifest we read may predate floats that promoted the sequence: trust the data
             if np.all(np.isfinite(values)) and np.all(values == np.round(values)):
@@ -161,7 +174,7 @@ class Metric:
         return values
 
     def __len__(self) -> int:
-        return self._load().num_rows
+        return len(self._load(STEP_VALUE)["step"])
 
     @property
     def values(self) -> ColumnView:
@@ -197,7 +210,14 @@ class Metric:
 
     def to_arrow(self) -> pa.Table:
         """Columns ``step``, ``value``, ``epoch``, ``time`` (seconds since the epoch), step-sorted."""
-        return self._load().drop_columns(["seq"])
+        points = self._load(ALL_COLUMNS)
+        epoch = points["epoch"]
+        return pa.Table.from_arrays(
+            [to_arrow(points["step"]), to_arrow(points["value"]),
+             to_arrow(epoch, ~np.isnan(epoch) if epoch.dtype.kind == "f" else None, pa.int64()),
+             to_arrow(points["time"])],
+            schema=ARROW_SCHEMA,
+        )
 
     def dataframe(self):
         from aimcol.sdk.tables import require_pandas
