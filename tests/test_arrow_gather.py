@@ -85,3 +85,23 @@ def test_binary_items():
     blobs = pa.array([b"ab", None, b"", b"xyz"], pa.binary())
     assert g.binary_items(blobs, np.array([3, 0, 2, 1])) == [b"xyz", b"ab", b"", b""]
     assert g.binary_items(blobs.slice(1), np.array([2, 0])) == [b"xyz", b""]
+
+
+def test_fixed_width_and_contiguous_fast_paths_match_pyarrow():
+    hashes = pa.array([f"{i:024x}" for i in range(300)])
+    other = pa.array([f"{i:024x}" if i % 3 else f"{i + 1:024x}" for i in range(300)])
+    for a, b in ((hashes, other), (hashes.slice(7), other.slice(7)), (hashes, hashes)):
+        assert (g.strings_equal(a, b) == pc.equal(a, b).to_numpy(zero_copy_only=False)).all()
+    mixed = pa.array([f"run-{i}" * (i % 4) for i in range(300)])  # different lengths: byte ranges
+    few_gaps = np.delete(np.arange(300), [3, 150, 151, 299])  # a filter dropping a few rows: a few slices
+    many_gaps = np.arange(0, 300, 2)
+    for array in (hashes, hashes.slice(5), mixed, mixed.slice(5)):
+        for indices in (few_gaps[few_gaps < len(array)], many_gaps[many_gaps < len(array)], np.array([4, 4, 0])):
+            assert g.take(array, indices).equals(array.take(pa.array(indices)))
+
+
+def test_keep_rows_matches_filter():
+    table = pa.table({"a": ARRAYS[0], "s": ARRAYS[4], "t": ARRAYS[7]}).replace_schema_metadata({"k": "v"})
+    for keep in ([True] * 5, [False] * 5, [True, False, True, True, False], [False, True, True, True, True]):
+        got = g.keep_rows(table, np.array(keep))
+        assert got.equals(table.filter(pa.array(keep))) and got.schema.metadata == {b"k": b"v"}

@@ -455,6 +455,24 @@ def test_source_lists_every_run_with_params_and_status(repo_path):
     assert table.column("creation_time").to_pylist() == sorted(table.column("creation_time").to_pylist(), reverse=True)
 
 
+def test_the_preloaded_listing_serves_the_first_load_only(repo_path, monkeypatch):
+    source = RepoSource(Repo(repo_path))
+    source.preload_runs()  # what `aimcol tui` does before importing Textual
+    calls = []
+    monkeypatch.setattr(source, "_list_runs", lambda query, include_archived: calls.append(query) or "listed again")
+    assert source.load_runs("").num_rows == 6 and calls == []
+    assert source.load_runs("") == "listed again" and calls == [""]
+
+    def fail(query, include_archived):
+        raise OSError("disk gone")
+
+    failing = RepoSource(Repo(repo_path))
+    monkeypatch.setattr(failing, "_list_runs", fail)
+    failing.preload_runs()  # does not raise: the runs screen reports it
+    with pytest.raises(OSError, match="disk gone"):
+        failing.load_runs("")
+
+
 @run_async
 async def test_demo_walkthrough_by_keyboard_at_80x24(tmp_path):
     """The issue's finish line: on `aimcol demo`, find the best run of a sweep with a query, compare

@@ -47,7 +47,7 @@ def cmd_tui(args) -> int:
 
     avoid_pandas_import()  # this process runs the TUI and nothing else; pyarrow would import pandas to probe
     source = RepoSource(repo)
-    source.prefetch_runs()  # the first listing overlaps the import and start-up of Textual
+    source.preload_runs()  # the first listing, before Textual's import and start-up
     from aimcol.tui.app import run_tui
 
     return run_tui(source, poll_interval=args.poll, theme=args.theme)

@@ -41,7 +41,9 @@ def _validity_buffer(valid: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
 
 
 def _single(array) -> pa.Array:
-    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+    if isinstance(array, pa.ChunkedArray):
+        return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    return array
 
 
 def string_offsets(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +68,44 @@ def _segments(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.n
     return positions, new_offsets
 
 
+def _uniform_width(offsets: np.ndarray) -> int | None:
+    """The length shared by every row (run hashes: 24), or None."""
+    if len(offsets) < 2:
+        return None
+    width = int(offsets[1] - offsets[0])
+    if width <= 0 or int(offsets[-1] - offsets[0]) != width * (len(offsets) - 1) or (np.diff(offsets) != width).any():
+        return None
+    return width
+
+
+def _rows_matrix(offsets: np.ndarray, data: np.ndarray, width: int) -> np.ndarray:
+    """Rows of one width as a (rows, width) byte matrix (a view)."""
+    return data[offsets[0]:offsets[-1]].reshape(-1, width)
+
+
+MAX_SLICES = 64
+"""A gather of at most this many contiguous byte ranges copies slices instead of indexing bytes."""
+
+
+def _gather_bytes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes ``starts[i] .. starts[i] + lengths[i]`` for every ``i``, concatenated, and new offsets.
+
+    Neighbouring rows that are neighbours in ``data`` too are copied as one slice: dropping
+    a few rows of a table (an index refresh) copies a few large slices.
+    """
+    ends = starts + lengths
+    breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
+    if len(starts) and len(breaks) < MAX_SLICES:
+        first = [0, *breaks.tolist()]
+        last = [b - 1 for b in breaks.tolist()] + [len(starts) - 1]
+        new_offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_offsets[1:])
+        pieces = [data[a:b] for a, b in zip(starts[first].tolist(), ends[last].tolist())]
+        return np.concatenate(pieces), new_offsets
+    positions, new_offsets = _segments(starts, lengths)
+    return data[positions], new_offsets
+
+
 def take(array, indices: np.ndarray) -> pa.Array:
     """``array.take(indices)`` for the run index's layouts; ``indices`` a NumPy integer array."""
     array = _single(array)
@@ -87,10 +127,15 @@ def take(array, indices: np.ndarray) -> pa.Array:
                                      null_count=null_count)
     if typ in _OFFSETS:
         offsets, data = string_offsets(array)
-        positions, new_offsets = _segments(offsets[:-1][indices], np.diff(offsets)[indices])
+        width = _uniform_width(offsets)
+        if width is not None:
+            new_data = _rows_matrix(offsets, data, width)[indices].reshape(-1)
+            new_offsets = np.arange(n + 1, dtype=np.int64) * width
+        else:
+            new_data, new_offsets = _gather_bytes(data, offsets[:-1][indices], np.diff(offsets)[indices])
         offset_type = _OFFSETS[typ]
         return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(new_offsets.astype(offset_type)),
-                                              pa.py_buffer(data[positions])], null_count=null_count)
+                                              pa.py_buffer(new_data)], null_count=null_count)
     if pa.types.is_list(typ):
         offsets = np.frombuffer(buffers[1], dtype=np.int32, count=array.offset + len(array) + 1)[array.offset:]
         offsets = offsets.astype(np.int64)
@@ -106,6 +151,20 @@ def take_table(table: pa.Table, indices: np.ndarray) -> pa.Table:
     return pa.Table.from_arrays([take(column, indices) for column in table.columns], schema=table.schema)
 
 
+def keep_rows(table: pa.Table, keep: np.ndarray) -> pa.Table:
+    """``table.filter(keep)``.  Dropping a few rows (an index refresh replacing the runs that
+    changed) keeps the runs of rows in between as zero-copy slices joined in C++."""
+    rows = np.flatnonzero(keep)
+    if len(rows) == table.num_rows:
+        return table
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    if not len(rows) or len(breaks) >= MAX_SLICES:
+        return take_table(table, rows)
+    firsts = rows[[0, *breaks.tolist()]].tolist()
+    lasts = rows[[*(breaks - 1).tolist(), len(rows) - 1]].tolist()
+    return pa.concat_tables([table.slice(a, b - a + 1) for a, b in zip(firsts, lasts)]).combine_chunks()
+
+
 def where(mask: np.ndarray, a, b) -> pa.Array:
     """Row-wise ``a if mask else b`` for two arrays of one type and length."""
     a, b = _single(a), _single(b)
@@ -118,12 +177,19 @@ def strings_equal(a, b) -> np.ndarray:
     a, b = _single(a), _single(b)
     ao, ad = string_offsets(a)
     bo, bd = string_offsets(b)
-    la, lb = np.diff(ao), np.diff(bo)
-    ok = la == lb
+    width = _uniform_width(ao)
+    same_width = width is not None and width == _uniform_width(bo)
+    if same_width:  # e.g. run hashes: compare the rows of two byte matrices
+        ok = (_rows_matrix(ao, ad, width) == _rows_matrix(bo, bd, width)).all(axis=1)
+    else:
+        ok = np.diff(ao) == np.diff(bo)
     for array in (a, b):
         valid = _validity(array)
         if valid is not None:
             ok &= valid
+    if same_width:
+        return ok
+    la = np.diff(ao)
     rows = np.flatnonzero(ok)
     lengths = la[rows]
     positions, _ = _segments(ao[rows], lengths)

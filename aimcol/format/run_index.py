@@ -32,6 +32,7 @@ Whether a run is *active* is never cached: it depends on who holds the run's loc
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -44,7 +45,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format import manifest as manifest_io
-from aimcol.format.arrow_gather import binary_items, strings_equal, take, take_table
+from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
 from aimcol.format.atomic_file import atomic_write
 from aimcol.format.change_journal import JOURNAL_FILE, note_manifest_changed  # noqa: F401 (re-exported)
 from aimcol.format.repo_layout import RepoLayout
@@ -566,14 +567,22 @@ class IndexSnapshot:
 
     def path_columns(self, table: str, path: tuple) -> dict[str, pa.ChunkedArray]:
         """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""
-        t = self.runs if table == "runs" else self.seqs
+        t, names = (self.runs, self._runs_columns) if table == "runs" else (self.seqs, self._seqs_columns)
         base = path_column("p" if table == "runs" else "c", path)
         out = {}
         for suffix in ("k", "n", "i", "s"):
             name = f"{base}#{suffix}"
-            if name in t.column_names:
+            if name in names:
                 out[suffix] = t.column(name)
         return out
+
+    @functools.cached_property
+    def _runs_columns(self) -> frozenset[str]:
+        return frozenset(self.runs.column_names)  # column_names builds a list per call
+
+    @functools.cached_property
+    def _seqs_columns(self) -> frozenset[str]:
+        return frozenset(self.seqs.column_names)
 
     def truncated_rows(self, table: str) -> np.ndarray | None:
         """Rows whose rarest paths have no typed columns (see :func:`_path_columns`), or None."""
@@ -601,7 +610,7 @@ def _stat_manifests(layout: RepoLayout, names: list[str] | None = None) -> tuple
     runs_dir = layout.runs_dir
     if names is None:
         try:
-            names = [e.name for e in os.scandir(runs_dir) if not e.name.startswith(".")]
+            names = [name for name in os.listdir(runs_dir) if not name.startswith(".")]
         except FileNotFoundError:
             return [], np.zeros((0, 4), dtype=np.int64)
     try:
@@ -609,17 +618,18 @@ def _stat_manifests(layout: RepoLayout, names: list[str] | None = None) -> tuple
     except OSError:
         dir_fd = None
     hashes = []
-    prints = []
+    prints: list[int] = []
     stat = os.stat
+    add = prints.extend
     try:
-        for name in names:
+        for name in names:  # 10,000 runs: keep the loop lean
             try:
-                st = stat(f"{name}/manifest.msgpack", dir_fd=dir_fd) if dir_fd is not None else stat(
+                st = stat(name + "/manifest.msgpack", dir_fd=dir_fd) if dir_fd is not None else stat(
                     os.path.join(runs_dir, name, "manifest.msgpack"))
             except (FileNotFoundError, NotADirectoryError):
                 continue
             hashes.append(name)
-            prints.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+            add((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
@@ -857,9 +867,9 @@ class RunIndex:
             if r is not None:
                 keep[r] = False  # replaced by the fresh copy (or gone)
         new_runs, new_seqs = build_tables(records)
-        kept_runs = take_table(runs, np.flatnonzero(keep))
+        kept_runs = keep_rows(runs, keep)
         owner = self._snapshot().seq_run
-        kept_seqs = take_table(seqs, np.flatnonzero((owner >= 0) & keep[owner]))
+        kept_seqs = keep_rows(seqs, (owner >= 0) & keep[owner])
         self._set(_concat(kept_runs, new_runs), _concat(kept_seqs, new_seqs))
         self.stats["reread"] += len(records)
         significant = n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(
