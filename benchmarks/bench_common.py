@@ -219,3 +219,23 @@ def add_benchmarks_to_path() -> None:
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
+
+
+def bytecode_env(env: dict, python: str, cache_dir: str | os.PathLike, *sources: str | os.PathLike) -> dict:
+    """``env`` for a tool's processes to import ``sources`` from cached bytecode, as an installed package does.
+
+    A peer installed with pip (Aim, MLflow) has its bytecode compiled at install time; an
+    editable install gets it on first import, unless ``PYTHONDONTWRITEBYTECODE`` is set, as
+    it is in some sandboxes: then every fresh process compiles the project's sources again
+    (~60 ms for aimcol's query modules).  This compiles ``sources`` once into ``cache_dir``
+    (``PYTHONPYCACHEPREFIX``, nothing written beside the sources) and returns the variables
+    that make the children read it.  Benchmarks use it behind ``--bytecode``.
+    """
+    env = dict(env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(cache_dir)
+    import subprocess
+
+    subprocess.run([python, "-m", "compileall", "-q", *map(str, sources)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return env

@@ -36,7 +36,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from bench_common import emit, fresh_dir, parse_result  # noqa: E402
+from bench_common import bytecode_env, emit, fresh_dir, parse_result  # noqa: E402
 
 AIM_PYTHONS = (HERE / ".venvs" / "aim" / "bin" / "python", Path("/tmp/peers/aim/bin/python"))
 
@@ -234,16 +234,25 @@ def aim_python() -> Path | None:
     return None
 
 
+AIMCOL_ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+"""Environment of aimcol's processes (``--bytecode`` adds a bytecode cache)."""
+
+
 def spawn(python, mode: str, **kw) -> subprocess.Popen:
     argv = [str(python), str(Path(__file__).resolve()), "_child", mode]
     for key, value in kw.items():
         argv += [f"--{key}", str(value)]
-    env = dict(os.environ)
-    if "aim_" in mode:
-        env.pop("PYTHONPATH", None)
-    else:
-        env["PYTHONPATH"] = str(REPO_ROOT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if "aim_" in mode else AIMCOL_ENV
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def bytecode_note() -> str:
+    """How aimcol's processes got their bytecode (Aim's comes compiled with its installation)."""
+    if "PYTHONPYCACHEPREFIX" in AIMCOL_ENV:
+        return "aimcol imported from cached bytecode (--bytecode), as an installed aimcol is"
+    if AIMCOL_ENV.get("PYTHONDONTWRITEBYTECODE"):
+        return "aimcol compiled from source in every process (PYTHONDONTWRITEBYTECODE is set; see --bytecode)"
+    return "aimcol with the bytecode Python caches beside its sources"
 
 
 def finish(proc: subprocess.Popen, what: str) -> dict:
@@ -348,7 +357,7 @@ def print_w6(results: dict, args) -> None:
     mode = "with the change journal" if args.journal else "without the change journal (a stat per run per query)"
     print(f"\nW6 query_runs — median of {args.repeat} cold (new process each) / warm (same process) runs; "
           f"aimcol {mode}")
-    print(f"command: {' '.join(sys.argv)}\n")
+    print(f"command: {' '.join(sys.argv)}; {bytecode_note()}\n")
     print("| query | tool | runs | matches | cold | warm | Aim/aimcol cold | Aim/aimcol warm |")
     print("|---|---|---|---|---|---|---|---|")
     for q in W6_QUERIES:
@@ -371,7 +380,7 @@ def run_w2(args) -> None:
     aim = aim_python() if args.aim_steps else None
     repo = work / "w2-aimcol"
     script = HERE / "aimcol_side" / "aimcol_w2.py"
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = AIMCOL_ENV
     if not (args.reuse and repo.exists()):
         log(f"W2 aimcol: ingest {args.w2_runs} runs x {args.steps} steps …")
         subprocess.run([ours, str(script), "ingest", "--repo", str(repo), "--runs", str(args.w2_runs),
@@ -421,7 +430,7 @@ def run_w2(args) -> None:
     steps = args.aim_steps if aim else args.steps
     print(f"\nW2 query side — {args.w2_runs} runs x 4 sequences x {steps:,} steps, new process each, "
           f"median of {args.repeat}")
-    print(f"command: {' '.join(sys.argv)}\n")
+    print(f"command: {' '.join(sys.argv)}; {bytecode_note()}\n")
     print("| measurement | aimcol | Aim 3.29.1 | Aim / aimcol |")
     print("|---|---|---|---|")
     for key in keys:
@@ -462,7 +471,15 @@ def main() -> None:
     ap.add_argument("--no-journal", dest="journal", action="store_false",
                     help="W6: measure aimcol without the change journal (index/changes) that writers keep, "
                          "as on a filesystem that lost it: every refresh then stats every manifest")
+    ap.add_argument("--bytecode", action="store_true",
+                    help="aimcol's processes import it from cached bytecode, as an installed aimcol does and as Aim's "
+                         "always do (matters where PYTHONDONTWRITEBYTECODE is set: see bench_common.bytecode_env)")
     args = ap.parse_args()
+    if args.bytecode:
+        env = bytecode_env(AIMCOL_ENV, sys.executable, Path(args.work).resolve() / "pycache",
+                           REPO_ROOT / "aimcol", REPO_ROOT / "tui")
+        AIMCOL_ENV.clear()
+        AIMCOL_ENV.update(env)
     (run_w6 if args.workload == "w6" else run_w2)(args)
 
 

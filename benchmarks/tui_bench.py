@@ -159,12 +159,12 @@ def first_paint_once(path: str) -> dict:
     return result
 
 
-def first_paint(path: str, repeat: int) -> list[dict]:
+def first_paint(path: str, repeat: int, env: dict | None = None) -> list[dict]:
     out = []
     for _ in range(repeat):
         launched = time.time()
         proc = subprocess.run(
-            [sys.executable, __file__, "--paint-child", path], capture_output=True, text=True, timeout=300
+            [sys.executable, __file__, "--paint-child", path], capture_output=True, text=True, timeout=300, env=env
         )
         if proc.returncode != 0:
             raise SystemExit(f"first-paint child failed:\n{proc.stderr[-2000:]}")
@@ -229,6 +229,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-paint", action="store_true")
     parser.add_argument("--skip-plot", action="store_true")
+    parser.add_argument("--bytecode", action="store_true",
+                        help="first paint: import aimcol from cached bytecode, as an installed aimcol does (matters "
+                             "where PYTHONDONTWRITEBYTECODE is set: see bench_common.bytecode_env)")
     parser.add_argument("--paint-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.paint_child:
@@ -236,13 +239,23 @@ def main(argv=None) -> int:
         return 0
     if not args.skip_paint:
         path = ensure_w6_repo(args.runs)
-        results = first_paint(path, args.repeat)
+        env = None
+        if args.bytecode:
+            sys.path.insert(0, HERE)
+            from bench_common import bytecode_env
+
+            root = os.path.dirname(HERE)
+            env = bytecode_env(os.environ, sys.executable, os.path.join(WORK, "pycache"),
+                               os.path.join(root, "aimcol"), os.path.join(root, "tui"))
+        results = first_paint(path, args.repeat, env)
         seconds = [r["seconds"] for r in results]
         launch = [r["from_launch"] for r in results]
         listings = [r["listing_seconds"] for r in results]
         imports = [r["import_seconds"] for r in results]
+        where = "from cached bytecode (--bytecode)" if args.bytecode else (
+            "compiled from source in each process" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "with bytecode")
         print(
-            f"first paint, runs screen, W6 {results[0]['rows']} runs, 80x24, from process launch: "
+            f"first paint, runs screen, W6 {results[0]['rows']} runs, 80x24, from process launch, aimcol {where}: "
             f"{_summary(launch)}; target < 1500 ms"
         )
         cpu = [r["cpu_seconds"] for r in results]
