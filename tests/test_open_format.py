@@ -185,7 +185,6 @@ def test_sealed_segments_read_with_pyarrow_and_polars_alone(sealed_run):
 
 
 def test_sealed_segments_query_with_duckdb(sealed_run):
-    pytest.importorskip("duckdb", reason="duckdb is optional: only checked where it is installed")
     run_dir, _, _ = sealed_run
     got = _read_elsewhere(DUCKDB, run_dir)
     per_seq = {row[0]: row[1:] for row in got["per_seq"]}

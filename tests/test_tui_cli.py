@@ -10,8 +10,6 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
 from aimcol import Repo, Run
 from aimcol.cli import main
 
@@ -79,7 +77,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("textual_serve") is None, reason="textual-serve not installed")
 def test_up_serves_the_app_page_on_localhost(tmp_path):
     run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
     run.close()
