@@ -9,6 +9,7 @@ calls, on real runs on disk, and compares what reads back.
 from __future__ import annotations
 
 import gc
+import inspect
 import math
 import threading
 
@@ -27,6 +28,10 @@ def test_the_c_fast_path_is_built_and_used(repo_path):
     run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False)
     try:
         assert type(run.track).__name__ == "builtin_function_or_method"
+        # help() and IDEs see the same parameters as the Python method's
+        c_params = inspect.signature(run.track).parameters.values()
+        py_params = list(inspect.signature(Run.track).parameters.values())[1:]
+        assert [(p.name, p.kind, p.default) for p in c_params] == [(p.name, p.kind, p.default) for p in py_params]
     finally:
         run.close()
 

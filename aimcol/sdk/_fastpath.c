@@ -497,7 +497,9 @@ Columns_drop(Columns *self, PyObject *arg)
 
 static PyMethodDef Columns_methods[] = {
     {"track", (PyCFunction)(void (*)(void))Columns_track, METH_FASTCALL | METH_KEYWORDS,
-     "track(value, name=None, step=None, epoch=None, *, context=None): Run.track's fast path."},
+     "track($self, /, value, name=None, step=None, epoch=None, *, context=None)\n--\n\n"
+     "Append one point (or a dict of named points) to the (name, context) sequence; "
+     "the C fast path of aimcol.Run.track, which documents it."},
     {"append", (PyCFunction)(void (*)(void))Columns_append, METH_FASTCALL,
      "append(seq, step, value, epoch) -> bool: add one row now; False once closed."},
     {"take", (PyCFunction)Columns_take, METH_NOARGS,
