@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.arrow_numpy import validity_bits
+
 _FIXED = {
     pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
     pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64,
@@ -21,17 +23,13 @@ _FIXED = {
 _OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
 
 
-def _bits(buffer, offset: int, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), count=offset + n, bitorder="little")[offset:].astype(bool)
-
-
 def _validity(array: pa.Array) -> np.ndarray | None:
     """True where not null, or None when the array has no nulls."""
     if array.null_count == 0:
         return None
     if array.type == pa.null():
         return np.zeros(len(array), dtype=bool)
-    return _bits(array.buffers()[0], array.offset, len(array))
+    return validity_bits(array.buffers()[0], array.offset, len(array))
 
 
 def _validity_buffer(valid: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
@@ -122,7 +120,7 @@ def take(array, indices: np.ndarray) -> pa.Array:
         return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(np.ascontiguousarray(values[indices]))],
                                      null_count=null_count)
     if typ == pa.bool_():
-        values = _bits(buffers[1], array.offset, len(array))[indices]
+        values = validity_bits(buffers[1], array.offset, len(array))[indices]
         return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(np.packbits(values, bitorder="little"))],
                                      null_count=null_count)
     if typ in _OFFSETS:

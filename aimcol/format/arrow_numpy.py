@@ -45,19 +45,30 @@ def to_arrow(values: np.ndarray, valid: np.ndarray | None = None, arrow_type: pa
     return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)], null_count=null_count)
 
 
+def validity_bits(buffer, offset: int, n: int) -> np.ndarray:
+    """Bits ``offset .. offset + n`` of an Arrow validity (or boolean) bitmap as a bool array."""
+    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), count=offset + n, bitorder="little")[offset:].astype(bool)
+
+
+def _chunk_values(chunk: pa.Array, np_type) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(values, valid)`` of one non-empty chunk, zero-copy; ``valid`` None without nulls."""
+    n = len(chunk)
+    buffers = chunk.buffers()
+    data = np.frombuffer(buffers[1], dtype=np_type, count=n, offset=chunk.offset * np.dtype(np_type).itemsize)
+    return data, (None if chunk.null_count == 0 else validity_bits(buffers[0], chunk.offset, n))
+
+
 def _chunk_to_numpy(chunk: pa.Array, np_type, null_fill) -> np.ndarray:
     n = len(chunk)
     if n == 0:
         return np.empty(0, dtype=np_type if null_fill is None or chunk.null_count == 0 else np.float64)
-    buffers = chunk.buffers()
-    data = np.frombuffer(buffers[1], dtype=np_type, count=n, offset=chunk.offset * np.dtype(np_type).itemsize)
-    if chunk.null_count == 0:
-        return data
-    if buffers[0] is None:  # a null-type array
+    if chunk.null_count and chunk.buffers()[0] is None:  # a null-type array
         return np.full(n, null_fill, dtype=np.float64)
-    valid = np.unpackbits(np.frombuffer(buffers[0], dtype=np.uint8), bitorder="little")[chunk.offset:chunk.offset + n]
+    data, valid = _chunk_values(chunk, np_type)
+    if valid is None:
+        return data
     out = data.astype(np.float64)
-    out[valid == 0] = null_fill
+    out[~valid] = null_fill
     return out
 
 
@@ -89,11 +100,9 @@ def to_numpy_rows(column, rows: np.ndarray) -> np.ndarray:
     np_type = ARROW_TO_NUMPY[column.type]
     values, valid = [], []
     for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
-        n = len(chunk)
-        buffers = chunk.buffers()
-        values.append(np.frombuffer(buffers[1], dtype=np_type, count=n, offset=chunk.offset * np.dtype(np_type).itemsize))
-        bits = np.frombuffer(buffers[0], dtype=np.uint8) if chunk.null_count else None
-        valid.append(np.unpackbits(bits, bitorder="little")[chunk.offset:chunk.offset + n].astype(bool) if bits is not None
-                     else np.ones(n, dtype=bool))
+        if len(chunk):
+            data, ok = _chunk_values(chunk, np_type)
+            values.append(data)
+            valid.append(np.ones(len(chunk), dtype=bool) if ok is None else ok)
     picked, ok = np.concatenate(values)[rows], np.concatenate(valid)[rows]
     return picked if ok.all() else np.where(ok, picked, np.nan)

@@ -21,6 +21,8 @@ import struct
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.arrow_numpy import validity_bits
+
 MAGIC = b"ARROW1"
 _CONTINUATION = b"\xff\xff\xff\xff"
 _RECORD_BATCH = 3  # MessageHeader union tag
@@ -144,7 +146,7 @@ class IpcFileBatches:
                 raise IpcLayoutError(f"{self.path}: field {column} of batch {index} is short")
             valid = None
             if validity is not None:
-                valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), count=length, bitorder="little")
+                valid = validity_bits(validity, 0, length)
             arrays.append((np.frombuffer(values, dtype=dtype, count=length), valid))
         return length, arrays
 

@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
+from aimcol.format.arrow_numpy import validity_bits
 from aimcol.format.atomic_file import atomic_write
 from aimcol.format.change_journal import JOURNAL_FILE, note_manifest_changed  # noqa: F401 (re-exported)
 from aimcol.format.repo_layout import RepoLayout
@@ -94,10 +95,6 @@ def _chunks(column) -> list:
     return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
 
 
-def _bits(buffer, offset: int, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), bitorder="little")[offset:offset + n].astype(bool)
-
-
 def np_valid(column) -> np.ndarray:
     """True where a (chunked) array is not null."""
     parts = []
@@ -107,7 +104,7 @@ def np_valid(column) -> np.ndarray:
         elif c.type == pa.null() or c.buffers()[0] is None:
             parts.append(np.zeros(len(c), dtype=bool))
         else:
-            parts.append(_bits(c.buffers()[0], c.offset, len(c)))
+            parts.append(validity_bits(c.buffers()[0], c.offset, len(c)))
     return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
@@ -122,7 +119,7 @@ def np_values(column, null_fill=0) -> np.ndarray:
             continue
         buffers = c.buffers()
         if c.type == pa.bool_():
-            data = _bits(buffers[1], c.offset, n) if n else np.zeros(0, dtype=bool)
+            data = validity_bits(buffers[1], c.offset, n) if n else np.zeros(0, dtype=bool)
         else:
             data = np.frombuffer(buffers[1], dtype=dtype, count=n, offset=c.offset * dtype.itemsize) if n else \
                 np.zeros(0, dtype=dtype)

@@ -152,17 +152,22 @@ def parse_live_segment(data: bytes) -> pa.Table:
     return pa.Table.from_batches(batches, POINT_SCHEMA)
 
 
-def dedupe_sorted_by_step(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """For the rows of one sequence in write order: sorted by step, the latest write per step."""
-    step = columns["step"]
+def latest_per_step(step: np.ndarray) -> np.ndarray | None:
+    """For one sequence's steps in write order: the positions that sort them by step, keeping
+    the latest write of each step; None when they already increase strictly (nothing to do)."""
     if len(step) <= 1 or np.all(step[1:] > step[:-1]):
-        return columns
+        return None
     order = np.argsort(step, kind="stable")
     step_s = step[order]
     keep = np.ones(len(order), dtype=bool)
     keep[:-1] = step_s[1:] != step_s[:-1]
-    rows = order[keep]
-    return {name: values[rows] for name, values in columns.items()}
+    return order[keep]
+
+
+def dedupe_sorted_by_step(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """For the rows of one sequence in write order: sorted by step, the latest write per step."""
+    rows = latest_per_step(columns["step"])
+    return columns if rows is None else {name: values[rows] for name, values in columns.items()}
 
 
 @dataclass
@@ -180,17 +185,11 @@ class SealedSegment:
 
 def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
     """The rows ``rows`` (one sequence, write order) as a batch sorted by step, latest write winning."""
-    step = columns["step"][rows]
-    if len(step) > 1 and not np.all(step[1:] > step[:-1]):
-        order = np.argsort(step, kind="stable")
-        keep = np.ones(len(order), dtype=bool)
-        keep[:-1] = step[order][1:] != step[order][:-1]
-        rows = rows[order[keep]]
+    order = latest_per_step(columns["step"][rows])
+    if order is not None:
+        rows = rows[order]
     epoch = columns["epoch"][rows]
-    valid = ~np.isnan(epoch)
-    epoch_col = (to_arrow(epoch.astype(np.int64)) if valid.all() else
-                 pa.Array.from_buffers(pa.int64(), len(epoch), [pa.py_buffer(np.packbits(valid, bitorder="little")),
-                                                                pa.py_buffer(np.where(valid, epoch, 0).astype(np.int64))]))
+    epoch_col = to_arrow(epoch, ~np.isnan(epoch), pa.int64())
     return pa.RecordBatch.from_arrays(
         [to_arrow(columns["seq"][rows]), to_arrow(columns["step"][rows]), to_arrow(columns["value"][rows]),
          epoch_col, to_arrow(columns["time"][rows])],
@@ -312,7 +311,7 @@ class SealedSegmentReader:
             for part, (values, valid) in zip(parts, arrays):
                 values = values[lo:lo + count]
                 if valid is not None and not valid[lo:lo + count].all():  # as to_numpy: NaN for nulls
-                    values = np.where(valid[lo:lo + count].astype(bool), values, np.nan)
+                    values = np.where(valid[lo:lo + count], values, np.nan)
                 part.append(values)
         return {name: concat_columns(part, name) for name, part in zip(columns, parts)}
 

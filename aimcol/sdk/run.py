@@ -28,9 +28,9 @@ from time import time as _now
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from aimcol.errors import MissingRunError, ReadOnlyRunError
+from aimcol.format.arrow_numpy import to_arrow
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
@@ -204,8 +204,7 @@ class _PointBuffer:
             seq, step, value, epoch, times = arrays
             if len(seq):
                 no_epoch = epoch == NO_EPOCH
-                epochs = None if no_epoch.all() else pa.Array.from_buffers(
-                    pa.int64(), len(epoch), [pa.py_buffer(np.packbits(~no_epoch, bitorder="little")), pa.py_buffer(epoch)])
+                epochs = None if no_epoch.all() else to_arrow(epoch, ~no_epoch)
                 self.store.append_points(seq, step, value, epochs, times)
             self.rows.drop(token)
         finally:
@@ -591,7 +590,7 @@ class Run:
         elif type(epoch) is not int:
             epoch = coerce_step(epoch, name, "epoch")
         if get_ident() != self._owner:
-            return self._append_locked(seq, step, value, epoch, name)
+            return self._append_slow(seq, step, value, epoch, name)
         try:  # bound appends of the buffer's columns: one attribute lookup each
             self._add_seq(seq.id)
             self._add_step(step)
@@ -607,7 +606,7 @@ class Run:
         if len(self._pending) >= self._rows.trigger:
             self._buffer.request_flush()
 
-    def _append_locked(self, seq, step, value, epoch, name) -> None:
+    def _append_slow(self, seq, step, value, epoch, name) -> None:
         """Append one validated point from the slow path: through the C columns (atomic,
         from any thread), or, in pure Python, from a thread other than the run's creator,
         to the side list under the buffer's lock."""
