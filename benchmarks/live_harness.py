@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import ProgressFile, percentile, read_progress
+from bench_common import ProgressFile, fresh_dir, parse_result, percentile, read_progress
 
 
 def stop_file_for(progress: str | os.PathLike) -> Path:
@@ -120,6 +120,32 @@ def run_pair(
         w.kill()
         w_out, _ = w.communicate()
     return w_out, r.stdout + r.stderr, w.returncode, r.returncode
+
+
+def run_live_pair(script: str, args, extra: list[str] = (), env: dict | None = None) -> dict:
+    """The W5 parent: a fresh work folder, ``script``'s writer and reader processes on it
+    (``extra``: more arguments for both), and their results merged into one."""
+    work = fresh_dir(args.repo)
+    repo = work / "repo"
+    repo.mkdir()
+    progress = work / "progress.bin"
+    common = ["--repo", str(repo), "--progress", str(progress), "--seconds", str(args.seconds),
+              "--rate", str(args.rate), "--interval", str(args.interval), *extra]
+    me = os.path.abspath(script)
+    w_out, r_out, _, _ = run_pair([sys.executable, me, "writer", *common], [sys.executable, me, "reader", *common],
+                                  progress, args.seconds, env=env)
+    w = parse_result(w_out) or {"writer_error": w_out[-1500:]}
+    r = parse_result(r_out) or {"reader_error": r_out[-1500:]}
+    w.pop("peak_rss_mb", None)
+    r.pop("peak_rss_mb", None)
+    return {
+        "mode": "run",
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "interval_s": args.interval,
+        **{f"writer_{k}" if not k.startswith("writer") else k: v for k, v in w.items()},
+        **r,
+    }
 
 
 def hash_file_for(progress: str | os.PathLike) -> Path:

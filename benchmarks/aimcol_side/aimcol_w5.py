@@ -16,8 +16,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from bench_common import crash_value, emit, fresh_dir, parse_result  # noqa: E402
-from live_harness import paced_writer, poll_reader, publish_hash, run_pair, wait_hash  # noqa: E402
+from bench_common import crash_value, emit  # noqa: E402
+from live_harness import paced_writer, poll_reader, publish_hash, run_live_pair, wait_hash  # noqa: E402
 
 
 def writer(args) -> None:
@@ -65,46 +65,13 @@ def reader(args) -> None:
 
 
 def run_parent(args) -> dict:
-    work = fresh_dir(args.repo)
-    repo = work / "repo"
-    repo.mkdir()
-    progress = work / "progress.bin"
-    py = sys.executable
-    me = os.path.abspath(__file__)
-    common = [
-        "--repo",
-        str(repo),
-        "--progress",
-        str(progress),
-        "--seconds",
-        str(args.seconds),
-        "--rate",
-        str(args.rate),
-        "--interval",
-        str(args.interval),
-        "--flush-points",
-        str(args.flush_points),
-        "--flush-seconds",
-        str(args.flush_seconds),
-    ]
-    w_out, r_out, w_rc, r_rc = run_pair(
-        [py, me, "writer", *common], [py, me, "reader", *common], progress, args.seconds
-    )
-    w = parse_result(w_out) or {"writer_error": w_out[-1500:]}
-    r = parse_result(r_out) or {"reader_error": r_out[-1500:]}
-    w.pop("peak_rss_mb", None)
-    r.pop("peak_rss_mb", None)
     from aimcol.sdk.run import DEFAULT_FLUSH_POINTS, DEFAULT_FLUSH_SECONDS
 
+    flush = ["--flush-points", str(args.flush_points), "--flush-seconds", str(args.flush_seconds)]
     return {
-        "mode": "run",
-        "seconds": args.seconds,
-        "rate": args.rate,
-        "interval_s": args.interval,
+        **run_live_pair(__file__, args, flush),
         "flush_points": args.flush_points or DEFAULT_FLUSH_POINTS,
         "flush_seconds": args.flush_seconds or DEFAULT_FLUSH_SECONDS,
-        **{f"writer_{k}" if not k.startswith("writer") else k: v for k, v in w.items()},
-        **r,
     }
 
 
