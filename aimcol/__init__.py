@@ -1,9 +1,9 @@
 """aimcol: an Aim-compatible experiment tracker that stores runs in open Arrow IPC files.
 
-    from aimcol import Run, Repo
-    run = Run(experiment="resnet")
-    run["hparams"] = {"lr": 1e-3}
-    run.track(0.5, name="loss", step=0, context={"subset": "train"})
+from aimcol import Run, Repo
+run = Run(experiment="resnet")
+run["hparams"] = {"lr": 1e-3}
+run.track(0.5, name="loss", step=0, context={"subset": "train"})
 """
 
 from aimcol.errors import (

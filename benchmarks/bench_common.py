@@ -236,6 +236,7 @@ def bytecode_env(env: dict, python: str, cache_dir: str | os.PathLike, *sources:
     env["PYTHONPYCACHEPREFIX"] = str(cache_dir)
     import subprocess
 
-    subprocess.run([python, "-m", "compileall", "-q", *map(str, sources)], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [python, "-m", "compileall", "-q", *map(str, sources)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     return env

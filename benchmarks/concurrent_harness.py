@@ -23,8 +23,12 @@ def write_w3_run(track, steps: int) -> None:
 def start_writers(script: str, n: int, args: list[str]) -> list[subprocess.Popen]:
     """``n`` processes of ``script writer --index i ...``, started back to back."""
     return [
-        subprocess.Popen([sys.executable, script, "writer", "--index", str(i), *args],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, script, "writer", "--index", str(i), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for i in range(n)
     ]
 
@@ -65,17 +69,28 @@ def wait_writers(procs: list[subprocess.Popen]) -> list[str]:
 
 def run_parent(tool: str, args, root, hashes_dir, script: str, count_points, finish) -> dict:
     """Start the writers, poll, wait; ``finish(hashes)`` returns the tool's checks."""
-    procs = start_writers(script, args.writers, ["--repo", str(root), "--steps", str(args.steps),
-                                                 "--hashes", str(hashes_dir)])
+    procs = start_writers(
+        script, args.writers, ["--repo", str(root), "--steps", str(args.steps), "--hashes", str(hashes_dir)]
+    )
     t0 = time.perf_counter()
     reader = poll_while_writing(procs, count_points)
     writer_errors = wait_writers(procs)
     total = time.perf_counter() - t0
-    hashes = [(hashes_dir / f"{i}.hash").read_text() for i in range(args.writers)
-              if (hashes_dir / f"{i}.hash").exists()]
+    hashes = [
+        (hashes_dir / f"{i}.hash").read_text() for i in range(args.writers) if (hashes_dir / f"{i}.hash").exists()
+    ]
     points = args.writers * args.steps * len(W1_NAMES) * 2
-    return {"tool": tool, "writers": args.writers, "steps": args.steps, "points": points, "total_s": total,
-            "points_per_s": points / total, "writer_errors": writer_errors, **reader, **finish(hashes)}
+    return {
+        "tool": tool,
+        "writers": args.writers,
+        "steps": args.steps,
+        "points": points,
+        "total_s": total,
+        "points_per_s": points / total,
+        "writer_errors": writer_errors,
+        **reader,
+        **finish(hashes),
+    }
 
 
 def main(writer, parent, default_steps: int) -> None:

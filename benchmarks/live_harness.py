@@ -129,11 +129,27 @@ def run_live_pair(script: str, args, extra: list[str] = (), env: dict | None = N
     repo = work / "repo"
     repo.mkdir()
     progress = work / "progress.bin"
-    common = ["--repo", str(repo), "--progress", str(progress), "--seconds", str(args.seconds),
-              "--rate", str(args.rate), "--interval", str(args.interval), *extra]
+    common = [
+        "--repo",
+        str(repo),
+        "--progress",
+        str(progress),
+        "--seconds",
+        str(args.seconds),
+        "--rate",
+        str(args.rate),
+        "--interval",
+        str(args.interval),
+        *extra,
+    ]
     me = os.path.abspath(script)
-    w_out, r_out, _, _ = run_pair([sys.executable, me, "writer", *common], [sys.executable, me, "reader", *common],
-                                  progress, args.seconds, env=env)
+    w_out, r_out, _, _ = run_pair(
+        [sys.executable, me, "writer", *common],
+        [sys.executable, me, "reader", *common],
+        progress,
+        args.seconds,
+        env=env,
+    )
     w = parse_result(w_out) or {"writer_error": w_out[-1500:]}
     r = parse_result(r_out) or {"reader_error": r_out[-1500:]}
     w.pop("peak_rss_mb", None)

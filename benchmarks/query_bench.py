@@ -304,8 +304,12 @@ def measure_queries(python, mode: str, repo: Path, queries: list[str], repeat: i
     res = child(python, mode, repo=repo, queries=json.dumps(queries), repeat=max(5, repeat * 3))
     warm = dict(zip(queries, res["warm_s"]))
     matches = dict(zip(queries, res["matches"]))
-    return {"cold": {q: statistics.median(v) for q, v in cold.items()}, "warm": warm, "matches": matches,
-            "import_s": statistics.median(imports)}
+    return {
+        "cold": {q: statistics.median(v) for q, v in cold.items()},
+        "warm": warm,
+        "matches": matches,
+        "import_s": statistics.median(imports),
+    }
 
 
 def run_w6(args) -> None:
@@ -329,8 +333,10 @@ def run_w6(args) -> None:
                 f.unlink()  # the first query builds the index, as after a fresh ingest
             t0 = time.perf_counter()
             res = child(ours, "aimcol_query", repo=repo, queries=json.dumps([""]), repeat=1)
-            log(f"  first query ever (builds the index): {res['first_query_s']:.2f} s "
-                f"(+{time.perf_counter() - t0 - res['first_query_s']:.2f} s process and imports)")
+            log(
+                f"  first query ever (builds the index): {res['first_query_s']:.2f} s "
+                f"(+{time.perf_counter() - t0 - res['first_query_s']:.2f} s process and imports)"
+            )
         journal = repo / ".aimcol" / "index" / "changes"
         if args.journal:
             journal.touch()  # writers keep it (change_journal.note_manifest_changed)
@@ -355,8 +361,9 @@ def run_w6(args) -> None:
 
 def print_w6(results: dict, args) -> None:
     mode = "with the change journal" if args.journal else "without the change journal (a stat per run per query)"
-    print(f"\nW6 query_runs — median of {args.repeat} cold (new process each) / warm (same process) runs; "
-          f"aimcol {mode}")
+    print(
+        f"\nW6 query_runs — median of {args.repeat} cold (new process each) / warm (same process) runs; aimcol {mode}"
+    )
     print(f"command: {' '.join(sys.argv)}; {bytecode_note()}\n")
     print("| query | tool | runs | matches | cold | warm | Aim/aimcol cold | Aim/aimcol warm |")
     print("|---|---|---|---|---|---|---|---|")
@@ -368,8 +375,10 @@ def print_w6(results: dict, args) -> None:
                 ratio_c = f"{res['cold'][q] / ours['cold'][q]:,.0f}×"
                 ratio_w = f"{res['warm'][q] / ours['warm'][q]:,.0f}×"
             share = res["matches"][q] / n if n else 0
-            print(f"| `{q or '(empty)'}` | {tool} | {n:,} | {res['matches'][q]:,} ({share:.0%}) | "
-                  f"{fmt_ms(res['cold'][q])} | {fmt_ms(res['warm'][q])} | {ratio_c} | {ratio_w} |")
+            print(
+                f"| `{q or '(empty)'}` | {tool} | {n:,} | {res['matches'][q]:,} ({share:.0%}) | "
+                f"{fmt_ms(res['cold'][q])} | {fmt_ms(res['warm'][q])} | {ratio_c} | {ratio_w} |"
+            )
     for (tool, n), res in results.items():
         print(f"\n{tool} at {n:,} runs: import {res['import_s']:.2f} s (not included in 'cold')")
 
@@ -383,8 +392,12 @@ def run_w2(args) -> None:
     env = AIMCOL_ENV
     if not (args.reuse and repo.exists()):
         log(f"W2 aimcol: ingest {args.w2_runs} runs x {args.steps} steps …")
-        subprocess.run([ours, str(script), "ingest", "--repo", str(repo), "--runs", str(args.w2_runs),
-                        "--steps", str(args.steps)], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [ours, str(script), "ingest", "--repo", str(repo), "--runs", str(args.w2_runs), "--steps", str(args.steps)],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
     ours_res = []
     aim_res = []
     aim_repo = work / f"w2-aim-{args.aim_steps}"
@@ -392,35 +405,109 @@ def run_w2(args) -> None:
     aim_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if aim and not (args.reuse and aim_repo.exists()):
         log(f"W2 Aim: ingest {args.w2_runs} runs x {args.aim_steps} steps (slow) …")
-        subprocess.run([str(aim), str(aim_script), "ingest", "--repo", str(aim_repo), "--runs", str(args.w2_runs),
-                        "--steps", str(args.aim_steps)], check=True, env=aim_env, capture_output=True)
-        subprocess.run([str(aim), str(aim_script), "reindex", "--repo", str(aim_repo)], check=True, env=aim_env,
-                       capture_output=True)
+        subprocess.run(
+            [
+                str(aim),
+                str(aim_script),
+                "ingest",
+                "--repo",
+                str(aim_repo),
+                "--runs",
+                str(args.w2_runs),
+                "--steps",
+                str(args.aim_steps),
+            ],
+            check=True,
+            env=aim_env,
+            capture_output=True,
+        )
+        subprocess.run(
+            [str(aim), str(aim_script), "reindex", "--repo", str(aim_repo)],
+            check=True,
+            env=aim_env,
+            capture_output=True,
+        )
     ours_repo = repo
     if aim and args.aim_steps != args.steps:
         # the same size as Aim's, for a same-size ratio
         ours_repo = work / f"w2-aimcol-{args.aim_steps}"
         if not (args.reuse and ours_repo.exists()):
-            subprocess.run([ours, str(script), "ingest", "--repo", str(ours_repo), "--runs", str(args.w2_runs),
-                            "--steps", str(args.aim_steps)], check=True, env=env, capture_output=True)
+            subprocess.run(
+                [
+                    ours,
+                    str(script),
+                    "ingest",
+                    "--repo",
+                    str(ours_repo),
+                    "--runs",
+                    str(args.w2_runs),
+                    "--steps",
+                    str(args.aim_steps),
+                ],
+                check=True,
+                env=env,
+                capture_output=True,
+            )
     full = []
     for rep in range(args.repeat):
         order = ["aimcol", "aim"] if rep % 2 == 0 else ["aim", "aimcol"]
         for tool in order:
             if tool == "aimcol":
-                out = subprocess.run([ours, str(script), "query", "--repo", str(ours_repo), "--runs",
-                                      str(args.w2_runs), "--steps", str(args.aim_steps if aim else args.steps)],
-                                     check=True, env=env, capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [
+                        ours,
+                        str(script),
+                        "query",
+                        "--repo",
+                        str(ours_repo),
+                        "--runs",
+                        str(args.w2_runs),
+                        "--steps",
+                        str(args.aim_steps if aim else args.steps),
+                    ],
+                    check=True,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                ).stdout
                 ours_res.append(parse_result(out))
                 if aim and ours_repo != repo:
-                    out = subprocess.run([ours, str(script), "query", "--repo", str(repo), "--runs",
-                                          str(args.w2_runs), "--steps", str(args.steps)],
-                                         check=True, env=env, capture_output=True, text=True).stdout
+                    out = subprocess.run(
+                        [
+                            ours,
+                            str(script),
+                            "query",
+                            "--repo",
+                            str(repo),
+                            "--runs",
+                            str(args.w2_runs),
+                            "--steps",
+                            str(args.steps),
+                        ],
+                        check=True,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
                     full.append(parse_result(out))
             elif aim:
-                out = subprocess.run([str(aim), str(aim_script), "query", "--repo", str(aim_repo), "--runs",
-                                      str(args.w2_runs), "--steps", str(args.aim_steps)],
-                                     check=True, env=aim_env, capture_output=True, text=True).stdout
+                out = subprocess.run(
+                    [
+                        str(aim),
+                        str(aim_script),
+                        "query",
+                        "--repo",
+                        str(aim_repo),
+                        "--runs",
+                        str(args.w2_runs),
+                        "--steps",
+                        str(args.aim_steps),
+                    ],
+                    check=True,
+                    env=aim_env,
+                    capture_output=True,
+                    text=True,
+                ).stdout
                 aim_res.append(parse_result(out))
     keys = ("query_runs_s", "query_metrics_selective_s", "query_metrics_all_loss_s", "total_after_import_s")
 
@@ -428,8 +515,10 @@ def run_w2(args) -> None:
         return statistics.median(r[key] for r in rows) if rows else None
 
     steps = args.aim_steps if aim else args.steps
-    print(f"\nW2 query side — {args.w2_runs} runs x 4 sequences x {steps:,} steps, new process each, "
-          f"median of {args.repeat}")
+    print(
+        f"\nW2 query side — {args.w2_runs} runs x 4 sequences x {steps:,} steps, new process each, "
+        f"median of {args.repeat}"
+    )
     print(f"command: {' '.join(sys.argv)}; {bytecode_note()}\n")
     print("| measurement | aimcol | Aim 3.29.1 | Aim / aimcol |")
     print("|---|---|---|---|")
@@ -440,8 +529,11 @@ def run_w2(args) -> None:
     print(f"| import | {fmt_ms(med(ours_res, 'import_s'))} | {fmt_ms(med(aim_res, 'import_s'))} | |")
     print(f"\naimcol correct: {all(r['correct'] for r in ours_res)}; Aim correct: {all(r['correct'] for r in aim_res)}")
     if full:
-        print(f"\naimcol at the full {args.steps:,} steps: " + ", ".join(
-            f"{k} {fmt_ms(med(full, k))}" for k in keys) + f"; correct: {all(r['correct'] for r in full)}")
+        print(
+            f"\naimcol at the full {args.steps:,} steps: "
+            + ", ".join(f"{k} {fmt_ms(med(full, k))}" for k in keys)
+            + f"; correct: {all(r['correct'] for r in full)}"
+        )
 
 
 def main() -> None:
@@ -468,16 +560,24 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2, help="writer processes")
     ap.add_argument("--work", default=str(HERE / ".work" / "query"))
     ap.add_argument("--reuse", action="store_true", help="reuse repositories written by an earlier run")
-    ap.add_argument("--no-journal", dest="journal", action="store_false",
-                    help="W6: measure aimcol without the change journal (index/changes) that writers keep, "
-                         "as on a filesystem that lost it: every refresh then stats every manifest")
-    ap.add_argument("--bytecode", action="store_true",
-                    help="aimcol's processes import it from cached bytecode, as an installed aimcol does and as Aim's "
-                         "always do (matters where PYTHONDONTWRITEBYTECODE is set: see bench_common.bytecode_env)")
+    ap.add_argument(
+        "--no-journal",
+        dest="journal",
+        action="store_false",
+        help="W6: measure aimcol without the change journal (index/changes) that writers keep, "
+        "as on a filesystem that lost it: every refresh then stats every manifest",
+    )
+    ap.add_argument(
+        "--bytecode",
+        action="store_true",
+        help="aimcol's processes import it from cached bytecode, as an installed aimcol does and as Aim's "
+        "always do (matters where PYTHONDONTWRITEBYTECODE is set: see bench_common.bytecode_env)",
+    )
     args = ap.parse_args()
     if args.bytecode:
-        env = bytecode_env(AIMCOL_ENV, sys.executable, Path(args.work).resolve() / "pycache",
-                           REPO_ROOT / "aimcol", REPO_ROOT / "tui")
+        env = bytecode_env(
+            AIMCOL_ENV, sys.executable, Path(args.work).resolve() / "pycache", REPO_ROOT / "aimcol", REPO_ROOT / "tui"
+        )
         AIMCOL_ENV.clear()
         AIMCOL_ENV.update(env)
     (run_w6 if args.workload == "w6" else run_w2)(args)

@@ -205,7 +205,16 @@ def w1_specs(c: dict, scratch: Path, peers: list[str]) -> list[Spec]:
             "w1/aimcol/track_pure",
             "aimcol",
             "aimcol `run.track(...)`, pure-Python fallback (`AIMCOL_PURE_PYTHON=1`)",
-            [py, OURS_DIR / "aimcol_w1.py", "--repo", scratch / "w1-aimcol-pure", "--steps", s, "--variant", "track_pure"],
+            [
+                py,
+                OURS_DIR / "aimcol_w1.py",
+                "--repo",
+                scratch / "w1-aimcol-pure",
+                "--steps",
+                s,
+                "--variant",
+                "track_pure",
+            ],
             "aimcol",
         ),
         Spec(
@@ -374,15 +383,46 @@ def run_w2(c, scratch, peers, log) -> dict:
 def run_w3(c, scratch, peers, log) -> dict:
     py, w = sys.executable, c["w3_writers"]
     specs = {
-        "w3/aimcol": Spec("w3/aimcol", "aimcol", "aimcol",
-                          [py, OURS_DIR / "aimcol_w3.py", "run", "--repo", scratch / "w3-aimcol", "--writers", w,
-                           "--steps", c["w3_steps"]], "aimcol", repeat=False),
+        "w3/aimcol": Spec(
+            "w3/aimcol",
+            "aimcol",
+            "aimcol",
+            [
+                py,
+                OURS_DIR / "aimcol_w3.py",
+                "run",
+                "--repo",
+                scratch / "w3-aimcol",
+                "--writers",
+                w,
+                "--steps",
+                c["w3_steps"],
+            ],
+            "aimcol",
+            repeat=False,
+        ),
     }
     aim = peer_python("aim") if "aim" in peers else None
     if aim:
-        specs["w3/aim"] = Spec("w3/aim", "aim", "Aim 3.29.1",
-                               [aim, PEERS_DIR / "aim_w3.py", "run", "--repo", scratch / "w3-aim", "--writers", w,
-                                "--steps", c["w3_aim_steps"]], "peer", repeat=False, timeout=3600)
+        specs["w3/aim"] = Spec(
+            "w3/aim",
+            "aim",
+            "Aim 3.29.1",
+            [
+                aim,
+                PEERS_DIR / "aim_w3.py",
+                "run",
+                "--repo",
+                scratch / "w3-aim",
+                "--writers",
+                w,
+                "--steps",
+                c["w3_aim_steps"],
+            ],
+            "peer",
+            repeat=False,
+            timeout=3600,
+        )
     log("W3 concurrent writers + a reader")
     for s in specs.values():
         s.run(scratch, log)
@@ -461,24 +501,56 @@ def run_w7(c, scratch, peers, log) -> dict:
     n = c["w7_points"]
     ours, bulk = scratch / "w7-aimcol", scratch / "w7-aimcol-bulk"
     ingest = [
-        Spec("w7/aimcol/track", "aimcol", "aimcol `run.track(v, name, step)`",
-             [py, OURS_DIR / "aimcol_w7.py", "ingest", "--repo", ours, "--points", n], "aimcol"),
-        Spec("w7/aimcol/track_array", "aimcol", "aimcol `run.track_array` (1M-point chunks)",
-             [py, OURS_DIR / "aimcol_w7.py", "ingest", "--variant", "track_array", "--repo", bulk, "--points", n],
-             "aimcol"),
+        Spec(
+            "w7/aimcol/track",
+            "aimcol",
+            "aimcol `run.track(v, name, step)`",
+            [py, OURS_DIR / "aimcol_w7.py", "ingest", "--repo", ours, "--points", n],
+            "aimcol",
+        ),
+        Spec(
+            "w7/aimcol/track_array",
+            "aimcol",
+            "aimcol `run.track_array` (1M-point chunks)",
+            [py, OURS_DIR / "aimcol_w7.py", "ingest", "--variant", "track_array", "--repo", bulk, "--points", n],
+            "aimcol",
+        ),
     ]
-    reads = [Spec("w7/aimcol/read", "aimcol", "aimcol",
-                  [py, OURS_DIR / "aimcol_w7.py", "read", "--repo", ours, "--points", n], "aimcol")]
+    reads = [
+        Spec(
+            "w7/aimcol/read",
+            "aimcol",
+            "aimcol",
+            [py, OURS_DIR / "aimcol_w7.py", "read", "--repo", ours, "--points", n],
+            "aimcol",
+        )
+    ]
     aim = peer_python("aim") if "aim" in peers else None
     if aim:
         a = c["w7_aim_points"]
         theirs = scratch / "w7-aim"
-        ingest.append(Spec("w7/aim/track", "aim", "Aim 3.29.1 `run.track(v, name, step)`",
-                           [aim, PEERS_DIR / "aim_w7.py", "ingest", "--repo", theirs, "--points", a], "peer",
-                           repeat=False, timeout=3600, note=f"{a:,} points"))
-        reads.append(Spec("w7/aim/read", "aim", "Aim 3.29.1",
-                          [aim, PEERS_DIR / "aim_w7.py", "read", "--repo", theirs, "--points", a], "peer",
-                          note=f"{a:,} points"))
+        ingest.append(
+            Spec(
+                "w7/aim/track",
+                "aim",
+                "Aim 3.29.1 `run.track(v, name, step)`",
+                [aim, PEERS_DIR / "aim_w7.py", "ingest", "--repo", theirs, "--points", a],
+                "peer",
+                repeat=False,
+                timeout=3600,
+                note=f"{a:,} points",
+            )
+        )
+        reads.append(
+            Spec(
+                "w7/aim/read",
+                "aim",
+                "Aim 3.29.1",
+                [aim, PEERS_DIR / "aim_w7.py", "read", "--repo", theirs, "--points", a],
+                "peer",
+                note=f"{a:,} points",
+            )
+        )
     log("W7 ingest (the last repetition's repositories are read next)")
     alternate([s for s in ingest if s.repeat], c["repeat"], scratch, log)
     for s in ingest:
@@ -804,17 +876,35 @@ def table_w3(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
     row("points written in all", o.get("points"), a.get("points"))
     row("wall time until every writer closed, s", o.get("total_s"), a.get("total_s"))
     row("points per second, all writers together", o.get("points_per_s"), a.get("points_per_s"), r=True, inverse=True)
-    rows.append(["writer errors", fmt(len(o.get("writer_errors", []))) if o else "—",
-                 fmt(len(a.get("writer_errors", []))) if a else "—", "—"])
+    rows.append(
+        [
+            "writer errors",
+            fmt(len(o.get("writer_errors", []))) if o else "—",
+            fmt(len(a.get("writer_errors", []))) if a else "—",
+            "—",
+        ]
+    )
     row("reader queries while they wrote", o.get("reader_queries"), a.get("reader_queries"))
     row("reader errors", o.get("reader_errors"), a.get("reader_errors"))
-    row("most `loss` points a reader query saw", o.get("reader_most_loss_points_seen"),
-        a.get("reader_most_loss_points_seen"))
+    row(
+        "most `loss` points a reader query saw",
+        o.get("reader_most_loss_points_seen"),
+        a.get("reader_most_loss_points_seen"),
+    )
     row("reader query, median ms", o.get("reader_query_ms_median"), a.get("reader_query_ms_median"))
-    rows.append(["reindex before finished runs are readable, s", "not needed" if o else "—",
-                 fmt(a.get("reindex_s")) if a else "—", "—"])
-    row("points missing / wrong after the writers closed", f"{o.get('points_missing')} / {o.get('points_wrong')}"
-        if o else None, f"{a.get('points_missing')} / {a.get('points_wrong')}" if a else None)
+    rows.append(
+        [
+            "reindex before finished runs are readable, s",
+            "not needed" if o else "—",
+            fmt(a.get("reindex_s")) if a else "—",
+            "—",
+        ]
+    )
+    row(
+        "points missing / wrong after the writers closed",
+        f"{o.get('points_missing')} / {o.get('points_wrong')}" if o else None,
+        f"{a.get('points_missing')} / {a.get('points_wrong')}" if a else None,
+    )
     notes = [
         "Aim writes fewer steps per writer (its per-call cost would make W3's full shape take most of an hour): "
         "compare points per second. One run each; the reader is the parent process, polling back to back.",
@@ -847,8 +937,14 @@ def table_w7(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
     row("steps + values as NumPy, ms", ms(orr.get("read_numpy_s")), ms(ar.get("read_numpy_s")), r=False)
     row("  ns per point", orr.get("read_numpy_ns_per_point"), ar.get("read_numpy_ns_per_point"))
     rows.append(["as an Arrow table, ms", fmt(ms(orr.get("read_arrow_s"))), "no Arrow output" if ar else "—", "—"])
-    rows.append(["down-sampled to a 160-column plot (min/max per column), ms", fmt(ms(orr.get("downsample_s"))),
-                 "no API (the web UI samples server-side)" if ar else "—", "—"])
+    rows.append(
+        [
+            "down-sampled to a 160-column plot (min/max per column), ms",
+            fmt(ms(orr.get("downsample_s"))),
+            "no API (the web UI samples server-side)" if ar else "—",
+            "—",
+        ]
+    )
     rows.append(["every point read back as tracked", fmt(orr.get("correct")), fmt(ar.get("correct")), "—"])
     notes = [
         "Aim tracks fewer points (its per-call cost would make 10,000,000 take about an hour): compare per "

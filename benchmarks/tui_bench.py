@@ -229,9 +229,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-paint", action="store_true")
     parser.add_argument("--skip-plot", action="store_true")
-    parser.add_argument("--bytecode", action="store_true",
-                        help="first paint: import aimcol from cached bytecode, as an installed aimcol does (matters "
-                             "where PYTHONDONTWRITEBYTECODE is set: see bench_common.bytecode_env)")
+    parser.add_argument(
+        "--bytecode",
+        action="store_true",
+        help="first paint: import aimcol from cached bytecode, as an installed aimcol does (matters "
+        "where PYTHONDONTWRITEBYTECODE is set: see bench_common.bytecode_env)",
+    )
     parser.add_argument("--paint-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.paint_child:
@@ -245,15 +248,25 @@ def main(argv=None) -> int:
             from bench_common import bytecode_env
 
             root = os.path.dirname(HERE)
-            env = bytecode_env(os.environ, sys.executable, os.path.join(WORK, "pycache"),
-                               os.path.join(root, "aimcol"), os.path.join(root, "tui"))
+            env = bytecode_env(
+                os.environ,
+                sys.executable,
+                os.path.join(WORK, "pycache"),
+                os.path.join(root, "aimcol"),
+                os.path.join(root, "tui"),
+            )
         results = first_paint(path, args.repeat, env)
         seconds = [r["seconds"] for r in results]
         launch = [r["from_launch"] for r in results]
         listings = [r["listing_seconds"] for r in results]
         imports = [r["import_seconds"] for r in results]
-        where = "from cached bytecode (--bytecode)" if args.bytecode else (
-            "compiled from source in each process" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "with bytecode")
+        where = (
+            "from cached bytecode (--bytecode)"
+            if args.bytecode
+            else (
+                "compiled from source in each process" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "with bytecode"
+            )
+        )
         print(
             f"first paint, runs screen, W6 {results[0]['rows']} runs, 80x24, from process launch, aimcol {where}: "
             f"{_summary(launch)}; target < 1500 ms"

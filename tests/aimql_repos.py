@@ -18,12 +18,25 @@ def new_run(root, **kwargs) -> aimcol.Run:
 
 
 FOUR_RUNS = [
-    dict(name="alpha", experiment="exp1", tags=["a"],
-         params={"hparams": {"lr": 0.001, "batch_size": 32, "opt": "adam", "flag": True}, "name": "pname0"}),
-    dict(name="beta", experiment=None, tags=[],
-         params={"hparams": {"lr": 0.01, "batch_size": None, "opt": "sgd", "flag": False}}),
-    dict(name="gamma", experiment="exp2", tags=["a", "b"],
-         params={"hparams": {"lr": 0.0001, "batch_size": 64, "opt": 5}}, archived=True),
+    dict(
+        name="alpha",
+        experiment="exp1",
+        tags=["a"],
+        params={"hparams": {"lr": 0.001, "batch_size": 32, "opt": "adam", "flag": True}, "name": "pname0"},
+    ),
+    dict(
+        name="beta",
+        experiment=None,
+        tags=[],
+        params={"hparams": {"lr": 0.01, "batch_size": None, "opt": "sgd", "flag": False}},
+    ),
+    dict(
+        name="gamma",
+        experiment="exp2",
+        tags=["a", "b"],
+        params={"hparams": {"lr": 0.0001, "batch_size": 64, "opt": 5}},
+        archived=True,
+    ),
     dict(name="delta", experiment="exp1", tags=[], params={"x": "5", "hparams": {"lr": math.nan}}),
 ]
 
@@ -55,8 +68,11 @@ def four_runs(root) -> dict[str, str]:
 def aim_prefilled(root) -> list[str]:
     """Aim's query-test data: 10 runs, hparams lr=0.001 / batch_size=None, run_index, name;
     loss over three contexts and accuracy over one, 100 steps each."""
-    contexts = [{"is_training": True, "subset": "train"}, {"is_training": True, "subset": "val"},
-                {"is_training": False}]
+    contexts = [
+        {"is_training": True, "subset": "train"},
+        {"is_training": True, "subset": "val"},
+        {"is_training": False},
+    ]
     hashes = []
     for idx in range(10):
         run = new_run(root)

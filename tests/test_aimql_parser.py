@@ -24,19 +24,22 @@ def error(query: str) -> AimQLSyntaxError:
 # ---- the token pass ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query,rewritten", [
-    ("metric.name = 'loss'", "metric.name == 'loss'"),
-    ("a = 1 and b = 2", "a == 1 and b == 2"),
-    ("(a = 1)", "(a == 1)"),
-    ("a = b = c", "a == b == c"),
-    ("a == 1", "a == 1"),
-    ("a <= 1 and b >= 2 and c != 3", "a <= 1 and b >= 2 and c != 3"),
-    ("timedelta(days=1) = x", "timedelta(days=1) == x"),
-    ("f(x = 1, y=2)", "f(x = 1, y=2)"),
-    ("f(a.b = 1)", "f(a.b == 1)"),
-    ("x['='] = '='", "x['='] == '='"),
-    ("\n  a = 1\n and b = 2\n", "\n  a == 1\n and b == 2\n"),
-])
+@pytest.mark.parametrize(
+    "query,rewritten",
+    [
+        ("metric.name = 'loss'", "metric.name == 'loss'"),
+        ("a = 1 and b = 2", "a == 1 and b == 2"),
+        ("(a = 1)", "(a == 1)"),
+        ("a = b = c", "a == b == c"),
+        ("a == 1", "a == 1"),
+        ("a <= 1 and b >= 2 and c != 3", "a <= 1 and b >= 2 and c != 3"),
+        ("timedelta(days=1) = x", "timedelta(days=1) == x"),
+        ("f(x = 1, y=2)", "f(x = 1, y=2)"),
+        ("f(a.b = 1)", "f(a.b == 1)"),
+        ("x['='] = '='", "x['='] == '='"),
+        ("\n  a = 1\n and b = 2\n", "\n  a == 1\n and b == 2\n"),
+    ],
+)
 def test_bare_equals_becomes_equality(query, rewritten):
     assert rewrite_equals(query)[0] == rewritten
 
@@ -60,7 +63,8 @@ def test_seed_queries_parse():
     node = expr("run.experiment != 'default' and metric.name = 'loss' and len(run.tags) > 0")
     assert node.values[2].left == ir.Builtin("len", (ir.RunProp("tags"),))
     assert expr("0.001 >= run.hparams.lr >= 0.0001") == ir.Compare(
-        ir.Const(0.001), (">=", ">="), (ir.Param(("hparams", "lr")), ir.Const(0.0001)))
+        ir.Const(0.001), (">=", ">="), (ir.Param(("hparams", "lr")), ir.Const(0.0001))
+    )
     seed = "\nmetric.run['params', 'foo'] == 'bar' and metric.name = 'ordinals' and metric.context['odds'] = True\n"
     node = expr(seed)
     assert node.values[0].left == ir.Param(("params", "foo"))
@@ -71,8 +75,15 @@ def test_seed_queries_parse():
 
 
 def test_param_spellings_resolve_to_one_path():
-    spellings = ["run.hparams.lr", "run['hparams', 'lr']", "run['hparams']['lr']", "run['hparams'].lr",
-                 "run.hparams['lr']", "metric.run.hparams.lr", "metric.run['hparams', 'lr']"]
+    spellings = [
+        "run.hparams.lr",
+        "run['hparams', 'lr']",
+        "run['hparams']['lr']",
+        "run['hparams'].lr",
+        "run.hparams['lr']",
+        "metric.run.hparams.lr",
+        "metric.run['hparams', 'lr']",
+    ]
     assert {expr(s) for s in spellings} == {ir.Param(("hparams", "lr"))}
 
 
@@ -82,7 +93,8 @@ def test_properties_and_params():
     assert expr("run.hash") == ir.RunProp("hash")
     assert expr("run['__system_params']") == ir.Param(("__system_params",))  # a legal param key
     assert expr("run.metrics['loss', {'subset': 'train'}].last") == ir.RunMetric(
-        "loss", {"subset": "train"}, (("subset", "train"),), "last")
+        "loss", {"subset": "train"}, (("subset", "train"),), "last"
+    )
     assert expr("run.metrics['loss'].max").context == {}
     assert expr("metric.context") == ir.ContextAll()
     assert expr("metric.context.a['b'].c") == ir.ContextPath(("a", "b", "c"))
@@ -104,44 +116,47 @@ def test_empty_query():
 # ---- the whitelist ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("query,col,words", [
-    ("run.__class__", 4, "starting with '_'"),
-    ("run.name.__len__()", 9, "starting with '_'"),
-    ("run._secret", 4, "starting with '_'"),
-    ("__import__('os')", 0, "starting with '_'"),
-    ("import os", 0, "invalid syntax"),
-    ("lambda: 1", 0, "lambda"),
-    ("(x := 1)", 1, ":="),
-    ("[x for x in run.tags]", 0, "comprehensions"),
-    ("any(t == 'a' for t in run.tags)", 3, "comprehensions"),
-    ("foo == 1", 0, "unknown name 'foo'"),
-    ("eval('1')", 0, "not a function"),
-    ("open('/etc/passwd')", 0, "not a function"),
-    ("getattr(run, 'name')", 0, "not a function"),
-    ("run.name.format(1)", 9, "unknown method"),
-    ("run(1)", 0, "not callable"),
-    ("run == 1", 0, "run itself"),
-    ("metric.foo", 7, "metric has no attribute 'foo'"),
-    ("metric['name']", 0, "metric.name"),
-    ("re.compile('a')", 3, "re.compile is not allowed"),
-    ("re", 0, "can only be called"),
-    ("datetime.max", 0, "can only be called"),
-    ("run.a & run.b", 6, "use 'and'"),
-    ("run.a | run.b", 6, "use 'or'"),
-    ("~run.a", 0, "use 'not'"),
-    ("run.a << 2", 6, "not supported"),
-    ("{1, 2}", 0, "set literals"),
-    ("f'{run.name}'", 0, "f-strings"),
-    ("run.x is 1", 9, "only allowed with None"),
-    ("run.metrics['loss']", 4, "run.metrics"),
-    ("run.metrics['loss'].values", 20, "no attribute 'values'"),
-    ("run.metrics['loss', 'train'].last", 20, "dict literal"),
-    ("len(*run.tags)", 4, "unpacking"),
-    ("timedelta(dayz=1)", 15, "unexpected keyword"),
-    ("sorted(run.tags, key=len)", 21, "unexpected keyword"),
-    ("...", 0, "not supported"),
-    ("1j", 0, "not supported"),
-])
+@pytest.mark.parametrize(
+    "query,col,words",
+    [
+        ("run.__class__", 4, "starting with '_'"),
+        ("run.name.__len__()", 9, "starting with '_'"),
+        ("run._secret", 4, "starting with '_'"),
+        ("__import__('os')", 0, "starting with '_'"),
+        ("import os", 0, "invalid syntax"),
+        ("lambda: 1", 0, "lambda"),
+        ("(x := 1)", 1, ":="),
+        ("[x for x in run.tags]", 0, "comprehensions"),
+        ("any(t == 'a' for t in run.tags)", 3, "comprehensions"),
+        ("foo == 1", 0, "unknown name 'foo'"),
+        ("eval('1')", 0, "not a function"),
+        ("open('/etc/passwd')", 0, "not a function"),
+        ("getattr(run, 'name')", 0, "not a function"),
+        ("run.name.format(1)", 9, "unknown method"),
+        ("run(1)", 0, "not callable"),
+        ("run == 1", 0, "run itself"),
+        ("metric.foo", 7, "metric has no attribute 'foo'"),
+        ("metric['name']", 0, "metric.name"),
+        ("re.compile('a')", 3, "re.compile is not allowed"),
+        ("re", 0, "can only be called"),
+        ("datetime.max", 0, "can only be called"),
+        ("run.a & run.b", 6, "use 'and'"),
+        ("run.a | run.b", 6, "use 'or'"),
+        ("~run.a", 0, "use 'not'"),
+        ("run.a << 2", 6, "not supported"),
+        ("{1, 2}", 0, "set literals"),
+        ("f'{run.name}'", 0, "f-strings"),
+        ("run.x is 1", 9, "only allowed with None"),
+        ("run.metrics['loss']", 4, "run.metrics"),
+        ("run.metrics['loss'].values", 20, "no attribute 'values'"),
+        ("run.metrics['loss', 'train'].last", 20, "dict literal"),
+        ("len(*run.tags)", 4, "unpacking"),
+        ("timedelta(dayz=1)", 15, "unexpected keyword"),
+        ("sorted(run.tags, key=len)", 21, "unexpected keyword"),
+        ("...", 0, "not supported"),
+        ("1j", 0, "not supported"),
+    ],
+)
 def test_refused(query, col, words):
     err = error(query)
     assert words in err.msg, err.msg
@@ -176,8 +191,12 @@ def test_positions_point_into_the_users_text():
 
 def test_pretty_has_a_caret_under_the_column():
     err = error("run.hparams.lr > 1 and boom")
-    assert err.pretty() == "run.hparams.lr > 1 and boom\n" + " " * 23 + "^\nAimQLSyntaxError: unknown name 'boom': a query " \
-                           "refers to run and metric"
+    assert (
+        err.pretty()
+        == "run.hparams.lr > 1 and boom\n" + " " * 23
+        + "^\nAimQLSyntaxError: unknown name 'boom': a query "
+        "refers to run and metric"
+    )
     assert "column 24" in str(err)
 
 

@@ -19,8 +19,17 @@ import aimcol
 from aimcol.errors import AimQLSyntaxError
 from aimcol.query import parse_query
 
-ALL_METRICS = ["alpha/acc", "alpha/loss/train", "alpha/loss/val", "beta/acc", "beta/loss/train", "beta/loss/val",
-               "delta/acc", "delta/loss/train", "delta/loss/val"]
+ALL_METRICS = [
+    "alpha/acc",
+    "alpha/loss/train",
+    "alpha/loss/val",
+    "beta/acc",
+    "beta/loss/train",
+    "beta/loss/val",
+    "delta/acc",
+    "delta/loss/train",
+    "delta/loss/val",
+]
 ALL_RUNS = ["alpha", "beta", "delta"]
 
 
@@ -142,7 +151,9 @@ def _answer(repo, names, query):
     return runs, metrics
 
 
-@pytest.mark.parametrize("query,runs,metrics", AIM_ANSWERS + DIFFERENT_FROM_AIM, ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "query,runs,metrics", AIM_ANSWERS + DIFFERENT_FROM_AIM, ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_same_answer_as_aim(repo4, query, runs, metrics):
     repo, names = repo4
     got_runs, got_metrics = _answer(repo, names, query)
@@ -161,8 +172,13 @@ def test_three_ways_to_name_a_param(repo4):
     repo, names = repo4
     answers = {
         q: sorted(names[r.run.hash] for r in repo.query_runs(q).iter_runs())
-        for q in ("run.hparams.lr < 0.005", "run['hparams', 'lr'] < 0.005", "run['hparams']['lr'] < 0.005",
-                  "run['hparams'].lr < 0.005", "run.hparams['lr'] < 0.005")
+        for q in (
+            "run.hparams.lr < 0.005",
+            "run['hparams', 'lr'] < 0.005",
+            "run['hparams']['lr'] < 0.005",
+            "run['hparams'].lr < 0.005",
+            "run.hparams['lr'] < 0.005",
+        )
     }
     assert set(map(tuple, answers.values())) == {("alpha",)}
 
@@ -198,8 +214,11 @@ def test_seed_aim_ql_examples(tmp_path):
 
     query = "run['hparams', 'batch_size'] > 30 and metric.name = 'loss' and metric.context['subset'] == 'train'"
     got = [(m.run.hash, m.name, dict(m.context)) for m in repo.query_metrics(query)]
-    assert got == [(hashes[3], "loss", {"subset": "train"}), (hashes[1], "loss", {"subset": "train"}),
-                   (hashes[0], "loss", {"subset": "train"})]  # newest run first
+    assert got == [
+        (hashes[3], "loss", {"subset": "train"}),
+        (hashes[1], "loss", {"subset": "train"}),
+        (hashes[0], "loss", {"subset": "train"}),
+    ]  # newest run first
 
     query = "run.experiment != 'default' and metric.name = 'loss' and len(run.tags) > 0"
     got = sorted((m.run.hash, m.context["subset"]) for m in repo.query_metrics(query))
@@ -212,8 +231,16 @@ def test_seed_aim_ql_examples(tmp_path):
 
 def test_undefined_params(repo4):
     repo, names = repo4
-    for query in ("run.nothing", "run.nothing == None", "run.nothing > 0", "run.nothing < 0", "run.nothing == 0",
-                  "run['hparams', 'nothing'] == None", "run.nothing in ['a']", "run.nothing.deeper.still == 1"):
+    for query in (
+        "run.nothing",
+        "run.nothing == None",
+        "run.nothing > 0",
+        "run.nothing < 0",
+        "run.nothing == 0",
+        "run['hparams', 'nothing'] == None",
+        "run.nothing in ['a']",
+        "run.nothing.deeper.still == 1",
+    ):
         assert len(repo.query_runs(query)) == 0, query
     for query in ("run.nothing != None", "not run.nothing", "not (run.nothing > 0)", "run.nothing not in ['a']"):
         assert len(repo.query_runs(query)) == 3, query
@@ -288,25 +315,73 @@ def test_active_status_of_a_crashed_run(tmp_path):
 
 def test_params_of_many_types(tmp_path):
     run = new_run(tmp_path)
-    run["p"] = {"i": 3, "f": 2.5, "s": "abc", "b": True, "n": None, "l": [1, 2, 3], "d": {"k": "v"}, "e": {},
-                "big": 2**63 + 5, "bytes": b"\x00\x01", "np": np.int64(7), "nan": float("nan")}
+    run["p"] = {
+        "i": 3,
+        "f": 2.5,
+        "s": "abc",
+        "b": True,
+        "n": None,
+        "l": [1, 2, 3],
+        "d": {"k": "v"},
+        "e": {},
+        "big": 2**63 + 5,
+        "bytes": b"\x00\x01",
+        "np": np.int64(7),
+        "nan": float("nan"),
+    }
     run.close()
     repo = aimcol.Repo(str(tmp_path))
     true_queries = [
-        "run.p.i == 3", "run.p.i + run.p.f == 5.5", "run.p.s.endswith('bc')", "'b' in run.p.s", "run.p.b is True",
-        "run.p.n is None", "run.p.l == [1, 2, 3]", "2 in run.p.l", "len(run.p.l) == 3", "run.p.l[-1] == 3",
-        "run.p.d.k == 'v'", "run.p.d == {'k': 'v'}", "run.p.e == {}", "not run.p.e", "run.p.big > 2**63",
-        "run.p.big == 2**63 + 5", "run.p.big - 5 == 2**63", "run.p.bytes == b'\\x00\\x01'", "run.p.np == 7", "run.p.nan != run.p.nan",
-        "run.p.s * 2 == 'abcabc'", "run.p.s[1:] == 'bc'", "'k' in run.p.d", "run.p.d.get('k') == 'v'",
-        "sorted(run.p.l, reverse=True) == [3, 2, 1]", "sum(run.p.l) == 6", "max(run.p.l) == 3",
-        "int(run.p.f) == 2", "round(run.p.f) == 2", "float(run.p.i) == 3.0", "str(run.p.i) == '3'",
-        "run.p.i if run.p.b else 0", "run.p.i // 2 == 1 and run.p.i % 2 == 1 and run.p.i ** 2 == 9",
-        "-run.p.i == -3", "run.p.f / 2 == 1.25",
+        "run.p.i == 3",
+        "run.p.i + run.p.f == 5.5",
+        "run.p.s.endswith('bc')",
+        "'b' in run.p.s",
+        "run.p.b is True",
+        "run.p.n is None",
+        "run.p.l == [1, 2, 3]",
+        "2 in run.p.l",
+        "len(run.p.l) == 3",
+        "run.p.l[-1] == 3",
+        "run.p.d.k == 'v'",
+        "run.p.d == {'k': 'v'}",
+        "run.p.e == {}",
+        "not run.p.e",
+        "run.p.big > 2**63",
+        "run.p.big == 2**63 + 5",
+        "run.p.big - 5 == 2**63",
+        "run.p.bytes == b'\\x00\\x01'",
+        "run.p.np == 7",
+        "run.p.nan != run.p.nan",
+        "run.p.s * 2 == 'abcabc'",
+        "run.p.s[1:] == 'bc'",
+        "'k' in run.p.d",
+        "run.p.d.get('k') == 'v'",
+        "sorted(run.p.l, reverse=True) == [3, 2, 1]",
+        "sum(run.p.l) == 6",
+        "max(run.p.l) == 3",
+        "int(run.p.f) == 2",
+        "round(run.p.f) == 2",
+        "float(run.p.i) == 3.0",
+        "str(run.p.i) == '3'",
+        "run.p.i if run.p.b else 0",
+        "run.p.i // 2 == 1 and run.p.i % 2 == 1 and run.p.i ** 2 == 9",
+        "-run.p.i == -3",
+        "run.p.f / 2 == 1.25",
     ]
     for query in true_queries:
         assert len(repo.query_runs(query)) == 1, query
-    false_queries = ["run.p.l < 5", "run.p.d > run.p.d", "run.p.n > 0", "run.p.s > 1", "run.p.i / 0 > 0",
-                     "run.p.l.k", "run.p.s.k", "'x' in run.p.i", "run.p.e.k == None", "run.p.i is 3 == 3"]
+    false_queries = [
+        "run.p.l < 5",
+        "run.p.d > run.p.d",
+        "run.p.n > 0",
+        "run.p.s > 1",
+        "run.p.i / 0 > 0",
+        "run.p.l.k",
+        "run.p.s.k",
+        "'x' in run.p.i",
+        "run.p.e.k == None",
+        "run.p.i is 3 == 3",
+    ]
     for query in false_queries:
         try:
             assert len(repo.query_runs(query)) == 0, query
@@ -358,15 +433,18 @@ def test_aim_query_run_structured_params(prefilled):
     assert [r.name for r in runs] == ["Run # 2"]
 
 
-@pytest.mark.parametrize("query", [
-    "run.hparams.batch_size == None and metric.context.is_training == True",
-    "run.hparams.batch_size == None and run.hparams.lr == 0.01",
-    'metric.context["is_training"] == False',
-    'metric.context.is_training == False and metric.name == "loss"',
-    'run["hparams","lr"] == 0.01',
-    'run["hparams"]["lr"] == 0.01',
-    'run["hparams"].lr == 0.01',
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "run.hparams.batch_size == None and metric.context.is_training == True",
+        "run.hparams.batch_size == None and run.hparams.lr == 0.01",
+        'metric.context["is_training"] == False',
+        'metric.context.is_training == False and metric.name == "loss"',
+        'run["hparams","lr"] == 0.01',
+        'run["hparams"]["lr"] == 0.01',
+        'run["hparams"].lr == 0.01',
+    ],
+)
 def test_aim_query_execution(prefilled, query):
     for _ in prefilled.query_metrics(query):
         pass
@@ -420,7 +498,9 @@ def test_created_at_matches_run_property(repo4):
     for run_result in repo.query_runs("").iter_runs():
         run = run_result.run
         stamp = run.created_at
-        q = f"run.created_at == datetime({stamp.year}, {stamp.month}, {stamp.day}, {stamp.hour}, " \
+        q = (
+            f"run.created_at == datetime({stamp.year}, {stamp.month}, {stamp.day}, {stamp.hour}, "
             f"{stamp.minute}, {stamp.second}, {stamp.microsecond})"
+        )
         assert repo.query_runs(q).run_hashes == [run.hash]
         assert isinstance(stamp, datetime.datetime)

@@ -13,8 +13,7 @@ from aimcol import Repo, Run
 
 
 def aimcol(*args, cwd=None, check=True):
-    proc = subprocess.run([sys.executable, "-m", "aimcol", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "aimcol", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
     if check and proc.returncode != 0:
         raise AssertionError(f"aimcol {args} exited {proc.returncode}: {proc.stderr}")
     return proc

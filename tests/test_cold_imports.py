@@ -48,8 +48,14 @@ def _write_runs(make_run) -> list:
     for i, (experiment, tags) in enumerate((("a", ["fast"]), ("b", []), (None, ["fast", "gpu"]))):
         run = make_run(experiment=experiment)
         run.name = f"run-{i}"
-        run["hparams"] = {"batch_size": 16 * 2**i, "opt": ("adam", "sgd", "adam")[i], "lr": 0.1 / (i + 1),
-                          "flag": i % 2 == 0, "none": None, "layers": [1, 2]}
+        run["hparams"] = {
+            "batch_size": 16 * 2**i,
+            "opt": ("adam", "sgd", "adam")[i],
+            "lr": 0.1 / (i + 1),
+            "flag": i % 2 == 0,
+            "none": None,
+            "layers": [1, 2],
+        }
         for tag in tags:
             run.add_tag(tag)
         for step in range(5):

@@ -36,8 +36,11 @@ def _assert_columns(got: dict, table: pa.Table, columns) -> None:
     assert list(got) == list(columns)
     for name in columns:
         col = table.column(name)
-        want = col.to_numpy() if col.null_count == 0 else np.array(
-            [np.nan if v is None else v for v in col.to_pylist()], dtype=np.float64)
+        want = (
+            col.to_numpy()
+            if col.null_count == 0
+            else np.array([np.nan if v is None else v for v in col.to_pylist()], dtype=np.float64)
+        )
         np.testing.assert_array_equal(got[name], want, err_msg=name)
         assert got[name].dtype == want.dtype or not len(want), name
 
@@ -66,7 +69,8 @@ def test_uncompressed_files_read_directly(tmp_path):
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, POINT_SCHEMA) as writer:
         writer.write_table(table)
     length, [(step, no_nulls), (epoch, valid)] = IpcFileBatches(path).read_columns(
-        0, [1, 3], [np.dtype(np.int64), np.dtype(np.int64)])
+        0, [1, 3], [np.dtype(np.int64), np.dtype(np.int64)]
+    )
     assert length == 20 and no_nulls is None
     np.testing.assert_array_equal(step, table.column("step").to_numpy())
     assert valid.tolist() == [v is not None for v in table.column("epoch").to_pylist()]
@@ -76,8 +80,10 @@ def test_uncompressed_files_read_directly(tmp_path):
 def test_other_layouts_fall_back_to_pyarrow(tmp_path):
     path = str(tmp_path / "lz4.arrow")
     table = _points(1, 10, False).replace_schema_metadata(None)
-    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(
-            sink, POINT_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+    with (
+        pa.OSFile(path, "wb") as sink,
+        pa.ipc.new_file(sink, POINT_SCHEMA, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer,
+    ):
         writer.write_table(table)
     with pytest.raises(IpcLayoutError):
         IpcFileBatches(path).read_columns(0, [1], [np.dtype(np.int64)])

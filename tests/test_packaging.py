@@ -16,11 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_wheel_contains_every_package_and_imports_on_its_own(tmp_path):
     # build from a copy without build outputs: setuptools would reuse a stale build/ folder
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "benchmarks", "__pycache__", "*.so", "*.pyd", ".aimcol"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "benchmarks", "__pycache__", "*.so", "*.pyd", ".aimcol"
+        ),
+    )
     out = tmp_path / "wheel"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)],
-                   check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)], check=True, timeout=600
+    )
     (wheel,) = out.glob("aimcol-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert not any(name.startswith("tui/") for name in names)

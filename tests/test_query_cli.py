@@ -71,8 +71,11 @@ def test_syntax_error_prints_caret_and_exits_1(repo_dir, capsys):
     root, _ = repo_dir
     assert run_cli('run.hash == "x" && metric.name == "y"', "--repo", str(root)) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err == ['run.hash == "x" && metric.name == "y"', " " * 17 + "^",
-                   "AimQLSyntaxError: '&&' is not AimQL: use 'and'"]
+    assert err == [
+        'run.hash == "x" && metric.name == "y"',
+        " " * 17 + "^",
+        "AimQLSyntaxError: '&&' is not AimQL: use 'and'",
+    ]
 
 
 def test_user_mistakes_are_one_line(tmp_path, capsys, monkeypatch):

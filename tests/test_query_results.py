@@ -50,7 +50,9 @@ def test_len_and_iter_runs(repo4):
     assert len(metrics) == 4  # sequences
     groups = list(metrics.iter_runs())
     assert [(g.run.hash, [m.context["subset"] for m in g]) for g in groups] == [
-        (h["beta"], ["train", "val"]), (h["alpha"], ["train", "val"])]
+        (h["beta"], ["train", "val"]),
+        (h["alpha"], ["train", "val"]),
+    ]
     assert list(metrics.iter()) and len(list(metrics)) == 4
     assert len(repo.query_metrics("run.nothing")) == 0 and list(repo.query_runs("run.nothing").iter_runs()) == []
 
@@ -76,8 +78,19 @@ def test_points_are_read_only_for_matching_sequences(repo4, monkeypatch):
 def test_to_arrow_long_table(repo4):
     repo, h = repo4
     table = repo.query_metrics("metric.name == 'loss' and run.hparams.lr >= 0.001").to_arrow()
-    assert table.column_names == ["run", "run_name", "experiment", "name", "context", "context.subset", "step",
-                                  "value", "epoch", "time", "run.hparams.lr"]
+    assert table.column_names == [
+        "run",
+        "run_name",
+        "experiment",
+        "name",
+        "context",
+        "context.subset",
+        "step",
+        "value",
+        "epoch",
+        "time",
+        "run.hparams.lr",
+    ]
     assert table.num_rows == 40
     assert table.column("run").to_pylist()[:10] == [h["beta"]] * 10  # newest first
     assert set(table.column("run_name").to_pylist()) == {"alpha", "beta"}
@@ -115,8 +128,18 @@ def test_aim_style_dataframe(repo4):
 def test_runs_table(repo4):
     repo, h = repo4
     table = repo.runs_table("")
-    assert table.column_names[:10] == ["hash", "name", "experiment", "description", "tags", "archived", "active",
-                                       "creation_time", "end_time", "duration"]
+    assert table.column_names[:10] == [
+        "hash",
+        "name",
+        "experiment",
+        "description",
+        "tags",
+        "archived",
+        "active",
+        "creation_time",
+        "end_time",
+        "duration",
+    ]
     assert table.column("hash").to_pylist() == [h["delta"], h["beta"], h["alpha"]]
     assert table.column("experiment").to_pylist() == ["exp1", "default", "exp1"]
     assert table.schema.field("hparams.lr").type == pa.float64()
@@ -135,8 +158,20 @@ def test_runs_table(repo4):
 def test_sequences_table(repo4):
     repo, h = repo4
     table = repo.sequences_table("metric.name == 'loss'")
-    for col in ("run", "name", "context", "context.subset", "dtype", "count", "first", "last", "min", "max",
-                "first_step", "last_step"):
+    for col in (
+        "run",
+        "name",
+        "context",
+        "context.subset",
+        "dtype",
+        "count",
+        "first",
+        "last",
+        "min",
+        "max",
+        "first_step",
+        "last_step",
+    ):
         assert col in table.column_names
     assert table.num_rows == 6
     assert table.column("run").to_pylist()[:2] == [h["delta"]] * 2
@@ -197,8 +232,15 @@ SEED_RETRIEVAL = textwrap.dedent("""
 def test_seed_tracking_and_retrieval_examples_verbatim(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     subprocess.run([sys.executable, "-c", SEED_TRACKING], cwd=tmp_path, env=env, check=True, timeout=120)
-    out = subprocess.run([sys.executable, "-c", SEED_RETRIEVAL], cwd=tmp_path, env=env, check=True, timeout=120,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", SEED_RETRIEVAL],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert out.strip().splitlines() == [str(list(range(0, 100, 2)))]
 
 

@@ -49,8 +49,17 @@ def test_params_nested_tuple_keys_and_replace_semantics(make_run):
 
 def test_param_values_allowed_and_refused(make_run):
     run = make_run()
-    run["misc"] = {"none": None, "b": True, "i": 3, "f": 1.5, "s": "x", "bytes": b"\x00\x01",
-                   "np_f": np.float32(0.5), "np_i": np.int64(7), "np_b": np.bool_(True)}
+    run["misc"] = {
+        "none": None,
+        "b": True,
+        "i": 3,
+        "f": 1.5,
+        "s": "x",
+        "bytes": b"\x00\x01",
+        "np_f": np.float32(0.5),
+        "np_i": np.int64(7),
+        "np_b": np.bool_(True),
+    }
     misc = run["misc"]
     assert misc["bytes"] == b"\x00\x01"
     assert type(misc["np_f"]) is float and misc["np_f"] == 0.5
@@ -82,7 +91,12 @@ def test_params_and_properties_survive_reopen(make_run, repo_path):
     again = Repo(repo_path).get_run(run.hash)
     assert again["hparams", "lr"] == 0.01
     assert (again.name, again.description, again.experiment, again.tags, again.archived) == (
-        "baseline", "first try", "resnet", ["b"], True)
+        "baseline",
+        "first try",
+        "resnet",
+        ["b"],
+        True,
+    )
     assert again.active is False and again.end_time is not None
     assert again.duration == pytest.approx(again.end_time - again.creation_time)
 

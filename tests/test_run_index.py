@@ -56,8 +56,9 @@ def test_only_changed_manifests_are_reread(tmp_path, no_racy):
     assert index.stats["reread"] == 4
     index.refresh()
     assert index.stats["reread"] == 4  # nothing changed: nothing read
-    with aimcol.Run(hashes["beta"], repo=str(tmp_path), system_tracking_interval=None,
-                    capture_terminal_logs=False) as run:
+    with aimcol.Run(
+        hashes["beta"], repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False
+    ) as run:
         run["hparams", "lr"] = 0.5
     snap = index.refresh()
     assert index.stats["reread"] == 5
@@ -155,8 +156,9 @@ def test_incremental_result_equals_rebuild(tmp_path, no_racy):
     repo = aimcol.Repo(str(tmp_path))
     index = fresh_index(repo)
     index.refresh()
-    with aimcol.Run(hashes["alpha"], repo=str(tmp_path), system_tracking_interval=None,
-                    capture_terminal_logs=False) as run:
+    with aimcol.Run(
+        hashes["alpha"], repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False
+    ) as run:
         run["new"] = {"deep": [1, 2]}
         run.track(1, name="extra", context={"fresh": True})
         del run["hparams"]
@@ -166,8 +168,15 @@ def test_incremental_result_equals_rebuild(tmp_path, no_racy):
     repo.delete_run(hashes["delta"])
     incremental = index.refresh()
     rebuilt = fresh_index(repo).rebuild()
-    queries = ["", "run.hparams.lr", "run.new.deep == [1, 2]", "metric.context.fresh", "run.hparams == None",
-               "'text' in run.hparams.lr", "run.archived or True"]
+    queries = [
+        "",
+        "run.hparams.lr",
+        "run.new.deep == [1, 2]",
+        "metric.context.fresh",
+        "run.hparams == None",
+        "'text' in run.hparams.lr",
+        "run.archived or True",
+    ]
     for q in queries:
         parsed = parse_query(q)
         a = set(np.array(incremental.runs.column("hash").to_pylist())[match_runs(parsed, incremental)])
@@ -241,8 +250,15 @@ READER = textwrap.dedent("""
 def test_many_writers_and_readers_at_once(tmp_path):
     aimcol.Repo(str(tmp_path), init=True)
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "12", f"w{i}"]) for i in range(3)]
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(tmp_path), "6"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(tmp_path), "6"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for w in writers:
         assert w.wait(timeout=120) == 0
     for r in readers:
@@ -290,8 +306,9 @@ def test_journal_replaces_the_full_scan(tmp_path, journaling):
     scans, reread = index.stats["full_scans"], index.stats["reread"]
     index.refresh()
     assert (index.stats["full_scans"], index.stats["reread"]) == (scans, reread)  # no stat of every run
-    with aimcol.Run(hashes["beta"], repo=str(tmp_path), system_tracking_interval=None,
-                    capture_terminal_logs=False) as run:
+    with aimcol.Run(
+        hashes["beta"], repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False
+    ) as run:
         run.archived = True
     snap = index.refresh()
     assert index.stats["full_scans"] == scans
@@ -358,8 +375,9 @@ def test_a_new_process_continues_from_the_saved_journal_offset(tmp_path, journal
     hashes = four_runs(tmp_path)
     repo = aimcol.Repo(str(tmp_path))
     fresh_index(repo).rebuild()
-    with aimcol.Run(hashes["delta"], repo=str(tmp_path), system_tracking_interval=None,
-                    capture_terminal_logs=False) as run:
+    with aimcol.Run(
+        hashes["delta"], repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False
+    ) as run:
         run["hparams", "lr"] = 7.0
     index = fresh_index(repo)  # loads the file saved by the rebuild above, with its journal offset
     snap = index.refresh()

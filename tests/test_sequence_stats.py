@@ -34,14 +34,23 @@ def reference(points):
         last = [v for st_, v in s["rows"] if st_ == hi][-1]
         finite = [v for _, v in s["rows"] if not math.isnan(v)]
         result[seq] = {
-            "count": len(s["rows"]), "first_step": lo, "last_step": hi, "first": first, "last": last,
-            "min": min(finite) if finite else float("nan"), "max": max(finite) if finite else float("nan"),
+            "count": len(s["rows"]),
+            "first_step": lo,
+            "last_step": hi,
+            "first": first,
+            "last": last,
+            "min": min(finite) if finite else float("nan"),
+            "max": max(finite) if finite else float("nan"),
         }
     return result
 
 
 def same(a, b):
-    return (a is None and b is None) or a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    return (
+        (a is None and b is None)
+        or a == b
+        or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -49,9 +58,13 @@ def same(a, b):
 def test_fold_in_batches_matches_reference(points, batch_size):
     stats = {i: empty_stats() for i in range(4)}
     for lo in range(0, len(points), batch_size):
-        chunk = points[lo:lo + batch_size]
-        fold_batch(stats, np.array([p[0] for p in chunk], np.uint32), np.array([p[1] for p in chunk], np.int64),
-                   np.array([p[2] for p in chunk], np.float64))
+        chunk = points[lo : lo + batch_size]
+        fold_batch(
+            stats,
+            np.array([p[0] for p in chunk], np.uint32),
+            np.array([p[1] for p in chunk], np.int64),
+            np.array([p[2] for p in chunk], np.float64),
+        )
     expected = reference(points)
     for seq in range(4):
         if seq not in expected:

@@ -71,8 +71,9 @@ EPOCHS = st.one_of(st.none(), st.integers(0, 5), st.sampled_from([1.0, "x", np.i
 CALLS = st.lists(
     st.one_of(
         st.tuples(st.just("track"), VALUES, NAMES, STEPS, EPOCHS, CONTEXTS),
-        st.tuples(st.just("dict"), st.dictionaries(NAMES, st.floats(allow_nan=False), min_size=1, max_size=2),
-                  STEPS, CONTEXTS),
+        st.tuples(
+            st.just("dict"), st.dictionaries(NAMES, st.floats(allow_nan=False), min_size=1, max_size=2), STEPS, CONTEXTS
+        ),
     ),
     max_size=40,
 )
@@ -100,8 +101,12 @@ def _stored(repo_path, run_hash) -> dict:
     for metric in run.metrics():
         key = (metric.name, repr(sorted(metric.context.items())))
         steps, values = metric.sparse_numpy()
-        stored[key] = (metric.dtype, steps.tolist(),
-                       [repr(v) for v in values.tolist()], [repr(e) for e in metric.epochs])
+        stored[key] = (
+            metric.dtype,
+            steps.tolist(),
+            [repr(v) for v in values.tolist()],
+            [repr(e) for e in metric.epochs],
+        )
     return stored
 
 
@@ -149,8 +154,9 @@ def test_threads_tracking_into_one_run_lose_nothing(repo_path, monkeypatch, impl
 def test_c_path_flushes_at_flush_points_without_close(repo_path):
     if not run_module.ACCELERATED:
         pytest.skip("the C fast path is not built")
-    run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False,
-              flush_points=100, flush_seconds=3600)
+    run = Run(
+        repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False, flush_points=100, flush_seconds=3600
+    )
     try:
         for i in range(1000):
             run.track(i * 0.5, name="loss")

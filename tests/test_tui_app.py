@@ -211,8 +211,11 @@ async def test_metrics_view_options_and_crashed_flag(repo_path):
         assert screen.settings.log_y and screen.settings.x_axis == "epoch"
         plot = screen.query_one(BraillePlot)
         # only the train loss sequences carry epochs: the other curves are empty on this axis
-        assert all(len(c.x) == 0 for c, s in zip(plot.curves, screen.series) if s.name != "loss" or
-                   s.context.get("subset") != "train")
+        assert all(
+            len(c.x) == 0
+            for c, s in zip(plot.curves, screen.series)
+            if s.name != "loss" or s.context.get("subset") != "train"
+        )
         await pilot.press("x", "x")  # back to step
         await pilot.press("plus")
         await settle(pilot)
@@ -335,8 +338,11 @@ async def test_run_detail_shows_params_and_sequences(repo_path):
         await pilot.pause()
         sequences = screen.query_one("#sequence-table")
         rows = [sequences.get_row_at(i) for i in range(sequences.row_count)]
-        assert {(r[0], r[1]) for r in rows} == {("accuracy", "subset=train"), ("loss", "subset=train"),
-                                                 ("loss", "subset=val")}
+        assert {(r[0], r[1]) for r in rows} == {
+            ("accuracy", "subset=train"),
+            ("loss", "subset=train"),
+            ("loss", "subset=val"),
+        }
         assert all(set(r[2]) <= set("▁▂▃▄▅▆▇█ ") and r[2] for r in rows)
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
@@ -477,8 +483,23 @@ def test_the_preloaded_listing_serves_the_first_load_only(repo_path, monkeypatch
 async def test_demo_walkthrough_by_keyboard_at_80x24(tmp_path):
     """The issue's finish line: on `aimcol demo`, find the best run of a sweep with a query, compare
     its curves with two others, and see the crashed run flagged, with keys only, at 80x24."""
-    subprocess.run([sys.executable, "-m", "aimcol", "demo", "--repo", str(tmp_path), "--runs-per-experiment", "4",
-                    "--steps", "200"], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aimcol",
+            "demo",
+            "--repo",
+            str(tmp_path),
+            "--runs-per-experiment",
+            "4",
+            "--steps",
+            "200",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     app = make_app(str(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -81,8 +81,12 @@ def test_up_serves_the_app_page_on_localhost(tmp_path):
     run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
     run.close()
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "aimcol", "up", "--repo", str(tmp_path), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, TERM="dumb"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aimcol", "up", "--repo", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, TERM="dumb"),
+    )
     try:
         deadline = time.monotonic() + 30
         page = None

@@ -40,21 +40,23 @@ def _runs() -> list[dict]:
         active = i == 11
         crashed = i == 4
         created = T0 + i * 3600
-        runs.append({
-            "hash": f"{i:02d}" + "ab" * 11,
-            "name": f"{EXPERIMENTS[i % 3].split('-')[0]}-{i:02d}",
-            "experiment": EXPERIMENTS[i % 3],
-            "description": None,
-            "tags": [["baseline"], ["sweep"], ["sweep", "bf16"], []][i % 4],
-            "archived": False,
-            "active": active,
-            "creation_time": created,
-            "end_time": None if active or crashed else created + 1800 + 97 * i,
-            "duration": None if active or crashed else 1800.0 + 97 * i,
-            "lr": round(10 ** (-4 + (i * 7 % 12) / 4), 6),
-            "batch_size": [32, 64, 128, 256][i % 4],
-            "optimizer": OPTIMIZERS[i % 3],
-        })
+        runs.append(
+            {
+                "hash": f"{i:02d}" + "ab" * 11,
+                "name": f"{EXPERIMENTS[i % 3].split('-')[0]}-{i:02d}",
+                "experiment": EXPERIMENTS[i % 3],
+                "description": None,
+                "tags": [["baseline"], ["sweep"], ["sweep", "bf16"], []][i % 4],
+                "archived": False,
+                "active": active,
+                "creation_time": created,
+                "end_time": None if active or crashed else created + 1800 + 97 * i,
+                "duration": None if active or crashed else 1800.0 + 97 * i,
+                "lr": round(10 ** (-4 + (i * 7 % 12) / 4), 6),
+                "batch_size": [32, 64, 128, 256][i % 4],
+                "optimizer": OPTIMIZERS[i % 3],
+            }
+        )
     return runs
 
 
@@ -75,18 +77,23 @@ class StubSource:
 
     def load_runs(self, query: str = "", include_archived: bool = True) -> pa.Table:
         rows = self.runs
-        table = pa.table({
-            "hash": [r["hash"] for r in rows], "name": [r["name"] for r in rows],
-            "experiment": [r["experiment"] for r in rows],
-            "description": pa.array([r["description"] for r in rows], pa.string()),
-            "tags": pa.array([r["tags"] for r in rows], pa.list_(pa.string())),
-            "archived": [r["archived"] for r in rows], "active": [r["active"] for r in rows],
-            "creation_time": [r["creation_time"] for r in rows],
-            "end_time": pa.array([r["end_time"] for r in rows], pa.float64()),
-            "duration": pa.array([r["duration"] for r in rows], pa.float64()),
-            "hparams.batch_size": [r["batch_size"] for r in rows], "hparams.lr": [r["lr"] for r in rows],
-            "hparams.optimizer": [r["optimizer"] for r in rows],
-        })
+        table = pa.table(
+            {
+                "hash": [r["hash"] for r in rows],
+                "name": [r["name"] for r in rows],
+                "experiment": [r["experiment"] for r in rows],
+                "description": pa.array([r["description"] for r in rows], pa.string()),
+                "tags": pa.array([r["tags"] for r in rows], pa.list_(pa.string())),
+                "archived": [r["archived"] for r in rows],
+                "active": [r["active"] for r in rows],
+                "creation_time": [r["creation_time"] for r in rows],
+                "end_time": pa.array([r["end_time"] for r in rows], pa.float64()),
+                "duration": pa.array([r["duration"] for r in rows], pa.float64()),
+                "hparams.batch_size": [r["batch_size"] for r in rows],
+                "hparams.lr": [r["lr"] for r in rows],
+                "hparams.optimizer": [r["optimizer"] for r in rows],
+            }
+        )
         return table.take(pa.array(list(range(len(rows)))[::-1]))
 
     def _series(self, i: int, run: dict, subset: str) -> SeriesData:
@@ -95,12 +102,21 @@ class StubSource:
         step = np.arange(0, steps, 10 if val else 1)
         value = _curve(i, steps, val)[step]
         return SeriesData(
-            run_hash=run["hash"], run_name=run["name"], experiment=run["experiment"],
+            run_hash=run["hash"],
+            run_name=run["name"],
+            experiment=run["experiment"],
             status=run_status(run["active"], run["end_time"]),
-            params={"hparams.lr": run["lr"], "hparams.batch_size": run["batch_size"],
-                    "hparams.optimizer": run["optimizer"]},
-            name="loss", context={"subset": subset}, step=step, value=value,
-            epoch=(step // 30).astype(np.float64), time=run["creation_time"] + step * 2.0,
+            params={
+                "hparams.lr": run["lr"],
+                "hparams.batch_size": run["batch_size"],
+                "hparams.optimizer": run["optimizer"],
+            },
+            name="loss",
+            context={"subset": subset},
+            step=step,
+            value=value,
+            epoch=(step // 30).astype(np.float64),
+            time=run["creation_time"] + step * 2.0,
             creation_time=run["creation_time"],
         )
 
@@ -133,14 +149,33 @@ class StubSource:
         sequences = []
         for subset in ("train", "val"):
             s = self._series(i, run, subset)
-            sequences.append(SequenceSummary("loss", {"subset": subset}, len(s.value), float(s.value[-1]),
-                                             float(s.value.min()), float(s.value.max()), int(s.step[-1]), s.value))
+            sequences.append(
+                SequenceSummary(
+                    "loss",
+                    {"subset": subset},
+                    len(s.value),
+                    float(s.value[-1]),
+                    float(s.value.min()),
+                    float(s.value.max()),
+                    int(s.step[-1]),
+                    s.value,
+                )
+            )
         return RunDetail(
-            hash=run["hash"], name=run["name"], experiment=run["experiment"], description="a stand-in run",
-            tags=run["tags"], archived=False, status=run_status(run["active"], run["end_time"]),
-            creation_time=run["creation_time"], end_time=run["end_time"], duration=run["duration"] or 0.0,
-            params={"hparams": {"lr": run["lr"], "batch_size": run["batch_size"], "optimizer": run["optimizer"]},
-                    "dataset": {"name": "cifar10", "train_size": 50000}},
+            hash=run["hash"],
+            name=run["name"],
+            experiment=run["experiment"],
+            description="a stand-in run",
+            tags=run["tags"],
+            archived=False,
+            status=run_status(run["active"], run["end_time"]),
+            creation_time=run["creation_time"],
+            end_time=run["end_time"],
+            duration=run["duration"] or 0.0,
+            params={
+                "hparams": {"lr": run["lr"], "batch_size": run["batch_size"], "optimizer": run["optimizer"]},
+                "dataset": {"name": "cifar10", "train_size": 50000},
+            },
             sequences=sequences,
         )
 
@@ -187,8 +222,9 @@ def test_metrics_screen(snap_compare, size):
     async def run_before(pilot):
         await settle(pilot)
         hashes = [r["hash"] for r in pilot.app.source.runs[2:5]]
-        pilot.app.push_screen(MetricsScreen(query="metric.name == 'loss' and metric.context.subset == 'val'",
-                                            run_hashes=hashes))
+        pilot.app.push_screen(
+            MetricsScreen(query="metric.name == 'loss' and metric.context.subset == 'val'", run_hashes=hashes)
+        )
         await settle(pilot)
         await pilot.press("e")
         await settle(pilot)

@@ -33,9 +33,15 @@ class AimcolApp(App):
     Footer { height: 1; }
     """
 
-    def __init__(self, source: RepoSource, *, poll_interval: float = DEFAULT_POLL_SECONDS,
-                 history: QueryHistory | None = None, clock: Callable[[], float] = time.time,
-                 theme: str | None = None) -> None:
+    def __init__(
+        self,
+        source: RepoSource,
+        *,
+        poll_interval: float = DEFAULT_POLL_SECONDS,
+        history: QueryHistory | None = None,
+        clock: Callable[[], float] = time.time,
+        theme: str | None = None,
+    ) -> None:
         super().__init__()
         self.source = source
         self.poll_interval = poll_interval
@@ -58,12 +64,18 @@ class AimcolApp(App):
         if isinstance(self.screen, HelpScreen):
             return
         title = {"RunsScreen": "runs", "MetricsScreen": "metrics", "RunDetailScreen": "run"}.get(
-            type(self.screen).__name__, type(self.screen).__name__)
+            type(self.screen).__name__, type(self.screen).__name__
+        )
         self.push_screen(HelpScreen(self.screen, title))
 
 
-def run_tui(source: RepoSource, *, poll_interval: float = DEFAULT_POLL_SECONDS, theme: str | None = None,
-            history_path: str | None = None) -> int:
+def run_tui(
+    source: RepoSource,
+    *,
+    poll_interval: float = DEFAULT_POLL_SECONDS,
+    theme: str | None = None,
+    history_path: str | None = None,
+) -> int:
     """Run the app over ``source`` until the user quits."""
     from aimcol.tui.query_history import default_history_path
 

@@ -24,7 +24,9 @@ class QueryHistory:
             try:
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)
-                self._entries = {k: [q for q in v if isinstance(q, str)] for k, v in data.items() if isinstance(v, list)}
+                self._entries = {
+                    k: [q for q in v if isinstance(q, str)] for k, v in data.items() if isinstance(v, list)
+                }
             except (OSError, ValueError, AttributeError):
                 self._entries = {}
 

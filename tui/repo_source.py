@@ -27,8 +27,18 @@ from aimcol.format.run_index import arrow_strings, arrow_values, np_valid, np_va
 from aimcol.sdk.tables import flatten_params
 
 # Columns of the normalised runs table; every other column is a flattened param.
-RUN_COLUMNS = ("hash", "name", "experiment", "description", "tags", "archived", "active",
-               "creation_time", "end_time", "duration")
+RUN_COLUMNS = (
+    "hash",
+    "name",
+    "experiment",
+    "description",
+    "tags",
+    "archived",
+    "active",
+    "creation_time",
+    "end_time",
+    "duration",
+)
 SYSTEM_METRIC_PREFIX = "__system__"
 MAX_SERIES = 200
 """A metrics query matching more sequences than this plots the first ones and says so."""
@@ -80,8 +90,9 @@ class MetricKey:
         """An AimQL metrics query selecting this sequence in every run."""
         parts = [f"metric.name == {self.name!r}"]
         for key, value in sorted(self.context_dict.items()):
-            parts.append(f"metric.context.{key} == {value!r}" if key.isidentifier()
-                         else f"metric.context[{key!r}] == {value!r}")
+            parts.append(
+                f"metric.context.{key} == {value!r}" if key.isidentifier() else f"metric.context[{key!r}] == {value!r}"
+            )
         return " and ".join(parts)
 
 
@@ -277,16 +288,20 @@ class RepoSource:
         return normalise_sequences_table(self.repo.sequences_table(""))
 
     # -- metrics ----------------------------------------------------------------------------
-    def load_series(self, query: str = "", run_hashes: Iterable[str] | None = None,
-                    limit: int = MAX_SERIES) -> SeriesResult:
+    def load_series(
+        self, query: str = "", run_hashes: Iterable[str] | None = None, limit: int = MAX_SERIES
+    ) -> SeriesResult:
         """Points of the sequences matching a metrics query, optionally only of some runs.
 
         Without a query, every non-system sequence of the runs.  Raises ``AimQLSyntaxError``.
         """
         query = query.strip()
         scope = set(run_hashes) if run_hashes is not None else None
-        metrics = (m for m in self.repo.query_metrics(query)
-                   if (scope is None or m.run.hash in scope) and (query or not m.name.startswith(SYSTEM_METRIC_PREFIX)))
+        metrics = (
+            m
+            for m in self.repo.query_metrics(query)
+            if (scope is None or m.run.hash in scope) and (query or not m.name.startswith(SYSTEM_METRIC_PREFIX))
+        )
         chosen = []
         total = 0
         for metric in metrics:
@@ -299,14 +314,24 @@ class RepoSource:
         run = metric.run
         points = metric.to_arrow()
         epoch = points.column("epoch")
-        epochs = epoch.to_numpy(zero_copy_only=False).astype(np.float64) if epoch.null_count else \
-            epoch.to_numpy().astype(np.float64)
+        epochs = (
+            epoch.to_numpy(zero_copy_only=False).astype(np.float64)
+            if epoch.null_count
+            else epoch.to_numpy().astype(np.float64)
+        )
         return SeriesData(
-            run_hash=run.hash, run_name=run.name or "", experiment=run.experiment,
-            status=run_status(run.active, run.end_time), params=flatten_params(run.params),
-            name=metric.name, context=dict(metric.context),
-            step=points.column("step").to_numpy(), value=points.column("value").to_numpy().astype(np.float64),
-            epoch=epochs, time=points.column("time").to_numpy(), creation_time=run.creation_time,
+            run_hash=run.hash,
+            run_name=run.name or "",
+            experiment=run.experiment,
+            status=run_status(run.active, run.end_time),
+            params=flatten_params(run.params),
+            name=metric.name,
+            context=dict(metric.context),
+            step=points.column("step").to_numpy(),
+            value=points.column("value").to_numpy().astype(np.float64),
+            epoch=epochs,
+            time=points.column("time").to_numpy(),
+            creation_time=run.creation_time,
         )
 
     def reload_series(self, series: list[SeriesData]) -> list[SeriesData]:
@@ -333,17 +358,32 @@ class RepoSource:
             values = metric.values_numpy().astype(np.float64)
             if len(values) > points_per_sparkline:
                 values = values[:: max(1, len(values) // points_per_sparkline)]
-            sequences.append(SequenceSummary(
-                name=metric.name, context=dict(metric.context), count=len(metric),
-                last=_as_float(metric.last), min=_as_float(metric.min), max=_as_float(metric.max),
-                last_step=metric.last_step, values=values,
-            ))
+            sequences.append(
+                SequenceSummary(
+                    name=metric.name,
+                    context=dict(metric.context),
+                    count=len(metric),
+                    last=_as_float(metric.last),
+                    min=_as_float(metric.min),
+                    max=_as_float(metric.max),
+                    last_step=metric.last_step,
+                    values=values,
+                )
+            )
         sequences.sort(key=lambda s: (s.name.startswith(SYSTEM_METRIC_PREFIX), s.name, context_key(s.context)))
         return RunDetail(
-            hash=run.hash, name=run.name, experiment=run.experiment, description=run.description,
-            tags=run.tags, archived=run.archived, status=run_status(run.active, run.end_time),
-            creation_time=run.creation_time, end_time=run.end_time, duration=run.duration,
-            params=run.params, sequences=sequences,
+            hash=run.hash,
+            name=run.name,
+            experiment=run.experiment,
+            description=run.description,
+            tags=run.tags,
+            archived=run.archived,
+            status=run_status(run.active, run.end_time),
+            creation_time=run.creation_time,
+            end_time=run.end_time,
+            duration=run.duration,
+            params=run.params,
+            sequences=sequences,
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -390,16 +430,18 @@ def normalise_sequences_table(table: pa.Table) -> pa.Table:
     else:
         distinct = [context_key(c if isinstance(c, dict) else dict(c or [])) for c in originals]
     context = take(arrow_strings(distinct), rows)
-    return pa.table({
-        "hash": pick("hash", "run", "run.hash", "run_hash", typ=pa.string()),
-        "name": pick("name", "metric.name", typ=pa.string()),
-        "context": context,
-        "last": pick("last", typ=pa.float64()),
-        "min": pick("min", typ=pa.float64()),
-        "max": pick("max", typ=pa.float64()),
-        "count": pick("count", typ=pa.int64()),
-        "last_step": pick("last_step", typ=pa.int64()),
-    })
+    return pa.table(
+        {
+            "hash": pick("hash", "run", "run.hash", "run_hash", typ=pa.string()),
+            "name": pick("name", "metric.name", typ=pa.string()),
+            "context": context,
+            "last": pick("last", typ=pa.float64()),
+            "min": pick("min", typ=pa.float64()),
+            "max": pick("max", typ=pa.float64()),
+            "count": pick("count", typ=pa.int64()),
+            "last_step": pick("last_step", typ=pa.int64()),
+        }
+    )
 
 
 def _as_float(value) -> float | None:
@@ -424,8 +466,10 @@ def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[Metri
 
 def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa.Array:
     """The last value of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
-    rows = np.flatnonzero(strings_equal_scalar(sequences.column("name"), key.name)
-                          & strings_equal_scalar(sequences.column("context"), key.context))
+    rows = np.flatnonzero(
+        strings_equal_scalar(sequences.column("name"), key.name)
+        & strings_equal_scalar(sequences.column("context"), key.context)
+    )
     row_of: dict = {}
     for h, r in zip(take(sequences.column("hash"), rows).to_pylist(), rows.tolist()):
         row_of.setdefault(h, r)  # the first, as index_in

@@ -53,21 +53,23 @@ def make_specs(runs_per_experiment: int, steps: int, seed: int) -> list[dict]:
     for experiment in EXPERIMENTS:
         for i in range(runs_per_experiment):
             tags = ["baseline"] if i == 0 else rng.sample(TAGS[1:], rng.randint(0, 2))
-            specs.append({
-                "experiment": experiment,
-                "name": f"{experiment.split('-')[0]}-{i:02d}",
-                "steps": steps,
-                "seed": rng.randrange(1 << 30),
-                "tags": tags,
-                "hparams": {
-                    "lr": round(10 ** rng.uniform(-4.5, -1.0), 6),
-                    "batch_size": rng.choice([32, 64, 128, 256]),
-                    "optimizer": rng.choice(OPTIMIZERS),
-                    "weight_decay": rng.choice([0.0, 1e-4, 5e-4]),
-                    "dropout": round(rng.uniform(0.0, 0.5), 2),
-                    "warmup_steps": rng.choice([0, 50, 100]),
-                },
-            })
+            specs.append(
+                {
+                    "experiment": experiment,
+                    "name": f"{experiment.split('-')[0]}-{i:02d}",
+                    "steps": steps,
+                    "seed": rng.randrange(1 << 30),
+                    "tags": tags,
+                    "hparams": {
+                        "lr": round(10 ** rng.uniform(-4.5, -1.0), 6),
+                        "batch_size": rng.choice([32, 64, 128, 256]),
+                        "optimizer": rng.choice(OPTIMIZERS),
+                        "weight_decay": rng.choice([0.0, 1e-4, 5e-4]),
+                        "dropout": round(rng.uniform(0.0, 0.5), 2),
+                        "warmup_steps": rng.choice([0, 50, 100]),
+                    },
+                }
+            )
     return specs
 
 
@@ -82,8 +84,13 @@ def train(repo_path: str, spec: dict, *, crash_at: int | None = None, pace: floa
     quality = abs(math.log10(hp["lr"]) + 2.5)
     floor = shape["floor"] * (1 + 0.6 * quality) + (0.05 if hp["optimizer"] == "sgd" else 0.0)
     tau = shape["tau"] * (1 + 0.8 * quality) * (64 / hp["batch_size"]) ** 0.3
-    run = Run(repo=repo_path, experiment=spec["experiment"], system_tracking_interval=None,
-              capture_terminal_logs=False, flush_seconds=0.5)
+    run = Run(
+        repo=repo_path,
+        experiment=spec["experiment"],
+        system_tracking_interval=None,
+        capture_terminal_logs=False,
+        flush_seconds=0.5,
+    )
     run.name = spec["name"]
     run["hparams"] = hp
     run["dataset"] = {"name": spec["experiment"].split("-", 1)[1], "train_size": 50_000}
@@ -103,8 +110,9 @@ def train(repo_path: str, spec: dict, *, crash_at: int | None = None, pace: floa
         if step % 50 == 49:
             val_loss = floor * 1.08 + (2.3 - floor) * math.exp(-step / tau) + rng.gauss(0, 0.02)
             run.track(val_loss, name="loss", step=step, epoch=epoch, context={"subset": "val"})
-            run.track(max(0.0, 1.0 - val_loss / 2.4), name="accuracy", step=step, epoch=epoch,
-                      context={"subset": "val"})
+            run.track(
+                max(0.0, 1.0 - val_loss / 2.4), name="accuracy", step=step, epoch=epoch, context={"subset": "val"}
+            )
         if crash_at is not None and step == crash_at:
             run.flush()
             os.kill(os.getpid(), signal.SIGKILL)
@@ -118,8 +126,9 @@ def _spawn_worker(repo_path: str, spec: dict, *, crash_at=None, pace=0.0, backgr
     payload = json.dumps({"repo": repo_path, "spec": spec, "crash_at": crash_at, "pace": pace})
     cmd = [sys.executable, "-m", "aimcol", "demo", "--worker", payload]
     if background:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
     return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)
 
 
@@ -150,10 +159,14 @@ def cmd_demo(args) -> int:
         proc = _spawn_worker(repo.path, live, pace=0.1, background=True)
         live_note = f"\n  one run keeps training for {args.live_minutes:g} minutes (pid {proc.pid})"
     where = "" if os.path.abspath(args.repo) == os.getcwd() else f" --repo {args.repo}"
-    print(f"demo repository written to {repo.path}: {len(specs) + 1} runs in {len(EXPERIMENTS)} experiments, "
-          f"one of them crashed{live_note}")
+    print(
+        f"demo repository written to {repo.path}: {len(specs) + 1} runs in {len(EXPERIMENTS)} experiments, "
+        f"one of them crashed{live_note}"
+    )
     print("next:")
     print(f"  aimcol runs ls{where}")
-    print(f"  aimcol query{where} \"run.hparams.lr < 0.01 and metric.name == 'loss' and metric.context.subset == 'val'\"")
+    print(
+        f"  aimcol query{where} \"run.hparams.lr < 0.01 and metric.name == 'loss' and metric.context.subset == 'val'\""
+    )
     print(f"  aimcol tui{where}")
     return 0

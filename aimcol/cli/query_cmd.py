@@ -20,8 +20,17 @@ import os
 import sys
 
 FORMATS = ("table", "csv", "json", "arrow", "parquet")
-_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".arrow": "arrow", ".feather": "arrow",
-               ".ipc": "arrow", ".parquet": "parquet", ".pq": "parquet", ".txt": "table"}
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "table",
+}
 MAX_CELL = 40
 
 
@@ -32,15 +41,19 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "query",
         help="run an AimQL query",
-        description="Run an AimQL query over a repository, e.g.  aimcol query \"run.hparams.lr < 0.01 and "
-                    "metric.name == 'loss'\".  Without --runs it selects metric sequences.",
+        description='Run an AimQL query over a repository, e.g.  aimcol query "run.hparams.lr < 0.01 and '
+        "metric.name == 'loss'\".  Without --runs it selects metric sequences.",
     )
     parser.add_argument("query", help="AimQL expression ('' selects everything not archived)")
     parser.add_argument("--runs", action="store_true", help="one row per matching run instead of per sequence")
-    parser.add_argument("--summary", action="store_true",
-                        help="one row per sequence (the default for --format table) instead of one per point")
-    parser.add_argument("--format", "-f", choices=FORMATS, default=None,
-                        help="output format (default: from -o's extension, else table)")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="one row per sequence (the default for --format table) instead of one per point",
+    )
+    parser.add_argument(
+        "--format", "-f", choices=FORMATS, default=None, help="output format (default: from -o's extension, else table)"
+    )
     parser.add_argument("-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout")
     add_repo_argument(parser)
     parser.set_defaults(func=run_query)

@@ -59,16 +59,33 @@ def cmd_ls(args) -> int:
         rows.append(run)
     if args.json:
         for run in rows:
-            print(json.dumps({
-                "hash": run.hash, "name": run.name, "experiment": run.experiment, "tags": run.tags,
-                "creation_time": run.creation_time, "end_time": run.end_time, "active": run.active,
-                "status": run_status(run), "archived": run.archived,
-                "sequences": len(run._manifest["sequences"]),
-            }))
+            print(
+                json.dumps(
+                    {
+                        "hash": run.hash,
+                        "name": run.name,
+                        "experiment": run.experiment,
+                        "tags": run.tags,
+                        "creation_time": run.creation_time,
+                        "end_time": run.end_time,
+                        "active": run.active,
+                        "status": run_status(run),
+                        "archived": run.archived,
+                        "sequences": len(run._manifest["sequences"]),
+                    }
+                )
+            )
         return 0
     table = [
-        [run.hash, run.name or "", run.experiment, format_time(run.creation_time), format_duration(run.duration),
-         run_status(run), len(run._manifest["sequences"])]
+        [
+            run.hash,
+            run.name or "",
+            run.experiment,
+            format_time(run.creation_time),
+            format_duration(run.duration),
+            run_status(run),
+            len(run._manifest["sequences"]),
+        ]
         for run in rows
     ]
     print_table(["HASH", "NAME", "EXPERIMENT", "CREATED", "DURATION", "STATUS", "SEQS"], table)
@@ -89,13 +106,34 @@ def cmd_show(args) -> int:
     run = repo.get_run(resolve_run_hash(repo, args.hash))
     metrics = run.metrics()
     if args.json:
-        print(json.dumps({
-            "hash": run.hash, "name": run.name, "experiment": run.experiment, "description": run.description,
-            "tags": run.tags, "archived": run.archived, "status": run_status(run),
-            "creation_time": run.creation_time, "end_time": run.end_time, "params": run.params,
-            "sequences": [{"name": m.name, "context": dict(m.context), "last": m.last, "last_step": m.last_step,
-                           "min": m.min, "max": m.max} for m in metrics],
-        }, default=str))
+        print(
+            json.dumps(
+                {
+                    "hash": run.hash,
+                    "name": run.name,
+                    "experiment": run.experiment,
+                    "description": run.description,
+                    "tags": run.tags,
+                    "archived": run.archived,
+                    "status": run_status(run),
+                    "creation_time": run.creation_time,
+                    "end_time": run.end_time,
+                    "params": run.params,
+                    "sequences": [
+                        {
+                            "name": m.name,
+                            "context": dict(m.context),
+                            "last": m.last,
+                            "last_step": m.last_step,
+                            "min": m.min,
+                            "max": m.max,
+                        }
+                        for m in metrics
+                    ],
+                },
+                default=str,
+            )
+        )
         return 0
     print(f"run         {run.hash}")
     print(f"name        {run.name}")
@@ -109,8 +147,17 @@ def cmd_show(args) -> int:
     lines = list(_params_lines(run.params, 1))
     print("\n".join(lines) if lines else "  (none)")
     print()
-    table = [[m.name, json.dumps(dict(m.context), sort_keys=True), m.last_step if m.last_step is not None else "-",
-              format_value(m.last), format_value(m.min), format_value(m.max)] for m in metrics]
+    table = [
+        [
+            m.name,
+            json.dumps(dict(m.context), sort_keys=True),
+            m.last_step if m.last_step is not None else "-",
+            format_value(m.last),
+            format_value(m.min),
+            format_value(m.max),
+        ]
+        for m in metrics
+    ]
     print_table(["SEQUENCE", "CONTEXT", "LAST STEP", "LAST", "MIN", "MAX"], table)
     return 0
 

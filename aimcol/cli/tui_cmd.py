@@ -16,8 +16,13 @@ from aimcol.cli.output import UserError, add_repo_argument, open_repo
 
 def _add_ui_options(parser: argparse.ArgumentParser) -> None:
     add_repo_argument(parser)
-    parser.add_argument("--poll", type=float, default=2.0, metavar="SECONDS",
-                        help="how often active runs are re-read (default 2; 0 turns live refresh off)")
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often active runs are re-read (default 2; 0 turns live refresh off)",
+    )
     parser.add_argument("--theme", default=None, help="a Textual theme, e.g. textual-light (default textual-dark)")
 
 

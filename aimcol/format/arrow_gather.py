@@ -16,9 +16,16 @@ import pyarrow as pa
 from aimcol.format.arrow_numpy import validity_bits
 
 _FIXED = {
-    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
-    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64,
-    pa.float32(): np.float32, pa.float64(): np.float64,
+    pa.int8(): np.int8,
+    pa.int16(): np.int16,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.uint8(): np.uint8,
+    pa.uint16(): np.uint16,
+    pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64,
+    pa.float32(): np.float32,
+    pa.float64(): np.float64,
 }
 _OFFSETS = {pa.string(): np.int32, pa.binary(): np.int32, pa.large_string(): np.int64, pa.large_binary(): np.int64}
 
@@ -52,7 +59,7 @@ def string_offsets(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     array = _single(array)
     n = len(array)
     buffers = array.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=_OFFSETS[array.type], count=array.offset + n + 1)[array.offset:]
+    offsets = np.frombuffer(buffers[1], dtype=_OFFSETS[array.type], count=array.offset + n + 1)[array.offset :]
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, dtype=np.uint8)
     return offsets.astype(np.int64), data
 
@@ -78,7 +85,7 @@ def _uniform_width(offsets: np.ndarray) -> int | None:
 
 def _rows_matrix(offsets: np.ndarray, data: np.ndarray, width: int) -> np.ndarray:
     """Rows of one width as a (rows, width) byte matrix (a view)."""
-    return data[offsets[0]:offsets[-1]].reshape(-1, width)
+    return data[offsets[0] : offsets[-1]].reshape(-1, width)
 
 
 MAX_SLICES = 64
@@ -116,13 +123,15 @@ def take(array, indices: np.ndarray) -> pa.Array:
     validity, null_count = _validity_buffer(None if valid is None else valid[indices])
     buffers = array.buffers()
     if typ in _FIXED:
-        values = np.frombuffer(buffers[1], dtype=_FIXED[typ], count=array.offset + len(array))[array.offset:]
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(np.ascontiguousarray(values[indices]))],
-                                     null_count=null_count)
+        values = np.frombuffer(buffers[1], dtype=_FIXED[typ], count=array.offset + len(array))[array.offset :]
+        return pa.Array.from_buffers(
+            typ, n, [validity, pa.py_buffer(np.ascontiguousarray(values[indices]))], null_count=null_count
+        )
     if typ == pa.bool_():
         values = validity_bits(buffers[1], array.offset, len(array))[indices]
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(np.packbits(values, bitorder="little"))],
-                                     null_count=null_count)
+        return pa.Array.from_buffers(
+            typ, n, [validity, pa.py_buffer(np.packbits(values, bitorder="little"))], null_count=null_count
+        )
     if typ in _OFFSETS:
         offsets, data = string_offsets(array)
         width = _uniform_width(offsets)
@@ -132,15 +141,20 @@ def take(array, indices: np.ndarray) -> pa.Array:
         else:
             new_data, new_offsets = _gather_bytes(data, offsets[:-1][indices], np.diff(offsets)[indices])
         offset_type = _OFFSETS[typ]
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(new_offsets.astype(offset_type)),
-                                              pa.py_buffer(new_data)], null_count=null_count)
+        return pa.Array.from_buffers(
+            typ,
+            n,
+            [validity, pa.py_buffer(new_offsets.astype(offset_type)), pa.py_buffer(new_data)],
+            null_count=null_count,
+        )
     if pa.types.is_list(typ):
-        offsets = np.frombuffer(buffers[1], dtype=np.int32, count=array.offset + len(array) + 1)[array.offset:]
+        offsets = np.frombuffer(buffers[1], dtype=np.int32, count=array.offset + len(array) + 1)[array.offset :]
         offsets = offsets.astype(np.int64)
         positions, new_offsets = _segments(offsets[:-1][indices], np.diff(offsets)[indices])
         values = take(array.values, positions)
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(new_offsets.astype(np.int32))],
-                                     null_count=null_count, children=[values])
+        return pa.Array.from_buffers(
+            typ, n, [validity, pa.py_buffer(new_offsets.astype(np.int32))], null_count=null_count, children=[values]
+        )
     return array.take(pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(indices)]))  # imports pyarrow.compute
 
 
@@ -226,7 +240,7 @@ def list_offsets(array) -> np.ndarray:
     """Offsets (int64, ``len + 1``) of a list array's rows into ``values``; a null list is empty."""
     array = _single(array)
     n = len(array)
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=array.offset + n + 1)[array.offset:]
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=array.offset + n + 1)[array.offset :]
     lengths = np.diff(offsets.astype(np.int64))
     valid = _validity(array)
     if valid is not None:
@@ -240,7 +254,7 @@ def list_values(array) -> tuple[np.ndarray, pa.Array]:
     """``(owner row of each element, the elements)`` of a list array, as ``list_flatten`` gives them."""
     array = _single(array)
     n = len(array)
-    raw = np.frombuffer(array.buffers()[1], dtype=np.int32, count=array.offset + n + 1)[array.offset:].astype(np.int64)
+    raw = np.frombuffer(array.buffers()[1], dtype=np.int32, count=array.offset + n + 1)[array.offset :].astype(np.int64)
     lengths = np.diff(raw)
     valid = _validity(array)
     if valid is not None:

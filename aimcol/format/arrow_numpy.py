@@ -28,8 +28,11 @@ def to_arrow(values: np.ndarray, valid: np.ndarray | None = None, arrow_type: pa
     (e.g. int64 epochs held as float64 with NaN for the nulls).
     """
     if arrow_type is not None:
-        values = values.astype(ARROW_TO_NUMPY[arrow_type], copy=False) if valid is None else \
-            np.where(valid, values, 0).astype(ARROW_TO_NUMPY[arrow_type])
+        values = (
+            values.astype(ARROW_TO_NUMPY[arrow_type], copy=False)
+            if valid is None
+            else np.where(valid, values, 0).astype(ARROW_TO_NUMPY[arrow_type])
+        )
     values = np.ascontiguousarray(values)
     validity, null_count = None, 0
     if valid is not None and not valid.all():
@@ -47,7 +50,9 @@ def to_arrow(values: np.ndarray, valid: np.ndarray | None = None, arrow_type: pa
 
 def validity_bits(buffer, offset: int, n: int) -> np.ndarray:
     """Bits ``offset .. offset + n`` of an Arrow validity (or boolean) bitmap as a bool array."""
-    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), count=offset + n, bitorder="little")[offset:].astype(bool)
+    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), count=offset + n, bitorder="little")[offset:].astype(
+        bool
+    )
 
 
 def _chunk_values(chunk: pa.Array, np_type) -> tuple[np.ndarray, np.ndarray | None]:

@@ -156,7 +156,7 @@ def _buffer(meta: memoryview, body: memoryview, buffers_at: int, which: int, cod
     offset, length = _i64x2(meta, buffers_at + 16 * which)
     if offset < 0 or length < 0 or offset + length > len(body):
         raise IpcLayoutError(f"buffer {which} lies outside its batch")
-    raw = body[offset:offset + length]
+    raw = body[offset : offset + length]
     if codec is None or length == 0:
         return raw
     if length < 8:

@@ -54,8 +54,18 @@ from aimcol.format.run_lock import is_locked
 
 # ---- value kinds (stored in the #k columns) -----------------------------------------------------
 
-(KIND_UNDEF, KIND_NONE, KIND_BOOL, KIND_INT, KIND_FLOAT, KIND_STR, KIND_DATETIME, KIND_TIMEDELTA, KIND_OBJ,
- KIND_MAP) = range(10)
+(
+    KIND_UNDEF,
+    KIND_NONE,
+    KIND_BOOL,
+    KIND_INT,
+    KIND_FLOAT,
+    KIND_STR,
+    KIND_DATETIME,
+    KIND_TIMEDELTA,
+    KIND_OBJ,
+    KIND_MAP,
+) = range(10)
 """Kinds of a value.  DATETIME and TIMEDELTA are never stored (params cannot hold them); the
 query engine uses them.  OBJ (bytes, lists, ints beyond int64) and MAP are read from the
 msgpack copy of the params/context."""
@@ -86,8 +96,13 @@ MAX_PATH_COLUMNS = 4000
 # is most of a cold ``aimcol query``.  The index only needs these few layouts, built from
 # buffers directly.  Compute kernels given Arrow arrays and scalars never import pandas.
 
-_NP_TYPES = {pa.uint8(): np.uint8, pa.int32(): np.int32, pa.int64(): np.int64, pa.float64(): np.float64,
-             pa.uint32(): np.uint32}
+_NP_TYPES = {
+    pa.uint8(): np.uint8,
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.float64(): np.float64,
+    pa.uint32(): np.uint32,
+}
 _ARROW_TYPES = {np.dtype(v): k for k, v in _NP_TYPES.items()}
 
 
@@ -121,8 +136,11 @@ def np_values(column, null_fill=0) -> np.ndarray:
         if c.type == pa.bool_():
             data = validity_bits(buffers[1], c.offset, n) if n else np.zeros(0, dtype=bool)
         else:
-            data = np.frombuffer(buffers[1], dtype=dtype, count=n, offset=c.offset * dtype.itemsize) if n else \
-                np.zeros(0, dtype=dtype)
+            data = (
+                np.frombuffer(buffers[1], dtype=dtype, count=n, offset=c.offset * dtype.itemsize)
+                if n
+                else np.zeros(0, dtype=dtype)
+            )
         if c.null_count:
             data = np.where(np_valid(c), data, np.asarray(null_fill).astype(dtype))
         parts.append(data)
@@ -140,8 +158,12 @@ def arrow_values(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Arra
         validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
         null_count = int(len(valid) - valid.sum())
     if values.dtype == np.bool_:
-        return pa.Array.from_buffers(pa.bool_(), len(values), [validity, pa.py_buffer(np.packbits(values, bitorder="little"))],
-                                     null_count=null_count)
+        return pa.Array.from_buffers(
+            pa.bool_(),
+            len(values),
+            [validity, pa.py_buffer(np.packbits(values, bitorder="little"))],
+            null_count=null_count,
+        )
     arrow_type = _ARROW_TYPES[values.dtype]
     return pa.Array.from_buffers(arrow_type, len(values), [validity, pa.py_buffer(values)], null_count=null_count)
 
@@ -156,9 +178,12 @@ def arrow_strings(items: list, binary: bool = False) -> pa.Array:
     valid = np.fromiter((v is not None for v in items), dtype=bool, count=len(items))
     validity = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
     typ = (pa.large_binary() if binary else pa.large_string()) if large else (pa.binary() if binary else pa.string())
-    arr = pa.Array.from_buffers(typ, len(items), [validity, pa.py_buffer(offsets if large else offsets.astype(np.int32)),
-                                                  pa.py_buffer(b"".join(encoded))],
-                                null_count=int(len(valid) - valid.sum()))
+    arr = pa.Array.from_buffers(
+        typ,
+        len(items),
+        [validity, pa.py_buffer(offsets if large else offsets.astype(np.int32)), pa.py_buffer(b"".join(encoded))],
+        null_count=int(len(valid) - valid.sum()),
+    )
     return arr
 
 
@@ -308,11 +333,20 @@ def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
     ino, size, mtime_ns, ctime_ns = rec.fingerprint
     tags = m.get("tags") or []
     props = {
-        "hash": str(m["hash"]), "name": m.get("name"), "description": m.get("description"),
-        "experiment": m.get("experiment"), "tags": [str(t) for t in tags], "archived": bool(m.get("archived")),
-        "creation_time": float(m["creation_time"]), "end_time": _opt_float(m.get("end_time")),
-        "params": msgpack.packb(params, use_bin_type=True), "n_seq": len(seqs),
-        "m_ino": ino, "m_size": size, "m_mtime_ns": mtime_ns, "m_ctime_ns": ctime_ns,
+        "hash": str(m["hash"]),
+        "name": m.get("name"),
+        "description": m.get("description"),
+        "experiment": m.get("experiment"),
+        "tags": [str(t) for t in tags],
+        "archived": bool(m.get("archived")),
+        "creation_time": float(m["creation_time"]),
+        "end_time": _opt_float(m.get("end_time")),
+        "params": msgpack.packb(params, use_bin_type=True),
+        "n_seq": len(seqs),
+        "m_ino": ino,
+        "m_size": size,
+        "m_mtime_ns": mtime_ns,
+        "m_ctime_ns": ctime_ns,
         "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
     }
     for key in ("name", "description", "experiment"):
@@ -326,10 +360,15 @@ def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
         if not isinstance(context, dict):
             raise TypeError("context is not a map")
         row = {
-            "run": props["hash"], "seq_id": int(seq["id"]), "name": str(seq["name"]),
-            "context": _context_json(context), "context_mp": msgpack.packb(context, use_bin_type=True),
-            "dtype": str(seq.get("dtype", "float")), "count": int(seq.get("count") or 0),
-            "first_step": _opt_int(seq.get("first_step")), "last_step": _opt_int(seq.get("last_step")),
+            "run": props["hash"],
+            "seq_id": int(seq["id"]),
+            "name": str(seq["name"]),
+            "context": _context_json(context),
+            "context_mp": msgpack.packb(context, use_bin_type=True),
+            "dtype": str(seq.get("dtype", "float")),
+            "count": int(seq.get("count") or 0),
+            "first_step": _opt_int(seq.get("first_step")),
+            "last_step": _opt_int(seq.get("last_step")),
         }
         for key in ("first", "last", "min", "max"):
             row[key] = _opt_float(seq.get(key))
@@ -342,15 +381,45 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
 
     A manifest whose fields have the wrong types is left out (``aimcol check`` reports it).
     """
-    props: dict[str, list] = {k: [] for k in (
-        "hash", "name", "description", "experiment", "tags", "archived", "creation_time", "end_time",
-        "params", "n_seq", "m_ino", "m_size", "m_mtime_ns", "m_ctime_ns", "racy",
-    )}
+    props: dict[str, list] = {
+        k: []
+        for k in (
+            "hash",
+            "name",
+            "description",
+            "experiment",
+            "tags",
+            "archived",
+            "creation_time",
+            "end_time",
+            "params",
+            "n_seq",
+            "m_ino",
+            "m_size",
+            "m_mtime_ns",
+            "m_ctime_ns",
+            "racy",
+        )
+    }
     param_nodes: dict[tuple, dict] = {}
-    seq_cols: dict[str, list] = {k: [] for k in (
-        "run", "seq_id", "name", "context", "context_mp", "dtype", "count",
-        "first", "last", "min", "max", "first_step", "last_step",
-    )}
+    seq_cols: dict[str, list] = {
+        k: []
+        for k in (
+            "run",
+            "seq_id",
+            "name",
+            "context",
+            "context_mp",
+            "dtype",
+            "count",
+            "first",
+            "last",
+            "min",
+            "max",
+            "first_step",
+            "last_step",
+        )
+    }
     context_nodes: dict[tuple, dict] = {}
     s = 0
     row = 0
@@ -621,8 +690,11 @@ def _stat_manifests(layout: RepoLayout, names: list[str] | None = None) -> tuple
     try:
         for name in names:  # 10,000 runs: keep the loop lean
             try:
-                st = stat(name + "/manifest.msgpack", dir_fd=dir_fd) if dir_fd is not None else stat(
-                    os.path.join(runs_dir, name, "manifest.msgpack"))
+                st = (
+                    stat(name + "/manifest.msgpack", dir_fd=dir_fd)
+                    if dir_fd is not None
+                    else stat(os.path.join(runs_dir, name, "manifest.msgpack"))
+                )
             except (FileNotFoundError, NotADirectoryError):
                 continue
             hashes.append(name)
@@ -771,7 +843,9 @@ class RunIndex:
 
     def _journal_usable(self, journal: tuple[int, int] | None) -> bool:
         return (
-            journal is not None and self._journal is not None and journal[0] == self._journal[0]
+            journal is not None
+            and self._journal is not None
+            and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
             and time.time() - self._full_scan_at < FULL_SCAN_SECONDS
         )
@@ -841,8 +915,9 @@ class RunIndex:
         changed = ~known
         if known.any():
             kr = rows[known]
-            cached = np.stack([np_values(runs.column(c))[kr] for c in ("m_ino", "m_size", "m_mtime_ns", "m_ctime_ns")],
-                              axis=1)
+            cached = np.stack(
+                [np_values(runs.column(c))[kr] for c in ("m_ino", "m_size", "m_mtime_ns", "m_ctime_ns")], axis=1
+            )
             racy = np_values(runs.column("racy"), False)[kr]
             changed[known] = (cached != prints[known]).any(axis=1) | racy
         if gone is None:
@@ -869,8 +944,9 @@ class RunIndex:
         kept_seqs = keep_rows(seqs, (owner >= 0) & keep[owner])
         self._set(_concat(kept_runs, new_runs), _concat(kept_seqs, new_seqs))
         self.stats["reread"] += len(records)
-        significant = n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(
-            r.manifest["hash"] not in row_of for r in records)
+        significant = (
+            n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(r.manifest["hash"] not in row_of for r in records)
+        )
         if significant:
             self._persist()
 
@@ -912,4 +988,3 @@ def forget_indexes() -> None:
     """Drop the in-memory indexes (tests; a process that wants a cold start)."""
     with _INDEXES_LOCK:
         _INDEXES.clear()
-

@@ -58,8 +58,15 @@ def _sequence_metadata(manifest: dict) -> dict:
 class RunWriterStore:
     """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls."""
 
-    def __init__(self, layout: RepoLayout, run_hash: str, *, create: bool, experiment: str | None = None,
-                 seal_rows: int = DEFAULT_SEAL_ROWS):
+    def __init__(
+        self,
+        layout: RepoLayout,
+        run_hash: str,
+        *,
+        create: bool,
+        experiment: str | None = None,
+        seal_rows: int = DEFAULT_SEAL_ROWS,
+    ):
         self.layout = layout
         self.run_hash = run_hash
         self.seal_rows = seal_rows
@@ -121,7 +128,9 @@ class RunWriterStore:
         for stats in self._stats.values():
             stats.update(empty_stats())
         for entry in self.manifest["segments"]:
-            self._fold_table(SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry).read_all())
+            self._fold_table(
+                SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry).read_all()
+            )
         self._fold_table(table)
 
     def _fold_table(self, table: pa.Table) -> None:
@@ -228,6 +237,7 @@ class RunWriterStore:
             self.write_manifest(fsync=True)
         finally:
             self.lock.release()
+
 
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
@@ -345,7 +355,9 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[
         names = os.listdir(layout.run_dir(run_hash))
     except FileNotFoundError:
         return problems
-    stray = sorted(n for n in names if n not in named and (n.endswith(PARTIAL_SUFFIX) or n.startswith(("live-", "seg-"))))
+    stray = sorted(
+        n for n in names if n not in named and (n.endswith(PARTIAL_SUFFIX) or n.startswith(("live-", "seg-")))
+    )
     if stray:
         problems.append("stray files " + ", ".join(stray))
     return problems

@@ -191,8 +191,13 @@ def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -
     epoch = columns["epoch"][rows]
     epoch_col = to_arrow(epoch, ~np.isnan(epoch), pa.int64())
     return pa.RecordBatch.from_arrays(
-        [to_arrow(columns["seq"][rows]), to_arrow(columns["step"][rows]), to_arrow(columns["value"][rows]),
-         epoch_col, to_arrow(columns["time"][rows])],
+        [
+            to_arrow(columns["seq"][rows]),
+            to_arrow(columns["step"][rows]),
+            to_arrow(columns["value"][rows]),
+            epoch_col,
+            to_arrow(columns["time"][rows]),
+        ],
         schema=schema,
     )
 
@@ -309,9 +314,9 @@ class SealedSegmentReader:
             if length != starts[index + 1] - starts[index]:
                 raise IpcLayoutError(f"{self.path}: batch {index} has {length} rows, the manifest says otherwise")
             for part, (values, valid) in zip(parts, arrays):
-                values = values[lo:lo + count]
-                if valid is not None and not valid[lo:lo + count].all():  # as to_numpy: NaN for nulls
-                    values = np.where(valid[lo:lo + count], values, np.nan)
+                values = values[lo : lo + count]
+                if valid is not None and not valid[lo : lo + count].all():  # as to_numpy: NaN for nulls
+                    values = np.where(valid[lo : lo + count], values, np.nan)
                 part.append(values)
         return {name: concat_columns(part, name) for name, part in zip(columns, parts)}
 

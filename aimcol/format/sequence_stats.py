@@ -16,8 +16,7 @@ STAT_KEYS = ("count", "first", "last", "min", "max", "first_step", "last_step")
 
 
 def empty_stats() -> dict:
-    return {"count": 0, "first": None, "last": None, "min": None, "max": None,
-            "first_step": None, "last_step": None}
+    return {"count": 0, "first": None, "last": None, "min": None, "max": None, "first_step": None, "last_step": None}
 
 
 def _is_missing(x) -> bool:

@@ -169,13 +169,22 @@ class Vec:
                 objs[row] = value
         if errs is not None:
             err[rows[np.asarray(errs, dtype=bool)]] = True
-        return cls(kind, domain, num=num, ints=ints, strs=arrow_strings(strs) if strs is not None else None,
-                   times=times, objs=objs, err=err)
+        return cls(
+            kind,
+            domain,
+            num=num,
+            ints=ints,
+            strs=arrow_strings(strs) if strs is not None else None,
+            times=times,
+            objs=objs,
+            err=err,
+        )
 
     # -- reshaping ---------------------------------------------------------------------------
     def take(self, idx: np.ndarray, domain: int) -> Vec:
         return Vec(
-            self.kind[idx], domain,
+            self.kind[idx],
+            domain,
             num=None if self.num is None else self.num[idx],
             ints=None if self.ints is None else self.ints[idx],
             strs=None if self.strs is None else take(self.strs, idx),
@@ -185,8 +194,16 @@ class Vec:
         )
 
     def with_err(self, err: np.ndarray) -> Vec:
-        return Vec(self.kind, self.domain, num=self.num, ints=self.ints, strs=self.strs, times=self.times,
-                   objs=self.objs, err=err)
+        return Vec(
+            self.kind,
+            self.domain,
+            num=self.num,
+            ints=self.ints,
+            strs=self.strs,
+            times=self.times,
+            objs=self.objs,
+            err=err,
+        )
 
     def to_py(self, rows: np.ndarray) -> list:
         """Python values of ``rows`` (:data:`UNDEFINED` for undefined rows)."""
@@ -246,9 +263,14 @@ def select(mask: np.ndarray, a: Vec, b: Vec) -> Vec:
         if b.objs is not None:
             objs[~mask] = b.objs[~mask]
     return Vec(
-        np.where(mask, a.kind, b.kind), a.domain,
-        num=merge(a.num, b.num, 0.0), ints=merge(a.ints, b.ints, 0), strs=strs,
-        times=merge(a.times, b.times, 0), objs=objs, err=np.where(mask, a.err, b.err),
+        np.where(mask, a.kind, b.kind),
+        a.domain,
+        num=merge(a.num, b.num, 0.0),
+        ints=merge(a.ints, b.ints, 0),
+        strs=strs,
+        times=merge(a.times, b.times, 0),
+        objs=objs,
+        err=np.where(mask, a.err, b.err),
     )
 
 
@@ -594,8 +616,10 @@ class Engine:
         out_kind[m] = TIMEDELTA
         handled |= m
         if op == "+":
-            pairs = [(live & (ka == DATETIME) & (kb == TIMEDELTA) & small_b, ta, tb),
-                     (live & (ka == TIMEDELTA) & (kb == DATETIME) & small_a, tb, ta)]
+            pairs = [
+                (live & (ka == DATETIME) & (kb == TIMEDELTA) & small_b, ta, tb),
+                (live & (ka == TIMEDELTA) & (kb == DATETIME) & small_a, tb, ta),
+            ]
         else:
             pairs = [(live & (ka == DATETIME) & (kb == TIMEDELTA) & small_b, ta, -tb)]
         for m, base, delta in pairs:
@@ -781,8 +805,13 @@ class Engine:
             ints = np.zeros(n, dtype=np.int64)
             if v.strs is not None:
                 ints = np.where(k == STR, np_values(_pc().utf8_length(v.strs), 0), 0).astype(np.int64)
-            out = Vec(np.where(k == STR, INT, UNDEF).astype(np.uint8), v.domain, num=ints.astype(np.float64),
-                      ints=ints, err=err)
+            out = Vec(
+                np.where(k == STR, INT, UNDEF).astype(np.uint8),
+                v.domain,
+                num=ints.astype(np.float64),
+                ints=ints,
+                err=err,
+            )
             if slow.any():
                 out = select(slow, self.rowwise(len, [v], slow, v.domain), out)
                 out.err |= err
@@ -905,8 +934,9 @@ class Engine:
 
     def eval_DatetimeCall(self, node: ir.DatetimeCall) -> Vec:
         now = self.ctx.now
-        return self.generic(lambda *vals: V.datetime_function(node.name, vals, now),
-                            [self.evaluate(a) for a in node.args])
+        return self.generic(
+            lambda *vals: V.datetime_function(node.name, vals, now), [self.evaluate(a) for a in node.args]
+        )
 
     def _constructor(self, node, make) -> Vec:
         args = [self.evaluate(a) for a in node.args]
@@ -1041,7 +1071,8 @@ class Engine:
             if (kind == KIND_MAP).any():
                 kind = np.where(kind == KIND_MAP, OBJ, kind).astype(np.uint8)
             v = Vec(
-                kind, domain,
+                kind,
+                domain,
                 num=np_values(cols["n"]) if "n" in cols else None,
                 ints=np_values(cols["i"]) if "i" in cols else None,
                 strs=cols["s"].combine_chunks() if "s" in cols else None,
@@ -1185,8 +1216,9 @@ def final_mask(engine: Engine, v: Vec, domain: int) -> np.ndarray:
     return engine.truthy(v) & ~v.err
 
 
-def match_runs(query: ir.ParsedQuery, snap: IndexSnapshot, now: float | None = None,
-               active: np.ndarray | None = None) -> np.ndarray:
+def match_runs(
+    query: ir.ParsedQuery, snap: IndexSnapshot, now: float | None = None, active: np.ndarray | None = None
+) -> np.ndarray:
     """Boolean mask over the runs table: the runs a ``query_runs`` query selects.
 
     A query that refers to ``metric`` selects the runs that have at least one matching
@@ -1207,8 +1239,9 @@ def match_runs(query: ir.ParsedQuery, snap: IndexSnapshot, now: float | None = N
     return mask
 
 
-def match_sequences(query: ir.ParsedQuery, snap: IndexSnapshot, now: float | None = None,
-                    active: np.ndarray | None = None) -> np.ndarray:
+def match_sequences(
+    query: ir.ParsedQuery, snap: IndexSnapshot, now: float | None = None, active: np.ndarray | None = None
+) -> np.ndarray:
     """Boolean mask over the sequences table: the sequences a ``query_metrics`` query selects."""
     ctx = EvalContext(snap, time.time() if now is None else now, active)
     engine = Engine(ctx)

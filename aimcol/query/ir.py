@@ -12,8 +12,17 @@ from __future__ import annotations
 from typing import Any
 
 RUN_PROPERTIES = (
-    "hash", "name", "experiment", "tags", "archived", "active", "creation_time", "created_at",
-    "end_time", "duration", "description",
+    "hash",
+    "name",
+    "experiment",
+    "tags",
+    "archived",
+    "active",
+    "creation_time",
+    "created_at",
+    "end_time",
+    "duration",
+    "description",
 )
 """``run.<x>`` for these is the run property; any other ``run.<x>`` is the param ``x``."""
 

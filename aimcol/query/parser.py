@@ -23,11 +23,25 @@ MAX_DEPTH = 150
 """Deepest expression accepted: the evaluators recurse over the tree."""
 
 _COMPARE_OPS = {
-    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-    ast.In: "in", ast.NotIn: "not in", ast.Is: "is", ast.IsNot: "is not",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
 }
 _BIN_OPS = {
-    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**",
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
 }
 _REFUSED_BIN_OPS = {
     ast.BitAnd: "'&' is not supported: use 'and'",
@@ -128,7 +142,9 @@ class _Parser:
         if isinstance(node, ast.Dict):
             if any(k is None for k in node.keys):
                 raise self.error("'**' unpacking is not supported in AimQL", node)
-            return ir.DictDisplay(tuple(self.expr(k, d) for k in node.keys), tuple(self.expr(v, d) for v in node.values))
+            return ir.DictDisplay(
+                tuple(self.expr(k, d) for k in node.keys), tuple(self.expr(v, d) for v in node.values)
+            )
         if isinstance(node, ast.Call):
             return self.call(node, d)
         if isinstance(node, (ast.Attribute, ast.Subscript, ast.Name)):
@@ -148,7 +164,9 @@ class _Parser:
         for op, right in zip(node.ops, node.comparators):
             name = _COMPARE_OPS[type(op)]
             if name in ("is", "is not") and not (
-                isinstance(right, ast.Constant) and right.value in (None, True, False) and type(right.value) in (bool, type(None))
+                isinstance(right, ast.Constant)
+                and right.value in (None, True, False)
+                and type(right.value) in (bool, type(None))
             ):
                 raise self.error(f"'{name}' is only allowed with None, True or False: use '==' or '!='", right)
             ops.append(name)
@@ -182,9 +200,7 @@ class _Parser:
                 return ir.MakeTimedelta(self.args(node, d), self.keywords(node, V.TIMEDELTA_KWARGS, name, d))
             if name in ("run", "metric"):
                 raise self.error(f"'{name}' is not callable", func)
-            raise self.error(
-                f"{name!r} is not a function AimQL knows; allowed: {', '.join(_KNOWN_FUNCTIONS)}", func
-            )
+            raise self.error(f"{name!r} is not a function AimQL knows; allowed: {', '.join(_KNOWN_FUNCTIONS)}", func)
         if isinstance(func, ast.Attribute):
             self.check_attr_name(func)
             base = func.value
@@ -200,7 +216,8 @@ class _Parser:
             if isinstance(base, ast.Name) and base.id == "datetime":
                 if func.attr not in V.DATETIME_FUNCTIONS:
                     raise self.error(
-                        f"datetime.{func.attr} is not allowed; use one of {', '.join(sorted(V.DATETIME_FUNCTIONS))}", func
+                        f"datetime.{func.attr} is not allowed; use one of {', '.join(sorted(V.DATETIME_FUNCTIONS))}",
+                        func,
                     )
                 if node.keywords:
                     raise self.error(f"datetime.{func.attr}() takes no keyword arguments", node)
@@ -263,8 +280,10 @@ class _Parser:
         """A subscript key made of str constants (``["a"]`` or ``["a", "b"]``), else None."""
         if isinstance(key, ast.Constant) and type(key.value) is str:
             return (key.value,)
-        if isinstance(key, ast.Tuple) and key.elts and all(
-            isinstance(e, ast.Constant) and type(e.value) is str for e in key.elts
+        if (
+            isinstance(key, ast.Tuple)
+            and key.elts
+            and all(isinstance(e, ast.Constant) and type(e.value) is str for e in key.elts)
         ):
             return tuple(e.value for e in key.elts)
         return None
@@ -309,8 +328,9 @@ class _Parser:
                 raise self.error("run.metrics[name, context]: the context must be a dict literal", parts[1])
         attr = chain[2][1]
         if attr not in ir.METRIC_STATS:
-            raise self.error(f"run.metrics[...] has no attribute {attr!r}; use one of {', '.join(ir.METRIC_STATS)}",
-                             chain[2][2])
+            raise self.error(
+                f"run.metrics[...] has no attribute {attr!r}; use one of {', '.join(ir.METRIC_STATS)}", chain[2][2]
+            )
         from aimcol.sdk.tracking_values import freeze
 
         stat = ir.RunMetric(parts[0].value, context, freeze(context), attr)

@@ -145,11 +145,13 @@ class _Evaluator:
         if t is ir.DatetimeCall:
             return V.datetime_function(node.name, tuple(ev(a, run, seq) for a in node.args), self.now)
         if t is ir.MakeDatetime:
-            return V.make_datetime(tuple(ev(a, run, seq) for a in node.args),
-                                   {k: ev(v, run, seq) for k, v in node.kwargs})
+            return V.make_datetime(
+                tuple(ev(a, run, seq) for a in node.args), {k: ev(v, run, seq) for k, v in node.kwargs}
+            )
         if t is ir.MakeTimedelta:
-            return V.make_timedelta(tuple(ev(a, run, seq) for a in node.args),
-                                    {k: ev(v, run, seq) for k, v in node.kwargs})
+            return V.make_timedelta(
+                tuple(ev(a, run, seq) for a in node.args), {k: ev(v, run, seq) for k, v in node.kwargs}
+            )
         if t is ir.Method:
             obj = ev(node.obj, run, seq)
             args = tuple(ev(a, run, seq) for a in node.args)

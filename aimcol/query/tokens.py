@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 _SELECT = re.compile(r"\s*select\b", re.IGNORECASE)
 _IF = re.compile(r"\bif\b", re.IGNORECASE)
 
-_SKIPPED = frozenset({tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT,
-                      tokenize.ENDMARKER})
-_NOT_CALLABLE_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "lambda", "for", "None", "True", "False"})
+_SKIPPED = frozenset(
+    {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
+)
+_NOT_CALLABLE_KEYWORDS = frozenset(
+    {"and", "or", "not", "in", "is", "if", "else", "lambda", "for", "None", "True", "False"}
+)
 
 
 @dataclass
@@ -62,7 +65,7 @@ def strip_select(query: str) -> tuple[str, int]:
     rest = _IF.search(query, m.end())
     if rest is None:
         return "", len(query)
-    return query[rest.end():], rest.end()
+    return query[rest.end() :], rest.end()
 
 
 class TokenPassError(Exception):
@@ -103,9 +106,13 @@ def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
         if tok.type == tokenize.OP:
             if s in "([{":
                 last = prev[-1] if prev else None
-                is_call = s == "(" and last is not None and (
-                    (last.type == tokenize.NAME and last.string not in _NOT_CALLABLE_KEYWORDS)
-                    or last.string in (")", "]")
+                is_call = (
+                    s == "("
+                    and last is not None
+                    and (
+                        (last.type == tokenize.NAME and last.string not in _NOT_CALLABLE_KEYWORDS)
+                        or last.string in (")", "]")
+                    )
                 )
                 stack.append(is_call)
             elif s in ")]}":
@@ -117,8 +124,12 @@ def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
                 last = prev[-1] if prev else None
                 before = prev[-2] if len(prev) > 1 else None
                 keyword_arg = (
-                    stack and stack[-1] and last is not None and last.type == tokenize.NAME
-                    and before is not None and before.string in ("(", ",")
+                    stack
+                    and stack[-1]
+                    and last is not None
+                    and last.type == tokenize.NAME
+                    and before is not None
+                    and before.string in ("(", ",")
                 )
                 if not keyword_arg:
                     inserts.append(starts[line - 1] + col)

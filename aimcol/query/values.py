@@ -366,11 +366,41 @@ BUILTIN_KWARGS = {"sorted": frozenset({"reverse"}), "min": frozenset({"default"}
 
 STR_METHODS = frozenset(
     {
-        "startswith", "endswith", "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit",
-        "replace", "find", "rfind", "index", "rindex", "count", "isdigit", "isalpha", "isalnum",
-        "isnumeric", "isdecimal", "isspace", "islower", "isupper", "istitle", "title", "capitalize",
-        "casefold", "swapcase", "removeprefix", "removesuffix", "zfill", "partition", "rpartition",
-        "join", "splitlines",
+        "startswith",
+        "endswith",
+        "lower",
+        "upper",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "split",
+        "rsplit",
+        "replace",
+        "find",
+        "rfind",
+        "index",
+        "rindex",
+        "count",
+        "isdigit",
+        "isalpha",
+        "isalnum",
+        "isnumeric",
+        "isdecimal",
+        "isspace",
+        "islower",
+        "isupper",
+        "istitle",
+        "title",
+        "capitalize",
+        "casefold",
+        "swapcase",
+        "removeprefix",
+        "removesuffix",
+        "zfill",
+        "partition",
+        "rpartition",
+        "join",
+        "splitlines",
     }
 )
 DICT_METHODS = frozenset({"get", "keys", "values", "items"})
@@ -441,8 +471,16 @@ def call_builtin(name: str, args: tuple, kwargs: dict | None = None) -> Any:
 
 RE_FUNCTIONS = frozenset({"match", "search", "fullmatch"})
 RE_FLAGS = {
-    "I": re.I, "IGNORECASE": re.I, "M": re.M, "MULTILINE": re.M, "S": re.S, "DOTALL": re.S,
-    "A": re.A, "ASCII": re.A, "X": re.X, "VERBOSE": re.X,
+    "I": re.I,
+    "IGNORECASE": re.I,
+    "M": re.M,
+    "MULTILINE": re.M,
+    "S": re.S,
+    "DOTALL": re.S,
+    "A": re.A,
+    "ASCII": re.A,
+    "X": re.X,
+    "VERBOSE": re.X,
 }
 
 
@@ -459,7 +497,9 @@ def regex(func: str, pattern: Any, string: Any, flags: Any = 0) -> Any:
     return getattr(compiled, func)(string)
 
 
-DATETIME_FUNCTIONS = frozenset({"now", "utcnow", "today", "fromtimestamp", "utcfromtimestamp", "fromisoformat", "strptime"})
+DATETIME_FUNCTIONS = frozenset(
+    {"now", "utcnow", "today", "fromtimestamp", "utcfromtimestamp", "fromisoformat", "strptime"}
+)
 DATETIME_KWARGS = frozenset({"year", "month", "day", "hour", "minute", "second", "microsecond"})
 TIMEDELTA_KWARGS = frozenset({"days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks"})
 

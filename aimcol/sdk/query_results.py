@@ -86,7 +86,7 @@ def _sequence_rows_by_run(snap: IndexSnapshot, seq_mask: np.ndarray, run_order: 
     order = np.lexsort((seq_id, rank[owner]))
     rows, owner_rank = rows[order], rank[owner][order]
     bounds = np.searchsorted(owner_rank, np.arange(len(run_order) + 1))
-    return [rows[bounds[i]:bounds[i + 1]] for i in range(len(run_order))]
+    return [rows[bounds[i] : bounds[i + 1]] for i in range(len(run_order))]
 
 
 def _dotted(path: tuple) -> str:
@@ -240,8 +240,15 @@ class _QueryResult(abc.ABC):
         pd = require_pandas("query results to_pandas()")
         return self.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
 
-    def dataframe(self, only_last: bool = False, include_run: bool = True, include_name: bool = True,
-                  include_context: bool = True, include_props: bool = True, include_params: bool = True):
+    def dataframe(
+        self,
+        only_last: bool = False,
+        include_run: bool = True,
+        include_name: bool = True,
+        include_context: bool = True,
+        include_props: bool = True,
+        include_params: bool = True,
+    ):
         """Aim's ``dataframe()``: one row per point (``query_metrics``) or per run (``query_runs``).
 
         Returns ``None`` for an empty result, as Aim does.
@@ -298,14 +305,24 @@ class RunCollection(_QueryResult):
     def runs_table(self) -> pa.Table:
         return _runs_table(self._snap, self._run_order, time.time())
 
-    def dataframe(self, only_last: bool = False, include_run: bool = True, include_name: bool = True,
-                  include_context: bool = True, include_props: bool = True, include_params: bool = True):
+    def dataframe(
+        self,
+        only_last: bool = False,
+        include_run: bool = True,
+        include_name: bool = True,
+        include_context: bool = True,
+        include_props: bool = True,
+        include_params: bool = True,
+    ):
         """One row per run: hash, properties, flattened params (Aim's run-collection dataframe)."""
         pd = require_pandas("query results dataframe()")
         if not len(self):
             return None
-        frames = [group.run.dataframe(include_props=include_props, include_params=include_params)
-                  for group in self.iter_runs() if group.run is not None]
+        frames = [
+            group.run.dataframe(include_props=include_props, include_params=include_params)
+            for group in self.iter_runs()
+            if group.run is not None
+        ]
         return pd.concat(frames) if frames else None
 
 
@@ -340,8 +357,12 @@ def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
         for name in ("step", "value", "epoch", "time"):
             columns[name] = points.column(name).combine_chunks()
     else:
-        columns.update(step=arrow_column([], pa.int64()), value=arrow_column([], pa.float64()),
-                       epoch=arrow_column([], pa.int64()), time=arrow_column([], pa.float64()))
+        columns.update(
+            step=arrow_column([], pa.int64()),
+            value=arrow_column([], pa.float64()),
+            epoch=arrow_column([], pa.int64()),
+            time=arrow_column([], pa.float64()),
+        )
     for path in param_paths:
         if not path:
             continue
@@ -358,7 +379,7 @@ def _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_
     data: dict[str, Any] = {
         "idx": list(range(n)),
         "step": table.column("step").to_pylist(),
-        "value": metric.values_numpy()[len(metric.values_numpy()) - n:].tolist(),
+        "value": metric.values_numpy()[len(metric.values_numpy()) - n :].tolist(),
         "epoch": table.column("epoch").to_pylist(),
         "time": [_dt.datetime.fromtimestamp(t) for t in times],
     }
@@ -406,8 +427,9 @@ def _param_column(snap: IndexSnapshot, path: tuple, rows: np.ndarray) -> pa.Arra
     cells = []
     for params in snap.params_of(rows):
         value = _lookup(params, path)
-        cells.append(None if value is None or isinstance(value, dict) else
-                     value if isinstance(value, str) else _as_text(value))
+        cells.append(
+            None if value is None or isinstance(value, dict) else value if isinstance(value, str) else _as_text(value)
+        )
     return arrow_strings(cells)
 
 

@@ -95,6 +95,7 @@ NO_EPOCH = -(2**63)
 def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
 
+
 _COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
 
 
@@ -553,8 +554,15 @@ class Run:
             return self.creation_time
 
     # -- tracking: the hot path ---------------------------------------------------------------
-    def track(self, value, name: str | None = None, step: int | None = None, epoch: int | None = None, *,
-              context: dict | None = None) -> None:
+    def track(
+        self,
+        value,
+        name: str | None = None,
+        step: int | None = None,
+        epoch: int | None = None,
+        *,
+        context: dict | None = None,
+    ) -> None:
         """Append one point (or a dict of named points) to the (name, context) sequence.
 
         ``step=None`` continues from the sequence's largest step + 1.  Values are real numbers:
@@ -667,7 +675,9 @@ class Run:
             raise TypeError(f"track() context for {name!r} must be a dict, got {type(context).__name__}")
         for key in context:
             if not isinstance(key, str):
-                raise TypeError(f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str")
+                raise TypeError(
+                    f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str"
+                )
         context = normalise_value(context, ("context",))
         key = (name, freeze(context))
         seq = self._seq_by_key.get(key)
@@ -692,8 +702,9 @@ class Run:
 
     def _register_sequence(self, entry: dict) -> None:
         last = entry.get("last_step")
-        seq = self._new_sequence(entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1,
-                                 entry.get("dtype") == "float")
+        seq = self._new_sequence(
+            entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1, entry.get("dtype") == "float"
+        )
         self._seq_by_key[(entry["name"], freeze(entry["context"]))] = seq
 
     def _promote(self, seq: _SequenceState) -> None:
@@ -702,7 +713,9 @@ class Run:
         with self._buffer.lock:
             self._store.set_sequence_dtype(seq.id, "float")
 
-    def track_array(self, values, *, name: str, steps=None, epochs=None, times=None, context: dict | None = None) -> None:
+    def track_array(
+        self, values, *, name: str, steps=None, epochs=None, times=None, context: dict | None = None
+    ) -> None:
         """Bulk path: append a whole array of points to one sequence at memory speed.
 
         ``steps`` defaults to consecutive steps after the sequence's last; ``times`` to now.
@@ -725,7 +738,9 @@ class Run:
         else:
             steps = np.asarray(steps)
             if steps.shape != (n,) or steps.dtype.kind not in "iu":
-                raise ValueError(f"track_array() steps for {name!r} must be {n} integers, got {steps.dtype} {steps.shape}")
+                raise ValueError(
+                    f"track_array() steps for {name!r} must be {n} integers, got {steps.dtype} {steps.shape}"
+                )
             steps = steps.astype(np.int64, copy=False)
         if epochs is not None:
             epochs = np.asarray(epochs, dtype=np.int64)
@@ -747,8 +762,11 @@ class Run:
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
                 self._store.append_points(
-                    np.full(hi - lo, seq.id, dtype=np.uint32), steps[lo:hi], values[lo:hi].astype(np.float64),
-                    epochs[lo:hi] if epochs is not None else None, times[lo:hi],
+                    np.full(hi - lo, seq.id, dtype=np.uint32),
+                    steps[lo:hi],
+                    values[lo:hi].astype(np.float64),
+                    epochs[lo:hi] if epochs is not None else None,
+                    times[lo:hi],
                 )
 
     # -- lifecycle --------------------------------------------------------------------------

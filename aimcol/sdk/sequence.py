@@ -90,8 +90,11 @@ class _SequenceData:
 
     def numpy(self):
         m = self._metric
-        return m.steps_numpy(), {"value": m.values_numpy(), "epoch": m._column_numpy("epoch"),
-                                 "time": m._column_numpy("time")}
+        return m.steps_numpy(), {
+            "value": m.values_numpy(),
+            "epoch": m._column_numpy("epoch"),
+            "time": m._column_numpy("time"),
+        }
 
 
 class Metric:
@@ -112,8 +115,13 @@ class Metric:
     # -- summary from the manifest ------------------------------------------------------------
     def _stat(self, key: str):
         value = self._entry.get(key)
-        if value is not None and self.dtype == "int" and key in ("first", "last", "min", "max") \
-                and math.isfinite(value) and float(value).is_integer():
+        if (
+            value is not None
+            and self.dtype == "int"
+            and key in ("first", "last", "min", "max")
+            and math.isfinite(value)
+            and float(value).is_integer()
+        ):
             return int(value)
         return value
 
@@ -213,9 +221,12 @@ class Metric:
         points = self._load(ALL_COLUMNS)
         epoch = points["epoch"]
         return pa.Table.from_arrays(
-            [to_arrow(points["step"]), to_arrow(points["value"]),
-             to_arrow(epoch, ~np.isnan(epoch) if epoch.dtype.kind == "f" else None, pa.int64()),
-             to_arrow(points["time"])],
+            [
+                to_arrow(points["step"]),
+                to_arrow(points["value"]),
+                to_arrow(epoch, ~np.isnan(epoch) if epoch.dtype.kind == "f" else None, pa.int64()),
+                to_arrow(points["time"]),
+            ],
             schema=ARROW_SCHEMA,
         )
 

@@ -28,8 +28,14 @@ def run_row(run, *, include_props: bool = True, include_params: bool = True) -> 
     row = {"hash": run.hash}
     if include_props:
         row.update(
-            name=run.name, experiment=run.experiment, description=run.description, tags=run.tags,
-            archived=run.archived, creation_time=run.creation_time, end_time=run.end_time, active=run.active,
+            name=run.name,
+            experiment=run.experiment,
+            description=run.description,
+            tags=run.tags,
+            archived=run.archived,
+            creation_time=run.creation_time,
+            end_time=run.end_time,
+            active=run.active,
         )
     if include_params:
         row.update(flatten_params(run._manifest["params"]))

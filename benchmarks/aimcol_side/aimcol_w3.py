@@ -69,8 +69,17 @@ def parent(args) -> None:
     def count_points() -> int:
         return sum(len(m.values_numpy()) for m in Repo(str(root)).query_metrics(QUERY))
 
-    emit(run_parent("aimcol", args, root, hashes_dir, __file__, count_points,
-                    lambda hashes: check(str(root), hashes, args.steps)))
+    emit(
+        run_parent(
+            "aimcol",
+            args,
+            root,
+            hashes_dir,
+            __file__,
+            count_points,
+            lambda hashes: check(str(root), hashes, args.steps),
+        )
+    )
 
 
 if __name__ == "__main__":

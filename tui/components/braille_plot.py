@@ -26,9 +26,18 @@ from aimcol.tui.downsample import minmax_buckets
 
 # Mid-tone colours that read on dark and on light backgrounds (Tableau-like, yellow darkened).
 PALETTE = (
-    "#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1",
-    "#76b7b2", "#c59b00", "#ff6fa0", "#9c755f", "#8c8c8c",
-    "#1f9bd8", "#a0cb38",
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#59a14f",
+    "#b07aa1",
+    "#76b7b2",
+    "#c59b00",
+    "#ff6fa0",
+    "#9c755f",
+    "#8c8c8c",
+    "#1f9bd8",
+    "#a0cb38",
 )
 
 
@@ -69,8 +78,15 @@ class BraillePlot(Widget, can_focus=False):
         self._label_width = 6
 
     # -- inputs -----------------------------------------------------------------------------
-    def set_curves(self, curves: list[PlotSeries], *, x_kind: str = "step", log_y: bool = False,
-                   x_range: tuple[float, float] | None = None, message: str = "no data") -> None:
+    def set_curves(
+        self,
+        curves: list[PlotSeries],
+        *,
+        x_kind: str = "step",
+        log_y: bool = False,
+        x_range: tuple[float, float] | None = None,
+        message: str = "no data",
+    ) -> None:
         self.curves = curves
         self.x_kind = x_kind
         self.log_y = log_y
@@ -164,7 +180,7 @@ class BraillePlot(Widget, can_focus=False):
                 start = width - len(text)
             if start < next_free:
                 continue
-            chars[start:start + len(text)] = list(text)
+            chars[start : start + len(text)] = list(text)
             next_free = start + len(text) + 1
         return Strip([Segment("".join(chars)[:width], style)])
 

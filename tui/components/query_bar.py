@@ -64,8 +64,9 @@ class QueryBar(Widget):
             self.bar = bar
             self.query = query
 
-    def __init__(self, kind: str, history: QueryHistory, *, value: str = "", placeholder: str = "",
-                 id: str | None = None) -> None:  # noqa: A002
+    def __init__(
+        self, kind: str, history: QueryHistory, *, value: str = "", placeholder: str = "", id: str | None = None
+    ) -> None:  # noqa: A002
         super().__init__(id=id)
         self.kind = kind
         self.history = history
@@ -78,8 +79,9 @@ class QueryBar(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Label(f"{self.kind} ❯", classes="query-prompt")
-            yield QueryInput(value=self._initial, placeholder=self._placeholder, highlighter=self._highlighter,
-                             select_on_focus=False)
+            yield QueryInput(
+                value=self._initial, placeholder=self._placeholder, highlighter=self._highlighter, select_on_focus=False
+            )
         yield Static("", classes="query-error")
 
     @property

@@ -68,8 +68,14 @@ def sort_order(column: pa.ChunkedArray | pa.Array, descending: bool) -> np.ndarr
     typ = column.type
     if pa.types.is_list(typ) or pa.types.is_large_list(typ):
         column = pa.array([",".join(v) if v else None for v in column.to_pylist()], pa.string())
-    elif not (pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_string(typ)
-              or pa.types.is_large_string(typ) or pa.types.is_boolean(typ) or pa.types.is_timestamp(typ)):
+    elif not (
+        pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_boolean(typ)
+        or pa.types.is_timestamp(typ)
+    ):
         column = pa.array([None if v is None else format_value(v) for v in column.to_pylist()], pa.string())
     if pa.types.is_floating(column.type):
         column = pc.if_else(pc.is_nan(column), None, column)

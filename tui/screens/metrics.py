@@ -67,17 +67,17 @@ def group_value(series: SeriesData, group_by: str) -> str:
     if group_by == "metric":
         return series.name
     if group_by.startswith("context:"):
-        return format_value(series.context.get(group_by[len("context:"):]))
+        return format_value(series.context.get(group_by[len("context:") :]))
     if group_by.startswith("param:"):
-        return format_value(series.params.get(group_by[len("param:"):]))
+        return format_value(series.params.get(group_by[len("param:") :]))
     return ""
 
 
 def group_label(group_by: str) -> str:
     if group_by.startswith("context:"):
-        return f"context.{group_by[len('context:'):]}"
+        return f"context.{group_by[len('context:') :]}"
     if group_by.startswith("param:"):
-        return f"run.{group_by[len('param:'):]}"
+        return f"run.{group_by[len('param:') :]}"
     return group_by
 
 
@@ -131,8 +131,11 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
         x, y = prepare_xy(series_x(s, settings.x_axis), y)
         curves.append(PlotSeries(x, y, color, s.label))
         last = float(s.value[-1]) if len(s.value) else None
-        legend.append(LegendRow(s.label, group, color, last, _finite_stat(s.value, np.min),
-                                _finite_stat(s.value, np.max), s.status))
+        legend.append(
+            LegendRow(
+                s.label, group, color, last, _finite_stat(s.value, np.min), _finite_stat(s.value, np.max), s.status
+            )
+        )
     return CurvesReady(curves, legend, settings)
 
 
@@ -174,8 +177,9 @@ class MetricsScreen(Screen):
     MetricsScreen BraillePlot { padding: 0 1 0 0; }
     """
 
-    def __init__(self, query: str = "", run_hashes: list[str] | None = None,
-                 metric_keys: list[MetricKey] | None = None) -> None:
+    def __init__(
+        self, query: str = "", run_hashes: list[str] | None = None, metric_keys: list[MetricKey] | None = None
+    ) -> None:
         super().__init__()
         self.query_text = query
         self.run_hashes = list(run_hashes) if run_hashes is not None else None
@@ -191,9 +195,13 @@ class MetricsScreen(Screen):
         from aimcol.tui.components.query_bar import QueryBar
 
         yield Static("loading…", id="metrics-status")
-        yield QueryBar("metrics", self.app.history, value=self.query_text,
-                       placeholder="AimQL, e.g. metric.name == 'loss' and metric.context.subset == 'val'",
-                       id="metrics-query")
+        yield QueryBar(
+            "metrics",
+            self.app.history,
+            value=self.query_text,
+            placeholder="AimQL, e.g. metric.name == 'loss' and metric.context.subset == 'val'",
+            id="metrics-query",
+        )
         yield BraillePlot(id="plot")
         yield Legend(id="legend", cursor_type="row")
         yield Footer()
@@ -283,8 +291,9 @@ class MetricsScreen(Screen):
             message = f"no sequence matches{scope}"
         else:
             message = f"no {X_AXIS_LABELS[settings.x_axis]} values to plot"
-        self.plot.set_curves(ready.curves, x_kind=settings.x_axis, log_y=settings.log_y,
-                             x_range=settings.zoom, message=message)
+        self.plot.set_curves(
+            ready.curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
+        )
         self.legend_rows = ready.legend
         self._fill_legend(ready.legend, settings)
         self.update_status()
@@ -300,8 +309,10 @@ class MetricsScreen(Screen):
         for name in ("last", "min", "max", "status"):
             legend.add_column(name, key=name)
         for row in rows:
-            status = Text(row.status, style="bold red" if row.status == "crashed" else
-                          ("bold green" if row.status == "active" else "dim"))
+            status = Text(
+                row.status,
+                style="bold red" if row.status == "crashed" else ("bold green" if row.status == "active" else "dim"),
+            )
             label = Text(row.label)
             if row.status == "crashed":
                 label.append(" ✗", style="bold red")
@@ -317,7 +328,9 @@ class MetricsScreen(Screen):
         if self.run_hashes is not None:
             parts.append(f"{len(self.run_hashes)} run{'s' if len(self.run_hashes) != 1 else ''}")
         shown = len(self.series)
-        parts.append(f"{shown} series" + (f" (first {shown} of {self.total_matched})" if self.total_matched > shown else ""))
+        parts.append(
+            f"{shown} series" + (f" (first {shown} of {self.total_matched})" if self.total_matched > shown else "")
+        )
         parts.append(f"x={X_AXIS_LABELS[s.x_axis]}")
         if s.smoothing:
             parts.append(f"ema {s.smoothing:g}")
@@ -429,14 +442,24 @@ class MetricsScreen(Screen):
             self.settings.zoom = zoom
             self.rebuild()
 
-        self.app.push_screen(TextPrompt(f"Zoom to a {X_AXIS_LABELS[self.settings.x_axis]} range", value,
-                                        "FROM:TO, either side may be empty; empty resets"), apply)
+        self.app.push_screen(
+            TextPrompt(
+                f"Zoom to a {X_AXIS_LABELS[self.settings.x_axis]} range",
+                value,
+                "FROM:TO, either side may be empty; empty resets",
+            ),
+            apply,
+        )
 
     def action_pick_group(self) -> None:
         from aimcol.tui.screens.pickers import OptionPicker
 
-        options = [("each series its own colour", "series"), ("run", "run"), ("experiment", "experiment"),
-                   ("metric name", "metric")]
+        options = [
+            ("each series its own colour", "series"),
+            ("run", "run"),
+            ("experiment", "experiment"),
+            ("metric name", "metric"),
+        ]
         contexts = sorted({k for s in self.series for k in s.context})
         options += [(f"context.{k}", f"context:{k}") for k in contexts]
         params = sorted({k for s in self.series for k in s.params})
@@ -511,4 +534,3 @@ def parse_range(text: str) -> tuple[float, float] | None | bool:
     if not lo < hi:
         return False
     return (lo, hi)
-

@@ -113,8 +113,15 @@ class RunDetailScreen(Screen):
         table = self.query_one("#sequence-table", DataTable)
         table.clear()
         for seq in detail.sequences:
-            table.add_row(seq.name, context_label(seq.context), sparkline(seq.values, SPARK_WIDTH),
-                          format_number(seq.last), format_number(seq.min), format_number(seq.max), str(seq.count))
+            table.add_row(
+                seq.name,
+                context_label(seq.context),
+                sparkline(seq.values, SPARK_WIDTH),
+                format_number(seq.last),
+                format_number(seq.min),
+                format_number(seq.max),
+                str(seq.count),
+            )
 
     def live_refresh(self) -> None:
         if self.detail is not None and self.detail.status == "active" and not self.loading:

@@ -91,8 +91,12 @@ class RunsScreen(Screen):
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static("loading runs…", id="runs-status")
-        yield QueryBar("runs", self.app.history, placeholder="AimQL, e.g. run.hparams.lr < 0.01 and run.experiment == 'mlp-mnist'",
-                       id="runs-query")
+        yield QueryBar(
+            "runs",
+            self.app.history,
+            placeholder="AimQL, e.g. run.hparams.lr < 0.01 and run.experiment == 'mlp-mnist'",
+            id="runs-query",
+        )
         yield RunsTable(id="runs-table")
         yield Footer()
 
@@ -199,8 +203,9 @@ class RunsScreen(Screen):
         status = take(STATUS_NAMES, np.where(active, 0, np.where(ended, 1, 2)))
         created, spent = runs.column("creation_time"), runs.column("duration")
         elapsed = self.app.clock() - np_values(created, np.nan)
-        duration = arrow_values(np.where(active, elapsed, np_values(spent, np.nan)),
-                                np.where(active, np_valid(created), np_valid(spent)))
+        duration = arrow_values(
+            np.where(active, elapsed, np_values(spent, np.nan)), np.where(active, np_valid(created), np_valid(spent))
+        )
         runs = runs.append_column("status", status)
         runs = runs.set_column(runs.column_names.index("duration"), "duration", duration)
         columns = [TableColumn("mark", " ", "mark"), TableColumn("name", "name", "text", 28)]
