@@ -333,7 +333,7 @@ class Run:
             store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
         else:
             self.hash = run_hash
-            if not os.path.exists(layout.manifest_path(run_hash)):
+            if not layout.has_run(run_hash):
                 raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
             store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
             if experiment is not None:
@@ -362,7 +362,7 @@ class Run:
         if capture_terminal_logs:
             from aimcol.sdk.terminal_logs import TerminalLogCapture
 
-            capture = TerminalLogCapture(layout.run_dir(self.hash))
+            capture = TerminalLogCapture(layout.storage, layout.terminal_log_key(self.hash))
             capture.start()
             self._extras.insert(0, capture)
         if system_tracking_interval:
@@ -549,7 +549,7 @@ class Run:
     def _last_point_time(self) -> float:
         """For a crashed run: the newest of creation time and the manifest's last write."""
         try:
-            return os.stat(self.repo.layout.manifest_path(self.hash)).st_mtime
+            return self.repo.layout.storage.stat(self.repo.layout.manifest_key(self.hash)).mtime
         except OSError:
             return self.creation_time
 
@@ -829,4 +829,4 @@ class Run:
         """Lines the process printed to stdout/stderr while the run captured them."""
         from aimcol.sdk.terminal_logs import read_terminal_logs
 
-        return read_terminal_logs(self.repo.layout.run_dir(self.hash))
+        return read_terminal_logs(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))
