@@ -57,7 +57,7 @@ def check(tool, root: Path, hashes: list[str], steps: int) -> dict:
                 missing += steps - len(np.intersect1d(got_steps, expected_steps))
                 want = np.array([w3_value(2 * k + j, int(s)) for s in got_steps])
                 wrong += int(np.count_nonzero(np.asarray(values, dtype=np.float64) != want))
-    return {"missing_points": missing, "wrong_points": wrong}
+    return {"points_missing": missing, "points_wrong": wrong}
 
 
 def parent(tool, args) -> None:
