@@ -84,32 +84,75 @@ def batch_checksum(batch: pa.RecordBatch) -> int:
     return crc
 
 
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The IPC stream's end marker (continuation token, zero length)."""
+
+
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+    """``batch`` as a complete IPC stream without its end marker (schema message first)."""
+    sink = pa.BufferOutputStream()
+    writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
+    if batch is not None:
+        writer.write_batch(batch, custom_metadata=metadata)
+    else:
+        writer.close()
+    return sink.getvalue().to_pybytes()
+
+
+_SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
+"""The schema message every live stream starts with."""
+
+
 class LiveSegmentWriter:
     """Appends record batches to a new live segment file, each one reaching the OS at once.
 
-    ``pa.OSFile`` is unbuffered: when ``append`` returns, the batch is in the page cache and
-    survives a ``kill -9`` of this process.
+    Each batch is serialised in memory and written with ``os.write`` (unbuffered): when
+    ``append`` returns, the batch is in the page cache and survives a ``kill -9`` of this
+    process.  A write that fails part-way (``ENOSPC``, ``EIO``) is cut off again with
+    ``ftruncate``, so the file always ends at its last complete batch and a later append,
+    once space is back, continues a valid stream.  The bytes are those of
+    ``pyarrow.ipc.new_stream`` (schema message, one message per batch, end marker at close).
     """
 
     def __init__(self, path: str):
         self.path = path
-        self._sink = pa.OSFile(path, "wb")
-        self._writer = pa.ipc.new_stream(self._sink, POINT_SCHEMA)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        self.size = 0
         self.rows = 0
         self.batches = 0
 
     def append(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch, custom_metadata={CHECKSUM_KEY: str(batch_checksum(batch))})
+        """Write one batch, or raise with the file as it was before the call."""
+        data = _stream_bytes(batch, {CHECKSUM_KEY: str(batch_checksum(batch))})
+        if self.size:
+            data = data[len(_SCHEMA_BYTES) :]
+        self._write_all(data)
         self.rows += batch.num_rows
         self.batches += 1
 
+    def _write_all(self, data: bytes) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: live segment writer is closed")
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except BaseException:
+            os.ftruncate(self._fd, self.size)  # back to the last complete batch
+            raise
+        self.size += len(data)
+
     def close(self) -> None:
-        if self._sink.closed:
+        """End the stream (best effort: a reader stops at the last batch without it too)."""
+        if self._fd is None:
             return
         try:
-            self._writer.close()
+            self._write_all((b"" if self.size else _SCHEMA_BYTES) + _END_OF_STREAM)
+        except OSError:
+            pass
         finally:
-            self._sink.close()
+            os.close(self._fd)
+            self._fd = None
 
 
 def read_live_segment(path: str) -> pa.Table:
@@ -221,18 +264,25 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
     groups = np.split(order, bounds) if len(order) else []
     tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
     ranges, batches, rows = [], [], 0
-    with pa.OSFile(tmp, "wb") as sink:
-        with pa.ipc.new_file(sink, schema, options=options) as writer:
-            for group in groups:
-                batch = _sorted_sequence_batch(columns, group, schema)
-                ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
-                rows += batch.num_rows
-                for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
-                    chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
-                    writer.write_batch(chunk)
-                    batches.append(chunk.num_rows)
-        os.fsync(sink.fileno())
-    os.replace(tmp, path)
+    try:
+        with pa.OSFile(tmp, "wb") as sink:
+            with pa.ipc.new_file(sink, schema, options=options) as writer:
+                for group in groups:
+                    batch = _sorted_sequence_batch(columns, group, schema)
+                    ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
+                    rows += batch.num_rows
+                    for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
+                        chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
+                        writer.write_batch(chunk)
+                        batches.append(chunk.num_rows)
+            os.fsync(sink.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # disk full: give the space back, the live segment still holds the rows
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
     fsync_dir(os.path.dirname(path))
     return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches)
 

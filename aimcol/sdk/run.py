@@ -30,6 +30,7 @@ import numpy as np
 
 from aimcol.errors import MissingRunError, ReadOnlyRunError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
+from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
 from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
 from aimcol.sdk.sequence_registry import SequenceRegistry, SequenceState
@@ -151,8 +152,12 @@ class Run:
         if not os.path.exists(layout.manifest_path(run_hash)):
             raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
         store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
+        ended = store.manifest.get("exit_status") is not None
+        if ended:  # running again: how it ended last time no longer holds
+            store.manifest["exit_status"] = store.manifest["exit_error"] = None
         if experiment is not None:
             store.manifest["experiment"] = experiment
+        if ended or experiment is not None:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
@@ -179,6 +184,7 @@ class Run:
         flusher.start()
         self._helpers.append(flusher)
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
+        install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
 
     def _start_helpers(self, capture_terminal_logs: bool, system_tracking_interval: float | None) -> None:
@@ -204,8 +210,8 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close(status_for(exc_type, exc))  # an exception leaving the block: failed/interrupted
 
     def __hash__(self) -> int:
         return hash(self.hash)
@@ -579,12 +585,20 @@ class Run:
             self._buffer.flush()
 
     def close(self) -> None:
-        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent."""
-        if self._buffer is None:
+        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
+
+        If the last writes fail (disk full), the error propagates and the run stays open with
+        its points buffered: call ``close()`` again once there is space.
+        """
+        self._close(None)
+
+    def _close(self, ended_by: tuple[str, str | None] | None) -> None:
+        if self._buffer is None or self._buffer.closed:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
+        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
+        self._finalizer.detach()
         _OPEN_RUNS.discard(self)
-        self._finalizer()  # runs _finalise once; later calls are no-ops
 
     def finalize(self) -> None:
         """Aim's name for :meth:`close`."""
