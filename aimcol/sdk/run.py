@@ -355,6 +355,18 @@ class Run:
         return self._manifest.get("end_time")
 
     @property
+    def exit_status(self) -> str | None:
+        """How the run's writer ended it: ``"finished"``, ``"failed"`` (an uncaught exception
+        ended the script or left the ``with`` block) or ``"interrupted"`` (Ctrl-C); ``None``
+        while it runs, for a crashed run, and for runs written before aimcol recorded it."""
+        return self._manifest.get("exit_status")
+
+    @property
+    def exit_error(self) -> str | None:
+        """For a failed run, the exception that ended it (``"ValueError: bad lr"``), one line."""
+        return self._manifest.get("exit_error")
+
+    @property
     def active(self) -> bool:
         if self._reader is not None:
             return self._reader.active
