@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import datetime
 import os
+import threading
 import time
 import uuid
 import weakref
@@ -66,6 +67,24 @@ def flush_open_runs(repo_root: str) -> None:
     for run in list(_OPEN_RUNS):
         if run.repo.path == repo_root and run._buffer is not None and not run._buffer.closed:
             run.flush()
+
+
+def _disown_runs_in_forked_child() -> None:
+    """After ``fork()``, in the child: the parent's runs are not the child's to write or close.
+
+    The child inherits the runs' buffers (whose lock the parent's flusher may have held at
+    the fork), their finalisers (which would close the parent's run at the child's exit and
+    release its writer lock) and the lock's file descriptor.  Each run is marked as owned by
+    the parent: its buffer closed without writing, its finaliser detached, the lock left
+    alone (closing a copy of an flock'ed descriptor does not release it; ``LOCK_UN`` would).
+    """
+    for run in list(_OPEN_RUNS):
+        run._disown_after_fork()
+    _OPEN_RUNS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_disown_runs_in_forked_child)
 
 
 def new_run_hash() -> str:
@@ -184,6 +203,7 @@ class Run:
         flusher.start()
         self._helpers.append(flusher)
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
+        self._writer_pid = os.getpid()
         install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
 
@@ -479,7 +499,25 @@ class Run:
                 seq.next_step = step + 1
 
     def _raise_closed(self):
+        if self._writer_pid != os.getpid():
+            raise ReadOnlyRunError(
+                f"run {self.hash} is written by process {self._writer_pid}; this process is a fork() of it "
+                f"and cannot write it (create a new Run in the child, or Run({self.hash!r}, read_only=True) to read)"
+            )
         raise ReadOnlyRunError(f"run {self.hash} is closed; open it again with Run({self.hash!r}) to resume")
+
+    def _disown_after_fork(self) -> None:
+        """In a forked child (see ``_disown_runs_in_forked_child``): never write or close this run."""
+        self._registry.forget_fast_paths()
+        self._finalizer.detach()
+        buf = self._buffer
+        buf.lock = threading.Lock()  # the parent's flusher may have held it at fork()
+        buf.closed = True
+        buf.rows.closed = True
+        for helper in self._helpers:
+            disown = getattr(helper, "disown_after_fork", None)
+            if disown is not None:
+                disown()
 
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:

@@ -55,6 +55,11 @@ class TerminalLogCapture:
             if self._fd is not None:
                 os.write(self._fd, text.encode("utf-8", "replace"))
 
+    def disown_after_fork(self) -> None:
+        """In a forked child: stop copying into the parent's log (its lock may be held)."""
+        self.enabled = False
+        self._lock = threading.Lock()
+
     def stop(self) -> None:
         self.enabled = False
         if self._saved is not None:
