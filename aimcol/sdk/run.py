@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from aimcol.errors import MissingRunError, ReadOnlyRunError
+from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
-from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
+from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
-from aimcol.sdk.sequence_registry import SequenceRegistry, SequenceState
-from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
+from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, SequenceRegistry, SequenceState, advance
+from aimcol.sdk.tracking_values import MAX_EXACT_INT, coerce_step, coerce_value, freeze, normalise_context
 
 
 def _load_fastpath():
@@ -92,8 +92,26 @@ def new_run_hash() -> str:
     return uuid.uuid4().hex[:24]
 
 
+def _no_auto_step_left(name) -> UnstorableValueError:
+    return UnstorableValueError(
+        f"track() auto-step for {name!r}: the sequence already has step 2**63-1, the largest; pass step= explicitly"
+    )
+
+
 def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
+
+
+def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) -> np.ndarray:
+    """``column`` as ``n`` int64 values, refusing (never wrapping) values outside ``[low, high]``."""
+    column = np.asarray(column)
+    if column.shape != (n,) or column.dtype.kind not in "iu":
+        raise ValueError(f"track_array() {what} for {name!r} must be {n} integers, got {column.dtype} {column.shape}")
+    if n and (column.max() > high or column.min() < low):
+        raise UnstorableValueError(
+            f"track_array() {what} for {name!r} hold values outside [{low}, {high}]: {column.min()}..{column.max()}"
+        )
+    return column.astype(np.int64, copy=False)
 
 
 class Run:
@@ -312,7 +330,7 @@ class Run:
     def name(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run name must be a str, got {type(value).__name__}")
-        self._set_property("name", value)
+        self._set_property("name", value if value is None else check_str(value, "run name"))
 
     @property
     def description(self) -> str | None:
@@ -322,7 +340,7 @@ class Run:
     def description(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run description must be a str, got {type(value).__name__}")
-        self._set_property("description", value)
+        self._set_property("description", value if value is None else check_str(value, "run description"))
 
     @property
     def experiment(self) -> str:
@@ -332,7 +350,7 @@ class Run:
     def experiment(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run experiment must be a str, got {type(value).__name__}")
-        self._set_property("experiment", value)
+        self._set_property("experiment", value if value is None else check_str(value, "run experiment"))
 
     @property
     def archived(self) -> bool:
@@ -349,6 +367,7 @@ class Run:
     def add_tag(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
+        check_str(value, "run tag")
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
@@ -441,7 +460,7 @@ class Run:
         if t is float:
             if not seq.is_float:
                 self._promote(seq)
-        elif t is not int:
+        elif t is not int or not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             if t is dict:
                 return self._track_dict(value, name, step, epoch, context)
             value, is_float = coerce_value(value, name)
@@ -449,11 +468,13 @@ class Run:
                 self._promote(seq)
         if step is None:
             step = seq.next_step
+            if not STEPS_EXHAUSTED < step <= INT64_MAX:
+                raise _no_auto_step_left(name)
         elif type(step) is not int:
             step = coerce_step(step, name)
         if epoch is None:
             epoch = NO_EPOCH
-        elif type(epoch) is not int:
+        elif type(epoch) is not int or not -MAX_EXACT_INT <= epoch <= MAX_EXACT_INT:
             epoch = coerce_step(epoch, name, "epoch")
         if get_ident() != self._owner:
             return self._append_slow(seq, step, value, epoch, name)
@@ -495,8 +516,7 @@ class Run:
             if buf.closed:
                 self._raise_closed()
             rows.side.append((seq.id, step, float(value), epoch, _now()))
-            if step >= seq.next_step:
-                seq.next_step = step + 1
+            advance(seq, step)
 
     def _raise_closed(self):
         if self._writer_pid != os.getpid():
@@ -543,6 +563,7 @@ class Run:
             self._raise_closed()
         if not isinstance(name, str) or not name:
             raise TypeError(f"track() name must be a non-empty str, got {type(name).__name__} {name!r}")
+        check_str(name, "track() name")
         given_context = context
         if context is None:
             context = {}
@@ -553,7 +574,7 @@ class Run:
                 raise TypeError(
                     f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str"
                 )
-        context = normalise_value(context, ("context",))
+        context = normalise_context(context, name)
         seq = self._registry.find(name, context)
         if seq is None:
             _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
@@ -589,29 +610,30 @@ class Run:
         n = len(values)
         if n == 0:
             return
-        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
-        if values.dtype.kind == "f" and not seq.is_float:
-            self._promote(seq)
-        if steps is None:
-            steps = np.arange(seq.next_step, seq.next_step + n, dtype=np.int64)
-        else:
-            steps = np.asarray(steps)
-            if steps.shape != (n,) or steps.dtype.kind not in "iu":
-                raise ValueError(
-                    f"track_array() steps for {name!r} must be {n} integers, got {steps.dtype} {steps.shape}"
-                )
-            steps = steps.astype(np.int64, copy=False)
+        if values.dtype.kind in "iu" and (values.max() > MAX_EXACT_INT or values.min() < -MAX_EXACT_INT):
+            raise UnstorableValueError(
+                f"track_array() values for {name!r} hold ints beyond +-2**53, which the float64 value column "
+                "cannot hold exactly; pass them as floats to store them rounded"
+            )
+        if steps is not None:
+            steps = _int64_column(steps, n, name, "steps", low=-(2**63), high=INT64_MAX)
         if epochs is not None:
-            epochs = np.asarray(epochs, dtype=np.int64)
-            if epochs.shape != (n,):
-                raise ValueError(f"track_array() epochs for {name!r} must have {n} entries, got {epochs.shape}")
+            epochs = _int64_column(epochs, n, name, "epochs", low=-MAX_EXACT_INT, high=MAX_EXACT_INT)
         if times is None:
             times = np.full(n, time.time())
         else:
             times = np.asarray(times, dtype=np.float64)
             if times.shape != (n,):
                 raise ValueError(f"track_array() times for {name!r} must have {n} entries, got {times.shape}")
-        seq.next_step = max(seq.next_step, int(steps.max()) + 1)
+        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
+        if steps is None:
+            first = seq.next_step
+            if first == STEPS_EXHAUSTED or first + n - 1 > INT64_MAX:
+                raise _no_auto_step_left(name)
+            steps = np.arange(first, first + n, dtype=np.int64)
+        if values.dtype.kind == "f" and not seq.is_float:
+            self._promote(seq)
+        advance(seq, int(steps.max()))
         buf = self._buffer
         with buf.lock:
             if buf.closed:
