@@ -46,6 +46,11 @@ class RepoNotFoundError(AimcolError, FileNotFoundError):
     """No ``.aimcol`` repository at the given path."""
 
 
+class UnstorableValueError(AimcolError, ValueError):
+    """A value a run cannot store exactly: refused before anything is changed (a str with a
+    lone surrogate, params nested deeper than aimcol keeps, an int beyond the exact range)."""
+
+
 class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
 
