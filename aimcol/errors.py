@@ -70,3 +70,16 @@ class AimQLSyntaxError(AimcolError, SyntaxError):
         lines = self.query.splitlines() or [""]
         line = lines[min(max(self.lineno or 1, 1), len(lines)) - 1]
         return f"{line}\n{' ' * self.col}^\nAimQLSyntaxError: {self.msg}"
+
+
+class AimQLCostError(AimcolError, ValueError):
+    """An AimQL query refused because running it would cost too much.
+
+    ``reason`` names the bound: ``"length"`` (query text too long), ``"depth"`` (nested too
+    deeply), ``"size"`` (a value it builds is too large), ``"time"`` (ran past its time
+    limit), ``"memory"`` or ``"regex"`` (a pattern the linear-time engine cannot run).
+    """
+
+    def __init__(self, message: str, reason: str = "size"):
+        self.reason = reason
+        super().__init__(message)

@@ -40,8 +40,7 @@ from aimcol.format.run_index import (
     parse_path_column,
     run_index,
 )
-from aimcol.query import match_runs, match_sequences, parse_query
-from aimcol.query.compiler import experiment_names
+from aimcol.query import experiment_names, match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
 from aimcol.sdk.tables import require_pandas
 

@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from aimcol.format.contexts import freeze  # noqa: F401 (re-exported: sequences are keyed by it)
+
 
 def coerce_value(value, name) -> tuple[float | int, bool]:
     """``(python number, is_float)`` for a trackable value, or Aim's error for anything else."""
@@ -49,12 +51,3 @@ def coerce_step(step, name, what: str = "step") -> int:
     if isinstance(step, (float, np.floating)) and math.isfinite(step) and float(step).is_integer():
         return int(step)
     raise TypeError(f"track() {what} for {name!r} must be an integer, got {type(step).__name__} {step!r}")
-
-
-def freeze(value):
-    """A hashable, order-independent form of a context value (dicts sorted, lists as tuples)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return ("__list__",) + tuple(freeze(v) for v in value)
-    return value
