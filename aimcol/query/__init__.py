@@ -15,9 +15,10 @@ for one row, and the cost bounds), ``engine`` (evaluates the tree over whole col
 """
 
 from aimcol.query.engine import match_runs, match_sequences
+from aimcol.query.hints import typo_hint
 from aimcol.query.ir import ParsedQuery
 from aimcol.query.leaves import experiment_names
 from aimcol.query.parser import parse_query
 from aimcol.query.values import UNDEFINED
 
-__all__ = ["ParsedQuery", "UNDEFINED", "experiment_names", "match_runs", "match_sequences", "parse_query"]
+__all__ = ["ParsedQuery", "UNDEFINED", "experiment_names", "match_runs", "match_sequences", "parse_query", "typo_hint"]
