@@ -15,10 +15,19 @@ for one row, and the cost bounds), ``engine`` (evaluates the tree over whole col
 """
 
 from aimcol.query.engine import match_runs, match_sequences
-from aimcol.query.hints import typo_hint
 from aimcol.query.ir import ParsedQuery
 from aimcol.query.leaves import experiment_names
 from aimcol.query.parser import parse_query
 from aimcol.query.values import UNDEFINED
+
+
+def __getattr__(name: str) -> object:
+    # typo_hint is only needed for a query that matched nothing: not imported on the cold path
+    if name == "typo_hint":
+        from aimcol.query.hints import typo_hint
+
+        return typo_hint
+    raise AttributeError(f"module 'aimcol.query' has no attribute {name!r}")
+
 
 __all__ = ["ParsedQuery", "UNDEFINED", "experiment_names", "match_runs", "match_sequences", "parse_query", "typo_hint"]

@@ -40,7 +40,7 @@ from aimcol.format.run_index import (
     parse_path_column,
     run_index,
 )
-from aimcol.query import experiment_names, match_runs, match_sequences, parse_query, typo_hint
+from aimcol.query import experiment_names, match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
 from aimcol.sdk.tables import require_pandas
 
@@ -213,6 +213,8 @@ class _QueryResult(abc.ABC):
         exists (``run.hparam.lr`` → ``run.hparams.lr``); None otherwise."""
         if len(self):
             return None
+        from aimcol.query import typo_hint
+
         return typo_hint(self.query, self._snap)
 
     def iter_runs(self) -> Iterator[RunMetrics]:
@@ -531,6 +533,8 @@ def runs_table(repo, query: str = "") -> pa.Table:
 
 def query_hint(repo, query: str) -> str | None:
     """Why ``query`` may match nothing: a name it uses that no run has, and the nearest that exists."""
+    from aimcol.query import typo_hint
+
     return typo_hint(parse_query(query), _snapshot(repo))
 
 
