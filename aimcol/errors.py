@@ -70,3 +70,7 @@ class AimQLSyntaxError(AimcolError, SyntaxError):
         lines = self.query.splitlines() or [""]
         line = lines[min(max(self.lineno or 1, 1), len(lines)) - 1]
         return f"{line}\n{' ' * self.col}^\nAimQLSyntaxError: {self.msg}"
+
+
+class ImportSourceError(AimcolError, ValueError):
+    """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""
