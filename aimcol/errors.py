@@ -108,3 +108,7 @@ class AimQLCostError(AimcolError, ValueError):
     def __init__(self, message: str, reason: str = "size"):
         self.reason = reason
         super().__init__(message)
+
+
+class ImportSourceError(AimcolError, ValueError):
+    """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""
