@@ -123,9 +123,13 @@ class PointBuffer:
         self.wake.set()
 
     def due(self) -> bool:
-        """Whether the flusher should write now."""
+        """Whether the flusher should write now: ``flush_points`` rows, or rows (or a manifest
+        change left to it by the bulk path) older than ``flush_seconds``."""
         n = len(self.rows)
-        return n >= self.flush_points or (n > 0 and time.time() - self.last_flush >= self.flush_seconds)
+        if n >= self.flush_points:
+            return True
+        waiting = n > 0 or self.store.manifest_unpublished
+        return waiting and time.time() - self.last_flush >= self.flush_seconds
 
     def flush_locked(self) -> None:
         """Write buffered points as one batch.  Caller holds ``self.lock``.

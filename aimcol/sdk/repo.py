@@ -139,6 +139,10 @@ class Repo:
 
     # -- repository-wide summaries -----------------------------------------------------------
     def _manifests(self) -> Iterator[dict]:
+        """Every run's manifest, after flushing what this process tracked into the repository."""
+        from aimcol.sdk.run import flush_open_runs
+
+        flush_open_runs(self.path)
         for run_hash in self.run_hashes():
             try:
                 yield manifest_io.read_manifest(self.layout, run_hash)
