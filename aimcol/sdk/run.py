@@ -31,9 +31,11 @@ import numpy as np
 
 from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
+from aimcol.sdk.artifacts import Artifact, check_store_uri, copy_artifact, join_uri
 from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
 from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
+from aimcol.sdk.run_props import RunProps, local_datetime
 from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, SequenceRegistry, SequenceState, advance
 from aimcol.sdk.tracking_values import MAX_EXACT_INT, coerce_step, coerce_value, freeze, normalise_context
 
@@ -222,6 +224,7 @@ class Run:
         self._helpers.append(flusher)
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
         self._writer_pid = os.getpid()
+        self._progress_published = 0.0
         install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
 
@@ -283,14 +286,24 @@ class Run:
 
     # -- params ---------------------------------------------------------------------------
     def __setitem__(self, key, value) -> None:
+        """``run["hparams"] = {...}`` sets one param (a key path as a tuple); ``run[...] = {...}``
+        replaces the whole params tree.  The value is validated before anything changes."""
         path = normalise_key(key)
+        if not path and not isinstance(value, dict):
+            raise TypeError(f"run[...] = value replaces every param and needs a dict, got {type(value).__name__}")
         stored = normalise_value(value, path)
-        manifest = self._writable_manifest(f"param {'.'.join(path)!r}")
+        manifest = self._writable_manifest(f"param {'.'.join(path)!r}" if path else "params")
         set_path(manifest["params"], path, stored)
         self._publish()
 
     def __getitem__(self, key) -> Any:
+        """A copy of the param at ``key`` (``run[...]``: the whole tree); ``KeyError`` if absent."""
         return get_path(self._manifest["params"], normalise_key(key))
+
+    def set(self, key, val: Any, strict: bool = True) -> None:
+        """Aim's ``Run.set``: ``run[key] = val``.  ``strict`` is accepted for compatibility;
+        aimcol always validates (a value it cannot store raises)."""
+        self[key] = val
 
     def get(self, key, default=None) -> Any:
         try:
@@ -387,11 +400,97 @@ class Run:
 
     @property
     def created_at(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.creation_time)
+        return local_datetime(self.creation_time)
 
     @property
     def end_time(self) -> float | None:
         return self._manifest.get("end_time")
+
+    @property
+    def finalized_at(self) -> datetime.datetime | None:
+        """When the run was closed, as ``created_at`` is given; ``None`` while open or crashed."""
+        return local_datetime(self.end_time)
+
+    @property
+    def props(self) -> RunProps:
+        """Aim's ``run.props``: the properties as attributes (a live view of this run)."""
+        return RunProps(self)
+
+    # -- progress reports (Aim's check-ins) ---------------------------------------------------
+    PROGRESS_PUBLISH_SECONDS = 1.0
+    """report_progress() publishes the manifest at most this often (unless ``block=True``);
+    in between the report is kept and goes out with the next flush."""
+
+    def report_progress(self, *, expect_next_in: int = 0, block: bool = False) -> None:
+        """Say the run is alive and when the next report is due (``expect_next_in`` seconds).
+
+        Stored in the manifest as ``progress = {"reported_at", "expect_next_by"}``: a run
+        that is still active after ``expect_next_by`` (plus a grace period) is stuck.
+        Cheap in a training loop: the manifest is written at most once a second.
+        """
+        if not isinstance(expect_next_in, (int, float)) or isinstance(expect_next_in, bool) or expect_next_in < 0:
+            raise ValueError(f"expect_next_in must be a number of seconds >= 0, got {expect_next_in!r}")
+        manifest = self._writable_manifest("progress")
+        now = time.time()
+        with self._buffer.lock:
+            manifest["progress"] = {"reported_at": now, "expect_next_by": now + float(expect_next_in)}
+            if block or now - self._progress_published >= self.PROGRESS_PUBLISH_SECONDS:
+                self._store.write_manifest(fsync=block)
+                self._progress_published = now
+
+    def report_successful_finish(self, *, block: bool = True) -> None:
+        """Say the training finished successfully (``successful_finish_reported`` in the manifest)."""
+        manifest = self._writable_manifest("the successful finish")
+        with self._buffer.lock:
+            manifest["successful_finish_reported"] = time.time()
+            self._store.write_manifest(fsync=block)
+
+    @property
+    def progress(self) -> dict | None:
+        """The last ``report_progress()``: ``{"reported_at", "expect_next_by"}`` (unix times)."""
+        report = self._manifest.get("progress")
+        return dict(report) if report else None
+
+    @property
+    def successful_finish_reported(self) -> bool:
+        return self._manifest.get("successful_finish_reported") is not None
+
+    # -- artifacts ----------------------------------------------------------------------------
+    @property
+    def artifacts_uri(self) -> str | None:
+        """Where this run's artifacts go: ``<store set by set_artifacts_uri>/<run hash>``."""
+        base = self._manifest.get("artifacts_uri")
+        return None if base is None else join_uri(base, self.hash)
+
+    def set_artifacts_uri(self, uri: str) -> None:
+        """Set the artifact store (``file:///path``); each run writes into its own folder there."""
+        self._set_property("artifacts_uri", check_str(check_store_uri(uri), "artifacts URI"))
+
+    def log_artifact(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Copy the file ``path`` into the run's artifact folder as ``name`` (default: its
+        file name) and list it in ``run.artifacts``.  The copy is made before this returns."""
+        run_uri = self.artifacts_uri
+        if run_uri is None:
+            raise ValueError("run.artifacts_uri is None. Use run.set_artifacts_uri(...) to set this value")
+        name = check_str(name if name is not None else os.path.basename(path), "artifact name")
+        manifest = self._writable_manifest(f"artifact {name!r}")
+        uri = copy_artifact(path, run_uri, name)
+        with self._buffer.lock:
+            manifest.setdefault("artifacts", {})[name] = {"path": str(path), "uri": uri}
+            self._store.write_manifest()
+
+    def log_artifacts(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Every file under the folder ``path``, as ``<name>/<relative path>``."""
+        prefix = name if name is not None else os.path.basename(os.path.normpath(path))
+        for folder, _, files in sorted(os.walk(path)):
+            for file_name in sorted(files):
+                full = os.path.join(folder, file_name)
+                self.log_artifact(full, f"{prefix}/{os.path.relpath(full, path)}", block=block)
+
+    @property
+    def artifacts(self) -> dict[str, Artifact]:
+        """``name -> Artifact`` of every logged file."""
+        return {k: Artifact(k, v["path"], v["uri"]) for k, v in (self._manifest.get("artifacts") or {}).items()}
 
     @property
     def exit_status(self) -> str | None:
