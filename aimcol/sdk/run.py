@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import copy
 import datetime
+import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +35,16 @@ from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueErro
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.artifacts import Artifact, check_store_uri, copy_artifact, join_uri
 from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
+from aimcol.sdk.object_sequences import (
+    LOG_RECORDS_NAME,
+    LogRecord,
+    ObjectSequence,
+    ObjectSequenceState,
+    ObjectSequenceWriter,
+    is_object_value,
+    read_object_sequences,
+    typename,
+)
 from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
 from aimcol.sdk.run_props import RunProps, local_datetime
@@ -186,7 +198,9 @@ class Run:
         layout = self.repo.layout
         if run_hash is None:
             self.hash = new_run_hash()
-            return RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
+            store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
+            self._objects = ObjectSequenceWriter(layout.run_dir(self.hash), store.manifest)
+            return store
         self.hash = run_hash
         if not os.path.exists(layout.manifest_path(run_hash)):
             raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
@@ -200,6 +214,9 @@ class Run:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
+        self._objects = ObjectSequenceWriter(layout.run_dir(run_hash), store.manifest)
+        for state in self._objects.resume_states():
+            self._registry.register(state)
         return store
 
     def _start_point_buffer(self, fastpath, flush_points: int, flush_seconds: float) -> None:
@@ -555,6 +572,8 @@ class Run:
             if name is None or type(value) is dict:
                 return self._track_dict(value, name, step, epoch, context)
             seq = self._sequence_for(name, context, value)
+            if type(seq) is ObjectSequenceState:
+                return self._track_object(seq, value, name, step, epoch)
         t = type(value)
         if t is float:
             if not seq.is_float:
@@ -638,6 +657,17 @@ class Run:
             if disown is not None:
                 disown()
 
+    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch) -> None:
+        """A point of an object sequence (a list, a log record): one record, written now."""
+        if step is not None:
+            step = coerce_step(step, name)
+        if epoch is not None:
+            epoch = coerce_step(epoch, name, "epoch")
+        with self._buffer.lock:
+            if self._buffer.closed:
+                self._raise_closed()
+            self._objects.append(seq, value, step, epoch, name)
+
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
             if name is not None:
@@ -675,6 +705,16 @@ class Run:
                 )
         context = normalise_context(context, name)
         seq = self._registry.find(name, context)
+        if type(seq) is ObjectSequenceState:
+            return seq  # never in the fast lookups: every call comes here
+        if seq is None and is_object_value(value):
+            with self._buffer.lock:
+                if self._buffer.closed:
+                    self._raise_closed()
+                seq = self._objects.add_sequence(name, context, typename(value))
+                self._registry.register(seq)
+                self._store.write_manifest()  # the sequence is visible to readers at once
+            return seq
         if seq is None:
             _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
             with self._buffer.lock:
@@ -768,6 +808,7 @@ class Run:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
         stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
+        self._objects.close()
         self._finalizer.detach()
         _OPEN_RUNS.discard(self)
 
@@ -811,6 +852,63 @@ class Run:
 
         pd = require_pandas("Run.dataframe()")
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
+
+    # -- object sequences and log records -------------------------------------------------------
+    def _object_sequences(self) -> list[ObjectSequence]:
+        if self._reader is not None:
+            manifest = self._reader.manifest
+        else:
+            with self._buffer.lock:
+                manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
+        return read_object_sequences(self, self.repo.layout.run_dir(self.hash), manifest)
+
+    def object_sequences(self) -> list[ObjectSequence]:
+        """Every sequence of object values (lists, log records), in creation order."""
+        return self._object_sequences()
+
+    def get_object_sequence(self, name: str, context: dict | None = None) -> ObjectSequence | None:
+        """The object sequence ``name`` with exactly ``context`` (default ``{}``), or ``None``."""
+        wanted = freeze(context or {})
+        for seq in self._object_sequences():
+            if seq.name == name and freeze(seq.context) == wanted:
+                return seq
+        return None
+
+    def iter_sequence_info_by_type(self, dtypes) -> Iterator[tuple[str, dict, Run]]:
+        """``(name, context, run)`` of every sequence whose dtype is in ``dtypes`` (Aim's names:
+        ``"float"``, ``"int"``, ``"list(float)"``, ``"aim.log_record"`` …)."""
+        wanted = {dtypes} if isinstance(dtypes, str) else set(dtypes)
+        for entry in self._manifest["sequences"]:
+            if entry.get("dtype") in wanted:
+                yield entry["name"], entry["context"], self
+        for entry in self._manifest.get("object_sequences") or []:
+            if entry["dtype"] in wanted:
+                yield entry["name"], entry["context"], self
+
+    def _log(self, level: int, msg: str, params: dict) -> None:
+        caller = sys._getframe(2)
+        record = LogRecord(msg, level, logger_info=(caller.f_code.co_filename, caller.f_lineno), **params)
+        self.track(record, name=LOG_RECORDS_NAME)
+
+    def log_debug(self, msg: str, **params: Any) -> None:
+        """Log a message at DEBUG level (read back with :meth:`get_log_records`)."""
+        self._log(logging.DEBUG, msg, params)
+
+    def log_info(self, msg: str, **params: Any) -> None:
+        """Log a message at INFO level (read back with :meth:`get_log_records`)."""
+        self._log(logging.INFO, msg, params)
+
+    def log_warning(self, msg: str, **params: Any) -> None:
+        """Log a message at WARNING level (read back with :meth:`get_log_records`)."""
+        self._log(logging.WARNING, msg, params)
+
+    def log_error(self, msg: str, **params: Any) -> None:
+        """Log a message at ERROR level (read back with :meth:`get_log_records`)."""
+        self._log(logging.ERROR, msg, params)
+
+    def get_log_records(self) -> ObjectSequence | None:
+        """The messages of ``log_info()`` & co. (``data.values_list()``: :class:`LogRecord`), or ``None``."""
+        return self.get_object_sequence(LOG_RECORDS_NAME)
 
     def get_terminal_logs(self) -> list[str]:
         """Lines the process printed to stdout/stderr while the run captured them."""
