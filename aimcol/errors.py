@@ -100,3 +100,20 @@ class ClaimLostError(AimcolError, RuntimeError):
 
 class UnsupportedStorageError(AimcolError, ValueError):
     """A repository location whose scheme (``s3://`` …) no installed storage backend handles."""
+
+
+class AimQLCostError(AimcolError, ValueError):
+    """An AimQL query refused because running it would cost too much.
+
+    ``reason`` names the bound: ``"length"`` (query text too long), ``"depth"`` (nested too
+    deeply), ``"size"`` (a value it builds is too large), ``"time"`` (ran past its time
+    limit), ``"memory"`` or ``"regex"`` (a pattern the linear-time engine cannot run).
+    """
+
+    def __init__(self, message: str, reason: str = "size"):
+        self.reason = reason
+        super().__init__(message)
+
+
+class ImportSourceError(AimcolError, ValueError):
+    """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""

@@ -6,7 +6,7 @@ tracked, with the live segment never left with a torn batch in the middle.
 
 Two ways to fill the disk: a real tmpfs of a few MB mounted for the test (needs root; the
 truest check, sealing included), and ENOSPC injected at the ``os.write`` calls of the
-format's live-segment and manifest writers, half-way through a write (runs everywhere).
+local storage (live-segment appends, manifest and sealed writes), half-way through a write (runs everywhere).
 """
 
 from __future__ import annotations
@@ -81,11 +81,10 @@ def _assert_every_point(repo_path: str, run_hash: str, expected_steps: list[int]
 
 @pytest.mark.parametrize("seal_rows", [1_000_000, 350])
 def test_injected_enospc_then_space_returns_loses_nothing(repo_path, monkeypatch, seal_rows):
-    import aimcol.format.atomic_file as atomic_file
-    import aimcol.format.segments as segments
+    import aimcol.format.local_storage as local_storage
 
     state = _DiskFull()
-    state.install(monkeypatch, segments, atomic_file)
+    state.install(monkeypatch, local_storage)
     state.fill = lambda: setattr(state, "full", True)
     state.free = lambda: setattr(state, "full", False)
     run = Run(
@@ -105,11 +104,10 @@ def test_injected_enospc_then_space_returns_loses_nothing(repo_path, monkeypatch
 
 
 def test_close_on_a_full_disk_raises_then_a_retry_closes(repo_path, monkeypatch):
-    import aimcol.format.atomic_file as atomic_file
-    import aimcol.format.segments as segments
+    import aimcol.format.local_storage as local_storage
 
     state = _DiskFull()
-    state.install(monkeypatch, segments, atomic_file)
+    state.install(monkeypatch, local_storage)
     run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False, flush_seconds=3600)
     for i in range(500):
         run.track(float(i) * 0.5, name="loss", step=i)

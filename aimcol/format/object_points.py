@@ -7,9 +7,9 @@ the run's ``objects.log``::
     record = u32 payload length | u32 CRC-32 of payload | payload
     payload = msgpack [seq_id, step, epoch or nil, time, value]
 
-(little-endian).  ``seq_id`` indexes the manifest's ``object_sequences``.  Appends are
-single ``os.write`` calls on an ``O_APPEND`` descriptor; a failed one (disk full) is cut off
-again with ``ftruncate``, so the file always ends at its last complete record.  A reader
+(little-endian).  ``seq_id`` indexes the manifest's ``object_sequences``.  Appends go
+through the storage's appender, one write per record; a failed one (disk full) is cut off
+again (``Appender.truncate``), so the file always ends at its last complete record.  A reader
 stops at the first incomplete or damaged record (a torn tail after kill -9), and ignores
 records of sequence ids the manifest does not list (a writer killed before publishing a new
 sequence).
@@ -17,12 +17,14 @@ sequence).
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from typing import Any
 
 import msgpack
+
+from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.storage import Appender, Storage
 
 OBJECTS_FILE = "objects.log"
 
@@ -42,31 +44,44 @@ def pack_record(seq_id: int, step: int, epoch: int | None, time: float, value: A
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+def _read(storage: Storage, key: str) -> bytes | None:
+    if not storage.supports_append:
+        return None
+    try:
+        return storage.read_appended(key)
+    except FileNotFoundError:
+        return None
+
+
+def objects_key(run_hash: str) -> str:
+    """The storage key of a run's object points."""
+    return RepoLayout.segment_key(run_hash, OBJECTS_FILE)
+
+
 class ObjectPointsWriter:
     """Appends records to a run's ``objects.log``.  Not thread-safe: callers serialise."""
 
-    def __init__(self, path: str):
-        self.path = path
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.size = os.fstat(self._fd).st_size
+    def __init__(self, storage: Storage, key: str):
+        if not storage.supports_append:
+            raise NotImplementedError(f"{storage!r} has no appendable objects: object sequences need them")
+        self.key = key
+        existing = _read(storage, key)
+        self.size = len(existing) if existing else 0
+        self._sink: Appender = storage.open_appender(key)
 
     def append(self, record: bytes) -> None:
-        """Write one record from :func:`pack_record`, or raise with the file as it was."""
-        if self._fd is None:
-            raise ValueError(f"{self.path}: object points writer is closed")
-        view = memoryview(record)
+        """Write one record from :func:`pack_record`, or raise with the object as it was."""
+        if self._sink.closed:
+            raise ValueError(f"{self.key}: object points writer is closed")
         try:
-            while view:
-                view = view[os.write(self._fd, view) :]
+            self._sink.write(record)
         except BaseException:
-            os.ftruncate(self._fd, self.size)
+            self._sink.truncate(self.size)
             raise
         self.size += len(record)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._sink.close()
 
 
 def parse_records(data: bytes) -> tuple[list[tuple[int, int, int | None, float, Any]], int]:
@@ -92,24 +107,21 @@ def parse_records(data: bytes) -> tuple[list[tuple[int, int, int | None, float, 
     return records, offset
 
 
-def read_object_points(run_dir: str) -> list[tuple[int, int, int | None, float, Any]]:
-    """Every intact record of the run's ``objects.log`` in write order (none if absent)."""
-    try:
-        with open(os.path.join(run_dir, OBJECTS_FILE), "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        return []
-    return parse_records(data)[0]
+def read_object_points(storage: Storage, key: str) -> list[tuple[int, int, int | None, float, Any]]:
+    """Every intact record of a run's ``objects.log`` in write order (none if absent)."""
+    data = _read(storage, key)
+    return parse_records(data)[0] if data else []
 
 
-def trim_torn_tail(run_dir: str) -> None:
+def trim_torn_tail(storage: Storage, key: str) -> None:
     """Cut a torn last record (a writer killed mid-append) so that appends continue a valid file."""
-    path = os.path.join(run_dir, OBJECTS_FILE)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
+    data = _read(storage, key)
+    if not data:
         return
     valid = parse_records(data)[1]
     if valid < len(data):
-        os.truncate(path, valid)
+        sink = storage.open_appender(key)
+        try:
+            sink.truncate(valid)
+        finally:
+            sink.close()

@@ -14,17 +14,17 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
-import os
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
-from aimcol.format.atomic_file import PARTIAL_SUFFIX, fsync_dir
 from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
+from aimcol.format.storage import Appender, Storage
 
 POINT_SCHEMA = pa.schema(
     [
@@ -104,19 +104,20 @@ _SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
 
 
 class LiveSegmentWriter:
-    """Appends record batches to a new live segment file, each one reaching the OS at once.
+    """Appends record batches to a new live segment, each one reaching the store at once.
 
-    Each batch is serialised in memory and written with ``os.write`` (unbuffered): when
-    ``append`` returns, the batch is in the page cache and survives a ``kill -9`` of this
-    process.  A write that fails part-way (``ENOSPC``, ``EIO``) is cut off again with
-    ``ftruncate``, so the file always ends at its last complete batch and a later append,
-    once space is back, continues a valid stream.  The bytes are those of
-    ``pyarrow.ipc.new_stream`` (schema message, one message per batch, end marker at close).
+    The storage's appender is unbuffered: when ``append`` returns, the batch is in the page
+    cache and survives a ``kill -9`` of this process.  Each batch is serialised in memory and
+    handed over in one write; a write that fails part-way (``ENOSPC``, ``EIO``) is cut off
+    again (:meth:`Appender.truncate`), so the object always ends at its last complete batch
+    and a later append, once space is back, continues a valid stream.  The bytes are those
+    of ``pyarrow.ipc.new_stream`` (schema message, one message per batch, end marker at
+    close).
     """
 
-    def __init__(self, path: str):
-        self.path = path
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    def __init__(self, storage: Storage, key: str):
+        self.key = key
+        self._sink: Appender = storage.open_appender(key, truncate=True)
         self.size = 0
         self.rows = 0
         self.batches = 0
@@ -131,40 +132,37 @@ class LiveSegmentWriter:
         self.batches += 1
 
     def _write_all(self, data: bytes) -> None:
-        if self._fd is None:
-            raise ValueError(f"{self.path}: live segment writer is closed")
-        view = memoryview(data)
+        if self._sink.closed:
+            raise ValueError(f"{self.key}: live segment writer is closed")
         try:
-            while view:
-                view = view[os.write(self._fd, view) :]
+            self._sink.write(data)
         except BaseException:
-            os.ftruncate(self._fd, self.size)  # back to the last complete batch
+            self._sink.truncate(self.size)  # back to the last complete batch
             raise
         self.size += len(data)
 
     def close(self) -> None:
         """End the stream (best effort: a reader stops at the last batch without it too)."""
-        if self._fd is None:
+        if self._sink.closed:
             return
         try:
             self._write_all((b"" if self.size else _SCHEMA_BYTES) + _END_OF_STREAM)
         except OSError:
             pass
         finally:
-            os.close(self._fd)
-            self._fd = None
+            self._sink.close()
 
 
-def read_live_segment(path: str) -> pa.Table:
+def read_live_segment(storage: Storage, key: str) -> pa.Table:
     """Every complete record batch of a live stream; a torn or garbled tail is ignored.
 
     A missing file reads as empty (the writer may have just sealed and removed it).
     """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = storage.read_appended(key)
     except FileNotFoundError:
         return empty_points()
+    assert data is not None  # no known_size given
     return parse_live_segment(data)
 
 
@@ -245,7 +243,9 @@ def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -
     )
 
 
-def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: dict) -> SealedSegment:
+def write_sealed_segment(
+    storage: Storage, key: str, table: pa.Table, file_name: str, metadata: dict[str, Any]
+) -> SealedSegment:
     """Write rows sorted by (seq, step), latest write per step, to an Arrow IPC file (zstd),
     atomically and durably.
 
@@ -262,28 +262,17 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
     order = np.argsort(seq, kind="stable")  # groups by sequence, write order kept inside each
     bounds = np.flatnonzero(np.diff(seq[order])) + 1
     groups = np.split(order, bounds) if len(order) else []
-    tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
     ranges, batches, rows = [], [], 0
-    try:
-        with pa.OSFile(tmp, "wb") as sink:
-            with pa.ipc.new_file(sink, schema, options=options) as writer:
-                for group in groups:
-                    batch = _sorted_sequence_batch(columns, group, schema)
-                    ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
-                    rows += batch.num_rows
-                    for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
-                        chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
-                        writer.write_batch(chunk)
-                        batches.append(chunk.num_rows)
-            os.fsync(sink.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # disk full: give the space back, the live segment still holds the rows
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(os.path.dirname(path))
+    with storage.write_immutable(key) as sink:
+        with pa.ipc.new_file(sink, schema, options=options) as writer:
+            for group in groups:
+                batch = _sorted_sequence_batch(columns, group, schema)
+                ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
+                rows += batch.num_rows
+                for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
+                    chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
+                    writer.write_batch(chunk)
+                    batches.append(chunk.num_rows)
     return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches)
 
 
@@ -314,8 +303,10 @@ class SealedSegmentReader:
     batch, no Arrow objects); a file it does not understand is read with pyarrow instead.
     """
 
-    def __init__(self, path: str, entry: dict):
-        self.path = path
+    def __init__(self, storage: Storage, key: str, entry: dict[str, Any]):
+        self.storage = storage
+        self.key = key
+        self.path = f"{storage.uri}/{key}"  # for messages
         self.entry = entry
         self._reader = None
         self._direct: IpcFileBatches | None | bool = None  # False: use pyarrow
@@ -323,7 +314,9 @@ class SealedSegmentReader:
 
     def _open(self):
         if self._reader is None:
-            self._reader = pa.ipc.open_file(self.path, options=pa.ipc.IpcReadOptions(use_threads=False))
+            self._reader = pa.ipc.open_file(
+                self.storage.open_input(self.key), options=pa.ipc.IpcReadOptions(use_threads=False)
+            )
         return self._reader
 
     def read_all(self) -> pa.Table:
@@ -334,7 +327,7 @@ class SealedSegmentReader:
         (and columns) needed.  A column with nulls (``epoch``) comes back as float64 with NaN."""
         if self._direct is None:
             try:
-                self._direct = IpcFileBatches(self.path)
+                self._direct = IpcFileBatches(self.storage, self.key)
             except _DIRECT_READ_ERRORS:
                 self._direct = False
         if self._direct:

@@ -16,20 +16,14 @@ queries, the index and the TUI never see them.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from aimcol.errors import UnstorableValueError
-from aimcol.format.object_points import (
-    OBJECTS_FILE,
-    ObjectPointsWriter,
-    pack_record,
-    read_object_points,
-    trim_torn_tail,
-)
+from aimcol.format.object_points import ObjectPointsWriter, objects_key, pack_record, read_object_points, trim_torn_tail
+from aimcol.format.storage import Storage
 from aimcol.sdk.params import normalise_value
 from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, advance
 
@@ -97,8 +91,9 @@ class ObjectSequenceWriter:
     manifest write, and a resumed run recounts them from the file.
     """
 
-    def __init__(self, run_dir: str, manifest: dict):
-        self.run_dir = run_dir
+    def __init__(self, storage: Storage, run_hash: str, manifest: dict):
+        self.storage = storage
+        self.key = objects_key(run_hash)
         self.manifest = manifest
         self._writer: ObjectPointsWriter | None = None
 
@@ -110,9 +105,9 @@ class ObjectSequenceWriter:
         entries = self.manifest.get("object_sequences") or []
         if not entries:
             return []
-        trim_torn_tail(self.run_dir)
+        trim_torn_tail(self.storage, self.key)
         states = [ObjectSequenceState(e["id"], e["name"], e["context"], 0, e["dtype"]) for e in entries]
-        for seq_id, step, _, _, _ in read_object_points(self.run_dir):
+        for seq_id, step, _, _, _ in read_object_points(self.storage, self.key):
             if 0 <= seq_id < len(states):
                 state = states[seq_id]
                 state.count += 1
@@ -140,7 +135,7 @@ class ObjectSequenceWriter:
         stored = to_record(value, name)
         record = pack_record(state.id, step, epoch, time.time(), stored)
         if self._writer is None:
-            self._writer = ObjectPointsWriter(os.path.join(self.run_dir, OBJECTS_FILE))
+            self._writer = ObjectPointsWriter(self.storage, self.key)
         self._writer.append(record)
         entry = self.entries()[state.id]
         state.dtype = entry["dtype"] = dtype
@@ -276,13 +271,13 @@ class ObjectSequence:
         return f"<ObjectSequence {self.name!r} {self.context} dtype={self.dtype} of run {self.run.hash}>"
 
 
-def read_object_sequences(run, run_dir: str, manifest: dict) -> list[ObjectSequence]:
+def read_object_sequences(run, storage: Storage, manifest: dict) -> list[ObjectSequence]:
     """Every object sequence of a run, read from its file once."""
     entries = manifest.get("object_sequences") or []
     if not entries:
         return []
     by_id: list[list] = [[] for _ in entries]
-    for point in read_object_points(run_dir):
+    for point in read_object_points(storage, objects_key(run.hash)):
         if 0 <= point[0] < len(entries):
             by_id[point[0]].append(point)
     return [ObjectSequence(run, entry, points) for entry, points in zip(entries, by_id)]

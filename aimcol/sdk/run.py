@@ -199,10 +199,10 @@ class Run:
         if run_hash is None:
             self.hash = new_run_hash()
             store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
-            self._objects = ObjectSequenceWriter(layout.run_dir(self.hash), store.manifest)
+            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest)
             return store
         self.hash = run_hash
-        if not os.path.exists(layout.manifest_path(run_hash)):
+        if not layout.has_run(run_hash):
             raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
         store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
         ended = store.manifest.get("exit_status") is not None
@@ -214,7 +214,7 @@ class Run:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
-        self._objects = ObjectSequenceWriter(layout.run_dir(run_hash), store.manifest)
+        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest)
         for state in self._objects.resume_states():
             self._registry.register(state)
         return store
@@ -250,7 +250,7 @@ class Run:
         if capture_terminal_logs:
             from aimcol.sdk.terminal_logs import TerminalLogCapture
 
-            capture = TerminalLogCapture(self.repo.layout.run_dir(self.hash))
+            capture = TerminalLogCapture(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))
             capture.start()
             self._helpers.insert(0, capture)
         if system_tracking_interval:
@@ -542,7 +542,7 @@ class Run:
     def _last_point_time(self) -> float:
         """For a crashed run: the newest of creation time and the manifest's last write."""
         try:
-            return os.stat(self.repo.layout.manifest_path(self.hash)).st_mtime
+            return self.repo.layout.storage.stat(self.repo.layout.manifest_key(self.hash)).mtime
         except OSError:
             return self.creation_time
 
@@ -860,7 +860,7 @@ class Run:
         else:
             with self._buffer.lock:
                 manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
-        return read_object_sequences(self, self.repo.layout.run_dir(self.hash), manifest)
+        return read_object_sequences(self, self.repo.layout.storage, manifest)
 
     def object_sequences(self) -> list[ObjectSequence]:
         """Every sequence of object values (lists, log records), in creation order."""
@@ -914,4 +914,4 @@ class Run:
         """Lines the process printed to stdout/stderr while the run captured them."""
         from aimcol.sdk.terminal_logs import read_terminal_logs
 
-        return read_terminal_logs(self.repo.layout.run_dir(self.hash))
+        return read_terminal_logs(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from aimcol.errors import UnstorableValueError, UntrackableValueError
+from aimcol.format.contexts import freeze  # noqa: F401 (re-exported: sequences are keyed by it)
 from aimcol.sdk.params import normalise_value
 
 MAX_EXACT_INT = 2**53
@@ -77,15 +78,6 @@ def coerce_step(step, name, what: str = "step") -> int:
         shown = "[-2**63, 2**63-1]" if what == "step" else "[-2**53, 2**53]"
         raise UnstorableValueError(f"track() {what} for {name!r} is {step}, outside {shown}")
     return step
-
-
-def freeze(value):
-    """A hashable, order-independent form of a context value (dicts sorted, lists as tuples)."""
-    if isinstance(value, dict):
-        return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return ("__list__",) + tuple(freeze(v) for v in value)
-    return value
 
 
 def _has_nan(value) -> bool:
