@@ -10,6 +10,13 @@ scalars, new sequences, bad input) takes a slow path that raises Aim's errors.
 That fast path exists twice: in C (``_fastpath.c``, used when the extension is built) and
 in pure Python (``Run.track`` below, the reference and the fallback).  The C one calls the
 Python one for everything but the common case, so validation and errors live only here.
+
+Where the rest lives: the buffered points and the background flusher in
+``point_buffer.py``; the (name, context) -> sequence lookups in ``sequence_registry.py``;
+values that are not numbers (lists, log records) in ``object_sequences.py``; argument
+checks in ``tracking_values.py`` and ``params.py``; how the process ended (for
+``exit_status``) in ``exit_status.py``; ``run.props`` in ``run_props.py``; artifact copies in
+``artifacts.py``.  The bytes on disk are ``aimcol.format``'s (``RunWriterStore``).
 """
 
 from __future__ import annotations
