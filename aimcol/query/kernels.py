@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,7 +50,7 @@ _DT_MIN_US = scalar.datetime_to_us(_dt.datetime.min)
 _DT_MAX_US = scalar.datetime_to_us(_dt.datetime.max)
 
 
-def pyarrow_compute() -> ModuleType:
+def pyarrow_compute() -> Any:
     """``pyarrow.compute``, for the string kernels NumPy does not cover (imported on first use)."""
     import pyarrow.compute
 
