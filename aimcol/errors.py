@@ -46,6 +46,11 @@ class RepoNotFoundError(AimcolError, FileNotFoundError):
     """No ``.aimcol`` repository at the given path."""
 
 
+class UnstorableValueError(AimcolError, ValueError):
+    """A value a run cannot store exactly: refused before anything is changed (a str with a
+    lone surrogate, params nested deeper than aimcol keeps, an int beyond the exact range)."""
+
+
 class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
 
@@ -103,3 +108,7 @@ class AimQLCostError(AimcolError, ValueError):
     def __init__(self, message: str, reason: str = "size"):
         self.reason = reason
         super().__init__(message)
+
+
+class ImportSourceError(AimcolError, ValueError):
+    """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""

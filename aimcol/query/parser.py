@@ -11,6 +11,7 @@ ever given to ``eval``/``exec``/``compile``: the tree is interpreted by the eval
 from __future__ import annotations
 
 import ast
+import re
 import threading
 import warnings
 from functools import lru_cache
@@ -394,10 +395,18 @@ def _syntax_error_from_python(exc: SyntaxError, query: str, smap: SourceMap) -> 
     elif line > len(rlines):
         line, col = len(rlines), len(rlines[-1])
     oline, ocol = smap.to_original(line, col)
-    message = exc.msg or "invalid syntax"
+    message = _user_line_numbers(exc.msg or "invalid syntax", query)
     if message.startswith("invalid syntax. Perhaps you forgot a comma"):
         message = "invalid syntax"
     return AimQLSyntaxError(message, query, ocol, oline)
+
+
+def _user_line_numbers(message: str, query: str) -> str:
+    """Python's "line N" in a message counts the wrapping "(" line: count the user's lines instead,
+    and say nothing about lines for a one-line query."""
+    if "\n" not in query:
+        return re.sub(r" \(detected at line \d+\)| on line \d+", "", message)
+    return re.sub(r"\bline (\d+)", lambda m: f"line {max(int(m.group(1)) - 1, 1)}", message)
 
 
 @lru_cache(maxsize=256)
