@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimcol.errors import AimQLCostError
+from aimcol.format.param_tree import lookup
 from aimcol.query import ir
 from aimcol.query import values as scalar
 from aimcol.query.values import UNDEFINED, RowError
@@ -68,13 +69,7 @@ class _Evaluator:
 
     @staticmethod
     def param(run: RunRecord, path: tuple[str, ...]) -> Any:
-        node: Any = run.manifest.get("params") or {}
-        for part in path:
-            if type(node) is dict and part in node:
-                node = node[part]
-            else:
-                return UNDEFINED
-        return node
+        return lookup(run.manifest.get("params") or {}, path, UNDEFINED)
 
     @staticmethod
     def stat(entry: dict[str, Any], name: str) -> Any:

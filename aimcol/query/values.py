@@ -39,6 +39,12 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from aimcol.errors import AimQLCostError
+from aimcol.format.value_kinds import (
+    MAP,
+    OBJ,
+    UNDEF,
+)
+from aimcol.format.value_kinds import kind_of as stored_kind_of
 
 # ---- the undefined value ---------------------------------------------------------------------
 
@@ -72,44 +78,19 @@ class RowError(Exception):
 
 
 # ---- kinds -----------------------------------------------------------------------------------
-
-UNDEF, NONE, BOOL, INT, FLOAT, STR, DATETIME, TIMEDELTA, OBJ = range(9)
-"""Value kinds shared by the run index columns and the vectorised engine.
-
-INT holds ints that fit in int64; bigger ints, bytes, lists, dicts, aware datetimes and
-anything else are OBJ.  DATETIME is a naive datetime, TIMEDELTA a timedelta, both stored
-by the engine as int64 microseconds.
-"""
-
-KIND_NAMES = ("undefined", "None", "bool", "int", "float", "str", "datetime", "timedelta", "object")
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+# The kinds are the run index's (aimcol.format.value_kinds); the engine reads a map as an
+# opaque object (OBJ) and gives its undefined value kind UNDEF.
 
 EPOCH = _dt.datetime(1970, 1, 1)
 ONE_US = _dt.timedelta(microseconds=1)
 
 
 def kind_of(value: Any) -> int:
-    t = type(value)
-    if t is bool:
-        return BOOL
-    if t is int:
-        return INT if INT64_MIN <= value <= INT64_MAX else OBJ
-    if t is float:
-        return FLOAT
-    if t is str:
-        return STR
-    if value is None:
-        return NONE
-    if value is UNDEFINED:
-        return UNDEF
-    if t is _dt.datetime:
-        return DATETIME if value.tzinfo is None else OBJ
-    if t is _dt.timedelta:
-        us = value // ONE_US
-        return TIMEDELTA if INT64_MIN <= us <= INT64_MAX else OBJ
-    return OBJ
+    """The kind of a value as the engine holds it: MAP is OBJ, :data:`UNDEFINED` is UNDEF."""
+    k = stored_kind_of(value)
+    if k == OBJ:
+        return UNDEF if value is UNDEFINED else OBJ
+    return OBJ if k == MAP else k
 
 
 def datetime_to_us(value: _dt.datetime) -> int:
