@@ -24,6 +24,7 @@ RUN_PROPERTIES = (
     "end_time",
     "duration",
     "description",
+    "exit_status",
 )
 """``run.<x>`` for these is the run property; any other ``run.<x>`` is the param ``x``."""
 

@@ -28,7 +28,7 @@ from aimcol.query.values import UNDEFINED
 if TYPE_CHECKING:
     from aimcol.query.array_types import BoolArray, FloatArray, IntArray
 
-STRING_PROPS = ("hash", "name", "description", "experiment")
+STRING_PROPS = ("hash", "name", "description", "experiment", "exit_status")
 
 
 class IndexLeaves:

@@ -45,6 +45,8 @@ class _Evaluator:
             return m.get("name")
         if name == "description":
             return m.get("description")
+        if name == "exit_status":
+            return m.get("exit_status")
         if name == "experiment":
             return m.get("experiment") or "default"
         if name == "tags":
