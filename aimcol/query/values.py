@@ -2,9 +2,9 @@
 
 This module is the single definition of what an AimQL expression means for one row.  The
 reference evaluator (``reference.py``) calls these functions for every row; the vectorised
-engine (``compiler.py``) reimplements the common cases as column operations and calls these
-same functions for the rows its fast paths do not cover, so the two cannot drift apart
-except in the fast paths, which the differential test checks.
+engine (``engine.py``, its ``kernels.py``) reimplements the common cases as column
+operations and calls these same functions for the rows its kernels do not cover, so the two
+cannot drift apart except in the kernels, which the differential test checks.
 
 Rules (as Aim 3.29, except where noted):
 
