@@ -107,3 +107,36 @@ def test_init_check_repair_close_and_rm(tmp_path):
     live.close()
     assert "deleted" in aimcol("runs", "rm", live.hash, run_hash[:10], "--repo", str(tmp_path)).stdout
     assert Repo(str(tmp_path)).run_hashes() == []
+
+
+def test_repo_check_and_repair_are_the_sdk_behind_the_commands(tmp_path):
+    """`aimcol check`/`repair` print what Repo.check()/Repo.repair() return (issue 8 item 2)."""
+    repo = Repo(str(tmp_path), init=True)
+    done = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    done.track(1.0, name="loss")
+    done.close()
+    code = (
+        "import os, signal\n"
+        "from aimcol import Run\n"
+        f"r = Run(repo={str(tmp_path)!r}, system_tracking_interval=None, capture_terminal_logs=False)\n"
+        "print(r.hash, flush=True)\n"
+        "for i in range(10): r.track(float(i), name='loss')\n"
+        "r.flush()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    crashed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
+    found = {c.run: c for c in repo.check()}
+    assert found[done.hash].status == "finished" and found[done.hash].ok and not found[done.hash].repairable
+    assert found[crashed].status == "crashed" and found[crashed].repairable == [
+        next(r for r in found[crashed].repairable if r.startswith("unsealed live segment"))
+    ]
+    (fixed,) = repo.repair()
+    assert fixed.run == crashed and fixed.fixed == found[crashed].repairable
+    assert repo.repair() == [] and all(c.ok and not c.repairable for c in repo.check())
+    # a damaged segment is a problem, reported by name and never "repaired" away
+    run_dir = tmp_path / ".aimcol" / "runs" / done.hash
+    segment = next(p for p in run_dir.iterdir() if p.name.startswith("seg-"))
+    segment.write_bytes(b"garbage")
+    damaged = {c.run: c for c in repo.check()}[done.hash]
+    assert not damaged.ok and damaged.problems and repo.repair() == []
+    assert segment.read_bytes() == b"garbage"
