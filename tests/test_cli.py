@@ -140,3 +140,29 @@ def test_repo_check_and_repair_are_the_sdk_behind_the_commands(tmp_path):
     damaged = {c.run: c for c in repo.check()}[done.hash]
     assert not damaged.ok and damaged.problems and repo.repair() == []
     assert segment.read_bytes() == b"garbage"
+
+
+def test_one_status_for_tables_cli_and_runs(tmp_path):
+    """Status is computed in aimcol.sdk.tables only: the runs table, Run objects and `runs ls` agree."""
+    from aimcol.sdk.tables import RUN_STATUSES, status_of
+
+    Repo(str(tmp_path), init=True)
+    code = (
+        "from aimcol import Run\n"
+        f"with Run(repo={str(tmp_path)!r}, system_tracking_interval=None, capture_terminal_logs=False) as r:\n"
+        "    r.name = 'boom'\n"
+        "    r.track(1.0, name='loss')\n"
+        "    raise RuntimeError('diverged')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    ok = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    ok.name = "fine"
+    ok.close()
+    repo = Repo(str(tmp_path))
+    table = repo.runs_table("")
+    statuses = dict(zip(table.column("name").to_pylist(), table.column("status").to_pylist()))
+    assert statuses == {"boom": "failed", "fine": "finished"}
+    assert set(statuses.values()) <= set(RUN_STATUSES)
+    assert {status_of(r) for r in repo.iter_runs()} == {"failed", "finished"}
+    rows = [json.loads(line) for line in aimcol("runs", "ls", "--json", "--repo", str(tmp_path)).stdout.splitlines()]
+    assert {r["name"]: r["status"] for r in rows} == statuses

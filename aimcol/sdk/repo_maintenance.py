@@ -35,7 +35,6 @@ class RunRepair:
 def check_repo(repo) -> list[RunCheck]:
     """Read back every run's files; one :class:`RunCheck` per run, in hash order."""
     from aimcol.format import manifest as manifest_io
-    from aimcol.format.run_lock import is_locked
     from aimcol.format.run_store import check_run, run_needs_repair
     from aimcol.sdk.tables import run_status
 
@@ -43,12 +42,12 @@ def check_repo(repo) -> list[RunCheck]:
     results = []
     for run_hash in sorted(repo.run_hashes()):
         problems = check_run(layout, run_hash)
-        active = is_locked(layout.lock_path(run_hash))
+        active = layout.storage.run_claimed(run_hash)
         if problems:
             results.append(RunCheck(run_hash, "active" if active else "unreadable", problems))
             continue
-        manifest = manifest_io.read_manifest(layout.manifest_path(run_hash))
-        status = run_status(active, manifest.get("end_time"), manifest.get("status"))
+        manifest = manifest_io.read_manifest(layout, run_hash)
+        status = run_status(active, manifest.get("end_time"), manifest.get("exit_status"))
         repairable = [] if active else run_needs_repair(layout, run_hash, manifest)
         results.append(RunCheck(run_hash, status, [], repairable))
     return results

@@ -19,7 +19,7 @@ Status (:func:`run_status`), computed here only:
 * ``active``: a writer holds the run now;
 * ``finished``: closed cleanly (it has an ``end_time``);
 * ``failed`` / ``interrupted``: the writer recorded, while closing, that the training script
-  raised or was interrupted (the manifest's ``status``);
+  raised or was interrupted (the manifest's ``exit_status``);
 * ``crashed``: the writer died without closing it.
 
 Duration (:func:`run_duration`): end (or now, while active) minus creation time.  A crashed
@@ -38,7 +38,7 @@ import pyarrow as pa
 
 RUN_STATUSES = ("active", "finished", "failed", "interrupted", "crashed")
 RECORDED_STATUSES = ("failed", "interrupted")
-"""Statuses a closing writer records in the manifest's ``status`` key."""
+"""The manifest ``exit_status`` values that name a status of their own (``finished`` is the plain one)."""
 
 
 def _field(name: str, typ: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
@@ -90,7 +90,7 @@ METRIC_STATS = ("last", "min", "max", "first", "count", "last_step")
 
 
 def run_status(active: bool, end_time: float | None, recorded: str | None = None) -> str:
-    """The status of one run (see the module docstring); ``recorded`` is the manifest's ``status``."""
+    """The status of one run (see the module docstring); ``recorded`` is the manifest's ``exit_status``."""
     if active:
         return "active"
     if recorded in RECORDED_STATUSES:
@@ -101,7 +101,7 @@ def run_status(active: bool, end_time: float | None, recorded: str | None = None
 
 
 def run_statuses(active: np.ndarray, has_end: np.ndarray, recorded: list | None = None) -> pa.Array:
-    """:func:`run_status` over arrays (``recorded``: the manifest ``status`` per run, or None)."""
+    """:func:`run_status` over arrays (``recorded``: the manifest ``exit_status`` per run, or None)."""
     from aimcol.format.arrow_gather import take
     from aimcol.format.run_index import arrow_strings
 
@@ -139,7 +139,7 @@ def last_point_time(layout, manifest: dict) -> float:
     run_hash = manifest["hash"]
     segments = manifest.get("segments") or []
     live = manifest.get("live")
-    key = (layout.root, run_hash, len(segments), live, manifest.get("live_rows"))
+    key = (id(layout.storage), run_hash, len(segments), live, manifest.get("live_rows"))
     found = _LAST_POINT_CACHE.get(key)
     if found is not None:
         return found
@@ -147,12 +147,11 @@ def last_point_time(layout, manifest: dict) -> float:
     try:
         times = np.empty(0)
         if live:
-            times = read_live_segment(layout.segment_path(run_hash, live)).column("time").to_numpy()
+            times = read_live_segment(layout.storage, layout.segment_key(run_hash, live)).column("time").to_numpy()
         if not len(times) and segments:
             entry = segments[-1]
-            times = SealedSegmentReader(layout.segment_path(run_hash, entry["file"]), entry).read_rows(
-                0, int(entry["rows"]), columns=("time",)
-            )["time"]
+            reader = SealedSegmentReader(layout.storage, layout.segment_key(run_hash, entry["file"]), entry)
+            times = reader.read_rows(0, int(entry["rows"]), columns=("time",))["time"]
         if len(times):
             newest = max(newest, float(np.nanmax(times)))
     except (OSError, ValueError, KeyError, pa.ArrowException):
@@ -188,7 +187,7 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
     from aimcol.format.run_index import arrow_values, np_valid, np_values
-    from aimcol.query.compiler import experiment_names
+    from aimcol.query import experiment_names
     from aimcol.sdk import query_results as qr
 
     runs = snap.runs
@@ -198,19 +197,15 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
     has_end = np_valid(end)
     end_np = np_values(end, np.nan)
     finish = np.where(has_end, end_np, np.where(active, now, np.nan))
-    recorded: list | None = None
     hashes = take(runs.column("hash"), rows)
-    for i in np.flatnonzero(~has_end & ~active):  # crashed, failed or interrupted: read their manifests
-        run_hash = hashes[int(i)].as_py()
+    for i in np.flatnonzero(~has_end & ~active):  # crashed: their end is their last point
         try:
-            manifest = manifest_io.read_manifest(snap.layout.manifest_path(run_hash))
+            manifest = manifest_io.read_manifest(snap.layout, hashes[int(i)].as_py())
         except (OSError, ValueError):
             finish[i] = created[i]
             continue
         finish[i] = last_point_time(snap.layout, manifest)
-        if manifest.get("status") is not None:
-            recorded = recorded or [None] * len(rows)
-            recorded[int(i)] = manifest.get("status")
+    recorded = take(runs.column("exit_status"), rows).to_pylist() if "exit_status" in runs.column_names else None
     out: dict[str, Any] = {
         "run": hashes,
         "name": take(runs.column("name"), rows),
@@ -239,7 +234,7 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
 def build_sequences_table(snap, rows: np.ndarray) -> pa.Table:
     """The sequences table (:data:`SEQUENCES_SCHEMA` + ``context.<key>``) of ``rows`` of a snapshot."""
     from aimcol.format.arrow_gather import take
-    from aimcol.query.compiler import experiment_names
+    from aimcol.query import experiment_names
     from aimcol.sdk import query_results as qr
 
     seqs = snap.seqs
@@ -331,7 +326,7 @@ def run_row(run, *, include_props: bool = True, include_params: bool = True) -> 
 
 def status_of(run) -> str:
     """:func:`run_status` of a ``Run`` object."""
-    return run_status(run.active, run.end_time, run._manifest.get("status"))
+    return run_status(run.active, run.end_time, run._manifest.get("exit_status"))
 
 
 def duration_of(run, now: float | None = None) -> float:

@@ -94,6 +94,8 @@ class RunsTable(ScrollView, can_focus=True):
         "runs-table--active",
         "runs-table--crashed",
         "runs-table--finished",
+        "runs-table--failed",
+        "runs-table--interrupted",
         "runs-table--archived",
     }
 
@@ -111,6 +113,8 @@ class RunsTable(ScrollView, can_focus=True):
     RunsTable > .runs-table--active { color: $success; text-style: bold; }
     RunsTable > .runs-table--crashed { color: $error; text-style: bold; }
     RunsTable > .runs-table--finished { }
+    RunsTable > .runs-table--failed { color: $error; }
+    RunsTable > .runs-table--interrupted { color: $warning; }
     RunsTable > .runs-table--archived { text-style: italic dim; }
     """
 

@@ -227,7 +227,7 @@ class RunsScreen(Screen):
             shown = table.row_count
             statuses = table.table.column("status").to_pylist() if "status" in table.table.column_names else []
             parts.append(f"{shown} run{'s' if shown != 1 else ''}")
-            for state in ("active", "crashed"):
+            for state in ("active", "crashed", "failed", "interrupted"):
                 count = statuses.count(state)
                 if count:
                     parts.append(f"{count} {state}")
