@@ -136,7 +136,7 @@ def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
         "archived": bool(m.get("archived")),
         "creation_time": float(m["creation_time"]),
         "end_time": _opt_float(m.get("end_time")),
-        "exit_status": m.get("exit_status"),
+        "exit_status": m.get("exit_status") if isinstance(m.get("exit_status"), str) else None,
         "params": msgpack.packb(params, use_bin_type=True),
         "n_seq": len(seqs),
         "m_ino": ino,

@@ -40,9 +40,9 @@ from aimcol.format.run_index import (
     parse_path_column,
     run_index,
 )
-from aimcol.query import experiment_names, match_runs, match_sequences, parse_query
+from aimcol.query import match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
-from aimcol.sdk.tables import require_pandas
+from aimcol.sdk.tables import build_runs_table, build_sequences_table, require_pandas
 
 
 def _snapshot(repo) -> IndexSnapshot:
@@ -452,57 +452,11 @@ def _as_text(value: Any) -> str:
 
 
 def _runs_table(snap: IndexSnapshot, rows: np.ndarray, now: float) -> pa.Table:
-    runs = snap.runs
-    active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
-    created = np_values(runs.column("creation_time"))[rows]
-    end = take(runs.column("end_time"), rows)
-    end_np = np_values(end, np.nan)
-    last_write = snap.last_write()[rows]
-    finish = np.where(np.isnan(end_np), np.where(active, now, last_write), end_np)
-    out: dict[str, pa.Array] = {
-        "hash": take(runs.column("hash"), rows),
-        "name": take(runs.column("name"), rows),
-        "experiment": experiment_names(take(runs.column("experiment"), rows)),
-        "description": take(runs.column("description"), rows),
-        "tags": take(runs.column("tags"), rows),
-        "archived": take(runs.column("archived"), rows),
-        "active": arrow_values(active),
-        "creation_time": arrow_values(created),
-        "end_time": end,
-        "duration": arrow_values(np.maximum(0.0, finish - created)),
-    }
-    for path in _param_leaf_paths(snap):
-        name = _dotted(path)
-        if name in out:  # a param named like a property, or "a.b" beside a → b
-            name = "param." + name
-        if name in out:
-            name = json.dumps(list(path))
-        out[name] = _param_column(snap, path, rows)
-    return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
+    return build_runs_table(snap, rows, now)
 
 
 def _sequences_table(snap: IndexSnapshot, rows: np.ndarray) -> pa.Table:
-    seqs = snap.seqs
-    run_rows = snap.seq_run[rows]
-    out: dict[str, Any] = {
-        "run": take(seqs.column("run"), rows),
-        "run_name": take(snap.runs.column("name"), run_rows),
-        "experiment": experiment_names(take(snap.runs.column("experiment"), run_rows)),
-        "seq_id": take(seqs.column("seq_id"), rows),
-        "name": take(seqs.column("name"), rows),
-        "context": take(seqs.column("context"), rows),
-    }
-    contexts = snap.contexts_of(rows) if len(rows) else []
-    flat = [_flatten(c) for c in contexts]
-    paths: dict[tuple, None] = {}
-    for f in flat:
-        for p in f:
-            paths.setdefault(p, None)
-    for path in paths:
-        out["context." + _dotted(path)] = _column_from_values([f.get(path) for f in flat])
-    for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
-        out[name] = take(seqs.column(name), rows)
-    return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
+    return build_sequences_table(snap, rows)
 
 
 # ---- entry points (Repo delegates here) --------------------------------------------------------------

@@ -208,5 +208,18 @@ class Repo:
 
         return sequences_table(self, query)
 
+    # -- maintenance (aimcol/sdk/repo_maintenance.py) ---------------------------------------------
+    def check(self):
+        """Read back every run's files: a ``RunCheck`` (status, problems, repairable) per run."""
+        from aimcol.sdk.repo_maintenance import check_repo
+
+        return check_repo(self)
+
+    def repair(self):
+        """Seal dead writers' live segments and remove stray files: a ``RunRepair`` per run fixed."""
+        from aimcol.sdk.repo_maintenance import repair_repo
+
+        return repair_repo(self)
+
 
 __all__ = ["Repo", "REPO_DIRNAME"]

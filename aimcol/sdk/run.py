@@ -546,17 +546,10 @@ class Run:
 
     @property
     def duration(self) -> float:
-        end = self.end_time
-        if end is None:
-            end = time.time() if self.active else self._last_point_time()
-        return max(0.0, end - self.creation_time)
+        """Seconds from creation to end (now while active; a crashed run's last point): ``aimcol.sdk.tables``."""
+        from aimcol.sdk.tables import duration_of
 
-    def _last_point_time(self) -> float:
-        """For a crashed run: the newest of creation time and the manifest's last write."""
-        try:
-            return self.repo.layout.storage.stat(self.repo.layout.manifest_key(self.hash)).mtime
-        except OSError:
-            return self.creation_time
+        return duration_of(self)
 
     # -- tracking: the hot path ---------------------------------------------------------------
     def track(
