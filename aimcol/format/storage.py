@@ -308,6 +308,9 @@ BackendFactory = Callable[[str], Storage]
 
 _BACKENDS: dict[str, BackendFactory] = {}
 
+OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "azure", "memory"})
+"""Schemes served by :mod:`aimcol.format.object_storage` (imported on first use; extra ``remote``)."""
+
 
 def register_backend(scheme: str, factory: BackendFactory) -> None:
     """Let :func:`storage_for` open ``<scheme>://…`` locations with ``factory``."""
@@ -340,6 +343,10 @@ def storage_for(location: str | os.PathLike[str]) -> Storage:
 
         return LocalStorage(location[len("file://") :] if scheme == "file" else location)
     factory = _BACKENDS.get(scheme)
+    if factory is None and scheme in OBJECT_STORE_SCHEMES:
+        with contextlib.suppress(ImportError):
+            import aimcol.format.object_storage  # noqa: F401 (registers its schemes)
+        factory = _BACKENDS.get(scheme)
     if factory is None:
         known = ", ".join(sorted(_BACKENDS)) or "none installed"
         raise UnsupportedStorageError(
