@@ -14,7 +14,7 @@ How each guarantee is kept:
 * **Create-if-absent** is a ``PUT`` with ``If-None-Match: *``; of racing creators exactly
   one gets 200, the others 412 (:class:`ObjectExistsError`).
 * **Manifests are immutable versions.**  ``runs/<h>/manifest.msgpack`` is not one object
-  but ``runs/<h>/manifest/v<20 digits>-g<generation>.msgpack``, each created only if
+  but ``runs/<h>/manifest/v<20 digits>.msgpack``, each created only if
   absent, named so that one ``LIST`` returns the newest first (the digits are
   ``10**20 - 1 - version``).  :meth:`ObjectStorage.read` of the manifest key reads the
   newest version; a commit (:meth:`ObjectStorage.replace` with ``claim=``) creates version
@@ -86,7 +86,8 @@ MANIFEST_NAME = "manifest.msgpack"
 MANIFEST_DIR = "manifest"
 LEASE_NAME = "lease"
 KEEP_MANIFEST_VERSIONS = 8
-"""Newest manifest versions kept (plus each generation's first, which fences older writers)."""
+"""Newest manifest versions kept (plus each fence version: the first of a writer generation,
+listed in the lease, with which an older writer's next commit collides)."""
 PRUNE_EVERY = 16
 """Prune old manifest versions on every this-many-th commit (one LIST)."""
 _VERSION_SPAN = 10**20 - 1
@@ -111,19 +112,22 @@ def _errors():
 # ---- names ----------------------------------------------------------------------------------------
 
 
-def manifest_version_name(version: int, generation: int) -> str:
-    """``v<digits>-g<generation>.msgpack``: the newest version sorts first in a listing."""
-    return f"v{_VERSION_SPAN - version:020d}-g{generation}.msgpack"
+def manifest_version_name(version: int) -> str:
+    """``v<digits>.msgpack``: the newest version sorts first in a listing.
+
+    The name is the version alone (not the writer's generation): two writers committing
+    the same version must collide on one key, which is what fences the older one."""
+    return f"v{_VERSION_SPAN - version:020d}.msgpack"
 
 
-def parse_manifest_version_name(name: str) -> tuple[int, int] | None:
-    """``(version, generation)`` of a manifest version object name, or ``None``."""
+def parse_manifest_version_name(name: str) -> int | None:
+    """The version number of a manifest version object name, or ``None``."""
     if not (name.startswith("v") and name.endswith(".msgpack")):
         return None
-    digits, sep, gen = name[1:-8].partition("-g")
-    if not sep or len(digits) != 20 or not digits.isdigit() or not gen.isdigit():
+    digits = name[1:-8]
+    if len(digits) != 20 or not digits.isdigit():
         return None
-    return _VERSION_SPAN - int(digits), int(gen)
+    return _VERSION_SPAN - int(digits)
 
 
 def _split_manifest_key(key: str) -> str | None:
@@ -346,19 +350,19 @@ class ObjectStorage(Storage):
         return None
 
     # -- manifests: immutable versions -------------------------------------------------------------
-    def _versions(self, folder: str, *, newest_only: bool = False) -> list[tuple[int, int, dict]]:
-        """``(version, generation, meta)`` of a manifest's versions, newest first."""
+    def _versions(self, folder: str, *, newest_only: bool = False) -> list[tuple[int, dict]]:
+        """``(version, meta)`` of a manifest's versions, newest first."""
         out = []
         for meta in self._list(f"{folder}/{MANIFEST_DIR}", first_only=newest_only):
-            parsed = parse_manifest_version_name(meta["path"].rpartition("/")[2])
-            if parsed is not None:
-                out.append((parsed[0], parsed[1], meta))
+            version = parse_manifest_version_name(meta["path"].rpartition("/")[2])
+            if version is not None:
+                out.append((version, meta))
                 if newest_only:
                     break
         return out
 
-    def newest_manifest_version(self, folder: str) -> tuple[int, int, dict] | None:
-        """``(version, generation, meta)`` of the newest manifest version under ``folder``."""
+    def newest_manifest_version(self, folder: str) -> tuple[int, dict] | None:
+        """``(version, meta)`` of the newest manifest version under ``folder``."""
         found = self._versions(folder, newest_only=True)
         return found[0] if found else None
 
@@ -367,12 +371,12 @@ class ObjectStorage(Storage):
             newest = self.newest_manifest_version(folder)
             if newest is None:
                 raise self._not_found(key)
-            version, generation, meta = newest
+            version, meta = newest
             try:
                 data = bytes(self._obs.get(self._store, meta["path"]).bytes())
             except self._exc.NotFoundError:
                 continue  # pruned between the listing and the read: list again
-            return data, ObjectStat(version, len(data), _ns(meta["last_modified"]), generation)
+            return data, ObjectStat(version, len(data), _ns(meta["last_modified"]), 0)
         raise StorageError(errno.EIO, f"{self.uri}: manifest {key!r} kept changing while read", key)
 
     def _commit_manifest(self, folder: str, data: bytes, claim: LeaseClaim | None) -> None:
@@ -382,12 +386,9 @@ class ObjectStorage(Storage):
             for _ in range(20):
                 newest = self.newest_manifest_version(folder)
                 version = 1 if newest is None else newest[0] + 1
-                generation = 0 if newest is None else newest[1]
                 try:
                     self._put(
-                        self._path(f"{folder}/{MANIFEST_DIR}/{manifest_version_name(version, generation)}"),
-                        data,
-                        mode="create",
+                        self._path(f"{folder}/{MANIFEST_DIR}/{manifest_version_name(version)}"), data, mode="create"
                     )
                     return
                 except self._exc.AlreadyExistsError:
@@ -395,7 +396,7 @@ class ObjectStorage(Storage):
             raise StorageError(errno.EAGAIN, f"{self.uri}: could not commit {folder}/{MANIFEST_NAME} (contended)")
         claim.check()
         version = claim.manifest_version + 1
-        name = manifest_version_name(version, claim.generation)
+        name = manifest_version_name(version)
         try:
             self._put(self._path(f"{folder}/{MANIFEST_DIR}/{name}"), data, mode="create")
         except self._exc.AlreadyExistsError:
@@ -403,19 +404,16 @@ class ObjectStorage(Storage):
         claim.manifest_version = version
         claim.note_commit()
         if version % PRUNE_EVERY == 0:
-            self._prune_versions(folder, version)
+            self._prune_versions(folder, version, claim.fences)
 
-    def _prune_versions(self, folder: str, newest: int) -> None:
-        """Delete old manifest versions, keeping the newest few and every generation's first."""
-        versions = self._versions(folder)
-        first_of_generation: dict[int, int] = {}
-        for version, generation, _ in versions:
-            first_of_generation[generation] = min(version, first_of_generation.get(generation, version))
-        keep_first = set(first_of_generation.values())
+    def _prune_versions(self, folder: str, newest: int, fences: Sequence[int]) -> None:
+        """Delete old manifest versions, keeping the newest few and every fence version (the
+        first of each writer generation: an older writer's next commit collides with it)."""
+        keep = set(fences)
         doomed = [
             meta["path"]
-            for version, _generation, meta in versions
-            if version <= newest - KEEP_MANIFEST_VERSIONS and version not in keep_first
+            for version, meta in self._versions(folder)
+            if version <= newest - KEEP_MANIFEST_VERSIONS and version not in keep
         ]
         if doomed:
             with contextlib.suppress(Exception):
@@ -447,8 +445,8 @@ class ObjectStorage(Storage):
             newest = self.newest_manifest_version(folder)
             if newest is None:
                 raise self._not_found(key)
-            version, generation, meta = newest
-            return ObjectStat(version, int(meta["size"]), _ns(meta["last_modified"]), generation)
+            version, meta = newest
+            return ObjectStat(version, int(meta["size"]), _ns(meta["last_modified"]), 0)
         try:
             return self._stat_of(self._obs.head(self._store, self._path(key)))
         except (self._exc.NotFoundError, FileNotFoundError):
@@ -495,7 +493,7 @@ class ObjectStorage(Storage):
     def delete(self, key: str) -> bool:
         folder = _split_manifest_key(key)
         if folder is not None:
-            paths = [meta["path"] for _, _, meta in self._versions(folder)]
+            paths = [meta["path"] for _, meta in self._versions(folder)]
         else:
             try:
                 self._obs.head(self._store, self._path(key))
@@ -595,13 +593,15 @@ class ObjectStorage(Storage):
                 "generation": generation,
                 "writer": uuid.uuid4().hex,
             }
+            fences = [v for v in (lease or {}).get("fences", []) if isinstance(v, int)]
             record = dict(holder, ttl=self.lease_ttl, expires=time.time() + self.lease_ttl, released=False)
+            record["fences"] = fences
             mode = "create" if etag is None else {"e_tag": etag}
             try:
                 result = self._put(self._path(key), json.dumps(record).encode(), mode=mode)
             except (self._exc.AlreadyExistsError, self._exc.PreconditionError):
                 continue  # another claimant moved first: look again
-            claim = LeaseClaim(self, run_hash, generation, holder, result["e_tag"])
+            claim = LeaseClaim(self, run_hash, generation, holder, result["e_tag"], fences)
             try:
                 claim.fence()
             except BaseException:
@@ -664,8 +664,12 @@ class LeaseClaim(Claim):
     claim lost, and every later commit raises :class:`ClaimLostError`.
     """
 
-    def __init__(self, storage: ObjectStorage, run_hash: str, generation: int, holder: dict, etag: str):
+    def __init__(
+        self, storage: ObjectStorage, run_hash: str, generation: int, holder: dict, etag: str, fences: list[int]
+    ):
         self.storage = storage
+        self.fences = fences
+        """Manifest versions that fenced earlier generations (kept by pruning; carried in the lease)."""
         self.run_hash = run_hash
         self.generation = generation
         self.holder = holder
@@ -691,17 +695,18 @@ class LeaseClaim(Claim):
             if newest is None:
                 self.manifest_version = 0
                 return
-            version, _generation, meta = newest
+            version, meta = newest
             try:
                 data = bytes(storage._obs.get(storage._store, meta["path"]).bytes())
             except storage._exc.NotFoundError:
                 continue
-            name = manifest_version_name(version + 1, self.generation)
+            name = manifest_version_name(version + 1)
             try:
                 storage._put(storage._path(f"{self._folder}/{MANIFEST_DIR}/{name}"), data, mode="create")
             except storage._exc.AlreadyExistsError:
                 continue  # the old writer committed once more: copy that one
             self.manifest_version = version + 1
+            self.fences = [*self.fences[-15:], version + 1]
             return
         raise StorageError(errno.EAGAIN, f"{storage.uri}: could not fence run {self.run_hash}")
 
@@ -717,14 +722,14 @@ class LeaseClaim(Claim):
                 f"run {self.run_hash}: this writer's claim (generation {self.generation}) was released"
             )
 
-    def fenced(self, newest: tuple[int, int, dict] | None) -> None:
+    def fenced(self, newest: tuple[int, dict] | None) -> None:
         """A commit found its version taken: record why and raise :class:`ClaimLostError`."""
-        by = f"generation {newest[1]} (manifest version {newest[0]})" if newest else "another writer"
         holder = self.storage.claim_holder(self.run_hash) or {}
-        who = f" held by pid {holder.get('pid')} on {holder.get('host')}" if holder.get("pid") else ""
+        by = f"generation {holder.get('generation')} (pid {holder.get('pid')} on {holder.get('host')})"
+        at = f", which committed manifest version {newest[0]}" if newest else ""
         self._lost = (
             f"run {self.run_hash}: this writer (generation {self.generation}, pid {os.getpid()}) was fenced: "
-            f"its lease expired and the run was taken over by {by}{who}; it stops writing "
+            f"its lease expired and the run was taken over by {by}{at}; it stops writing "
             f"(points since its last commit are not in the run)"
         )
         self._stop.set()
@@ -739,7 +744,13 @@ class LeaseClaim(Claim):
         self.check()
         storage = self.storage
         with self._lock:
-            record = dict(self.holder, ttl=storage.lease_ttl, expires=time.time() + storage.lease_ttl, released=False)
+            record = dict(
+                self.holder,
+                ttl=storage.lease_ttl,
+                expires=time.time() + storage.lease_ttl,
+                released=False,
+                fences=self.fences,
+            )
             try:
                 result = storage._put(
                     storage._path(storage._lease_key(self.run_hash)),
@@ -784,7 +795,7 @@ class LeaseClaim(Claim):
         if self._lost is not None:
             return
         storage = self.storage
-        record = dict(self.holder, ttl=storage.lease_ttl, expires=time.time(), released=True)
+        record = dict(self.holder, ttl=storage.lease_ttl, expires=time.time(), released=True, fences=self.fences)
         with self._lock, contextlib.suppress(Exception):
             storage._put(
                 storage._path(storage._lease_key(self.run_hash)),
