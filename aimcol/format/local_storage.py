@@ -98,9 +98,12 @@ class LocalStorage(Storage):
     def list_children(self, prefix: str) -> list[str]:
         try:
             with os.scandir(self.path(prefix)) as entries:
-                return [e.name for e in entries if not e.name.startswith(".") and not e.name.endswith(PARTIAL_SUFFIX)]
+                return [e.name for e in entries if not e.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def is_temporary(self, name: str) -> bool:
+        return name.endswith(PARTIAL_SUFFIX)
 
     def listing_stamp(self, prefix: str) -> int | None:
         try:
@@ -226,9 +229,10 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         with fh:  # once open, the bytes stay readable even if the writer seals and removes the file
-            if known_size is not None and os.fstat(fh.fileno()).st_size == known_size:
+            size = os.fstat(fh.fileno()).st_size
+            if size == known_size:
                 return None
-            return fh.read()
+            return fh.read(size)
 
     # -- immutable objects and ranged reads ------------------------------------------------------
     @contextlib.contextmanager

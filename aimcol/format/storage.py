@@ -160,7 +160,14 @@ class Storage(ABC):
     def list_children(self, prefix: str) -> list[str]:
         """Names (not keys) of the objects and sub-prefixes directly under ``prefix``
         (``"runs"`` → the run hashes), unsorted; ``[]`` when nothing is under it.  Names
-        starting with ``.`` (a local backend's trash and temporary files) are left out."""
+        starting with ``.`` (a local backend's trash) are left out; a backend's temporary
+        objects left by a killed writer are listed (:meth:`is_temporary` tells them), so
+        that the run's next writer can remove them."""
+
+    def is_temporary(self, name: str) -> bool:
+        """True for the name of a backend's temporary object (locally ``*.partial``): never
+        an object the format wrote, always safe for the run's writer to delete."""
+        return False
 
     @abstractmethod
     def listing_stamp(self, prefix: str) -> int | None:
@@ -189,7 +196,9 @@ class Storage(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool:
-        """True when an object (or, locally, a folder) exists at ``key``."""
+        """True when an object (or, locally, a folder) exists at ``key``; ``exists("")``:
+        the repository root exists (locally its folder; on object stores, any object
+        under the prefix)."""
 
     @abstractmethod
     def replace(self, key: str, data: bytes, *, durable: bool = False, claim: Claim | None = None) -> None:
