@@ -61,7 +61,19 @@ def _sequence_metadata(manifest: dict) -> dict:
 
 
 class RunWriterStore:
-    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls."""
+    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls.
+
+    On a storage without appends (object stores) ``RunWriterStore(...)`` builds a
+    :class:`~aimcol.format.delta_segments.DeltaRunWriterStore`, which writes one immutable
+    delta segment per flush instead of appending to a live segment.
+    """
+
+    def __new__(cls, layout: RepoLayout, *args: Any, **kwargs: Any) -> RunWriterStore:
+        if cls is RunWriterStore and not layout.storage.supports_append:
+            from aimcol.format.delta_segments import DeltaRunWriterStore
+
+            cls = DeltaRunWriterStore
+        return super().__new__(cls)
 
     def __init__(
         self,
