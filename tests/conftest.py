@@ -72,7 +72,14 @@ def s3_server():
     from s3_server import S3Server
 
     server = S3Server()
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)  # for subprocesses and Dask workers started by any test
     yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     server.stop()
 
 
