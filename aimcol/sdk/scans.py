@@ -152,6 +152,21 @@ def _dataset_filesystem(repo):
     return filesystem, root.rstrip("/")
 
 
+def _segment_keys(repo) -> list[tuple[str, str]]:
+    """``(run hash, key)`` of every segment file the run manifests name now."""
+    from aimcol.format import manifest as manifest_io
+
+    layout = repo.layout
+    out = []
+    for run_hash in sorted(repo.run_hashes()):
+        try:
+            manifest = manifest_io.read_manifest(layout, run_hash)
+        except FileNotFoundError:
+            continue  # deleted meanwhile
+        out.extend((run_hash, layout.segment_key(run_hash, e["file"])) for e in manifest["segments"])
+    return out
+
+
 def to_dataset(repo):
     """A ``pyarrow.dataset`` over every segment file the run manifests name, with a ``run`` column.
 
@@ -165,21 +180,23 @@ def to_dataset(repo):
 
     from aimcol.format.segments import POINT_SCHEMA
 
-    files = repo.segment_files()
+    files = _segment_keys(repo)
     schema = POINT_SCHEMA.append(pa.field("run", pa.string()))
     filesystem, root = _dataset_filesystem(repo)
     if filesystem is None:
+        storage = repo.layout.storage
         tables = []
         for run_hash, key in files:
-            table = repo.read_segment_table(run_hash, key)
+            with storage.open_input(key) as source:
+                table = pa.ipc.open_file(source).read_all().replace_schema_metadata(None)
             tables.append(table.append_column("run", pa.array([run_hash] * table.num_rows, pa.string())))
         return ds.dataset(tables or [schema.empty_table()], schema=schema)
     paths = [f"{root}/{key}" for _, key in files]
-    partitioning = ds.DirectoryPartitioning(pa.schema([pa.field("run", pa.string())]))
-    return ds.FileSystemDataset.from_paths(
+    return ds.dataset(
         paths,
         schema=schema,
-        format=ds.IpcFileFormat(),
+        format="ipc",
         filesystem=filesystem,
-        partitions=[partitioning.parse(f"/{run_hash}") for run_hash, _ in files],
+        partitioning=ds.partitioning(pa.schema([pa.field("run", pa.string())])),
+        partition_base_dir=f"{root}/runs",
     )
