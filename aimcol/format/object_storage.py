@@ -91,6 +91,11 @@ listed in the lease, with which an older writer's next commit collides)."""
 PRUNE_EVERY = 16
 """Prune old manifest versions on every this-many-th commit (one LIST)."""
 _VERSION_SPAN = 10**20 - 1
+CHANGE_LOG_PREFIX = "index/log"
+"""The run change log: one empty object ``<ms>-<run hash>-<random>`` per writer session and deletion."""
+CHANGE_LOG_WINDOW_MS = 30_000
+"""A reader re-reads this much of the log before its last position: entries stamped by a writer
+whose clock is behind, or that landed late, are still seen (a full scan every 30 s covers the rest)."""
 SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "azure", "memory")
 
 _MEMORY_STORES: dict[str, Any] = {}
@@ -253,6 +258,7 @@ class ObjectStorage(Storage):
         self.unsafe_single_writer = unsafe_single_writer
         self._probed = False
         self._probe_lock = threading.Lock()
+        self.change_log = ObjectChangeLog(self)
         self._obs = _obstore()
         self._exc = _errors()
 
@@ -347,7 +353,10 @@ class ObjectStorage(Storage):
         return [n for n in names if n and not n.startswith((".", "_probe"))]
 
     def listing_stamp(self, prefix: str) -> int | None:
-        return None
+        """For ``runs``: a constant, because the change log names every run created (its
+        first commit) and deleted, so the run index need not list the run folders; ``None``
+        (list to know) for any other prefix."""
+        return 0 if prefix == "runs" else None
 
     # -- manifests: immutable versions -------------------------------------------------------------
     def _versions(self, folder: str, *, newest_only: bool = False) -> list[tuple[int, dict]]:
@@ -402,6 +411,9 @@ class ObjectStorage(Storage):
         except self._exc.AlreadyExistsError:
             claim.fenced(self.newest_manifest_version(folder))
         claim.manifest_version = version
+        if not claim.logged:  # a writer session begins: readers' indexes learn of the run
+            self.change_log.note(folder.rpartition("/")[2])
+            claim.logged = True
         claim.note_commit()
         if version % PRUNE_EVERY == 0:
             self._prune_versions(folder, version, claim.fences)
@@ -631,12 +643,69 @@ class ObjectStorage(Storage):
             self._obs.delete(self._store, manifests)
         if rest:
             self._obs.delete(self._store, rest)
+        self.change_log.note(run_hash)
         return True
 
     def list_keys(self, prefix: str) -> list[tuple[str, int]]:
         """Every object key under ``prefix`` (recursively) with its size, in key order
         (for repair and sync; manifests appear as their version objects)."""
         return [(self._relative(m["path"]), int(m["size"])) for m in self._list(prefix)]
+
+
+class ObjectChangeLog:
+    """The run change log of an :class:`ObjectStorage` (a :class:`~aimcol.format.storage.ChangeLog`).
+
+    An object store cannot append to ``index/changes``, so a run's change is logged as one
+    empty object ``index/log/<ms>-<run hash>-<random>``, written on the first manifest commit
+    of each writer session (creation, resume, archive, repair) and on deletion.  That is
+    enough for the run index: it re-reads every run whose cached manifest has no end time
+    on each refresh, so what happens later in a session is seen without another entry.
+    A reader lists only the entries since its last position (minus
+    :data:`CHANGE_LOG_WINDOW_MS`): one ``LIST`` per poll sees a new run without listing
+    every run folder.  Positions are milliseconds.
+    """
+
+    def __init__(self, storage: ObjectStorage):
+        self.storage = storage
+
+    def note(self, run_hash: str) -> None:
+        """Log that ``run_hash`` changed (best effort: the index's periodic full scan covers a loss)."""
+        name = f"{int(time.time() * 1000):013d}-{run_hash}-{uuid.uuid4().hex[:6]}"
+        with contextlib.suppress(Exception):
+            self.storage._put(self.storage._path(f"{CHANGE_LOG_PREFIX}/{name}"), b"")
+
+    def state(self) -> tuple[int, int] | None:
+        return 1, int(time.time() * 1000)
+
+    def names_since(self, start: int, stop: int) -> tuple[set[str], int]:
+        storage = self.storage
+        prefix = storage._path(CHANGE_LOG_PREFIX) + "/"
+        offset = f"{prefix}{max(0, start - CHANGE_LOG_WINDOW_MS):013d}"
+        names: set[str] = set()
+        try:
+            for chunk in storage._obs.list(storage._store, prefix=prefix, offset=offset, chunk_size=1000):
+                for meta in chunk:
+                    parts = meta["path"].rpartition("/")[2].split("-")
+                    if len(parts) == 3 and parts[1].isalnum():
+                        names.add(parts[1])
+        except Exception:
+            return set(), start  # unreadable now: try again from the same position
+        return names, stop
+
+    def prune(self, older_than_s: float = 86400.0) -> int:
+        """Delete entries older than ``older_than_s`` (``aimcol repair``); returns how many."""
+        storage = self.storage
+        prefix = storage._path(CHANGE_LOG_PREFIX) + "/"
+        cutoff = f"{int((time.time() - older_than_s) * 1000):013d}"
+        doomed = [
+            meta["path"]
+            for chunk in storage._obs.list(storage._store, prefix=prefix, chunk_size=1000)
+            for meta in chunk
+            if meta["path"][len(prefix) :] < cutoff
+        ]
+        if doomed:
+            storage._obs.delete(storage._store, doomed)
+        return len(doomed)
 
 
 def lease_live(lease: dict) -> bool:
@@ -674,6 +743,7 @@ class LeaseClaim(Claim):
         self.generation = generation
         self.holder = holder
         self.manifest_version = 0
+        self.logged = False
         self._etag: str | None = etag
         self._lost: str | None = None
         self._released = False
