@@ -157,8 +157,13 @@ class RunWriterStore:
             self._stats[seq_id]["dtype"] = "float"
 
     # -- metadata -------------------------------------------------------------------------
+    manifest_unpublished = False
+    """The in-memory manifest has changes the last manifest write failed to publish."""
+
     def write_manifest(self, *, fsync: bool = False) -> None:
+        self.manifest_unpublished = True
         manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
+        self.manifest_unpublished = False
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
     def add_sequence(self, name: str, context: dict, dtype: str) -> int:
@@ -174,22 +179,45 @@ class RunWriterStore:
     # -- points ---------------------------------------------------------------------------
     def append_points(self, seq, step, value, epoch, times) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
+        self.append_batch(seq, step, value, epoch, times)
+        self.publish()
+
+    def append_batch(self, seq, step, value, epoch, times) -> None:
+        """Write one batch to the live segment, or raise with nothing written.
+
+        A failed write (disk full) leaves the live segment at its last complete batch, so the
+        caller can keep the points and offer them again.  When this returns, the batch is in
+        the file (readers see it) and counted in the stats; :meth:`publish` records it in
+        the manifest.
+        """
         seq = np.asarray(seq, dtype=np.uint32)
         step = np.asarray(step, dtype=np.int64)
         value = np.asarray(value, dtype=np.float64)
         batch = points_batch(seq, step, value, epoch, times)
         if self._live is None:
+            if self.manifest.get("live"):
+                self.seal(fsync_manifest=False)  # a seal that failed before: finish it first
             number = self.manifest["next_segment"]
-            self.manifest["next_segment"] = number + 1
             name = live_file_name(number)
-            self._live = LiveSegmentWriter(self.storage, self.layout.segment_key(self.run_hash, name))
-            self.manifest["live"] = name
-            self.manifest["live_rows"] = 0
-            self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            key = self.layout.segment_key(self.run_hash, name)
+            live = LiveSegmentWriter(self.storage, key)
+            self.manifest.update(next_segment=number + 1, live=name, live_rows=0)
+            try:
+                self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            except BaseException:
+                self.manifest.update(next_segment=number, live=None)
+                live.close()
+                self.storage.delete(key)
+                raise
+            self._live = live
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
         self.manifest["live_rows"] = self._live.rows
-        if self._live.rows >= self.seal_rows:
+
+    def publish(self) -> None:
+        """Replace the manifest (sealing first if the live segment is full).  After a
+        failure the in-memory manifest is still complete: the next publish writes it."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
             self.seal(fsync_manifest=False)
         else:
             self.write_manifest()
@@ -230,15 +258,21 @@ class RunWriterStore:
         self.storage.delete(live_key)
 
     def close(self, *, end_time: float | None = None) -> None:
-        """Seal, stamp ``end_time``, publish durably and release the lock."""
+        """Seal, stamp ``end_time``, publish durably and release the lock.
+
+        If sealing or the last manifest write fails (disk full), the lock stays held and the
+        error propagates: the run is not closed, and a later ``close()`` retries.
+        """
         if not self.lock.held:
             return
+        self.seal(fsync_manifest=False)
+        self.manifest["end_time"] = time.time() if end_time is None else end_time
         try:
-            self.seal(fsync_manifest=False)
-            self.manifest["end_time"] = time.time() if end_time is None else end_time
             self.write_manifest(fsync=True)
-        finally:
-            self.lock.release()
+        except BaseException:
+            self.manifest["end_time"] = None
+            raise
+        self.lock.release()
 
     def release_as_found(self) -> None:
         """Seal and release without stamping an end: a repaired crashed run stays crashed."""

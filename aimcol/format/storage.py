@@ -92,11 +92,15 @@ class ObjectStat(NamedTuple):
 class Appender(Protocol):
     """A sink for an appendable object: each ``write`` reaches the store before it returns.
 
-    A ``pyarrow.NativeFile`` (``pa.OSFile``) satisfies it, and so may be passed to
-    ``pa.ipc.new_stream``.  Not thread-safe.
+    ``write`` writes all of ``data`` or raises; after a failed write (``ENOSPC``, ``EIO``)
+    the object may end in a partial record, which ``truncate(size)`` cuts off again, back to
+    the size the writer last knew complete, so a later write continues a valid object.  Not
+    thread-safe.
     """
 
     def write(self, data: bytes | memoryview | pa.Buffer) -> int: ...
+
+    def truncate(self, size: int) -> None: ...
 
     def close(self) -> None: ...
 
