@@ -71,19 +71,27 @@ class DeltaRunWriterStore(RunWriterStore):
     def _deltas(self) -> list[dict[str, Any]]:
         return [entry for entry in self.manifest["segments"] if entry.get(DELTA_KEY)]
 
-    # -- flush -------------------------------------------------------------------------------
-    def append_points(self, seq, step, value, epoch, times) -> None:
-        """Upload one delta segment with these points and commit the manifest naming it."""
+    # -- flush: append_batch() uploads the delta, publish() commits the manifest ----------------
+    def append_batch(self, seq, step, value, epoch, times) -> None:
+        """Upload one delta segment with these points (or raise with nothing named by the
+        manifest); :meth:`publish` commits the manifest that names it."""
         seq = np.asarray(seq, dtype=np.uint32)
         step = np.asarray(step, dtype=np.int64)
         value = np.asarray(value, dtype=np.float64)
         table = pa.Table.from_batches([points_batch(seq, step, value, epoch, times)])
-        name = self._next_name()
-        entry = self._upload(name, table)
+        number = self.manifest["next_segment"]
+        name = segment_object_name(number, self.lock.generation)
+        entry = self._upload(name, table)  # a failed upload leaves the manifest as it was
         entry[DELTA_KEY] = True
+        self.manifest["next_segment"] = number + 1
         self.manifest["segments"].append(entry)
         self._delta_tables[name] = table
         fold_batch(self._stats, seq, step, value)
+        self.manifest_unpublished = True
+
+    def publish(self) -> None:
+        """Commit the manifest (compacting first when the deltas reached ``seal_rows`` rows or
+        :data:`MAX_DELTAS` files)."""
         deltas = self._deltas()
         if len(deltas) >= MAX_DELTAS or sum(e["rows"] for e in deltas) >= self.seal_rows:
             self._compact()
