@@ -219,3 +219,24 @@ def test_store_without_conditional_writes_is_refused(s3_server, s3_env, monkeypa
         assert lease["released"] is True
     finally:
         proxy.shutdown()
+
+
+def test_next_writer_aborts_a_dead_writers_multipart_upload(s3_uri):
+    """A writer killed during a multipart upload (a segment over 64 MB) leaves hidden parts;
+    the run's next writer (a newer generation) aborts them."""
+    import boto3
+
+    from aimcol import Run
+
+    with Run(repo=s3_uri, system_tracking_interval=None, capture_terminal_logs=False) as run:
+        run.track(1.0, name="loss")
+    storage = ObjectStorage(s3_uri)
+    bucket = storage.container
+    client = boto3.client("s3")
+    stale = f"{storage.prefix}/runs/{run.hash}/seg-000099-g1.arrow"
+    upload = client.create_multipart_upload(Bucket=bucket, Key=stale)
+    client.upload_part(Bucket=bucket, Key=stale, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 1024)
+    assert len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
+    with Run(run.hash, repo=s3_uri, system_tracking_interval=None, capture_terminal_logs=False) as resumed:
+        resumed.track(2.0, name="loss")
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -63,6 +63,15 @@ class DeltaRunWriterStore(RunWriterStore):
         self._delta_tables: dict[str, pa.Table] = {}
         super().__init__(*args, **kwargs)  # resuming: _recover() drops objects no manifest names
 
+    def _recover(self) -> None:
+        """Delete objects no manifest names (a dead writer's deltas) and abort its unfinished
+        multipart uploads (segments over 64 MB), then compact the deltas it left."""
+        super()._recover()
+        from aimcol.format.object_storage import ObjectStorage
+
+        if isinstance(self.storage, ObjectStorage):
+            self.storage.abort_stale_uploads(self.layout.run_prefix(self.run_hash), self.lock.generation)
+
     def _next_name(self) -> str:
         number = self.manifest["next_segment"]
         self.manifest["next_segment"] = number + 1

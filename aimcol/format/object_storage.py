@@ -646,6 +646,33 @@ class ObjectStorage(Storage):
         self.change_log.note(run_hash)
         return True
 
+    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
+        """Abort incomplete multipart uploads under ``prefix`` whose object name carries a
+        writer generation below ``below_generation`` (``seg-<n>-g<generation>.arrow``).
+
+        Only segments over :data:`MULTIPART_MIN_BYTES` go up in parts; a writer killed
+        during one leaves parts that S3 bills but never shows.  The run's next writer (which
+        holds a newer generation) aborts them: their writer is dead or fenced, whatever the
+        clocks say.  S3 only, through boto3 where it is installed (obstore does not list
+        multipart uploads); returns how many were aborted.
+        """
+        if self.scheme not in ("s3", "s3a"):
+            return 0
+        try:
+            import boto3
+        except ImportError:
+            return 0
+        client = boto3.client("s3")
+        aborted = 0
+        paginator = client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.container, Prefix=self._path(prefix) + "/"):
+            for upload in page.get("Uploads", []):
+                generation = _generation_of(upload["Key"].rpartition("/")[2])
+                if generation is not None and generation < below_generation:
+                    client.abort_multipart_upload(Bucket=self.container, Key=upload["Key"], UploadId=upload["UploadId"])
+                    aborted += 1
+        return aborted
+
     def list_keys(self, prefix: str) -> list[tuple[str, int]]:
         """Every object key under ``prefix`` (recursively) with its size, in key order
         (for repair and sync; manifests appear as their version objects)."""
@@ -706,6 +733,13 @@ class ObjectChangeLog:
         if doomed:
             storage._obs.delete(storage._store, doomed)
         return len(doomed)
+
+
+def _generation_of(name: str) -> int | None:
+    """The writer generation in a segment name ``seg-<n>-g<generation>.arrow``, else ``None``."""
+    stem = name.removesuffix(".arrow")
+    head, sep, generation = stem.rpartition("-g")
+    return int(generation) if sep and head.startswith("seg-") and generation.isdigit() else None
 
 
 def lease_live(lease: dict) -> bool:
