@@ -477,12 +477,14 @@ class ObjectStorage(Storage):
             return list(pool.map(one, keys))
 
     def exists(self, key: str) -> bool:
+        if not key:  # the repository root: any object under the prefix
+            return bool(self._list("", first_only=True))
         try:
             self.stat(key)
             return True
         except FileNotFoundError:
             pass
-        return bool(self._list(key, first_only=True)) if key else True
+        return bool(self._list(key, first_only=True))
 
     def replace(self, key: str, data: bytes, *, durable: bool = False, claim: Claim | None = None) -> None:
         folder = _split_manifest_key(key)
