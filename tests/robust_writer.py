@@ -90,7 +90,7 @@ class Proc:
     safety timeout (a hang fails the test with the process's stderr instead of blocking).
     """
 
-    def __init__(self, mode: str, cfg: dict, stderr_path: str):
+    def __init__(self, mode: str, cfg: dict, stderr_path: str, script: str = HERE):
         import queue
         import subprocess
         import threading
@@ -100,7 +100,7 @@ class Proc:
         self._stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")
         self.popen = subprocess.Popen(
-            [sys.executable, HERE, mode, json.dumps(cfg)],
+            [sys.executable, script, mode, json.dumps(cfg)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

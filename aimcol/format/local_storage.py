@@ -269,6 +269,8 @@ class LocalStorage(Storage):
     def _immutable(self, key: str) -> Iterator[pa.NativeFile]:
         path = self.path(key)
         tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
+        if not os.path.isdir(os.path.dirname(path)):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
             with pa.OSFile(tmp, "wb") as sink:
                 yield sink

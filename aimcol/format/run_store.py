@@ -61,7 +61,19 @@ def _sequence_metadata(manifest: dict) -> dict:
 
 
 class RunWriterStore:
-    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls."""
+    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls.
+
+    On a storage without appends (object stores) ``RunWriterStore(...)`` builds a
+    :class:`~aimcol.format.delta_segments.DeltaRunWriterStore`, which writes one immutable
+    delta segment per flush instead of appending to a live segment.
+    """
+
+    def __new__(cls, layout: RepoLayout, *args: Any, **kwargs: Any) -> RunWriterStore:
+        if cls is RunWriterStore and not layout.storage.supports_append:
+            from aimcol.format.delta_segments import DeltaRunWriterStore
+
+            cls = DeltaRunWriterStore
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -362,6 +374,29 @@ class RunReaderStore:
             f"(manifest re-read {READ_ATTEMPTS} times); `aimcol repair` seals what is left"
         )
 
+    def _sealed_parts(self, seq_id: int, names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        parts = []
+        for entry in self.manifest["segments"]:
+            reader = self._sealed_reader(entry)
+            for sid, start, stop in entry["ranges"]:
+                if sid == seq_id:
+                    parts.append(reader.read_rows(start, stop, names))
+        return parts
+
+    def _retry_compacted(self, read):
+        """``read()``, re-reading the manifest when a delta segment it names is gone.
+
+        On object stores (:mod:`aimcol.format.delta_segments`) a writer compacts delta
+        segments into a sealed one and then deletes them; a reader holding the manifest
+        from before finds them missing, and the next manifest names their replacement."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return read()
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1 or not any(e.get("delta") for e in self.manifest["segments"]):
+                    raise
+                self.refresh()
+
     def read_sequence(self, seq_id: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """All points of one sequence as NumPy columns, sorted by step, latest write per step.
 
@@ -372,12 +407,7 @@ class RunReaderStore:
         wanted = None if columns is None else set(columns)
         names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
         live = self._consistent_live()  # sealed files never go away: read them after
-        parts = []
-        for entry in self.manifest["segments"]:
-            reader = self._sealed_reader(entry)
-            for sid, start, stop in entry["ranges"]:
-                if sid == seq_id:
-                    parts.append(reader.read_rows(start, stop, names))
+        parts = self._retry_compacted(lambda: self._sealed_parts(seq_id, names))
         from_live = False
         if live is not None and live.num_rows:
             mask = to_numpy(live.column("seq")) == seq_id
@@ -392,7 +422,7 @@ class RunReaderStore:
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""
         live = self._consistent_live()
-        parts = [self._sealed_reader(e).read_all() for e in self.manifest["segments"]]
+        parts = self._retry_compacted(lambda: [self._sealed_reader(e).read_all() for e in self.manifest["segments"]])
         if live is not None:
             parts.append(live)
         known = len(self.manifest["sequences"])

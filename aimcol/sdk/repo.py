@@ -221,5 +221,18 @@ class Repo:
 
         return repair_repo(self)
 
+    # -- scans by other engines (aimcol/sdk/scans.py) ---------------------------------------------
+    def to_dataset(self):
+        """A ``pyarrow.dataset`` over every segment file the manifests name, with a ``run`` column."""
+        from aimcol.sdk.scans import to_dataset
+
+        return to_dataset(self)
+
+    def to_dask(self, query: str | None = None, columns=None):
+        """A Dask DataFrame of the points of the sequences ``query`` matches, one partition per run."""
+        from aimcol.sdk.scans import to_dask
+
+        return to_dask(self, query, columns)
+
 
 __all__ = ["Repo", "REPO_DIRNAME"]

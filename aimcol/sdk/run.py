@@ -76,6 +76,8 @@ ACCELERATED = _fastpath is not None
 
 DEFAULT_FLUSH_POINTS = 50_000
 DEFAULT_FLUSH_SECONDS = 1.0
+OBJECT_STORE_FLUSH_SECONDS = 10.0
+"""Default ``flush_seconds`` on object stores, where each flush is two PUTs (a delta, a manifest)."""
 
 
 _OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
@@ -161,7 +163,7 @@ class Run:
         log_system_params: bool = False,
         capture_terminal_logs: bool = True,
         flush_points: int = DEFAULT_FLUSH_POINTS,
-        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        flush_seconds: float | None = None,
         seal_rows: int = DEFAULT_SEAL_ROWS,
     ):
         from aimcol.sdk.repo import Repo
@@ -181,6 +183,9 @@ class Run:
             return
         if flush_points < 1:
             raise ValueError(f"flush_points must be >= 1, got {flush_points}")
+        remote = not self.repo.layout.storage.supports_append
+        if flush_seconds is None:  # 1 s locally; 10 s on object stores
+            flush_seconds = OBJECT_STORE_FLUSH_SECONDS if remote else DEFAULT_FLUSH_SECONDS
         if flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {flush_seconds}")
         # the C fast path replaces track() per instance: not under a subclass's own track()
@@ -191,6 +196,10 @@ class Run:
         self._store = self._open_for_writing(run_hash, experiment, seal_rows)
         self._start_point_buffer(fastpath, flush_points, flush_seconds)
         self._start_helpers(capture_terminal_logs, system_tracking_interval)
+        if remote:
+            from aimcol.sdk.sigterm import flush_runs_on_sigterm
+
+            flush_runs_on_sigterm()
         if log_system_params:
             from aimcol.sdk.system_metrics import collect_system_params
 
