@@ -143,17 +143,15 @@ class Repo:
         return True
 
     def set_archived(self, run_hash: str, archived: bool = True) -> None:
-        """Archive (or unarchive) a finished or crashed run without resuming it.
+        """Archive (or unarchive) a run, keeping its end time (a crashed run stays crashed).
 
-        Unlike ``Run(hash).archived = True`` followed by ``close()``, this keeps the run's end
-        time.  A run a live process is writing raises :class:`RunLockedError`.
+        Works on a run a live process is writing too: the writer folds the change in
+        (see :mod:`aimcol.sdk.run_edits`).  Raises :class:`MissingRunError` for an unknown run.
         """
-        from aimcol.format.run_store import update_run_properties
+        from aimcol.sdk.run_edits import edit_run
 
         self._check_writable(f"archive run {run_hash}")
-        if not os.path.exists(self.layout.manifest_path(run_hash)):
-            raise MissingRunError(f"no run {run_hash!r} in repository {self.path}")
-        update_run_properties(self.layout, run_hash, archived=bool(archived))
+        edit_run(self.layout, run_hash, [("set", "archived", bool(archived))])
 
     def delete_runs(self, run_hashes) -> tuple[bool, list[str]]:
         """Delete several runs; ``(all deleted, hashes not deleted)`` as Aim."""

@@ -247,9 +247,10 @@ class _BackgroundFlusher(threading.Thread):
     """Writes the buffer when it holds ``flush_points`` rows or its oldest row is
     ``flush_seconds`` old, so the training thread never does I/O."""
 
-    def __init__(self, buffer: _PointBuffer):
+    def __init__(self, buffer: _PointBuffer, edits=None):
         super().__init__(name="aimcol-flusher", daemon=True)
         self._buffer = buffer
+        self._edits = edits  # run_edits.EditFolder: other processes' property edits
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -266,6 +267,11 @@ class _BackgroundFlusher(threading.Thread):
                 except Exception as exc:
                     buffer.error = exc
                     buffer.fast_cache.clear()  # the next track() takes the slow path and raises it
+            if self._edits is not None:
+                try:
+                    self._edits.poll()
+                except Exception:
+                    pass  # an edit that cannot be folded now is folded at the next poll or close
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -301,6 +307,10 @@ class Run:
         from aimcol.sdk.repo import Repo
 
         self.repo = Repo._resolve(repo, init=not read_only)
+        if self.repo.read_only and not read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot write a run in {self.repo.path}: it was opened with read_only=True")
         self.read_only = read_only
         self._buffer: _PointBuffer | None = None
         self._extras: list = []
@@ -354,9 +364,13 @@ class Run:
             self._owner = None  # every thread appends through the C columns, atomically
             rows.bind(Run.track, weakref.ref(self), buf.request_flush)
             self.track = rows.track  # the instance attribute shadows the Python method
-        flusher = _BackgroundFlusher(self._buffer)
+        from aimcol.sdk.run_edits import EditFolder
+
+        self._edits = EditFolder(store, buf.lock)
+        flusher = _BackgroundFlusher(self._buffer, self._edits)
         flusher.start()
         self._extras.append(flusher)
+        self._extras.append(self._edits)  # folds late edits before the final manifest
         self._finalizer = weakref.finalize(self, _finalise, self._buffer, self._extras)
         _OPEN_RUNS.add(self)
         if capture_terminal_logs:
@@ -405,7 +419,22 @@ class Run:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: the run is closed")
+        self._edits.fold_now()  # other processes' earlier edits first, so this change wins
         return self._store.manifest
+
+    def _edit_elsewhere(self, ops: list) -> None:
+        """Change properties of a run this object does not write (see ``run_edits``)."""
+        from aimcol.sdk.run_edits import apply_ops, check_ops, edit_run
+
+        if self.repo.read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot edit run {self.hash}: {self.repo.path} was opened with read_only=True")
+        ops = check_ops(ops)
+        if edit_run(self.repo.layout, self.hash, ops):
+            self._reader.refresh()
+        else:  # a live writer has not folded it yet: show it here meanwhile
+            apply_ops(self._reader.manifest, ops)
 
     def _publish(self) -> None:
         with self._buffer.lock:
@@ -454,6 +483,8 @@ class Run:
 
     # -- properties -----------------------------------------------------------------------
     def _set_property(self, key: str, value) -> None:
+        if self.read_only:
+            return self._edit_elsewhere([("set", key, value)])
         manifest = self._writable_manifest(key)
         manifest[key] = value
         self._publish()
@@ -503,12 +534,18 @@ class Run:
     def add_tag(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
+        if self.read_only:
+            return self._edit_elsewhere([("add_tag", value)])
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
             self._publish()
 
     def remove_tag(self, value: str) -> bool:
+        if self.read_only:
+            present = value in self.tags
+            self._edit_elsewhere([("remove_tag", value)])
+            return present
         manifest = self._writable_manifest("tags")
         if value in manifest["tags"]:
             manifest["tags"].remove(value)
