@@ -406,10 +406,8 @@ def test_sdk_repository_agrees_with_reference(tmp_path_factory, specs, queries):
     repo = aimcol.Repo(str(root))
     refs = []
     for run_hash in repo.run_hashes():
-        path = repo.layout.manifest_path(run_hash)
-        import os
-
-        refs.append(RunRecord(manifest_io.read_manifest(path), False, os.stat(path).st_mtime_ns / 1e9))
+        stat = repo.layout.storage.stat(repo.layout.manifest_key(run_hash))
+        refs.append(RunRecord(manifest_io.read_manifest(repo.layout, run_hash), False, stat.mtime))
     refs.sort(key=lambda r: -r.manifest["creation_time"])
     now = time.time()
     for query in queries:

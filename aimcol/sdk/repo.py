@@ -9,8 +9,6 @@ the manifests.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Iterator
 
@@ -24,7 +22,6 @@ from aimcol.format.repo_layout import (
     open_repo,
     resolve_repo_root,
 )
-from aimcol.format.run_lock import is_locked, lock_holder
 from aimcol.sdk.types import QueryReportMode
 
 
@@ -90,7 +87,7 @@ class Repo:
     # -- runs ----------------------------------------------------------------------------------
     def run_hashes(self) -> list[str]:
         """Hashes of every run with a manifest, in no particular order."""
-        return [h for h in self.layout.list_run_hashes() if os.path.exists(self.layout.manifest_path(h))]
+        return [h for h in self.layout.list_run_hashes() if self.layout.has_run(h)]
 
     def _open_run(self, run_hash: str):
         from aimcol.sdk.run import Run
@@ -127,20 +124,7 @@ class Repo:
     def delete_run(self, run_hash: str) -> bool:
         """Remove a run's folder; refuses a run a live process is writing.  ``False`` if absent."""
         self._check_writable(f"delete run {run_hash}")
-        run_dir = self.layout.run_dir(run_hash)
-        if not os.path.isdir(run_dir):
-            return False
-        lock = self.layout.lock_path(run_hash)
-        if is_locked(lock):
-            raise RunLockedError(run_hash, lock_holder(lock))
-        # rename first: readers see the run vanish at once, never half-deleted
-        trash = os.path.join(self.layout.runs_dir, f".deleted-{run_hash}-{uuid.uuid4().hex[:8]}")
-        try:
-            os.rename(run_dir, trash)
-        except FileNotFoundError:
-            return False
-        shutil.rmtree(trash, ignore_errors=True)
-        return True
+        return self.layout.storage.delete_run(run_hash)
 
     def set_archived(self, run_hash: str, archived: bool = True) -> None:
         """Archive (or unarchive) a run, keeping its end time (a crashed run stays crashed).
@@ -168,7 +152,7 @@ class Repo:
     def _manifests(self) -> Iterator[dict]:
         for run_hash in self.run_hashes():
             try:
-                yield manifest_io.read_manifest(self.layout.manifest_path(run_hash))
+                yield manifest_io.read_manifest(self.layout, run_hash)
             except FileNotFoundError:
                 continue
 
@@ -255,8 +239,11 @@ class Repo:
 
     @classmethod
     def exists(cls, path: str) -> bool:
-        """Whether ``path`` (a project folder or a ``.aimcol`` folder) holds a repository."""
-        return os.path.isdir(resolve_repo_root(path))
+        """Whether ``path`` (a project folder, a ``.aimcol`` folder or a storage URI) holds a repository."""
+        from aimcol.format.repo_layout import FORMAT_KEY
+        from aimcol.format.storage import storage_for
+
+        return storage_for(resolve_repo_root(path)).exists(FORMAT_KEY)
 
     def _check_writable(self, what: str) -> None:
         if self.read_only:
@@ -274,7 +261,7 @@ class Repo:
 
     def run_exists(self, run_hash: str) -> bool:
         """Whether the repository holds a run ``run_hash`` (with a manifest)."""
-        return isinstance(run_hash, str) and os.path.exists(self.layout.manifest_path(run_hash))
+        return isinstance(run_hash, str) and self.layout.has_run(run_hash)
 
     def list_all_runs(self) -> list[str]:
         """Hashes of every run, in no particular order (Aim's ``list_all_runs``)."""
@@ -282,15 +269,14 @@ class Repo:
 
     def list_active_runs(self) -> list[str]:
         """Hashes of the runs a live process is writing right now."""
-        return [h for h in self.run_hashes() if is_locked(self.layout.lock_path(h))]
+        return [h for h in self.run_hashes() if self.layout.storage.run_claimed(h)]
 
     def copy_runs(self, run_hashes, dest_repo: Repo) -> tuple[bool, list[str]]:
         """Copy runs into ``dest_repo``: ``(all copied, hashes not copied)`` as Aim.
 
         A run is not copied (and is listed) if it is absent, live (a writer may be changing
-        it), or already in ``dest_repo``; a warning says why.  Each run arrives whole: it
-        is copied under a temporary name and renamed into place, so a crash never leaves
-        half a run in ``dest_repo``.
+        it), or already in ``dest_repo``; a warning says why.  Each run arrives whole: its
+        manifest is copied last, so a crash never leaves half a run visible in ``dest_repo``.
         """
         return self._transfer(run_hashes, dest_repo, move=False)
 
@@ -332,10 +318,10 @@ class Repo:
         return self.delete_runs(hashes)[0]
 
     def prune(self) -> list[str]:
-        """Remove what no run refers to: folders of deletions or copies a crash interrupted,
-        and run folders that never got a manifest (their creator died before writing one;
-        a folder younger than ``ORPHAN_GRACE_SECONDS`` or with a held lock is left alone).
-        Returns the names removed.  Aim's ``prune`` removes orphaned index entries, which
+        """Remove run folders that never got a manifest (their creator died before writing
+        one, or a copy was interrupted; a folder younger than
+        ``repo_transfer.ORPHAN_GRACE_SECONDS`` or claimed by a live writer is left alone).
+        Returns the hashes removed.  Aim's ``prune`` removes orphaned index entries, which
         aimcol's run index never keeps (it is rebuilt from the manifests).
         """
         self._check_writable("prune it")

@@ -7,8 +7,8 @@ direct edit by anyone else would be overwritten.  So:
 
 - **No live writer**: the editor takes the run's lock itself, applies the change to the
   manifest and releases it, keeping the end time (a crashed run stays crashed).
-- **A live writer**: the editor drops an *edit object* into the run's ``edits/`` folder —
-  a small msgpack file written atomically (``.partial`` then rename), named
+- **A live writer**: the editor drops an *edit object* under the run's ``edits/`` prefix —
+  a small msgpack object created atomically through the repository's storage, named
   ``<time_ns>-<pid>-<random>.msgpack`` so names sort in time order — and waits (up to
   ``FOLD_WAIT_S``) for the writer to fold it.  The writer's flusher looks for edit
   objects every ``FOLD_POLL_S``; folding applies them in name order to its in-memory
@@ -33,7 +33,6 @@ from collections.abc import Iterable, Sequence
 import msgpack
 
 from aimcol.errors import MissingRunError, RunLockedError
-from aimcol.format.atomic_file import PARTIAL_SUFFIX, atomic_write
 from aimcol.format.repo_layout import RepoLayout
 
 EDITS_DIR = "edits"
@@ -48,8 +47,8 @@ EDITABLE = ("name", "description", "experiment", "archived")
 Op = Sequence  # ("set", key, value) | ("add_tag", tag) | ("remove_tag", tag)
 
 
-def edits_dir(layout: RepoLayout, run_hash: str) -> str:
-    return os.path.join(layout.run_dir(run_hash), EDITS_DIR)
+def edits_prefix(layout: RepoLayout, run_hash: str) -> str:
+    return f"{layout.run_prefix(run_hash)}/{EDITS_DIR}"
 
 
 def check_ops(ops: Iterable[Op]) -> list[list]:
@@ -90,54 +89,47 @@ def apply_ops(manifest: dict, ops: Iterable[Op]) -> None:
 
 def pending_edit_names(layout: RepoLayout, run_hash: str) -> list[str]:
     """Names of the edit objects waiting in a run's ``edits/`` folder, oldest first."""
-    try:
-        names = os.listdir(edits_dir(layout, run_hash))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted(n for n in names if n.endswith(".msgpack") and not n.endswith(PARTIAL_SUFFIX))
+    storage = layout.storage
+    names = storage.list_children(edits_prefix(layout, run_hash))
+    return sorted(n for n in names if n.endswith(".msgpack") and not storage.is_temporary(n))
 
 
 def fold_pending_edits(layout: RepoLayout, run_hash: str, manifest: dict) -> list[str]:
     """Apply the pending edit objects newer than ``manifest["edits_folded"]`` to ``manifest``.
 
-    Returns the paths to delete once the caller has published the manifest (all pending
+    Returns the keys to delete once the caller has published the manifest (all pending
     ones, also those already folded before).  An unreadable edit object is skipped.
     """
-    folder = edits_dir(layout, run_hash)
+    prefix = edits_prefix(layout, run_hash)
     done = manifest.get("edits_folded") or ""
-    paths = []
+    keys = []
     for name in pending_edit_names(layout, run_hash):
-        path = os.path.join(folder, name)
-        paths.append(path)
+        key = f"{prefix}/{name}"
+        keys.append(key)
         if name <= done:
             continue
         try:
-            with open(path, "rb") as fh:
-                edit = msgpack.unpackb(fh.read(), raw=False)
+            edit = msgpack.unpackb(layout.storage.read(key), raw=False)
             apply_ops(manifest, check_ops(edit["ops"]))
         except FileNotFoundError:
             continue
         except (ValueError, TypeError, KeyError, msgpack.UnpackException):
             pass  # a damaged edit object changes nothing; it is removed with the others
         manifest["edits_folded"] = name
-    return paths
+    return keys
 
 
-def remove_folded(paths: Iterable[str]) -> None:
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+def remove_folded(layout: RepoLayout, keys: Iterable[str]) -> None:
+    for key in keys:
+        layout.storage.delete(key)
 
 
 def _write_edit_object(layout: RepoLayout, run_hash: str, ops: list) -> str:
-    folder = edits_dir(layout, run_hash)
-    os.makedirs(folder, exist_ok=True)
-    name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.msgpack"
-    path = os.path.join(folder, name)
-    atomic_write(path, msgpack.packb({"ops": ops}, use_bin_type=True), fsync=True)
-    return path
+    prefix = edits_prefix(layout, run_hash)
+    layout.storage.make_prefix(prefix)
+    key = f"{prefix}/{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.msgpack"
+    layout.storage.create(key, msgpack.packb({"ops": ops}, use_bin_type=True), durable=True)
+    return key
 
 
 def _edit_without_writer(layout: RepoLayout, run_hash: str, ops: list) -> None:
@@ -150,7 +142,7 @@ def _edit_without_writer(layout: RepoLayout, run_hash: str, ops: list) -> None:
         apply_ops(store.manifest, ops)
     finally:
         store.release_as_found()
-    remove_folded(folded)
+    remove_folded(layout, folded)
 
 
 def edit_run(layout: RepoLayout, run_hash: str, ops: Iterable[Op], *, wait: float = FOLD_WAIT_S) -> bool:
@@ -162,20 +154,20 @@ def edit_run(layout: RepoLayout, run_hash: str, ops: Iterable[Op], *, wait: floa
     Raises :class:`MissingRunError` for an unknown run.
     """
     ops = check_ops(ops)
-    if not os.path.exists(layout.manifest_path(run_hash)):
+    if not layout.has_run(run_hash):
         raise MissingRunError(f"no run {run_hash!r} in repository {layout.root}")
     try:
         _edit_without_writer(layout, run_hash, ops)
         return True
     except RunLockedError:
         pass
-    path = _write_edit_object(layout, run_hash, ops)
+    key = _write_edit_object(layout, run_hash, ops)
     deadline = time.monotonic() + wait
-    while os.path.exists(path):
+    while layout.storage.exists(key):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.02)
-        if os.path.exists(path):
+        if layout.storage.exists(key):
             try:  # the writer closed meanwhile: fold it ourselves
                 _edit_without_writer(layout, run_hash, [])
             except RunLockedError:
@@ -186,8 +178,8 @@ def edit_run(layout: RepoLayout, run_hash: str, ops: Iterable[Op], *, wait: floa
 class EditFolder:
     """The writer's side: fold other processes' edit objects into the run it writes.
 
-    ``poll()`` is called by the flusher thread (cheap: one ``listdir`` of a folder that
-    usually does not exist, at most every ``FOLD_POLL_S``); ``fold_now()`` before each of
+    ``poll()`` is called by the flusher thread (cheap: one listing of a prefix that is
+    usually empty, at most every ``FOLD_POLL_S``); ``fold_now()`` before each of
     the writer's own property changes.  Both take ``lock`` (the point buffer's), under
     which the store's manifest is changed and published.
     """
@@ -205,7 +197,7 @@ class EditFolder:
             folded = fold_pending_edits(store.layout, store.run_hash, store.manifest)
             if folded:
                 store.write_manifest()
-        remove_folded(folded)
+        remove_folded(store.layout, folded)
 
     def poll(self) -> None:
         now = time.monotonic()
