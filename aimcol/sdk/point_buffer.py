@@ -183,9 +183,10 @@ class BackgroundFlusher(threading.Thread):
     """Writes the buffer when it holds ``flush_points`` rows or its oldest row is
     ``flush_seconds`` old, so the training thread never does I/O."""
 
-    def __init__(self, buffer: PointBuffer):
+    def __init__(self, buffer: PointBuffer, edits=None):
         super().__init__(name="aimcol-flusher", daemon=True)
         self._buffer = buffer
+        self._edits = edits  # run_edits.EditFolder: polled for other processes' property edits
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -202,6 +203,11 @@ class BackgroundFlusher(threading.Thread):
                 except Exception as exc:
                     buffer.error = exc
                     buffer.fast_lookup.clear()  # the next track() takes the slow path and raises it
+            if self._edits is not None:
+                try:
+                    self._edits.poll()
+                except Exception:
+                    pass  # an edit that cannot be folded now is folded at the next poll or close
 
     def stop(self) -> None:
         self._stop_event.set()

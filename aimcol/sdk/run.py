@@ -171,6 +171,10 @@ class Run:
         if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
             raise TypeError(f"run_hash must be a non-empty str, got {run_hash!r}")
         self.repo = Repo._resolve(repo, init=not read_only)
+        if self.repo.read_only and not read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot write a run in {self.repo.path}: it was opened with read_only=True")
         self.read_only = read_only
         self._buffer: PointBuffer | None = None
         self._helpers: list = []  # threads and captures stopped before the buffer closes
@@ -257,9 +261,13 @@ class Run:
             self._owner = None  # every thread appends through the C columns, atomically
             columns.bind(Run.track, weakref.ref(self), buf.request_flush)
             self.track = columns.track  # the instance attribute shadows the Python method
-        flusher = BackgroundFlusher(buf)
+        from aimcol.sdk.run_edits import EditFolder
+
+        self._edits = EditFolder(self._store, buf.lock)  # other processes' property edits
+        flusher = BackgroundFlusher(buf, self._edits)
         flusher.start()
         self._helpers.append(flusher)
+        self._helpers.append(self._edits)  # folds late edits before the final manifest
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
         self._writer_pid = os.getpid()
         self._progress_published = 0.0
@@ -310,7 +318,22 @@ class Run:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: the run is closed")
+        self._edits.fold_now()  # other processes' earlier edits first, so this change wins
         return self._store.manifest
+
+    def _edit_elsewhere(self, ops: list) -> None:
+        """Change properties of a run this object does not write (see ``run_edits``)."""
+        from aimcol.sdk.run_edits import apply_ops, check_ops, edit_run
+
+        if self.repo.read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot edit run {self.hash}: {self.repo.path} was opened with read_only=True")
+        ops = check_ops(ops)
+        if edit_run(self.repo.layout, self.hash, ops):
+            self._reader.refresh()
+        else:  # a live writer has not folded it yet: show it here meanwhile
+            apply_ops(self._reader.manifest, ops)
 
     def _publish(self) -> None:
         with self._buffer.lock:
@@ -369,6 +392,8 @@ class Run:
 
     # -- properties -----------------------------------------------------------------------
     def _set_property(self, key: str, value) -> None:
+        if self.read_only:
+            return self._edit_elsewhere([("set", key, value)])
         manifest = self._writable_manifest(key)
         manifest[key] = value
         self._publish()
@@ -419,12 +444,18 @@ class Run:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
         check_str(value, "run tag")
+        if self.read_only:
+            return self._edit_elsewhere([("add_tag", value)])
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
             self._publish()
 
     def remove_tag(self, value: str) -> bool:
+        if self.read_only:
+            present = value in self.tags
+            self._edit_elsewhere([("remove_tag", value)])
+            return present
         manifest = self._writable_manifest("tags")
         if value in manifest["tags"]:
             manifest["tags"].remove(value)
