@@ -214,7 +214,8 @@ class LocalStorage(Storage):
 
     # -- appendable objects ----------------------------------------------------------------------
     def open_appender(self, key: str, *, truncate: bool = False) -> Appender:
-        return pa.OSFile(self.path(key), "wb" if truncate else "ab")
+        sink: Appender = pa.OSFile(self.path(key), "wb" if truncate else "ab")
+        return sink
 
     def append(self, key: str, data: bytes) -> None:
         fd = os.open(self.path(key), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -62,6 +63,7 @@ from aimcol.format.index_tables import (  # noqa: F401, E402
     parse_path_column,
     path_column,
 )
+from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
 from aimcol.format.value_kinds import (  # noqa: E402
     BOOL as KIND_BOOL,
@@ -151,11 +153,11 @@ class IndexSnapshot:
 
     @property
     def n_runs(self) -> int:
-        return self.runs.num_rows
+        return int(self.runs.num_rows)
 
     @property
     def n_seqs(self) -> int:
-        return self.seqs.num_rows
+        return int(self.seqs.num_rows)
 
     @classmethod
     def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
@@ -183,7 +185,7 @@ class IndexSnapshot:
         """The manifest mtime of each run, seconds (for a crashed run's duration)."""
         return to_numpy(self.runs.column("m_mtime_ns"), 0) / 1e9
 
-    def path_columns(self, table: str, path: tuple) -> dict[str, pa.ChunkedArray]:
+    def path_columns(self, table: str, path: Path) -> dict[str, pa.ChunkedArray]:
         """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""
         t, names = (self.runs, self._runs_columns) if table == "runs" else (self.seqs, self._seqs_columns)
         base = path_column("p" if table == "runs" else "c", path)
@@ -211,11 +213,11 @@ class IndexSnapshot:
         flags = to_numpy(t.column(name), False)
         return flags if flags.any() else None
 
-    def params_of(self, rows: np.ndarray) -> list[dict]:
+    def params_of(self, rows: np.ndarray) -> list[dict[str, Any]]:
         blobs = binary_items(self.runs.column("params"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
-    def contexts_of(self, rows: np.ndarray) -> list[dict]:
+    def contexts_of(self, rows: np.ndarray) -> list[dict[str, Any]]:
         blobs = binary_items(self.seqs.column("context_mp"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
@@ -314,7 +316,7 @@ class RunIndex:
                 self._full_scan(rebuild=True)
                 return self._snapshot()
             journal = journal_state(self.layout)
-            if self._journal_usable(journal):
+            if journal is not None and self._journal_usable(journal):
                 self._journal_scan(journal)
             else:
                 self._full_scan()
@@ -326,10 +328,9 @@ class RunIndex:
             self._full_scan(rebuild=True)
             return self._snapshot()
 
-    def _journal_usable(self, journal: tuple[int, int] | None) -> bool:
+    def _journal_usable(self, journal: JournalState) -> bool:
         return (
-            journal is not None
-            and self._journal is not None
+            self._journal is not None
             and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
             and time.time() - self._full_scan_at < FULL_SCAN_SECONDS
@@ -358,8 +359,9 @@ class RunIndex:
     def _runs_dir_state(self) -> int | None:
         return self.layout.storage.listing_stamp(RUNS_PREFIX)
 
-    def _journal_scan(self, journal: tuple[int, int]) -> None:
+    def _journal_scan(self, journal: JournalState) -> None:
         """Stat only what may have changed since the tables were made (see the class doc)."""
+        assert self._journal is not None and self._runs is not None
         names, consumed = journal_names(self.layout, self._journal[1], journal[1])
         gone: set[str] = set()
         runs_mtime = self._runs_dir_state()
@@ -388,6 +390,7 @@ class RunIndex:
         ``gone=None``: ``hashes`` lists every run, so a run not in it is gone.
         """
         runs, seqs = self._runs, self._seqs
+        assert runs is not None and seqs is not None
         row_of = self._row_of
         rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
         known = rows >= 0
@@ -400,10 +403,10 @@ class RunIndex:
             racy = to_numpy(runs.column("racy"), False)[kr]
             changed[known] = (cached != prints[known]).any(axis=1) | racy
         if gone is None:
-            keep = np.zeros(runs.num_rows, dtype=bool)
+            keep = np.zeros(runs.num_rows, dtype=np.bool_)
             keep[rows[known]] = True
         else:
-            keep = np.ones(runs.num_rows, dtype=bool)
+            keep = np.ones(runs.num_rows, dtype=np.bool_)
             for h in gone:
                 r = row_of.get(h)
                 if r is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
 from aimcol.errors import FormatError
 from aimcol.format import manifest as manifest_io
@@ -53,7 +54,7 @@ def seal_file_name(number: int) -> str:
     return f"seg-{number:06d}.arrow"
 
 
-def _sequence_metadata(manifest: dict) -> dict:
+def _sequence_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "run": manifest["hash"],
         "sequences": {str(s["id"]): {"name": s["name"], "context": s["context"]} for s in manifest["sequences"]},
@@ -149,7 +150,7 @@ class RunWriterStore:
         manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
-    def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+    def add_sequence(self, name: str, context: dict[str, Any], dtype: str) -> int:
         seq_id = len(self.manifest["sequences"])
         entry = {"id": seq_id, "name": name, "context": context, "dtype": dtype, **empty_stats()}
         self.manifest["sequences"].append(entry)
@@ -160,7 +161,9 @@ class RunWriterStore:
         self._stats[seq_id]["dtype"] = dtype
 
     # -- points ---------------------------------------------------------------------------
-    def append_points(self, seq, step, value, epoch, times) -> None:
+    def append_points(
+        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
+    ) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
         seq = np.asarray(seq, dtype=np.uint32)
         step = np.asarray(step, dtype=np.int64)
@@ -243,7 +246,7 @@ class RunWriterStore:
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
 
-    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
+    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict[str, Any] | None = None):
         self.layout = layout
         self.run_hash = run_hash
         self.storage = layout.storage
@@ -251,7 +254,7 @@ class RunReaderStore:
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
 
-    def _sealed_reader(self, entry: dict) -> SealedSegmentReader:
+    def _sealed_reader(self, entry: dict[str, Any]) -> SealedSegmentReader:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
         reader = self._sealed.get(entry["file"])
         if reader is None:
@@ -259,7 +262,7 @@ class RunReaderStore:
             self._sealed[entry["file"]] = reader
         return reader
 
-    def refresh(self) -> dict:
+    def refresh(self) -> dict[str, Any]:
         self.manifest = manifest_io.read_manifest(self.layout, self.run_hash)
         return self.manifest
 
@@ -289,7 +292,7 @@ class RunReaderStore:
 
     def _live_missing(self) -> bool:
         name = self.manifest.get("live")
-        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, name))
+        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, str(name)))
 
     def _consistent_live(self) -> pa.Table | None:
         """The live segment the current manifest names (``None``: none), re-reading the
@@ -375,7 +378,7 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]
     return problems
 
 
-def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
+def update_run_properties(layout: RepoLayout, run_hash: str, **changes: Any) -> None:
     """Change manifest properties (``archived``, ``name`` …) of a run no writer holds,
     keeping its end time: a finished run keeps its duration, a crashed run stays crashed.
 
