@@ -60,13 +60,12 @@ class RowError(Exception):
 
 # ---- kinds -----------------------------------------------------------------------------------
 
-UNDEF, NONE, BOOL, INT, FLOAT, STR, DATETIME, TIMEDELTA, OBJ = range(9)
-"""Value kinds shared by the run index columns and the vectorised engine.
-
-INT holds ints that fit in int64; bigger ints, bytes, lists, dicts, aware datetimes and
-anything else are OBJ.  DATETIME is a naive datetime, TIMEDELTA a timedelta, both stored
-by the engine as int64 microseconds.
-"""
+# Value kinds shared by the run index columns and the vectorised engine: one enumeration,
+# aimcol.format.value_kinds.  INT holds ints that fit in int64; bigger ints, bytes, lists,
+# dicts, aware datetimes and anything else are OBJ here (the index also has MAP, which the
+# engine reads as OBJ).  DATETIME is a naive datetime, TIMEDELTA a timedelta, both stored by
+# the engine as int64 microseconds.
+from aimcol.format.value_kinds import BOOL, DATETIME, FLOAT, INT, NONE, OBJ, STR, TIMEDELTA, UNDEF  # noqa: E402
 
 KIND_NAMES = ("undefined", "None", "bool", "int", "float", "str", "datetime", "timedelta", "object")
 
