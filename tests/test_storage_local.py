@@ -31,8 +31,8 @@ def test_storage_for_a_path_or_file_uri_is_local(tmp_path):
 
 
 def test_an_unknown_scheme_raises_a_typed_error_naming_it():
-    with pytest.raises(UnsupportedStorageError, match=r"s3://.*aimcol\[remote\]") as error:
-        storage_for("s3://bucket/prefix")
+    with pytest.raises(UnsupportedStorageError, match=r"hdfs://.*aimcol\[remote\]") as error:
+        storage_for("hdfs://bucket/prefix")
     assert isinstance(error.value, ValueError)
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from numpy.typing import ArrayLike
 
 from aimcol.errors import FormatError
 from aimcol.format import manifest as manifest_io
@@ -54,7 +53,7 @@ def seal_file_name(number: int) -> str:
     return f"seg-{number:06d}.arrow"
 
 
-def _sequence_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+def _sequence_metadata(manifest: dict) -> dict:
     return {
         "run": manifest["hash"],
         "sequences": {str(s["id"]): {"name": s["name"], "context": s["context"]} for s in manifest["sequences"]},
@@ -62,7 +61,19 @@ def _sequence_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 class RunWriterStore:
-    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls."""
+    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls.
+
+    On a storage without appends (object stores) ``RunWriterStore(...)`` builds a
+    :class:`~aimcol.format.delta_segments.DeltaRunWriterStore`, which writes one immutable
+    delta segment per flush instead of appending to a live segment.
+    """
+
+    def __new__(cls, layout: RepoLayout, *args: Any, **kwargs: Any) -> RunWriterStore:
+        if cls is RunWriterStore and not layout.storage.supports_append:
+            from aimcol.format.delta_segments import DeltaRunWriterStore
+
+            cls = DeltaRunWriterStore
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -146,11 +157,25 @@ class RunWriterStore:
             self._stats[seq_id]["dtype"] = "float"
 
     # -- metadata -------------------------------------------------------------------------
+    manifest_unpublished = False
+    """The in-memory manifest has changes not written yet: a write failed, or a write was
+    left to the next flush (:meth:`defer_publish`)."""
+
+    published_sequences: int | None = None
+    """How many sequences the last manifest written names (None before this writer wrote one)."""
+
     def write_manifest(self, *, fsync: bool = False) -> None:
+        self.manifest_unpublished = True
+        count = len(self.manifest["sequences"])
         manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
+        self.manifest_unpublished = False
+        self.published_sequences = count
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
-    def add_sequence(self, name: str, context: dict[str, Any], dtype: str) -> int:
+    def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+        """Register a sequence in the in-memory manifest.  It is written with the next batch
+        that holds its points (:meth:`append_batch` writes the manifest first), so a run
+        that starts 1,500 metrics costs one manifest write per flush, not one per metric."""
         seq_id = len(self.manifest["sequences"])
         entry = {"id": seq_id, "name": name, "context": context, "dtype": dtype, **empty_stats()}
         self.manifest["sequences"].append(entry)
@@ -161,26 +186,58 @@ class RunWriterStore:
         self._stats[seq_id]["dtype"] = dtype
 
     # -- points ---------------------------------------------------------------------------
-    def append_points(
-        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
-    ) -> None:
+    def append_points(self, seq, step, value, epoch, times) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
+        self.append_batch(seq, step, value, epoch, times)
+        self.publish()
+
+    def append_batch(self, seq, step, value, epoch, times) -> None:
+        """Write one batch to the live segment, or raise with nothing written.
+
+        A failed write (disk full) leaves the live segment at its last complete batch, so the
+        caller can keep the points and offer them again.  When this returns, the batch is in
+        the file (readers see it) and counted in the stats; :meth:`publish` records it in
+        the manifest.
+        """
         seq = np.asarray(seq, dtype=np.uint32)
         step = np.asarray(step, dtype=np.int64)
         value = np.asarray(value, dtype=np.float64)
         batch = points_batch(seq, step, value, epoch, times)
         if self._live is None:
+            if self.manifest.get("live"):
+                self.seal(fsync_manifest=False)  # a seal that failed before: finish it first
             number = self.manifest["next_segment"]
-            self.manifest["next_segment"] = number + 1
             name = live_file_name(number)
-            self._live = LiveSegmentWriter(self.storage, self.layout.segment_key(self.run_hash, name))
-            self.manifest["live"] = name
-            self.manifest["live_rows"] = 0
-            self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            key = self.layout.segment_key(self.run_hash, name)
+            live = LiveSegmentWriter(self.storage, key)
+            self.manifest.update(next_segment=number + 1, live=name, live_rows=0)
+            try:
+                self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            except BaseException:
+                self.manifest.update(next_segment=number, live=None)
+                live.close()
+                self.storage.delete(key)
+                raise
+            self._live = live
+        elif len(seq) and (self.published_sequences is None or int(seq.max()) >= self.published_sequences):
+            self.write_manifest()  # name new sequences before their first points reach the file
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
         self.manifest["live_rows"] = self._live.rows
-        if self._live.rows >= self.seal_rows:
+
+    def defer_publish(self) -> None:
+        """After :meth:`append_batch` from the bulk path: seal if the live segment is full,
+        else leave the manifest write to the next flush (the points are readable already:
+        the live segment and every sequence in it are named in the written manifest)."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
+            self.seal(fsync_manifest=False)
+        else:
+            self.manifest_unpublished = True
+
+    def publish(self) -> None:
+        """Replace the manifest (sealing first if the live segment is full).  After a
+        failure the in-memory manifest is still complete: the next publish writes it."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
             self.seal(fsync_manifest=False)
         else:
             self.write_manifest()
@@ -221,15 +278,21 @@ class RunWriterStore:
         self.storage.delete(live_key)
 
     def close(self, *, end_time: float | None = None) -> None:
-        """Seal, stamp ``end_time``, publish durably and release the lock."""
+        """Seal, stamp ``end_time``, publish durably and release the lock.
+
+        If sealing or the last manifest write fails (disk full), the lock stays held and the
+        error propagates: the run is not closed, and a later ``close()`` retries.
+        """
         if not self.lock.held:
             return
+        self.seal(fsync_manifest=False)
+        self.manifest["end_time"] = time.time() if end_time is None else end_time
         try:
-            self.seal(fsync_manifest=False)
-            self.manifest["end_time"] = time.time() if end_time is None else end_time
             self.write_manifest(fsync=True)
-        finally:
-            self.lock.release()
+        except BaseException:
+            self.manifest["end_time"] = None
+            raise
+        self.lock.release()
 
     def release_as_found(self) -> None:
         """Seal and release without stamping an end: a repaired crashed run stays crashed."""
@@ -246,7 +309,7 @@ class RunWriterStore:
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
 
-    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict[str, Any] | None = None):
+    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
         self.layout = layout
         self.run_hash = run_hash
         self.storage = layout.storage
@@ -254,7 +317,7 @@ class RunReaderStore:
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
 
-    def _sealed_reader(self, entry: dict[str, Any]) -> SealedSegmentReader:
+    def _sealed_reader(self, entry: dict) -> SealedSegmentReader:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
         reader = self._sealed.get(entry["file"])
         if reader is None:
@@ -262,7 +325,7 @@ class RunReaderStore:
             self._sealed[entry["file"]] = reader
         return reader
 
-    def refresh(self) -> dict[str, Any]:
+    def refresh(self) -> dict:
         self.manifest = manifest_io.read_manifest(self.layout, self.run_hash)
         return self.manifest
 
@@ -292,7 +355,7 @@ class RunReaderStore:
 
     def _live_missing(self) -> bool:
         name = self.manifest.get("live")
-        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, str(name)))
+        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, name))
 
     def _consistent_live(self) -> pa.Table | None:
         """The live segment the current manifest names (``None``: none), re-reading the
@@ -311,6 +374,29 @@ class RunReaderStore:
             f"(manifest re-read {READ_ATTEMPTS} times); `aimcol repair` seals what is left"
         )
 
+    def _sealed_parts(self, seq_id: int, names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        parts = []
+        for entry in self.manifest["segments"]:
+            reader = self._sealed_reader(entry)
+            for sid, start, stop in entry["ranges"]:
+                if sid == seq_id:
+                    parts.append(reader.read_rows(start, stop, names))
+        return parts
+
+    def _retry_compacted(self, read):
+        """``read()``, re-reading the manifest when a delta segment it names is gone.
+
+        On object stores (:mod:`aimcol.format.delta_segments`) a writer compacts delta
+        segments into a sealed one and then deletes them; a reader holding the manifest
+        from before finds them missing, and the next manifest names their replacement."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return read()
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1 or not any(e.get("delta") for e in self.manifest["segments"]):
+                    raise
+                self.refresh()
+
     def read_sequence(self, seq_id: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """All points of one sequence as NumPy columns, sorted by step, latest write per step.
 
@@ -321,12 +407,7 @@ class RunReaderStore:
         wanted = None if columns is None else set(columns)
         names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
         live = self._consistent_live()  # sealed files never go away: read them after
-        parts = []
-        for entry in self.manifest["segments"]:
-            reader = self._sealed_reader(entry)
-            for sid, start, stop in entry["ranges"]:
-                if sid == seq_id:
-                    parts.append(reader.read_rows(start, stop, names))
+        parts = self._retry_compacted(lambda: self._sealed_parts(seq_id, names))
         from_live = False
         if live is not None and live.num_rows:
             mask = to_numpy(live.column("seq")) == seq_id
@@ -341,7 +422,7 @@ class RunReaderStore:
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""
         live = self._consistent_live()
-        parts = [self._sealed_reader(e).read_all() for e in self.manifest["segments"]]
+        parts = self._retry_compacted(lambda: [self._sealed_reader(e).read_all() for e in self.manifest["segments"]])
         if live is not None:
             parts.append(live)
         known = len(self.manifest["sequences"])
@@ -378,7 +459,7 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]
     return problems
 
 
-def update_run_properties(layout: RepoLayout, run_hash: str, **changes: Any) -> None:
+def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
     """Change manifest properties (``archived``, ``name`` …) of a run no writer holds,
     keeping its end time: a finished run keeps its duration, a crashed run stays crashed.
 

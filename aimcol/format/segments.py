@@ -91,30 +91,71 @@ def batch_checksum(batch: pa.RecordBatch) -> int:
     return crc
 
 
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The IPC stream's end marker (continuation token, zero length)."""
+
+
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+    """``batch`` as a complete IPC stream without its end marker (schema message first)."""
+    sink = pa.BufferOutputStream()
+    writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
+    if batch is not None:
+        writer.write_batch(batch, custom_metadata=metadata)
+    else:
+        writer.close()
+    return sink.getvalue().to_pybytes()
+
+
+_SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
+"""The schema message every live stream starts with."""
+
+
 class LiveSegmentWriter:
     """Appends record batches to a new live segment, each one reaching the store at once.
 
-    The storage's appender is unbuffered (locally ``pa.OSFile``): when ``append`` returns,
-    the batch is in the page cache and survives a ``kill -9`` of this process.
+    The storage's appender is unbuffered: when ``append`` returns, the batch is in the page
+    cache and survives a ``kill -9`` of this process.  Each batch is serialised in memory and
+    handed over in one write; a write that fails part-way (``ENOSPC``, ``EIO``) is cut off
+    again (:meth:`Appender.truncate`), so the object always ends at its last complete batch
+    and a later append, once space is back, continues a valid stream.  The bytes are those
+    of ``pyarrow.ipc.new_stream`` (schema message, one message per batch, end marker at
+    close).
     """
 
     def __init__(self, storage: Storage, key: str):
         self.key = key
         self._sink: Appender = storage.open_appender(key, truncate=True)
-        self._writer = pa.ipc.new_stream(self._sink, POINT_SCHEMA)
+        self.size = 0
         self.rows = 0
         self.batches = 0
 
     def append(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch, custom_metadata={CHECKSUM_KEY: str(batch_checksum(batch))})
+        """Write one batch, or raise with the file as it was before the call."""
+        data = _stream_bytes(batch, {CHECKSUM_KEY: str(batch_checksum(batch))})
+        if self.size:
+            data = data[len(_SCHEMA_BYTES) :]
+        self._write_all(data)
         self.rows += batch.num_rows
         self.batches += 1
 
+    def _write_all(self, data: bytes) -> None:
+        if self._sink.closed:
+            raise ValueError(f"{self.key}: live segment writer is closed")
+        try:
+            self._sink.write(data)
+        except BaseException:
+            self._sink.truncate(self.size)  # back to the last complete batch
+            raise
+        self.size += len(data)
+
     def close(self) -> None:
+        """End the stream (best effort: a reader stops at the last batch without it too)."""
         if self._sink.closed:
             return
         try:
-            self._writer.close()
+            self._write_all((b"" if self.size else _SCHEMA_BYTES) + _END_OF_STREAM)
+        except OSError:
+            pass
         finally:
             self._sink.close()
 

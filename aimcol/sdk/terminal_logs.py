@@ -59,6 +59,11 @@ class TerminalLogCapture:
             if self._sink is not None:
                 self._sink.write(text.encode("utf-8", "replace"))
 
+    def disown_after_fork(self) -> None:
+        """In a forked child: stop copying into the parent's log (its lock may be held)."""
+        self.enabled = False
+        self._lock = threading.Lock()
+
     def stop(self) -> None:
         self.enabled = False
         if self._saved is not None:
