@@ -95,7 +95,7 @@ _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 """The IPC stream's end marker (continuation token, zero length)."""
 
 
-def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict[str, Any] | None) -> bytes:
     """``batch`` as a complete IPC stream without its end marker (schema message first)."""
     sink = pa.BufferOutputStream()
     writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
@@ -103,7 +103,8 @@ def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
         writer.write_batch(batch, custom_metadata=metadata)
     else:
         writer.close()
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 _SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
