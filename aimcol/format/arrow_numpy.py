@@ -201,15 +201,3 @@ def arrow_column(items: list[Any], typ: pa.DataType) -> pa.Array:
     dtype = np.dtype(ARROW_TO_NUMPY[typ])
     values = np.fromiter((0 if v is None else v for v in items), dtype=dtype, count=len(items))
     return to_arrow(values, valid)
-
-
-# ---- earlier names, kept while the query engine and the SDK switch to the ones above -------------
-
-
-def np_values(column: Column, null_fill: Any = 0) -> np.ndarray:
-    """``to_numpy(column, null_fill)`` with the index's default fill, 0 (the dtype is kept)."""
-    return to_numpy(column, null_fill)
-
-
-np_valid = valid_mask
-arrow_values = to_arrow

@@ -25,93 +25,25 @@ import pyarrow as pa
 from aimcol.format import index_tables
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
-
-# Names the query engine, the SDK and the tests import from here; their homes are the
-# modules named (switch the imports, then drop these lines).
-from aimcol.format.arrow_numpy import (  # noqa: F401, E402
-    arrow_column,
-    arrow_scalar,
-    arrow_strings,
-    arrow_values,
-    np_valid,
-    np_values,
-    to_numpy,
-    valid_mask,
-)
-from aimcol.format.change_journal import (  # noqa: F401, E402
-    JOURNAL_FILE,
+from aimcol.format.arrow_numpy import to_numpy, valid_mask
+from aimcol.format.change_journal import (
     JOURNAL_MAX_DELTA,
     JOURNAL_ROTATE_BYTES,
     JournalState,
     journal_names,
     journal_state,
-    note_manifest_changed,
     rotate_journal,
 )
-from aimcol.format.index_file import (
-    INDEX_FILE,  # noqa: F401, E402
-    IndexFileError,
-    read_index_file,
-    write_index_file,
-)
-from aimcol.format.index_tables import (  # noqa: F401, E402
-    MAX_PATH_COLUMNS,
+from aimcol.format.index_file import IndexFileError, read_index_file, write_index_file
+from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
     concat_tables,
     drop_empty_path_columns,
-    parse_path_column,
     path_column,
 )
 from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
-from aimcol.format.value_kinds import (  # noqa: E402
-    BOOL as KIND_BOOL,
-)
-from aimcol.format.value_kinds import (
-    DATETIME as KIND_DATETIME,
-)
-from aimcol.format.value_kinds import (
-    FLOAT as KIND_FLOAT,
-)
-from aimcol.format.value_kinds import (
-    INT as KIND_INT,
-)
-from aimcol.format.value_kinds import (
-    MAP as KIND_MAP,
-)
-from aimcol.format.value_kinds import (
-    NONE as KIND_NONE,
-)
-from aimcol.format.value_kinds import (
-    OBJ as KIND_OBJ,
-)
-from aimcol.format.value_kinds import (
-    STR as KIND_STR,
-)
-from aimcol.format.value_kinds import (
-    TIMEDELTA as KIND_TIMEDELTA,
-)
-from aimcol.format.value_kinds import (
-    UNDEF as KIND_UNDEF,
-)
-
-__all__ = [
-    "KIND_BOOL",
-    "KIND_DATETIME",
-    "KIND_FLOAT",
-    "KIND_INT",
-    "KIND_MAP",
-    "KIND_NONE",
-    "KIND_OBJ",
-    "KIND_STR",
-    "KIND_TIMEDELTA",
-    "KIND_UNDEF",
-    "IndexSnapshot",
-    "RunIndex",
-    "forget_indexes",
-    "run_index",
-]
 
 PERSIST_MIN_CHANGES = 16
 """Rewrite the index file when a refresh re-read at least this many manifests (or runs came
