@@ -70,3 +70,23 @@ class AimQLSyntaxError(AimcolError, SyntaxError):
         lines = self.query.splitlines() or [""]
         line = lines[min(max(self.lineno or 1, 1), len(lines)) - 1]
         return f"{line}\n{' ' * self.col}^\nAimQLSyntaxError: {self.msg}"
+
+
+class ChecksumError(FormatError):
+    """A file's bytes do not match the checksum recorded when it was written (bit rot, a bad
+    copy, a damaged disk).  The message names the file and the part that differs."""
+
+
+class DamagedRunError(FormatError):
+    """A run whose files cannot be trusted: its manifest is not a regular, bounded file, or
+    it names a file outside its run folder, or its lock is not a file.  Other runs are not
+    affected; ``aimcol check`` reports it by name and nothing deletes its files."""
+
+
+class ReadOnlyRepoError(AimcolError, PermissionError):
+    """A write that the operation needs failed because the repository is read-only
+    (a read-only mount or missing permissions); reading still works."""
+
+
+class DamagedRunWarning(RuntimeWarning):
+    """A run was left out of a listing or query because its files are damaged (named in the message)."""

@@ -226,6 +226,7 @@ def install_fault(spec: dict) -> None:
     distinct state on disk (see ``tests/test_crash.py``).
     """
     import aimcol.format.atomic_file as atomic_file
+    import aimcol.format.new_files as new_files
     import aimcol.format.run_lock as run_lock
     import aimcol.format.run_store as run_store
     import aimcol.format.segments as segments
@@ -261,11 +262,11 @@ def install_fault(spec: dict) -> None:
         run_store.write_sealed_segment = write_sealed_segment
     elif at == "seal_replace":  # the sealed file is written and fsynced under its .partial name
 
-        def replace(src, dst):
+        def link(src, dst):
             reached()
-            os.replace(src, dst)
+            os.link(src, dst)
 
-        segments.os = _OsWithHook({"replace": replace})
+        new_files.os = _OsWithHook({"link": link})
     elif at == "unlink_live":  # the manifest names the sealed file; the live file is still there
 
         def unlink(path):

@@ -21,7 +21,10 @@ import struct
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import ChecksumError
 from aimcol.format.arrow_numpy import validity_bits
+from aimcol.format.integrity import block_checksum
+from aimcol.format.regular_files import open_regular
 
 MAGIC = b"ARROW1"
 _CONTINUATION = b"\xff\xff\xff\xff"
@@ -70,35 +73,54 @@ def _vector(buf, table, index: int) -> tuple[int, int]:
     return start + 4, _u32(buf, start)[0]
 
 
+_PREAD_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def _pread(path: str, length: int, offset: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, _PREAD_FLAGS)  # non-blocking: a FIFO put in a file's place must not hang
     try:
         return os.pread(fd, length, offset)
     finally:
         os.close(fd)
 
 
+def footer_blocks(read_at, size: int, path: str) -> list[tuple[int, int, int]]:
+    """``(offset, metadata length, body length)`` of each record batch of an Arrow IPC file of
+    ``size`` bytes, from its footer; ``read_at(length, offset)`` reads the file."""
+    tail = read_at(10, size - 10) if size >= 18 else b""
+    if tail[4:] != MAGIC:
+        raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
+    footer_len = _i32(tail, 0)[0]
+    if not 0 < footer_len <= size - 18:
+        raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
+    footer = read_at(footer_len, size - 10 - footer_len)
+    root = _table(footer, _u32(footer, 0)[0])
+    start, count = _vector(footer, root, 3)  # Footer.recordBatches
+    if start + 24 * count > len(footer):
+        raise IpcLayoutError(f"{path}: footer lists more record batches than it holds")
+    return [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
+
+
 class IpcFileBatches:
     """The record batches of one Arrow IPC file, read by positioned reads.
 
     Holds no descriptor between reads (a query may touch thousands of files): the footer
-    is read once, and each batch read opens the file for one ``pread``.
+    is read once, and each batch read opens the file for one ``pread``.  With ``checksums``
+    (the manifest's ``batch_crc32``), each batch's bytes are checked before any is parsed:
+    a mismatch raises :class:`ChecksumError` naming the file and the batch.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, checksums: list[int] | None = None):
         self.path = path
-        with open(path, "rb") as fh:
-            self.size = size = os.fstat(fh.fileno()).st_size
-            tail = os.pread(fh.fileno(), 10, size - 10) if size >= 18 else b""
-            if tail[4:] != MAGIC:
-                raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
-            footer_len = _i32(tail, 0)[0]
-            if not 0 < footer_len <= size - 18:
-                raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
-            footer = os.pread(fh.fileno(), footer_len, size - 10 - footer_len)
-        root = _table(footer, _u32(footer, 0)[0])
-        start, count = _vector(footer, root, 3)  # Footer.recordBatches
-        self.blocks = [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
+        fd, st = open_regular(path, "sealed segment")
+        try:
+            self.size = st.st_size
+            self.blocks = footer_blocks(lambda length, offset: os.pread(fd, length, offset), self.size, path)
+        finally:
+            os.close(fd)
+        if checksums is not None and len(checksums) != len(self.blocks):
+            raise IpcLayoutError(f"{path}: {len(self.blocks)} record batches, the manifest lists {len(checksums)}")
+        self.checksums = checksums
 
     @property
     def num_record_batches(self) -> int:
@@ -111,6 +133,8 @@ class IpcFileBatches:
         if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > self.size:
             raise IpcLayoutError(f"{self.path}: block {index} out of the file")
         data = _pread(self.path, meta_len + body_len, offset)
+        if self.checksums is not None and block_checksum(offset, meta_len, body_len, data) != self.checksums[index]:
+            raise ChecksumError(f"{self.path}: record batch {index} does not match its checksum (the file is damaged)")
         if len(data) != meta_len + body_len or data[:4] != _CONTINUATION:
             raise IpcLayoutError(f"{self.path}: batch {index} is cut or has no continuation marker")
         meta = memoryview(data)[8:meta_len]

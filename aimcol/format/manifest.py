@@ -30,12 +30,18 @@ from typing import Any
 
 import msgpack
 
-from aimcol.errors import FormatError, FormatVersionError
+from aimcol.errors import ChecksumError, DamagedRunError, FormatError, FormatVersionError
 from aimcol.format.atomic_file import atomic_write
+from aimcol.format.integrity import map_checksum_matches, pack_checked_map, strip_map_checksum
+from aimcol.format.regular_files import read_regular_file
+from aimcol.format.segment_names import bad_segment_names
 
 MANIFEST_VERSION = 1
 
 REQUIRED_KEYS = ("format", "hash", "creation_time", "params", "sequences", "segments")
+
+MAX_MANIFEST_BYTES = 256 << 20
+"""A manifest larger than this is damaged (a real one with 100,000 sequences is ~25 MB)."""
 
 
 def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, Any]:
@@ -60,7 +66,8 @@ def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, A
 
 
 def pack_manifest(manifest: dict[str, Any]) -> bytes:
-    return msgpack.packb(manifest, use_bin_type=True)
+    """The manifest as msgpack, ending with its checksum entry (``integrity.pack_checked_map``)."""
+    return pack_checked_map(manifest)
 
 
 def write_manifest(path: str, manifest: dict[str, Any], *, fsync: bool = False) -> None:
@@ -69,13 +76,16 @@ def write_manifest(path: str, manifest: dict[str, Any], *, fsync: bool = False) 
 
 
 def read_manifest(path: str) -> dict[str, Any]:
-    """Read and validate a manifest; a damaged one raises :class:`FormatError` naming the file."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise
-    return unpack_manifest(data, path)
+    """Read and validate a manifest; a damaged one raises :class:`FormatError` naming the file
+    (:class:`DamagedRunError` when it is not a regular file of a sane size, :class:`ChecksumError`
+    when its bytes changed since written).  An absent one raises ``FileNotFoundError``."""
+    return read_manifest_file(path)[0]
+
+
+def read_manifest_file(path: str) -> tuple[dict[str, Any], Any]:
+    """``read_manifest`` and the ``os.stat_result`` of exactly the file read."""
+    data, st = read_regular_file(path, MAX_MANIFEST_BYTES, "run manifest")
+    return unpack_manifest(data, path), st
 
 
 _FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}
@@ -83,6 +93,8 @@ _ENTRY_KEYS = {"sequences": ("id", "name", "context"), "segments": ("file", "row
 
 
 def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
+    if map_checksum_matches(data) is False:
+        raise ChecksumError(f"{path}: run manifest does not match its checksum (the file is damaged)")
     try:
         manifest = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:  # TypeError: a map key that can't be hashed
@@ -104,6 +116,15 @@ def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
     for key, needed in _ENTRY_KEYS.items():
         if key not in wrong and not all(isinstance(e, dict) and all(n in e for n in needed) for e in manifest[key]):
             wrong.append(key)
+    for key in ("next_segment", "live_rows"):
+        value = manifest.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            wrong.append(key)
     if wrong:
         raise FormatError(f"{path}: corrupt run manifest (malformed {', '.join(wrong)})")
-    return manifest
+    bad = bad_segment_names(manifest)
+    if bad:
+        raise DamagedRunError(
+            f"{path}: damaged run: the manifest names {', '.join(bad)}, not a segment file in its folder"
+        )
+    return strip_map_checksum(manifest)

@@ -11,8 +11,9 @@ import os
 
 import msgpack
 
-from aimcol.errors import FormatError, FormatVersionError, RepoNotFoundError
+from aimcol.errors import DamagedRunError, FormatError, FormatVersionError, ReadOnlyRepoError, RepoNotFoundError
 from aimcol.format.atomic_file import atomic_write
+from aimcol.format.segment_names import check_run_name, is_run_name, is_segment_name
 
 REPO_DIRNAME = ".aimcol"
 FORMAT_NAME = "aimcol"
@@ -29,17 +30,21 @@ class RepoLayout:
         self.index_dir = os.path.join(self.root, "index")
         self.format_path = os.path.join(self.root, "FORMAT")
 
+    # Every path below is built from a name that was checked to be a plain name
+    # (segment_names.py): a damaged manifest or index can never point outside the run.
     def run_dir(self, run_hash: str) -> str:
-        return os.path.join(self.runs_dir, run_hash)
+        return os.path.join(self.runs_dir, check_run_name(run_hash))
 
     def manifest_path(self, run_hash: str) -> str:
-        return os.path.join(self.runs_dir, run_hash, "manifest.msgpack")
+        return os.path.join(self.runs_dir, check_run_name(run_hash), "manifest.msgpack")
 
     def lock_path(self, run_hash: str) -> str:
-        return os.path.join(self.runs_dir, run_hash, "lock")
+        return os.path.join(self.runs_dir, check_run_name(run_hash), "lock")
 
     def segment_path(self, run_hash: str, file_name: str) -> str:
-        return os.path.join(self.runs_dir, run_hash, file_name)
+        if not is_segment_name(file_name):
+            raise DamagedRunError(f"run {run_hash}: {file_name!r} is not a segment file name")
+        return os.path.join(self.runs_dir, check_run_name(run_hash), file_name)
 
     def list_run_hashes(self) -> list[str]:
         """Every run folder that holds a manifest (a folder without one is a run being born)."""
@@ -48,7 +53,7 @@ class RepoLayout:
         except FileNotFoundError:
             return []
         with entries:
-            return [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+            return [e.name for e in entries if is_run_name(e.name) and e.is_dir()]
 
 
 def resolve_repo_root(path: str) -> str:
@@ -91,7 +96,13 @@ def open_repo(root: str) -> RepoLayout:
         raise RepoNotFoundError(f"no aimcol repository at {layout.root} (run `aimcol init` there)")
     if not os.path.exists(layout.format_path):
         # A repository whose FORMAT was never written (crash during init): finish the init.
-        return init_repo(root)
+        try:
+            return init_repo(root)
+        except OSError as exc:
+            raise ReadOnlyRepoError(
+                f"{layout.root} has no FORMAT file (its `aimcol init` was interrupted) and it cannot be "
+                f"written ({exc.strerror}): open it once where it is writable, or run `aimcol init` there"
+            ) from None
     check_format(layout)
     return layout
 

@@ -38,19 +38,25 @@ import os
 import struct
 import threading
 import time
+import warnings
 from dataclasses import dataclass
+from zlib import crc32
 
 import msgpack
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
 from aimcol.format.arrow_numpy import validity_bits
 from aimcol.format.atomic_file import atomic_write
 from aimcol.format.change_journal import JOURNAL_FILE, note_manifest_changed  # noqa: F401 (re-exported)
+from aimcol.format.damaged_runs import report_damaged_run
+from aimcol.format.regular_files import read_regular_file
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_lock import is_locked
+from aimcol.format.segment_names import is_run_name
 
 # ---- value kinds (stored in the #k columns) -----------------------------------------------------
 
@@ -75,8 +81,8 @@ INT64_MAX = 2**63 - 1
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 1
-_HEADER = struct.Struct("<8sIQ")  # magic, version, length of the runs IPC file
+INDEX_VERSION = 2
+_HEADER = struct.Struct("<8sIQI4x")  # magic, version, length of the runs IPC file, CRC-32 of what follows
 
 RACY_SECONDS = 2.0
 """A manifest modified this recently when read may change again within one timestamp tick."""
@@ -522,48 +528,59 @@ def _serialize(table: pa.Table) -> pa.Buffer:
 def write_index_file(path: str, runs: pa.Table, seqs: pa.Table) -> None:
     runs_buf = _serialize(runs)
     seqs_buf = _serialize(seqs)
-    header = _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, runs_buf.size)
-    atomic_write(path, header + runs_buf.to_pybytes() + seqs_buf.to_pybytes(), fsync=False)
+    body = runs_buf.to_pybytes() + seqs_buf.to_pybytes()
+    header = _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, runs_buf.size, crc32(body))
+    atomic_write(path, header + body, fsync=False)
 
 
 class IndexFileError(Exception):
-    """The index file is missing, from another version, or damaged: rebuild it."""
+    """The index file is missing, from another version, or damaged: rebuild it.
+
+    ``damaged`` is True when the file is there, of this version, and its bytes are wrong."""
+
+    def __init__(self, reason: str, damaged: bool = False):
+        super().__init__(reason)
+        self.damaged = damaged
 
 
 def read_index_file(path: str) -> tuple[pa.Table, pa.Table]:
+    """Both tables of the index file, after checking all of its bytes against the header's CRC.
+
+    Nothing of a damaged file reaches Arrow: the bytes are read into memory (never
+    memory-mapped: a file truncated under a map kills the process with SIGBUS) and
+    checksummed first.  Raises :class:`IndexFileError`; anything wrong means "rebuild".
+    """
     try:
-        source = pa.memory_map(path, "r")
+        data, _ = read_regular_file(path, what="run index")
     except FileNotFoundError:
         raise IndexFileError("missing") from None
-    except OSError as exc:
-        raise IndexFileError(str(exc)) from None
+    except (OSError, FormatError) as exc:
+        raise IndexFileError(str(exc), damaged=True) from None
+    if len(data) < _HEADER.size:
+        raise IndexFileError("truncated", damaged=True)
+    magic, version, runs_len, crc = _HEADER.unpack_from(data, 0)
+    if magic != INDEX_MAGIC or version != INDEX_VERSION:
+        raise IndexFileError(f"not a version {INDEX_VERSION} run index", damaged=magic != INDEX_MAGIC)
+    start = _HEADER.size
+    if start + runs_len > len(data) or crc32(memoryview(data)[start:]) != crc:
+        raise IndexFileError("its checksum does not match", damaged=True)
     try:
-        buf = source.read_buffer()
-        if buf.size < _HEADER.size:
-            raise IndexFileError("truncated")
-        magic, version, runs_len = _HEADER.unpack(buf.slice(0, _HEADER.size).to_pybytes())
-        if magic != INDEX_MAGIC or version != INDEX_VERSION:
-            raise IndexFileError(f"not a version {INDEX_VERSION} run index")
-        start = _HEADER.size
-        if start + runs_len > buf.size:
-            raise IndexFileError("truncated")
+        buf = pa.py_buffer(data)
         runs = pa.ipc.open_file(buf.slice(start, runs_len)).read_all()
         seqs = pa.ipc.open_file(buf.slice(start + runs_len)).read_all()
         if runs.num_rows:
             runs.validate(full=False)
-        for name in ("hash", "m_mtime_ns", "params", "n_seq"):
-            if name not in runs.column_names:
-                raise IndexFileError(f"no column {name}")
-        for name in ("run", "seq_id", "name", "context_mp"):
-            if name not in seqs.column_names:
-                raise IndexFileError(f"no column {name}")
-        return runs, seqs
-    except IndexFileError:
-        raise
+        if seqs.num_rows:
+            seqs.validate(full=False)
     except (pa.ArrowException, ValueError, struct.error, OSError) as exc:
-        raise IndexFileError(str(exc)) from None
-    finally:
-        source.close()
+        raise IndexFileError(str(exc), damaged=True) from None
+    for name in ("hash", "m_mtime_ns", "params", "n_seq"):
+        if name not in runs.column_names:
+            raise IndexFileError(f"no column {name}", damaged=True)
+    for name in ("run", "seq_id", "name", "context_mp"):
+        if name not in seqs.column_names:
+            raise IndexFileError(f"no column {name}", damaged=True)
+    return runs, seqs
 
 
 # ---- the index of one repository ------------------------------------------------------------------
@@ -676,7 +693,7 @@ def _stat_manifests(layout: RepoLayout, names: list[str] | None = None) -> tuple
     runs_dir = layout.runs_dir
     if names is None:
         try:
-            names = [name for name in os.listdir(runs_dir) if not name.startswith(".")]
+            names = [name for name in os.listdir(runs_dir) if is_run_name(name)]
         except FileNotFoundError:
             return [], np.zeros((0, 4), dtype=np.int64)
     try:
@@ -711,16 +728,13 @@ def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]
     for run_hash in hashes:
         path = layout.manifest_path(run_hash)
         try:
-            with open(path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                data = fh.read()
+            manifest, st = manifest_io.read_manifest_file(path)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except FormatError as exc:  # queries go on without it, and say so
+            report_damaged_run(layout.root, run_hash, str(exc))
+            continue
         now = time.time()
-        try:
-            manifest = manifest_io.unpack_manifest(data, path)
-        except Exception:
-            continue  # a damaged manifest is `aimcol check`'s business, not the query's
         if manifest.get("hash") != run_hash:  # a copied run folder: the folder name is what opens it
             manifest = dict(manifest, hash=run_hash)
         records.append(ManifestRecord(manifest, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), now))
@@ -800,9 +814,16 @@ class RunIndex:
 
     # -- loading -------------------------------------------------------------------------------
     def _load(self) -> bool:
+        """Load the index file; False (the caller rebuilds it) when it is missing, old or damaged.
+
+        A damaged file is reported with a ``RuntimeWarning``: the cache is rebuilt from the
+        manifests, which hold everything it held.
+        """
         try:
             runs, seqs = read_index_file(self.path)
-        except IndexFileError:
+        except IndexFileError as exc:
+            if exc.damaged:
+                self._warn_damaged(str(exc))
             return False
         meta = runs.schema.metadata or {}
         try:
@@ -810,9 +831,22 @@ class RunIndex:
             self._full_scan_at = float(meta[b"full_scan_at"])
         except (KeyError, ValueError):
             self._journal, self._full_scan_at = None, 0.0
-        self._set(runs, seqs)
+        try:
+            self._set(runs, seqs)
+            if any(not is_run_name(h) for h in self._hashes):
+                raise ValueError("a run hash that is not a plain name")
+        except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, SystemError) as exc:
+            self._runs = self._seqs = self._snap = None
+            self._warn_damaged(str(exc))
+            return False
         self.stats["loaded"] += 1
         return True
+
+    def _warn_damaged(self, reason: str) -> None:
+        self.stats["damaged"] = self.stats.get("damaged", 0) + 1
+        warnings.warn(
+            f"{self.path}: damaged run index ({reason}); rebuilt from the run manifests", RuntimeWarning, stacklevel=4
+        )
 
     def _set(self, runs: pa.Table, seqs: pa.Table) -> None:
         self._snap = None
@@ -888,7 +922,7 @@ class RunIndex:
         if runs_mtime != self._runs_dir_mtime or runs_mtime is None or time.time() - runs_mtime / 1e9 < RACY_SECONDS:
             # run folders came or went (or may have, within one timestamp tick)
             try:
-                present = {e.name for e in os.scandir(self.layout.runs_dir) if not e.name.startswith(".")}
+                present = {e.name for e in os.scandir(self.layout.runs_dir) if is_run_name(e.name)}
             except FileNotFoundError:
                 present = set()
             self._runs_dir_mtime = runs_mtime

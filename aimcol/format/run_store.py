@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.atomic_file import PARTIAL_SUFFIX
 from aimcol.format.change_journal import note_manifest_changed
+from aimcol.format.regular_files import open_regular
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_lock import RunLock, is_locked
+from aimcol.format.segment_names import is_segment_name, segment_number
 from aimcol.format.segments import (
     POINT_SCHEMA,
     LiveSegmentWriter,
@@ -32,9 +36,13 @@ from aimcol.format.segments import (
     parse_live_segment,
     points_batch,
     read_live_segment,
+    scan_live_file,
     write_sealed_segment,
 )
 from aimcol.format.sequence_stats import empty_stats, fold_batch
+
+_NAME_ATTEMPTS = 1000
+"""Segment numbers tried past one that is taken before the run is declared damaged."""
 
 DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
@@ -84,6 +92,7 @@ class RunWriterStore:
             self.manifest["writer"] = dict(self.lock.holder)
             self.manifest["end_time"] = None
             self._live: LiveSegmentWriter | None = None
+            self.recovery_notes: list[str] = []
             self._stats = {s["id"]: s for s in self.manifest["sequences"]}
             if not create:
                 self._recover()
@@ -94,10 +103,23 @@ class RunWriterStore:
 
     # -- recovery -------------------------------------------------------------------------
     def _recover(self) -> None:
-        """Seal a dead writer's live segment and drop files no manifest names."""
+        """Seal a dead writer's live segment and drop files no manifest names.
+
+        The live segment's intact batches are kept, also those after a damaged one; what
+        was skipped is in ``recovery_notes`` (and a ``RuntimeWarning``).
+        """
+        self.manifest["next_segment"] = self._first_free_number()
         live_name = self.manifest.get("live")
         if live_name:
-            table = read_live_segment(self.layout.segment_path(self.run_hash, live_name))
+            scan = scan_live_file(self.layout.segment_path(self.run_hash, live_name))
+            if scan.gaps:
+                self.recovery_notes.extend(f"{live_name}: {gap}" for gap in scan.gaps)
+                warnings.warn(
+                    f"run {self.run_hash}: kept the intact batches of {live_name}; " + "; ".join(scan.gaps),
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            table = scan.table
             self._fold_uncounted_rows(table)
             self._seal_file(live_name, table=table)
         keep = {"manifest.msgpack", "lock"} | {s["file"] for s in self.manifest["segments"]}
@@ -144,6 +166,27 @@ class RunWriterStore:
         for seq_id in fractional.tolist():  # a float that promoted an int sequence in the lost manifest
             self._stats[seq_id]["dtype"] = "float"
 
+    def _first_free_number(self) -> int:
+        """``next_segment``, or past every segment number in use if a damaged counter is behind.
+
+        A counter naming an existing file would otherwise make the next segment collide
+        with it (the exclusive creates in ``new_files.py`` refuse; this keeps the run writable).
+        """
+        names = [s["file"] for s in self.manifest["segments"]]
+        if self.manifest.get("live"):
+            names.append(self.manifest["live"])
+        try:
+            names += os.listdir(self.layout.run_dir(self.run_hash))
+        except OSError:
+            pass
+        used = [segment_number(n) for n in names if is_segment_name(n)]
+        return max([self.manifest.get("next_segment") or 1, *(n + 1 for n in used)])
+
+    def _take_number(self) -> int:
+        number = self.manifest["next_segment"]
+        self.manifest["next_segment"] = number + 1
+        return number
+
     # -- metadata -------------------------------------------------------------------------
     def write_manifest(self, *, fsync: bool = False) -> None:
         manifest_io.write_manifest(self.manifest_path, self.manifest, fsync=fsync)
@@ -167,10 +210,15 @@ class RunWriterStore:
         value = np.asarray(value, dtype=np.float64)
         batch = points_batch(seq, step, value, epoch, times)
         if self._live is None:
-            number = self.manifest["next_segment"]
-            self.manifest["next_segment"] = number + 1
-            name = live_file_name(number)
-            self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
+            for _ in range(_NAME_ATTEMPTS):
+                name = live_file_name(self._take_number())
+                try:
+                    self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
+                    break
+                except FileExistsError:  # a counter behind the files (damaged manifest): next number
+                    continue
+            else:
+                raise DamagedRunError(f"run {self.run_hash}: no free segment number after {name}")
             self.manifest["live"] = name
             self.manifest["live_rows"] = 0
             self.write_manifest()  # name the file before the first batch, so no batch is unlisted
@@ -201,12 +249,17 @@ class RunWriterStore:
             if seq.max() >= known:
                 table = table.filter(to_arrow(seq < known))
         if table.num_rows:
-            number = self.manifest["next_segment"]
-            self.manifest["next_segment"] = number + 1
-            name = seal_file_name(number)
-            sealed = write_sealed_segment(
-                self.layout.segment_path(self.run_hash, name), table, name, _sequence_metadata(self.manifest)
-            )
+            for _ in range(_NAME_ATTEMPTS):
+                name = seal_file_name(self._take_number())
+                try:
+                    sealed = write_sealed_segment(
+                        self.layout.segment_path(self.run_hash, name), table, name, _sequence_metadata(self.manifest)
+                    )
+                    break
+                except FileExistsError:  # never replace a sealed file: take the next number
+                    continue
+            else:
+                raise DamagedRunError(f"run {self.run_hash}: no free segment number after {name}")
             self.manifest["segments"].append(sealed.to_manifest())
         self.manifest["live"] = None
         self.manifest["live_rows"] = 0
@@ -275,10 +328,10 @@ class RunReaderStore:
             return None
         path = self.layout.segment_path(self.run_hash, name)
         try:
-            fh = open(path, "rb")
-        except FileNotFoundError:
+            fd, _ = open_regular(path, "live segment")
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        with fh:  # once open, the bytes stay readable even if the writer seals and removes the file
+        with open(fd, "rb") as fh:  # once open, the bytes stay readable even if the writer seals and removes the file
             size = os.fstat(fh.fileno()).st_size
             cached = self._live_cache
             if cached and cached[0] == name and cached[1] == size:
@@ -344,13 +397,22 @@ class RunReaderStore:
 
 
 def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[str]:
-    """What a repair would fix in a run that no writer holds: an unsealed live segment, stray files."""
+    """What a repair would fix in a run that no writer holds: an unsealed live segment (and the
+    damaged stretches of it the repair will skip, keeping the intact batches around them),
+    stray files."""
     problems = []
-    if manifest.get("live"):
-        problems.append(f"unsealed live segment {manifest['live']}")
+    live = manifest.get("live")
+    if live:
+        problems.append(f"unsealed live segment {live}")
+        try:
+            scan = scan_live_file(layout.segment_path(run_hash, live))
+        except FormatError as exc:
+            problems.append(str(exc))
+        else:
+            problems.extend(f"{live}: {gap}" for gap in scan.gaps)
     named = {"manifest.msgpack", "lock", "terminal.log"} | {s["file"] for s in manifest["segments"]}
-    if manifest.get("live"):
-        named.add(manifest["live"])
+    if live:
+        named.add(live)
     try:
         names = os.listdir(layout.run_dir(run_hash))
     except FileNotFoundError:
@@ -376,30 +438,43 @@ def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
         store.release_as_found()
 
 
-def repair_run(layout: RepoLayout, run_hash: str) -> None:
-    """Seal a dead writer's live segment (dropping a torn last batch) and remove stray files.
+def repair_run(layout: RepoLayout, run_hash: str) -> list[str]:
+    """Seal a dead writer's live segment and remove stray files; returns what was skipped.
 
-    Raises :class:`RunLockedError` if a live writer holds the run.
+    Every intact batch of the live segment is kept, also after a damaged one; the damaged
+    stretches (and a torn tail) are dropped and listed in the result.  Raises
+    :class:`RunLockedError` if a live writer holds the run, :class:`FormatError` (naming
+    the file) if the run is too damaged to repair; nothing is deleted then.
     """
-    RunWriterStore(layout, run_hash, create=False).release_as_found()
+    store = RunWriterStore(layout, run_hash, create=False)
+    store.release_as_found()
+    return store.recovery_notes
 
 
 def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
-    """Problems that make a run's data unreadable (empty list: every file reads)."""
-    problems = []
+    """Problems that make a run's data unreadable or wrong (empty list: every file reads and
+    every sealed file matches the checksums recorded when it was sealed)."""
     try:
         manifest = manifest_io.read_manifest(layout.manifest_path(run_hash))
     except FileNotFoundError:
         return ["no manifest"]
     except Exception as exc:  # FormatError names the file
         return [str(exc)]
-    for entry in manifest["segments"]:
-        path = layout.segment_path(run_hash, entry["file"])
-        try:
-            rows = SealedSegmentReader(path, entry).read_all().num_rows
-        except Exception as exc:
-            problems.append(f"{path}: unreadable sealed segment ({exc})")
-            continue
-        if rows != entry["rows"]:
-            problems.append(f"{path}: {rows} rows, manifest says {entry['rows']}")
-    return problems
+    return [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
+
+
+def check_sealed_segment(layout: RepoLayout, run_hash: str, entry: dict) -> list[str]:
+    """Problems of one sealed file: unreadable, not matching its checksums, or a row count the
+    manifest does not expect."""
+    path = layout.segment_path(run_hash, entry["file"])
+    reader = SealedSegmentReader(path, entry)
+    try:
+        rows = reader.read_all().num_rows  # the whole file is checked against its crc32 first
+        if entry.get("batch_crc32") is not None:
+            for index in range(len(entry["batch_crc32"])):  # and each batch, as queries read them
+                reader.read_rows(reader.batch_starts[index], reader.batch_starts[index + 1], ("step",))
+    except Exception as exc:
+        return [f"{path}: unreadable sealed segment ({exc})"]
+    if rows != entry["rows"]:
+        return [f"{path}: {rows} rows, manifest says {entry['rows']}"]
+    return []

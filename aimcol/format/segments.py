@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
-import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -22,9 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import ChecksumError
 from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
-from aimcol.format.atomic_file import PARTIAL_SUFFIX, fsync_dir
-from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
+from aimcol.format.integrity import check_file_checksum, sealed_checksums
+from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError, footer_blocks
+from aimcol.format.live_scan import LiveScan, scan_live_segment
+from aimcol.format.new_files import create_new_file, write_new_file
+from aimcol.format.regular_files import read_regular_file
 
 POINT_SCHEMA = pa.schema(
     [
@@ -93,7 +96,8 @@ class LiveSegmentWriter:
 
     def __init__(self, path: str):
         self.path = path
-        self._sink = pa.OSFile(path, "wb")
+        create_new_file(path)  # FileExistsError rather than truncating a file a bad counter names
+        self._sink = pa.OSFile(path, "ab")
         self._writer = pa.ipc.new_stream(self._sink, POINT_SCHEMA)
         self.rows = 0
         self.batches = 0
@@ -113,43 +117,33 @@ class LiveSegmentWriter:
 
 
 def read_live_segment(path: str) -> pa.Table:
-    """Every complete record batch of a live stream; a torn or garbled tail is ignored.
+    """Every intact record batch of a live stream; a torn tail or a damaged batch is left out.
 
     A missing file reads as empty (the writer may have just sealed and removed it).
     """
+    return scan_live_file(path).table
+
+
+def scan_live_file(path: str) -> LiveScan:
+    """The intact batches of the live segment at ``path`` and what was skipped (``LiveScan``).
+
+    A missing file reads as empty; one that is not a regular file raises
+    :class:`DamagedRunError` naming it.
+    """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data, _ = read_regular_file(path, what="live segment")
     except FileNotFoundError:
-        return empty_points()
-    return parse_live_segment(data)
+        return LiveScan(empty_points())
+    return scan_live_bytes(data)
+
+
+def scan_live_bytes(data: bytes) -> LiveScan:
+    return scan_live_segment(data, POINT_SCHEMA, CHECKSUM_KEY.encode(), batch_checksum)
 
 
 def parse_live_segment(data: bytes) -> pa.Table:
-    """Every complete record batch in the bytes of a live stream; a torn or garbled tail is ignored."""
-    batches = []
-    try:
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
-    except (pa.ArrowInvalid, OSError, EOFError):
-        return empty_points()
-    while True:
-        try:
-            batch, metadata = reader.read_next_batch_with_custom_metadata()
-        except StopIteration:
-            break
-        except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError):
-            break  # a torn last batch: everything before it is intact
-        try:
-            batch.validate(full=False)
-        except pa.ArrowInvalid:
-            break
-        expected = metadata.get(CHECKSUM_KEY.encode()) if metadata is not None else None
-        if expected is not None and int(expected) != batch_checksum(batch):
-            break  # header on disk, body not (or damaged): the tail starts here
-        batches.append(batch)
-    if not batches:
-        return empty_points()
-    return pa.Table.from_batches(batches, POINT_SCHEMA)
+    """Every intact record batch in the bytes of a live stream (see :mod:`aimcol.format.live_scan`)."""
+    return scan_live_bytes(data).table
 
 
 def latest_per_step(step: np.ndarray) -> np.ndarray | None:
@@ -178,9 +172,12 @@ class SealedSegment:
     rows: int
     ranges: list  # [[seq_id, start_row, stop_row], ...] in row order
     batches: list  # row count of each record batch, in order
+    checksums: dict | None = None  # size, crc32, batch_crc32 (integrity.sealed_checksums)
 
     def to_manifest(self) -> dict:
-        return {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
+        entry = {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
+        entry.update(self.checksums or {})
+        return entry
 
 
 def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
@@ -219,22 +216,22 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
     order = np.argsort(seq, kind="stable")  # groups by sequence, write order kept inside each
     bounds = np.flatnonzero(np.diff(seq[order])) + 1
     groups = np.split(order, bounds) if len(order) else []
-    tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
     ranges, batches, rows = [], [], 0
-    with pa.OSFile(tmp, "wb") as sink:
-        with pa.ipc.new_file(sink, schema, options=options) as writer:
-            for group in groups:
-                batch = _sorted_sequence_batch(columns, group, schema)
-                ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
-                rows += batch.num_rows
-                for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
-                    chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
-                    writer.write_batch(chunk)
-                    batches.append(chunk.num_rows)
-        os.fsync(sink.fileno())
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path))
-    return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, schema, options=options) as writer:
+        for group in groups:
+            batch = _sorted_sequence_batch(columns, group, schema)
+            ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
+            rows += batch.num_rows
+            for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
+                chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
+                writer.write_batch(chunk)
+                batches.append(chunk.num_rows)
+    data = memoryview(sink.getvalue())
+    blocks = footer_blocks(lambda length, offset: data[offset : offset + length], len(data), path)
+    checksums = sealed_checksums(data, blocks)
+    write_new_file(path, data)
+    return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches, checksums=checksums)
 
 
 _DIRECT_READ_ERRORS = (IpcLayoutError, struct.error, IndexError, ValueError)
@@ -269,12 +266,22 @@ class SealedSegmentReader:
         self.entry = entry
         self._reader = None
         self._direct: IpcFileBatches | None | bool = None  # False: use pyarrow
-        self._batch_starts = [0, *itertools.accumulate(entry.get("batches", []))]
+        self.batch_starts = [0, *itertools.accumulate(entry.get("batches", []))]
 
     def _open(self):
+        """pyarrow's reader over the whole file, read once and checked against the manifest's
+        checksum first (Arrow parses only verified bytes)."""
         if self._reader is None:
-            self._reader = pa.ipc.open_file(self.path, options=pa.ipc.IpcReadOptions(use_threads=False))
+            data = self.read_verified_bytes()
+            self._reader = pa.ipc.open_file(pa.py_buffer(data), options=pa.ipc.IpcReadOptions(use_threads=False))
         return self._reader
+
+    def read_verified_bytes(self) -> bytes:
+        """The whole file, checked against the manifest's ``size`` and ``crc32`` when it has them
+        (:class:`ChecksumError` otherwise); a file that is not regular raises ``DamagedRunError``."""
+        data, _ = read_regular_file(self.path, max_bytes=self.entry.get("size"), what="sealed segment")
+        check_file_checksum(self.path, data, self.entry)
+        return data
 
     def read_all(self) -> pa.Table:
         return self._open().read_all().replace_schema_metadata(None)
@@ -284,19 +291,23 @@ class SealedSegmentReader:
         (and columns) needed.  A column with nulls (``epoch``) comes back as float64 with NaN."""
         if self._direct is None:
             try:
-                self._direct = IpcFileBatches(self.path)
+                self._direct = IpcFileBatches(self.path, self.entry.get("batch_crc32"))
+            except ChecksumError:
+                raise
             except _DIRECT_READ_ERRORS:
                 self._direct = False
         if self._direct:
             try:
                 return self._read_direct(start, stop, columns)
+            except ChecksumError:
+                raise
             except _DIRECT_READ_ERRORS:
                 self._direct = False
         return self._read_pyarrow(start, stop, columns)
 
     def _overlapping(self, start: int, stop: int, num_batches: int):
         """``(batch index, first row, row count)`` of each batch overlapping rows ``[start, stop)``."""
-        starts = self._batch_starts
+        starts = self.batch_starts
         index = bisect.bisect_right(starts, start) - 1
         while index < num_batches and starts[index] < stop:
             lo = max(start - starts[index], 0)
@@ -308,7 +319,7 @@ class SealedSegmentReader:
         fields = [POINT_SCHEMA.get_field_index(name) for name in columns]
         dtypes = [POINT_DTYPES[name] for name in columns]
         parts: list[list[np.ndarray]] = [[] for _ in fields]
-        starts = self._batch_starts
+        starts = self.batch_starts
         for index, lo, count in self._overlapping(start, stop, direct.num_record_batches):
             length, arrays = direct.read_columns(index, fields, dtypes)
             if length != starts[index + 1] - starts[index]:

@@ -1,0 +1,81 @@
+"""Opening the files a repository names without hanging or reading without bound.
+
+A run folder may hold anything a user, a bad copy or a broken disk left there: a manifest
+that is a directory, a FIFO (``open()`` of a FIFO blocks until a writer appears), a symlink
+to ``/dev/zero`` (reads forever), a sparse 100 GB file.  Every reader of a manifest,
+segment or index opens it here: non-blocking, then ``fstat`` says whether it is a regular
+file and how big.  Anything else is a damaged file, reported by name
+(:class:`DamagedRunError`), never a hang, a traceback or gigabytes read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from aimcol.errors import DamagedRunError
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+
+
+def open_regular(path: str, what: str = "file") -> tuple[int, os.stat_result]:
+    """A read-only descriptor of the regular file at ``path`` and its ``fstat``.
+
+    Raises ``FileNotFoundError`` (or ``NotADirectoryError``) when it is absent, and
+    :class:`DamagedRunError` naming ``path`` when it is not a regular file or cannot be
+    opened for another reason.  The caller closes the descriptor.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno in _MISSING:
+            raise
+        raise DamagedRunError(f"{path}: cannot open the {what} ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DamagedRunError(f"{path}: the {what} is not a regular file ({_kind(st.st_mode)})")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_regular_file(path: str, max_bytes: int | None = None, what: str = "file") -> tuple[bytes, os.stat_result]:
+    """The bytes of the regular file at ``path`` (at most ``max_bytes``, else
+    :class:`DamagedRunError`) and the ``fstat`` of exactly the file read."""
+    fd, st = open_regular(path, what)
+    try:
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise DamagedRunError(f"{path}: the {what} is {st.st_size:,} bytes, more than the {max_bytes:,} allowed")
+        limit = st.st_size if max_bytes is None else max_bytes
+        chunks = []
+        total = 0
+        while True:  # a file that grows while read: read what is there, up to the limit
+            chunk = os.read(fd, max(limit + 1 - total, 1) if max_bytes is not None else 1 << 24)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if max_bytes is not None and total > max_bytes:
+                raise DamagedRunError(f"{path}: the {what} is more than the {max_bytes:,} bytes allowed")
+        return b"".join(chunks), st
+    except OSError as exc:
+        raise DamagedRunError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
