@@ -69,19 +69,27 @@ def cmd_check(args) -> int:
 
 
 def cmd_repair(args) -> int:
-    from aimcol.errors import RunLockedError
+    from aimcol.errors import FormatError, RunLockedError
+    from aimcol.format.run_index import run_index
     from aimcol.format.run_store import repair_run
 
     repo = open_repo(args.repo)
-    repaired = 0
+    repaired = failed = 0
     for run_hash, active, _crashed, _problems, fixable in _scan(repo):
         if active or not fixable:
             continue
         try:
-            repair_run(repo.layout, run_hash)
+            skipped = repair_run(repo.layout, run_hash)
         except RunLockedError:
             continue  # a writer took it meanwhile: it recovers the run itself
+        except FormatError as exc:  # too damaged to repair: say so, go on with the other runs
+            failed += 1
+            print(f"{run_hash}: ERROR not repaired: {exc}")
+            continue
         repaired += 1
         print(f"{run_hash}: repaired ({'; '.join(fixable)})")
-    print(f"repaired {repaired} runs")
-    return 0
+        for note in skipped:
+            print(f"{run_hash}: dropped {note}")
+    runs = run_index(repo.layout).rebuild().n_runs  # the index is a cache: rebuilt from the manifests
+    print(f"repaired {repaired} runs; rebuilt the run index ({runs} runs)")
+    return 1 if failed else 0
