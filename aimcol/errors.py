@@ -72,6 +72,26 @@ class AimQLSyntaxError(AimcolError, SyntaxError):
         return f"{line}\n{' ' * self.col}^\nAimQLSyntaxError: {self.msg}"
 
 
+class StorageError(AimcolError, OSError):
+    """A storage backend could not do what the format asked (see :mod:`aimcol.format.storage`)."""
+
+
+class ObjectNotFoundError(StorageError, FileNotFoundError):
+    """No object at the key read, stat'ed or ranged-read (also: a live segment sealed and removed)."""
+
+
+class ObjectExistsError(StorageError, FileExistsError):
+    """A create-only-if-absent write found an object already there (another writer won the race)."""
+
+
+class ClaimLostError(AimcolError, RuntimeError):
+    """This writer's claim on a run was released or taken over (fenced): it must stop writing."""
+
+
+class UnsupportedStorageError(AimcolError, ValueError):
+    """A repository location whose scheme (``s3://`` …) no installed storage backend handles."""
+
+
 class ChecksumError(FormatError):
     """A file's bytes do not match the checksum recorded when it was written (bit rot, a bad
     copy, a damaged disk).  The message names the file and the part that differs."""

@@ -451,7 +451,7 @@ def test_a_failed_background_flush_loses_nothing_and_is_reported(make_run, repo_
     for i in range(20):
         run.track(float(i), name="x")
     deadline = time.time() + 10
-    while (run._buffer.error is None or run._buffer.fast_cache) and time.time() < deadline:
+    while (run._buffer.error is None or run._buffer.fast_lookup) and time.time() < deadline:
         time.sleep(0.01)  # the flusher tries, fails, and arms the slow path
     with pytest.raises(OSError) as info:
         run.track(20.0, name="x")  # reported here; this point is not recorded

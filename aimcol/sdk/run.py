@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import datetime
 import os
-import threading
 import time
 import uuid
 import weakref
@@ -30,9 +29,10 @@ from typing import Any
 import numpy as np
 
 from aimcol.errors import MissingRunError, ReadOnlyRunError
-from aimcol.format.arrow_numpy import to_arrow
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
+from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
+from aimcol.sdk.sequence_registry import SequenceRegistry, SequenceState
 from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
 
 
@@ -54,9 +54,6 @@ ACCELERATED = _fastpath is not None
 DEFAULT_FLUSH_POINTS = 50_000
 DEFAULT_FLUSH_SECONDS = 1.0
 
-_FAST_CONTEXTS_PER_NAME = 16
-"""Contexts per metric name that track() finds by a linear ``==`` scan (faster than hashing)."""
-
 
 _OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
 """Runs this process writes, so its own queries can see their buffered points."""
@@ -75,203 +72,8 @@ def new_run_hash() -> str:
     return uuid.uuid4().hex[:24]
 
 
-class _SequenceState:
-    """Writer-side state of one (name, context) sequence (``_fastpath.SequenceState`` in C)."""
-
-    __slots__ = ("id", "name", "context", "next_step", "is_float")
-
-    def __init__(self, seq_id: int, name: str, context: dict, next_step: int, is_float: bool):
-        self.id = seq_id
-        self.name = name
-        self.context = context
-        self.next_step = next_step
-        self.is_float = is_float
-
-
-NO_EPOCH = -(2**63)
-"""Sentinel for "no epoch" in the epoch column buffer (written as null)."""
-
-
 def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
-
-
-_COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
-
-
-class _PyColumns:
-    """Unflushed points as five typed ``array.array`` columns: the pure-Python counterpart
-    of ``_fastpath.Columns`` (same ``take``/``drop``/``trigger``/``len`` protocol).
-
-    Lock-free for the one producer thread (the thread that created the run): ``track()``
-    appends to the columns in a fixed order, ``time`` last, and a flush (under the buffer's
-    lock) takes the first ``n = len(time)`` rows of every column and drops them once they
-    are written.  Both are single C calls under the GIL, so the rows stay aligned without a
-    lock on the hot path.  Other threads append under the buffer's lock to ``side``.
-    """
-
-    def __init__(self, trigger: int):
-        self.seq = array("I")
-        self.step = array("q")
-        self.value = array("d")
-        self.epoch = array("q")
-        self.time = array("d")
-        self.columns = (self.seq, self.step, self.value, self.epoch, self.time)
-        self.side: list[tuple] = []
-        self.trigger = trigger
-        self.closed = False
-
-    def __len__(self) -> int:
-        return len(self.time) + len(self.side)
-
-    def take(self) -> tuple[tuple[int, int], list]:
-        """``(token, columns)``: copies of the buffered rows, ``token`` for :meth:`drop`."""
-        n, s = len(self.time), len(self.side)
-        # col[:n] copies in one C call; a NumPy view of the live array would export its
-        # buffer and make the training thread's next append fail with BufferError
-        cols = [col[:n] for col in self.columns]
-        if s:
-            cols = [col + array(col.typecode, extra) for col, extra in zip(cols, zip(*self.side[:s]))]
-        return (n, s), cols
-
-    def drop(self, token: tuple[int, int]) -> None:
-        n, s = token
-        for col in self.columns:
-            del col[:n]
-        del self.side[:s]
-
-    def repair_torn_row(self) -> None:
-        """After an append failed half-way: drop the partial row (columns before ``time``)."""
-        n = len(self.time)
-        for col in self.columns:
-            del col[n:]
-
-
-BACKLOG_FACTOR = 4
-"""track() flushes inline once the background flusher is this many flushes behind."""
-
-
-class _PointBuffer:
-    """Points not yet flushed (``rows``: C or pure-Python columns), plus their writer.
-
-    ``track()`` never writes: at ``flush_points`` buffered rows it wakes the background
-    flusher (``request_flush``), which also polls every ``POLL_SECONDS`` for rows older than
-    ``flush_seconds``, so the training loop does no I/O and no sealing.  If the flusher
-    falls ``BACKLOG_FACTOR`` flushes behind, track() flushes inline, which bounds memory.
-    A failed background flush keeps its rows, and empties ``fast_cache`` (the Run's
-    sequence lookup) so that the next ``track()`` takes the slow path, which raises it.
-    Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
-    """
-
-    def __init__(self, store: RunWriterStore, flush_points: int, flush_seconds: float, fastpath):
-        self.store = store
-        self.lock = threading.Lock()
-        self.fast_cache: dict = {}
-        self.rows = _PyColumns(flush_points) if fastpath is None else fastpath.Columns(self.fast_cache, flush_points)
-        self.flush_points = flush_points
-        self.flush_seconds = flush_seconds
-        self.last_flush = time.time()
-        self.wake = threading.Event()
-        self.error: BaseException | None = None
-        self.closed = False
-
-    def raise_pending_error(self) -> None:
-        """Re-raise, once, the error of a failed background flush (from track()'s slow path)."""
-        error, self.error = self.error, None
-        if error is not None:
-            raise error
-
-    def request_flush(self) -> None:
-        """From track() at ``trigger`` rows: wake the flusher, or flush inline if it lags."""
-        if len(self.rows) >= self.flush_points * BACKLOG_FACTOR:
-            self.flush()
-            return
-        self.rows.trigger = self.flush_points * BACKLOG_FACTOR
-        self.wake.set()
-
-    def due(self) -> bool:
-        """Whether the flusher should write now."""
-        n = len(self.rows)
-        return n >= self.flush_points or (n > 0 and time.time() - self.last_flush >= self.flush_seconds)
-
-    def flush_locked(self) -> None:
-        """Write buffered points as one batch.  Caller holds ``self.lock``.
-
-        Rows leave the buffer only after they are written, so an I/O error loses nothing.
-        """
-        try:
-            token, cols = self.rows.take()
-            arrays = [np.frombuffer(col, dtype=np.dtype(code)) for (_, code), col in zip(_COLUMN_TYPES, cols)]
-            seq, step, value, epoch, times = arrays
-            if len(seq):
-                no_epoch = epoch == NO_EPOCH
-                epochs = None if no_epoch.all() else to_arrow(epoch, ~no_epoch)
-                self.store.append_points(seq, step, value, epochs, times)
-            self.rows.drop(token)
-        finally:
-            self.last_flush = time.time()
-            self.rows.trigger = self.flush_points
-
-    def flush(self) -> None:
-        with self.lock:
-            if not self.closed:
-                self.flush_locked()
-
-    def close(self, *, end_time: float | None = None) -> None:
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-            self.rows.closed = True
-            try:
-                self.flush_locked()
-            finally:
-                self.store.close(end_time=end_time)
-
-
-def _finalise(buffer: _PointBuffer, extras: list) -> None:
-    """Run at close, GC or interpreter exit: stop helpers, flush, seal, release the lock."""
-    for extra in extras:
-        try:
-            extra.stop()
-        except Exception:
-            pass
-    buffer.close()
-
-
-POLL_SECONDS = 0.05
-"""How often the flusher looks at the buffer: bounds it to what track() adds in this time."""
-
-
-class _BackgroundFlusher(threading.Thread):
-    """Writes the buffer when it holds ``flush_points`` rows or its oldest row is
-    ``flush_seconds`` old, so the training thread never does I/O."""
-
-    def __init__(self, buffer: _PointBuffer):
-        super().__init__(name="aimcol-flusher", daemon=True)
-        self._buffer = buffer
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        buffer = self._buffer
-        poll = min(POLL_SECONDS, buffer.flush_seconds / 2)
-        while True:
-            buffer.wake.wait(poll)
-            buffer.wake.clear()
-            if self._stop_event.is_set():
-                return
-            if buffer.error is None and buffer.due():
-                try:
-                    buffer.flush()
-                except Exception as exc:
-                    buffer.error = exc
-                    buffer.fast_cache.clear()  # the next track() takes the slow path and raises it
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self._buffer.wake.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=30)
 
 
 class Run:
@@ -300,81 +102,99 @@ class Run:
     ):
         from aimcol.sdk.repo import Repo
 
-        self.repo = Repo._resolve(repo, init=not read_only)
-        self.read_only = read_only
-        self._buffer: _PointBuffer | None = None
-        self._extras: list = []
-        self._seq_by_name: dict = {}
-        self._seq_cache: dict = {}
-        self._seq_by_key: dict = {}
-        self._rows = None
-        self._reader: RunReaderStore | None = None
-        layout = self.repo.layout
         if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
             raise TypeError(f"run_hash must be a non-empty str, got {run_hash!r}")
+        self.repo = Repo._resolve(repo, init=not read_only)
+        self.read_only = read_only
+        self._buffer: PointBuffer | None = None
+        self._helpers: list = []  # threads and captures stopped before the buffer closes
+        self._registry = SequenceRegistry()
+        self._fast_lookup = self._registry.fast_lookup
+        self._columns = None
+        self._reader: RunReaderStore | None = None
         if read_only:
-            if run_hash is None:
-                raise ValueError("Run(read_only=True) needs the hash of an existing run")
-            self.hash = run_hash
-            try:
-                self._reader = RunReaderStore(layout, run_hash)
-            except FileNotFoundError:
-                raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}") from None
+            self._open_for_reading(run_hash)
             return
-        # the C fast path replaces track() per instance: not under a subclass's own track()
-        fastpath = _fastpath if type(self).track is Run.track else None
-        self._new_sequence = _SequenceState if fastpath is None else fastpath.SequenceState
         if flush_points < 1:
             raise ValueError(f"flush_points must be >= 1, got {flush_points}")
         if flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {flush_seconds}")
+        # the C fast path replaces track() per instance: not under a subclass's own track()
+        fastpath = _fastpath if type(self).track is Run.track else None
+        if fastpath is not None:
+            self._registry = SequenceRegistry(fastpath.SequenceState)
+            self._fast_lookup = self._registry.fast_lookup
+        self._store = self._open_for_writing(run_hash, experiment, seal_rows)
+        self._start_point_buffer(fastpath, flush_points, flush_seconds)
+        self._start_helpers(capture_terminal_logs, system_tracking_interval)
+        if log_system_params:
+            from aimcol.sdk.system_metrics import collect_system_params
+
+            self["__system_params"] = collect_system_params()
+
+    def _open_for_reading(self, run_hash: str | None) -> None:
+        if run_hash is None:
+            raise ValueError("Run(read_only=True) needs the hash of an existing run")
+        self.hash = run_hash
+        try:
+            self._reader = RunReaderStore(self.repo.layout, run_hash)
+        except FileNotFoundError:
+            raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}") from None
+
+    def _open_for_writing(self, run_hash: str | None, experiment: str | None, seal_rows: int) -> RunWriterStore:
+        """Create a run, or take the writer's lock of an existing one and learn its sequences."""
+        layout = self.repo.layout
         if run_hash is None:
             self.hash = new_run_hash()
-            store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
-        else:
-            self.hash = run_hash
-            if not os.path.exists(layout.manifest_path(run_hash)):
-                raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
-            store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
-            if experiment is not None:
-                store.manifest["experiment"] = experiment
-                store.write_manifest()
-            for entry in store.manifest["sequences"]:
-                self._register_sequence(entry)
-        self._store = store
-        self._buffer = buf = _PointBuffer(store, flush_points, flush_seconds, fastpath)
-        self._seq_by_name = buf.fast_cache
-        self._rows = rows = buf.rows
+            return RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
+        self.hash = run_hash
+        if not os.path.exists(layout.manifest_path(run_hash)):
+            raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
+        store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
+        if experiment is not None:
+            store.manifest["experiment"] = experiment
+            store.write_manifest()
+        for entry in store.manifest["sequences"]:
+            self._registry.add_manifest_entry(entry)
+        return store
+
+    def _start_point_buffer(self, fastpath, flush_points: int, flush_seconds: float) -> None:
+        """The buffer track() appends to, bound to the C or the pure-Python track(), and its flusher."""
+        self._buffer = buf = PointBuffer(self._store, flush_points, flush_seconds, fastpath, self._fast_lookup)
+        self._columns = columns = buf.rows
         if fastpath is None:
             self._owner = get_ident()  # the thread whose track() appends without a lock
-            self._add_seq, self._add_step, self._add_value = rows.seq.append, rows.step.append, rows.value.append
-            self._add_epoch, self._add_time = rows.epoch.append, rows.time.append
-            self._pending = rows.time
+            self._add_seq, self._add_step, self._add_value = (
+                columns.seq.append,
+                columns.step.append,
+                columns.value.append,
+            )
+            self._add_epoch, self._add_time = columns.epoch.append, columns.time.append
+            self._pending_times = columns.time
         else:
             self._owner = None  # every thread appends through the C columns, atomically
-            rows.bind(Run.track, weakref.ref(self), buf.request_flush)
-            self.track = rows.track  # the instance attribute shadows the Python method
-        flusher = _BackgroundFlusher(self._buffer)
+            columns.bind(Run.track, weakref.ref(self), buf.request_flush)
+            self.track = columns.track  # the instance attribute shadows the Python method
+        flusher = BackgroundFlusher(buf)
         flusher.start()
-        self._extras.append(flusher)
-        self._finalizer = weakref.finalize(self, _finalise, self._buffer, self._extras)
+        self._helpers.append(flusher)
+        self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
         _OPEN_RUNS.add(self)
+
+    def _start_helpers(self, capture_terminal_logs: bool, system_tracking_interval: float | None) -> None:
+        """Terminal capture and system metrics: stopped before the buffer's last flush."""
         if capture_terminal_logs:
             from aimcol.sdk.terminal_logs import TerminalLogCapture
 
-            capture = TerminalLogCapture(layout.run_dir(self.hash))
+            capture = TerminalLogCapture(self.repo.layout.run_dir(self.hash))
             capture.start()
-            self._extras.insert(0, capture)
+            self._helpers.insert(0, capture)
         if system_tracking_interval:
             from aimcol.sdk.system_metrics import SystemMetricsTracker
 
             tracker = SystemMetricsTracker(weakref.ref(self), float(system_tracking_interval))
             tracker.start()
-            self._extras.insert(0, tracker)
-        if log_system_params:
-            from aimcol.sdk.system_metrics import collect_system_params
-
-            self["__system_params"] = collect_system_params()
+            self._helpers.insert(0, tracker)
 
     # -- repr / context manager ---------------------------------------------------------------
     def __repr__(self) -> str:
@@ -569,7 +389,7 @@ class Run:
         Python/NumPy scalars, size-1 arrays, bools (as ints); NaN and inf are kept.
         """
         try:
-            candidates = self._seq_by_name[name]
+            candidates = self._fast_lookup[name]
         except (KeyError, TypeError):
             candidates = ()
         for known_context, seq in candidates:  # noqa: B007 (seq is used after the break)
@@ -607,18 +427,18 @@ class Run:
             self._add_time(_now())
         except OverflowError:
             with self._buffer.lock:
-                self._rows.repair_torn_row()
+                self._columns.repair_torn_row()
             raise _out_of_range(name, step, value) from None
         if step >= seq.next_step:
             seq.next_step = step + 1
-        if len(self._pending) >= self._rows.trigger:
+        if len(self._pending_times) >= self._columns.trigger:
             self._buffer.request_flush()
 
     def _append_slow(self, seq, step, value, epoch, name) -> None:
         """Append one validated point from the slow path: through the C columns (atomic,
         from any thread), or, in pure Python, from a thread other than the run's creator,
         to the side list under the buffer's lock."""
-        rows = self._rows
+        rows = self._columns
         if self._owner is None:
             try:
                 appended = rows.append(seq, step, value, epoch)
@@ -654,14 +474,13 @@ class Run:
             return
         raise ValueError("'name' should not be None.")
 
-    def _sequence_for(self, name, context, value) -> _SequenceState:
+    def _sequence_for(self, name, context, value) -> SequenceState:
         """Slow path: validate name/context, find or create the sequence, fill the fast caches."""
         if self._buffer is not None and self._buffer.error is not None:
             self._buffer.raise_pending_error()
-        try:  # a name with more contexts than the linear scan covers
-            return self._seq_cache[(name, tuple(context.items()) if context else ())]
-        except (KeyError, TypeError, AttributeError):
-            pass
+        seq = self._registry.cached(name, context)  # a name with more contexts than the scan covers
+        if seq is not None:
+            return seq
         if self.read_only:
             raise ReadOnlyRunError(f"cannot track into run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
@@ -679,8 +498,7 @@ class Run:
                     f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str"
                 )
         context = normalise_value(context, ("context",))
-        key = (name, freeze(context))
-        seq = self._seq_by_key.get(key)
+        seq = self._registry.find(name, context)
         if seq is None:
             _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
             with self._buffer.lock:
@@ -688,26 +506,11 @@ class Run:
                     self._raise_closed()
                 seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
                 self._store.write_manifest()  # the sequence is visible to readers at once
-            seq = self._new_sequence(seq_id, name, context, 0, is_float)
-            self._seq_by_key[key] = seq
-        candidates = self._seq_by_name.setdefault(name, [])
-        if len(candidates) < _FAST_CONTEXTS_PER_NAME:
-            candidates.append((copy.deepcopy(given_context), seq))
-        else:
-            try:
-                self._seq_cache[(name, tuple(given_context.items()) if given_context else ())] = seq
-            except TypeError:
-                pass  # unhashable context values: always the slow path
+            seq = self._registry.add(seq_id, name, context, 0, is_float)
+        self._registry.remember(name, given_context, seq)
         return seq
 
-    def _register_sequence(self, entry: dict) -> None:
-        last = entry.get("last_step")
-        seq = self._new_sequence(
-            entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1, entry.get("dtype") == "float"
-        )
-        self._seq_by_key[(entry["name"], freeze(entry["context"]))] = seq
-
-    def _promote(self, seq: _SequenceState) -> None:
+    def _promote(self, seq: SequenceState) -> None:
         """An int sequence received a float: from now on it reads back as float."""
         seq.is_float = True
         with self._buffer.lock:
@@ -779,8 +582,7 @@ class Run:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent."""
         if self._buffer is None:
             return
-        self._seq_by_name.clear()  # later track() calls take the slow path, which raises
-        self._seq_cache.clear()
+        self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
         _OPEN_RUNS.discard(self)
         self._finalizer()  # runs _finalise once; later calls are no-ops
 

@@ -1,19 +1,23 @@
-"""W4 crash for aimcol (project venv).
+"""W4 crash, one script for aimcol and Aim (the same protocol for both).
 
   run      the parent: starts ``writer`` --kills times on ONE run and kill -9s it at a random
            moment each time (most while tracking, some during start-up, run creation or crash
            recovery), then runs ``check`` in a fresh process
   writer   1. if the run exists: reads it read-only first (does the repository open; is every
               sequence a clean prefix, steps 0..k with the values tracked; is the run
-              inactive now that its writer is dead) and records that in check-<i>.json;
-           2. resumes it with ``Run(hash, repo=...)`` (or creates it) with a small flush
-              (``--flush-points``), and tracks 4 sequences as fast as it can WITHOUT a step:
+              inactive now that its writer is dead) and records that in check-<i>.json. A tool
+              whose readers see a run only after an index pass (Aim) gets that pass first,
+              timed, as its user would run ``aim storage reindex``;
+           2. resumes the run (or creates it; Aim: ``force_resume=True`` when a plain resume
+              is refused, recorded) and tracks 4 sequences as fast as it can WITHOUT a step:
               the value it tracks is crash_value(seq, expected_step) where expected_step
               continues from the last visible step + 1, so a resume that continued at the
               wrong step shows up as values that do not match their steps
   check    the same read check after the last kill, then a clean resume: one point per
            sequence without a step must land at last_step + 1, and close() must leave the
            run inactive with an end_time
+
+  --impl aimcol|aim   (--flush-points is aimcol's)
 
 Prints one BENCH_RESULT line (run mode).
 """
@@ -30,22 +34,22 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tools  # noqa: E402
 from bench_common import CRASH_SEQUENCES, ProgressFile, crash_value, emit, fresh_dir, parse_result  # noqa: E402
 from crash_harness import kill_loop, mark_start  # noqa: E402
 
 SEQ_KEYS = [f"{name}/{sub}" for name, sub in CRASH_SEQUENCES]
 
 
-def read_check(repo_path: str, run_hash: str) -> dict:
+def read_check(tool, repo_path: str, run_hash: str) -> dict:
     """Open the repository afresh and verify the run; never raises."""
     import numpy as np
-
-    from aimcol import Repo
 
     rec: dict = {"time": time.time()}
     try:
         t0 = time.perf_counter()
-        repo = Repo(repo_path)
+        rec["reindex_s"] = tool.reindex(Path(repo_path))
+        repo = tool.open_repo(Path(repo_path))
         run = repo.get_run(run_hash)
         rec["open_s"] = time.perf_counter() - t0
         rec["repo_opens"] = True
@@ -61,12 +65,13 @@ def read_check(repo_path: str, run_hash: str) -> dict:
         rec["active"] = bool(run.active)
         seqs = {}
         for metric in run.metrics():
-            ctx = dict(metric.context)
+            ctx = tool.context_of(metric)
             key = f"{metric.name}/{ctx.get('subset')}"
             if key not in SEQ_KEYS:
                 continue
             k = SEQ_KEYS.index(key)
-            steps, values = metric.sparse_numpy()
+            steps, values = tool.numpy(metric)
+            steps, values = np.asarray(steps), np.asarray(values, dtype=np.float64)
             n = len(steps)
             clean = bool(
                 np.array_equal(steps, np.arange(n)) and np.array_equal(values, steps * 0.5 + k)  # crash_value(k, step)
@@ -91,25 +96,20 @@ def read_check(repo_path: str, run_hash: str) -> dict:
     return rec
 
 
-def writer(args) -> None:
-    from aimcol import Run
-
+def writer(tool, args) -> None:
     hash_file = Path(args.work) / "run.hash"
     next_step = [0] * len(CRASH_SEQUENCES)
-    common = dict(
-        repo=args.repo, system_tracking_interval=None, capture_terminal_logs=False, flush_points=args.flush_points
-    )
     if hash_file.exists():
         h = hash_file.read_text()
-        rec = read_check(args.repo, h)
+        rec = read_check(tool, args.repo, h)
         tmp = Path(args.work) / f"check-{args.i}.json.tmp"
         tmp.write_text(json.dumps(rec))
         os.replace(tmp, Path(args.work) / f"check-{args.i}.json")
         for k, key in enumerate(SEQ_KEYS):
             next_step[k] = rec.get("sequences", {}).get(key, {}).get("last_step", -1) + 1
-        run = Run(h, **common)
+        run = tool.resume_run(Path(args.repo), h)
     else:
-        run = Run(**common)
+        run = tool.new_run(Path(args.repo))
         tmp = hash_file.with_suffix(".tmp")
         tmp.write_text(run.hash)
         os.replace(tmp, hash_file)
@@ -127,14 +127,13 @@ def writer(args) -> None:
             write(next_step[0] - 1, count)
 
 
-def check(args) -> dict:
-    from aimcol import Run
-
+def check(tool, args) -> dict:
     h = (Path(args.work) / "run.hash").read_text()
-    before = read_check(args.repo, h)
+    before = read_check(tool, args.repo, h)
     res = {"before_resume": before}
     try:
-        run = Run(h, repo=args.repo, system_tracking_interval=None, capture_terminal_logs=False)
+        run = tool.resume_run(Path(args.repo), h)
+        res["force_resume_needed"] = getattr(run, "_bench_forced", False)
         for k, (name, sub) in enumerate(CRASH_SEQUENCES):
             last = before.get("sequences", {}).get(f"{name}/{sub}", {}).get("last_step", -1)
             run.track(crash_value(k, last + 1), name=name, context={"subset": sub})
@@ -144,7 +143,7 @@ def check(args) -> dict:
         res["resume"] = f"{type(e).__name__}: {e}"
         res["traceback"] = traceback.format_exc()[-1500:]
         return res
-    after = read_check(args.repo, h)
+    after = read_check(tool, args.repo, h)
     res["after_resume"] = after
     steps_ok = all(
         after.get("sequences", {}).get(key, {}).get("last_step")
@@ -153,9 +152,7 @@ def check(args) -> dict:
     )
     res["resume_continues_at_last_step_plus_1"] = steps_ok and bool(after.get("clean_prefix"))
     try:
-        from aimcol import Repo
-
-        run = Repo(args.repo).get_run(h)
+        run = tool.open_repo(Path(args.repo)).get_run(h)
         res["active_after_close"] = bool(run.active)
         res["end_time_after_close"] = run.end_time is not None
     except Exception as e:
@@ -163,10 +160,11 @@ def check(args) -> dict:
     return res
 
 
-def run_parent(args) -> dict:
+def run_parent(tool, args) -> dict:
     work = fresh_dir(args.repo)
     repo = work / "repo"
     repo.mkdir()
+    tool.init_repo(repo)
     py = sys.executable
     me = os.path.abspath(__file__)
 
@@ -175,6 +173,8 @@ def run_parent(args) -> dict:
             py,
             me,
             "writer",
+            "--impl",
+            args.impl,
             "--repo",
             str(repo),
             "--work",
@@ -188,9 +188,13 @@ def run_parent(args) -> dict:
         ]
 
     t0 = time.perf_counter()
-    records = kill_loop(make_cmd, work, args.kills, args.seed, max_delay=args.max_delay, early_fraction=0.2)
+    records = kill_loop(
+        make_cmd, work, args.kills, args.seed, max_delay=args.max_delay, early_fraction=args.early_fraction
+    )
     t_kills = time.perf_counter() - t0
-    cp = subprocess.run([py, me, "check", "--repo", str(repo), "--work", str(work)], capture_output=True, text=True)
+    cp = subprocess.run(
+        [py, me, "check", "--impl", args.impl, "--repo", str(repo), "--work", str(work)], capture_output=True, text=True
+    )
     final = parse_result(cp.stdout) or {"error": (cp.stderr or cp.stdout)[-2000:]}
 
     # the read check made after kill i is the one made by writer i+1 (or the final check)
@@ -238,7 +242,8 @@ def run_parent(args) -> dict:
     return {
         "mode": "run",
         "kills": args.kills,
-        "flush_points": args.flush_points,
+        "flush_points": args.flush_points if tool.name == "aimcol" else None,
+        "reindex_s_median": _median([c.get("reindex_s") for c in done if c.get("reindex_s") is not None]),
         "kill_loop_s": t_kills,
         "writers_died": sum(1 for r in records if r.get("exit_before_kill") is not None),
         "early_kills": sum(1 for r in records if r["early"]),
@@ -257,6 +262,7 @@ def run_parent(args) -> dict:
         "lost_ms_max": max(lost_ms) if lost_ms else None,
         "tracking_rate_pts_s_median": sorted(rates)[len(rates) // 2] if rates else None,
         "resume": final.get("resume"),
+        "force_resume_needed": final.get("force_resume_needed"),
         "resume_continues_at_last_step_plus_1": final.get("resume_continues_at_last_step_plus_1"),
         "active_after_close": final.get("active_after_close"),
         "end_time_after_close": final.get("end_time_after_close"),
@@ -265,9 +271,14 @@ def run_parent(args) -> dict:
     }
 
 
+def _median(values: list[float]) -> float | None:
+    return sorted(values)[len(values) // 2] if values else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=("run", "writer", "check"))
+    ap.add_argument("--impl", choices=("aimcol", "aim"), required=True)
     ap.add_argument("--repo", required=True)
     ap.add_argument("--work")
     ap.add_argument("--i", type=int, default=0)
@@ -275,15 +286,15 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--max-delay", type=float, default=1.5)
     ap.add_argument("--flush-points", type=int, default=1000)
+    ap.add_argument("--early-fraction", type=float, default=0.2, help="share of kills during start-up")
     ap.add_argument("--seed", type=int, default=4)
     args = ap.parse_args()
+    tool = tools.load(args.impl, **({"flush_points": args.flush_points} if args.impl == "aimcol" else {}))
     if args.mode == "writer":
-        writer(args)
+        writer(tool, args)
         return
-    res = check(args) if args.mode == "check" else run_parent(args)
-    import aimcol
-
-    res.update({"tool": "aimcol", "version": aimcol.__version__})
+    res = check(tool, args) if args.mode == "check" else run_parent(tool, args)
+    res.update({"tool": tool.name, "impl": args.impl, "version": tool.version()})
     if args.mode == "run":
         res["peak_rss_mb"] = None  # the parent only orchestrates
     emit(res)

@@ -1,10 +1,13 @@
-"""W3 concurrent writers for aimcol (project venv).
+"""W3 concurrent writers, one script for aimcol and Aim.
 
   run      the parent: starts ``--writers`` writer processes at once into one repository and,
            while they write, queries it in a loop (``query_metrics("metric.name == 'loss'")``
-           with every value as NumPy, a fresh ``Repo`` each time); then checks every point
+           with every value as NumPy, a fresh repository object each time); then does what the
+           tool needs before readers see finished runs (Aim: its reindex) and checks every point
   writer   one run, W1's shape (10 names x 2 contexts) at ``--steps`` steps, values an exact
            function of (sequence, step), so the check can tell a lost or wrong point
+
+  --impl aimcol|aim
 
 Prints one BENCH_RESULT line.
 """
@@ -14,18 +17,18 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import tools  # noqa: E402
 from bench_common import W1_NAMES, emit, fresh_dir, w3_value  # noqa: E402
 from concurrent_harness import main, run_parent, write_w3_run  # noqa: E402
 
 QUERY = "metric.name == 'loss'"
 
 
-def writer(args) -> None:
-    from aimcol import Run
-
-    run = Run(repo=args.repo, system_tracking_interval=None, capture_terminal_logs=False)
+def writer(tool, args) -> None:
+    run = tool.new_run(Path(args.repo))
     with open(os.path.join(args.hashes, f"{args.index}.hash"), "w") as f:
         f.write(run.hash)
     t0 = time.perf_counter()
@@ -34,53 +37,46 @@ def writer(args) -> None:
     emit({"writer_s": time.perf_counter() - t0, "run": run.hash})
 
 
-def check(repo_path: str, hashes: list[str], steps: int) -> dict:
+def check(tool, root: Path, hashes: list[str], steps: int) -> dict:
     """Every writer's every point, compared with what it tracked."""
     import numpy as np
 
-    from aimcol import Repo
-
-    repo = Repo(repo_path)
-    missing = wrong = 0
+    repo = tool.open_repo(root)
     expected_steps = np.arange(steps)
+    missing = wrong = 0
     for h in hashes:
         run = repo.get_run(h)
         for k, name in enumerate(W1_NAMES):
             for j, subset in enumerate(("train", "val")):
-                metric = run.get_metric(name, {"subset": subset}) if run is not None else None
+                metric = tool.get_metric(run, name, {"subset": subset}) if run is not None else None
                 if metric is None:
                     missing += steps
                     continue
-                got_steps, values = metric.sparse_numpy()
+                got_steps, values = tool.numpy(metric)
+                got_steps = np.asarray(got_steps)
                 missing += steps - len(np.intersect1d(got_steps, expected_steps))
                 want = np.array([w3_value(2 * k + j, int(s)) for s in got_steps])
-                wrong += int(np.count_nonzero(values != want))
+                wrong += int(np.count_nonzero(np.asarray(values, dtype=np.float64) != want))
     return {"points_missing": missing, "points_wrong": wrong}
 
 
-def parent(args) -> None:
+def parent(tool, args) -> None:
     root = fresh_dir(args.repo)
-    hashes_dir = root / "hashes"
-    hashes_dir.mkdir()
-    from aimcol import Repo
-
-    Repo(str(root), init=True)  # as `aimcol init` before a job array starts
+    hashes_dir = root.parent / (root.name + "-hashes")
+    fresh_dir(hashes_dir)
+    tool.init_repo(root)  # as `aimcol init` / `aim init` before a job array starts
 
     def count_points() -> int:
-        return sum(len(m.values_numpy()) for m in Repo(str(root)).query_metrics(QUERY))
+        repo = tool.open_repo(root)
+        return sum(len(tool.numpy(m)[1]) for m in tool.query_metrics(repo, QUERY))
 
-    emit(
-        run_parent(
-            "aimcol",
-            args,
-            root,
-            hashes_dir,
-            __file__,
-            count_points,
-            lambda hashes: check(str(root), hashes, args.steps),
-        )
-    )
+    def finish(hashes: list[str]) -> dict:
+        reindex_s = tool.reindex(root)
+        return {"reindex_s": reindex_s, **check(tool, root, hashes, args.steps)}
+
+    result = run_parent(tool.name, args, root, hashes_dir, __file__, count_points, finish)
+    emit({**result, "impl": args.impl, "version": tool.version()})
 
 
 if __name__ == "__main__":
-    main(writer, parent, default_steps=10_000)
+    main(writer, parent, impls=("aimcol", "aim"), load=tools.load)
