@@ -30,29 +30,32 @@ crc32 = zlib.crc32
 # ---- manifests: a msgpack map whose last entry is {"crc32": "<8 hex digits>"} ------------------------
 
 MAP_CRC_KEY = "crc32"
-_MAP_TAIL_PREFIX = msgpack.packb(MAP_CRC_KEY) + b"\xa8"  # the key, then an 8-byte fixstr
-_MAP_TAIL_LEN = len(_MAP_TAIL_PREFIX) + 8
+_MAP_TAIL = msgpack.packb(MAP_CRC_KEY) + b"\xa8"  # the key (a 5-byte fixstr), then an 8-byte fixstr
+_MAP_TAIL_LEN = len(_MAP_TAIL) + 8
+_HEX = frozenset(b"0123456789abcdef")
 
 
 def pack_checked_map(mapping: dict) -> bytes:
-    """``mapping`` as a msgpack map ending with its own checksum entry."""
+    """``mapping`` as a msgpack map whose last entry is ``"crc32": "<8 hex digits>"``: the CRC of
+    every byte before those digits (the checksum entry's own key and markers included)."""
     body = {k: v for k, v in mapping.items() if k != MAP_CRC_KEY}
     body[MAP_CRC_KEY] = "00000000"
     data = bytearray(msgpack.packb(body, use_bin_type=True))
-    data[-8:] = b"%08x" % crc32(memoryview(data)[:-_MAP_TAIL_LEN])
+    data[-8:] = b"%08x" % crc32(memoryview(data)[:-8])
     return bytes(data)
 
 
 def map_checksum_matches(data: bytes) -> bool | None:
-    """Whether packed bytes end with a checksum entry that matches them; None when they carry none
-    (written before checksums, or the entry itself is what was damaged: the rest is intact)."""
-    if len(data) < _MAP_TAIL_LEN or data[-_MAP_TAIL_LEN:-8] != _MAP_TAIL_PREFIX:
+    """Whether packed bytes end with a checksum entry that matches them; None when they carry
+    none (written before checksums; or the damage hit the digits themselves, so the rest is
+    intact).  The entry is recognised by its layout (a 5-byte key, an 8-byte string), so a
+    damaged key or marker inside it is a mismatch, not a missing checksum."""
+    if len(data) < _MAP_TAIL_LEN or data[-_MAP_TAIL_LEN] != _MAP_TAIL[0] or data[-9] != _MAP_TAIL[-1]:
         return None
-    try:
-        want = int(data[-8:].decode("ascii"), 16)
-    except ValueError:
-        return False
-    return crc32(memoryview(data)[:-_MAP_TAIL_LEN]) == want
+    digits = data[-8:]
+    if not _HEX.issuperset(digits):
+        return None
+    return crc32(memoryview(data)[:-8]) == int(digits, 16)
 
 
 def strip_map_checksum(mapping: dict) -> dict:

@@ -75,45 +75,65 @@ def scan_live_segment(data: bytes, schema: pa.Schema, checksum_key: bytes, check
     batches: list[pa.RecordBatch] = []
     gaps: list[str] = []
     checked: bool | None = None  # does this stream carry checksums? (its first batch says)
-    pos = 0
-    resync = False
     head = _read_message(buf, 0)
-    schema_damaged = head is None or head[0].type != "schema" or not _schema_matches(head[0], schema)
-    if head is not None and head[0].type == "schema":
-        pos = head[1]
-    elif size:
-        resync = True
+    schema_damaged = not (
+        head is not None
+        and head[0].type == "schema"
+        and head[1] == _framed_schema_size(schema)
+        and _schema_matches(head[0], schema)
+    )
+    pos, search = (0, True) if schema_damaged else (head[1], False)
     if schema_damaged and size:
         gaps.append("the schema message is damaged (the schema is fixed: read on with aimcol's)")
-    index = 0
+    index = 0  # record batches met, intact or not
+    reason = "unreadable"
+    last_start = 0  # where the last message taken began
     while pos < size:
-        found = None if resync else _read_message(buf, pos)
+        found = None if search else _read_message(buf, pos)
         if found is None:
             if checked is False:
                 break  # no checksums to resync with: the data ends here, as it always did
-            after, found = _next_intact(buf, data, pos if resync else pos + 1, schema, checksum_key, checksum)
+            # search from inside the last message taken: a damaged length may have made it swallow
+            # the start of the next one (its own checksum covers its columns, not its length fields)
+            start = pos + 1 if search and pos else (last_start + 1 if last_start else pos)
+            after, found = _next_intact(buf, data, start, schema, checksum_key, checksum)
             if found is None:
                 break  # a torn tail, or damage with nothing intact after it
-            gaps.append(f"bytes {pos}-{after}: unreadable, skipped")
-            pos, resync, checked = after, False, True
+            if after > pos and (pos or not schema_damaged):
+                gaps.append(f"bytes {pos}-{after}: {reason}, skipped")
+            pos, search, checked, reason = after, False, True, "unreadable"
         message, end = found
         if message.type != "record batch":
-            gaps.append(f"bytes {pos}-{end}: a {message.type} message where a record batch belongs, skipped")
-            pos = end
+            pos, search, reason = pos, True, f"a {message.type} message where a record batch belongs"
             continue
         batch, verdict = _checked_batch(message, schema, checksum_key, checksum, checked)
-        if batch is not None:
-            if checked is None:
-                checked = _has_checksum(message, checksum_key)
-            batches.append(batch)
-        elif checked is False:
-            break  # a stream without checksums: the data ends at the first batch that does not read
-        else:
-            gaps.append(f"batch {index} (bytes {pos}-{end}): {verdict}, skipped")
         index += 1
-        pos = end
+        if batch is None:
+            if checked is False:
+                break  # a stream without checksums: the data ends at the first batch that does not read
+            # a damaged batch: its length fields are not to be trusted either; find the next intact one
+            pos, search, reason = pos, True, f"batch {index - 1} {verdict}"
+            continue
+        if checked is None:
+            checked = _has_checksum(message, checksum_key)
+        batches.append(batch)
+        last_start, pos = pos, end
     table = pa.Table.from_batches(batches, schema) if batches else schema.empty_table()
     return LiveScan(table, gaps, max(size - pos, 0), schema_damaged)
+
+
+_FRAMED_SCHEMA_SIZES: dict[str, int] = {}
+
+
+def _framed_schema_size(schema: pa.Schema) -> int:
+    """Bytes of the schema message at the start of a stream of ``schema``, as pyarrow writes it."""
+    key = schema.to_string()
+    size = _FRAMED_SCHEMA_SIZES.get(key)
+    if size is None:
+        sink = pa.BufferOutputStream()
+        pa.ipc.new_stream(sink, schema).close()
+        size = _FRAMED_SCHEMA_SIZES[key] = sink.getvalue().size - 8  # less the end-of-stream marker
+    return size
 
 
 def _read_message(buf: pa.Buffer, pos: int):
@@ -151,19 +171,19 @@ def _checked_batch(message, schema, key: bytes, checksum, checked: bool | None):
         metadata = None
     expected = None if metadata is None else metadata.get(key)
     if expected is None and (checked or metadata is None):
-        return None, "its checksum is missing or unreadable"
+        return None, "has a missing or unreadable checksum"
     try:
         batch = pa.ipc.read_record_batch(message, schema)
-        batch.validate(full=False)
+        batch.validate(full=True)  # also null counts against the bitmaps: nothing the checksum misses
     except _READ_ERRORS:
-        return None, "it does not parse"
+        return None, "does not parse"
     if expected is None:
         return batch, None  # a stream written before checksums
     try:
         matches = int(expected) == checksum(batch)
     except _READ_ERRORS:
         matches = False
-    return (batch, None) if matches else (None, "it does not match its checksum")
+    return (batch, None) if matches else (None, "does not match its checksum")
 
 
 def _next_intact(buf, data: bytes, start: int, schema, key: bytes, checksum):
