@@ -117,7 +117,7 @@ def test_an_odd_manifest_is_a_damaged_run_and_the_others_still_read(tmp_path, ki
     code, out, err = aimcol_cli("runs", "ls", "--repo", project)
     assert code == 0 and good in out and "Traceback" not in err
     code, out, err = aimcol_cli("check", "--repo", project)
-    assert code == 1 and f"{bad}: ERROR" in out and "regular file" in out + err or "bytes" in out
+    assert code == 1 and f"{bad}: ERROR" in out and ("regular file" in out or "bytes" in out), out + err
 
 
 # ---- #13: a wrong next_segment, a lock that is a directory, read-only repositories -----------------
