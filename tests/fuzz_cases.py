@@ -36,7 +36,7 @@ BATCH_ROWS = 200  # per sequence
 BATCHES = 4
 
 
-@dataclass
+@dataclass(repr=False)
 class FuzzFiles:
     live_bytes: bytes
     live_table: pa.Table
@@ -47,6 +47,9 @@ class FuzzFiles:
     manifest: dict
     index_bytes: bytes
     index_tables: tuple
+
+    def __repr__(self) -> str:  # hypothesis prints the fixture with a failing case: keep it short
+        return f"<FuzzFiles live {len(self.live_bytes)} B, sealed {len(self.sealed_bytes)} B>"
 
 
 def _batch(b: int) -> pa.RecordBatch:

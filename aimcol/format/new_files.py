@@ -40,17 +40,25 @@ def write_new_file(path: str, data) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        try:
-            os.link(tmp, path)
-        except OSError as exc:
-            if exc.errno not in _NO_LINKS:
-                raise
-            if os.path.lexists(path):
-                raise FileExistsError(errno.EEXIST, "segment file exists already", path) from None
-            os.replace(tmp, path)
+        publish_new_file(tmp, path)
     finally:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
     fsync_dir(os.path.dirname(path))
+
+
+def publish_new_file(tmp: str, path: str) -> None:
+    """Give the complete file ``tmp`` the name ``path`` unless ``path`` exists (``FileExistsError``).
+
+    ``tmp`` keeps its name too (a hard link); the caller removes it.
+    """
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "segment file exists already", path) from None
+        os.replace(tmp, path)

@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-from aimcol.errors import DamagedRunError
+from aimcol.errors import DamagedRunError, ReadOnlyRepoError
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _MISSING = (errno.ENOENT, errno.ENOTDIR)
@@ -79,3 +79,28 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def open_lock_file(path: str) -> int:
+    """A read-write descriptor of the run's lock file, created if absent.
+
+    A lock that is not a regular file (a directory, a FIFO) is a damaged run
+    (:class:`DamagedRunError`); a repository that cannot be written raises
+    :class:`ReadOnlyRepoError`.  Both name the path: one line for the user, no traceback.
+    """
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except IsADirectoryError:
+        raise DamagedRunError(f"{path}: the run's lock is a directory, not a file; remove it by hand") from None
+    except OSError as exc:
+        if exc.errno in _READ_ONLY:
+            raise ReadOnlyRepoError(f"{path}: cannot take the run's writer lock ({exc.strerror})") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DamagedRunError(f"{path}: the run's lock is not a regular file; remove it by hand")
+    return fd

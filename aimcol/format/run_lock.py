@@ -9,39 +9,14 @@ reader in the writer's own process sees the run as locked too.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
 import socket
-import stat
 import time
 
-from aimcol.errors import DamagedRunError, ReadOnlyRepoError, RunLockedError
-
-_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def open_lock_file(path: str) -> int:
-    """A read-write descriptor of the run's lock file, created if absent.
-
-    A lock that is not a regular file (a directory, a FIFO) is a damaged run
-    (:class:`DamagedRunError`); a repository that cannot be written raises
-    :class:`ReadOnlyRepoError`.  Both name the path: one line for the user, no traceback.
-    """
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, 0o644)
-    except IsADirectoryError:
-        raise DamagedRunError(f"{path}: the run's lock is a directory, not a file; remove it by hand") from None
-    except OSError as exc:
-        if exc.errno in _READ_ONLY:
-            raise ReadOnlyRepoError(f"{path}: cannot take the run's writer lock ({exc.strerror})") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise DamagedRunError(f"{path}: the run's lock is not a regular file; remove it by hand")
-    return fd
+from aimcol.errors import RunLockedError
+from aimcol.format.regular_files import open_lock_file
 
 
 def _read_holder(fd: int) -> dict | None:
