@@ -46,6 +46,11 @@ class RepoNotFoundError(AimcolError, FileNotFoundError):
     """No ``.aimcol`` repository at the given path."""
 
 
+class UnstorableValueError(AimcolError, ValueError):
+    """A value a run cannot store exactly: refused before anything is changed (a str with a
+    lone surrogate, params nested deeper than aimcol keeps, an int beyond the exact range)."""
+
+
 class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
 
@@ -90,6 +95,23 @@ class ClaimLostError(AimcolError, RuntimeError):
 
 class UnsupportedStorageError(AimcolError, ValueError):
     """A repository location whose scheme (``s3://`` …) no installed storage backend handles."""
+
+
+class AimQLCostError(AimcolError, ValueError):
+    """An AimQL query refused because running it would cost too much.
+
+    ``reason`` names the bound: ``"length"`` (query text too long), ``"depth"`` (nested too
+    deeply), ``"size"`` (a value it builds is too large), ``"time"`` (ran past its time
+    limit), ``"memory"`` or ``"regex"`` (a pattern the linear-time engine cannot run).
+    """
+
+    def __init__(self, message: str, reason: str = "size"):
+        self.reason = reason
+        super().__init__(message)
+
+
+class ImportSourceError(AimcolError, ValueError):
+    """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""
 
 
 class ChecksumError(FormatError):

@@ -103,7 +103,7 @@ def manifest_of(repo: str, run_hash: str) -> dict:
     from aimcol import Repo
     from aimcol.format.manifest import read_manifest
 
-    return read_manifest(Repo(repo).layout.manifest_path(run_hash))
+    return read_manifest(Repo(repo).layout, run_hash)
 
 
 def rewrite_manifest(repo: str, run_hash: str, **changes) -> None:
@@ -113,7 +113,7 @@ def rewrite_manifest(repo: str, run_hash: str, **changes) -> None:
 
     manifest = manifest_of(repo, run_hash)
     manifest.update(changes)
-    write_manifest(Repo(repo).layout.manifest_path(run_hash), manifest)
+    write_manifest(Repo(repo).layout, run_hash, manifest)
 
 
 def dump(obj) -> str:

@@ -20,8 +20,11 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.errors import FormatError
+from aimcol.format.index_file import IndexFileError, read_index_file, write_index_file
+from aimcol.format.index_tables import ManifestRecord, build_tables
+from aimcol.format.local_storage import LocalStorage
 from aimcol.format.manifest import new_manifest, pack_manifest, unpack_manifest
-from aimcol.format.run_index import IndexFileError, ManifestRecord, build_tables, read_index_file, write_index_file
+from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.segments import (
     POINT_SCHEMA,
     LiveSegmentWriter,
@@ -30,6 +33,7 @@ from aimcol.format.segments import (
     points_batch,
     write_sealed_segment,
 )
+from aimcol.format.storage import ObjectStat
 
 SEQS = 3
 BATCH_ROWS = 200  # per sequence
@@ -65,8 +69,9 @@ def _batch(b: int) -> pa.RecordBatch:
 def make_files(folder: str) -> FuzzFiles:
     """One of each file, written by aimcol's own writers into ``folder``."""
     os.makedirs(folder, exist_ok=True)
+    storage = LocalStorage(folder)
     live_path = os.path.join(folder, "live-000001.arrows")
-    writer = LiveSegmentWriter(live_path)
+    writer = LiveSegmentWriter(storage, "live-000001.arrows")
     for b in range(BATCHES):
         writer.append(_batch(b))
     writer.close()
@@ -74,10 +79,10 @@ def make_files(folder: str) -> FuzzFiles:
     live_table = pa.Table.from_batches([_batch(b) for b in range(BATCHES)])
 
     sealed_path = os.path.join(folder, "seg-000002.arrow")
-    sealed = write_sealed_segment(sealed_path, live_table, "seg-000002.arrow", {"run": "f" * 24, "sequences": {}})
+    sealed = write_sealed_segment(storage, "seg-000002.arrow", live_table, "seg-000002.arrow", {"run": "f" * 24})
     entry = sealed.to_manifest()
     sealed_bytes = open(sealed_path, "rb").read()
-    reader = SealedSegmentReader(sealed_path, entry)
+    reader = SealedSegmentReader(storage, "seg-000002.arrow", entry)
     want = {sid: reader.read_rows(start, stop) for sid, start, stop in entry["ranges"]}
 
     manifest = new_manifest("a" * 24, experiment="fuzz")
@@ -94,15 +99,15 @@ def make_files(folder: str) -> FuzzFiles:
 
     records = [
         ManifestRecord(
-            dict(manifest, hash=f"{i:024x}", params={"lr": i * 0.1, "k": str(i)}), (i, 10, 1, 1), time.time()
+            dict(manifest, hash=f"{i:024x}", params={"lr": i * 0.1, "k": str(i)}), ObjectStat(i, 10, 1, 1), time.time()
         )
         for i in range(5)
     ]
     runs, seqs = build_tables(records)
-    index_path = os.path.join(folder, "runs.aimcolidx")
-    write_index_file(index_path, runs, seqs)
-    index_bytes = open(index_path, "rb").read()
-    tables = read_index_file(index_path)
+    layout = RepoLayout(os.path.join(folder, "repo"))
+    write_index_file(layout, runs, seqs)
+    index_bytes = open(layout.local_path("index/runs.aimcolidx"), "rb").read()
+    tables = read_index_file(layout)
     return FuzzFiles(live_bytes, live_table, sealed_bytes, entry, want, manifest_bytes, manifest, index_bytes, tables)
 
 
@@ -144,12 +149,13 @@ def read_sealed(files: FuzzFiles, bad: bytes, path: str) -> list[dict]:
     with open(path, "wb") as fh:
         fh.write(bad)
     entry = files.sealed_entry
-    direct = SealedSegmentReader(path, entry)
+    storage, key = LocalStorage(os.path.dirname(path)), os.path.basename(path)
+    direct = SealedSegmentReader(storage, key, entry)
     reads = [{sid: direct.read_rows(start, stop) for sid, start, stop in entry["ranges"]}]
-    fallback = SealedSegmentReader(path, entry)
+    fallback = SealedSegmentReader(storage, key, entry)
     fallback._direct = False
     reads.append({sid: fallback.read_rows(start, stop) for sid, start, stop in entry["ranges"]})
-    table = SealedSegmentReader(path, entry).read_all()
+    table = SealedSegmentReader(storage, key, entry).read_all()
     reads.append({"all": {name: table.column(name).to_numpy(zero_copy_only=False) for name in POINT_SCHEMA.names}})
     return reads
 
@@ -183,11 +189,13 @@ def check_manifest(files: FuzzFiles, bad: bytes) -> str:
 
 
 def check_index(files: FuzzFiles, bad: bytes, folder: str) -> str:
-    path = os.path.join(folder, "runs.aimcolidx")
+    layout = RepoLayout(os.path.join(folder, "repo"))
+    path = layout.local_path("index/runs.aimcolidx")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as fh:
         fh.write(bad)
     try:
-        runs, seqs = read_index_file(path)
+        runs, seqs = read_index_file(layout)
     except IndexFileError:
         return "error"
     want_runs, want_seqs = files.index_tables

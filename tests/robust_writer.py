@@ -225,9 +225,8 @@ def install_fault(spec: dict) -> None:
     The points are the instants between two steps of the format code where a crash leaves a
     distinct state on disk (see ``tests/test_crash.py``).
     """
-    import aimcol.format.atomic_file as atomic_file
+    import aimcol.format.local_storage as local_storage
     import aimcol.format.new_files as new_files
-    import aimcol.format.run_lock as run_lock
     import aimcol.format.run_store as run_store
     import aimcol.format.segments as segments
 
@@ -263,7 +262,8 @@ def install_fault(spec: dict) -> None:
     elif at == "seal_replace":  # the sealed file is written and fsynced under its .partial name
 
         def link(src, dst):
-            reached()
+            if os.path.basename(dst).startswith("seg-"):
+                reached()
             os.link(src, dst)
 
         new_files.os = _OsWithHook({"link": link})
@@ -274,7 +274,7 @@ def install_fault(spec: dict) -> None:
                 reached()
             os.unlink(path)
 
-        run_store.os = _OsWithHook({"unlink": unlink})
+        local_storage.os = _OsWithHook({"unlink": unlink})
     elif at == "manifest_replace":  # a new manifest is written under its .partial name
 
         def replace(src, dst):
@@ -282,7 +282,7 @@ def install_fault(spec: dict) -> None:
                 reached()
             os.replace(src, dst)
 
-        atomic_file.os = _OsWithHook({"replace": replace})
+        local_storage.os = _OsWithHook({"replace": replace})
     elif at == "close_end_time":  # close() sealed everything, end_time not yet published
         original_write_manifest = run_store.RunWriterStore.write_manifest
 
@@ -293,13 +293,13 @@ def install_fault(spec: dict) -> None:
 
         run_store.RunWriterStore.write_manifest = write_manifest
     elif at == "lock_release":  # end_time is published, the lock not yet released
-        original_release = run_lock.RunLock.release
+        original_release = local_storage.LocalClaim.release
 
         def release(self):
             reached()
             original_release(self)
 
-        run_lock.RunLock.release = release
+        local_storage.LocalClaim.release = release
     else:
         raise ValueError(f"unknown fault point {at!r}")
 

@@ -78,11 +78,11 @@ def test_a_damaged_index_is_rebuilt_with_a_warning(indexed):
     data[len(data) // 2] ^= 0x10
     open(path, "wb").write(bytes(data))
     with pytest.raises(IndexFileError):
-        read_index_file(path)
+        read_index_file(layout)
     with pytest.warns(RuntimeWarning, match="damaged run index"):
         snap = RunIndex(layout).refresh()
     assert snap.n_runs == 3
-    read_index_file(path)  # rewritten whole
+    read_index_file(layout)  # rewritten whole
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo", "garbage"])
@@ -103,5 +103,5 @@ def test_repair_rebuilds_a_damaged_index(indexed, kind):
         shutil.rmtree(path)
     code, out, err = aimcol_cli("repair", "--repo", project, timeout=60)
     assert code == 0 and "rebuilt the run index (3 runs)" in out, out + err
-    runs, _ = read_index_file(path)
+    runs, _ = read_index_file(layout)
     assert runs.num_rows == 3

@@ -415,13 +415,13 @@ def test_flushes_happen_off_the_training_thread(make_run):
 
     run = make_run(flush_points=300, flush_seconds=60)  # 1000 points: below the inline backlog limit
     writers = []
-    original = run._store.append_points
+    original = run._store.append_batch
 
     def spy(*args, **kwargs):
         writers.append(threading.current_thread().name)
         return original(*args, **kwargs)
 
-    run._store.append_points = spy
+    run._store.append_batch = spy
     for i in range(1000):
         run.track(float(i), name="x")
     deadline = time.time() + 10
@@ -438,7 +438,7 @@ def test_a_failed_background_flush_loses_nothing_and_is_reported(make_run, repo_
     import time
 
     run = make_run(flush_points=10, flush_seconds=60)
-    original = run._store.append_points
+    original = run._store.append_batch
     failures = {"left": 1}
 
     def flaky(*args, **kwargs):
@@ -447,7 +447,7 @@ def test_a_failed_background_flush_loses_nothing_and_is_reported(make_run, repo_
             raise OSError(28, "No space left on device")
         return original(*args, **kwargs)
 
-    run._store.append_points = flaky
+    run._store.append_batch = flaky
     for i in range(20):
         run.track(float(i), name="x")
     deadline = time.time() + 10

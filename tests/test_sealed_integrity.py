@@ -19,6 +19,7 @@ from damage_tools import aimcol_cli, closed_run, flip, manifest_of, sequences_of
 
 from aimcol import Repo
 from aimcol.errors import ChecksumError, FormatError
+from aimcol.format.local_storage import LocalStorage
 from aimcol.format.segments import SealedSegmentReader
 
 
@@ -72,13 +73,14 @@ def test_the_pyarrow_fallback_checks_the_file_too(sealed, tmp_path):
     damaged = str(tmp_path / os.path.basename(seg))
     shutil.copyfile(seg, damaged)
     flip(damaged, os.path.getsize(seg) // 2)
-    reader = SealedSegmentReader(damaged, entry)
+    storage = LocalStorage(str(tmp_path))
+    reader = SealedSegmentReader(storage, os.path.basename(seg), entry)
     reader._direct = False  # as after a layout it does not understand
     with pytest.raises(ChecksumError, match=os.path.basename(seg)):
         reader.read_rows(0, entry["rows"], ("step", "value"))
     with pytest.raises(ChecksumError, match=os.path.basename(seg)):
-        SealedSegmentReader(damaged, entry).read_all()
-    intact = SealedSegmentReader(seg, entry)
+        SealedSegmentReader(storage, os.path.basename(seg), entry).read_all()
+    intact = SealedSegmentReader(LocalStorage(os.path.dirname(seg)), os.path.basename(seg), entry)
     intact._direct = False
     assert len(intact.read_rows(0, entry["rows"], ("step",))["step"]) == entry["rows"]
 
@@ -101,7 +103,7 @@ def test_sealed_files_written_before_checksums_still_read(sealed, tmp_path):
     project, run_hash, seg, want = sealed
     copy = str(tmp_path / "project")
     shutil.copytree(project, copy)
-    path = Repo(copy).layout.manifest_path(run_hash)
+    path = Repo(copy).layout.manifest_path(run_hash)  # written by hand below, as before checksums
     manifest = manifest_of(copy, run_hash)
     for entry in manifest["segments"]:
         for key in ("size", "crc32", "batch_crc32"):

@@ -197,12 +197,14 @@ def make_app() -> AimcolApp:
 
 
 async def settle(pilot) -> None:
-    for _ in range(200):
+    """Until no worker runs; fails after 20 s rather than taking a picture of a half-loaded screen."""
+    for _ in range(2000):
         await pilot.pause(0.01)
         if not any(w.is_running for w in pilot.app.workers):
             await pilot.pause()
             if not any(w.is_running for w in pilot.app.workers):
                 return
+    raise AssertionError("the app did not settle within 20 s")
 
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]

@@ -34,17 +34,16 @@ def cmd_init(args) -> int:
 
 def _scan(repo):
     from aimcol.format import manifest as manifest_io
-    from aimcol.format.run_lock import is_locked
     from aimcol.format.run_store import check_run, run_needs_repair
 
     layout = repo.layout
     for run_hash in sorted(repo.run_hashes()):
         problems = check_run(layout, run_hash)
-        active = is_locked(layout.lock_path(run_hash))
+        active = layout.storage.run_claimed(run_hash)
         fixable = []
         crashed = False
         if not problems:
-            manifest = manifest_io.read_manifest(layout.manifest_path(run_hash))
+            manifest = manifest_io.read_manifest(layout, run_hash)
             crashed = manifest.get("end_time") is None and not active
             if not active:
                 fixable = run_needs_repair(layout, run_hash, manifest)

@@ -15,16 +15,15 @@ Format references: Arrow's ``File.fbs``, ``Message.fbs``, ``Schema.fbs`` and the
 
 from __future__ import annotations
 
-import os
 import struct
 
 import numpy as np
 import pyarrow as pa
 
-from aimcol.errors import ChecksumError
+from aimcol.errors import ChecksumError, FormatError
 from aimcol.format.arrow_numpy import validity_bits
 from aimcol.format.integrity import block_checksum
-from aimcol.format.regular_files import open_regular
+from aimcol.format.storage import Storage
 
 MAGIC = b"ARROW1"
 _CONTINUATION = b"\xff\xff\xff\xff"
@@ -39,7 +38,7 @@ _BLOCK = struct.Struct("<qi4xq")  # Block: offset, metaDataLength, (padding), bo
 _ZSTD_CODEC = pa.Codec("zstd") if pa.Codec.is_available("zstd") else None
 
 
-class IpcLayoutError(Exception):
+class IpcLayoutError(FormatError):
     """The file is not laid out as this reader expects; read it with pyarrow."""
 
 
@@ -73,27 +72,8 @@ def _vector(buf, table, index: int) -> tuple[int, int]:
     return start + 4, _u32(buf, start)[0]
 
 
-_PREAD_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def _pread(path: str, length: int, offset: int) -> bytes:
-    fd = os.open(path, _PREAD_FLAGS)  # non-blocking: a FIFO put in a file's place must not hang
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
-
-
-def footer_blocks(read_at, size: int, path: str) -> list[tuple[int, int, int]]:
-    """``(offset, metadata length, body length)`` of each record batch of an Arrow IPC file of
-    ``size`` bytes, from its footer; ``read_at(length, offset)`` reads the file."""
-    tail = read_at(10, size - 10) if size >= 18 else b""
-    if tail[4:] != MAGIC:
-        raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
-    footer_len = _i32(tail, 0)[0]
-    if not 0 < footer_len <= size - 18:
-        raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
-    footer = read_at(footer_len, size - 10 - footer_len)
+def footer_blocks(footer, path: str) -> list[tuple[int, int, int]]:
+    """``(offset, metadata length, body length)`` of each record batch, from an IPC file's footer."""
     root = _table(footer, _u32(footer, 0)[0])
     start, count = _vector(footer, root, 3)  # Footer.recordBatches
     if start + 24 * count > len(footer):
@@ -101,23 +81,46 @@ def footer_blocks(read_at, size: int, path: str) -> list[tuple[int, int, int]]:
     return [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
 
 
+def file_blocks(data, path: str) -> list[tuple[int, int, int]]:
+    """The record batch blocks of a whole Arrow IPC file held in memory (``data``)."""
+    size = len(data)
+    if size < 18 or bytes(data[-6:]) != MAGIC:
+        raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
+    footer_len = _i32(data, size - 10)[0]
+    if not 0 < footer_len <= size - 18:
+        raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
+    return footer_blocks(data[size - 10 - footer_len : size - 10], path)
+
+
+TAIL_GUESS = 16384
+"""Bytes read from the end of a file at open: the magic, the footer length and (nearly
+always) the footer itself, in one positioned read."""
+
+
 class IpcFileBatches:
-    """The record batches of one Arrow IPC file, read by positioned reads.
+    """The record batches of one Arrow IPC file, read by positioned (ranged) reads.
 
     Holds no descriptor between reads (a query may touch thousands of files): the footer
-    is read once, and each batch read opens the file for one ``pread``.  With ``checksums``
-    (the manifest's ``batch_crc32``), each batch's bytes are checked before any is parsed:
-    a mismatch raises :class:`ChecksumError` naming the file and the batch.
+    is read once, with the file's tail, and each batch read is one ranged read of the
+    storage (locally one ``pread``).
     """
 
-    def __init__(self, path: str, checksums: list[int] | None = None):
-        self.path = path
-        fd, st = open_regular(path, "sealed segment")
-        try:
-            self.size = st.st_size
-            self.blocks = footer_blocks(lambda length, offset: os.pread(fd, length, offset), self.size, path)
-        finally:
-            os.close(fd)
+    def __init__(self, storage: Storage, key: str, checksums: list[int] | None = None):
+        self.storage = storage
+        self.key = key
+        self.path = path = f"{storage.uri}/{key}"  # for messages
+        tail, size = storage.read_tail(key, TAIL_GUESS)
+        self.size = size
+        if size < 18 or tail[-6:] != MAGIC:
+            raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
+        footer_len = _i32(tail, len(tail) - 10)[0]
+        if not 0 < footer_len <= size - 18:
+            raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
+        if footer_len + 10 <= len(tail):
+            footer = tail[len(tail) - 10 - footer_len : len(tail) - 10]
+        else:
+            footer = storage.read_range(key, size - 10 - footer_len, footer_len)
+        self.blocks = footer_blocks(footer, path)
         if checksums is not None and len(checksums) != len(self.blocks):
             raise IpcLayoutError(f"{path}: {len(self.blocks)} record batches, the manifest lists {len(checksums)}")
         self.checksums = checksums
@@ -132,7 +135,7 @@ class IpcFileBatches:
         offset, meta_len, body_len = self.blocks[index]
         if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > self.size:
             raise IpcLayoutError(f"{self.path}: block {index} out of the file")
-        data = _pread(self.path, meta_len + body_len, offset)
+        data = self.storage.read_range(self.key, offset, meta_len + body_len)
         if self.checksums is not None and block_checksum(offset, meta_len, body_len, data) != self.checksums[index]:
             raise ChecksumError(f"{self.path}: record batch {index} does not match its checksum (the file is damaged)")
         if len(data) != meta_len + body_len or data[:4] != _CONTINUATION:

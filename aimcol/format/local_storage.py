@@ -81,6 +81,36 @@ def _stat_of(st: os.stat_result) -> ObjectStat:
     return ObjectStat(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+class LocalAppender:
+    """An ``O_APPEND`` file descriptor: unbuffered, so each write is in the page cache (and
+    survives ``kill -9`` of the writer) when it returns."""
+
+    def __init__(self, fd: int):
+        self._fd: int | None = fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def _open_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("appender is closed")
+        return self._fd
+
+    def write(self, data: bytes | memoryview | pa.Buffer) -> int:
+        view = memoryview(data)
+        _write_all(self._open_fd(), view)
+        return len(view)
+
+    def truncate(self, size: int) -> None:
+        os.ftruncate(self._open_fd(), size)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+
 class LocalStorage(Storage):
     """A repository in a folder of a local (or NFS) filesystem.  ``root`` is the ``.aimcol`` folder."""
 
@@ -100,9 +130,12 @@ class LocalStorage(Storage):
     def list_children(self, prefix: str) -> list[str]:
         try:
             with os.scandir(self.path(prefix)) as entries:
-                return [e.name for e in entries if not e.name.startswith(".") and not e.name.endswith(PARTIAL_SUFFIX)]
+                return [e.name for e in entries if not e.name.startswith(".")]
         except (FileNotFoundError, NotADirectoryError):
             return []
+
+    def is_temporary(self, name: str) -> bool:
+        return name.endswith(PARTIAL_SUFFIX)
 
     def listing_stamp(self, prefix: str) -> int | None:
         try:
@@ -213,7 +246,8 @@ class LocalStorage(Storage):
 
     # -- appendable objects ----------------------------------------------------------------------
     def open_appender(self, key: str, *, truncate: bool = False) -> Appender:
-        return pa.OSFile(self.path(key), "wb" if truncate else "ab")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if truncate else 0)
+        return LocalAppender(os.open(self.path(key), flags, 0o644))
 
     def append(self, key: str, data: bytes) -> None:
         fd = os.open(self.path(key), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -228,9 +262,10 @@ class LocalStorage(Storage):
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         with fh:  # once open, the bytes stay readable even if the writer seals and removes the file
-            if known_size is not None and os.fstat(fh.fileno()).st_size == known_size:
+            size = os.fstat(fh.fileno()).st_size
+            if size == known_size:
                 return None
-            return fh.read()
+            return fh.read(size)
 
     # -- immutable objects and ranged reads ------------------------------------------------------
     @contextlib.contextmanager
@@ -251,7 +286,7 @@ class LocalStorage(Storage):
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         try:
-            fd = open_regular(self.path(key), key)[0]
+            fd = open_regular(self.path(key))[0]
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         try:
@@ -261,7 +296,7 @@ class LocalStorage(Storage):
 
     def read_tail(self, key: str, length: int) -> tuple[bytes, int]:
         try:
-            fd = open_regular(self.path(key), key)[0]
+            fd = open_regular(self.path(key))[0]
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         try:
@@ -445,4 +480,4 @@ def is_locked(path: str) -> bool:
 def _open_regular(path: str, key: str):
     """A binary file object of the regular file at ``path``: never blocks on a FIFO, and a
     directory or device in an object's place raises ``DamagedRunError`` naming it."""
-    return open(open_regular(path, key)[0], "rb")
+    return open(open_regular(path)[0], "rb")

@@ -31,17 +31,14 @@ from typing import Any
 import msgpack
 
 from aimcol.errors import ChecksumError, DamagedRunError, FormatError, FormatVersionError
-from aimcol.format.atomic_file import atomic_write
 from aimcol.format.integrity import map_checksum_matches, pack_checked_map, strip_map_checksum
-from aimcol.format.regular_files import read_regular_file
+from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.segment_names import bad_segment_names
+from aimcol.format.storage import Claim
 
 MANIFEST_VERSION = 1
 
 REQUIRED_KEYS = ("format", "hash", "creation_time", "params", "sequences", "segments")
-
-MAX_MANIFEST_BYTES = 256 << 20
-"""A manifest larger than this is damaged (a real one with 100,000 sequences is ~25 MB)."""
 
 
 def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, Any]:
@@ -65,27 +62,52 @@ def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, A
     }
 
 
+MAX_MANIFEST_BYTES = 256 << 20
+"""A manifest larger than this is damaged (a real one with 100,000 sequences is ~25 MB)."""
+
+
 def pack_manifest(manifest: dict[str, Any]) -> bytes:
     """The manifest as msgpack, ending with its checksum entry (``integrity.pack_checked_map``)."""
     return pack_checked_map(manifest)
 
 
-def write_manifest(path: str, manifest: dict[str, Any], *, fsync: bool = False) -> None:
-    """Atomically replace the manifest at ``path``."""
-    atomic_write(path, pack_manifest(manifest), fsync=fsync)
+def write_manifest(
+    layout: RepoLayout,
+    run_hash: str,
+    manifest: dict[str, Any],
+    *,
+    fsync: bool = False,
+    claim: Claim | None = None,
+) -> None:
+    """Atomically replace a run's manifest; ``claim``: the writer's, checked (fenced) first."""
+    layout.storage.replace(layout.manifest_key(run_hash), pack_manifest(manifest), durable=fsync, claim=claim)
 
 
-def read_manifest(path: str) -> dict[str, Any]:
-    """Read and validate a manifest; a damaged one raises :class:`FormatError` naming the file
-    (:class:`DamagedRunError` when it is not a regular file of a sane size, :class:`ChecksumError`
-    when its bytes changed since written).  An absent one raises ``FileNotFoundError``."""
-    return read_manifest_file(path)[0]
+def read_manifest(layout: RepoLayout, run_hash: str) -> dict[str, Any]:
+    """Read and validate a run's manifest.
+
+    A missing one raises :class:`ObjectNotFoundError` (a ``FileNotFoundError``); a damaged
+    one :class:`FormatError` naming the file."""
+    return read_manifest_versioned(layout, run_hash)[0]
 
 
-def read_manifest_file(path: str) -> tuple[dict[str, Any], Any]:
-    """``read_manifest`` and the ``os.stat_result`` of exactly the file read."""
-    data, st = read_regular_file(path, MAX_MANIFEST_BYTES, "run manifest")
-    return unpack_manifest(data, path), st
+def read_manifest_versioned(layout: RepoLayout, run_hash: str) -> tuple[dict[str, Any], Any]:
+    """``read_manifest`` and the ``ObjectStat`` of exactly the object read.
+
+    A manifest that is not a regular file (a directory, a FIFO, a device: the local storage
+    refuses to read it) or is larger than :data:`MAX_MANIFEST_BYTES` raises
+    :class:`DamagedRunError`; one whose bytes changed since written :class:`ChecksumError`."""
+    key = layout.manifest_key(run_hash)
+    where = f"{layout.root}/{key}"
+    size = layout.storage.stat(key).size
+    if size > MAX_MANIFEST_BYTES:
+        raise DamagedRunError(
+            f"{where}: the run manifest is {size:,} bytes, more than the {MAX_MANIFEST_BYTES:,} allowed"
+        )
+    data, stat = layout.storage.read_versioned(key)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise DamagedRunError(f"{where}: the run manifest is more than the {MAX_MANIFEST_BYTES:,} bytes allowed")
+    return unpack_manifest(data, where), stat
 
 
 _FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}

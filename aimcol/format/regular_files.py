@@ -43,31 +43,6 @@ def open_regular(path: str, what: str = "file") -> tuple[int, os.stat_result]:
     return fd, st
 
 
-def read_regular_file(path: str, max_bytes: int | None = None, what: str = "file") -> tuple[bytes, os.stat_result]:
-    """The bytes of the regular file at ``path`` (at most ``max_bytes``, else
-    :class:`DamagedRunError`) and the ``fstat`` of exactly the file read."""
-    fd, st = open_regular(path, what)
-    try:
-        if max_bytes is not None and st.st_size > max_bytes:
-            raise DamagedRunError(f"{path}: the {what} is {st.st_size:,} bytes, more than the {max_bytes:,} allowed")
-        limit = st.st_size if max_bytes is None else max_bytes
-        chunks = []
-        total = 0
-        while True:  # a file that grows while read: read what is there, up to the limit
-            chunk = os.read(fd, max(limit + 1 - total, 1) if max_bytes is not None else 1 << 24)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if max_bytes is not None and total > max_bytes:
-                raise DamagedRunError(f"{path}: the {what} is more than the {max_bytes:,} bytes allowed")
-        return b"".join(chunks), st
-    except OSError as exc:
-        raise DamagedRunError(f"{path}: cannot read the {what} ({exc.strerror})") from None
-    finally:
-        os.close(fd)
-
-
 def _kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISDIR, "a directory"),

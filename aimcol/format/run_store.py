@@ -1,7 +1,7 @@
 """One run on disk: the writer side (lock, manifest, live segment, sealing) and the reader side.
 
-``RunWriterStore`` is the only object that mutates a run's files.  It holds the run's flock
-for its whole life, appends one record batch per flush, replaces the manifest after every
+``RunWriterStore`` is the only object that mutates a run's objects.  It holds the run's
+claim (:meth:`Storage.claim_run`) for its whole life, commits every manifest with it (fenced), appends one record batch per flush, replaces the manifest after every
 change, and seals the live segment on close or when it grows past ``seal_rows``.
 ``RunReaderStore`` reads a consistent prefix of a run that may be being written right now:
 it reads the manifest first, then the files it names, and retries if the writer sealed
@@ -10,9 +10,10 @@ and removed the live file in between.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,11 +21,8 @@ import pyarrow as pa
 from aimcol.errors import DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
-from aimcol.format.atomic_file import PARTIAL_SUFFIX
 from aimcol.format.change_journal import note_manifest_changed
-from aimcol.format.regular_files import open_regular
-from aimcol.format.repo_layout import RepoLayout
-from aimcol.format.run_lock import RunLock, is_locked
+from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
 from aimcol.format.segment_names import is_segment_name, segment_number
 from aimcol.format.segments import (
     POINT_SCHEMA,
@@ -36,16 +34,21 @@ from aimcol.format.segments import (
     parse_live_segment,
     points_batch,
     read_live_segment,
-    scan_live_file,
+    scan_live_object,
     write_sealed_segment,
 )
 from aimcol.format.sequence_stats import empty_stats, fold_batch
+from aimcol.format.storage import Claim
 
 _NAME_ATTEMPTS = 1000
 """Segment numbers tried past one that is taken before the run is declared damaged."""
 
 DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
+
+READ_ATTEMPTS = 5
+"""How many times a reader re-reads the manifest when the writer sealed (and removed) the
+live segment between the reader's manifest read and its read of the segment."""
 
 
 def live_file_name(number: int) -> str:
@@ -78,18 +81,17 @@ class RunWriterStore:
         self.layout = layout
         self.run_hash = run_hash
         self.seal_rows = seal_rows
-        run_dir = layout.run_dir(run_hash)
-        self.manifest_path = layout.manifest_path(run_hash)
+        self.storage = storage = layout.storage
         if create:
-            os.makedirs(run_dir, exist_ok=False)
-        self.lock = RunLock(layout.lock_path(run_hash), run_hash)
+            storage.make_prefix(layout.run_prefix(run_hash), exclusive=True)
+        self.lock: Claim = storage.claim_run(run_hash)
         try:
             if create:
                 self.manifest = manifest_io.new_manifest(run_hash, experiment=experiment)
             else:
-                self.manifest = manifest_io.read_manifest(self.manifest_path)
+                self.manifest = manifest_io.read_manifest(layout, run_hash)
             self.previous_end_time = self.manifest.get("end_time")
-            self.manifest["writer"] = dict(self.lock.holder)
+            self.manifest["writer"] = {k: self.lock.holder[k] for k in ("pid", "host", "started")}
             self.manifest["end_time"] = None
             self._live: LiveSegmentWriter | None = None
             self.recovery_notes: list[str] = []
@@ -111,7 +113,7 @@ class RunWriterStore:
         self.manifest["next_segment"] = self._first_free_number()
         live_name = self.manifest.get("live")
         if live_name:
-            scan = scan_live_file(self.layout.segment_path(self.run_hash, live_name))
+            scan = scan_live_object(self.storage, self.layout.segment_key(self.run_hash, live_name))
             if scan.gaps:
                 self.recovery_notes.extend(f"{live_name}: {gap}" for gap in scan.gaps)
                 warnings.warn(
@@ -122,14 +124,21 @@ class RunWriterStore:
             table = scan.table
             self._fold_uncounted_rows(table)
             self._seal_file(live_name, table=table)
-        keep = {"manifest.msgpack", "lock"} | {s["file"] for s in self.manifest["segments"]}
-        run_dir = self.layout.run_dir(self.run_hash)
-        for name in os.listdir(run_dir):
-            if name not in keep and (name.endswith(PARTIAL_SUFFIX) or name.startswith(("live-", "seg-"))):
-                try:
-                    os.unlink(os.path.join(run_dir, name))
-                except FileNotFoundError:
-                    pass
+        for name in _stray_names(self.layout, self.run_hash, self.manifest):
+            self.storage.delete(self.layout.segment_key(self.run_hash, name))
+
+    def _first_free_number(self) -> int:
+        """``next_segment``, or past every segment number in use if a damaged counter is behind.
+
+        A counter naming an existing file would otherwise make the next segment collide
+        with it (the writers refuse to create an existing file; this keeps the run writable).
+        """
+        names = [s["file"] for s in self.manifest["segments"]]
+        if self.manifest.get("live"):
+            names.append(self.manifest["live"])
+        names += self.storage.list_children(self.layout.run_prefix(self.run_hash))
+        used = [segment_number(n) for n in names if is_segment_name(n)]
+        return max([self.manifest.get("next_segment") or 1, *(n + 1 for n in used)])
 
     def _fold_uncounted_rows(self, table: pa.Table) -> None:
         """Make the stats count exactly the rows a dead writer left in its live segment.
@@ -151,7 +160,9 @@ class RunWriterStore:
             stats.update(empty_stats())
         for entry in self.manifest["segments"]:
             self._fold_table(
-                SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry).read_all()
+                SealedSegmentReader(
+                    self.storage, self.layout.segment_key(self.run_hash, entry["file"]), entry
+                ).read_all()
             )
         self._fold_table(table)
 
@@ -166,30 +177,14 @@ class RunWriterStore:
         for seq_id in fractional.tolist():  # a float that promoted an int sequence in the lost manifest
             self._stats[seq_id]["dtype"] = "float"
 
-    def _first_free_number(self) -> int:
-        """``next_segment``, or past every segment number in use if a damaged counter is behind.
-
-        A counter naming an existing file would otherwise make the next segment collide
-        with it (the exclusive creates in ``new_files.py`` refuse; this keeps the run writable).
-        """
-        names = [s["file"] for s in self.manifest["segments"]]
-        if self.manifest.get("live"):
-            names.append(self.manifest["live"])
-        try:
-            names += os.listdir(self.layout.run_dir(self.run_hash))
-        except OSError:
-            pass
-        used = [segment_number(n) for n in names if is_segment_name(n)]
-        return max([self.manifest.get("next_segment") or 1, *(n + 1 for n in used)])
-
-    def _take_number(self) -> int:
-        number = self.manifest["next_segment"]
-        self.manifest["next_segment"] = number + 1
-        return number
-
     # -- metadata -------------------------------------------------------------------------
+    manifest_unpublished = False
+    """The in-memory manifest has changes the last manifest write failed to publish."""
+
     def write_manifest(self, *, fsync: bool = False) -> None:
-        manifest_io.write_manifest(self.manifest_path, self.manifest, fsync=fsync)
+        self.manifest_unpublished = True
+        manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
+        self.manifest_unpublished = False
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
     def add_sequence(self, name: str, context: dict, dtype: str) -> int:
@@ -205,27 +200,52 @@ class RunWriterStore:
     # -- points ---------------------------------------------------------------------------
     def append_points(self, seq, step, value, epoch, times) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
+        self.append_batch(seq, step, value, epoch, times)
+        self.publish()
+
+    def append_batch(self, seq, step, value, epoch, times) -> None:
+        """Write one batch to the live segment, or raise with nothing written.
+
+        A failed write (disk full) leaves the live segment at its last complete batch, so the
+        caller can keep the points and offer them again.  When this returns, the batch is in
+        the file (readers see it) and counted in the stats; :meth:`publish` records it in
+        the manifest.
+        """
         seq = np.asarray(seq, dtype=np.uint32)
         step = np.asarray(step, dtype=np.int64)
         value = np.asarray(value, dtype=np.float64)
         batch = points_batch(seq, step, value, epoch, times)
         if self._live is None:
+            if self.manifest.get("live"):
+                self.seal(fsync_manifest=False)  # a seal that failed before: finish it first
             for _ in range(_NAME_ATTEMPTS):
-                name = live_file_name(self._take_number())
+                number = self.manifest["next_segment"]
+                name = live_file_name(number)
+                key = self.layout.segment_key(self.run_hash, name)
                 try:
-                    self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
+                    live = LiveSegmentWriter(self.storage, key)
                     break
                 except FileExistsError:  # a counter behind the files (damaged manifest): next number
-                    continue
+                    self.manifest["next_segment"] = number + 1
             else:
                 raise DamagedRunError(f"run {self.run_hash}: no free segment number after {name}")
-            self.manifest["live"] = name
-            self.manifest["live_rows"] = 0
-            self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            self.manifest.update(next_segment=number + 1, live=name, live_rows=0)
+            try:
+                self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            except BaseException:
+                self.manifest.update(next_segment=number, live=None)
+                live.close()
+                self.storage.delete(key)
+                raise
+            self._live = live
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
         self.manifest["live_rows"] = self._live.rows
-        if self._live.rows >= self.seal_rows:
+
+    def publish(self) -> None:
+        """Replace the manifest (sealing first if the live segment is full).  After a
+        failure the in-memory manifest is still complete: the next publish writes it."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
             self.seal(fsync_manifest=False)
         else:
             self.write_manifest()
@@ -239,9 +259,9 @@ class RunWriterStore:
             self._seal_file(self.manifest["live"], fsync=fsync_manifest)
 
     def _seal_file(self, live_name: str, *, fsync: bool = True, table: pa.Table | None = None) -> None:
-        live_path = self.layout.segment_path(self.run_hash, live_name)
+        live_key = self.layout.segment_key(self.run_hash, live_name)
         if table is None:
-            table = read_live_segment(live_path)
+            table = read_live_segment(self.storage, live_key)
         known = len(self.manifest["sequences"])
         if table.num_rows:
             # rows of sequences the manifest never learned of (crash between batch and manifest)
@@ -250,10 +270,16 @@ class RunWriterStore:
                 table = table.filter(to_arrow(seq < known))
         if table.num_rows:
             for _ in range(_NAME_ATTEMPTS):
-                name = seal_file_name(self._take_number())
+                number = self.manifest["next_segment"]
+                self.manifest["next_segment"] = number + 1
+                name = seal_file_name(number)
                 try:
                     sealed = write_sealed_segment(
-                        self.layout.segment_path(self.run_hash, name), table, name, _sequence_metadata(self.manifest)
+                        self.storage,
+                        self.layout.segment_key(self.run_hash, name),
+                        table,
+                        name,
+                        _sequence_metadata(self.manifest),
                     )
                     break
                 except FileExistsError:  # never replace a sealed file: take the next number
@@ -264,21 +290,24 @@ class RunWriterStore:
         self.manifest["live"] = None
         self.manifest["live_rows"] = 0
         self.write_manifest(fsync=fsync)
-        try:
-            os.unlink(live_path)
-        except FileNotFoundError:
-            pass
+        self.storage.delete(live_key)
 
     def close(self, *, end_time: float | None = None) -> None:
-        """Seal, stamp ``end_time``, publish durably and release the lock."""
+        """Seal, stamp ``end_time``, publish durably and release the lock.
+
+        If sealing or the last manifest write fails (disk full), the lock stays held and the
+        error propagates: the run is not closed, and a later ``close()`` retries.
+        """
         if not self.lock.held:
             return
+        self.seal(fsync_manifest=False)
+        self.manifest["end_time"] = time.time() if end_time is None else end_time
         try:
-            self.seal(fsync_manifest=False)
-            self.manifest["end_time"] = time.time() if end_time is None else end_time
             self.write_manifest(fsync=True)
-        finally:
-            self.lock.release()
+        except BaseException:
+            self.manifest["end_time"] = None
+            raise
+        self.lock.release()
 
     def release_as_found(self) -> None:
         """Seal and release without stamping an end: a repaired crashed run stays crashed."""
@@ -298,8 +327,8 @@ class RunReaderStore:
     def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
         self.layout = layout
         self.run_hash = run_hash
-        self.manifest_path = layout.manifest_path(run_hash)
-        self.manifest = manifest if manifest is not None else manifest_io.read_manifest(self.manifest_path)
+        self.storage = layout.storage
+        self.manifest = manifest if manifest is not None else manifest_io.read_manifest(layout, run_hash)
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
 
@@ -307,12 +336,12 @@ class RunReaderStore:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
         reader = self._sealed.get(entry["file"])
         if reader is None:
-            reader = SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry)
+            reader = SealedSegmentReader(self.storage, self.layout.segment_key(self.run_hash, entry["file"]), entry)
             self._sealed[entry["file"]] = reader
         return reader
 
     def refresh(self) -> dict:
-        self.manifest = manifest_io.read_manifest(self.manifest_path)
+        self.manifest = manifest_io.read_manifest(self.layout, self.run_hash)
         return self.manifest
 
     @property
@@ -320,57 +349,68 @@ class RunReaderStore:
         """A writer holds the run right now.  A run closed cleanly is never active."""
         if self.manifest.get("end_time") is not None:
             return False
-        return is_locked(self.layout.lock_path(self.run_hash))
+        return self.storage.run_claimed(self.run_hash)
 
     def _live_table(self) -> pa.Table | None:
         name = self.manifest.get("live")
         if not name:
             return None
-        path = self.layout.segment_path(self.run_hash, name)
-        try:
-            fd, _ = open_regular(path, "live segment")
-        except (FileNotFoundError, NotADirectoryError):
+        cached = self._live_cache
+        known_size = cached[1] if cached and cached[0] == name else None
+        try:  # once the read began, the bytes stay readable even if the writer seals and removes the file
+            data = self.storage.read_appended(self.layout.segment_key(self.run_hash, name), known_size)
+        except FileNotFoundError:
             return None
-        with open(fd, "rb") as fh:  # once open, the bytes stay readable even if the writer seals and removes the file
-            size = os.fstat(fh.fileno()).st_size
-            cached = self._live_cache
-            if cached and cached[0] == name and cached[1] == size:
-                return cached[2]
-            data = fh.read()
+        if data is None:
+            assert cached is not None
+            return cached[2]
         table = parse_live_segment(data)
         self._live_cache = (name, len(data), table)
         return table
 
     def _live_missing(self) -> bool:
         name = self.manifest.get("live")
-        return bool(name) and not os.path.exists(self.layout.segment_path(self.run_hash, name))
+        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, name))
 
-    def read_sequence(self, seq_id: int, columns=None) -> dict[str, np.ndarray]:
+    def _consistent_live(self) -> pa.Table | None:
+        """The live segment the current manifest names (``None``: none), re-reading the
+        manifest while the writer seals and removes it between the two reads.
+
+        Raises :class:`FormatError` when the manifest keeps naming a live segment that is
+        not there (removed by hand, or a run folder copied without it)."""
+        for _ in range(READ_ATTEMPTS):
+            live = self._live_table()
+            if live is not None or not self._live_missing():
+                return live
+            self.refresh()  # the writer sealed between our manifest read and now
+        raise FormatError(
+            f"{self.layout.root}/{self.layout.segment_key(self.run_hash, self.manifest['live'])}: "
+            f"run {self.run_hash}'s manifest names this live segment, which is missing "
+            f"(manifest re-read {READ_ATTEMPTS} times); `aimcol repair` seals what is left"
+        )
+
+    def read_sequence(self, seq_id: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """All points of one sequence as NumPy columns, sorted by step, latest write per step.
 
         ``columns``: the point columns wanted (default: all); ``step`` is always read (it
         orders and deduplicates), the others only if named, so they are not decompressed.
         ``epoch`` is int64, or float64 with NaN where a point has no epoch.
         """
-        names = tuple(n for n in POINT_SCHEMA.names if columns is None or n in columns or n == "step")
-        for _ in range(5):
-            parts = []
-            for entry in self.manifest["segments"]:
-                reader = self._sealed_reader(entry)
-                for sid, start, stop in entry["ranges"]:
-                    if sid == seq_id:
-                        parts.append(reader.read_rows(start, stop, names))
-            live = self._live_table()
-            if live is None and self._live_missing():
-                self.refresh()  # the writer sealed between our manifest read and now
-                continue
-            from_live = False
-            if live is not None and live.num_rows:
-                mask = to_numpy(live.column("seq")) == seq_id
-                if mask.any():
-                    parts.append({name: to_numpy_rows(live.column(name), mask) for name in names})
-                    from_live = True
-            break
+        wanted = None if columns is None else set(columns)
+        names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
+        live = self._consistent_live()  # sealed files never go away: read them after
+        parts = []
+        for entry in self.manifest["segments"]:
+            reader = self._sealed_reader(entry)
+            for sid, start, stop in entry["ranges"]:
+                if sid == seq_id:
+                    parts.append(reader.read_rows(start, stop, names))
+        from_live = False
+        if live is not None and live.num_rows:
+            mask = to_numpy(live.column("seq")) == seq_id
+            if mask.any():
+                parts.append({name: to_numpy_rows(live.column(name), mask) for name in names})
+                from_live = True
         points = {name: concat_columns([p[name] for p in parts], name) for name in names}
         if len(parts) == 1 and not from_live:
             return points  # one sealed range: already sorted and deduplicated
@@ -378,15 +418,10 @@ class RunReaderStore:
 
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""
-        for _ in range(5):
-            parts = [self._sealed_reader(e).read_all() for e in self.manifest["segments"]]
-            live = self._live_table()
-            if live is None and self._live_missing():
-                self.refresh()
-                continue
-            if live is not None:
-                parts.append(live)
-            break
+        live = self._consistent_live()
+        parts = [self._sealed_reader(e).read_all() for e in self.manifest["segments"]]
+        if live is not None:
+            parts.append(live)
         known = len(self.manifest["sequences"])
         table = pa.concat_tables(parts) if parts else empty_points()
         if table.num_rows:
@@ -396,7 +431,21 @@ class RunReaderStore:
         return table.cast(POINT_SCHEMA)
 
 
-def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[str]:
+def _stray_names(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
+    """Objects in a run folder that no manifest names: segments and temporary objects a
+    killed writer left (never the manifest, the claim, ``terminal.log`` or the live segment)."""
+    storage = layout.storage
+    named = {MANIFEST_NAME, TERMINAL_LOG_NAME} | {s["file"] for s in manifest["segments"]}
+    if manifest.get("live"):
+        named.add(manifest["live"])
+    return sorted(
+        n
+        for n in storage.list_children(layout.run_prefix(run_hash))
+        if n not in named and (storage.is_temporary(n) or n.startswith(("live-", "seg-")))
+    )
+
+
+def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
     """What a repair would fix in a run that no writer holds: an unsealed live segment (and the
     damaged stretches of it the repair will skip, keeping the intact batches around them),
     stray files."""
@@ -405,21 +454,12 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[
     if live:
         problems.append(f"unsealed live segment {live}")
         try:
-            scan = scan_live_file(layout.segment_path(run_hash, live))
+            scan = scan_live_object(layout.storage, layout.segment_key(run_hash, live))
         except FormatError as exc:
             problems.append(str(exc))
         else:
             problems.extend(f"{live}: {gap}" for gap in scan.gaps)
-    named = {"manifest.msgpack", "lock", "terminal.log"} | {s["file"] for s in manifest["segments"]}
-    if live:
-        named.add(live)
-    try:
-        names = os.listdir(layout.run_dir(run_hash))
-    except FileNotFoundError:
-        return problems
-    stray = sorted(
-        n for n in names if n not in named and (n.endswith(PARTIAL_SUFFIX) or n.startswith(("live-", "seg-")))
-    )
+    stray = _stray_names(layout, run_hash, manifest)
     if stray:
         problems.append("stray files " + ", ".join(stray))
     return problems
@@ -455,7 +495,7 @@ def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
     """Problems that make a run's data unreadable or wrong (empty list: every file reads and
     every sealed file matches the checksums recorded when it was sealed)."""
     try:
-        manifest = manifest_io.read_manifest(layout.manifest_path(run_hash))
+        manifest = manifest_io.read_manifest(layout, run_hash)
     except FileNotFoundError:
         return ["no manifest"]
     except Exception as exc:  # FormatError names the file
@@ -463,11 +503,12 @@ def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
     return [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
 
 
-def check_sealed_segment(layout: RepoLayout, run_hash: str, entry: dict) -> list[str]:
+def check_sealed_segment(layout: RepoLayout, run_hash: str, entry: dict[str, Any]) -> list[str]:
     """Problems of one sealed file: unreadable, not matching its checksums, or a row count the
     manifest does not expect."""
-    path = layout.segment_path(run_hash, entry["file"])
-    reader = SealedSegmentReader(path, entry)
+    key = layout.segment_key(run_hash, entry["file"])
+    path = f"{layout.root}/{key}"
+    reader = SealedSegmentReader(layout.storage, key, entry)
     try:
         rows = reader.read_all().num_rows  # the whole file is checked against its crc32 first
         if entry.get("batch_crc32") is not None:

@@ -30,6 +30,17 @@ def check_run_name(name: object) -> str:
     return name  # type: ignore[return-value]
 
 
+def is_plain_name(name: object) -> bool:
+    """A name of one object directly inside a folder: no separator, not ``.``/``..``, no NUL."""
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+    )
+
+
 def is_segment_name(name: object) -> bool:
     """``live-<n>.arrows`` or ``seg-<n>.arrow``: the only files a manifest may name."""
     return isinstance(name, str) and (LIVE_NAME.fullmatch(name) or SEALED_NAME.fullmatch(name)) is not None

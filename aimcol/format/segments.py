@@ -17,6 +17,7 @@ import json
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,10 +25,9 @@ import pyarrow as pa
 from aimcol.errors import ChecksumError
 from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
 from aimcol.format.integrity import check_file_checksum, sealed_checksums
-from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError, footer_blocks
+from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError, file_blocks
 from aimcol.format.live_scan import LiveScan, scan_live_segment
-from aimcol.format.new_files import create_new_file, write_new_file
-from aimcol.format.regular_files import read_regular_file
+from aimcol.format.storage import Appender, Storage
 
 POINT_SCHEMA = pa.schema(
     [
@@ -87,53 +87,96 @@ def batch_checksum(batch: pa.RecordBatch) -> int:
     return crc
 
 
-class LiveSegmentWriter:
-    """Appends record batches to a new live segment file, each one reaching the OS at once.
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The IPC stream's end marker (continuation token, zero length)."""
 
-    ``pa.OSFile`` is unbuffered: when ``append`` returns, the batch is in the page cache and
-    survives a ``kill -9`` of this process.
+
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+    """``batch`` as a complete IPC stream without its end marker (schema message first)."""
+    sink = pa.BufferOutputStream()
+    writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
+    if batch is not None:
+        writer.write_batch(batch, custom_metadata=metadata)
+    else:
+        writer.close()
+    return sink.getvalue().to_pybytes()
+
+
+_SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
+"""The schema message every live stream starts with."""
+
+
+class LiveSegmentWriter:
+    """Appends record batches to a new live segment, each one reaching the store at once.
+
+    The storage's appender is unbuffered: when ``append`` returns, the batch is in the page
+    cache and survives a ``kill -9`` of this process.  Each batch is serialised in memory and
+    handed over in one write; a write that fails part-way (``ENOSPC``, ``EIO``) is cut off
+    again (:meth:`Appender.truncate`), so the object always ends at its last complete batch
+    and a later append, once space is back, continues a valid stream.  The bytes are those
+    of ``pyarrow.ipc.new_stream`` (schema message, one message per batch, end marker at
+    close).
     """
 
-    def __init__(self, path: str):
-        self.path = path
-        create_new_file(path)  # FileExistsError rather than truncating a file a bad counter names
-        self._sink = pa.OSFile(path, "ab")
-        self._writer = pa.ipc.new_stream(self._sink, POINT_SCHEMA)
+    def __init__(self, storage: Storage, key: str):
+        self.key = key
+        if storage.exists(key):  # a counter behind the files (damaged manifest): never truncate one
+            raise FileExistsError(f"{storage.uri}/{key}: segment file exists already")
+        self._sink: Appender = storage.open_appender(key, truncate=True)
+        self.size = 0
         self.rows = 0
         self.batches = 0
 
     def append(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch, custom_metadata={CHECKSUM_KEY: str(batch_checksum(batch))})
+        """Write one batch, or raise with the file as it was before the call."""
+        data = _stream_bytes(batch, {CHECKSUM_KEY: str(batch_checksum(batch))})
+        if self.size:
+            data = data[len(_SCHEMA_BYTES) :]
+        self._write_all(data)
         self.rows += batch.num_rows
         self.batches += 1
 
+    def _write_all(self, data: bytes) -> None:
+        if self._sink.closed:
+            raise ValueError(f"{self.key}: live segment writer is closed")
+        try:
+            self._sink.write(data)
+        except BaseException:
+            self._sink.truncate(self.size)  # back to the last complete batch
+            raise
+        self.size += len(data)
+
     def close(self) -> None:
+        """End the stream (best effort: a reader stops at the last batch without it too)."""
         if self._sink.closed:
             return
         try:
-            self._writer.close()
+            self._write_all((b"" if self.size else _SCHEMA_BYTES) + _END_OF_STREAM)
+        except OSError:
+            pass
         finally:
             self._sink.close()
 
 
-def read_live_segment(path: str) -> pa.Table:
+def read_live_segment(storage: Storage, key: str) -> pa.Table:
     """Every intact record batch of a live stream; a torn tail or a damaged batch is left out.
 
     A missing file reads as empty (the writer may have just sealed and removed it).
     """
-    return scan_live_file(path).table
+    return scan_live_object(storage, key).table
 
 
-def scan_live_file(path: str) -> LiveScan:
-    """The intact batches of the live segment at ``path`` and what was skipped (``LiveScan``).
+def scan_live_object(storage: Storage, key: str) -> LiveScan:
+    """The intact batches of the live segment at ``key`` and what was skipped (``LiveScan``).
 
     A missing file reads as empty; one that is not a regular file raises
-    :class:`DamagedRunError` naming it.
+    :class:`DamagedRunError` naming it (the local storage's check).
     """
     try:
-        data, _ = read_regular_file(path, what="live segment")
+        data = storage.read_appended(key)
     except FileNotFoundError:
         return LiveScan(empty_points())
+    assert data is not None  # no known_size given
     return scan_live_bytes(data)
 
 
@@ -199,7 +242,9 @@ def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -
     )
 
 
-def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: dict) -> SealedSegment:
+def write_sealed_segment(
+    storage: Storage, key: str, table: pa.Table, file_name: str, metadata: dict[str, Any]
+) -> SealedSegment:
     """Write rows sorted by (seq, step), latest write per step, to an Arrow IPC file (zstd),
     atomically and durably.
 
@@ -217,8 +262,8 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
     bounds = np.flatnonzero(np.diff(seq[order])) + 1
     groups = np.split(order, bounds) if len(order) else []
     ranges, batches, rows = [], [], 0
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, schema, options=options) as writer:
+    buffer = pa.BufferOutputStream()  # in memory first: the checksums are computed on the bytes
+    with pa.ipc.new_file(buffer, schema, options=options) as writer:
         for group in groups:
             batch = _sorted_sequence_batch(columns, group, schema)
             ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
@@ -227,10 +272,11 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
                 chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
                 writer.write_batch(chunk)
                 batches.append(chunk.num_rows)
-    data = memoryview(sink.getvalue())
-    blocks = footer_blocks(lambda length, offset: data[offset : offset + length], len(data), path)
-    checksums = sealed_checksums(data, blocks)
-    write_new_file(path, data)
+    data = buffer.getvalue()
+    view = memoryview(data)
+    checksums = sealed_checksums(view, file_blocks(view, key))
+    with storage.write_immutable(key) as sink:  # FileExistsError rather than replacing a sealed file
+        sink.write(data)
     return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches, checksums=checksums)
 
 
@@ -261,8 +307,10 @@ class SealedSegmentReader:
     batch, no Arrow objects); a file it does not understand is read with pyarrow instead.
     """
 
-    def __init__(self, path: str, entry: dict):
-        self.path = path
+    def __init__(self, storage: Storage, key: str, entry: dict[str, Any]):
+        self.storage = storage
+        self.key = key
+        self.path = f"{storage.uri}/{key}"  # for messages
         self.entry = entry
         self._reader = None
         self._direct: IpcFileBatches | None | bool = None  # False: use pyarrow
@@ -278,8 +326,11 @@ class SealedSegmentReader:
 
     def read_verified_bytes(self) -> bytes:
         """The whole file, checked against the manifest's ``size`` and ``crc32`` when it has them
-        (:class:`ChecksumError` otherwise); a file that is not regular raises ``DamagedRunError``."""
-        data, _ = read_regular_file(self.path, max_bytes=self.entry.get("size"), what="sealed segment")
+        (:class:`ChecksumError` otherwise)."""
+        size = self.entry.get("size")
+        if size is not None and self.storage.stat(self.key).size != size:
+            raise ChecksumError(f"{self.path}: sealed segment is not the size it was written (the file is damaged)")
+        data = self.storage.read(self.key)
         check_file_checksum(self.path, data, self.entry)
         return data
 
@@ -291,7 +342,7 @@ class SealedSegmentReader:
         (and columns) needed.  A column with nulls (``epoch``) comes back as float64 with NaN."""
         if self._direct is None:
             try:
-                self._direct = IpcFileBatches(self.path, self.entry.get("batch_crc32"))
+                self._direct = IpcFileBatches(self.storage, self.key, self.entry.get("batch_crc32"))
             except ChecksumError:
                 raise
             except _DIRECT_READ_ERRORS:

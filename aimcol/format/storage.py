@@ -92,11 +92,15 @@ class ObjectStat(NamedTuple):
 class Appender(Protocol):
     """A sink for an appendable object: each ``write`` reaches the store before it returns.
 
-    A ``pyarrow.NativeFile`` (``pa.OSFile``) satisfies it, and so may be passed to
-    ``pa.ipc.new_stream``.  Not thread-safe.
+    ``write`` writes all of ``data`` or raises; after a failed write (``ENOSPC``, ``EIO``)
+    the object may end in a partial record, which ``truncate(size)`` cuts off again, back to
+    the size the writer last knew complete, so a later write continues a valid object.  Not
+    thread-safe.
     """
 
     def write(self, data: bytes | memoryview | pa.Buffer) -> int: ...
+
+    def truncate(self, size: int) -> None: ...
 
     def close(self) -> None: ...
 
@@ -160,7 +164,14 @@ class Storage(ABC):
     def list_children(self, prefix: str) -> list[str]:
         """Names (not keys) of the objects and sub-prefixes directly under ``prefix``
         (``"runs"`` → the run hashes), unsorted; ``[]`` when nothing is under it.  Names
-        starting with ``.`` (a local backend's trash and temporary files) are left out."""
+        starting with ``.`` (a local backend's trash) are left out; a backend's temporary
+        objects left by a killed writer are listed (:meth:`is_temporary` tells them), so
+        that the run's next writer can remove them."""
+
+    def is_temporary(self, name: str) -> bool:
+        """True for the name of a backend's temporary object (locally ``*.partial``): never
+        an object the format wrote, always safe for the run's writer to delete."""
+        return False
 
     @abstractmethod
     def listing_stamp(self, prefix: str) -> int | None:
@@ -189,7 +200,9 @@ class Storage(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool:
-        """True when an object (or, locally, a folder) exists at ``key``."""
+        """True when an object (or, locally, a folder) exists at ``key``; ``exists("")``:
+        the repository root exists (locally its folder; on object stores, any object
+        under the prefix)."""
 
     @abstractmethod
     def replace(self, key: str, data: bytes, *, durable: bool = False, claim: Claim | None = None) -> None:

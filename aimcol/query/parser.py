@@ -11,16 +11,25 @@ ever given to ``eval``/``exec``/``compile``: the tree is interpreted by the eval
 from __future__ import annotations
 
 import ast
+import re
+import threading
+import warnings
 from functools import lru_cache
 from typing import Any
 
-from aimcol.errors import AimQLSyntaxError
+from aimcol.errors import AimQLCostError, AimQLSyntaxError
+from aimcol.format.contexts import freeze
 from aimcol.query import ir
-from aimcol.query import values as V
+from aimcol.query import values as scalar
 from aimcol.query.tokens import SourceMap, TokenPassError, rewrite_equals, strip_select
 
 MAX_DEPTH = 150
 """Deepest expression accepted: the evaluators recurse over the tree."""
+
+MAX_QUERY_LENGTH = 100_000
+"""Longest query text accepted, in characters (parsing costs about 4 s per MB)."""
+
+_TOO_DEEP = f"query is nested too deeply: AimQL accepts at most {MAX_DEPTH} levels of nesting"
 
 _COMPARE_OPS = {
     ast.Eq: "==",
@@ -66,7 +75,7 @@ _REFUSED_NODES = {
     ast.Starred: "'*' unpacking is not supported in AimQL",
 }
 
-_KNOWN_FUNCTIONS = sorted(V.BUILTINS) + ["datetime", "timedelta", "re.match", "re.search", "re.fullmatch"]
+_KNOWN_FUNCTIONS = sorted(scalar.BUILTINS) + ["datetime", "timedelta", "re.match", "re.search", "re.fullmatch"]
 
 
 class _Parser:
@@ -109,7 +118,7 @@ class _Parser:
     # -- expressions -------------------------------------------------------------------------
     def expr(self, node: ast.AST, depth: int = 0) -> ir.Node:
         if depth > MAX_DEPTH:
-            raise self.error("query is nested too deeply", node)
+            raise self.error(_TOO_DEEP, node)
         d = depth + 1
         refused = _REFUSED_NODES.get(type(node))
         if refused:
@@ -191,13 +200,13 @@ class _Parser:
             name = func.id
             if name.startswith("_"):
                 raise self.error(f"{name!r}: names starting with '_' are not allowed in AimQL", func)
-            if name in V.BUILTINS:
-                kwargs = self.keywords(node, V.BUILTIN_KWARGS.get(name, frozenset()), name, d)
+            if name in scalar.BUILTINS:
+                kwargs = self.keywords(node, scalar.BUILTIN_KWARGS.get(name, frozenset()), name, d)
                 return ir.Builtin(name, self.args(node, d), kwargs)
             if name == "datetime":
-                return ir.MakeDatetime(self.args(node, d), self.keywords(node, V.DATETIME_KWARGS, name, d))
+                return ir.MakeDatetime(self.args(node, d), self.keywords(node, scalar.DATETIME_KWARGS, name, d))
             if name == "timedelta":
-                return ir.MakeTimedelta(self.args(node, d), self.keywords(node, V.TIMEDELTA_KWARGS, name, d))
+                return ir.MakeTimedelta(self.args(node, d), self.keywords(node, scalar.TIMEDELTA_KWARGS, name, d))
             if name in ("run", "metric"):
                 raise self.error(f"'{name}' is not callable", func)
             raise self.error(f"{name!r} is not a function AimQL knows; allowed: {', '.join(_KNOWN_FUNCTIONS)}", func)
@@ -205,7 +214,7 @@ class _Parser:
             self.check_attr_name(func)
             base = func.value
             if isinstance(base, ast.Name) and base.id == "re":
-                if func.attr not in V.RE_FUNCTIONS:
+                if func.attr not in scalar.RE_FUNCTIONS:
                     raise self.error(f"re.{func.attr} is not allowed; use re.match, re.search or re.fullmatch", func)
                 args = list(self.args(node, d))
                 for _key, v in self.keywords(node, frozenset({"flags"}), f"re.{func.attr}", d):
@@ -214,19 +223,17 @@ class _Parser:
                     raise self.error(f"re.{func.attr}() takes a pattern, a string and optional flags", node)
                 return ir.ReCall(func.attr, tuple(args))
             if isinstance(base, ast.Name) and base.id == "datetime":
-                if func.attr not in V.DATETIME_FUNCTIONS:
+                if func.attr not in scalar.DATETIME_FUNCTIONS:
                     raise self.error(
-                        f"datetime.{func.attr} is not allowed; use one of {', '.join(sorted(V.DATETIME_FUNCTIONS))}",
+                        f"datetime.{func.attr} is not allowed; use one of {', '.join(sorted(scalar.DATETIME_FUNCTIONS))}",
                         func,
                     )
                 if node.keywords:
                     raise self.error(f"datetime.{func.attr}() takes no keyword arguments", node)
                 return ir.DatetimeCall(func.attr, self.args(node, d))
-            if func.attr not in V.METHODS:
+            if func.attr not in scalar.METHODS:
                 raise self.error(f"unknown method .{func.attr}(); AimQL allows str, dict, list and date methods", func)
             obj = self.expr(base, d)
-            if isinstance(obj, ir.Param) and obj.path == ():
-                raise self.error("use run.<property> or run[...] in a query, not run itself", base)
             return ir.Method(obj, func.attr, self.args(node, d), self.keywords(node, None, func.attr, d))
         raise self.error("only named functions and methods can be called", func)
 
@@ -252,9 +259,9 @@ class _Parser:
                 return self.run_chain(chain, base, d)
             if base.id == "metric":
                 return self.metric_chain(chain, base, d)
-            if base.id == "re" and len(chain) == 1 and chain[0][0] == "attr" and chain[0][1] in V.RE_FLAGS:
-                return ir.Const(int(V.RE_FLAGS[chain[0][1]]))
-            if base.id in ("re", "datetime", "timedelta") or base.id in V.BUILTINS:
+            if base.id == "re" and len(chain) == 1 and chain[0][0] == "attr" and chain[0][1] in scalar.RE_FLAGS:
+                return ir.Const(int(scalar.RE_FLAGS[chain[0][1]]))
+            if base.id in ("re", "datetime", "timedelta") or base.id in scalar.BUILTINS:
                 raise self.error(f"{base.id!r} can only be called", base)
             if base.id.startswith("_"):
                 raise self.error(f"{base.id!r}: names starting with '_' are not allowed in AimQL", base)
@@ -307,6 +314,8 @@ class _Parser:
         if not chain:
             raise self.error("use run.<property> or run[...] in a query, not run itself", base)
         kind, key, node = chain[0]
+        if kind == "item" and isinstance(key, ast.Constant) and key.value is Ellipsis:
+            return self.param_chain((), chain[1:], d)  # run[...]: the whole params tree, as in the SDK
         if kind == "attr" and key in ir.RUN_PROPERTIES:
             return self.apply_chain(ir.RunProp(key), chain[1:], d)
         if kind == "attr" and key == "metrics":
@@ -331,8 +340,6 @@ class _Parser:
             raise self.error(
                 f"run.metrics[...] has no attribute {attr!r}; use one of {', '.join(ir.METRIC_STATS)}", chain[2][2]
             )
-        from aimcol.sdk.tracking_values import freeze
-
         stat = ir.RunMetric(parts[0].value, context, freeze(context), attr)
         return self.apply_chain(stat, chain[3:], d)
 
@@ -382,10 +389,18 @@ def _syntax_error_from_python(exc: SyntaxError, query: str, smap: SourceMap) -> 
     elif line > len(rlines):
         line, col = len(rlines), len(rlines[-1])
     oline, ocol = smap.to_original(line, col)
-    message = exc.msg or "invalid syntax"
+    message = _user_line_numbers(exc.msg or "invalid syntax", query)
     if message.startswith("invalid syntax. Perhaps you forgot a comma"):
         message = "invalid syntax"
     return AimQLSyntaxError(message, query, ocol, oline)
+
+
+def _user_line_numbers(message: str, query: str) -> str:
+    """Python's "line N" in a message counts the wrapping "(" line: count the user's lines instead,
+    and say nothing about lines for a one-line query."""
+    if "\n" not in query:
+        return re.sub(r" \(detected at line \d+\)| on line \d+", "", message)
+    return re.sub(r"\bline (\d+)", lambda m: f"line {max(int(m.group(1)) - 1, 1)}", message)
 
 
 @lru_cache(maxsize=256)
@@ -393,12 +408,19 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
     """Check an AimQL query and return its :class:`~aimcol.query.ir.ParsedQuery`.
 
     Raises :class:`~aimcol.errors.AimQLSyntaxError` (a ``SyntaxError``) for anything that does
-    not parse or is outside the whitelist, with the column in the text the user typed.
+    not parse or is outside the whitelist, with the column in the text the user typed, and
+    :class:`~aimcol.errors.AimQLCostError` for a query longer than :data:`MAX_QUERY_LENGTH`.
+    Prints nothing (Python's warnings about the text, such as ``1and``, are not the user's
+    concern: the query means what Python would make of it).
     """
     if query is None:
         query = ""
     if not isinstance(query, str):
         raise TypeError(f"an AimQL query must be a str, got {type(query).__name__}")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise AimQLCostError(
+            f"query is {len(query):,} characters long; AimQL accepts at most {MAX_QUERY_LENGTH:,}", reason="length"
+        )
     text, start = strip_select(query)
     smap = SourceMap(query, start=start)
     if not text.strip():
@@ -412,7 +434,7 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
     smap.inserted = inserted
     smap.rewritten = rewritten
     try:
-        tree = ast.parse("(\n" + rewritten + "\n)", mode="eval")
+        tree = _python_ast(rewritten)
     except SyntaxError as exc:
         if not inserted:  # the token pass may have been skipped: it names unbalanced brackets better
             try:
@@ -421,11 +443,28 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
                 line, col = smap.to_original(tok_exc.line, tok_exc.col)
                 raise AimQLSyntaxError(tok_exc.message, query, col, line) from None
         raise _syntax_error_from_python(exc, query, smap) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except (RecursionError, MemoryError):  # CPython's parser gives up on deep nesting, often with no message
+        raise AimQLSyntaxError(_TOO_DEEP, query, 0, 1) from None
+    except ValueError as exc:  # e.g. a NUL character
         raise AimQLSyntaxError(f"cannot parse query: {exc}", query, 0, 1) from None
     parser = _Parser(query, smap)
     try:
         expr = parser.expr(tree.body)
     except RecursionError:
-        raise AimQLSyntaxError("query is nested too deeply", query, 0, 1) from None
+        raise AimQLSyntaxError(_TOO_DEEP, query, 0, 1) from None
     return ir.ParsedQuery.build(query, expr)
+
+
+_warnings_lock = threading.Lock()
+
+
+def _python_ast(text: str) -> ast.Expression:
+    """Python's AST of ``(text)``, without the warnings Python prints about source text.
+
+    ``1and x`` (``SyntaxWarning: invalid decimal literal``) or ``'\\d'`` (invalid escape
+    sequence) are valid Python and valid AimQL; the warning would reach the user's stderr.
+    """
+    with _warnings_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse("(\n" + text + "\n)", mode="eval")

@@ -2,7 +2,7 @@
 
 It reads manifests directly, not the index, and interprets the query tree with the scalar
 functions of :mod:`aimcol.query.values`.  It is slow and obviously correct; the vectorised
-engine (:mod:`aimcol.query.compiler`) must agree with it on every query and repository,
+engine (:mod:`aimcol.query.engine`) must agree with it on every query and repository,
 which ``tests/test_aimql_differential.py`` checks on random ones.
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from aimcol.errors import AimQLCostError
 from aimcol.query import ir
-from aimcol.query import values as V
+from aimcol.query import values as scalar
 from aimcol.query.values import UNDEFINED, RowError
 
 
@@ -33,6 +34,7 @@ class RunRecord:
 class _Evaluator:
     def __init__(self, now: float):
         self.now = now
+        self.budget = scalar.current_budget()
 
     def run_prop(self, run: RunRecord, name: str) -> Any:
         m = run.manifest
@@ -53,7 +55,7 @@ class _Evaluator:
         if name == "creation_time":
             return float(m["creation_time"])
         if name == "created_at":
-            return V.created_at(float(m["creation_time"]))
+            return scalar.created_at(float(m["creation_time"]))
         if name == "end_time":
             end = m.get("end_time")
             return None if end is None else float(end)
@@ -80,7 +82,7 @@ class _Evaluator:
             value = entry.get(name)
             return None if value is None else int(value)
         value = entry.get(name)
-        return V.stat_value(None if value is None else float(value), entry.get("dtype", "float"))
+        return scalar.stat_value(None if value is None else float(value), entry.get("dtype", "float"))
 
     def evaluate(self, node: ir.Node, run: RunRecord, seq: dict | None) -> Any:
         ev = self.evaluate
@@ -93,7 +95,7 @@ class _Evaluator:
             return self.param(run, node.path)
         if t is ir.RunMetric:
             for entry in run.sequences:
-                if entry["name"] == node.name and V.eq(entry.get("context") or {}, node.context):
+                if entry["name"] == node.name and scalar.eq(entry.get("context") or {}, node.context):
                     return self.stat(entry, node.attr)
             return UNDEFINED
         if t is ir.MetricProp:
@@ -118,81 +120,87 @@ class _Evaluator:
         if t is ir.BoolOp:
             value = ev(node.values[0], run, seq)
             for sub in node.values[1:]:
-                if (node.op == "and") != V.truthy(value):
+                if (node.op == "and") != scalar.truthy(value):
                     return value
                 value = ev(sub, run, seq)
             return value
         if t is ir.Not:
-            return not V.truthy(ev(node.operand, run, seq))
+            return not scalar.truthy(ev(node.operand, run, seq))
         if t is ir.Compare:
             left = ev(node.left, run, seq)
             for op, comp in zip(node.ops, node.comparators):
                 right = ev(comp, run, seq)
-                if not V.compare(op, left, right):
+                if not scalar.compare(op, left, right):
                     return False
                 left = right
             return True
         if t is ir.BinOp:
-            return V.binop(node.op, ev(node.left, run, seq), ev(node.right, run, seq))
+            return scalar.binop(node.op, ev(node.left, run, seq), ev(node.right, run, seq))
         if t is ir.Unary:
-            return V.unary(node.op, ev(node.operand, run, seq))
+            return scalar.unary(node.op, ev(node.operand, run, seq))
         if t is ir.Builtin:
             args = tuple(ev(a, run, seq) for a in node.args)
             kwargs = {k: ev(v, run, seq) for k, v in node.kwargs}
-            return V.call_builtin(node.name, args, kwargs)
+            return scalar.call_builtin(node.name, args, kwargs)
         if t is ir.ReCall:
-            return V.regex(node.func, *(ev(a, run, seq) for a in node.args))
+            return scalar.regex(node.func, *(ev(a, run, seq) for a in node.args))
         if t is ir.DatetimeCall:
-            return V.datetime_function(node.name, tuple(ev(a, run, seq) for a in node.args), self.now)
+            return scalar.datetime_function(node.name, tuple(ev(a, run, seq) for a in node.args), self.now)
         if t is ir.MakeDatetime:
-            return V.make_datetime(
+            return scalar.make_datetime(
                 tuple(ev(a, run, seq) for a in node.args), {k: ev(v, run, seq) for k, v in node.kwargs}
             )
         if t is ir.MakeTimedelta:
-            return V.make_timedelta(
+            return scalar.make_timedelta(
                 tuple(ev(a, run, seq) for a in node.args), {k: ev(v, run, seq) for k, v in node.kwargs}
             )
         if t is ir.Method:
             obj = ev(node.obj, run, seq)
             args = tuple(ev(a, run, seq) for a in node.args)
             kwargs = {k: ev(v, run, seq) for k, v in node.kwargs}
-            return V.call_method(obj, node.name, args, kwargs)
+            return scalar.call_method(obj, node.name, args, kwargs)
         if t is ir.Attr:
-            return V.get_attr(ev(node.obj, run, seq), node.name)
+            return scalar.get_attr(ev(node.obj, run, seq), node.name)
         if t is ir.Item:
-            return V.get_item(ev(node.obj, run, seq), ev(node.key, run, seq))
+            return scalar.get_item(ev(node.obj, run, seq), ev(node.key, run, seq))
         if t is ir.SliceNode:
             parts = [None if p is None else ev(p, run, seq) for p in (node.lower, node.upper, node.step)]
             if UNDEFINED in parts:
                 raise RowError("undefined slice bound")
             return slice(*parts)
         if t is ir.IfExp:
-            return ev(node.body, run, seq) if V.truthy(ev(node.test, run, seq)) else ev(node.orelse, run, seq)
+            return ev(node.body, run, seq) if scalar.truthy(ev(node.test, run, seq)) else ev(node.orelse, run, seq)
         if t is ir.SeqDisplay:
-            items = [ev(e, run, seq) for e in node.items]
-            return items if node.kind == "list" else tuple(items)
+            return scalar.make_sequence(node.kind, [ev(e, run, seq) for e in node.items])
         if t is ir.DictDisplay:
-            keys = [ev(k, run, seq) for k in node.keys]
-            vals = [ev(v, run, seq) for v in node.values]
-            try:
-                return dict(zip(keys, vals))
-            except TypeError as exc:
-                raise RowError(str(exc)) from None
+            return scalar.make_dict([ev(k, run, seq) for k in node.keys], [ev(v, run, seq) for v in node.values])
         raise AssertionError(f"unknown node {t.__name__}")
 
     def matches(self, expr: ir.Node | None, run: RunRecord, seq: dict | None) -> bool:
         if expr is None:
             return True
+        self.budget.check()
         try:
-            return V.truthy(self.evaluate(expr, run, seq))
+            return scalar.truthy(self.evaluate(expr, run, seq))
         except RowError:
             return False
-        except Exception:  # nothing a row does may abort the query
+        except AimQLCostError:
+            raise  # the whole query is refused
+        except MemoryError:
+            raise scalar.out_of_memory() from None
+        except Exception:  # nothing else a row does may abort the query
             return False
 
 
-def reference_runs(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> list[str]:
+def reference_runs(
+    query: ir.ParsedQuery, runs: list[RunRecord], now: float, time_limit: float | None = None
+) -> list[str]:
     """Hashes of the runs ``query_runs`` selects, in the order of ``runs``."""
+    with scalar.query_budget(time_limit):
+        return _reference_runs(query, runs, now)
+
+
+def _reference_runs(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> list[str]:
     ev = _Evaluator(now)
     out = []
     for run in runs:
@@ -206,8 +214,15 @@ def reference_runs(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> 
     return out
 
 
-def reference_sequences(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> list[tuple[str, int]]:
+def reference_sequences(
+    query: ir.ParsedQuery, runs: list[RunRecord], now: float, time_limit: float | None = None
+) -> list[tuple[str, int]]:
     """``(run hash, sequence id)`` of the sequences ``query_metrics`` selects."""
+    with scalar.query_budget(time_limit):
+        return _reference_sequences(query, runs, now)
+
+
+def _reference_sequences(query: ir.ParsedQuery, runs: list[RunRecord], now: float) -> list[tuple[str, int]]:
     ev = _Evaluator(now)
     out = []
     for run in runs:

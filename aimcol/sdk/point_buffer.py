@@ -21,6 +21,7 @@ import numpy as np
 
 from aimcol.format.arrow_numpy import to_arrow
 from aimcol.format.run_store import RunWriterStore
+from aimcol.sdk.exit_status import FINISHED, process_exit_status
 
 NO_EPOCH = -(2**63)
 """Sentinel for "no epoch" in the epoch column buffer (written as null)."""
@@ -129,7 +130,8 @@ class PointBuffer:
     def flush_locked(self) -> None:
         """Write buffered points as one batch.  Caller holds ``self.lock``.
 
-        Rows leave the buffer only after they are written, so an I/O error loses nothing.
+        Rows leave the buffer only once they are in the live segment, so an I/O error loses
+        nothing; a manifest write that fails after that is retried by the next flush.
         """
         try:
             token, cols = self.rows.take()
@@ -138,8 +140,10 @@ class PointBuffer:
             if len(seq):
                 no_epoch = epoch == NO_EPOCH
                 epochs = None if no_epoch.all() else to_arrow(epoch, ~no_epoch)
-                self.store.append_points(seq, step, value, epochs, times)
+                self.store.append_batch(seq, step, value, epochs, times)
             self.rows.drop(token)
+            if len(seq) or self.store.manifest_unpublished:
+                self.store.publish()
         finally:
             self.last_flush = time.time()
             self.rows.trigger = self.flush_points
@@ -149,19 +153,25 @@ class PointBuffer:
             if not self.closed:
                 self.flush_locked()
 
-    def close(self, *, end_time: float | None = None) -> None:
-        """Write what is buffered, seal and release the run.  If the write fails, the buffer
-        stays open with its rows (a later ``close()`` retries) and the error propagates."""
+    def close(self, exit_status: str = FINISHED, exit_error: str | None = None) -> None:
+        """Write what is buffered, record how the run ended, seal and release the run.
+
+        If a write fails (disk full), the buffer stays open with its rows, the run keeps its
+        lock and the error propagates: a later ``close()`` retries.
+        """
         with self.lock:
             if self.closed:
                 return
             self.rows.closed = True
+            manifest = self.store.manifest
             try:
                 self.flush_locked()
+                manifest["exit_status"], manifest["exit_error"] = exit_status, exit_error
+                self.store.close()
             except BaseException:
+                manifest["exit_status"] = manifest["exit_error"] = None
                 self.rows.closed = False
                 raise
-            self.store.close(end_time=end_time)
             self.closed = True
 
 
@@ -196,12 +206,13 @@ class BackgroundFlusher(threading.Thread):
             self.join(timeout=30)
 
 
-def stop_helpers_and_close(buffer: PointBuffer, helpers: list, end_time: float | None = None) -> None:
+def stop_helpers_and_close(buffer: PointBuffer, helpers: list, ended_by: tuple[str, str | None] | None = None) -> None:
     """Run at close, GC or interpreter exit: stop the run's helper threads, flush, seal,
-    release the lock."""
+    release the lock.  ``ended_by``: ``(exit_status, exit_error)``; by default what the
+    process's ending says (an uncaught exception makes the run failed or interrupted)."""
     for helper in helpers:
         try:
             helper.stop()
         except Exception:
             pass
-    buffer.close(end_time=end_time)
+    buffer.close(*(ended_by or process_exit_status()))

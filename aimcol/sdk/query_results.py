@@ -40,8 +40,7 @@ from aimcol.format.run_index import (
     parse_path_column,
     run_index,
 )
-from aimcol.query import match_runs, match_sequences, parse_query
-from aimcol.query.compiler import experiment_names
+from aimcol.query import experiment_names, match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
 from aimcol.sdk.tables import require_pandas
 
@@ -207,6 +206,16 @@ class _QueryResult(abc.ABC):
     def run_hashes(self) -> list[str]:
         """Hashes of the runs in this result, newest first."""
         return take(self._snap.runs.column("hash"), self._run_order).to_pylist()
+
+    @property
+    def hint(self) -> str | None:
+        """For an empty result: the name in the query that no run has, and the nearest that
+        exists (``run.hparam.lr`` → ``run.hparams.lr``); None otherwise."""
+        if len(self):
+            return None
+        from aimcol.query import typo_hint
+
+        return typo_hint(self.query, self._snap)
 
     def iter_runs(self) -> Iterator[RunMetrics]:
         for run_hash, seq_ids in zip(self.run_hashes, self._seq_ids_per_run()):
@@ -520,6 +529,13 @@ def runs_table(repo, query: str = "") -> pa.Table:
     now = time.time()
     mask = match_runs(parsed, snap, now)
     return _runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now)
+
+
+def query_hint(repo, query: str) -> str | None:
+    """Why ``query`` may match nothing: a name it uses that no run has, and the nearest that exists."""
+    from aimcol.query import typo_hint
+
+    return typo_hint(parse_query(query), _snapshot(repo))
 
 
 def sequences_table(repo, query: str = "") -> pa.Table:

@@ -9,8 +9,6 @@ the manifests.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Iterator
 
@@ -24,7 +22,6 @@ from aimcol.format.repo_layout import (
     open_repo,
     resolve_repo_root,
 )
-from aimcol.format.run_lock import is_locked, lock_holder
 
 
 class Repo:
@@ -79,7 +76,7 @@ class Repo:
     # -- runs ----------------------------------------------------------------------------------
     def run_hashes(self) -> list[str]:
         """Hashes of every run with a manifest, in no particular order."""
-        return [h for h in self.layout.list_run_hashes() if os.path.exists(self.layout.manifest_path(h))]
+        return [h for h in self.layout.list_run_hashes() if self.layout.has_run(h)]
 
     def _open_run(self, run_hash: str):
         from aimcol.sdk.run import Run
@@ -115,20 +112,7 @@ class Repo:
 
     def delete_run(self, run_hash: str) -> bool:
         """Remove a run's folder; refuses a run a live process is writing.  ``False`` if absent."""
-        run_dir = self.layout.run_dir(run_hash)
-        if not os.path.isdir(run_dir):
-            return False
-        lock = self.layout.lock_path(run_hash)
-        if is_locked(lock):
-            raise RunLockedError(run_hash, lock_holder(lock))
-        # rename first: readers see the run vanish at once, never half-deleted
-        trash = os.path.join(self.layout.runs_dir, f".deleted-{run_hash}-{uuid.uuid4().hex[:8]}")
-        try:
-            os.rename(run_dir, trash)
-        except FileNotFoundError:
-            return False
-        shutil.rmtree(trash, ignore_errors=True)
-        return True
+        return self.layout.storage.delete_run(run_hash)
 
     def set_archived(self, run_hash: str, archived: bool = True) -> None:
         """Archive (or unarchive) a finished or crashed run without resuming it.
@@ -138,7 +122,7 @@ class Repo:
         """
         from aimcol.format.run_store import update_run_properties
 
-        if not os.path.exists(self.layout.manifest_path(run_hash)):
+        if not self.layout.has_run(run_hash):
             raise MissingRunError(f"no run {run_hash!r} in repository {self.path}")
         update_run_properties(self.layout, run_hash, archived=bool(archived))
 
@@ -157,7 +141,7 @@ class Repo:
     def _manifests(self) -> Iterator[dict]:
         for run_hash in self.run_hashes():
             try:
-                yield manifest_io.read_manifest(self.layout.manifest_path(run_hash))
+                yield manifest_io.read_manifest(self.layout, run_hash)
             except FileNotFoundError:
                 continue
 

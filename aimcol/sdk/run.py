@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import datetime
 import os
+import threading
 import time
 import uuid
 import weakref
@@ -28,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from aimcol.errors import MissingRunError, ReadOnlyRunError
+from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
-from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
+from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
+from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
-from aimcol.sdk.sequence_registry import SequenceRegistry, SequenceState
-from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
+from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, SequenceRegistry, SequenceState, advance
+from aimcol.sdk.tracking_values import MAX_EXACT_INT, coerce_step, coerce_value, freeze, normalise_context
 
 
 def _load_fastpath():
@@ -67,13 +69,49 @@ def flush_open_runs(repo_root: str) -> None:
             run.flush()
 
 
+def _disown_runs_in_forked_child() -> None:
+    """After ``fork()``, in the child: the parent's runs are not the child's to write or close.
+
+    The child inherits the runs' buffers (whose lock the parent's flusher may have held at
+    the fork), their finalisers (which would close the parent's run at the child's exit and
+    release its writer lock) and the lock's file descriptor.  Each run is marked as owned by
+    the parent: its buffer closed without writing, its finaliser detached, the lock left
+    alone (closing a copy of an flock'ed descriptor does not release it; ``LOCK_UN`` would).
+    """
+    for run in list(_OPEN_RUNS):
+        run._disown_after_fork()
+    _OPEN_RUNS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_disown_runs_in_forked_child)
+
+
 def new_run_hash() -> str:
     """24 lowercase hex characters, as Aim's run hashes."""
     return uuid.uuid4().hex[:24]
 
 
+def _no_auto_step_left(name) -> UnstorableValueError:
+    return UnstorableValueError(
+        f"track() auto-step for {name!r}: the sequence already has step 2**63-1, the largest; pass step= explicitly"
+    )
+
+
 def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
+
+
+def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) -> np.ndarray:
+    """``column`` as ``n`` int64 values, refusing (never wrapping) values outside ``[low, high]``."""
+    column = np.asarray(column)
+    if column.shape != (n,) or column.dtype.kind not in "iu":
+        raise ValueError(f"track_array() {what} for {name!r} must be {n} integers, got {column.dtype} {column.shape}")
+    if n and (column.max() > high or column.min() < low):
+        raise UnstorableValueError(
+            f"track_array() {what} for {name!r} hold values outside [{low}, {high}]: {column.min()}..{column.max()}"
+        )
+    return column.astype(np.int64, copy=False)
 
 
 class Run:
@@ -148,11 +186,15 @@ class Run:
             self.hash = new_run_hash()
             return RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
         self.hash = run_hash
-        if not os.path.exists(layout.manifest_path(run_hash)):
+        if not layout.has_run(run_hash):
             raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
         store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
+        ended = store.manifest.get("exit_status") is not None
+        if ended:  # running again: how it ended last time no longer holds
+            store.manifest["exit_status"] = store.manifest["exit_error"] = None
         if experiment is not None:
             store.manifest["experiment"] = experiment
+        if ended or experiment is not None:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
@@ -179,6 +221,8 @@ class Run:
         flusher.start()
         self._helpers.append(flusher)
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
+        self._writer_pid = os.getpid()
+        install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
 
     def _start_helpers(self, capture_terminal_logs: bool, system_tracking_interval: float | None) -> None:
@@ -186,7 +230,7 @@ class Run:
         if capture_terminal_logs:
             from aimcol.sdk.terminal_logs import TerminalLogCapture
 
-            capture = TerminalLogCapture(self.repo.layout.run_dir(self.hash))
+            capture = TerminalLogCapture(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))
             capture.start()
             self._helpers.insert(0, capture)
         if system_tracking_interval:
@@ -204,8 +248,8 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close(status_for(exc_type, exc))  # an exception leaving the block: failed/interrupted
 
     def __hash__(self) -> int:
         return hash(self.hash)
@@ -286,7 +330,7 @@ class Run:
     def name(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run name must be a str, got {type(value).__name__}")
-        self._set_property("name", value)
+        self._set_property("name", value if value is None else check_str(value, "run name"))
 
     @property
     def description(self) -> str | None:
@@ -296,7 +340,7 @@ class Run:
     def description(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run description must be a str, got {type(value).__name__}")
-        self._set_property("description", value)
+        self._set_property("description", value if value is None else check_str(value, "run description"))
 
     @property
     def experiment(self) -> str:
@@ -306,7 +350,7 @@ class Run:
     def experiment(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run experiment must be a str, got {type(value).__name__}")
-        self._set_property("experiment", value)
+        self._set_property("experiment", value if value is None else check_str(value, "run experiment"))
 
     @property
     def archived(self) -> bool:
@@ -323,6 +367,7 @@ class Run:
     def add_tag(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
+        check_str(value, "run tag")
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
@@ -349,6 +394,18 @@ class Run:
         return self._manifest.get("end_time")
 
     @property
+    def exit_status(self) -> str | None:
+        """How the run's writer ended it: ``"finished"``, ``"failed"`` (an uncaught exception
+        ended the script or left the ``with`` block) or ``"interrupted"`` (Ctrl-C); ``None``
+        while it runs, for a crashed run, and for runs written before aimcol recorded it."""
+        return self._manifest.get("exit_status")
+
+    @property
+    def exit_error(self) -> str | None:
+        """For a failed run, the exception that ended it (``"ValueError: bad lr"``), one line."""
+        return self._manifest.get("exit_error")
+
+    @property
     def active(self) -> bool:
         if self._reader is not None:
             return self._reader.active
@@ -369,7 +426,7 @@ class Run:
     def _last_point_time(self) -> float:
         """For a crashed run: the newest of creation time and the manifest's last write."""
         try:
-            return os.stat(self.repo.layout.manifest_path(self.hash)).st_mtime
+            return self.repo.layout.storage.stat(self.repo.layout.manifest_key(self.hash)).mtime
         except OSError:
             return self.creation_time
 
@@ -403,7 +460,7 @@ class Run:
         if t is float:
             if not seq.is_float:
                 self._promote(seq)
-        elif t is not int:
+        elif t is not int or not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             if t is dict:
                 return self._track_dict(value, name, step, epoch, context)
             value, is_float = coerce_value(value, name)
@@ -411,11 +468,13 @@ class Run:
                 self._promote(seq)
         if step is None:
             step = seq.next_step
+            if not STEPS_EXHAUSTED < step <= INT64_MAX:
+                raise _no_auto_step_left(name)
         elif type(step) is not int:
             step = coerce_step(step, name)
         if epoch is None:
             epoch = NO_EPOCH
-        elif type(epoch) is not int:
+        elif type(epoch) is not int or not -MAX_EXACT_INT <= epoch <= MAX_EXACT_INT:
             epoch = coerce_step(epoch, name, "epoch")
         if get_ident() != self._owner:
             return self._append_slow(seq, step, value, epoch, name)
@@ -457,11 +516,28 @@ class Run:
             if buf.closed:
                 self._raise_closed()
             rows.side.append((seq.id, step, float(value), epoch, _now()))
-            if step >= seq.next_step:
-                seq.next_step = step + 1
+            advance(seq, step)
 
     def _raise_closed(self):
+        if self._writer_pid != os.getpid():
+            raise ReadOnlyRunError(
+                f"run {self.hash} is written by process {self._writer_pid}; this process is a fork() of it "
+                f"and cannot write it (create a new Run in the child, or Run({self.hash!r}, read_only=True) to read)"
+            )
         raise ReadOnlyRunError(f"run {self.hash} is closed; open it again with Run({self.hash!r}) to resume")
+
+    def _disown_after_fork(self) -> None:
+        """In a forked child (see ``_disown_runs_in_forked_child``): never write or close this run."""
+        self._registry.forget_fast_paths()
+        self._finalizer.detach()
+        buf = self._buffer
+        buf.lock = threading.Lock()  # the parent's flusher may have held it at fork()
+        buf.closed = True
+        buf.rows.closed = True
+        for helper in self._helpers:
+            disown = getattr(helper, "disown_after_fork", None)
+            if disown is not None:
+                disown()
 
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
@@ -487,6 +563,7 @@ class Run:
             self._raise_closed()
         if not isinstance(name, str) or not name:
             raise TypeError(f"track() name must be a non-empty str, got {type(name).__name__} {name!r}")
+        check_str(name, "track() name")
         given_context = context
         if context is None:
             context = {}
@@ -497,7 +574,7 @@ class Run:
                 raise TypeError(
                     f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str"
                 )
-        context = normalise_value(context, ("context",))
+        context = normalise_context(context, name)
         seq = self._registry.find(name, context)
         if seq is None:
             _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
@@ -533,29 +610,30 @@ class Run:
         n = len(values)
         if n == 0:
             return
-        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
-        if values.dtype.kind == "f" and not seq.is_float:
-            self._promote(seq)
-        if steps is None:
-            steps = np.arange(seq.next_step, seq.next_step + n, dtype=np.int64)
-        else:
-            steps = np.asarray(steps)
-            if steps.shape != (n,) or steps.dtype.kind not in "iu":
-                raise ValueError(
-                    f"track_array() steps for {name!r} must be {n} integers, got {steps.dtype} {steps.shape}"
-                )
-            steps = steps.astype(np.int64, copy=False)
+        if values.dtype.kind in "iu" and (values.max() > MAX_EXACT_INT or values.min() < -MAX_EXACT_INT):
+            raise UnstorableValueError(
+                f"track_array() values for {name!r} hold ints beyond +-2**53, which the float64 value column "
+                "cannot hold exactly; pass them as floats to store them rounded"
+            )
+        if steps is not None:
+            steps = _int64_column(steps, n, name, "steps", low=-(2**63), high=INT64_MAX)
         if epochs is not None:
-            epochs = np.asarray(epochs, dtype=np.int64)
-            if epochs.shape != (n,):
-                raise ValueError(f"track_array() epochs for {name!r} must have {n} entries, got {epochs.shape}")
+            epochs = _int64_column(epochs, n, name, "epochs", low=-MAX_EXACT_INT, high=MAX_EXACT_INT)
         if times is None:
             times = np.full(n, time.time())
         else:
             times = np.asarray(times, dtype=np.float64)
             if times.shape != (n,):
                 raise ValueError(f"track_array() times for {name!r} must have {n} entries, got {times.shape}")
-        seq.next_step = max(seq.next_step, int(steps.max()) + 1)
+        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
+        if steps is None:
+            first = seq.next_step
+            if first == STEPS_EXHAUSTED or first + n - 1 > INT64_MAX:
+                raise _no_auto_step_left(name)
+            steps = np.arange(first, first + n, dtype=np.int64)
+        if values.dtype.kind == "f" and not seq.is_float:
+            self._promote(seq)
+        advance(seq, int(steps.max()))
         buf = self._buffer
         with buf.lock:
             if buf.closed:
@@ -579,12 +657,20 @@ class Run:
             self._buffer.flush()
 
     def close(self) -> None:
-        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent."""
-        if self._buffer is None:
+        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
+
+        If the last writes fail (disk full), the error propagates and the run stays open with
+        its points buffered: call ``close()`` again once there is space.
+        """
+        self._close(None)
+
+    def _close(self, ended_by: tuple[str, str | None] | None) -> None:
+        if self._buffer is None or self._buffer.closed:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
+        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
+        self._finalizer.detach()
         _OPEN_RUNS.discard(self)
-        self._finalizer()  # runs _finalise once; later calls are no-ops
 
     def finalize(self) -> None:
         """Aim's name for :meth:`close`."""
@@ -631,4 +717,4 @@ class Run:
         """Lines the process printed to stdout/stderr while the run captured them."""
         from aimcol.sdk.terminal_logs import read_terminal_logs
 
-        return read_terminal_logs(self.repo.layout.run_dir(self.hash))
+        return read_terminal_logs(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))

@@ -25,6 +25,26 @@ FAST_CONTEXTS_PER_NAME = 16
 """Contexts per metric name that track() finds by a linear ``==`` scan (faster than hashing)."""
 
 
+INT64_MAX = 2**63 - 1
+STEPS_EXHAUSTED = -(2**63)
+"""``next_step`` of a sequence whose largest step is ``2**63 - 1``: no auto-step is left.
+
+The C state keeps ``next_step`` in an int64, which cannot hold ``2**63``; both states use
+this value so that both paths refuse the next auto-step alike.
+"""
+
+
+def next_step_after(step: int) -> int:
+    """The auto-step after ``step``: ``step + 1``, or ``STEPS_EXHAUSTED`` after the largest."""
+    return step + 1 if step < INT64_MAX else STEPS_EXHAUSTED
+
+
+def advance(state, step: int) -> None:
+    """Let ``state``'s auto-step continue after ``step`` if it is the largest so far."""
+    if state.next_step != STEPS_EXHAUSTED and step >= state.next_step:
+        state.next_step = next_step_after(step)
+
+
 class SequenceState:
     """Writer-side state of one (name, context) sequence (``_fastpath.SequenceState`` in C).
 
@@ -73,7 +93,7 @@ class SequenceRegistry:
     def add_manifest_entry(self, entry: dict):
         """Record a sequence of a resumed run; its auto-step continues after its last step."""
         last = entry.get("last_step")
-        next_step = 0 if last is None else last + 1
+        next_step = 0 if last is None else next_step_after(last)
         return self.add(entry["id"], entry["name"], entry["context"], next_step, entry.get("dtype") == "float")
 
     def remember(self, name: str, given_context, state) -> None:

@@ -319,14 +319,21 @@ class RunsTable(ScrollView, can_focus=True):
 
     def _visible_columns(self) -> list[int]:
         """Indexes of the columns drawn: the fixed ones, then scrollable ones from ``column_offset``."""
+        return [index for index, _ in self._column_widths()]
+
+    def _column_widths(self) -> list[tuple[int, int]]:
+        """``(index, drawn width)`` of each drawn column; the last one may be narrower than its
+        column (cut at the right edge, drawn with an ellipsis) or left out when under 6 cells."""
         width = self.scrollable_content_region.width
-        shown = self._fixed()
-        used = sum(self.columns[i].width + 1 for i in shown)
+        shown = [(i, self.columns[i].width) for i in self._fixed()]
+        used = sum(w + 1 for _, w in shown)
         for index in range(max(self.column_offset, len(shown)), len(self.columns)):
-            if used >= width:
+            room = width - used
+            if room < 6:
                 break
-            shown.append(index)
-            used += self.columns[index].width + 1
+            drawn = min(self.columns[index].width, room)
+            shown.append((index, drawn))
+            used += drawn + 1
         return shown
 
     def _clamp_column_offset(self) -> None:
@@ -360,21 +367,22 @@ class RunsTable(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         return self._row_strip(row, width)
 
-    def _cell_text(self, column: TableColumn, text: str) -> str:
-        text = truncate(text, column.width)
-        return text.rjust(column.width) if column.right_aligned else text.ljust(column.width)
+    def _cell_text(self, column: TableColumn, text: str, width: int | None = None) -> str:
+        width = column.width if width is None else width
+        text = truncate(text, width)
+        return text.rjust(width) if column.right_aligned else text.ljust(width)
 
     def _header_strip(self, width: int) -> Strip:
         base = self.get_component_rich_style("runs-table--header")
         cursor = self.get_component_rich_style("runs-table--header-cursor")
         segments = []
-        for index in self._visible_columns():
+        for index, drawn in self._column_widths():
             column = self.columns[index]
             label = column.label
             if column.key == self.sort_key:
                 label = ("▼" if self.sort_descending else "▲") + label
             style = cursor if index == self.cursor_column and self.has_focus else base
-            segments.append(Segment(self._cell_text(column, label), style))
+            segments.append(Segment(self._cell_text(column, label, drawn), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 
@@ -389,7 +397,7 @@ class RunsTable(ScrollView, can_focus=True):
         if is_cursor:
             base = base + self.get_component_rich_style("runs-table--cursor")
         segments = []
-        for col_index in self._visible_columns():
+        for col_index, drawn in self._column_widths():
             column = self.columns[col_index]
             style = base
             if column.kind == "mark":
@@ -406,7 +414,7 @@ class RunsTable(ScrollView, can_focus=True):
                     text = "nan"
             if is_cursor and col_index == self.cursor_column and self.has_focus:
                 style = style + Style(underline=True)
-            segments.append(Segment(self._cell_text(column, text), style))
+            segments.append(Segment(self._cell_text(column, text, drawn), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 

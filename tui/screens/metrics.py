@@ -188,7 +188,7 @@ class MetricsScreen(Screen):
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
-        self.loading = False
+        self.load_pending = False
         self._cache = CurveCache()
 
     def compose(self) -> ComposeResult:
@@ -222,7 +222,7 @@ class MetricsScreen(Screen):
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, *, live: bool = False) -> None:
-        self.loading = True
+        self.load_pending = True
         if live:
             self._reload_worker(list(self.series), self.query_text)
         else:
@@ -252,7 +252,7 @@ class MetricsScreen(Screen):
         self.post_message(SeriesLoaded(query, SeriesResult(fresh, self.total_matched), live=True))
 
     def on_series_loaded(self, message: SeriesLoaded) -> None:
-        self.loading = False
+        self.load_pending = False
         if message.query != self.query_text:
             return
         self.series = message.result.series
@@ -265,14 +265,14 @@ class MetricsScreen(Screen):
         self.rebuild()
 
     def on_load_failed(self, message: LoadFailed) -> None:
-        self.loading = False
+        self.load_pending = False
         self.query_bar.show_error(message.message, message.column)
         if message.column is not None:
             self.query_bar.focus_input()
         self.update_status()
 
     def live_refresh(self) -> None:
-        if not self.loading and any(s.status == "active" for s in self.series):
+        if not self.load_pending and any(s.status == "active" for s in self.series):
             self.load(live=True)
 
     # -- curves -----------------------------------------------------------------------------
@@ -343,7 +343,7 @@ class MetricsScreen(Screen):
         crashed = {s.run_hash for s in self.series if s.status == "crashed"}
         if crashed:
             parts.append(f"{len(crashed)} crashed run{'s' if len(crashed) != 1 else ''} ✗")
-        if self.loading:
+        if self.load_pending:
             parts.append("loading…")
         self.query_one("#metrics-status", Static).update(" · ".join(parts))
 

@@ -83,7 +83,8 @@ class RunsScreen(Screen):
         self.shown_properties: list[str] = list(DEFAULT_PROPERTIES)
         self.shown_params: list[str] | None = None  # None: all
         self.shown_metrics: list[MetricKey] | None = None  # None: the first few
-        self.loading = False
+        self.load_pending = False  # not ``loading``: that is Textual's own (it blurs the focused widget)
+        self.loads_done = 0
         self.last_load_seconds = 0.0
         self._next_live = 0.0
         self.status_note = ""
@@ -116,7 +117,7 @@ class RunsScreen(Screen):
     def load(self, query: str | None = None, *, live: bool = False) -> None:
         if query is not None:
             self.query_text = query
-        self.loading = True
+        self.load_pending = True
         self._load_worker(self.query_text, live)
 
     @work(thread=True, exclusive=True, group="runs-load")
@@ -145,7 +146,8 @@ class RunsScreen(Screen):
         self.post_message(SequencesLoaded(sequences))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        self.loading = False
+        self.load_pending = False
+        self.loads_done += 1
         self.last_load_seconds = message.seconds
         if message.query != self.query_text:
             return  # superseded by a newer query
@@ -171,7 +173,7 @@ class RunsScreen(Screen):
         if message.what == "sequences":
             self.notify(message.message, severity="warning", timeout=5)
             return
-        self.loading = False
+        self.load_pending = False
         if message.live:
             return
         self.query_bar.show_error(message.message, message.column)
@@ -181,7 +183,7 @@ class RunsScreen(Screen):
 
     def live_refresh(self) -> None:
         """Called by the app's poll timer: reload if runs are active (or now and then for new runs)."""
-        if self.loading or self.runs is None:
+        if self.load_pending or self.runs is None:
             return
         now = time.monotonic()
         if now < self._next_live:
@@ -247,7 +249,7 @@ class RunsScreen(Screen):
                 parts.append(f"{len(table.marks)} marked")
             if self.include_archived:
                 parts.append("archived shown")
-        if self.loading and self.runs is None:
+        if self.load_pending and self.runs is None:
             parts.append("loading…")
         if self.status_note:
             parts.append(self.status_note)
@@ -356,7 +358,11 @@ class RunsScreen(Screen):
         from aimcol.tui.screens.metrics import MetricsScreen
 
         key = self.plot_metric_key()
-        self.app.push_screen(MetricsScreen(query=key.query() if key else ""))
+        shown = self.table.hashes_in_view_order()
+        if not shown:
+            self.notify("no run to plot: the filter shows none", severity="warning", timeout=3)
+            return
+        self.app.push_screen(MetricsScreen(query=key.query() if key else "", run_hashes=shown))
 
     def action_choose_columns(self) -> None:
         from aimcol.tui.screens.pickers import ColumnPicker

@@ -1,0 +1,118 @@
+"""Writes what a :class:`~aimcol.convert.source.Source` reads into an aimcol repository.
+
+Idempotent: each imported run carries ``run["imported_from"] = {"source", "id", "complete"}``;
+a source run already imported completely is not imported again, and one whose import was
+interrupted (``complete`` false) is deleted and imported afresh.  Every series is written
+with one ``Run.track_array`` call.  A source run that fails to read is reported by name and
+skipped; the others go on.  Public SDK only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aimcol import Repo, Run
+from aimcol.convert.progress import Progress
+from aimcol.convert.source import RunData, Source, SourceRun
+
+MARKER = "imported_from"
+
+
+@dataclass
+class ImportReport:
+    """What a conversion did: run hashes created, source runs already there, and the skipped ones."""
+
+    imported: dict[str, str] = field(default_factory=dict)
+    """source run id → new run hash."""
+    already: dict[str, str] = field(default_factory=dict)
+    """source run id → hash of the run imported earlier."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """source run name → why it could not be read."""
+    points: int = 0
+    not_imported: dict[str, int] = field(default_factory=dict)
+    """Kinds of source data not carried over (histograms, images …) and how many."""
+    would_import: list[tuple[str, int, int]] = field(default_factory=list)
+    """``--dry-run``: (source run name, series, points) per run that would be imported."""
+
+
+def imported_runs(repo: Repo, kind: str) -> dict[str, tuple[str, bool]]:
+    """``{source id: (run hash, complete)}`` of the runs imported earlier from sources of ``kind``."""
+    found = {}
+    for run in repo.iter_runs():
+        marker = run.get(MARKER)
+        if isinstance(marker, dict) and marker.get("source") == kind and "id" in marker:
+            found[marker["id"]] = (run.hash, bool(marker.get("complete")))
+    return found
+
+
+def write_run(repo: Repo, kind: str, ref: SourceRun, data: RunData) -> str:
+    """Create one run from ``data``; the marker says complete only once every point is written."""
+    run = Run(
+        repo=repo,
+        experiment=data.experiment,
+        system_tracking_interval=None,
+        log_system_params=False,
+        capture_terminal_logs=False,
+    )
+    try:
+        run[MARKER] = {"source": kind, "id": ref.id, "name": ref.name, "complete": False}
+        if data.name is not None:
+            run.name = data.name
+        if data.description:
+            run.description = data.description
+        for key, value in data.params.items():
+            run[key] = value
+        for tag in data.tags:
+            run.add_tag(tag)
+        for s in data.series:
+            run.track_array(s.values, name=s.name, steps=s.steps, epochs=s.epochs, times=s.times, context=s.context)
+        run[MARKER, "complete"] = True
+    finally:
+        run.close()
+    return run.hash
+
+
+def convert(
+    repo: Repo | None,
+    source: Source,
+    *,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    refs: list[SourceRun] | None = None,
+) -> ImportReport:
+    """Import every run of ``source`` (or of ``refs``, as listed already) not imported yet.
+
+    ``repo`` may be ``None`` only with ``dry_run`` (no repository yet: nothing imported before).
+    """
+    report = ImportReport()
+    if refs is None:
+        refs = source.list_runs()
+    done = imported_runs(repo, source.kind) if repo is not None else {}
+    if progress is None:
+        progress = Progress(len(refs), sum(r.size for r in refs))
+    for ref in refs:
+        earlier = done.get(ref.id)
+        if earlier is not None and earlier[1]:
+            report.already[ref.id] = earlier[0]
+            progress.run_done(ref.name, 0, ref.size, f"already imported as {earlier[0]}")
+            continue
+        try:
+            data = source.read_run(ref)
+        except Exception as exc:  # any failure to read one source run: report it, go on with the rest
+            report.skipped[ref.name] = f"{type(exc).__name__}: {exc}"
+            progress.note(f"skipped {ref.name}: {type(exc).__name__}: {exc}")
+            progress.run_done(ref.name, 0, ref.size, "skipped")
+            continue
+        for kind, n in data.skipped.items():
+            report.not_imported[kind] = report.not_imported.get(kind, 0) + n
+        if dry_run:
+            report.would_import.append((ref.name, len(data.series), data.points))
+            progress.run_done(ref.name, data.points, ref.size, f"would import {len(data.series)} series")
+            continue
+        if earlier is not None:  # an interrupted import of this run: start it over
+            repo.delete_run(earlier[0])
+        report.imported[ref.id] = write_run(repo, source.kind, ref, data)
+        report.points += data.points
+        progress.run_done(ref.name, data.points, ref.size, f"imported as {report.imported[ref.id]}")
+    progress.finish()
+    return report

@@ -1,0 +1,76 @@
+"""The importer interface: a ``Source`` lists its runs and reads one into a ``RunData``.
+
+Every importer (TensorBoard, MLflow, Aim, W&B) implements :class:`Source`; the writing side
+(``aimcol/convert/importer.py``) is shared, so idempotency, ``--dry-run``, progress and
+skipping an unreadable run behave the same for all of them.  A source reads a whole run into
+memory as NumPy arrays, and the importer writes each series with one ``track_array`` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Series:
+    """One metric sequence: ``steps`` (int64) and ``values`` (float64 or int64), same length.
+
+    ``epochs`` and ``times`` (Unix seconds) are optional arrays of the same length.
+    """
+
+    name: str
+    context: dict
+    steps: np.ndarray
+    values: np.ndarray
+    epochs: np.ndarray | None = None
+    times: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class RunData:
+    """Everything an importer carries over for one source run."""
+
+    name: str | None = None
+    experiment: str | None = None
+    description: str | None = None
+    params: dict = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    series: list[Series] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    """What the source held that is not imported, by kind (e.g. ``{"histograms": 12}``)."""
+
+    @property
+    def points(self) -> int:
+        return sum(len(s) for s in self.series)
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """A run as a source lists it: a stable ``id`` (for idempotency), a display ``name``, a size hint."""
+
+    id: str
+    name: str
+    size: int = 0
+    """Bytes to read, when the source can tell (drives the ETA); 0 if unknown."""
+
+
+class Source:
+    """A place runs are imported from.  ``kind`` names it in ``run["imported_from"]["source"]``."""
+
+    kind: str = ""
+
+    def list_runs(self) -> list[SourceRun]:
+        """The runs to import, in a stable order.  Raises ``aimcol.errors.ImportSourceError`` if the source itself is unreadable."""
+        raise NotImplementedError
+
+    def read_run(self, ref: SourceRun) -> RunData:
+        """One run's params and metrics; any exception means this run is skipped and reported."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the source holds (subprocesses, connections)."""

@@ -1,0 +1,170 @@
+"""``aimcol convert tensorboard``: event files written by PyTorch's SummaryWriter, every point read back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorboard")
+tb = pytest.importorskip("torch.utils.tensorboard")
+
+from aimcol import Repo  # noqa: E402
+
+
+def _aimcol(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "aimcol", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def logdir(tmp_path):
+    """Two runs: ``alpha`` (old-style and tensor scalars, a histogram, add_scalars sub-folders)
+    and ``beta`` (two event files, the second one restarting at step 5)."""
+    root = tmp_path / "tb"
+    expected = {}
+    w = tb.SummaryWriter(str(root / "alpha"))
+    for step in range(50):
+        w.add_scalar("loss", 1.0 / (step + 1), step, walltime=1_700_000_000 + step)
+        w.add_scalar("acc", step / 50, step, new_style=True)  # a TF2-style tensor scalar
+        w.add_scalar("gnorm", step / 3, step, new_style=True, double_precision=True)
+        w.add_scalars("lr", {"enc": 0.1 * step, "dec": 0.2 * step}, step)
+    w.add_histogram("weights", np.arange(10.0), 0)
+    w.close()
+    expected["alpha"] = {
+        ("loss", ()): (list(range(50)), [np.float32(1.0 / (s + 1)) for s in range(50)]),
+        ("acc", ()): (list(range(50)), [np.float32(s / 50) for s in range(50)]),
+        ("gnorm", ()): (list(range(50)), [s / 3 for s in range(50)]),
+        ("lr", (("entry", "lr_enc"),)): (list(range(50)), [np.float32(0.1 * s) for s in range(50)]),
+        ("lr", (("entry", "lr_dec"),)): (list(range(50)), [np.float32(0.2 * s) for s in range(50)]),
+    }
+    w = tb.SummaryWriter(str(root / "beta"), filename_suffix=".a")
+    for step in range(10):
+        w.add_scalar("loss", float(step), step)
+    w.close()
+    w = tb.SummaryWriter(str(root / "beta"), filename_suffix=".b")
+    for step in range(5, 15):
+        w.add_scalar("loss", 100.0 + step, step)
+    w.close()
+    # the restart re-writes steps 5..9: the later file wins
+    expected["beta"] = {
+        ("loss", ()): (list(range(15)), [float(s) for s in range(5)] + [100.0 + s for s in range(5, 15)])
+    }
+    return str(root), expected
+
+
+def _runs_by_name(repo_dir):
+    repo = Repo(repo_dir)
+    return {run.name: run for run in repo.iter_runs()}
+
+
+def _check(run, expected):
+    got = {}
+    for metric in run.metrics():
+        if metric.name.startswith("__system"):
+            continue
+        steps, values = metric.values.sparse_numpy()
+        got[(metric.name, tuple(sorted(metric.context.items())))] = (steps.tolist(), values.tolist())
+    assert set(got) == set(expected)
+    for key, (steps, values) in expected.items():
+        assert got[key][0] == steps, key
+        np.testing.assert_array_equal(np.asarray(got[key][1]), np.asarray(values, dtype=np.float64), err_msg=str(key))
+
+
+def test_every_point_context_and_time(logdir, tmp_path):
+    root, expected = logdir
+    target = str(tmp_path / "repo")
+    done = _aimcol("convert", "tensorboard", root, "--repo", target, "--experiment", "tb")
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 runs" in done.stdout
+    assert "histograms" in done.stdout  # what was not imported is said
+    runs = _runs_by_name(target)
+    assert set(runs) == {"alpha", "beta"}
+    for name, run in runs.items():
+        _check(run, expected[name])
+        assert run.experiment == "tb"
+        marker = run["imported_from"]
+        assert marker["source"] == "tensorboard" and marker["complete"] is True
+        assert marker["id"] == os.path.realpath(os.path.join(root, name))
+    times = runs["alpha"].get_metric("loss").timestamps.values_numpy()
+    assert times.tolist() == [1_700_000_000.0 + s for s in range(50)]
+
+
+def test_second_conversion_adds_nothing(logdir, tmp_path):
+    root, _ = logdir
+    target = str(tmp_path / "repo")
+    assert _aimcol("convert", "tensorboard", root, "--repo", target).returncode == 0
+    again = _aimcol("convert", "tensorboard", root, "--repo", target)
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 runs" in again.stdout and "2 runs were imported before" in again.stdout
+    assert Repo(target).total_runs_count() == 2
+
+
+def test_interrupted_import_is_redone(logdir, tmp_path):
+    from aimcol import Run
+
+    root, expected = logdir
+    target = str(tmp_path / "repo")
+    half = Run(repo=target, system_tracking_interval=None, capture_terminal_logs=False)
+    marker = {"source": "tensorboard", "id": os.path.realpath(os.path.join(root, "beta")), "complete": False}
+    half["imported_from"] = marker
+    half.track_array(np.arange(3.0), name="loss")
+    half.close()
+    done = _aimcol("convert", "tensorboard", root, "--repo", target)
+    assert done.returncode == 0, done.stderr
+    runs = _runs_by_name(target)
+    assert Repo(target).total_runs_count() == 2 and half.hash not in {r.hash for r in runs.values()}
+    _check(runs["beta"], expected["beta"])
+
+
+def test_dry_run_writes_nothing(logdir, tmp_path):
+    root, _ = logdir
+    target = tmp_path / "repo"
+    done = _aimcol("convert", "tensorboard", root, "--repo", str(target), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "would import 2 runs, 270 points" in done.stdout
+    assert "alpha: 5 series, 250 points" in done.stdout
+    assert not target.exists()
+
+
+def test_unreadable_run_is_named_and_skipped(logdir, tmp_path):
+    root, expected = logdir
+    bad = os.path.join(root, "gamma")
+    os.makedirs(bad)
+    with open(os.path.join(bad, "events.out.tfevents.1.host"), "wb") as f:
+        # a record header promising 30 bytes, then a payload that is not a protobuf Event
+        f.write((30).to_bytes(8, "little") + b"\0" * 4 + b"\xff" * 30 + b"\0" * 4)
+    target = str(tmp_path / "repo")
+    done = _aimcol("convert", "tensorboard", root, "--repo", target, "--no-progress")
+    assert done.returncode == 1
+    assert "skipped unreadable run gamma" in done.stderr
+    runs = _runs_by_name(target)
+    assert set(runs) == {"alpha", "beta"}
+    _check(runs["beta"], expected["beta"])
+
+
+def test_progress_lines_without_a_terminal(logdir, tmp_path):
+    root, _ = logdir
+    done = _aimcol("convert", "tensorboard", root, "--repo", str(tmp_path / "repo"))
+    lines = [line for line in done.stderr.splitlines() if line.startswith(("1/2", "2/2"))]
+    assert len(lines) == 2 and "imported as" in lines[0]
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from aimcol.convert.progress import Progress
+
+    out = io.StringIO()
+    bar = Progress(4, stream=out, bar=True)
+    bar.run_done("a", 1000, 0, "imported")
+    text = out.getvalue()
+    assert text.startswith("\r") and "runs 1/4" in text and "points 1,000" in text and "ETA" in text
+
+
+def test_missing_logdir_is_one_line(tmp_path):
+    done = _aimcol("convert", "tensorboard", str(tmp_path / "nope"), "--repo", str(tmp_path / "r"))
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("aimcol: TensorBoard log dir") and "Traceback" not in done.stderr
