@@ -51,8 +51,19 @@ class UnstorableValueError(AimcolError, ValueError):
     lone surrogate, params nested deeper than aimcol keeps, an int beyond the exact range)."""
 
 
+class UntrackableValueError(AimcolError, TypeError, ValueError):
+    """``track()`` got a value of a type it cannot track (a str, None, an object without an
+    Aim type).  A ``TypeError``, and a ``ValueError`` as Aim raises for it."""
+
+
 class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
+
+
+class ReadOnlyRepoError(AimcolError, PermissionError):
+    """A write was attempted on a repository opened with ``Repo(path, read_only=True)``, or a
+    write an operation needs failed because the repository cannot be written (a read-only
+    mount, missing permissions); reading still works."""
 
 
 class AimQLSyntaxError(AimcolError, SyntaxError):
@@ -123,11 +134,6 @@ class DamagedRunError(FormatError):
     """A run whose files cannot be trusted: its manifest is not a regular, bounded file, or
     it names a file outside its run folder, or its lock is not a file.  Other runs are not
     affected; ``aimcol check`` reports it by name and nothing deletes its files."""
-
-
-class ReadOnlyRepoError(AimcolError, PermissionError):
-    """A write that the operation needs failed because the repository is read-only
-    (a read-only mount or missing permissions); reading still works."""
 
 
 class DamagedRunWarning(RuntimeWarning):

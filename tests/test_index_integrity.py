@@ -102,6 +102,6 @@ def test_repair_rebuilds_a_damaged_index(indexed, kind):
     if kind == "directory":  # a folder in the cache's place is left to the user: queries work around it
         shutil.rmtree(path)
     code, out, err = aimcol_cli("repair", "--repo", project, timeout=60)
-    assert code == 0 and "rebuilt the run index (3 runs)" in out, out + err
+    assert code == 0 and "rebuilt the run index" in out, out + err
     runs, _ = read_index_file(layout)
     assert runs.num_rows == 3

@@ -32,63 +32,32 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _scan(repo):
-    from aimcol.format import manifest as manifest_io
-    from aimcol.format.run_store import check_run, run_needs_repair
-
-    layout = repo.layout
-    for run_hash in sorted(repo.run_hashes()):
-        problems = check_run(layout, run_hash)
-        active = layout.storage.run_claimed(run_hash)
-        fixable = []
-        crashed = False
-        if not problems:
-            manifest = manifest_io.read_manifest(layout, run_hash)
-            crashed = manifest.get("end_time") is None and not active
-            if not active:
-                fixable = run_needs_repair(layout, run_hash, manifest)
-        yield run_hash, active, crashed, problems, fixable
-
-
 def cmd_check(args) -> int:
     repo = open_repo(args.repo)
+    results = repo.check()
     broken = 0
-    total = 0
-    for run_hash, _active, crashed, problems, fixable in _scan(repo):
-        total += 1
-        for problem in problems:
+    for found in results:
+        for problem in found.problems:
             broken += 1
-            print(f"{run_hash}: ERROR {problem}")
-        if crashed:
-            print(f"{run_hash}: crashed (writer died without closing; data kept, resume with Run({run_hash!r}))")
-        for item in fixable:
-            print(f"{run_hash}: repairable: {item}")
-    print(f"checked {total} runs: {broken} unreadable files")
+            print(f"{found.run}: ERROR {problem}")
+        if found.status == "crashed":
+            print(f"{found.run}: crashed (writer died without closing; data kept, resume with Run({found.run!r}))")
+        for item in found.repairable:
+            print(f"{found.run}: repairable: {item}")
+    print(f"checked {len(results)} runs: {broken} unreadable files")
     return 1 if broken else 0
 
 
 def cmd_repair(args) -> int:
-    from aimcol.errors import FormatError, RunLockedError
-    from aimcol.format.run_index import run_index
-    from aimcol.format.run_store import repair_run
-
     repo = open_repo(args.repo)
-    repaired = failed = 0
-    for run_hash, active, _crashed, _problems, fixable in _scan(repo):
-        if active or not fixable:
+    results = repo.repair()
+    failed = [done for done in results if done.error]
+    for done in results:
+        if done.error:
+            print(f"{done.run}: ERROR not repaired: {done.error}")
             continue
-        try:
-            skipped = repair_run(repo.layout, run_hash)
-        except RunLockedError:
-            continue  # a writer took it meanwhile: it recovers the run itself
-        except FormatError as exc:  # too damaged to repair: say so, go on with the other runs
-            failed += 1
-            print(f"{run_hash}: ERROR not repaired: {exc}")
-            continue
-        repaired += 1
-        print(f"{run_hash}: repaired ({'; '.join(fixable)})")
-        for note in skipped:
-            print(f"{run_hash}: dropped {note}")
-    runs = run_index(repo.layout).rebuild().n_runs  # the index is a cache: rebuilt from the manifests
-    print(f"repaired {repaired} runs; rebuilt the run index ({runs} runs)")
+        print(f"{done.run}: repaired ({'; '.join(done.fixed)})")
+        for note in done.dropped:
+            print(f"{done.run}: dropped {note}")
+    print(f"repaired {len(results) - len(failed)} runs; rebuilt the run index")
     return 1 if failed else 0
