@@ -21,8 +21,9 @@ from typing import Any, TypeAlias
 import numpy as np
 import pyarrow as pa
 
-from aimcol.errors import FormatError
+from aimcol.errors import ChecksumError, FormatError
 from aimcol.format.arrow_numpy import validity_bits
+from aimcol.format.integrity import block_checksum
 from aimcol.format.storage import Storage
 
 MAGIC = b"ARROW1"
@@ -76,6 +77,26 @@ def _vector(buf: Buf, table: Table, index: int) -> tuple[int, int]:
     return start + 4, _u32(buf, start)[0]
 
 
+def footer_blocks(footer, path: str) -> list[tuple[int, int, int]]:
+    """``(offset, metadata length, body length)`` of each record batch, from an IPC file's footer."""
+    root = _table(footer, _u32(footer, 0)[0])
+    start, count = _vector(footer, root, 3)  # Footer.recordBatches
+    if start + 24 * count > len(footer):
+        raise IpcLayoutError(f"{path}: footer lists more record batches than it holds")
+    return [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
+
+
+def file_blocks(data, path: str) -> list[tuple[int, int, int]]:
+    """The record batch blocks of a whole Arrow IPC file held in memory (``data``)."""
+    size = len(data)
+    if size < 18 or bytes(data[-6:]) != MAGIC:
+        raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
+    footer_len = _i32(data, size - 10)[0]
+    if not 0 < footer_len <= size - 18:
+        raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
+    return footer_blocks(data[size - 10 - footer_len : size - 10], path)
+
+
 TAIL_GUESS = 16384
 """Bytes read from the end of a file at open: the magic, the footer length and (nearly
 always) the footer itself, in one positioned read."""
@@ -89,7 +110,7 @@ class IpcFileBatches:
     storage (locally one ``pread``).
     """
 
-    def __init__(self, storage: Storage, key: str):
+    def __init__(self, storage: Storage, key: str, checksums: list[int] | None = None):
         self.storage = storage
         self.key = key
         self.path = path = f"{storage.uri}/{key}"  # for messages
@@ -104,9 +125,10 @@ class IpcFileBatches:
             footer = tail[len(tail) - 10 - footer_len : len(tail) - 10]
         else:
             footer = storage.read_range(key, size - 10 - footer_len, footer_len)
-        root = _table(footer, _u32(footer, 0)[0])
-        start, count = _vector(footer, root, 3)  # Footer.recordBatches
-        self.blocks = [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
+        self.blocks = footer_blocks(footer, path)
+        if checksums is not None and len(checksums) != len(self.blocks):
+            raise IpcLayoutError(f"{path}: {len(self.blocks)} record batches, the manifest lists {len(checksums)}")
+        self.checksums = checksums
 
     @property
     def num_record_batches(self) -> int:
@@ -121,6 +143,8 @@ class IpcFileBatches:
         if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > self.size:
             raise IpcLayoutError(f"{self.path}: block {index} out of the file")
         data = self.storage.read_range(self.key, offset, meta_len + body_len)
+        if self.checksums is not None and block_checksum(offset, meta_len, body_len, data) != self.checksums[index]:
+            raise ChecksumError(f"{self.path}: record batch {index} does not match its checksum (the file is damaged)")
         if len(data) != meta_len + body_len or data[:4] != _CONTINUATION:
             raise IpcLayoutError(f"{self.path}: batch {index} is cut or has no continuation marker")
         meta = memoryview(data)[8:meta_len]

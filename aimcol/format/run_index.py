@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ import msgpack
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import FormatError
 from aimcol.format import index_tables
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
@@ -34,7 +36,8 @@ from aimcol.format.change_journal import (
     journal_state,
     rotate_journal,
 )
-from aimcol.format.index_file import IndexFileError, read_index_file, write_index_file
+from aimcol.format.damaged_runs import report_damaged_run
+from aimcol.format.index_file import IndexFileError, index_key, read_index_file, write_index_file
 from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
@@ -44,6 +47,7 @@ from aimcol.format.index_tables import (
 )
 from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
+from aimcol.format.segment_names import is_run_name
 
 PERSIST_MIN_CHANGES = 16
 """Rewrite the index file when a refresh re-read at least this many manifests (or runs came
@@ -175,18 +179,15 @@ def _stat_manifests(layout: RepoLayout, names: Sequence[str] | None = None) -> t
 def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]:
     """Read manifests with the fingerprint of exactly the object read (a run gone meanwhile is skipped)."""
     records = []
-    storage = layout.storage
     for run_hash in hashes:
-        key = layout.manifest_key(run_hash)
         try:
-            data, st = storage.read_versioned(key)
+            manifest, st = manifest_io.read_manifest_versioned(layout, run_hash)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except FormatError as exc:  # queries go on without it, and say so
+            report_damaged_run(layout.root, run_hash, str(exc))
+            continue
         now = time.time()
-        try:
-            manifest = manifest_io.unpack_manifest(data, f"{layout.root}/{key}")
-        except Exception:
-            continue  # a damaged manifest is `aimcol check`'s business, not the query's
         if manifest.get("hash") != run_hash:  # a copied run folder: the folder name is what opens it
             manifest = dict(manifest, hash=run_hash)
         records.append(ManifestRecord(manifest, st, now))
@@ -219,9 +220,16 @@ class RunIndex:
 
     # -- loading -------------------------------------------------------------------------------
     def _load(self) -> bool:
+        """Load the index file; False (the caller rebuilds it) when it is missing, old or damaged.
+
+        A damaged file is reported with a ``RuntimeWarning``: the cache is rebuilt from the
+        manifests, which hold everything it held.
+        """
         try:
             runs, seqs = read_index_file(self.layout)
-        except IndexFileError:
+        except IndexFileError as exc:
+            if exc.damaged:
+                self._warn_damaged(str(exc))
             return False
         meta = runs.schema.metadata or {}
         try:
@@ -229,9 +237,24 @@ class RunIndex:
             self._full_scan_at = float(meta[b"full_scan_at"])
         except (KeyError, ValueError):
             self._journal, self._full_scan_at = None, 0.0
-        self._set(runs, seqs)
+        try:
+            self._set(runs, seqs)
+            if any(not is_run_name(h) for h in self._hashes):
+                raise ValueError("a run hash that is not a plain name")
+        except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, SystemError) as exc:
+            self._runs = self._seqs = self._snap = None
+            self._warn_damaged(str(exc))
+            return False
         self.stats["loaded"] += 1
         return True
+
+    def _warn_damaged(self, reason: str) -> None:
+        self.stats["damaged"] = self.stats.get("damaged", 0) + 1
+        warnings.warn(
+            f"{self.layout.root}/{index_key()}: damaged run index ({reason}); rebuilt from the run manifests",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _set(self, runs: pa.Table, seqs: pa.Table) -> None:
         self._snap = None
