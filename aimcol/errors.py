@@ -60,6 +60,10 @@ class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
 
 
+class ReadOnlyRepoError(AimcolError, PermissionError):
+    """A write was attempted on a repository opened with ``Repo(path, read_only=True)``."""
+
+
 class AimQLSyntaxError(AimcolError, SyntaxError):
     """An AimQL query that does not parse or uses something outside the whitelist.
 

@@ -76,6 +76,8 @@ ACCELERATED = _fastpath is not None
 
 DEFAULT_FLUSH_POINTS = 50_000
 DEFAULT_FLUSH_SECONDS = 1.0
+OBJECT_STORE_FLUSH_SECONDS = 10.0
+"""Default ``flush_seconds`` on object stores, where each flush is two PUTs (a delta, a manifest)."""
 
 
 _OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
@@ -123,6 +125,11 @@ def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
 
 
+SHORT_ARRAY_POINTS = 4096
+"""``track_array`` of at most this many points (and no ``times``) goes through ``track()``:
+cheaper than a batch and a manifest write of its own, at about a microsecond a point."""
+
+
 def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) -> np.ndarray:
     """``column`` as ``n`` int64 values, refusing (never wrapping) values outside ``[low, high]``."""
     column = np.asarray(column)
@@ -156,7 +163,7 @@ class Run:
         log_system_params: bool = False,
         capture_terminal_logs: bool = True,
         flush_points: int = DEFAULT_FLUSH_POINTS,
-        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        flush_seconds: float | None = None,
         seal_rows: int = DEFAULT_SEAL_ROWS,
     ):
         from aimcol.sdk.repo import Repo
@@ -164,6 +171,10 @@ class Run:
         if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
             raise TypeError(f"run_hash must be a non-empty str, got {run_hash!r}")
         self.repo = Repo._resolve(repo, init=not read_only)
+        if self.repo.read_only and not read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot write a run in {self.repo.path}: it was opened with read_only=True")
         self.read_only = read_only
         self._buffer: PointBuffer | None = None
         self._helpers: list = []  # threads and captures stopped before the buffer closes
@@ -176,6 +187,9 @@ class Run:
             return
         if flush_points < 1:
             raise ValueError(f"flush_points must be >= 1, got {flush_points}")
+        remote = not self.repo.layout.storage.supports_append
+        if flush_seconds is None:  # 1 s locally; 10 s on object stores
+            flush_seconds = OBJECT_STORE_FLUSH_SECONDS if remote else DEFAULT_FLUSH_SECONDS
         if flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {flush_seconds}")
         # the C fast path replaces track() per instance: not under a subclass's own track()
@@ -186,6 +200,10 @@ class Run:
         self._store = self._open_for_writing(run_hash, experiment, seal_rows)
         self._start_point_buffer(fastpath, flush_points, flush_seconds)
         self._start_helpers(capture_terminal_logs, system_tracking_interval)
+        if remote:
+            from aimcol.sdk.sigterm import flush_runs_on_sigterm
+
+            flush_runs_on_sigterm()
         if log_system_params:
             from aimcol.sdk.system_metrics import collect_system_params
 
@@ -243,9 +261,13 @@ class Run:
             self._owner = None  # every thread appends through the C columns, atomically
             columns.bind(Run.track, weakref.ref(self), buf.request_flush)
             self.track = columns.track  # the instance attribute shadows the Python method
-        flusher = BackgroundFlusher(buf)
+        from aimcol.sdk.run_edits import EditFolder
+
+        self._edits = EditFolder(self._store, buf.lock)  # other processes' property edits
+        flusher = BackgroundFlusher(buf, self._edits)
         flusher.start()
         self._helpers.append(flusher)
+        self._helpers.append(self._edits)  # folds late edits before the final manifest
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
         self._writer_pid = os.getpid()
         self._progress_published = 0.0
@@ -296,7 +318,22 @@ class Run:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: the run is closed")
+        self._edits.fold_now()  # other processes' earlier edits first, so this change wins
         return self._store.manifest
+
+    def _edit_elsewhere(self, ops: list) -> None:
+        """Change properties of a run this object does not write (see ``run_edits``)."""
+        from aimcol.sdk.run_edits import apply_ops, check_ops, edit_run
+
+        if self.repo.read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot edit run {self.hash}: {self.repo.path} was opened with read_only=True")
+        ops = check_ops(ops)
+        if edit_run(self.repo.layout, self.hash, ops):
+            self._reader.refresh()
+        else:  # a live writer has not folded it yet: show it here meanwhile
+            apply_ops(self._reader.manifest, ops)
 
     def _publish(self) -> None:
         with self._buffer.lock:
@@ -355,6 +392,8 @@ class Run:
 
     # -- properties -----------------------------------------------------------------------
     def _set_property(self, key: str, value) -> None:
+        if self.read_only:
+            return self._edit_elsewhere([("set", key, value)])
         manifest = self._writable_manifest(key)
         manifest[key] = value
         self._publish()
@@ -405,12 +444,18 @@ class Run:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
         check_str(value, "run tag")
+        if self.read_only:
+            return self._edit_elsewhere([("add_tag", value)])
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
             self._publish()
 
     def remove_tag(self, value: str) -> bool:
+        if self.read_only:
+            present = value in self.tags
+            self._edit_elsewhere([("remove_tag", value)])
+            return present
         manifest = self._writable_manifest("tags")
         if value in manifest["tags"]:
             manifest["tags"].remove(value)
@@ -541,17 +586,10 @@ class Run:
 
     @property
     def duration(self) -> float:
-        end = self.end_time
-        if end is None:
-            end = time.time() if self.active else self._last_point_time()
-        return max(0.0, end - self.creation_time)
+        """Seconds from creation to end (now while active; a crashed run's last point): ``aimcol.sdk.tables``."""
+        from aimcol.sdk.tables import duration_of
 
-    def _last_point_time(self) -> float:
-        """For a crashed run: the newest of creation time and the manifest's last write."""
-        try:
-            return self.repo.layout.storage.stat(self.repo.layout.manifest_key(self.hash)).mtime
-        except OSError:
-            return self.creation_time
+        return duration_of(self)
 
     # -- tracking: the hot path ---------------------------------------------------------------
     def track(
@@ -727,8 +765,8 @@ class Run:
             with self._buffer.lock:
                 if self._buffer.closed:
                     self._raise_closed()
+                # written with the batch that first holds its points (RunWriterStore.append_batch)
                 seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
-                self._store.write_manifest()  # the sequence is visible to readers at once
             seq = self._registry.add(seq_id, name, context, 0, is_float)
         self._registry.remember(name, given_context, seq)
         return seq
@@ -738,6 +776,17 @@ class Run:
         seq.is_float = True
         with self._buffer.lock:
             self._store.set_sequence_dtype(seq.id, "float")
+
+    def _track_each(self, values: np.ndarray, name: str, steps, epochs, context) -> None:
+        """A short array through ``track()``, point by point: its points join the buffer, so
+        a run that logs many short sequences (1,500 metrics of 20 steps) writes one batch and
+        one manifest per flush instead of one per sequence, in ``track()``'s order."""
+        track = self.track
+        items = (values.astype(np.int64) if values.dtype.kind == "b" else values).tolist()
+        step_items = steps.tolist() if steps is not None else [None] * len(items)
+        epoch_items = epochs.tolist() if epochs is not None else [None] * len(items)
+        for value, step, epoch in zip(items, step_items, epoch_items):
+            track(value, name=name, step=step, epoch=epoch, context=context)
 
     def track_array(
         self, values, *, name: str, steps=None, epochs=None, times=None, context: dict | None = None
@@ -765,6 +814,9 @@ class Run:
             steps = _int64_column(steps, n, name, "steps", low=-(2**63), high=INT64_MAX)
         if epochs is not None:
             epochs = _int64_column(epochs, n, name, "epochs", low=-MAX_EXACT_INT, high=MAX_EXACT_INT)
+        if times is None and n <= SHORT_ARRAY_POINTS:
+            self._track_each(values, name, steps, epochs, context)
+            return
         if times is None:
             times = np.full(n, time.time())
         else:
@@ -788,13 +840,14 @@ class Run:
             chunk = max(buf.flush_points, 1_000_000)
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                self._store.append_points(
+                self._store.append_batch(
                     np.full(hi - lo, seq.id, dtype=np.uint32),
                     steps[lo:hi],
                     values[lo:hi].astype(np.float64),
                     epochs[lo:hi] if epochs is not None else None,
                     times[lo:hi],
                 )
+                self._store.defer_publish()  # the flusher writes the manifest within flush_seconds
 
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> None:
