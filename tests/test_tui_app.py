@@ -477,3 +477,28 @@ async def test_demo_walkthrough_by_keyboard_at_80x24(tmp_path):
         rows = [" ".join(str(c) for c in legend.get_row_at(i)) for i in range(legend.row_count)]
         assert any("resnet18-crashed" in r and "crashed" in r.split("resnet18-crashed", 1)[1] for r in rows)
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(screen.query_one(BraillePlot)))
+
+
+@run_async
+async def test_grouped_runs_read_as_one_line_and_band_per_group(repo_path):
+    """Issue 10's explorer: `a` aggregates the series of each group into a mean line and a min-max band."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query="metric.name == 'loss' and metric.context.subset == 'train'"))
+        await settle(pilot)
+        screen = app.screen
+        assert len(screen.series) == 5  # alpha..delta and the crashed run
+        await pilot.press("a")
+        await settle(pilot)
+        assert screen.settings.aggregate == "mean+minmax" and screen.settings.group_by == "experiment"
+        assert sorted(r.group for r in screen.legend_rows) == ["exp-a", "exp-b"]
+        plot = screen.query_one(BraillePlot)
+        assert len(plot.curves) == 4  # two bands, two lines
+        by_group = {r.group: r for r in screen.legend_rows}
+        finals = {s.run_name: float(s.value[-1]) for s in screen.series}
+        assert by_group["exp-a"].last == pytest.approx((finals["alpha"] + finals["beta"]) / 2, rel=1e-3)
+        assert "mean+minmax by experiment" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("a", "a", "a")  # mean+std, median+minmax, back to every series
+        await settle(pilot)
+        assert screen.settings.aggregate == "none" and len(plot.curves) == 5

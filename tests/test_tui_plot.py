@@ -154,3 +154,24 @@ def test_log_axis_ticks_read_as_numbers():
             assert "e0." not in label and not label.startswith("1e") or label[2:].lstrip("-").isdigit(), label
     assert format_tick(0.000012) == "1.2e-05"
     assert not any(math.isnan(t) for t in nice_ticks(-1e-9, 1e-9, 3))
+
+
+def test_aggregate_mean_band_and_median_over_a_common_grid():
+    from aimcol.tui.aggregate import aggregate, band_points
+
+    x = np.arange(11, dtype=np.float64)
+    ys = [x * 1.0, x * 2.0, x * 3.0]
+    mean = aggregate([x, x, x], ys, "mean+minmax", points=11)
+    assert np.allclose(mean.x, x) and np.allclose(mean.center, x * 2.0)
+    assert np.allclose(mean.lo, x) and np.allclose(mean.hi, x * 3.0) and mean.count == 3
+    std = aggregate([x, x, x], ys, "mean+std", points=11)
+    assert np.allclose(std.hi - std.center, np.std(np.vstack(ys), axis=0))
+    median = aggregate([x, x, x], [x * 1.0, x * 10.0, x * 2.0], "median+minmax", points=11)
+    assert np.allclose(median.center, x * 2.0)
+    # a run that stopped early counts only where it has points, never as zeros
+    short = aggregate([x, x[:6]], [np.ones(11), np.full(6, 3.0)], "mean+minmax", points=11)
+    assert np.allclose(short.center[:6], 2.0) and np.allclose(short.center[6:], 1.0)
+    bx, by = band_points(mean)
+    assert len(bx) == 2 * 11 and np.allclose(by[0::2], mean.lo) and np.allclose(by[1::2], mean.hi)
+    with pytest.raises(ValueError, match="unknown aggregate"):
+        aggregate([x], [x], "mode")

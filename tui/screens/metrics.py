@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from aimcol import AimQLSyntaxError
+from aimcol.tui.aggregate import AGGREGATES, aggregate, band_points
 from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries, series_color
 from aimcol.tui.downsample import prepare_xy
 from aimcol.tui.formatting import format_number, format_value
@@ -38,6 +39,7 @@ class PlotSettings:
     smoothing: float = 0.0
     log_y: bool = False
     group_by: str = "series"  # series, run, experiment, metric, context:<k>, param:<p>
+    aggregate: str = "none"  # see aimcol.tui.aggregate.AGGREGATES; applies when grouped
     zoom: tuple[float, float] | None = None
 
 
@@ -115,8 +117,25 @@ class CurveCache:
         self._smoothed.clear()
 
 
+def _transformed(s: SeriesData, settings: PlotSettings, cache: CurveCache) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of one series as drawn: smoothed, log-scaled, sorted by x."""
+    y = cache.smoothed(s, settings.smoothing)
+    if settings.log_y:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+    return prepare_xy(series_x(s, settings.x_axis), y)
+
+
+def dim_color(color: str, keep: float = 0.45) -> str:
+    """``color`` darkened towards black: the band behind a group's line."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(int(c * keep) for c in (r, g, b)))
+
+
 def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
     """Turn loaded series into plot curves and legend rows under ``settings``."""
+    if settings.aggregate != "none" and settings.group_by != "series":
+        return _aggregated_curves(series, settings, cache)
     groups: dict[str, int] = {}
     curves = []
     legend = []
@@ -124,11 +143,7 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
         group = group_value(s, settings.group_by) if settings.group_by != "series" else ""
         color_index = groups.setdefault(group, len(groups)) if settings.group_by != "series" else index
         color = series_color(color_index)
-        y = cache.smoothed(s, settings.smoothing)
-        if settings.log_y:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
-        x, y = prepare_xy(series_x(s, settings.x_axis), y)
+        x, y = _transformed(s, settings, cache)
         curves.append(PlotSeries(x, y, color, s.label))
         last = float(s.value[-1]) if len(s.value) else None
         legend.append(
@@ -137,6 +152,33 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
             )
         )
     return CurvesReady(curves, legend, settings)
+
+
+def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
+    """One band and one line per group (bands first, so every line is drawn over them)."""
+    members: dict[str, list[SeriesData]] = {}
+    for s in series:
+        members.setdefault(group_value(s, settings.group_by), []).append(s)
+    bands, lines, legend = [], [], []
+    for index, (group, group_series) in enumerate(members.items()):
+        color = series_color(index)
+        drawn = [_transformed(s, settings, cache) for s in group_series]
+        curve = aggregate([x for x, _ in drawn], [y for _, y in drawn], settings.aggregate)
+        label = f"{group or '(none)'} · {curve.count} series"
+        bx, by = band_points(curve)
+        bands.append(PlotSeries(bx, by, dim_color(color), label + " band"))
+        keep = np.isfinite(curve.center)
+        lines.append(PlotSeries(curve.x[keep], curve.center[keep], color, label))
+        center = curve.center[keep]
+        if settings.log_y:
+            center = 10.0**center
+        last = float(center[-1]) if len(center) else None
+        statuses = {s.status for s in group_series}
+        status = "active" if "active" in statuses else ("crashed" if "crashed" in statuses else "finished")
+        legend.append(
+            LegendRow(label, group, color, last, _finite_stat(center, np.min), _finite_stat(center, np.max), status)
+        )
+    return CurvesReady(bands + lines, legend, settings)
 
 
 class Legend(DataTable):
@@ -157,6 +199,7 @@ class MetricsScreen(Screen):
         Binding("n", "pick_metric", "Metric"),
         Binding("x", "cycle_x", "X axis"),
         Binding("g", "pick_group", "Group"),
+        Binding("a", "cycle_aggregate", "Aggregate"),
         Binding("e", "smoother", "Smooth"),
         Binding("E", "rougher", "Less smooth", show=False),
         Binding("y", "toggle_log", "Log y"),
@@ -339,7 +382,8 @@ class MetricsScreen(Screen):
         if s.log_y:
             parts.append("log y")
         if s.group_by != "series":
-            parts.append(f"colour by {group_label(s.group_by)}")
+            verb = s.aggregate if s.aggregate != "none" else "colour"
+            parts.append(f"{verb} by {group_label(s.group_by)}")
         if s.zoom:
             parts.append(f"zoom {format_number(s.zoom[0])}–{format_number(s.zoom[1])}")
         crashed = {s.run_hash for s in self.series if s.status == "crashed"}
@@ -381,6 +425,14 @@ class MetricsScreen(Screen):
     def _step_smoothing(self, step: int) -> None:
         index = SMOOTHING_STEPS.index(self.settings.smoothing) if self.settings.smoothing in SMOOTHING_STEPS else 0
         self.settings.smoothing = SMOOTHING_STEPS[(index + step) % len(SMOOTHING_STEPS)]
+        self.rebuild()
+
+    def action_cycle_aggregate(self) -> None:
+        """Each series / mean+minmax / mean+std / median+minmax band per group (``g`` picks the groups)."""
+        s = self.settings
+        s.aggregate = AGGREGATES[(AGGREGATES.index(s.aggregate) + 1) % len(AGGREGATES)]
+        if s.aggregate != "none" and s.group_by == "series":
+            s.group_by = "experiment"  # aggregating needs groups: experiment until `g` picks others
         self.rebuild()
 
     def action_toggle_log(self) -> None:
