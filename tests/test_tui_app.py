@@ -502,3 +502,30 @@ async def test_grouped_runs_read_as_one_line_and_band_per_group(repo_path):
         await pilot.press("a", "a", "a")  # mean+std, median+minmax, back to every series
         await settle(pilot)
         assert screen.settings.aggregate == "none" and len(plot.curves) == 5
+
+
+@run_async
+async def test_p_on_a_run_page_plots_each_metric_on_its_own_chart(repo_path):
+    """Issue 10: loss and accuracy (or lr) on separate charts, each with its own y axis; `s` toggles."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(RunsTable)
+        table.move_cursor(table_names(app).index("delta"))
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MetricsScreen) and screen.settings.split
+        plots = screen.plots
+        assert sorted(p.border_title for p in plots) == ["accuracy", "loss"]
+        for plot in plots:
+            assert plot.curves and all(plot.border_title in c.label for c in plot.curves)
+            assert plot.size.height >= 5
+        accuracy = next(p for p in plots if p.border_title == "accuracy")
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(accuracy))
+        assert "a chart per metric" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("s")
+        await settle(pilot)
+        assert len(screen.plots) == 1 and len(screen.plot.curves) == 3

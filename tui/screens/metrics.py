@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -40,6 +41,7 @@ class PlotSettings:
     log_y: bool = False
     group_by: str = "series"  # series, run, experiment, metric, context:<k>, param:<p>
     aggregate: str = "none"  # see aimcol.tui.aggregate.AGGREGATES; applies when grouped
+    split: bool = False  # one chart per metric name (subplots) instead of one chart for all
     zoom: tuple[float, float] | None = None
 
 
@@ -59,6 +61,16 @@ class CurvesReady:
     curves: list[PlotSeries]
     legend: list[LegendRow]
     settings: PlotSettings
+    panels: list[str] | None = None  # per curve: the chart it goes to (its metric name when split)
+
+    def by_panel(self) -> list[tuple[str, list[PlotSeries]]]:
+        """``(title, curves)`` per chart, in first-seen order; one untitled chart when not split."""
+        if not self.panels:
+            return [("", self.curves)]
+        charts: dict[str, list[PlotSeries]] = {}
+        for panel, curve in zip(self.panels, self.curves):
+            charts.setdefault(panel, []).append(curve)
+        return list(charts.items()) or [("", [])]
 
 
 def group_value(series: SeriesData, group_by: str) -> str:
@@ -139,7 +151,9 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
     groups: dict[str, int] = {}
     curves = []
     legend = []
+    panels = []
     for index, s in enumerate(series):
+        panels.append(s.name if settings.split else "")
         group = group_value(s, settings.group_by) if settings.group_by != "series" else ""
         color_index = groups.setdefault(group, len(groups)) if settings.group_by != "series" else index
         color = series_color(color_index)
@@ -151,20 +165,23 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
                 s.label, group, color, last, _finite_stat(s.value, np.min), _finite_stat(s.value, np.max), s.status
             )
         )
-    return CurvesReady(curves, legend, settings)
+    return CurvesReady(curves, legend, settings, panels)
 
 
 def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
     """One band and one line per group (bands first, so every line is drawn over them)."""
-    members: dict[str, list[SeriesData]] = {}
+    members: dict[tuple[str, str], list[SeriesData]] = {}
     for s in series:
-        members.setdefault(group_value(s, settings.group_by), []).append(s)
-    bands, lines, legend = [], [], []
-    for index, (group, group_series) in enumerate(members.items()):
-        color = series_color(index)
+        members.setdefault((s.name if settings.split else "", group_value(s, settings.group_by)), []).append(s)
+    colors: dict[str, str] = {}
+    bands, lines, legend, band_panels, line_panels = [], [], [], [], []
+    for (panel, group), group_series in members.items():
+        color = colors.setdefault(group, series_color(len(colors)))
+        band_panels.append(panel)
+        line_panels.append(panel)
         drawn = [_transformed(s, settings, cache) for s in group_series]
         curve = aggregate([x for x, _ in drawn], [y for _, y in drawn], settings.aggregate)
-        label = f"{group or '(none)'} · {curve.count} series"
+        label = f"{group or '(none)'} · {curve.count} series" + (f" · {panel}" if panel else "")
         bx, by = band_points(curve)
         bands.append(PlotSeries(bx, by, dim_color(color), label + " band"))
         keep = np.isfinite(curve.center)
@@ -178,7 +195,7 @@ def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: 
         legend.append(
             LegendRow(label, group, color, last, _finite_stat(center, np.min), _finite_stat(center, np.max), status)
         )
-    return CurvesReady(bands + lines, legend, settings)
+    return CurvesReady(bands + lines, legend, settings, band_panels + line_panels)
 
 
 class Legend(DataTable):
@@ -200,6 +217,7 @@ class MetricsScreen(Screen):
         Binding("x", "cycle_x", "X axis"),
         Binding("g", "pick_group", "Group"),
         Binding("a", "cycle_aggregate", "Aggregate"),
+        Binding("s", "toggle_split", "Subplots"),
         Binding("e", "smoother", "Smooth"),
         Binding("E", "rougher", "Less smooth", show=False),
         Binding("y", "toggle_log", "Log y"),
@@ -218,16 +236,23 @@ class MetricsScreen(Screen):
     MetricsScreen #legend { height: auto; max-height: 35%; }
     MetricsScreen #legend.-hidden { display: none; }
     MetricsScreen BraillePlot { padding: 0 1 0 0; }
+    MetricsScreen #plots { height: 1fr; }
+    MetricsScreen BraillePlot.-titled { border-top: solid $panel-lighten-2; border-title-align: left; }
     """
 
     def __init__(
-        self, query: str = "", run_hashes: list[str] | None = None, metric_keys: list[MetricKey] | None = None
+        self,
+        query: str = "",
+        run_hashes: list[str] | None = None,
+        metric_keys: list[MetricKey] | None = None,
+        *,
+        split: bool = False,
     ) -> None:
         super().__init__()
         self.query_text = query
         self.run_hashes = list(run_hashes) if run_hashes is not None else None
         self.metric_keys = metric_keys
-        self.settings = PlotSettings()
+        self.settings = PlotSettings(split=split)
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
@@ -245,13 +270,23 @@ class MetricsScreen(Screen):
             placeholder="AimQL, e.g. metric.name == 'loss' and metric.context.subset == 'val'",
             id="metrics-query",
         )
-        yield BraillePlot(id="plot")
+        with Vertical(id="plots"):
+            yield BraillePlot(id="plot")
         yield Legend(id="legend", cursor_type="row")
         yield Footer()
 
     @property
     def plot(self) -> BraillePlot:
-        return self.query_one(BraillePlot)
+        """The first chart (the only one unless split into one chart per metric)."""
+        return self.query_one("#plot", BraillePlot)
+
+    @property
+    def plots(self) -> list[BraillePlot]:
+        return list(self.query(BraillePlot))
+
+    def full_x_range(self) -> tuple[float, float] | None:
+        ranges = [r for r in (p.full_x_range() for p in self.plots) if r is not None]
+        return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
 
     @property
     def query_bar(self):
@@ -336,9 +371,21 @@ class MetricsScreen(Screen):
             message = f"no sequence matches{scope}"
         else:
             message = f"no {X_AXIS_LABELS[settings.x_axis]} values to plot"
-        self.plot.set_curves(
-            ready.curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
-        )
+        charts = ready.by_panel()
+        plots = self.plots
+        for extra in plots[len(charts) :]:
+            extra.remove()
+        container = self.query_one("#plots", Vertical)
+        for _ in range(len(plots), len(charts)):
+            plot = BraillePlot()
+            container.mount(plot)
+            plots.append(plot)
+        for plot, (title, curves) in zip(plots, charts):
+            plot.border_title = title or None
+            plot.set_class(bool(title), "-titled")
+            plot.set_curves(
+                curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
+            )
         self.legend_rows = ready.legend
         self._fill_legend(ready.legend, settings)
         self.update_status()
@@ -381,6 +428,8 @@ class MetricsScreen(Screen):
             parts.append(f"ema {s.smoothing:g}")
         if s.log_y:
             parts.append("log y")
+        if s.split:
+            parts.append("a chart per metric")
         if s.group_by != "series":
             verb = s.aggregate if s.aggregate != "none" else "colour"
             parts.append(f"{verb} by {group_label(s.group_by)}")
@@ -435,6 +484,11 @@ class MetricsScreen(Screen):
             s.group_by = "experiment"  # aggregating needs groups: experiment until `g` picks others
         self.rebuild()
 
+    def action_toggle_split(self) -> None:
+        """One chart per metric name (loss and lr each on their own y axis) or one chart for all."""
+        self.settings.split = not self.settings.split
+        self.rebuild()
+
     def action_toggle_log(self) -> None:
         self.settings.log_y = not self.settings.log_y
         self.rebuild()
@@ -443,7 +497,7 @@ class MetricsScreen(Screen):
         self.query_one("#legend", DataTable).toggle_class("-hidden")
 
     def _current_range(self) -> tuple[float, float] | None:
-        return self.settings.zoom or self.plot.full_x_range()
+        return self.settings.zoom or self.full_x_range()
 
     def action_zoom_in(self) -> None:
         self._zoom(0.5)
@@ -453,7 +507,7 @@ class MetricsScreen(Screen):
 
     def _zoom(self, factor: float) -> None:
         current = self._current_range()
-        full = self.plot.full_x_range()
+        full = self.full_x_range()
         if current is None or full is None:
             return
         center = (current[0] + current[1]) / 2
@@ -467,7 +521,7 @@ class MetricsScreen(Screen):
 
     def action_pan(self, direction: int) -> None:
         current = self.settings.zoom
-        full = self.plot.full_x_range()
+        full = self.full_x_range()
         if current is None or full is None:
             return
         width = current[1] - current[0]

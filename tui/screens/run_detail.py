@@ -140,7 +140,8 @@ class RunDetailScreen(Screen):
     def action_plot(self) -> None:
         from aimcol.tui.screens.metrics import MetricsScreen
 
-        self.app.push_screen(MetricsScreen(query="", run_hashes=[self.run_hash]))
+        # one chart per metric: loss and lr each on their own y axis, not lr flat at zero under loss
+        self.app.push_screen(MetricsScreen(query="", run_hashes=[self.run_hash], split=True))
 
     def action_archive(self) -> None:
         if self.detail is not None:
