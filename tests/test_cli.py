@@ -33,7 +33,7 @@ def test_demo_writes_a_realistic_repo(demo_repo):
     assert {r.experiment for r in runs} == {"resnet18-cifar10", "vit-tiny-cifar10", "mlp-mnist"}
     crashed = [r for r in runs if r.crashed]
     assert len(crashed) == 1 and crashed[0].name == "resnet18-crashed"
-    assert crashed[0].get_metric("loss", {"subset": "train"}).last_step == 80  # killed at 2/5 of 200 steps
+    assert crashed[0].get_metric("loss", {"subset": "train"}).last_step() == 80  # killed at 2/5 of 200 steps
     finished = [r for r in runs if not r.crashed]
     for run in finished:
         assert set(run["hparams"]) >= {"lr", "batch_size", "optimizer"}

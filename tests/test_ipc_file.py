@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from aimcol.errors import FormatError
 from aimcol.format import segments
 from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
 from aimcol.format.local_storage import LocalStorage
@@ -107,8 +106,3 @@ def test_other_layouts_fall_back_to_pyarrow(tmp_path):
         writer.write_table(table)
     with pytest.raises(IpcLayoutError):
         IpcFileBatches(*_at(stream))
-
-
-def test_a_layout_error_is_a_format_error():
-    """Callers catching the format's errors catch this one too (it was outside the hierarchy)."""
-    assert issubclass(IpcLayoutError, FormatError)

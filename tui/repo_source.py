@@ -315,7 +315,7 @@ class RepoSource:
                     last=_as_float(metric.last),
                     min=_as_float(metric.min),
                     max=_as_float(metric.max),
-                    last_step=metric.last_step,
+                    last_step=metric.last_step(),
                     values=values,
                 )
             )

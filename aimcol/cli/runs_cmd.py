@@ -123,7 +123,7 @@ def cmd_show(args) -> int:
                             "name": m.name,
                             "context": dict(m.context),
                             "last": m.last,
-                            "last_step": m.last_step,
+                            "last_step": m.last_step(),
                             "min": m.min,
                             "max": m.max,
                         }
@@ -150,7 +150,7 @@ def cmd_show(args) -> int:
         [
             m.name,
             json.dumps(dict(m.context), sort_keys=True),
-            m.last_step if m.last_step is not None else "-",
+            m.last_step() if m.last_step() is not None else "-",
             format_value(m.last),
             format_value(m.min),
             format_value(m.max),

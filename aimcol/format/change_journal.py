@@ -35,7 +35,7 @@ def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
     """
     storage = layout.storage
     if not storage.supports_append:
-        return
+        return  # an object store logs a run's changes itself (Storage.change_log)
     try:
         storage.append(journal_key(), (run_hash + "\n").encode())
     except OSError:
@@ -44,6 +44,8 @@ def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
 
 def journal_state(layout: RepoLayout) -> JournalState | None:
     """The journal's identity and size now, or ``None`` where there is none."""
+    if layout.storage.change_log is not None:
+        return layout.storage.change_log.state()
     if not layout.storage.supports_append:
         return None
     try:
@@ -55,6 +57,8 @@ def journal_state(layout: RepoLayout) -> JournalState | None:
 
 def journal_names(layout: RepoLayout, start: int, stop: int) -> tuple[set[str], int]:
     """Run hashes named in ``[start, stop)`` of the journal, and the offset after the last whole line."""
+    if layout.storage.change_log is not None:
+        return layout.storage.change_log.names_since(start, stop)
     try:
         data = layout.storage.read_range(journal_key(), start, stop - start)
     except OSError:
@@ -73,6 +77,8 @@ def journal_names(layout: RepoLayout, start: int, stop: int) -> tuple[set[str], 
 
 def rotate_journal(layout: RepoLayout) -> JournalState | None:
     """Empty the journal (a new object: readers see a new identity and do a full scan)."""
+    if layout.storage.change_log is not None:
+        return layout.storage.change_log.state()  # a log of objects is never rewritten
     try:
         layout.storage.replace(journal_key(), b"")
     except OSError:

@@ -145,7 +145,7 @@ def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
         "m_ctime_ns": ctime_ns,
         "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
     }
-    for key in ("name", "description", "experiment"):
+    for key in ("name", "description", "experiment", "exit_status"):
         if props[key] is not None and not isinstance(props[key], str):
             raise TypeError(f"{key} is not a str")
     if not isinstance(params, dict):

@@ -145,6 +145,22 @@ class Claim(ABC):
         for a claim already released or lost."""
 
 
+class ChangeLog(Protocol):
+    """A storage's own log of which runs changed, for the run index (object stores).
+
+    Positions are integers that only grow (milliseconds on object stores); the index keeps
+    the position it has read up to, as it does a byte offset of the local change journal.
+    """
+
+    def state(self) -> tuple[int, int] | None:
+        """``(identity, position now)``; ``None`` when the log cannot be read."""
+        ...
+
+    def names_since(self, start: int, stop: int) -> tuple[set[str], int]:
+        """Run hashes logged since ``start`` (possibly a few more), and the position read up to."""
+        ...
+
+
 class Storage(ABC):
     """Where one repository's objects live.  See the module docstring for keys and guarantees."""
 
@@ -154,6 +170,10 @@ class Storage(ABC):
     supports_append: bool = True
     """Whether appendable objects exist (local: yes; object stores: no — the format then
     writes immutable delta segments instead of a live stream, and the journal as objects)."""
+
+    change_log: ChangeLog | None = None
+    """Where the storage logs run changes itself (object stores: small objects, since they
+    cannot append to the change journal); ``None``: the format appends to ``index/changes``."""
 
     local_root: str | None = None
     """The repository folder when the repository is on a local filesystem, else ``None``
@@ -321,6 +341,9 @@ BackendFactory = Callable[[str], Storage]
 
 _BACKENDS: dict[str, BackendFactory] = {}
 
+OBJECT_STORE_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "azure", "memory"})
+"""Schemes served by :mod:`aimcol.format.object_storage` (imported on first use; extra ``remote``)."""
+
 
 def register_backend(scheme: str, factory: BackendFactory) -> None:
     """Let :func:`storage_for` open ``<scheme>://…`` locations with ``factory``."""
@@ -353,6 +376,10 @@ def storage_for(location: str | os.PathLike[str]) -> Storage:
 
         return LocalStorage(location[len("file://") :] if scheme == "file" else location)
     factory = _BACKENDS.get(scheme)
+    if factory is None and scheme in OBJECT_STORE_SCHEMES:
+        with contextlib.suppress(ImportError):
+            import aimcol.format.object_storage  # noqa: F401 (registers its schemes)
+        factory = _BACKENDS.get(scheme)
     if factory is None:
         known = ", ".join(sorted(_BACKENDS)) or "none installed"
         raise UnsupportedStorageError(
