@@ -529,3 +529,34 @@ async def test_p_on_a_run_page_plots_each_metric_on_its_own_chart(repo_path):
         await pilot.press("s")
         await settle(pilot)
         assert len(screen.plots) == 1 and len(screen.plot.curves) == 3
+
+
+@run_async
+async def test_cursor_reads_every_series_value_at_its_x(repo_path):
+    """Issue 10: `]`/`[` (and a click) move a vertical cursor; the legend shows each series' value there."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query="metric.name == 'loss' and metric.context.subset == 'train'"))
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        x = screen.cursor_x
+        assert x is not None and 0 < x < STEPS
+        legend = screen.query_one("#legend")
+        header = [str(c.label) for c in legend.columns.values()]
+        assert any(h.startswith("at step") for h in header)
+        column = next(i for i, h in enumerate(header) if h.startswith("at step"))
+        for i, series in enumerate(screen.series):
+            expected = series.value[np.searchsorted(series.step, x, side="right") - 1]
+            assert float(str(legend.get_row_at(i)[column])) == pytest.approx(expected, rel=1e-3)
+        assert "│" in screen_text(screen.plot)  # the cursor line is drawn
+        await pilot.press(*["right_square_bracket"] * 5)
+        assert screen.cursor_x > x
+        await pilot.click(BraillePlot, offset=(20, 3))
+        await pilot.pause()
+        assert screen.cursor_x < x
+        await pilot.press("c")
+        await pilot.pause()
+        assert screen.cursor_x is None and not any(str(c.label).startswith("at ") for c in legend.columns.values())

@@ -62,6 +62,7 @@ class CurvesReady:
     legend: list[LegendRow]
     settings: PlotSettings
     panels: list[str] | None = None  # per curve: the chart it goes to (its metric name when split)
+    legend_curves: list[int] | None = None  # per legend row: the index of its curve (its line)
 
     def by_panel(self) -> list[tuple[str, list[PlotSeries]]]:
         """``(title, curves)`` per chart, in first-seen order; one untitled chart when not split."""
@@ -165,7 +166,7 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
                 s.label, group, color, last, _finite_stat(s.value, np.min), _finite_stat(s.value, np.max), s.status
             )
         )
-    return CurvesReady(curves, legend, settings, panels)
+    return CurvesReady(curves, legend, settings, panels, list(range(len(curves))))
 
 
 def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
@@ -195,7 +196,17 @@ def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: 
         legend.append(
             LegendRow(label, group, color, last, _finite_stat(center, np.min), _finite_stat(center, np.max), status)
         )
-    return CurvesReady(bands + lines, legend, settings, band_panels + line_panels)
+    lines_at = list(range(len(bands), len(bands) + len(lines)))
+    return CurvesReady(bands + lines, legend, settings, band_panels + line_panels, lines_at)
+
+
+def value_at(curve: PlotSeries, x: float, log_y: bool = False) -> float | None:
+    """The curve's value at ``x``: its last point at or before ``x`` (None before its first)."""
+    index = int(np.searchsorted(curve.x, x, side="right")) - 1
+    if index < 0 or not len(curve.y):
+        return None
+    value = float(curve.y[index])
+    return 10.0**value if log_y and np.isfinite(value) else value
 
 
 class Legend(DataTable):
@@ -218,6 +229,11 @@ class MetricsScreen(Screen):
         Binding("g", "pick_group", "Group"),
         Binding("a", "cycle_aggregate", "Aggregate"),
         Binding("s", "toggle_split", "Subplots"),
+        Binding("left_square_bracket", "cursor(-1)", "Cursor left", show=False),
+        Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
+        Binding("left_curly_bracket", "cursor(-10)", "Cursor far left", show=False),
+        Binding("right_curly_bracket", "cursor(10)", "Cursor far right", show=False),
+        Binding("c", "hide_cursor", "Hide cursor", show=False),
         Binding("e", "smoother", "Smooth"),
         Binding("E", "rougher", "Less smooth", show=False),
         Binding("y", "toggle_log", "Log y"),
@@ -257,6 +273,8 @@ class MetricsScreen(Screen):
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
         self.load_pending = False
+        self.cursor_x: float | None = None
+        self._ready: CurvesReady | None = None
         self._cache = CurveCache()
 
     def compose(self) -> ComposeResult:
@@ -383,9 +401,11 @@ class MetricsScreen(Screen):
         for plot, (title, curves) in zip(plots, charts):
             plot.border_title = title or None
             plot.set_class(bool(title), "-titled")
+            plot.cursor_x = self.cursor_x
             plot.set_curves(
                 curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
             )
+        self._ready = ready
         self.legend_rows = ready.legend
         self._fill_legend(ready.legend, settings)
         self.update_status()
@@ -398,9 +418,12 @@ class MetricsScreen(Screen):
         legend.add_column("series", key="series")
         if grouped:
             legend.add_column(group_label(settings.group_by), key="group")
+        at_cursor = self.cursor_values()
+        if at_cursor is not None:
+            legend.add_column(f"at {X_AXIS_LABELS[settings.x_axis]} {format_number(self.cursor_x)}", key="cursor")
         for name in ("last", "min", "max", "status"):
             legend.add_column(name, key=name)
-        for row in rows:
+        for index, row in enumerate(rows):
             status = Text(
                 row.status,
                 style="bold red" if row.status == "crashed" else ("bold green" if row.status == "active" else "dim"),
@@ -411,8 +434,44 @@ class MetricsScreen(Screen):
             cells = [Text("━━", style=row.color), label]
             if grouped:
                 cells.append(row.group)
+            if at_cursor is not None:
+                cells.append(Text(format_number(at_cursor[index]), style=f"bold {row.color}"))
             cells += [format_number(row.last), format_number(row.min), format_number(row.max), status]
             legend.add_row(*cells)
+
+    def cursor_values(self) -> list[float | None] | None:
+        """Each legend row's value at the cursor (None without a cursor or curves)."""
+        ready = self._ready
+        if self.cursor_x is None or ready is None or ready.legend_curves is None:
+            return None
+        return [value_at(ready.curves[i], self.cursor_x, ready.settings.log_y) for i in ready.legend_curves]
+
+    def _show_cursor(self) -> None:
+        for plot in self.plots:
+            plot.set_cursor(self.cursor_x)
+        if self._ready is not None:
+            self._fill_legend(self._ready.legend, self._ready.settings)
+
+    def action_cursor(self, cells: int) -> None:
+        """Move the vertical cursor ``cells`` columns (it appears mid-chart the first time)."""
+        full = self._current_range()
+        if full is None:
+            return
+        lo, hi = full
+        if self.cursor_x is None:
+            self.cursor_x = (lo + hi) / 2
+        else:
+            columns = (self.plot.geometry[1] if self.plot.geometry else 60) or 60
+            self.cursor_x = min(max(self.cursor_x + cells * (hi - lo) / columns, lo), hi)
+        self._show_cursor()
+
+    def action_hide_cursor(self) -> None:
+        self.cursor_x = None
+        self._show_cursor()
+
+    def on_braille_plot_cursor_moved(self, message: BraillePlot.CursorMoved) -> None:
+        self.cursor_x = message.x
+        self._show_cursor()
 
     def update_status(self) -> None:
         s = self.settings
