@@ -560,3 +560,35 @@ async def test_cursor_reads_every_series_value_at_its_x(repo_path):
         await pilot.press("c")
         await pilot.pause()
         assert screen.cursor_x is None and not any(str(c.label).startswith("at ") for c in legend.columns.values())
+
+
+@run_async
+async def test_logs_tab_shows_and_searches_the_captured_output(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    code = (
+        "from aimcol import Run\n"
+        f"run = Run(repo={path!r}, system_tracking_interval=None, capture_terminal_logs=True)\n"
+        "run.name = 'talker'\n"
+        "for epoch in range(5):\n"
+        "    print(f'epoch {epoch} loss {1.0 / (epoch + 1):.3f}')\n"
+        "run.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunDetailScreen)
+        await pilot.press("4")
+        await pilot.pause()
+        view = screen.query_one("#logs-view")
+        assert [str(view.lines[i]) for i in range(view.line_count)][:2] == ["epoch 0 loss 1.000", "epoch 1 loss 0.500"]
+        await pilot.press("slash", *"epoch 3")
+        await pilot.pause()
+        assert view.line_count == 1 and "epoch 3 loss 0.250" in str(view.lines[0])
+        await pilot.press("escape")  # out of the search box, then back to the runs
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
