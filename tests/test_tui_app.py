@@ -592,3 +592,30 @@ async def test_logs_tab_shows_and_searches_the_captured_output(tmp_path):
         await pilot.press("escape")  # out of the search box, then back to the runs
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
+
+
+@run_async
+async def test_moving_average_and_outlier_clipping_keys(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    run = Run(repo=path, system_tracking_interval=None, capture_terminal_logs=False)
+    values = np.sin(np.arange(300) / 20.0)
+    values[150] = 1e6  # a spike that flattens every curve
+    run.track_array(values, name="loss")
+    run.close()
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query="metric.name == 'loss'"))
+        await settle(pilot)
+        screen = app.screen
+        spiky = screen_text(screen.plot)
+        await pilot.press("o")
+        await settle(pilot)
+        clipped = screen_text(screen.plot)
+        assert "1e+06" in spiky or "1.0e+06" in spiky
+        assert "e+06" not in clipped and "outliers clipped" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("w")
+        await settle(pilot)
+        assert screen.settings.smoother == "mean" and screen.settings.smoothing > 0
+        assert "moving average of" in str(screen.query_one("#metrics-status").render())

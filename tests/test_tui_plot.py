@@ -175,3 +175,31 @@ def test_aggregate_mean_band_and_median_over_a_common_grid():
     assert len(bx) == 2 * 11 and np.allclose(by[0::2], mean.lo) and np.allclose(by[1::2], mean.hi)
     with pytest.raises(ValueError, match="unknown aggregate"):
         aggregate([x], [x], "mode")
+
+
+def test_centred_moving_average_matches_a_loop_and_skips_nan():
+    from aimcol.tui.smoothing import centred_moving_average, window_for
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=200)
+    values[[5, 6, 50]] = np.nan
+    window = 7
+    got = centred_moving_average(values, window)
+    for i in range(len(values)):
+        part = values[max(0, i - 3) : i + 4]
+        part = part[np.isfinite(part)]
+        assert got[i] == pytest.approx(part.mean())
+    assert window_for(0.9) == 11 and window_for(0.6) == 3 and window_for(0.0) == 3
+    assert np.isnan(centred_moving_average(np.array([np.nan, np.nan]), 3)).all()
+
+
+def test_outlier_clipping_fits_the_y_range_to_the_bulk():
+    from aimcol.tui.components.braille_plot import _value_range
+
+    x = np.arange(1000, dtype=np.float64)
+    y = np.sin(x / 50)
+    y[500] = 1e6  # one spike
+    buckets = [minmax_buckets(x, y, 0.0, 999.0, 400)]
+    assert _value_range(buckets)[1] > 1e5
+    lo, hi = _value_range(buckets, clip_outliers=True)
+    assert -1.2 < lo < -0.9 and 0.9 < hi < 1.2

@@ -78,6 +78,7 @@ class BraillePlot(Widget, can_focus=False):
         self._built_for: tuple | None = None
         self._label_width = 6
         self.cursor_x: float | None = None
+        self.clip_outliers = False  # y range over the 1st..99th percentile of the drawn buckets
         self.geometry: tuple[int, int, float, float] | None = None  # label width, plot columns, x range drawn
 
     # -- inputs -----------------------------------------------------------------------------
@@ -169,7 +170,7 @@ class BraillePlot(Widget, can_focus=False):
         # bucket at the width the last y labels left; redo only if the new labels differ in width
         plot_cols = max(width - self._label_width - 1, 4)
         buckets = [minmax_buckets(c.x, c.y, x_lo, x_hi, 2 * plot_cols) for c in self.curves]
-        y_lo, y_hi = _value_range(buckets)
+        y_lo, y_hi = _value_range(buckets, self.clip_outliers)
         y_ticks = (log_ticks if self.log_y else nice_ticks)(y_lo, y_hi, max(2, plot_rows // 3))
         y_labels = [format_tick(t, "value", self.log_y) for t in y_ticks]
         label_width = max([len(s) for s in y_labels] + [3])
@@ -221,8 +222,19 @@ class BraillePlot(Widget, can_focus=False):
         return Strip([Segment("".join(chars)[:width], style)])
 
 
-def _value_range(buckets) -> tuple[float, float]:
-    """The y range of all buckets (the points inside the x range), padded by 4 %."""
+def _value_range(buckets, clip_outliers: bool = False) -> tuple[float, float]:
+    """The y range of all buckets (the points inside the x range), padded by 4 %; with
+    ``clip_outliers`` the 1st..99th percentile of the buckets' lows and highs instead."""
+    if clip_outliers:
+        lows_all = [b.lo[b.valid & np.isfinite(b.lo)] for b in buckets]
+        highs_all = [b.hi[b.valid & np.isfinite(b.hi)] for b in buckets]
+        lo_values = np.concatenate(lows_all) if lows_all else np.empty(0)
+        hi_values = np.concatenate(highs_all) if highs_all else np.empty(0)
+        if len(lo_values) and len(hi_values):
+            lo, hi = float(np.percentile(lo_values, 1)), float(np.percentile(hi_values, 99))
+            if hi > lo:
+                pad = (hi - lo) * 0.04
+                return lo - pad, hi + pad
     lows, highs = [], []
     for b in buckets:
         if not b.valid.any() or np.isnan(b.lo[b.valid]).all():

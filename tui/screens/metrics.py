@@ -27,7 +27,7 @@ from aimcol.tui.downsample import prepare_xy
 from aimcol.tui.formatting import format_number, format_value
 from aimcol.tui.messages import LoadFailed, SeriesLoaded
 from aimcol.tui.repo_source import MetricKey, SeriesData
-from aimcol.tui.smoothing import ema
+from aimcol.tui.smoothing import centred_moving_average, ema, window_for
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
 X_AXES = ("step", "epoch", "time")
@@ -42,6 +42,8 @@ class PlotSettings:
     group_by: str = "series"  # series, run, experiment, metric, context:<k>, param:<p>
     aggregate: str = "none"  # see aimcol.tui.aggregate.AGGREGATES; applies when grouped
     split: bool = False  # one chart per metric name (subplots) instead of one chart for all
+    smoother: str = "ema"  # or "mean": a centred moving average of about the same strength
+    clip_outliers: bool = False  # y range from the 1st to the 99th percentile of what is drawn
     zoom: tuple[float, float] | None = None
 
 
@@ -116,13 +118,16 @@ class CurveCache:
     def __init__(self) -> None:
         self._smoothed: dict[tuple, np.ndarray] = {}
 
-    def smoothed(self, series: SeriesData, weight: float) -> np.ndarray:
+    def smoothed(self, series: SeriesData, weight: float, smoother: str = "ema") -> np.ndarray:
         if weight == 0.0:
             return series.value
-        key = (series.key, len(series.value), weight)
+        key = (series.key, len(series.value), weight, smoother)
         found = self._smoothed.get(key)
         if found is None:
-            found = ema(series.value, weight)
+            if smoother == "mean":
+                found = centred_moving_average(series.value, window_for(weight))
+            else:
+                found = ema(series.value, weight)
             self._smoothed[key] = found
         return found
 
@@ -132,7 +137,7 @@ class CurveCache:
 
 def _transformed(s: SeriesData, settings: PlotSettings, cache: CurveCache) -> tuple[np.ndarray, np.ndarray]:
     """x and y of one series as drawn: smoothed, log-scaled, sorted by x."""
-    y = cache.smoothed(s, settings.smoothing)
+    y = cache.smoothed(s, settings.smoothing, settings.smoother)
     if settings.log_y:
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
@@ -229,6 +234,8 @@ class MetricsScreen(Screen):
         Binding("g", "pick_group", "Group"),
         Binding("a", "cycle_aggregate", "Aggregate"),
         Binding("s", "toggle_split", "Subplots"),
+        Binding("w", "toggle_smoother", "EMA / moving average", show=False),
+        Binding("o", "toggle_outliers", "Clip outliers", show=False),
         Binding("left_square_bracket", "cursor(-1)", "Cursor left", show=False),
         Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
         Binding("left_curly_bracket", "cursor(-10)", "Cursor far left", show=False),
@@ -402,6 +409,7 @@ class MetricsScreen(Screen):
             plot.border_title = title or None
             plot.set_class(bool(title), "-titled")
             plot.cursor_x = self.cursor_x
+            plot.clip_outliers = settings.clip_outliers
             plot.set_curves(
                 curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
             )
@@ -484,7 +492,11 @@ class MetricsScreen(Screen):
         )
         parts.append(f"x={X_AXIS_LABELS[s.x_axis]}")
         if s.smoothing:
-            parts.append(f"ema {s.smoothing:g}")
+            parts.append(
+                f"ema {s.smoothing:g}" if s.smoother == "ema" else f"moving average of {window_for(s.smoothing)}"
+            )
+        if s.clip_outliers:
+            parts.append("outliers clipped")
         if s.log_y:
             parts.append("log y")
         if s.split:
@@ -541,6 +553,18 @@ class MetricsScreen(Screen):
         s.aggregate = AGGREGATES[(AGGREGATES.index(s.aggregate) + 1) % len(AGGREGATES)]
         if s.aggregate != "none" and s.group_by == "series":
             s.group_by = "experiment"  # aggregating needs groups: experiment until `g` picks others
+        self.rebuild()
+
+    def action_toggle_smoother(self) -> None:
+        """EMA (lags, like TensorBoard's) or a centred moving average of the same strength (no lag)."""
+        self.settings.smoother = "mean" if self.settings.smoother == "ema" else "ema"
+        if self.settings.smoothing == 0.0:
+            self.settings.smoothing = SMOOTHING_STEPS[2]
+        self.rebuild()
+
+    def action_toggle_outliers(self) -> None:
+        """Fit the y axis to the 1st..99th percentile, so one spike does not flatten every curve."""
+        self.settings.clip_outliers = not self.settings.clip_outliers
         self.rebuild()
 
     def action_toggle_split(self) -> None:
