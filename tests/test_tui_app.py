@@ -159,7 +159,11 @@ async def test_metrics_view_options_and_crashed_flag(repo_path):
             for c, s in zip(plot.curves, screen.series)
             if s.name != "loss" or s.context.get("subset") != "train"
         )
-        await pilot.press("x", "x")  # back to step
+        await pilot.press("x", "x")  # relative time, then absolute time
+        await settle(pilot)
+        assert screen.settings.x_axis == "clock"
+        assert "x=absolute time" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("x")  # back to step
         await pilot.press("plus")
         await settle(pilot)
         assert screen.settings.zoom is not None

@@ -203,3 +203,10 @@ def test_outlier_clipping_fits_the_y_range_to_the_bulk():
     assert _value_range(buckets)[1] > 1e5
     lo, hi = _value_range(buckets, clip_outliers=True)
     assert -1.2 < lo < -0.9 and 0.9 < hi < 1.2
+
+
+def test_absolute_time_ticks_read_as_clock_times():
+    import datetime
+
+    t = datetime.datetime(2026, 1, 2, 13, 45, 10).timestamp()
+    assert format_tick(t, "clock") == "13:45:10"

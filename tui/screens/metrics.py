@@ -30,8 +30,8 @@ from aimcol.tui.repo_source import MetricKey, SeriesData
 from aimcol.tui.smoothing import centred_moving_average, ema, window_for
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
-X_AXES = ("step", "epoch", "time")
-X_AXIS_LABELS = {"step": "step", "epoch": "epoch", "time": "relative time"}
+X_AXES = ("step", "epoch", "time", "clock")
+X_AXIS_LABELS = {"step": "step", "epoch": "epoch", "time": "relative time", "clock": "absolute time"}
 
 
 @dataclass
@@ -104,6 +104,8 @@ def series_x(series: SeriesData, x_axis: str) -> np.ndarray:
     if x_axis == "time":
         start = series.time[0] if len(series.time) else 0.0
         return series.time - min(start, series.creation_time or start)
+    if x_axis == "clock":
+        return series.time.astype(np.float64)  # unix seconds: runs line up by when they ran
     return series.step.astype(np.float64)
 
 
