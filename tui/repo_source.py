@@ -149,6 +149,7 @@ class RunDetail:
     duration: float
     params: dict
     sequences: list[SequenceSummary]
+    logs: list[str] = field(default_factory=list)  # captured terminal lines
 
 
 def param_columns(table: pa.Table) -> list[str]:
@@ -333,6 +334,7 @@ class RepoSource:
             duration=duration_of(run),
             params=run.params,
             sequences=sequences,
+            logs=run.get_terminal_logs(),
         )
 
     # -- writes -----------------------------------------------------------------------------
