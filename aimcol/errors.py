@@ -46,8 +46,22 @@ class RepoNotFoundError(AimcolError, FileNotFoundError):
     """No ``.aimcol`` repository at the given path."""
 
 
+class UnstorableValueError(AimcolError, ValueError):
+    """A value a run cannot store exactly: refused before anything is changed (a str with a
+    lone surrogate, params nested deeper than aimcol keeps, an int beyond the exact range)."""
+
+
+class UntrackableValueError(AimcolError, TypeError, ValueError):
+    """``track()`` got a value of a type it cannot track (a str, None, an object without an
+    Aim type).  A ``TypeError``, and a ``ValueError`` as Aim raises for it."""
+
+
 class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
+
+
+class ReadOnlyRepoError(AimcolError, PermissionError):
+    """A write was attempted on a repository opened with ``Repo(path, read_only=True)``."""
 
 
 class AimQLSyntaxError(AimcolError, SyntaxError):
@@ -70,6 +84,39 @@ class AimQLSyntaxError(AimcolError, SyntaxError):
         lines = self.query.splitlines() or [""]
         line = lines[min(max(self.lineno or 1, 1), len(lines)) - 1]
         return f"{line}\n{' ' * self.col}^\nAimQLSyntaxError: {self.msg}"
+
+
+class StorageError(AimcolError, OSError):
+    """A storage backend could not do what the format asked (see :mod:`aimcol.format.storage`)."""
+
+
+class ObjectNotFoundError(StorageError, FileNotFoundError):
+    """No object at the key read, stat'ed or ranged-read (also: a live segment sealed and removed)."""
+
+
+class ObjectExistsError(StorageError, FileExistsError):
+    """A create-only-if-absent write found an object already there (another writer won the race)."""
+
+
+class ClaimLostError(AimcolError, RuntimeError):
+    """This writer's claim on a run was released or taken over (fenced): it must stop writing."""
+
+
+class UnsupportedStorageError(AimcolError, ValueError):
+    """A repository location whose scheme (``s3://`` …) no installed storage backend handles."""
+
+
+class AimQLCostError(AimcolError, ValueError):
+    """An AimQL query refused because running it would cost too much.
+
+    ``reason`` names the bound: ``"length"`` (query text too long), ``"depth"`` (nested too
+    deeply), ``"size"`` (a value it builds is too large), ``"time"`` (ran past its time
+    limit), ``"memory"`` or ``"regex"`` (a pattern the linear-time engine cannot run).
+    """
+
+    def __init__(self, message: str, reason: str = "size"):
+        self.reason = reason
+        super().__init__(message)
 
 
 class ImportSourceError(AimcolError, ValueError):

@@ -70,7 +70,9 @@ def wait_writers(procs: list[subprocess.Popen]) -> list[str]:
 def run_parent(tool: str, args, root, hashes_dir, script: str, count_points, finish) -> dict:
     """Start the writers, poll, wait; ``finish(hashes)`` returns the tool's checks."""
     procs = start_writers(
-        script, args.writers, ["--repo", str(root), "--steps", str(args.steps), "--hashes", str(hashes_dir)]
+        script,
+        args.writers,
+        ["--impl", args.impl, "--repo", str(root), "--steps", str(args.steps), "--hashes", str(hashes_dir)],
     )
     t0 = time.perf_counter()
     reader = poll_while_writing(procs, count_points)
@@ -93,16 +95,19 @@ def run_parent(tool: str, args, root, hashes_dir, script: str, count_points, fin
     }
 
 
-def main(writer, parent, default_steps: int) -> None:
+def main(writer, parent, impls: tuple[str, ...], load) -> None:
+    """``writer(tool, args)`` or ``parent(tool, args)`` with ``tool = load(args.impl)``."""
     ap = argparse.ArgumentParser()
     ap.add_argument("mode", choices=("run", "writer"))
+    ap.add_argument("--impl", choices=impls, required=True)
     ap.add_argument("--repo", required=True)
     ap.add_argument("--writers", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=default_steps)
+    ap.add_argument("--steps", type=int, default=10_000)
     ap.add_argument("--index", type=int)
     ap.add_argument("--hashes")
     args = ap.parse_args()
+    tool = load(args.impl)
     if args.mode == "writer":
-        writer(args)
+        writer(tool, args)
     else:
-        parent(args)
+        parent(tool, args)

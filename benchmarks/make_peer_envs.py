@@ -10,8 +10,10 @@ import already works is left alone.
     python benchmarks/make_peer_envs.py --force mlflow   # rebuild one
 
 Pinned versions (bump deliberately, and say so in the results):
-  aim     aim==3.29.1     (the release the project is compatible with)
-  mlflow  mlflow==3.17.2  (newest whose mlflow-skinny is served here; 3.18.0 needs an unpublished mlflow-skinny)
+  aim          aim==3.29.1     (the release the project is compatible with)
+  mlflow       mlflow==3.17.2  (newest whose mlflow-skinny is served here; 3.18.0 needs an unpublished mlflow-skinny)
+  trackio      trackio==0.43.0 (local SQLite mode; its dashboard is not started)
+  tensorboard  tensorboardX==2.6.5 (writer) + tbparse==0.0.9 (reader) + tensorboard==2.21.0 (event parsing)
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ PEERS: dict[str, tuple[list[str], str]] = {
     "mlflow": (
         ["mlflow==3.17.2"],
         "from importlib.metadata import version as v; import mlflow; assert v('mlflow') == '3.17.2', v('mlflow')",
+    ),
+    "trackio": (
+        ["trackio==0.43.0"],
+        "from importlib.metadata import version as v; import trackio; assert v('trackio') == '0.43.0', v('trackio')",
+    ),
+    "tensorboard": (
+        ["tensorboardX==2.6.5", "tbparse==0.0.9", "tensorboard==2.21.0"],
+        "import tensorboardX, tbparse; from importlib.metadata import version as v; "
+        "assert v('tensorboardX') == '2.6.5', v('tensorboardX')",
     ),
 }
 

@@ -12,9 +12,10 @@ open the repository and query; interpreter start and imports reported apart).  A
 ~0.3 s to write one such run, so it gets ``--aim-runs`` runs (default 1,000); aimcol is
 measured at that size too, and ratios compare equal sizes.
 
-W2: the shared W2 scripts (``aimcol_side/aimcol_w2.py``, ``peers/aim_w2.py``) write the
-repositories; this script times their ``query`` mode (a new process each time): cold
-``query_runs`` and ``query_metrics`` with every value read as NumPy.
+Both run the one script per workload that every tool shares (``workloads/w6.py``,
+``workloads/w2.py``, with ``--impl aimcol|aim``). W2: the script writes the repositories;
+this driver times its ``query`` mode (a new process each time): cold ``query_runs`` and
+``query_metrics`` with every value read as NumPy.
 
 Every measurement prints medians; ratios are Aim / aimcol.  The machine is shared and noisy.
 Aim's side runs in its own venv (``benchmarks/.venvs/aim`` or ``/tmp/peers/aim``) and never
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -36,193 +36,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from bench_common import bytecode_env, emit, fresh_dir, parse_result  # noqa: E402
+from bench_common import bytecode_env, fresh_dir, parse_result  # noqa: E402
 
 AIM_PYTHONS = (HERE / ".venvs" / "aim" / "bin" / "python", Path("/tmp/peers/aim/bin/python"))
-
-W6_EXPERIMENTS = ("exp-0", "exp-1", "exp-2", "exp-3", "exp-4")
-W6_TAGS = ("tag-a", "tag-b", "tag-c", "tag-d")
-W6_QUERIES = (  # ~100%, ~50%, ~25%, ~6%, ~1% of the runs
-    "",
-    "run.hparams.lr < 0.001",
-    "run.hparams.warmup > 60 or run.p5 == 'x3'",
-    "run.hparams.batch_size == 64 and run.hparams.opt == 'adam'",
-    "run.p0 == 7 and run.experiment != 'exp-9'",
-)
-W6_STEPS = 100
-
-
-def w6_spec(i: int) -> dict:
-    """Run ``i`` of W6: the same for every tool."""
-    rng = random.Random(1_000_003 * i + 17)
-    hparams = {
-        "lr": 10 ** rng.uniform(-5, -1),
-        "batch_size": rng.choice((16, 32, 64, 128)),
-        "opt": rng.choice(("adam", "sgd", "adamw", "lion")),
-        "layers": rng.randint(1, 12),
-        "flag": rng.random() < 0.5,
-        "seed": rng.randrange(1 << 30),
-        "warmup": None if rng.random() < 0.5 else rng.randint(0, 100),
-        "wd": None if rng.random() < 0.3 else rng.uniform(0, 0.1),
-    }
-    if rng.random() < 0.8:
-        hparams["dropout"] = rng.uniform(0, 0.5)
-    if rng.random() < 0.6:
-        hparams["schedule"] = rng.choice(("cosine", "linear", "step"))
-    params = {
-        "hparams": hparams,
-        "p0": rng.randint(0, 99),
-        "p1": rng.uniform(-1, 1),
-        "p2": f"v{rng.randint(0, 20)}",
-        "p3": rng.random() < 0.3,
-        "p4": None if rng.random() < 0.5 else rng.randint(0, 9),
-        "p5": rng.choice((f"x{rng.randint(0, 5)}", rng.randint(0, 5))),
-        "p7": {"a": rng.randint(0, 3), "b": rng.choice(("u", "v"))},
-        "p8": [rng.randint(0, 3) for _ in range(3)],
-        "p9": rng.choice((rng.uniform(0, 1), "n/a")),
-    }
-    if rng.random() < 0.5:
-        params["p6"] = rng.randint(0, 1000)
-    return {
-        "params": params,
-        "experiment": rng.choice(W6_EXPERIMENTS),
-        "tags": rng.sample(W6_TAGS, rng.randint(0, 2)),
-        "seed": rng.randrange(1 << 30),
-    }
-
-
-def w6_curves(seed: int):
-    rng = random.Random(seed)
-    loss = [1.0 / (1 + i * 0.05) + rng.gauss(0, 0.01) for i in range(W6_STEPS)]
-    return loss, [1.0 - v for v in loss]
-
-
-SEQUENCES = (("loss", "train"), ("loss", "val"), ("acc", "train"), ("acc", "val"))
-
-
-# ---- children: aimcol ---------------------------------------------------------------------------
-
-
-def child_aimcol_w6_write(repo: str, start: int, stop: int) -> dict:
-    import numpy as np
-
-    from aimcol import Run
-
-    for i in range(start, stop):
-        spec = w6_spec(i)
-        run = Run(repo=repo, experiment=spec["experiment"], system_tracking_interval=None, capture_terminal_logs=False)
-        for key, value in spec["params"].items():
-            run[key] = value
-        for tag in spec["tags"]:
-            run.add_tag(tag)
-        loss, acc = w6_curves(spec["seed"])
-        for name, subset in SEQUENCES:
-            values = np.asarray(loss if name == "loss" else acc) * (1.05 if subset == "val" else 1.0)
-            run.track_array(values, name=name, context={"subset": subset})
-        run.close()
-    return {"written": stop - start}
-
-
-def child_aimcol_query(repo: str, queries: list[str], warm_repeat: int) -> dict:
-    t0 = time.perf_counter()
-    import aimcol.sdk.query_results  # noqa: F401 - what Repo.query_runs imports on first use
-    from aimcol import Repo
-
-    t_import = time.perf_counter() - t0
-    out = {"import_s": t_import, "cold_s": [], "warm_s": [], "matches": []}
-    r = None
-    for i, q in enumerate(queries):
-        t0 = time.perf_counter()
-        if r is None:
-            r = Repo(repo)
-        result = r.query_runs(q)
-        n = sum(1 for _ in result.iter_runs())
-        if i == 0:
-            out["first_query_s"] = time.perf_counter() - t0  # cold: opens the repository and the index
-        out["matches"].append(n)
-    for q in queries:
-        times = []
-        for _ in range(warm_repeat):
-            t0 = time.perf_counter()
-            n = sum(1 for _ in r.query_runs(q).iter_runs())
-            times.append(time.perf_counter() - t0)
-        out["warm_s"].append(statistics.median(times))
-    return out
-
-
-# ---- children: Aim (no aimcol import here) -----------------------------------------------------------
-
-
-def child_aim_w6_write(repo: str, start: int, stop: int) -> dict:
-    from aim import Run
-
-    for i in range(start, stop):
-        spec = w6_spec(i)
-        run = Run(repo=repo, experiment=spec["experiment"], system_tracking_interval=None, capture_terminal_logs=False)
-        for key, value in spec["params"].items():
-            run[key] = value
-        for tag in spec["tags"]:
-            run.add_tag(tag)
-        loss, acc = w6_curves(spec["seed"])
-        for step in range(W6_STEPS):
-            for name, subset in SEQUENCES:
-                value = (loss if name == "loss" else acc)[step] * (1.05 if subset == "val" else 1.0)
-                run.track(value, name=name, step=step, context={"subset": subset})
-        run.close()
-    return {"written": stop - start}
-
-
-def child_aim_init(repo: str) -> dict:
-    from aim import Repo
-
-    Repo.from_path(repo, init=True)
-    return {"initialised": repo}
-
-
-def child_aim_reindex(repo: str) -> dict:
-    from aim import Repo
-
-    t0 = time.perf_counter()
-    Repo.from_path(repo)._recreate_index()
-    return {"reindex_s": time.perf_counter() - t0}
-
-
-def child_aim_query(repo: str, queries: list[str], warm_repeat: int) -> dict:
-    t0 = time.perf_counter()
-    from aim import Repo
-
-    t_import = time.perf_counter() - t0
-    if "aimcol" in sys.modules:
-        raise SystemExit("the Aim benchmark imported aimcol")
-    out = {"import_s": t_import, "warm_s": [], "matches": []}
-    r = None
-    for i, q in enumerate(queries):
-        t0 = time.perf_counter()
-        if r is None:
-            r = Repo.from_path(repo)
-        n = sum(1 for _ in r.query_runs(q, report_mode=0).iter_runs())
-        if i == 0:
-            out["first_query_s"] = time.perf_counter() - t0
-        out["matches"].append(n)
-    for q in queries:
-        times = []
-        for _ in range(warm_repeat):
-            t0 = time.perf_counter()
-            sum(1 for _ in r.query_runs(q, report_mode=0).iter_runs())
-            times.append(time.perf_counter() - t0)
-        out["warm_s"].append(statistics.median(times))
-    return out
-
-
-CHILDREN = {
-    "aimcol_w6_write": lambda a: child_aimcol_w6_write(a.repo, a.start, a.stop),
-    "aimcol_query": lambda a: child_aimcol_query(a.repo, json.loads(a.queries), a.repeat),
-    "aim_w6_write": lambda a: child_aim_w6_write(a.repo, a.start, a.stop),
-    "aim_init": lambda a: child_aim_init(a.repo),
-    "aim_reindex": lambda a: child_aim_reindex(a.repo),
-    "aim_query": lambda a: child_aim_query(a.repo, json.loads(a.queries), a.repeat),
-}
-
 
 # ---- driver ----------------------------------------------------------------------------------------
 
@@ -238,12 +54,32 @@ AIMCOL_ENV = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
 """Environment of aimcol's processes (``--bytecode`` adds a bytecode cache)."""
 
 
+W6_SCRIPT = HERE / "workloads" / "w6.py"
+W2_SCRIPT = HERE / "workloads" / "w2.py"
+W6_QUERIES = (  # ~100%, ~50%, ~25%, ~6%, ~1% of the runs
+    "",
+    "run.hparams.lr < 0.001",
+    "run.hparams.warmup > 60 or run.p5 == 'x3'",
+    "run.hparams.batch_size == 64 and run.hparams.opt == 'adam'",
+    "run.p0 == 7 and run.experiment != 'exp-9'",
+)
+
+
+def impl_of(python) -> str:
+    return "aimcol" if str(python) == sys.executable else "aim"
+
+
+def env_of(impl: str) -> dict:
+    return AIMCOL_ENV if impl == "aimcol" else {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def spawn(python, mode: str, **kw) -> subprocess.Popen:
-    argv = [str(python), str(Path(__file__).resolve()), "_child", mode]
+    """``workloads/w6.py <mode> --impl <tool of python> --<key> <value> ...``."""
+    impl = impl_of(python)
+    argv = [str(python), str(W6_SCRIPT), mode, "--impl", impl]
     for key, value in kw.items():
         argv += [f"--{key}", str(value)]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} if "aim_" in mode else AIMCOL_ENV
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_of(impl))
 
 
 def bytecode_note() -> str:
@@ -326,13 +162,13 @@ def run_w6(args) -> None:
         else:
             fresh_dir(repo)
             log(f"W6 aimcol: writing {n:,} runs with {args.procs} processes …")
-            t = write_parallel(ours, "aimcol_w6_write", repo, n, args.procs)
+            t = write_parallel(ours, "write", repo, n, args.procs)
             log(f"  {t:.1f} s")
             index = repo / ".aimcol" / "index"
             for f in index.glob("*"):
                 f.unlink()  # the first query builds the index, as after a fresh ingest
             t0 = time.perf_counter()
-            res = child(ours, "aimcol_query", repo=repo, queries=json.dumps([""]), repeat=1)
+            res = child(ours, "query", repo=repo, queries=json.dumps([""]), repeat=1)
             log(
                 f"  first query ever (builds the index): {res['first_query_s']:.2f} s "
                 f"(+{time.perf_counter() - t0 - res['first_query_s']:.2f} s process and imports)"
@@ -342,7 +178,7 @@ def run_w6(args) -> None:
             journal.touch()  # writers keep it (change_journal.note_manifest_changed)
         elif journal.exists():
             journal.unlink()
-        results[("aimcol", n)] = measure_queries(ours, "aimcol_query", repo, queries, args.repeat)
+        results[("aimcol", n)] = measure_queries(ours, "query", repo, queries, args.repeat)
     if aim:
         n = args.aim_runs
         repo = work / f"w6-aim-{n}"
@@ -350,12 +186,12 @@ def run_w6(args) -> None:
             log(f"W6 Aim: reusing {repo}")
         else:
             fresh_dir(repo)
-            child(aim, "aim_init", repo=repo)  # once, before the writers race to create it
+            child(aim, "init", repo=repo)  # once, before the writers race to create it
             log(f"W6 Aim: writing {n:,} runs with {args.procs} processes (slow) …")
-            t = write_parallel(aim, "aim_w6_write", repo, n, args.procs)
+            t = write_parallel(aim, "write", repo, n, args.procs)
             log(f"  {t:.1f} s; reindex …")
-            log(f"  reindex {child(aim, 'aim_reindex', repo=repo)['reindex_s']:.1f} s")
-        results[("aim", n)] = measure_queries(aim, "aim_query", repo, queries, args.repeat)
+            log(f"  reindex {child(aim, 'reindex', repo=repo)['reindex_s']:.1f} s")
+        results[("aim", n)] = measure_queries(aim, "query", repo, queries, args.repeat)
     print_w6(results, args)
 
 
@@ -383,132 +219,61 @@ def print_w6(results: dict, args) -> None:
         print(f"\n{tool} at {n:,} runs: import {res['import_s']:.2f} s (not included in 'cold')")
 
 
+def w2_cmd(python, mode: str, repo: Path, runs: int, steps: int) -> list[str]:
+    impl = impl_of(python)
+    return [
+        str(python),
+        str(W2_SCRIPT),
+        mode,
+        "--impl",
+        impl,
+        "--repo",
+        str(repo),
+        "--runs",
+        str(runs),
+        "--steps",
+        str(steps),
+    ]
+
+
+def w2_child(python, mode: str, repo: Path, runs: int, steps: int) -> dict:
+    cp = subprocess.run(
+        w2_cmd(python, mode, repo, runs, steps), check=True, env=env_of(impl_of(python)), capture_output=True, text=True
+    )
+    return parse_result(cp.stdout)
+
+
 def run_w2(args) -> None:
     work = Path(args.work).resolve()
     ours = sys.executable
     aim = aim_python() if args.aim_steps else None
     repo = work / "w2-aimcol"
-    script = HERE / "aimcol_side" / "aimcol_w2.py"
-    env = AIMCOL_ENV
     if not (args.reuse and repo.exists()):
         log(f"W2 aimcol: ingest {args.w2_runs} runs x {args.steps} steps …")
-        subprocess.run(
-            [ours, str(script), "ingest", "--repo", str(repo), "--runs", str(args.w2_runs), "--steps", str(args.steps)],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+        w2_child(ours, "ingest", repo, args.w2_runs, args.steps)
     ours_res = []
     aim_res = []
     aim_repo = work / f"w2-aim-{args.aim_steps}"
-    aim_script = HERE / "peers" / "aim_w2.py"
-    aim_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if aim and not (args.reuse and aim_repo.exists()):
         log(f"W2 Aim: ingest {args.w2_runs} runs x {args.aim_steps} steps (slow) …")
-        subprocess.run(
-            [
-                str(aim),
-                str(aim_script),
-                "ingest",
-                "--repo",
-                str(aim_repo),
-                "--runs",
-                str(args.w2_runs),
-                "--steps",
-                str(args.aim_steps),
-            ],
-            check=True,
-            env=aim_env,
-            capture_output=True,
-        )
-        subprocess.run(
-            [str(aim), str(aim_script), "reindex", "--repo", str(aim_repo)],
-            check=True,
-            env=aim_env,
-            capture_output=True,
-        )
+        w2_child(aim, "ingest", aim_repo, args.w2_runs, args.aim_steps)
+        w2_child(aim, "reindex", aim_repo, args.w2_runs, args.aim_steps)
     ours_repo = repo
     if aim and args.aim_steps != args.steps:
         # the same size as Aim's, for a same-size ratio
         ours_repo = work / f"w2-aimcol-{args.aim_steps}"
         if not (args.reuse and ours_repo.exists()):
-            subprocess.run(
-                [
-                    ours,
-                    str(script),
-                    "ingest",
-                    "--repo",
-                    str(ours_repo),
-                    "--runs",
-                    str(args.w2_runs),
-                    "--steps",
-                    str(args.aim_steps),
-                ],
-                check=True,
-                env=env,
-                capture_output=True,
-            )
+            w2_child(ours, "ingest", ours_repo, args.w2_runs, args.aim_steps)
     full = []
     for rep in range(args.repeat):
         order = ["aimcol", "aim"] if rep % 2 == 0 else ["aim", "aimcol"]
         for tool in order:
             if tool == "aimcol":
-                out = subprocess.run(
-                    [
-                        ours,
-                        str(script),
-                        "query",
-                        "--repo",
-                        str(ours_repo),
-                        "--runs",
-                        str(args.w2_runs),
-                        "--steps",
-                        str(args.aim_steps if aim else args.steps),
-                    ],
-                    check=True,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-                ours_res.append(parse_result(out))
+                ours_res.append(w2_child(ours, "query", ours_repo, args.w2_runs, args.aim_steps if aim else args.steps))
                 if aim and ours_repo != repo:
-                    out = subprocess.run(
-                        [
-                            ours,
-                            str(script),
-                            "query",
-                            "--repo",
-                            str(repo),
-                            "--runs",
-                            str(args.w2_runs),
-                            "--steps",
-                            str(args.steps),
-                        ],
-                        check=True,
-                        env=env,
-                        capture_output=True,
-                        text=True,
-                    ).stdout
-                    full.append(parse_result(out))
+                    full.append(w2_child(ours, "query", repo, args.w2_runs, args.steps))
             elif aim:
-                out = subprocess.run(
-                    [
-                        str(aim),
-                        str(aim_script),
-                        "query",
-                        "--repo",
-                        str(aim_repo),
-                        "--runs",
-                        str(args.w2_runs),
-                        "--steps",
-                        str(args.aim_steps),
-                    ],
-                    check=True,
-                    env=aim_env,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-                aim_res.append(parse_result(out))
+                aim_res.append(w2_child(aim, "query", aim_repo, args.w2_runs, args.aim_steps))
     keys = ("query_runs_s", "query_metrics_selective_s", "query_metrics_all_loss_s", "total_after_import_s")
 
     def med(rows, key):
@@ -537,18 +302,6 @@ def run_w2(args) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "_child":
-        ap = argparse.ArgumentParser()
-        ap.add_argument("_child")
-        ap.add_argument("mode", choices=sorted(CHILDREN))
-        ap.add_argument("--repo", required=True)
-        ap.add_argument("--start", type=int, default=0)
-        ap.add_argument("--stop", type=int, default=0)
-        ap.add_argument("--queries", default="[]")
-        ap.add_argument("--repeat", type=int, default=1)
-        a = ap.parse_args()
-        emit(CHILDREN[a.mode](a))
-        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("workload", choices=("w2", "w6"))
     ap.add_argument("--runs", type=int, default=10_000, help="W6 runs for aimcol")

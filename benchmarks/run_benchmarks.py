@@ -43,13 +43,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
 VENVS = HERE / ".venvs"
-PEERS_DIR = HERE / "peers"
-OURS_DIR = HERE / "aimcol_side"
+WORKLOADS_DIR = HERE / "workloads"
 sys.path.insert(0, str(HERE))
 from bench_common import parse_result  # noqa: E402
 
 ALL_WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w7")
-ALL_PEERS = ("aim", "mlflow")
+ALL_PEERS = ("aim", "mlflow", "trackio", "tensorboard")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,10 +64,17 @@ def build_config(args) -> dict:
         "w1_mlflow_sqlite_metric_steps": 10 if q else 25,  # x20 keys: 200 / 500 points
         "w1_mlflow_file_metric_steps": 25 if q else 100,  # 500 / 2,000 points
         "w1_mlflow_batch_steps": 200 if q else 1_000,  # 4,000 / 20,000 points
+        "w1_trackio_steps": 250 if q else 2_500,  # 5,000 / 50,000 points
+        "w1_tensorboard_steps": 1_000 if q else 10_000,  # 20,000 / 200,000 points
         # W2
         "w2_runs": args.w2_runs if args.w2_runs is not None else (20 if q else 200),
         "w2_steps": 100 if q else 1_000,
         "w2_aim_steps": args.aim_w2_steps if args.aim_w2_steps is not None else (50 if q else 250),
+        # MLflow writes W2 with log_batch (per-point log_metric would take an hour); trackio and
+        # TensorBoard at a smaller step count too: compare per point
+        "w2_mlflow_steps": 50 if q else 250,
+        "w2_trackio_steps": 50 if q else 250,
+        "w2_tensorboard_steps": 100 if q else 1_000,
         # W3
         "w3_writers": 8,
         "w3_steps": 1_000 if q else 10_000,
@@ -84,7 +90,8 @@ def build_config(args) -> dict:
         "w7_aim_points": 10_000 if q else 100_000,
     }
     c["w1_aim_steps"] = min(c["w1_aim_steps"], c["w1_steps"])
-    c["w2_aim_steps"] = min(c["w2_aim_steps"], c["w2_steps"])
+    for peer in ("aim", "mlflow", "trackio", "tensorboard"):
+        c[f"w2_{peer}_steps"] = min(c[f"w2_{peer}_steps"], c["w2_steps"])
     return c
 
 
@@ -190,79 +197,66 @@ def summary(res: dict) -> str:
 # ---------------------------------------------------------------------------------------------
 # workloads: the measurements each one runs
 # ---------------------------------------------------------------------------------------------
+PEER_LABEL = {
+    "aimcol": "aimcol",
+    "aim": "Aim 3.29.1",
+    "mlflow": "MLflow 3.17.2",
+    "trackio": "trackio",
+    "tensorboard": "TensorBoard (tensorboardX + tbparse)",
+}
+
+
+def workload_cmd(impl: str, workload: str, *args) -> list:
+    """``python benchmarks/workloads/<workload>.py ... --impl <impl>`` with the tool's own
+    interpreter: the project's for aimcol, the peer's venv for a peer. The same script for every tool."""
+    py = sys.executable if impl == "aimcol" else peer_python(impl)
+    return [py, WORKLOADS_DIR / f"{workload}.py", *args, "--impl", impl]
+
+
+def kind_of(impl: str) -> str:
+    return "aimcol" if impl == "aimcol" else "peer"
+
+
 def w1_specs(c: dict, scratch: Path, peers: list[str]) -> list[Spec]:
-    py = sys.executable
     s = c["w1_steps"]
     specs = [
         Spec(
-            "w1/aimcol/track",
+            f"w1/aimcol/{variant}",
+            "aimcol" if variant != "floor" else "python",
+            label,
+            workload_cmd(
+                "aimcol", "w1", "--repo", scratch / f"w1-aimcol-{variant}", "--steps", s, "--variant", variant
+            ),
             "aimcol",
-            "aimcol `run.track(v, name, step, context={...})`",
-            [py, OURS_DIR / "aimcol_w1.py", "--repo", scratch / "w1-aimcol", "--steps", s],
-            "aimcol",
-        ),
-        Spec(
-            "w1/aimcol/track_pure",
-            "aimcol",
-            "aimcol `run.track(...)`, pure-Python fallback (`AIMCOL_PURE_PYTHON=1`)",
-            [
-                py,
-                OURS_DIR / "aimcol_w1.py",
-                "--repo",
-                scratch / "w1-aimcol-pure",
-                "--steps",
-                s,
-                "--variant",
-                "track_pure",
-            ],
-            "aimcol",
-        ),
-        Spec(
-            "w1/aimcol/track_array",
-            "aimcol",
-            "aimcol `run.track_array` (bulk NumPy, per point)",
-            [
-                py,
-                OURS_DIR / "aimcol_w1.py",
-                "--repo",
-                scratch / "w1-aimcol-bulk",
-                "--steps",
-                s,
-                "--variant",
-                "track_array",
-            ],
-            "aimcol",
-        ),
-        Spec(
-            "w1/python/floor",
-            "python",
-            "plain Python: the same loop, do-nothing `track()`",
-            [py, OURS_DIR / "aimcol_w1.py", "--repo", scratch / "w1-floor", "--steps", s, "--variant", "floor"],
-            "aimcol",
-        ),
+        )
+        for variant, label in (
+            ("track", "aimcol `run.track(v, name, step, context={...})`"),
+            ("track_pure", "aimcol `run.track(...)`, pure-Python fallback (`AIMCOL_PURE_PYTHON=1`)"),
+            ("track_array", "aimcol `run.track_array` (bulk NumPy, per point)"),
+            ("floor", "plain Python: the same loop, do-nothing `track()`"),
+        )
     ]
-    aim = peer_python("aim") if "aim" in peers else None
-    if aim:
+    specs[-1].key = "w1/python/floor"
+    if "aim" in peers:
         a = c["w1_aim_steps"]
         specs.append(
             Spec(
                 "w1/aim/track",
                 "aim",
                 "Aim 3.29.1 `run.track(v, name, step, context={...})`",
-                [aim, PEERS_DIR / "aim_w1.py", "--repo", scratch / "w1-aim", "--steps", a],
+                workload_cmd("aim", "w1", "--repo", scratch / "w1-aim", "--steps", a),
                 "peer",
                 note=f"{a:,} steps ({a * 20:,} calls); Aim's per-call cost grows with the run",
             )
         )
-    ml = peer_python("mlflow") if "mlflow" in peers else None
-    if ml:
+    if "mlflow" in peers:
         for store, api, steps in (
             ("sqlite", "log_metric", c["w1_mlflow_sqlite_metric_steps"]),
             ("file", "log_metric", c["w1_mlflow_file_metric_steps"]),
             ("sqlite", "log_batch", c["w1_mlflow_batch_steps"]),
             ("file", "log_batch", c["w1_mlflow_batch_steps"]),
         ):
-            label = f"MLflow {store} store `{'mlflow.log_metric' if api == 'log_metric' else 'log_batch(1000)'}`"
+            label = f"MLflow {store} store `{'client.log_metric' if api == 'log_metric' else 'log_batch(1000)'}`"
             note = f"{steps * 20:,} points"
             if api == "log_metric":
                 note += ", per-call cost extrapolated to 1,000,000"
@@ -271,9 +265,9 @@ def w1_specs(c: dict, scratch: Path, peers: list[str]) -> list[Spec]:
                     f"w1/mlflow/{store}/{api}",
                     "mlflow",
                     label,
-                    [
-                        ml,
-                        PEERS_DIR / "mlflow_w1.py",
+                    workload_cmd(
+                        "mlflow",
+                        "w1",
                         "--repo",
                         scratch / f"w1-mlflow-{store}-{api}",
                         "--store",
@@ -282,9 +276,25 @@ def w1_specs(c: dict, scratch: Path, peers: list[str]) -> list[Spec]:
                         api,
                         "--steps",
                         steps,
-                    ],
+                    ),
                     "peer",
                     note=note,
+                )
+            )
+    for impl, label in (
+        ("trackio", "trackio `trackio.log({key: v}, step)`"),
+        ("tensorboard", "tensorboardX `add_scalar(key, v, step)`"),
+    ):
+        if impl in peers:
+            steps = c[f"w1_{impl}_steps"]
+            specs.append(
+                Spec(
+                    f"w1/{impl}/track",
+                    impl,
+                    label,
+                    workload_cmd(impl, "w1", "--repo", scratch / f"w1-{impl}", "--steps", steps),
+                    "peer",
+                    note=f"{steps * 20:,} points",
                 )
             )
     return specs
@@ -296,39 +306,31 @@ def run_w1(c, scratch, peers, log) -> dict:
     return {s.key: s for s in specs}
 
 
+W2_PEERS = ("aim", "mlflow", "trackio", "tensorboard")
+
+
 def run_w2(c, scratch, peers, log) -> dict:
-    py = sys.executable
-    n, s = c["w2_runs"], c["w2_steps"]
-    ours = scratch / "w2-aimcol"
-    specs: dict[str, Spec] = {
-        "w2/aimcol/ingest": Spec(
-            "w2/aimcol/ingest",
-            "aimcol",
-            "aimcol",
-            [py, OURS_DIR / "aimcol_w2.py", "ingest", "--repo", ours, "--runs", n, "--steps", s],
-            "aimcol",
-            repeat=False,
-        ),
-    }
-    aim = peer_python("aim") if "aim" in peers else None
-    if aim:
-        a = c["w2_aim_steps"]
-        theirs = scratch / "w2-aim"
-        base = ["--repo", theirs, "--runs", n, "--steps", a]
-        specs["w2/aim/ingest"] = Spec(
-            "w2/aim/ingest",
-            "aim",
-            "Aim 3.29.1",
-            [aim, PEERS_DIR / "aim_w2.py", "ingest", *base],
-            "peer",
+    n = c["w2_runs"]
+    impls = ["aimcol"] + [p for p in W2_PEERS if p in peers]
+    steps = {impl: c["w2_steps"] if impl == "aimcol" else c[f"w2_{impl}_steps"] for impl in impls}
+    base = {impl: ["--repo", scratch / f"w2-{impl}", "--runs", n, "--steps", steps[impl]] for impl in impls}
+    specs: dict[str, Spec] = {}
+    for impl in impls:
+        specs[f"w2/{impl}/ingest"] = Spec(
+            f"w2/{impl}/ingest",
+            impl,
+            PEER_LABEL[impl],
+            workload_cmd(impl, "w2", "ingest", *base[impl]),
+            kind_of(impl),
             repeat=False,
             timeout=3600,
         )
+    if "aim" in impls:
         specs["w2/aim/query_before_reindex"] = Spec(
             "w2/aim/query_before_reindex",
             "aim",
             "Aim 3.29.1, before a reindex",
-            [aim, PEERS_DIR / "aim_w2.py", "query", *base],
+            workload_cmd("aim", "w2", "query", *base["aim"]),
             "peer",
             repeat=False,
         )
@@ -336,43 +338,23 @@ def run_w2(c, scratch, peers, log) -> dict:
             "w2/aim/reindex",
             "aim",
             "Aim 3.29.1",
-            [aim, PEERS_DIR / "aim_w2.py", "reindex", *base],
+            workload_cmd("aim", "w2", "reindex", *base["aim"]),
             "peer",
             repeat=False,
         )
-    log("W2 ingest" + ("" if not aim else " (Aim at a smaller step count, see the table)"))
-    for key in ("w2/aimcol/ingest", "w2/aim/ingest", "w2/aim/query_before_reindex", "w2/aim/reindex"):
-        if key in specs:
-            specs[key].run(scratch, log)
+    log("W2 ingest (peers at smaller step counts, see the table)")
+    for spec in specs.values():
+        spec.run(scratch, log)
     queries = [
         Spec(
-            "w2/aimcol/query",
-            "aimcol",
-            "aimcol",
-            [py, OURS_DIR / "aimcol_w2.py", "query", "--repo", ours, "--runs", n, "--steps", s],
-            "aimcol",
+            f"w2/{impl}/query",
+            impl,
+            PEER_LABEL[impl],
+            workload_cmd(impl, "w2", "query", *base[impl]),
+            kind_of(impl),
         )
+        for impl in impls
     ]
-    if aim:
-        queries.append(
-            Spec(
-                "w2/aim/query",
-                "aim",
-                "Aim 3.29.1",
-                [
-                    aim,
-                    PEERS_DIR / "aim_w2.py",
-                    "query",
-                    "--repo",
-                    scratch / "w2-aim",
-                    "--runs",
-                    n,
-                    "--steps",
-                    c["w2_aim_steps"],
-                ],
-                "peer",
-            )
-        )
     log("W2 queries, each in a new process")
     alternate(queries, c["repeat"], scratch, log)
     for q in queries:
@@ -380,49 +362,42 @@ def run_w2(c, scratch, peers, log) -> dict:
     return specs
 
 
-def run_w3(c, scratch, peers, log) -> dict:
-    py, w = sys.executable, c["w3_writers"]
+def _two_sided(c, scratch, peers, workload: str, ours: list, theirs: list, timeout: float = 900) -> dict:
+    """aimcol's and (if asked) Aim's run of one workload script, one measurement each."""
     specs = {
-        "w3/aimcol": Spec(
-            "w3/aimcol",
+        f"{workload}/aimcol": Spec(
+            f"{workload}/aimcol",
             "aimcol",
             "aimcol",
-            [
-                py,
-                OURS_DIR / "aimcol_w3.py",
-                "run",
-                "--repo",
-                scratch / "w3-aimcol",
-                "--writers",
-                w,
-                "--steps",
-                c["w3_steps"],
-            ],
+            workload_cmd("aimcol", workload, *ours),
             "aimcol",
             repeat=False,
-        ),
+        )
     }
-    aim = peer_python("aim") if "aim" in peers else None
-    if aim:
-        specs["w3/aim"] = Spec(
-            "w3/aim",
+    if "aim" in peers:
+        specs[f"{workload}/aim"] = Spec(
+            f"{workload}/aim",
             "aim",
             "Aim 3.29.1",
-            [
-                aim,
-                PEERS_DIR / "aim_w3.py",
-                "run",
-                "--repo",
-                scratch / "w3-aim",
-                "--writers",
-                w,
-                "--steps",
-                c["w3_aim_steps"],
-            ],
+            workload_cmd("aim", workload, *theirs),
             "peer",
             repeat=False,
-            timeout=3600,
+            timeout=timeout,
         )
+    return specs
+
+
+def run_w3(c, scratch, peers, log) -> dict:
+    w = c["w3_writers"]
+    specs = _two_sided(
+        c,
+        scratch,
+        peers,
+        "w3",
+        ["run", "--repo", scratch / "w3-aimcol", "--writers", w, "--steps", c["w3_steps"]],
+        ["run", "--repo", scratch / "w3-aim", "--writers", w, "--steps", c["w3_aim_steps"]],
+        timeout=3600,
+    )
     log("W3 concurrent writers + a reader")
     for s in specs.values():
         s.run(scratch, log)
@@ -430,37 +405,15 @@ def run_w3(c, scratch, peers, log) -> dict:
 
 
 def run_w4(c, scratch, peers, log) -> dict:
-    py = sys.executable
-    specs = {
-        "w4/aimcol": Spec(
-            "w4/aimcol",
-            "aimcol",
-            "aimcol",
-            [
-                py,
-                OURS_DIR / "aimcol_w4.py",
-                "run",
-                "--repo",
-                scratch / "w4-aimcol",
-                "--kills",
-                c["w4_kills"],
-                "--flush-points",
-                c["w4_flush_points"],
-            ],
-            "aimcol",
-            repeat=False,
-        ),
-    }
-    aim = peer_python("aim") if "aim" in peers else None
-    if aim:
-        specs["w4/aim"] = Spec(
-            "w4/aim",
-            "aim",
-            "Aim 3.29.1",
-            [aim, PEERS_DIR / "aim_w4.py", "run", "--repo", scratch / "w4-aim", "--kills", c["w4_aim_kills"]],
-            "peer",
-            repeat=False,
-        )
+    specs = _two_sided(
+        c,
+        scratch,
+        peers,
+        "w4",
+        ["run", "--repo", scratch / "w4-aimcol", "--kills", c["w4_kills"], "--flush-points", c["w4_flush_points"]],
+        ["run", "--repo", scratch / "w4-aim", "--kills", c["w4_aim_kills"], "--max-delay", 3.0],
+        timeout=3600,
+    )
     log("W4 crash (kill -9)")
     for s in specs.values():
         s.run(scratch, log)
@@ -468,28 +421,16 @@ def run_w4(c, scratch, peers, log) -> dict:
 
 
 def run_w5(c, scratch, peers, log) -> dict:
-    py = sys.executable
     secs = c["w5_seconds"]
-    specs = {
-        "w5/aimcol": Spec(
-            "w5/aimcol",
-            "aimcol",
-            "aimcol (default flush)",
-            [py, OURS_DIR / "aimcol_w5.py", "run", "--repo", scratch / "w5-aimcol", "--seconds", secs],
-            "aimcol",
-            repeat=False,
-        ),
-    }
-    aim = peer_python("aim") if "aim" in peers else None
-    if aim:
-        specs["w5/aim"] = Spec(
-            "w5/aim",
-            "aim",
-            "Aim 3.29.1",
-            [aim, PEERS_DIR / "aim_w5.py", "run", "--repo", scratch / "w5-aim", "--seconds", secs],
-            "peer",
-            repeat=False,
-        )
+    specs = _two_sided(
+        c,
+        scratch,
+        peers,
+        "w5",
+        ["run", "--repo", scratch / "w5-aimcol", "--seconds", secs],
+        ["run", "--repo", scratch / "w5-aim", "--seconds", secs],
+    )
+    specs["w5/aimcol"].label = "aimcol (default flush)"
     log("W5 live read")
     for s in specs.values():
         s.run(scratch, log)
@@ -497,7 +438,6 @@ def run_w5(c, scratch, peers, log) -> dict:
 
 
 def run_w7(c, scratch, peers, log) -> dict:
-    py = sys.executable
     n = c["w7_points"]
     ours, bulk = scratch / "w7-aimcol", scratch / "w7-aimcol-bulk"
     ingest = [
@@ -505,14 +445,14 @@ def run_w7(c, scratch, peers, log) -> dict:
             "w7/aimcol/track",
             "aimcol",
             "aimcol `run.track(v, name, step)`",
-            [py, OURS_DIR / "aimcol_w7.py", "ingest", "--repo", ours, "--points", n],
+            workload_cmd("aimcol", "w7", "ingest", "--repo", ours, "--points", n),
             "aimcol",
         ),
         Spec(
             "w7/aimcol/track_array",
             "aimcol",
             "aimcol `run.track_array` (1M-point chunks)",
-            [py, OURS_DIR / "aimcol_w7.py", "ingest", "--variant", "track_array", "--repo", bulk, "--points", n],
+            workload_cmd("aimcol", "w7", "ingest", "--variant", "track_array", "--repo", bulk, "--points", n),
             "aimcol",
         ),
     ]
@@ -521,12 +461,11 @@ def run_w7(c, scratch, peers, log) -> dict:
             "w7/aimcol/read",
             "aimcol",
             "aimcol",
-            [py, OURS_DIR / "aimcol_w7.py", "read", "--repo", ours, "--points", n],
+            workload_cmd("aimcol", "w7", "read", "--repo", ours, "--points", n),
             "aimcol",
         )
     ]
-    aim = peer_python("aim") if "aim" in peers else None
-    if aim:
+    if "aim" in peers:
         a = c["w7_aim_points"]
         theirs = scratch / "w7-aim"
         ingest.append(
@@ -534,7 +473,7 @@ def run_w7(c, scratch, peers, log) -> dict:
                 "w7/aim/track",
                 "aim",
                 "Aim 3.29.1 `run.track(v, name, step)`",
-                [aim, PEERS_DIR / "aim_w7.py", "ingest", "--repo", theirs, "--points", a],
+                workload_cmd("aim", "w7", "ingest", "--repo", theirs, "--points", a),
                 "peer",
                 repeat=False,
                 timeout=3600,
@@ -546,7 +485,7 @@ def run_w7(c, scratch, peers, log) -> dict:
                 "w7/aim/read",
                 "aim",
                 "Aim 3.29.1",
-                [aim, PEERS_DIR / "aim_w7.py", "read", "--repo", theirs, "--points", a],
+                workload_cmd("aim", "w7", "read", "--repo", theirs, "--points", a),
                 "peer",
                 note=f"{a:,} points",
             )
@@ -649,15 +588,22 @@ def table_w2(specs: dict, c: dict) -> tuple[str, list[str], list[list[str]], lis
     def m(key):
         return specs[key].median() if key in specs else {}
 
-    oi, ai = m("w2/aimcol/ingest"), m("w2/aim/ingest")
-    oq, aq = m("w2/aimcol/query"), m("w2/aim/query")
-    ab, ar = m("w2/aim/query_before_reindex"), m("w2/aim/reindex")
-    has_aim = bool(ai)
-    head = ["measure", "aimcol", "Aim 3.29.1" if has_aim else "Aim (not run)", "Aim / aimcol"]
-    rows = []
+    impls = [i for i in ("aimcol", *W2_PEERS) if f"w2/{i}/ingest" in specs]
+    ingest = {i: m(f"w2/{i}/ingest") for i in impls}
+    query = {i: m(f"w2/{i}/query") for i in impls}
+    head = ["measure"] + [PEER_LABEL[i] for i in impls]
+    rows: list[list[str]] = []
 
-    def row(label, ov, av, r=True):
-        rows.append([label, fmt(ov), fmt(av), ratio(av, ov) if r else "—"])
+    def cell(impl, v, r):
+        if v is None:
+            return "—"
+        if not r or impl == "aimcol":
+            return fmt(v)
+        base = r(impls[0])
+        return f"{fmt(v)} ({ratio(v, base)})" if base else fmt(v)
+
+    def row(label, get, r=True):
+        rows.append([label] + [cell(i, get(i), get if r else None) for i in impls])
 
     def per_point(q, key_s, key_n):
         if q.get(key_s) is None or not q.get(key_n):
@@ -665,152 +611,116 @@ def table_w2(specs: dict, c: dict) -> tuple[str, list[str], list[list[str]], lis
         return q[key_s] / q[key_n] * 1e6
 
     rows.append(
-        [
-            "shape (runs × 4 sequences × steps)",
-            f"{c['w2_runs']} × 4 × {c['w2_steps']:,}",
-            f"{c['w2_runs']} × 4 × {c['w2_aim_steps']:,}" if has_aim else "—",
-            "—",
-        ]
+        ["shape (runs × 4 sequences × steps)"] + [f"{c['w2_runs']} × 4 × {ingest[i].get('steps', 0):,}" for i in impls]
     )
-    row("ingest, s", oi.get("ingest_s"), ai.get("ingest_s"), r=False)
-    row("ingest, µs per point (incl. creating runs)", oi.get("us_per_point"), ai.get("us_per_point"))
-    row(f"  of which creating {c['w2_runs']} runs + params + tags, s", oi.get("create_s"), ai.get("create_s"))
-    row("bytes on disk per point", oi.get("bytes_per_point"), ai.get("bytes_per_point"))
-    row("peak RSS while ingesting, MB", oi.get("peak_rss_mb"), ai.get("peak_rss_mb"))
+    row("ingest, µs per point (incl. creating runs)", lambda i: ingest[i].get("us_per_point"))
+    row("bytes on disk per point", lambda i: ingest[i].get("bytes_per_point"))
+    row("peak RSS while ingesting, MB", lambda i: ingest[i].get("peak_rss_mb"))
+    reindex = m("w2/aim/reindex")
+    before = m("w2/aim/query_before_reindex")
     rows.append(
-        ["reindex needed before queries see runs, s", "not needed", fmt(ar.get("reindex_s")) if ar else "—", "—"]
+        ["reindex needed before queries see runs, s"]
+        + [fmt(reindex.get("reindex_s")) if i == "aim" else "not needed" for i in impls]
     )
-    if ab:
+    if before:
         rows.append(
-            [
-                "runs with batch_size > 32 seen before a reindex",
-                "—",
-                f"{fmt(ab.get('runs_batch_gt_32'))} of {fmt(ab.get('expected', {}).get('runs_batch_gt_32'))}",
-                "—",
+            ["runs with batch_size > 32 seen before a reindex"]
+            + [
+                f"{fmt(before.get('runs_batch_gt_32'))} of {fmt(before.get('expected', {}).get('runs_batch_gt_32'))}"
+                if i == "aim"
+                else "—"
+                for i in impls
             ]
         )
-    if oq.get("skipped"):
-        rows.append(["queries (new process)", "SKIPPED: " + oq["skipped"], "", "—"])
-        oq = {}
-    row("new process: import, s", oq.get("import_s"), aq.get("import_s"))
-    row("open repo, s", oq.get("open_s"), aq.get("open_s"))
-    row(f'query_runs("{"run.hparams.batch_size > 32"}"), s', oq.get("query_runs_s"), aq.get("query_runs_s"))
-    row("  runs found", oq.get("runs_batch_gt_32"), aq.get("runs_batch_gt_32"), r=False)
+    row("new process: import, s", lambda i: query[i].get("import_s"))
+    row("select runs with batch_size > 32, s", lambda i: query[i].get("query_runs_s"))
+    row("  runs found", lambda i: query[i].get("runs_batch_gt_32"), r=False)
     row(
-        "query_metrics(selective) + values as NumPy, s",
-        oq.get("query_metrics_selective_s"),
-        aq.get("query_metrics_selective_s"),
-        r=False,
+        "selective: their loss/train + values as NumPy, s", lambda i: query[i].get("query_metrics_selective_s"), r=False
     )
     rows.append(
-        [
-            "  sequences / points",
-            f"{fmt(oq.get('selective_sequences'))} / {fmt(oq.get('selective_points'))}" if oq else "—",
-            f"{fmt(aq.get('selective_sequences'))} / {fmt(aq.get('selective_points'))}" if aq else "—",
-            "—",
-        ]
+        ["  sequences / points"]
+        + [f"{fmt(query[i].get('selective_sequences'))} / {fmt(query[i].get('selective_points'))}" for i in impls]
     )
-    row(
-        "  µs per point fetched",
-        per_point(oq, "query_metrics_selective_s", "selective_points"),
-        per_point(aq, "query_metrics_selective_s", "selective_points"),
-    )
-    row(
-        "query_metrics(\"metric.name == 'loss'\") + NumPy, s",
-        oq.get("query_metrics_all_loss_s"),
-        aq.get("query_metrics_all_loss_s"),
-        r=False,
-    )
+    row("  µs per point fetched", lambda i: per_point(query[i], "query_metrics_selective_s", "selective_points"))
+    row("every `loss` + values as NumPy, s", lambda i: query[i].get("query_metrics_all_loss_s"), r=False)
     rows.append(
-        [
-            "  sequences / points",
-            f"{fmt(oq.get('all_loss_sequences'))} / {fmt(oq.get('all_loss_points'))}" if oq else "—",
-            f"{fmt(aq.get('all_loss_sequences'))} / {fmt(aq.get('all_loss_points'))}" if aq else "—",
-            "—",
-        ]
+        ["  sequences / points"]
+        + [f"{fmt(query[i].get('all_loss_sequences'))} / {fmt(query[i].get('all_loss_points'))}" for i in impls]
     )
-    row(
-        "  µs per point fetched",
-        per_point(oq, "query_metrics_all_loss_s", "all_loss_points"),
-        per_point(aq, "query_metrics_all_loss_s", "all_loss_points"),
-    )
-    row("results as expected", oq.get("correct"), aq.get("correct"), r=False)
-    row("peak RSS of the query process, MB", oq.get("peak_rss_mb"), aq.get("peak_rss_mb"))
+    row("  µs per point fetched", lambda i: per_point(query[i], "query_metrics_all_loss_s", "all_loss_points"))
+    row("results as expected", lambda i: query[i].get("correct"), r=False)
+    row("peak RSS of the query process, MB", lambda i: query[i].get("peak_rss_mb"))
+    for i in impls:
+        for d, what in ((ingest[i], "ingest"), (query[i], "query")):
+            if d.get("error"):
+                rows.append([f"FAILED ({PEER_LABEL[i]} {what})", d["error"][:200]] + [""] * (len(impls) - 1))
     notes = [
-        "Aim ingests fewer steps per run (it takes minutes), so compare ingest and fetch "
-        "per point; query times are medians of the repetitions, each in a new process."
+        "(×) = tool / aimcol in the same run. Peers ingest fewer steps per run where the shape says so: compare "
+        "ingest and fetch per point. Query times are medians of the repetitions, each in a new process. "
+        "aimcol and Aim select with AimQL; MLflow with its filter string (`params.batch_size IN (...)`, params "
+        "are strings) and `get_metric_history`; trackio (its SQLite storage API) and TensorBoard (tbparse, "
+        "HParams plugin) have no query language: the reader reads the run configs and filters in Python. "
+        "MLflow writes W2 with `log_batch` (1,000 points a call)."
     ]
-    return "W2 many runs: ingest, then AimQL in a new process", head, rows, notes
+    return "W2 many runs: ingest, then queries in a new process", head, rows, notes
 
 
 def table_w4(specs: dict) -> tuple[str, list[str], list[list[str]], list[str]]:
     o = specs["w4/aimcol"].median() if "w4/aimcol" in specs else {}
     a = specs["w4/aim"].median() if "w4/aim" in specs else {}
     head = ["measure", "aimcol", "Aim 3.29.1" if a else "Aim (not run)"]
+
+    def both(label, f):
+        return [label, f(o) if o else "—", f(a) if a else "—"]
+
     rows = [
-        [
-            "kill -9s",
-            f"{fmt(o.get('kills'))} (one run, resumed each time; {fmt(o.get('early_kills'))} during start-up/recovery)",
-            f"{fmt(a.get('kills'))} (a new run each time)" if a else "—",
-        ],
-        ["flush", f"every {fmt(o.get('flush_points'))} points or 1 s", "Aim's own" if a else "—"],
-        ["repository opens after every kill", fmt(o.get("repo_opens")), fmt(a.get("repo_opens"))],
-        ["writers that died on their own before the kill", fmt(o.get("writers_died")), fmt(a.get("writers_died"))],
-        [
-            "data visible without a reindex",
-            "yes",
-            (f"{fmt(a.get('runs_visible_before_reindex'))} of {fmt(a.get('kills'))} runs") if a else "—",
-        ],
-        [
-            "every sequence a clean prefix (steps 0..k, values as tracked)",
-            fmt(o.get("all_clean_prefix")),
-            fmt(a.get("all_clean_prefix")) + (" (after a reindex)" if a else ""),
-        ],
-        [
-            "  checks / runs with a sequence that is not",
-            f"{fmt(o.get('not_clean_prefix'))} of {fmt(o.get('checks'))} checks",
-            f"{fmt(a.get('not_clean_prefix'))} of {fmt(a.get('kills'))} runs" if a else "—",
-        ],
-        [
-            "runs still 'active' after their writer died",
-            fmt(o.get("still_active_after_kill")),
-            fmt(a.get("still_active_after_kill")),
-        ],
-        [
-            "points tracked / surviving",
-            f"{fmt(o.get('tracked_points'))} / {fmt(o.get('surviving_points'))}",
-            f"{fmt(a.get('tracked_points'))} / {fmt(a.get('surviving_points'))}" if a else "—",
-        ],
-        ["most points lost by one kill", fmt(o.get("lost_points_max")), fmt(a.get("lost_points_max"))],
-        ["  = ms of tracking", fmt(o.get("lost_ms_max")), "—"],
-        [
-            "resume works",
-            fmt(o.get("resume")),
-            f"{fmt(a.get('resume'))} / force_resume: {fmt(a.get('resume_force'))}" if a else "—",
-        ],
-        [
-            "resume continues at last step + 1",
-            fmt(o.get("resume_continues_at_last_step_plus_1")),
-            (
-                f"step {fmt(a.get('resume_step'))} (expected {fmt(a.get('resume_step_expected'))})"
-                if a.get("resume_step") is not None
-                else "—"
+        both(
+            "kill -9s (one run, resumed after each)",
+            lambda d: f"{fmt(d.get('kills'))} ({fmt(d.get('early_kills'))} during start-up/recovery)",
+        ),
+        both(
+            "flush",
+            lambda d: (
+                f"every {fmt(d.get('flush_points'))} points or 1 s" if d.get("flush_points") else "the tool's own"
             ),
-        ],
-        [
+        ),
+        both(
+            "reindex before each check (as its user would), median s",
+            lambda d: fmt(d.get("reindex_s_median")) if d.get("reindex_s_median") else "not needed",
+        ),
+        both("repository opens after every kill", lambda d: fmt(d.get("repo_opens"))),
+        both("writers that died on their own before the kill", lambda d: fmt(d.get("writers_died"))),
+        both("every sequence a clean prefix (steps 0..k, values as tracked)", lambda d: fmt(d.get("all_clean_prefix"))),
+        both(
+            "  checks with a sequence that is not",
+            lambda d: f"{fmt(d.get('not_clean_prefix'))} of {fmt(d.get('checks'))}",
+        ),
+        both("checks that found the run still 'active'", lambda d: fmt(d.get("still_active_after_kill"))),
+        both(
+            "points tracked / surviving", lambda d: f"{fmt(d.get('tracked_points'))} / {fmt(d.get('surviving_points'))}"
+        ),
+        both("most points lost by one kill", lambda d: fmt(d.get("lost_points_max"))),
+        both("  = ms of tracking", lambda d: fmt(d.get("lost_ms_max"))),
+        both(
+            "final resume works",
+            lambda d: fmt(d.get("resume")) + (" (force_resume needed)" if d.get("force_resume_needed") else ""),
+        ),
+        both("resume continues at last step + 1", lambda d: fmt(d.get("resume_continues_at_last_step_plus_1"))),
+        both(
             "inactive with an end_time after a clean close",
-            fmt(o.get("active_after_close") is False and o.get("end_time_after_close")),
-            "—",
-        ],
+            lambda d: fmt(d.get("active_after_close") is False and d.get("end_time_after_close")),
+        ),
     ]
-    if o.get("check_failures"):
-        rows.append(["check failures (kill: what)", json.dumps(o["check_failures"])[:300], ""])
-    if o.get("error") or a.get("error"):
-        rows.append(["errors", (o.get("error") or "")[:200], (a.get("error") or "")[:200]])
+    for side, d in (("aimcol", o), ("Aim", a)):
+        if d.get("check_failures"):
+            rows.append([f"check failures, {side} (kill: what)", json.dumps(d["check_failures"])[:300], ""])
+        if d.get("error") or d.get("final_check_error"):
+            rows.append([f"errors, {side}", str(d.get("error") or d.get("final_check_error"))[:200], ""])
     notes = [
-        "Lost points are exact to ±1 (a kill can land between a flush and the writer's progress "
-        "update). A sequence that is not a clean prefix has a step missing or a value that is not "
-        "the one tracked at that step; results/latest.json has the first bad point of each."
+        "The same protocol for both tools (benchmarks/workloads/w4.py). Lost points are exact to ±1 (a kill can "
+        "land between a flush and the writer's progress update). A sequence that is not a clean prefix has a step "
+        "missing or a value that is not the one tracked at that step; results/latest.json has the first bad point."
     ]
     return "W4 crash: kill -9 a writer at random moments", head, rows, notes
 
@@ -1000,7 +910,9 @@ def machine_info() -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated: w1,w2,w3,w4,w5,w7")
-    ap.add_argument("--peers", default=",".join(ALL_PEERS), help="comma-separated: aim,mlflow ('' for none)")
+    ap.add_argument(
+        "--peers", default=",".join(ALL_PEERS), help="comma-separated: aim,mlflow,trackio,tensorboard ('' for none)"
+    )
     ap.add_argument("--repeat", type=int, help="repetitions of the repeated measurements (default 3, quick 1)")
     ap.add_argument("--steps", type=int, help="W1 steps for aimcol (default 50,000 = 1,000,000 calls)")
     ap.add_argument("--aim-steps", type=int, help="W1 steps for Aim (default 5,000; it takes ~0.5 ms a call)")

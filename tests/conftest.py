@@ -59,3 +59,47 @@ def track_impl(request, monkeypatch) -> str:
     elif run_module._fastpath is None:
         pytest.skip("the C fast path is not built (test_track_accelerator.py says why)")
     return request.param
+
+
+# ---- object stores (tests/test_objstore_*.py) --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on a random loopback port for the whole session (skipped without moto)."""
+    pytest.importorskip("moto.server", reason="the object-store tests need the test extra (moto[s3])")
+    pytest.importorskip("obstore", reason="the object-store tests need aimcol[remote]")
+    from s3_server import S3Server
+
+    server = S3Server()
+    saved = {key: os.environ.get(key) for key in server.env}
+    os.environ.update(server.env)  # for subprocesses and Dask workers started by any test
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """The ``AWS_*`` variables pointing at the moto server, set in this process (subprocesses inherit them)."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    return s3_server.env
+
+
+@pytest.fixture
+def s3_uri(s3_server, s3_env) -> str:
+    """``s3://<fresh bucket>/repo``: an empty repository location on the moto server."""
+    return f"s3://{s3_server.new_bucket()}/repo"
+
+
+@pytest.fixture
+def memory_uri() -> str:
+    """``memory://<fresh name>/repo``: an empty in-process object store."""
+    import uuid
+
+    return f"memory://{uuid.uuid4().hex[:12]}/repo"

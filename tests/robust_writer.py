@@ -90,7 +90,7 @@ class Proc:
     safety timeout (a hang fails the test with the process's stderr instead of blocking).
     """
 
-    def __init__(self, mode: str, cfg: dict, stderr_path: str):
+    def __init__(self, mode: str, cfg: dict, stderr_path: str, script: str = HERE):
         import queue
         import subprocess
         import threading
@@ -100,7 +100,7 @@ class Proc:
         self._stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")
         self.popen = subprocess.Popen(
-            [sys.executable, HERE, mode, json.dumps(cfg)],
+            [sys.executable, script, mode, json.dumps(cfg)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -197,9 +197,9 @@ def read_prefixes(run, names: int, *, check_stats: bool = True) -> dict[str, int
         key = key_str((metric.name, subset))
         assert key in keys, f"unexpected sequence {key} in run {run.hash}"
         k = check_clean_prefix(metric.name, subset, metric.steps_numpy(), metric.values_numpy())
-        if check_stats and metric.last_step is not None:
-            assert metric.last_step <= k - 1, (
-                f"{run.hash} {key}: manifest last_step {metric.last_step} but data ends at step {k - 1}"
+        if check_stats and metric.last_step() is not None:
+            assert metric.last_step() <= k - 1, (
+                f"{run.hash} {key}: manifest last_step {metric.last_step()} but data ends at step {k - 1}"
             )
         found[key] = k
     return {key: found.get(key, 0) for key in sorted(keys)}
@@ -225,8 +225,7 @@ def install_fault(spec: dict) -> None:
     The points are the instants between two steps of the format code where a crash leaves a
     distinct state on disk (see ``tests/test_crash.py``).
     """
-    import aimcol.format.atomic_file as atomic_file
-    import aimcol.format.run_lock as run_lock
+    import aimcol.format.local_storage as local_storage
     import aimcol.format.run_store as run_store
     import aimcol.format.segments as segments
 
@@ -262,10 +261,11 @@ def install_fault(spec: dict) -> None:
     elif at == "seal_replace":  # the sealed file is written and fsynced under its .partial name
 
         def replace(src, dst):
-            reached()
+            if os.path.basename(dst).startswith("seg-"):
+                reached()
             os.replace(src, dst)
 
-        segments.os = _OsWithHook({"replace": replace})
+        local_storage.os = _OsWithHook({"replace": replace})
     elif at == "unlink_live":  # the manifest names the sealed file; the live file is still there
 
         def unlink(path):
@@ -273,7 +273,7 @@ def install_fault(spec: dict) -> None:
                 reached()
             os.unlink(path)
 
-        run_store.os = _OsWithHook({"unlink": unlink})
+        local_storage.os = _OsWithHook({"unlink": unlink})
     elif at == "manifest_replace":  # a new manifest is written under its .partial name
 
         def replace(src, dst):
@@ -281,7 +281,7 @@ def install_fault(spec: dict) -> None:
                 reached()
             os.replace(src, dst)
 
-        atomic_file.os = _OsWithHook({"replace": replace})
+        local_storage.os = _OsWithHook({"replace": replace})
     elif at == "close_end_time":  # close() sealed everything, end_time not yet published
         original_write_manifest = run_store.RunWriterStore.write_manifest
 
@@ -292,13 +292,13 @@ def install_fault(spec: dict) -> None:
 
         run_store.RunWriterStore.write_manifest = write_manifest
     elif at == "lock_release":  # end_time is published, the lock not yet released
-        original_release = run_lock.RunLock.release
+        original_release = local_storage.LocalClaim.release
 
         def release(self):
             reached()
             original_release(self)
 
-        run_lock.RunLock.release = release
+        local_storage.LocalClaim.release = release
     else:
         raise ValueError(f"unknown fault point {at!r}")
 
@@ -402,10 +402,10 @@ def run_reader(cfg: dict) -> None:
                     steps, values = metric.steps_numpy(), metric.values_numpy()
                     k = check_clean_prefix(metric.name, subset, steps, values)
                     report["points_read"] += k
-                    if metric.last_step is not None and k < metric.last_step + 1:
+                    if metric.last_step() is not None and k < metric.last_step() + 1:
                         raise AssertionError(
                             f"{run.hash} {metric.name}/{subset}: manifest says last step "
-                            f"{metric.last_step}, data has {k} steps"
+                            f"{metric.last_step()}, data has {k} steps"
                         )
                     if run.end_time is not None and k != full:
                         raise AssertionError(f"{run.hash} closed but {metric.name}/{subset} has {k} of {full}")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import builtins
+import subprocess
+import sys
+import warnings
 
 import pytest
 
@@ -247,3 +250,26 @@ def test_nothing_is_evaluated(monkeypatch, tmp_path):
     q = "run.hparams.lr > 0.01 and metric.name == 'loss' and re.match('l', metric.name)"
     assert len(repo.query_metrics(q)) == 1
     assert calls == []
+
+
+@pytest.mark.parametrize("query", ["run.hparams.lr == 1and run.name == 'x'", r"re.match('\d+', run.name)"])
+def test_parsing_prints_nothing(query):
+    """Python warns about ``1and`` and ``'\\d'`` when it parses them; the user must not see that."""
+    code = f"from aimcol.query import parse_query; parse_query({query!r})"
+    proc = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse_query.cache_clear()
+        expr = parse_query(query).expr
+    if "1and" in query:
+        assert isinstance(expr, ir.BoolOp) and expr.op == "and"  # what Python makes of it, as in Aim
+
+
+def test_whole_params_tree():
+    """``run[...]`` is the whole params tree, as ``Run.__getitem__(...)`` is in the SDK."""
+    assert parse_query("run[...]").expr == ir.Param(())
+    assert parse_query("metric.run[...]['hparams']['lr'] == 1").expr.left == ir.Param(("hparams", "lr"))
+    assert parse_query("run[...].hparams.lr").expr == ir.Param(("hparams", "lr"))
+    assert parse_query("'hparams' in run[...].keys()").expr.comparators[0] == ir.Method(ir.Param(()), "keys", ())

@@ -128,6 +128,11 @@ DIFFERENT_FROM_AIM = [
     # `re` is available (Aim's sandbox has no `re`)
     ("re.match('al', run.name)", ["alpha"], of("alpha")),
     ("re.search('ET', run.name, re.I) and metric.name == 'acc'", ["beta"], ["beta/acc"]),
+    # run[...] is the whole params tree, as in the SDK (Aim 3.29.1 fails every run: "Value
+    # Ellipsis of type <class 'ellipsis'> is not supported")
+    ("run[...]['hparams']['opt'] == 'sgd'", ["beta"], of("beta")),
+    ("metric.run[...]['x'] == '5'", None, of("delta")),
+    ("'x' in run[...]", ["delta"], of("delta")),
 ]
 
 # query_runs with a metric term selects runs with at least one matching sequence (Aim: none)
@@ -434,26 +439,32 @@ def test_aim_query_run_structured_params(prefilled):
 
 
 @pytest.mark.parametrize(
-    "query",
+    "query, n_runs, n_metrics",
     [
-        "run.hparams.batch_size == None and metric.context.is_training == True",
-        "run.hparams.batch_size == None and run.hparams.lr == 0.01",
-        'metric.context["is_training"] == False',
-        'metric.context.is_training == False and metric.name == "loss"',
-        'run["hparams","lr"] == 0.01',
-        'run["hparams"]["lr"] == 0.01',
-        'run["hparams"].lr == 0.01',
+        # Aim's test only runs these; the counts follow from the data (10 runs with lr=0.001 and
+        # batch_size=None; loss in contexts train/val/not-training, accuracy not-training)
+        ("run.hparams.batch_size == None and metric.context.is_training == True", 10, 20),
+        ("run.hparams.batch_size == None and run.hparams.lr == 0.01", 0, 0),
+        ("run.hparams.batch_size == None and run.hparams.lr == 0.001", 10, 40),
+        ('metric.context["is_training"] == False', 10, 20),
+        ('metric.context.is_training == False and metric.name == "loss"', 10, 10),
+        ('run["hparams","lr"] == 0.01', 0, 0),
+        ('run["hparams","lr"] == 0.001', 10, 40),
+        ('run["hparams"]["lr"] == 0.001', 10, 40),
+        ('run["hparams"].lr == 0.001', 10, 40),
+        ("metric.run[...]['hparams']['lr'] == 0.001 and metric.name == 'accuracy'", 10, 10),
+        ("run[...]['run_index'] < 3", 3, 12),
     ],
 )
-def test_aim_query_execution(prefilled, query):
-    for _ in prefilled.query_metrics(query):
-        pass
-    for _ in prefilled.query_runs(query).iter_runs():
-        pass
+def test_aim_query_execution(prefilled, query, n_runs, n_metrics):
+    metrics = list(prefilled.query_metrics(query))
+    assert len(metrics) == n_metrics
+    assert len({m.run.hash for m in metrics}) == min(n_runs, n_metrics)
+    assert len(list(prefilled.query_runs(query).iter_runs())) == n_runs
 
 
 def test_aim_invalid_query(prefilled):
-    with pytest.raises(Exception):  # noqa: B017 - Aim's test asks for any exception
+    with pytest.raises(AimQLSyntaxError, match="unknown name 'invalid_varialble'"):
         next(iter(prefilled.query_metrics('invalid_varialble.get("hparams", "batch_size") == None')))
 
 
@@ -504,3 +515,29 @@ def test_created_at_matches_run_property(repo4):
         )
         assert repo.query_runs(q).run_hashes == [run.hash]
         assert isinstance(stamp, datetime.datetime)
+
+
+def test_exit_status_is_queryable(tmp_path):
+    """How the writing script ended (issue 11, item 8), from real scripts: finished, failed, interrupted."""
+    import subprocess
+    import sys
+
+    endings = {"finished": "", "failed": "raise RuntimeError('boom')", "interrupted": "raise KeyboardInterrupt"}
+    hashes = {}
+    for status, ending in endings.items():
+        code = (
+            "import sys\nfrom aimcol import Run\n"
+            "run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)\n"
+            "print(run.hash, flush=True)\nrun.track(1.0, name='loss')\n" + ending
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+        hashes[status] = done.stdout.split()[0]
+    repo = aimcol.Repo(str(tmp_path))
+    for status, run_hash in hashes.items():
+        assert repo.query_runs(f"run.exit_status == {status!r}").run_hashes == [run_hash]
+        assert [m.run.hash for m in repo.query_metrics(f"metric.run.exit_status == {status!r}")] == [run_hash]
+    assert set(repo.query_runs("run.exit_status in ['failed', 'interrupted']").run_hashes) == {
+        hashes["failed"],
+        hashes["interrupted"],
+    }
+    assert repo.query_runs("run['exit_status'] == 'failed'").run_hashes == []  # a param, not the property

@@ -98,7 +98,7 @@ def test_eight_writers_and_a_reader_lose_nothing(tmp_path):
         assert run.end_time is not None and run.end_time >= run.creation_time
         assert read_prefixes(run, NAMES) == {key_str(k): ITERATIONS for k in sequence_keys(NAMES)}
         for metric in run.metrics():
-            assert metric.last_step == ITERATIONS - 1
+            assert metric.last_step() == ITERATIONS - 1
             assert metric.last == expected_value(metric.name, metric.context["subset"], ITERATIONS - 1)
             epochs = metric.epochs.values_numpy()
             assert np.array_equal(epochs, np.arange(ITERATIONS) // 64)
@@ -207,13 +207,13 @@ def test_lock_is_never_refused_because_a_reader_polls_it(tmp_path):
     import subprocess
     import sys
 
-    from aimcol.format.run_lock import RunLock
+    from aimcol.format.local_storage import LocalClaim
 
     path = str(tmp_path / "lock")
     open(path, "wb").close()
     poll = (
         "import select, sys\n"
-        "from aimcol.format.run_lock import is_locked\n"
+        "from aimcol.format.local_storage import is_locked\n"
         "print('ready', flush=True)\n"
         "n = locked = 0\n"
         "while not (n % 100 == 0 and select.select([sys.stdin], [], [], 0)[0]):\n"
@@ -225,7 +225,7 @@ def test_lock_is_never_refused_because_a_reader_polls_it(tmp_path):
     try:
         assert poller.stdout.readline().strip() == "ready"
         for _ in range(1000):
-            RunLock(path, "0" * 24).release()
+            LocalClaim(path, "0" * 24).release()
     finally:
         out, _ = poller.communicate("stop\n", timeout=60)
     polls, _ = map(int, out.split())
@@ -235,7 +235,7 @@ def test_lock_is_never_refused_because_a_reader_polls_it(tmp_path):
 def test_reader_keeps_the_live_points_when_the_writer_seals_as_it_reads(tmp_path):
     """The writer seals its live segment, and removes it, just after a reader found the file:
     the reader must still return every point of the manifest it read."""
-    import aimcol.format.run_store as run_store
+    import aimcol.format.local_storage as local_storage
     from aimcol.format.run_store import RunReaderStore
 
     repo = str(tmp_path / "project")
@@ -269,14 +269,14 @@ def test_reader_keeps_the_live_points_when_the_writer_seals_as_it_reads(tmp_path
             seal_now()
             return result
 
-    original_os, run_store.os = run_store.os, OsSealingOnLiveAccess()
+    original_os, local_storage.os = local_storage.os, OsSealingOnLiveAccess()
     try:
         lengths = {
             key_str((seq["name"], seq["context"]["subset"])): len(reader.read_sequence(seq["id"])["step"])
             for seq in reader.manifest["sequences"]
         }
     finally:
-        run_store.os = original_os
+        local_storage.os = original_os
         if holder.popen.poll() is None:
             holder.kill()
     assert sealed

@@ -82,7 +82,7 @@ class Chain:
             self.run_hash, repo=self.repo, system_tracking_interval=None, capture_terminal_logs=False, **run_kwargs
         )
         try:
-            manifest = read_manifest(run.repo.layout.manifest_path(self.run_hash))
+            manifest = read_manifest(run.repo.layout, self.run_hash)
             assert manifest["live"] is None
             run_dir = run.repo.layout.run_dir(self.run_hash)
             named = {s["file"] for s in manifest["segments"]}
@@ -217,10 +217,10 @@ def test_repair_seals_a_crashed_run_and_keeps_it_crashed(tmp_path):
     proc.finish()
     before = chain.killed(proc, iterations=200)
     repo = Repo(chain.repo)
-    manifest = read_manifest(repo.layout.manifest_path(chain.run_hash))
+    manifest = read_manifest(repo.layout, chain.run_hash)
     assert run_needs_repair(repo.layout, chain.run_hash, manifest)  # a live segment and a .partial file
     repair_run(repo.layout, chain.run_hash)
-    manifest = read_manifest(repo.layout.manifest_path(chain.run_hash))
+    manifest = read_manifest(repo.layout, chain.run_hash)
     assert manifest["live"] is None
     assert run_needs_repair(repo.layout, chain.run_hash, manifest) == []
     run = repo.get_run(chain.run_hash)

@@ -3,13 +3,21 @@ and files laid out otherwise fall back to pyarrow."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from aimcol.format import segments
 from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
+from aimcol.format.local_storage import LocalStorage
 from aimcol.format.segments import POINT_SCHEMA, SealedSegmentReader, points_batch, write_sealed_segment
+
+
+def _at(path: str) -> tuple[LocalStorage, str]:
+    """The storage of a file's folder and the file's key in it."""
+    return LocalStorage(os.path.dirname(path)), os.path.basename(path)
 
 
 def _points(n_seqs: int, steps: int, epochs: bool) -> pa.Table:
@@ -23,7 +31,9 @@ def _points(n_seqs: int, steps: int, epochs: bool) -> pa.Table:
 def _sealed(tmp_path, table: pa.Table, monkeypatch, batch_rows: int = 65536):
     monkeypatch.setattr(segments, "SEALED_BATCH_ROWS", batch_rows)
     path = str(tmp_path / "seg-000001.arrow")
-    entry = write_sealed_segment(path, table, "seg-000001.arrow", {"run": "x", "sequences": {}}).to_manifest()
+    entry = write_sealed_segment(
+        LocalStorage(str(tmp_path)), "seg-000001.arrow", table, "seg-000001.arrow", {"run": "x", "sequences": {}}
+    ).to_manifest()
     return path, entry
 
 
@@ -49,12 +59,12 @@ def _assert_columns(got: dict, table: pa.Table, columns) -> None:
 def test_direct_reads_equal_pyarrow_for_every_range_and_column_set(tmp_path, monkeypatch, epochs):
     path, entry = _sealed(tmp_path, _points(3, 250, epochs), monkeypatch, batch_rows=100)  # several batches a sequence
     expected = _expected(path)
-    reader = SealedSegmentReader(path, entry)
+    reader = SealedSegmentReader(*_at(path), entry)
     for start, stop in [(0, 250), (250, 500), (120, 380), (0, 750), (749, 750), (99, 101), (5, 5)]:
         for columns in [("step", "value"), ("step", "epoch"), POINT_SCHEMA.names]:
             _assert_columns(reader.read_rows(start, stop, columns), expected.slice(start, stop - start), columns)
     assert isinstance(reader._direct, IpcFileBatches)  # read directly, not through the fallback
-    pyarrow_reader = SealedSegmentReader(path, entry)
+    pyarrow_reader = SealedSegmentReader(*_at(path), entry)
     pyarrow_reader._direct = False
     for start, stop in [(120, 380), (0, 750)]:
         direct = reader.read_rows(start, stop)
@@ -68,7 +78,7 @@ def test_uncompressed_files_read_directly(tmp_path):
     table = _points(2, 10, True).replace_schema_metadata(None)
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, POINT_SCHEMA) as writer:
         writer.write_table(table)
-    length, [(step, no_nulls), (epoch, valid)] = IpcFileBatches(path).read_columns(
+    length, [(step, no_nulls), (epoch, valid)] = IpcFileBatches(*_at(path)).read_columns(
         0, [1, 3], [np.dtype(np.int64), np.dtype(np.int64)]
     )
     assert length == 20 and no_nulls is None
@@ -86,8 +96,8 @@ def test_other_layouts_fall_back_to_pyarrow(tmp_path):
     ):
         writer.write_table(table)
     with pytest.raises(IpcLayoutError):
-        IpcFileBatches(path).read_columns(0, [1], [np.dtype(np.int64)])
-    reader = SealedSegmentReader(path, {"batches": [10]})
+        IpcFileBatches(*_at(path)).read_columns(0, [1], [np.dtype(np.int64)])
+    reader = SealedSegmentReader(*_at(path), {"batches": [10]})
     _assert_columns(reader.read_rows(2, 8, ("step", "value")), table.slice(2, 6), ("step", "value"))
     assert reader._direct is False
 
@@ -95,4 +105,4 @@ def test_other_layouts_fall_back_to_pyarrow(tmp_path):
     with pa.OSFile(stream, "wb") as sink, pa.ipc.new_stream(sink, POINT_SCHEMA) as writer:
         writer.write_table(table)
     with pytest.raises(IpcLayoutError):
-        IpcFileBatches(stream)
+        IpcFileBatches(*_at(stream))

@@ -14,6 +14,7 @@ import pytest
 from aimql_repos import four_runs, new_run
 
 import aimcol
+from aimcol.format import index_tables
 from aimcol.format import run_index as ri
 from aimcol.format.run_index import INDEX_FILE, JOURNAL_FILE, RunIndex, note_manifest_changed, read_index_file
 from aimcol.format.run_store import RunWriterStore
@@ -24,7 +25,7 @@ from aimcol.query.reference import RunRecord, reference_runs
 @pytest.fixture
 def no_racy(monkeypatch):
     """Trust fingerprints at once (tests that count re-reads write and read within a second)."""
-    monkeypatch.setattr(ri, "RACY_SECONDS", -1.0)
+    monkeypatch.setattr(index_tables, "RACY_SECONDS", -1.0)
 
 
 def fresh_index(repo) -> RunIndex:
@@ -44,7 +45,7 @@ def test_tables_hold_properties_params_and_sequences(tmp_path):
     assert snap.path_columns("runs", ("hparams",))["k"].to_pylist() == [ri.KIND_MAP] * 4
     assert set(snap.seqs.column("name").to_pylist()) == {"loss", "acc"}
     assert (snap.seq_run >= 0).all()
-    runs, seqs = read_index_file(os.path.join(repo.layout.index_dir, INDEX_FILE))
+    runs, seqs = read_index_file(repo.layout)
     assert runs.num_rows == 4 and seqs.num_rows == 12
 
 
@@ -76,7 +77,7 @@ def test_recently_written_manifests_are_reread_until_they_settle(tmp_path, monke
     before = index.stats["reread"]
     index.refresh()
     assert index.stats["reread"] == before + 1  # same fingerprint, re-read anyway: it may hide a write
-    monkeypatch.setattr(ri, "RACY_SECONDS", -1.0)
+    monkeypatch.setattr(index_tables, "RACY_SECONDS", -1.0)
     index.refresh()
     after = index.stats["reread"]
     index.refresh()
@@ -130,7 +131,7 @@ def test_damaged_index_is_rebuilt(tmp_path, damage):
     snap = index.refresh()
     assert index.stats["rebuilt"] == 1
     assert snap.n_runs == 4
-    assert len(read_index_file(path)[0]) == 4  # rewritten whole
+    assert len(read_index_file(repo.layout)[0]) == 4  # rewritten whole
 
 
 def test_damaged_manifest_is_skipped_not_fatal(tmp_path):
@@ -185,7 +186,7 @@ def test_incremental_result_equals_rebuild(tmp_path, no_racy):
 
 
 def test_rare_paths_beyond_the_column_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(ri, "MAX_PATH_COLUMNS", 3)
+    monkeypatch.setattr(index_tables, "MAX_PATH_COLUMNS", 3)
     for i in range(6):
         run = new_run(tmp_path)
         run["common"] = i

@@ -18,12 +18,17 @@ import pytest
 from robust_writer import Proc, expected_value, key_str, read_prefixes, sequence_keys
 
 from aimcol import FormatError, FormatVersionError, Repo, Run
+from aimcol.format.local_storage import LocalStorage
 from aimcol.format.manifest import read_manifest
-from aimcol.format.run_lock import is_locked
-from aimcol.format.segments import read_live_segment
+from aimcol.format.segments import read_live_segment as _read_live_segment
 
 NAMES = 2
 BATCHES = 6  # one iteration (one point per sequence, 4 points) per batch
+
+
+def read_live_segment(path: str):
+    """The live-segment reader on a file of the filesystem."""
+    return _read_live_segment(LocalStorage(os.path.dirname(path)), os.path.basename(path))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,7 @@ def killed_writer(tmp_path_factory):
     proc.wait_for(lambda line: line == "C")
     assert proc.last_flushed() == BATCHES
     proc.kill()
-    manifest = read_manifest(Repo(repo).layout.manifest_path(proc.run_hash))
+    manifest = read_manifest(Repo(repo).layout, proc.run_hash)
     assert manifest["live"] and manifest["segments"] == []
     return repo, proc.run_hash, manifest["live"]
 
@@ -144,7 +149,7 @@ def test_resume_after_a_cut_drops_the_torn_batch_and_continues_without_a_gap(pro
 def _resume_and_extend(repo: str, run_hash: str, have: int, more: int = 3) -> None:
     """Resume (auto-steps continue at ``have``), add ``more`` iterations, close; check the result."""
     run = Run(run_hash, repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
-    manifest = read_manifest(run.repo.layout.manifest_path(run_hash))
+    manifest = read_manifest(run.repo.layout, run_hash)
     assert manifest["live"] is None
     assert not [n for n in os.listdir(run.repo.layout.run_dir(run_hash)) if n.startswith("live-")]
     for seq in manifest["sequences"]:
@@ -226,7 +231,7 @@ def test_a_corrupt_manifest_raises_format_error_naming_the_file(project):
     # a writer refuses it the same way and leaves the run unlocked
     with pytest.raises(FormatError, match="manifest.msgpack"):
         Run(run_hash, repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
-    assert not is_locked(Repo(repo).layout.lock_path(run_hash))
+    assert not Repo(repo).layout.storage.run_claimed(run_hash)
     with open(path, "wb") as fh:
         fh.write(good)
     assert Repo(repo).get_run(run_hash) is not None
@@ -235,7 +240,7 @@ def test_a_corrupt_manifest_raises_format_error_naming_the_file(project):
 def test_a_newer_manifest_version_raises_format_version_error(project):
     repo, run_hash, _, _ = project
     path = Repo(repo).layout.manifest_path(run_hash)
-    manifest = read_manifest(path)
+    manifest = read_manifest(Repo(repo).layout, run_hash)
     with open(path, "wb") as fh:
         fh.write(msgpack.packb({**manifest, "format": 99}, use_bin_type=True))
     with pytest.raises(FormatVersionError, match="upgrade aimcol") as error:

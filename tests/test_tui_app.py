@@ -4,8 +4,6 @@ refresh, archive)."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import subprocess
 import sys
 import textwrap
@@ -16,8 +14,10 @@ import pytest
 
 pytest.importorskip("textual")
 
+from tui_support import SPECS, STEPS, make_app, run_async, settle, table_names, wait_for  # noqa: E402
+from tui_support import write_run as _write_run  # noqa: E402
+
 from aimcol import Repo, Run  # noqa: E402
-from aimcol.tui.app import AimcolApp  # noqa: E402
 from aimcol.tui.components.braille_plot import BraillePlot  # noqa: E402
 from aimcol.tui.components.query_bar import QueryBar  # noqa: E402
 from aimcol.tui.components.runs_table import RunsTable  # noqa: E402
@@ -26,29 +26,6 @@ from aimcol.tui.screens.help import HelpScreen  # noqa: E402
 from aimcol.tui.screens.metrics import MetricsScreen  # noqa: E402
 from aimcol.tui.screens.run_detail import RunDetailScreen  # noqa: E402
 from aimcol.tui.screens.runs import RunsScreen  # noqa: E402
-
-SPECS = [
-    # name, experiment, lr, batch_size, optimizer, tags, final loss
-    ("alpha", "exp-a", 0.01, 32, "adam", ["baseline"], 0.30),
-    ("beta", "exp-a", 0.001, 64, "sgd", ["sweep"], 0.50),
-    ("gamma", "exp-b", 0.1, 32, "adam", ["sweep"], 0.90),
-    ("delta", "exp-b", 0.003, 128, "adamw", ["sweep", "best"], 0.10),
-]
-STEPS = 200
-
-
-def _write_run(repo_path: str, name, experiment, lr, batch_size, optimizer, tags, final, steps=STEPS) -> Run:
-    run = Run(repo=repo_path, experiment=experiment, system_tracking_interval=None, capture_terminal_logs=False)
-    run.name = name
-    run["hparams"] = {"lr": lr, "batch_size": batch_size, "optimizer": optimizer}
-    for tag in tags:
-        run.add_tag(tag)
-    t = np.arange(steps)
-    loss = final + (2.0 - final) * np.exp(-t / 40.0)
-    run.track_array(loss, name="loss", context={"subset": "train"}, epochs=t // 20)
-    run.track_array(loss[::20] * 1.05, name="loss", steps=t[::20], context={"subset": "val"})
-    run.track_array(1.0 - loss / 2.5, name="accuracy", context={"subset": "train"})
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -73,40 +50,6 @@ def repo_path(tmp_path_factory) -> str:
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     return path
-
-
-def run_async(test):
-    """Run an ``async def`` test on a fresh event loop (no pytest-asyncio needed)."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
-def make_app(path: str, **kwargs) -> AimcolApp:
-    kwargs.setdefault("poll_interval", 0)
-    return AimcolApp(RepoSource(Repo(path)), **kwargs)
-
-
-async def settle(pilot, timeout: float = 20.0) -> None:
-    """Let workers finish and their messages land (a finished load may start the next worker)."""
-    deadline = time.monotonic() + timeout
-    quiet = 0
-    while quiet < 2 and time.monotonic() < deadline:
-        await pilot.pause(0.01)
-        screen = pilot.app.screen
-        # the runs screen reads the metric columns after its first paint, in a worker of its own
-        columns_pending = isinstance(screen, RunsScreen) and screen.runs is not None and screen.sequences is None
-        busy = columns_pending or any(w.is_running for w in pilot.app.workers)
-        quiet = 0 if busy else quiet + 1
-
-
-def table_names(app) -> list[str]:
-    table = app.screen.query_one(RunsTable)
-    names = dict(zip(table.table.column("hash").to_pylist(), table.table.column("name").to_pylist()))
-    return [names[h] for h in table.hashes_in_view_order()]
 
 
 def screen_text(widget) -> str:
@@ -411,8 +354,9 @@ async def test_live_refresh_picks_up_new_points_and_runs(tmp_path):
             assert table_names(app) == ["trainer"]
             assert "1 active" in str(app.screen.query_one("#runs-status").render())
             app.push_screen(MetricsScreen(query="", run_hashes=[run.hash]))
-            await settle(pilot)
             screen = app.screen
+            # a live run keeps the screen reloading: wait for the points, not for quiet
+            await wait_for(pilot, lambda: bool(screen.series), what="the live run's points")
             assert len(screen.series[0].value) == 50
             run.track_array(np.linspace(0.5, 0.4, 25), name="loss")
             run.flush()

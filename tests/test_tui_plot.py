@@ -137,5 +137,20 @@ def test_nice_ticks_and_labels():
     assert format_tick(20_000, "step") == "20k" and format_tick(1_500_000, "step") == "1.5M"
     assert format_tick(90, "time") == "1m30s"
     assert format_tick(-3.0, "value", log=True) == "1e-3"
+    assert format_tick(1.0, "value", log=True) == "10" and format_tick(0.0, "value", log=True) == "1"
+
+
+def test_log_axis_ticks_read_as_numbers():
+    """Issue 10: a log axis read ``1e0.3``; its ticks are decades, or 1-2-5 values inside one."""
+    from aimcol.tui.axes import log_ticks
+
+    assert log_ticks(-3.2, 0.4, 4) == [-3.0, -2.0, -1.0, 0.0]
+    within = log_ticks(math.log10(0.15), math.log10(0.9), 4)
+    labels = [format_tick(t, "value", log=True) for t in within]
+    assert labels == ["0.2", "0.4", "0.6", "0.8"]
+    for lo, hi in [(-5.5, 2.2), (0.1, 0.5), (-0.3, 0.25), (2.0, 9.0)]:
+        for tick in log_ticks(lo, hi, 5):
+            label = format_tick(tick, "value", log=True)
+            assert "e0." not in label and not label.startswith("1e") or label[2:].lstrip("-").isdigit(), label
     assert format_tick(0.000012) == "1.2e-05"
     assert not any(math.isnan(t) for t in nice_ticks(-1e-9, 1e-9, 3))

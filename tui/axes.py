@@ -28,10 +28,28 @@ def nice_ticks(lo: float, hi: float, target_ticks: int) -> list[float]:
     return [0.0 if abs(t) < step * 1e-9 else float(t) for t in ticks]
 
 
+def log_ticks(lo: float, hi: float, target_ticks: int) -> list[float]:
+    """Tick positions for a log10 axis (``lo``/``hi`` are exponents): whole decades when the
+    range spans one or more, else the 1-2-5 values inside it (as exponents)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return [lo] if math.isfinite(lo) else []
+    if hi - lo >= 1.0:
+        step = max(1.0, float(math.ceil(nice_step(hi - lo, target_ticks))))
+        return [float(e) for e in np.arange(math.ceil(lo / step) * step, hi + 1e-9, step)]
+    values = nice_ticks(10.0**lo, 10.0**hi, target_ticks)
+    return [math.log10(v) for v in values if v > 0]
+
+
 def format_tick(value: float, kind: str = "value", log: bool = False) -> str:
-    """``kind``: ``value`` (y axis), ``step``/``epoch`` (ints, 10k/1.5M) or ``time`` (seconds)."""
+    """``kind``: ``value`` (y axis), ``step``/``epoch`` (ints, 10k/1.5M) or ``time`` (seconds).
+
+    With ``log`` the value is a base-10 exponent: ``-3`` reads ``1e-3``, ``0.301`` reads ``2``.
+    """
     if log:
-        return f"1e{value:g}" if value != int(value) else f"1e{int(value)}"
+        if abs(value - round(value)) < 1e-9:
+            exponent = int(round(value))
+            return f"{10.0**exponent:g}" if -2 <= exponent <= 3 else f"1e{exponent}"
+        return format_tick(10.0**value, "value")
     if kind == "time":
         return format_duration(value)
     if kind in ("step", "epoch"):

@@ -13,7 +13,7 @@ import sys
 
 from aimcol.cli.output import UserError
 
-_COMMAND_MODULES = ("repo_cmds", "runs_cmd", "demo_cmd", "query_cmd", "tui_cmd", "convert_cmd")
+_COMMAND_MODULES = ("repo_cmds", "runs_cmd", "demo_cmd", "query_cmd", "tui_cmd", "convert_cmd", "sync_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

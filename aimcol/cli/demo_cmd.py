@@ -15,9 +15,9 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
+from aimcol.cli.child_process import aimcol_command
 from aimcol.cli.output import Progress, UserError
 
 EXPERIMENTS = {
@@ -124,7 +124,7 @@ def train(repo_path: str, spec: dict, *, crash_at: int | None = None, pace: floa
 
 def _spawn_worker(repo_path: str, spec: dict, *, crash_at=None, pace=0.0, background=False):
     payload = json.dumps({"repo": repo_path, "spec": spec, "crash_at": crash_at, "pace": pace})
-    cmd = [sys.executable, "-m", "aimcol", "demo", "--worker", payload]
+    cmd = aimcol_command("demo", "--worker", payload)
     if background:
         return subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

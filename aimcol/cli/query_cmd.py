@@ -76,6 +76,12 @@ def run_query(args) -> int:
         raise UserError(f"{fmt} output is binary: write it to a file with -o FILE")
     repo = open_repo(args.repo)
     table = _select(repo, args, fmt)
+    if table.num_rows == 0:
+        from aimcol.sdk.query_results import query_hint
+
+        hint = query_hint(repo, args.query)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
     if args.output:
         try:
             _write_file(table, fmt, args.output)

@@ -1,36 +1,86 @@
-"""The change journal ``index/changes``: one line per manifest replacement.
+"""The change journal ``index/changes``: one line ``<run hash>\\n`` per manifest replacement.
 
 Writers append a run hash after every manifest write; the run index reads only the lines
 added since its last refresh, so a warm query stats the runs that changed instead of every
-manifest.  Kept apart from ``run_index`` so the write path does not import the query-side
-modules (pyarrow.compute).
+manifest.  Kept apart from the index so the write path does not import the query-side
+modules.  Only on storages that support appends; elsewhere the index does full scans.
 """
 
 from __future__ import annotations
-
-import os
 
 from aimcol.format.repo_layout import RepoLayout
 
 JOURNAL_FILE = "changes"
 
+JOURNAL_MAX_DELTA = 1 << 20
+"""Read at most this many new journal bytes; more means a full scan is as cheap."""
+
+JOURNAL_ROTATE_BYTES = 8 << 20
+"""A reader that just stat'ed everything empties a journal larger than this."""
+
+JournalState = tuple[int, int]
+"""``(identity, size)`` of the journal: a new identity means it was rotated (emptied)."""
+
+
+def journal_key() -> str:
+    return RepoLayout.index_key(JOURNAL_FILE)
+
 
 def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
     """Tell readers that ``run_hash``'s manifest was replaced; call it right *after* the replace.
 
-    One ``O_APPEND`` write of a short line: cheap enough for every flush.  Readers then stat
-    only the runs named since their last look (plus open runs) instead of every manifest.
-    Best effort: a lost line only delays a reader until its next full scan.
+    One append of a short line: cheap enough for every flush.  Readers then stat only the
+    runs named since their last look (plus open runs) instead of every manifest.  Best
+    effort: a lost line only delays a reader until its next full scan.
     """
-    path = os.path.join(layout.index_dir, JOURNAL_FILE)
-    line = (run_hash + "\n").encode()
+    storage = layout.storage
+    if not storage.supports_append:
+        return  # an object store logs a run's changes itself (Storage.change_log)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError:
-        return
-    try:
-        os.write(fd, line)
+        storage.append(journal_key(), (run_hash + "\n").encode())
     except OSError:
         pass
-    finally:
-        os.close(fd)
+
+
+def journal_state(layout: RepoLayout) -> JournalState | None:
+    """The journal's identity and size now, or ``None`` where there is none."""
+    if layout.storage.change_log is not None:
+        return layout.storage.change_log.state()
+    if not layout.storage.supports_append:
+        return None
+    try:
+        st = layout.storage.stat(journal_key())
+    except OSError:
+        return None
+    return st.identity, st.size
+
+
+def journal_names(layout: RepoLayout, start: int, stop: int) -> tuple[set[str], int]:
+    """Run hashes named in ``[start, stop)`` of the journal, and the offset after the last whole line."""
+    if layout.storage.change_log is not None:
+        return layout.storage.change_log.names_since(start, stop)
+    try:
+        data = layout.storage.read_range(journal_key(), start, stop - start)
+    except OSError:
+        return set(), start
+    end = data.rfind(b"\n") + 1
+    names = set()
+    for raw in data[:end].split(b"\n"):
+        try:
+            name = raw.decode("ascii")
+        except UnicodeDecodeError:
+            continue  # a torn or interleaved line (NFS): the next full scan covers it
+        if name and name.isalnum():
+            names.add(name)
+    return names, start + end
+
+
+def rotate_journal(layout: RepoLayout) -> JournalState | None:
+    """Empty the journal (a new object: readers see a new identity and do a full scan)."""
+    if layout.storage.change_log is not None:
+        return layout.storage.change_log.state()  # a log of objects is never rewritten
+    try:
+        layout.storage.replace(journal_key(), b"")
+    except OSError:
+        return None
+    return journal_state(layout)

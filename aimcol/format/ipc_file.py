@@ -15,13 +15,14 @@ Format references: Arrow's ``File.fbs``, ``Message.fbs``, ``Schema.fbs`` and the
 
 from __future__ import annotations
 
-import os
 import struct
 
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import FormatError
 from aimcol.format.arrow_numpy import validity_bits
+from aimcol.format.storage import Storage
 
 MAGIC = b"ARROW1"
 _CONTINUATION = b"\xff\xff\xff\xff"
@@ -36,7 +37,7 @@ _BLOCK = struct.Struct("<qi4xq")  # Block: offset, metaDataLength, (padding), bo
 _ZSTD_CODEC = pa.Codec("zstd") if pa.Codec.is_available("zstd") else None
 
 
-class IpcLayoutError(Exception):
+class IpcLayoutError(FormatError):
     """The file is not laid out as this reader expects; read it with pyarrow."""
 
 
@@ -70,32 +71,34 @@ def _vector(buf, table, index: int) -> tuple[int, int]:
     return start + 4, _u32(buf, start)[0]
 
 
-def _pread(path: str, length: int, offset: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
+TAIL_GUESS = 16384
+"""Bytes read from the end of a file at open: the magic, the footer length and (nearly
+always) the footer itself, in one positioned read."""
 
 
 class IpcFileBatches:
-    """The record batches of one Arrow IPC file, read by positioned reads.
+    """The record batches of one Arrow IPC file, read by positioned (ranged) reads.
 
     Holds no descriptor between reads (a query may touch thousands of files): the footer
-    is read once, and each batch read opens the file for one ``pread``.
+    is read once, with the file's tail, and each batch read is one ranged read of the
+    storage (locally one ``pread``).
     """
 
-    def __init__(self, path: str):
-        self.path = path
-        with open(path, "rb") as fh:
-            self.size = size = os.fstat(fh.fileno()).st_size
-            tail = os.pread(fh.fileno(), 10, size - 10) if size >= 18 else b""
-            if tail[4:] != MAGIC:
-                raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
-            footer_len = _i32(tail, 0)[0]
-            if not 0 < footer_len <= size - 18:
-                raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
-            footer = os.pread(fh.fileno(), footer_len, size - 10 - footer_len)
+    def __init__(self, storage: Storage, key: str):
+        self.storage = storage
+        self.key = key
+        self.path = path = f"{storage.uri}/{key}"  # for messages
+        tail, size = storage.read_tail(key, TAIL_GUESS)
+        self.size = size
+        if size < 18 or tail[-6:] != MAGIC:
+            raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
+        footer_len = _i32(tail, len(tail) - 10)[0]
+        if not 0 < footer_len <= size - 18:
+            raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
+        if footer_len + 10 <= len(tail):
+            footer = tail[len(tail) - 10 - footer_len : len(tail) - 10]
+        else:
+            footer = storage.read_range(key, size - 10 - footer_len, footer_len)
         root = _table(footer, _u32(footer, 0)[0])
         start, count = _vector(footer, root, 3)  # Footer.recordBatches
         self.blocks = [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
@@ -110,7 +113,7 @@ class IpcFileBatches:
         offset, meta_len, body_len = self.blocks[index]
         if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > self.size:
             raise IpcLayoutError(f"{self.path}: block {index} out of the file")
-        data = _pread(self.path, meta_len + body_len, offset)
+        data = self.storage.read_range(self.key, offset, meta_len + body_len)
         if len(data) != meta_len + body_len or data[:4] != _CONTINUATION:
             raise IpcLayoutError(f"{self.path}: batch {index} is cut or has no continuation marker")
         meta = memoryview(data)[8:meta_len]

@@ -21,6 +21,15 @@ next version.  Layout of the map (version 1)::
                     the next writer folds them in when it seals the file)
     next_segment    number for the next segment file
     writer          {pid, host, started} of the last writer
+
+Optional keys (readers ignore keys they do not know; written by the SDK):
+
+    exit_status     "finished" | "failed" | "interrupted" | None  (how the writer ended the run)
+    exit_error      str | None  (one line: the uncaught exception of a failed run)
+    progress        {reported_at, expect_next_by}  (the last report_progress())
+    successful_finish_reported   float  (report_successful_finish())
+    artifacts_uri   str  (file:// store);  artifacts  {name: {path, uri}}
+    object_sequences [{id, name, context, dtype, count, last_step}]  (points in objects.log)
 """
 
 from __future__ import annotations
@@ -31,7 +40,8 @@ from typing import Any
 import msgpack
 
 from aimcol.errors import FormatError, FormatVersionError
-from aimcol.format.atomic_file import atomic_write
+from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.storage import Claim
 
 MANIFEST_VERSION = 1
 
@@ -60,22 +70,28 @@ def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, A
 
 
 def pack_manifest(manifest: dict[str, Any]) -> bytes:
-    return msgpack.packb(manifest, use_bin_type=True)
+    return msgpack.packb(manifest, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def write_manifest(path: str, manifest: dict[str, Any], *, fsync: bool = False) -> None:
-    """Atomically replace the manifest at ``path``."""
-    atomic_write(path, pack_manifest(manifest), fsync=fsync)
+def write_manifest(
+    layout: RepoLayout,
+    run_hash: str,
+    manifest: dict[str, Any],
+    *,
+    fsync: bool = False,
+    claim: Claim | None = None,
+) -> None:
+    """Atomically replace a run's manifest; ``claim``: the writer's, checked (fenced) first."""
+    layout.storage.replace(layout.manifest_key(run_hash), pack_manifest(manifest), durable=fsync, claim=claim)
 
 
-def read_manifest(path: str) -> dict[str, Any]:
-    """Read and validate a manifest; a damaged one raises :class:`FormatError` naming the file."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise
-    return unpack_manifest(data, path)
+def read_manifest(layout: RepoLayout, run_hash: str) -> dict[str, Any]:
+    """Read and validate a run's manifest.
+
+    A missing one raises :class:`ObjectNotFoundError` (a ``FileNotFoundError``); a damaged
+    one :class:`FormatError` naming the file."""
+    key = layout.manifest_key(run_hash)
+    return unpack_manifest(layout.storage.read(key), f"{layout.root}/{key}")
 
 
 _FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}

@@ -1,7 +1,7 @@
 """One run on disk: the writer side (lock, manifest, live segment, sealing) and the reader side.
 
-``RunWriterStore`` is the only object that mutates a run's files.  It holds the run's flock
-for its whole life, appends one record batch per flush, replaces the manifest after every
+``RunWriterStore`` is the only object that mutates a run's objects.  It holds the run's
+claim (:meth:`Storage.claim_run`) for its whole life, commits every manifest with it (fenced), appends one record batch per flush, replaces the manifest after every
 change, and seals the live segment on close or when it grows past ``seal_rows``.
 ``RunReaderStore`` reads a consistent prefix of a run that may be being written right now:
 it reads the manifest first, then the files it names, and retries if the writer sealed
@@ -10,18 +10,18 @@ and removed the live file in between.
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
-from aimcol.format.atomic_file import PARTIAL_SUFFIX
 from aimcol.format.change_journal import note_manifest_changed
-from aimcol.format.repo_layout import RepoLayout
-from aimcol.format.run_lock import RunLock, is_locked
+from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
 from aimcol.format.segments import (
     POINT_SCHEMA,
     LiveSegmentWriter,
@@ -35,9 +35,14 @@ from aimcol.format.segments import (
     write_sealed_segment,
 )
 from aimcol.format.sequence_stats import empty_stats, fold_batch
+from aimcol.format.storage import Claim
 
 DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
+
+READ_ATTEMPTS = 5
+"""How many times a reader re-reads the manifest when the writer sealed (and removed) the
+live segment between the reader's manifest read and its read of the segment."""
 
 
 def live_file_name(number: int) -> str:
@@ -56,7 +61,19 @@ def _sequence_metadata(manifest: dict) -> dict:
 
 
 class RunWriterStore:
-    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls."""
+    """Exclusive write access to one run's files.  Not thread-safe: the SDK serialises calls.
+
+    On a storage without appends (object stores) ``RunWriterStore(...)`` builds a
+    :class:`~aimcol.format.delta_segments.DeltaRunWriterStore`, which writes one immutable
+    delta segment per flush instead of appending to a live segment.
+    """
+
+    def __new__(cls, layout: RepoLayout, *args: Any, **kwargs: Any) -> RunWriterStore:
+        if cls is RunWriterStore and not layout.storage.supports_append:
+            from aimcol.format.delta_segments import DeltaRunWriterStore
+
+            cls = DeltaRunWriterStore
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -70,18 +87,17 @@ class RunWriterStore:
         self.layout = layout
         self.run_hash = run_hash
         self.seal_rows = seal_rows
-        run_dir = layout.run_dir(run_hash)
-        self.manifest_path = layout.manifest_path(run_hash)
+        self.storage = storage = layout.storage
         if create:
-            os.makedirs(run_dir, exist_ok=False)
-        self.lock = RunLock(layout.lock_path(run_hash), run_hash)
+            storage.make_prefix(layout.run_prefix(run_hash), exclusive=True)
+        self.lock: Claim = storage.claim_run(run_hash)
         try:
             if create:
                 self.manifest = manifest_io.new_manifest(run_hash, experiment=experiment)
             else:
-                self.manifest = manifest_io.read_manifest(self.manifest_path)
+                self.manifest = manifest_io.read_manifest(layout, run_hash)
             self.previous_end_time = self.manifest.get("end_time")
-            self.manifest["writer"] = dict(self.lock.holder)
+            self.manifest["writer"] = {k: self.lock.holder[k] for k in ("pid", "host", "started")}
             self.manifest["end_time"] = None
             self._live: LiveSegmentWriter | None = None
             self._stats = {s["id"]: s for s in self.manifest["sequences"]}
@@ -97,17 +113,11 @@ class RunWriterStore:
         """Seal a dead writer's live segment and drop files no manifest names."""
         live_name = self.manifest.get("live")
         if live_name:
-            table = read_live_segment(self.layout.segment_path(self.run_hash, live_name))
+            table = read_live_segment(self.storage, self.layout.segment_key(self.run_hash, live_name))
             self._fold_uncounted_rows(table)
             self._seal_file(live_name, table=table)
-        keep = {"manifest.msgpack", "lock"} | {s["file"] for s in self.manifest["segments"]}
-        run_dir = self.layout.run_dir(self.run_hash)
-        for name in os.listdir(run_dir):
-            if name not in keep and (name.endswith(PARTIAL_SUFFIX) or name.startswith(("live-", "seg-"))):
-                try:
-                    os.unlink(os.path.join(run_dir, name))
-                except FileNotFoundError:
-                    pass
+        for name in _stray_names(self.layout, self.run_hash, self.manifest):
+            self.storage.delete(self.layout.segment_key(self.run_hash, name))
 
     def _fold_uncounted_rows(self, table: pa.Table) -> None:
         """Make the stats count exactly the rows a dead writer left in its live segment.
@@ -129,7 +139,9 @@ class RunWriterStore:
             stats.update(empty_stats())
         for entry in self.manifest["segments"]:
             self._fold_table(
-                SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry).read_all()
+                SealedSegmentReader(
+                    self.storage, self.layout.segment_key(self.run_hash, entry["file"]), entry
+                ).read_all()
             )
         self._fold_table(table)
 
@@ -145,11 +157,25 @@ class RunWriterStore:
             self._stats[seq_id]["dtype"] = "float"
 
     # -- metadata -------------------------------------------------------------------------
+    manifest_unpublished = False
+    """The in-memory manifest has changes not written yet: a write failed, or a write was
+    left to the next flush (:meth:`defer_publish`)."""
+
+    published_sequences: int | None = None
+    """How many sequences the last manifest written names (None before this writer wrote one)."""
+
     def write_manifest(self, *, fsync: bool = False) -> None:
-        manifest_io.write_manifest(self.manifest_path, self.manifest, fsync=fsync)
+        self.manifest_unpublished = True
+        count = len(self.manifest["sequences"])
+        manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
+        self.manifest_unpublished = False
+        self.published_sequences = count
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
     def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+        """Register a sequence in the in-memory manifest.  It is written with the next batch
+        that holds its points (:meth:`append_batch` writes the manifest first), so a run
+        that starts 1,500 metrics costs one manifest write per flush, not one per metric."""
         seq_id = len(self.manifest["sequences"])
         entry = {"id": seq_id, "name": name, "context": context, "dtype": dtype, **empty_stats()}
         self.manifest["sequences"].append(entry)
@@ -162,22 +188,56 @@ class RunWriterStore:
     # -- points ---------------------------------------------------------------------------
     def append_points(self, seq, step, value, epoch, times) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
+        self.append_batch(seq, step, value, epoch, times)
+        self.publish()
+
+    def append_batch(self, seq, step, value, epoch, times) -> None:
+        """Write one batch to the live segment, or raise with nothing written.
+
+        A failed write (disk full) leaves the live segment at its last complete batch, so the
+        caller can keep the points and offer them again.  When this returns, the batch is in
+        the file (readers see it) and counted in the stats; :meth:`publish` records it in
+        the manifest.
+        """
         seq = np.asarray(seq, dtype=np.uint32)
         step = np.asarray(step, dtype=np.int64)
         value = np.asarray(value, dtype=np.float64)
         batch = points_batch(seq, step, value, epoch, times)
         if self._live is None:
+            if self.manifest.get("live"):
+                self.seal(fsync_manifest=False)  # a seal that failed before: finish it first
             number = self.manifest["next_segment"]
-            self.manifest["next_segment"] = number + 1
             name = live_file_name(number)
-            self._live = LiveSegmentWriter(self.layout.segment_path(self.run_hash, name))
-            self.manifest["live"] = name
-            self.manifest["live_rows"] = 0
-            self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            key = self.layout.segment_key(self.run_hash, name)
+            live = LiveSegmentWriter(self.storage, key)
+            self.manifest.update(next_segment=number + 1, live=name, live_rows=0)
+            try:
+                self.write_manifest()  # name the file before the first batch, so no batch is unlisted
+            except BaseException:
+                self.manifest.update(next_segment=number, live=None)
+                live.close()
+                self.storage.delete(key)
+                raise
+            self._live = live
+        elif len(seq) and (self.published_sequences is None or int(seq.max()) >= self.published_sequences):
+            self.write_manifest()  # name new sequences before their first points reach the file
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
         self.manifest["live_rows"] = self._live.rows
-        if self._live.rows >= self.seal_rows:
+
+    def defer_publish(self) -> None:
+        """After :meth:`append_batch` from the bulk path: seal if the live segment is full,
+        else leave the manifest write to the next flush (the points are readable already:
+        the live segment and every sequence in it are named in the written manifest)."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
+            self.seal(fsync_manifest=False)
+        else:
+            self.manifest_unpublished = True
+
+    def publish(self) -> None:
+        """Replace the manifest (sealing first if the live segment is full).  After a
+        failure the in-memory manifest is still complete: the next publish writes it."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
             self.seal(fsync_manifest=False)
         else:
             self.write_manifest()
@@ -191,9 +251,9 @@ class RunWriterStore:
             self._seal_file(self.manifest["live"], fsync=fsync_manifest)
 
     def _seal_file(self, live_name: str, *, fsync: bool = True, table: pa.Table | None = None) -> None:
-        live_path = self.layout.segment_path(self.run_hash, live_name)
+        live_key = self.layout.segment_key(self.run_hash, live_name)
         if table is None:
-            table = read_live_segment(live_path)
+            table = read_live_segment(self.storage, live_key)
         known = len(self.manifest["sequences"])
         if table.num_rows:
             # rows of sequences the manifest never learned of (crash between batch and manifest)
@@ -205,27 +265,34 @@ class RunWriterStore:
             self.manifest["next_segment"] = number + 1
             name = seal_file_name(number)
             sealed = write_sealed_segment(
-                self.layout.segment_path(self.run_hash, name), table, name, _sequence_metadata(self.manifest)
+                self.storage,
+                self.layout.segment_key(self.run_hash, name),
+                table,
+                name,
+                _sequence_metadata(self.manifest),
             )
             self.manifest["segments"].append(sealed.to_manifest())
         self.manifest["live"] = None
         self.manifest["live_rows"] = 0
         self.write_manifest(fsync=fsync)
-        try:
-            os.unlink(live_path)
-        except FileNotFoundError:
-            pass
+        self.storage.delete(live_key)
 
     def close(self, *, end_time: float | None = None) -> None:
-        """Seal, stamp ``end_time``, publish durably and release the lock."""
+        """Seal, stamp ``end_time``, publish durably and release the lock.
+
+        If sealing or the last manifest write fails (disk full), the lock stays held and the
+        error propagates: the run is not closed, and a later ``close()`` retries.
+        """
         if not self.lock.held:
             return
+        self.seal(fsync_manifest=False)
+        self.manifest["end_time"] = time.time() if end_time is None else end_time
         try:
-            self.seal(fsync_manifest=False)
-            self.manifest["end_time"] = time.time() if end_time is None else end_time
             self.write_manifest(fsync=True)
-        finally:
-            self.lock.release()
+        except BaseException:
+            self.manifest["end_time"] = None
+            raise
+        self.lock.release()
 
     def release_as_found(self) -> None:
         """Seal and release without stamping an end: a repaired crashed run stays crashed."""
@@ -245,8 +312,8 @@ class RunReaderStore:
     def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
         self.layout = layout
         self.run_hash = run_hash
-        self.manifest_path = layout.manifest_path(run_hash)
-        self.manifest = manifest if manifest is not None else manifest_io.read_manifest(self.manifest_path)
+        self.storage = layout.storage
+        self.manifest = manifest if manifest is not None else manifest_io.read_manifest(layout, run_hash)
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
 
@@ -254,12 +321,12 @@ class RunReaderStore:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
         reader = self._sealed.get(entry["file"])
         if reader is None:
-            reader = SealedSegmentReader(self.layout.segment_path(self.run_hash, entry["file"]), entry)
+            reader = SealedSegmentReader(self.storage, self.layout.segment_key(self.run_hash, entry["file"]), entry)
             self._sealed[entry["file"]] = reader
         return reader
 
     def refresh(self) -> dict:
-        self.manifest = manifest_io.read_manifest(self.manifest_path)
+        self.manifest = manifest_io.read_manifest(self.layout, self.run_hash)
         return self.manifest
 
     @property
@@ -267,57 +334,86 @@ class RunReaderStore:
         """A writer holds the run right now.  A run closed cleanly is never active."""
         if self.manifest.get("end_time") is not None:
             return False
-        return is_locked(self.layout.lock_path(self.run_hash))
+        return self.storage.run_claimed(self.run_hash)
 
     def _live_table(self) -> pa.Table | None:
         name = self.manifest.get("live")
         if not name:
             return None
-        path = self.layout.segment_path(self.run_hash, name)
-        try:
-            fh = open(path, "rb")
+        cached = self._live_cache
+        known_size = cached[1] if cached and cached[0] == name else None
+        try:  # once the read began, the bytes stay readable even if the writer seals and removes the file
+            data = self.storage.read_appended(self.layout.segment_key(self.run_hash, name), known_size)
         except FileNotFoundError:
             return None
-        with fh:  # once open, the bytes stay readable even if the writer seals and removes the file
-            size = os.fstat(fh.fileno()).st_size
-            cached = self._live_cache
-            if cached and cached[0] == name and cached[1] == size:
-                return cached[2]
-            data = fh.read()
+        if data is None:
+            assert cached is not None
+            return cached[2]
         table = parse_live_segment(data)
         self._live_cache = (name, len(data), table)
         return table
 
     def _live_missing(self) -> bool:
         name = self.manifest.get("live")
-        return bool(name) and not os.path.exists(self.layout.segment_path(self.run_hash, name))
+        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, name))
 
-    def read_sequence(self, seq_id: int, columns=None) -> dict[str, np.ndarray]:
+    def _consistent_live(self) -> pa.Table | None:
+        """The live segment the current manifest names (``None``: none), re-reading the
+        manifest while the writer seals and removes it between the two reads.
+
+        Raises :class:`FormatError` when the manifest keeps naming a live segment that is
+        not there (removed by hand, or a run folder copied without it)."""
+        for _ in range(READ_ATTEMPTS):
+            live = self._live_table()
+            if live is not None or not self._live_missing():
+                return live
+            self.refresh()  # the writer sealed between our manifest read and now
+        raise FormatError(
+            f"{self.layout.root}/{self.layout.segment_key(self.run_hash, self.manifest['live'])}: "
+            f"run {self.run_hash}'s manifest names this live segment, which is missing "
+            f"(manifest re-read {READ_ATTEMPTS} times); `aimcol repair` seals what is left"
+        )
+
+    def _sealed_parts(self, seq_id: int, names: tuple[str, ...]) -> list[dict[str, np.ndarray]]:
+        parts = []
+        for entry in self.manifest["segments"]:
+            reader = self._sealed_reader(entry)
+            for sid, start, stop in entry["ranges"]:
+                if sid == seq_id:
+                    parts.append(reader.read_rows(start, stop, names))
+        return parts
+
+    def _retry_compacted(self, read):
+        """``read()``, re-reading the manifest when a delta segment it names is gone.
+
+        On object stores (:mod:`aimcol.format.delta_segments`) a writer compacts delta
+        segments into a sealed one and then deletes them; a reader holding the manifest
+        from before finds them missing, and the next manifest names their replacement."""
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return read()
+            except FileNotFoundError:
+                if attempt == READ_ATTEMPTS - 1 or not any(e.get("delta") for e in self.manifest["segments"]):
+                    raise
+                self.refresh()
+
+    def read_sequence(self, seq_id: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """All points of one sequence as NumPy columns, sorted by step, latest write per step.
 
         ``columns``: the point columns wanted (default: all); ``step`` is always read (it
         orders and deduplicates), the others only if named, so they are not decompressed.
         ``epoch`` is int64, or float64 with NaN where a point has no epoch.
         """
-        names = tuple(n for n in POINT_SCHEMA.names if columns is None or n in columns or n == "step")
-        for _ in range(5):
-            parts = []
-            for entry in self.manifest["segments"]:
-                reader = self._sealed_reader(entry)
-                for sid, start, stop in entry["ranges"]:
-                    if sid == seq_id:
-                        parts.append(reader.read_rows(start, stop, names))
-            live = self._live_table()
-            if live is None and self._live_missing():
-                self.refresh()  # the writer sealed between our manifest read and now
-                continue
-            from_live = False
-            if live is not None and live.num_rows:
-                mask = to_numpy(live.column("seq")) == seq_id
-                if mask.any():
-                    parts.append({name: to_numpy_rows(live.column(name), mask) for name in names})
-                    from_live = True
-            break
+        wanted = None if columns is None else set(columns)
+        names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
+        live = self._consistent_live()  # sealed files never go away: read them after
+        parts = self._retry_compacted(lambda: self._sealed_parts(seq_id, names))
+        from_live = False
+        if live is not None and live.num_rows:
+            mask = to_numpy(live.column("seq")) == seq_id
+            if mask.any():
+                parts.append({name: to_numpy_rows(live.column(name), mask) for name in names})
+                from_live = True
         points = {name: concat_columns([p[name] for p in parts], name) for name in names}
         if len(parts) == 1 and not from_live:
             return points  # one sealed range: already sorted and deduplicated
@@ -325,15 +421,10 @@ class RunReaderStore:
 
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""
-        for _ in range(5):
-            parts = [self._sealed_reader(e).read_all() for e in self.manifest["segments"]]
-            live = self._live_table()
-            if live is None and self._live_missing():
-                self.refresh()
-                continue
-            if live is not None:
-                parts.append(live)
-            break
+        live = self._consistent_live()
+        parts = self._retry_compacted(lambda: [self._sealed_reader(e).read_all() for e in self.manifest["segments"]])
+        if live is not None:
+            parts.append(live)
         known = len(self.manifest["sequences"])
         table = pa.concat_tables(parts) if parts else empty_points()
         if table.num_rows:
@@ -343,21 +434,26 @@ class RunReaderStore:
         return table.cast(POINT_SCHEMA)
 
 
-def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict) -> list[str]:
+def _stray_names(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
+    """Objects in a run folder that no manifest names: segments and temporary objects a
+    killed writer left (never the manifest, the claim, ``terminal.log`` or the live segment)."""
+    storage = layout.storage
+    named = {MANIFEST_NAME, TERMINAL_LOG_NAME} | {s["file"] for s in manifest["segments"]}
+    if manifest.get("live"):
+        named.add(manifest["live"])
+    return sorted(
+        n
+        for n in storage.list_children(layout.run_prefix(run_hash))
+        if n not in named and (storage.is_temporary(n) or n.startswith(("live-", "seg-")))
+    )
+
+
+def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
     """What a repair would fix in a run that no writer holds: an unsealed live segment, stray files."""
     problems = []
     if manifest.get("live"):
         problems.append(f"unsealed live segment {manifest['live']}")
-    named = {"manifest.msgpack", "lock", "terminal.log"} | {s["file"] for s in manifest["segments"]}
-    if manifest.get("live"):
-        named.add(manifest["live"])
-    try:
-        names = os.listdir(layout.run_dir(run_hash))
-    except FileNotFoundError:
-        return problems
-    stray = sorted(
-        n for n in names if n not in named and (n.endswith(PARTIAL_SUFFIX) or n.startswith(("live-", "seg-")))
-    )
+    stray = _stray_names(layout, run_hash, manifest)
     if stray:
         problems.append("stray files " + ", ".join(stray))
     return problems
@@ -388,15 +484,16 @@ def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
     """Problems that make a run's data unreadable (empty list: every file reads)."""
     problems = []
     try:
-        manifest = manifest_io.read_manifest(layout.manifest_path(run_hash))
+        manifest = manifest_io.read_manifest(layout, run_hash)
     except FileNotFoundError:
         return ["no manifest"]
     except Exception as exc:  # FormatError names the file
         return [str(exc)]
     for entry in manifest["segments"]:
-        path = layout.segment_path(run_hash, entry["file"])
+        key = layout.segment_key(run_hash, entry["file"])
+        path = f"{layout.root}/{key}"
         try:
-            rows = SealedSegmentReader(path, entry).read_all().num_rows
+            rows = SealedSegmentReader(layout.storage, key, entry).read_all().num_rows
         except Exception as exc:
             problems.append(f"{path}: unreadable sealed segment ({exc})")
             continue

@@ -14,17 +14,17 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
-import os
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
-from aimcol.format.atomic_file import PARTIAL_SUFFIX, fsync_dir
 from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
+from aimcol.format.storage import Appender, Storage
 
 POINT_SCHEMA = pa.schema(
     [
@@ -84,44 +84,85 @@ def batch_checksum(batch: pa.RecordBatch) -> int:
     return crc
 
 
-class LiveSegmentWriter:
-    """Appends record batches to a new live segment file, each one reaching the OS at once.
+_END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The IPC stream's end marker (continuation token, zero length)."""
 
-    ``pa.OSFile`` is unbuffered: when ``append`` returns, the batch is in the page cache and
-    survives a ``kill -9`` of this process.
+
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+    """``batch`` as a complete IPC stream without its end marker (schema message first)."""
+    sink = pa.BufferOutputStream()
+    writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
+    if batch is not None:
+        writer.write_batch(batch, custom_metadata=metadata)
+    else:
+        writer.close()
+    return sink.getvalue().to_pybytes()
+
+
+_SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
+"""The schema message every live stream starts with."""
+
+
+class LiveSegmentWriter:
+    """Appends record batches to a new live segment, each one reaching the store at once.
+
+    The storage's appender is unbuffered: when ``append`` returns, the batch is in the page
+    cache and survives a ``kill -9`` of this process.  Each batch is serialised in memory and
+    handed over in one write; a write that fails part-way (``ENOSPC``, ``EIO``) is cut off
+    again (:meth:`Appender.truncate`), so the object always ends at its last complete batch
+    and a later append, once space is back, continues a valid stream.  The bytes are those
+    of ``pyarrow.ipc.new_stream`` (schema message, one message per batch, end marker at
+    close).
     """
 
-    def __init__(self, path: str):
-        self.path = path
-        self._sink = pa.OSFile(path, "wb")
-        self._writer = pa.ipc.new_stream(self._sink, POINT_SCHEMA)
+    def __init__(self, storage: Storage, key: str):
+        self.key = key
+        self._sink: Appender = storage.open_appender(key, truncate=True)
+        self.size = 0
         self.rows = 0
         self.batches = 0
 
     def append(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch, custom_metadata={CHECKSUM_KEY: str(batch_checksum(batch))})
+        """Write one batch, or raise with the file as it was before the call."""
+        data = _stream_bytes(batch, {CHECKSUM_KEY: str(batch_checksum(batch))})
+        if self.size:
+            data = data[len(_SCHEMA_BYTES) :]
+        self._write_all(data)
         self.rows += batch.num_rows
         self.batches += 1
 
+    def _write_all(self, data: bytes) -> None:
+        if self._sink.closed:
+            raise ValueError(f"{self.key}: live segment writer is closed")
+        try:
+            self._sink.write(data)
+        except BaseException:
+            self._sink.truncate(self.size)  # back to the last complete batch
+            raise
+        self.size += len(data)
+
     def close(self) -> None:
+        """End the stream (best effort: a reader stops at the last batch without it too)."""
         if self._sink.closed:
             return
         try:
-            self._writer.close()
+            self._write_all((b"" if self.size else _SCHEMA_BYTES) + _END_OF_STREAM)
+        except OSError:
+            pass
         finally:
             self._sink.close()
 
 
-def read_live_segment(path: str) -> pa.Table:
+def read_live_segment(storage: Storage, key: str) -> pa.Table:
     """Every complete record batch of a live stream; a torn or garbled tail is ignored.
 
     A missing file reads as empty (the writer may have just sealed and removed it).
     """
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = storage.read_appended(key)
     except FileNotFoundError:
         return empty_points()
+    assert data is not None  # no known_size given
     return parse_live_segment(data)
 
 
@@ -202,7 +243,9 @@ def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -
     )
 
 
-def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: dict) -> SealedSegment:
+def write_sealed_segment(
+    storage: Storage, key: str, table: pa.Table, file_name: str, metadata: dict[str, Any]
+) -> SealedSegment:
     """Write rows sorted by (seq, step), latest write per step, to an Arrow IPC file (zstd),
     atomically and durably.
 
@@ -219,9 +262,8 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
     order = np.argsort(seq, kind="stable")  # groups by sequence, write order kept inside each
     bounds = np.flatnonzero(np.diff(seq[order])) + 1
     groups = np.split(order, bounds) if len(order) else []
-    tmp = f"{path}.{os.getpid()}{PARTIAL_SUFFIX}"
     ranges, batches, rows = [], [], 0
-    with pa.OSFile(tmp, "wb") as sink:
+    with storage.write_immutable(key) as sink:
         with pa.ipc.new_file(sink, schema, options=options) as writer:
             for group in groups:
                 batch = _sorted_sequence_batch(columns, group, schema)
@@ -231,9 +273,6 @@ def write_sealed_segment(path: str, table: pa.Table, file_name: str, metadata: d
                     chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
                     writer.write_batch(chunk)
                     batches.append(chunk.num_rows)
-        os.fsync(sink.fileno())
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path))
     return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches)
 
 
@@ -264,8 +303,10 @@ class SealedSegmentReader:
     batch, no Arrow objects); a file it does not understand is read with pyarrow instead.
     """
 
-    def __init__(self, path: str, entry: dict):
-        self.path = path
+    def __init__(self, storage: Storage, key: str, entry: dict[str, Any]):
+        self.storage = storage
+        self.key = key
+        self.path = f"{storage.uri}/{key}"  # for messages
         self.entry = entry
         self._reader = None
         self._direct: IpcFileBatches | None | bool = None  # False: use pyarrow
@@ -273,7 +314,9 @@ class SealedSegmentReader:
 
     def _open(self):
         if self._reader is None:
-            self._reader = pa.ipc.open_file(self.path, options=pa.ipc.IpcReadOptions(use_threads=False))
+            self._reader = pa.ipc.open_file(
+                self.storage.open_input(self.key), options=pa.ipc.IpcReadOptions(use_threads=False)
+            )
         return self._reader
 
     def read_all(self) -> pa.Table:
@@ -284,7 +327,7 @@ class SealedSegmentReader:
         (and columns) needed.  A column with nulls (``epoch``) comes back as float64 with NaN."""
         if self._direct is None:
             try:
-                self._direct = IpcFileBatches(self.path)
+                self._direct = IpcFileBatches(self.storage, self.key)
             except _DIRECT_READ_ERRORS:
                 self._direct = False
         if self._direct:

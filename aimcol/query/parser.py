@@ -11,16 +11,25 @@ ever given to ``eval``/``exec``/``compile``: the tree is interpreted by the eval
 from __future__ import annotations
 
 import ast
+import re
+import threading
+import warnings
 from functools import lru_cache
 from typing import Any
 
-from aimcol.errors import AimQLSyntaxError
+from aimcol.errors import AimQLCostError, AimQLSyntaxError
+from aimcol.format.contexts import freeze
 from aimcol.query import ir
-from aimcol.query import values as V
+from aimcol.query import values as scalar
 from aimcol.query.tokens import SourceMap, TokenPassError, rewrite_equals, strip_select
 
 MAX_DEPTH = 150
 """Deepest expression accepted: the evaluators recurse over the tree."""
+
+MAX_QUERY_LENGTH = 100_000
+"""Longest query text accepted, in characters (parsing costs about 4 s per MB)."""
+
+_TOO_DEEP = f"query is nested too deeply: AimQL accepts at most {MAX_DEPTH} levels of nesting"
 
 _COMPARE_OPS = {
     ast.Eq: "==",
@@ -66,7 +75,10 @@ _REFUSED_NODES = {
     ast.Starred: "'*' unpacking is not supported in AimQL",
 }
 
-_KNOWN_FUNCTIONS = sorted(V.BUILTINS) + ["datetime", "timedelta", "re.match", "re.search", "re.fullmatch"]
+Chain = list[tuple[str, Any, ast.AST]]
+"""An attribute/subscript chain: ("attr", name, node) or ("item", key AST, node) links, outermost last."""
+
+_KNOWN_FUNCTIONS = sorted(scalar.BUILTINS) + ["datetime", "timedelta", "re.match", "re.search", "re.fullmatch"]
 
 
 class _Parser:
@@ -81,11 +93,12 @@ class _Parser:
         line, col = 1, 0
         if node is not None and hasattr(node, "lineno"):
             if isinstance(node, ast.Attribute) and node.end_lineno is not None:
-                line, col = self.position(node.end_lineno, node.end_col_offset, back=len(node.attr.encode()))
+                end_col = node.end_col_offset or 0
+                line, col = self.position(node.end_lineno, end_col, back=len(node.attr.encode()))
             elif isinstance(node, ast.BinOp) and node.left.end_lineno is not None:
                 line, col = self.operator_position(node)
             else:
-                line, col = self.position(node.lineno, node.col_offset)
+                line, col = self.position(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
         return AimQLSyntaxError(message, self.query, col, line)
 
     def position(self, lineno: int, col_bytes: int, back: int = 0) -> tuple[int, int]:
@@ -96,20 +109,21 @@ class _Parser:
         return self.smap.to_original(rline, col_chars)
 
     def operator_position(self, node: ast.BinOp) -> tuple[int, int]:
-        rline = max(node.left.end_lineno - 1, 1)
+        left_end = node.left.end_lineno or 1
+        rline = max(left_end - 1, 1)
         text_line = self.lines[rline - 1] if rline - 1 < len(self.lines) else ""
         raw = text_line.encode("utf-8")
-        start = node.left.end_col_offset
-        stop = node.right.col_offset if node.right.lineno == node.left.end_lineno else len(raw)
+        start = node.left.end_col_offset or 0
+        stop = node.right.col_offset if node.right.lineno == left_end else len(raw)
         gap = raw[start:stop]
         # skip blanks and closing brackets of the left operand
         offset = start + next((i for i, b in enumerate(gap) if chr(b) not in " \t)]"), 0)
-        return self.position(node.left.end_lineno, offset)
+        return self.position(left_end, offset)
 
     # -- expressions -------------------------------------------------------------------------
     def expr(self, node: ast.AST, depth: int = 0) -> ir.Node:
         if depth > MAX_DEPTH:
-            raise self.error("query is nested too deeply", node)
+            raise self.error(_TOO_DEEP, node)
         d = depth + 1
         refused = _REFUSED_NODES.get(type(node))
         if refused:
@@ -117,8 +131,8 @@ class _Parser:
         if isinstance(node, ast.Constant):
             return self.constant(node)
         if isinstance(node, ast.BoolOp):
-            op = "and" if isinstance(node.op, ast.And) else "or"
-            return ir.BoolOp(op, tuple(self.expr(v, d) for v in node.values))
+            bool_op = "and" if isinstance(node.op, ast.And) else "or"
+            return ir.BoolOp(bool_op, tuple(self.expr(v, d) for v in node.values))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Not):
                 return ir.Not(self.expr(node.operand, d))
@@ -140,11 +154,10 @@ class _Parser:
             kind = "list" if isinstance(node, ast.List) else "tuple"
             return ir.SeqDisplay(kind, tuple(self.expr(e, d) for e in node.elts))
         if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) != len(node.keys):
                 raise self.error("'**' unpacking is not supported in AimQL", node)
-            return ir.DictDisplay(
-                tuple(self.expr(k, d) for k in node.keys), tuple(self.expr(v, d) for v in node.values)
-            )
+            return ir.DictDisplay(tuple(self.expr(k, d) for k in keys), tuple(self.expr(v, d) for v in node.values))
         if isinstance(node, ast.Call):
             return self.call(node, d)
         if isinstance(node, (ast.Attribute, ast.Subscript, ast.Name)):
@@ -172,7 +185,9 @@ class _Parser:
             ops.append(name)
         return ir.Compare(self.expr(node.left, d), tuple(ops), tuple(self.expr(c, d) for c in node.comparators))
 
-    def keywords(self, node: ast.Call, allowed: frozenset | None, what: str, d: int) -> tuple:
+    def keywords(
+        self, node: ast.Call, allowed: frozenset[str] | None, what: str, d: int
+    ) -> tuple[tuple[str, ir.Node], ...]:
         out = []
         for kw in node.keywords:
             if kw.arg is None:
@@ -182,7 +197,7 @@ class _Parser:
             out.append((kw.arg, self.expr(kw.value, d)))
         return tuple(out)
 
-    def args(self, node: ast.Call, d: int) -> tuple:
+    def args(self, node: ast.Call, d: int) -> tuple[ir.Node, ...]:
         return tuple(self.expr(a, d) for a in node.args)
 
     def call(self, node: ast.Call, d: int) -> ir.Node:
@@ -191,13 +206,13 @@ class _Parser:
             name = func.id
             if name.startswith("_"):
                 raise self.error(f"{name!r}: names starting with '_' are not allowed in AimQL", func)
-            if name in V.BUILTINS:
-                kwargs = self.keywords(node, V.BUILTIN_KWARGS.get(name, frozenset()), name, d)
+            if name in scalar.BUILTINS:
+                kwargs = self.keywords(node, scalar.BUILTIN_KWARGS.get(name, frozenset()), name, d)
                 return ir.Builtin(name, self.args(node, d), kwargs)
             if name == "datetime":
-                return ir.MakeDatetime(self.args(node, d), self.keywords(node, V.DATETIME_KWARGS, name, d))
+                return ir.MakeDatetime(self.args(node, d), self.keywords(node, scalar.DATETIME_KWARGS, name, d))
             if name == "timedelta":
-                return ir.MakeTimedelta(self.args(node, d), self.keywords(node, V.TIMEDELTA_KWARGS, name, d))
+                return ir.MakeTimedelta(self.args(node, d), self.keywords(node, scalar.TIMEDELTA_KWARGS, name, d))
             if name in ("run", "metric"):
                 raise self.error(f"'{name}' is not callable", func)
             raise self.error(f"{name!r} is not a function AimQL knows; allowed: {', '.join(_KNOWN_FUNCTIONS)}", func)
@@ -205,7 +220,7 @@ class _Parser:
             self.check_attr_name(func)
             base = func.value
             if isinstance(base, ast.Name) and base.id == "re":
-                if func.attr not in V.RE_FUNCTIONS:
+                if func.attr not in scalar.RE_FUNCTIONS:
                     raise self.error(f"re.{func.attr} is not allowed; use re.match, re.search or re.fullmatch", func)
                 args = list(self.args(node, d))
                 for _key, v in self.keywords(node, frozenset({"flags"}), f"re.{func.attr}", d):
@@ -214,19 +229,17 @@ class _Parser:
                     raise self.error(f"re.{func.attr}() takes a pattern, a string and optional flags", node)
                 return ir.ReCall(func.attr, tuple(args))
             if isinstance(base, ast.Name) and base.id == "datetime":
-                if func.attr not in V.DATETIME_FUNCTIONS:
+                if func.attr not in scalar.DATETIME_FUNCTIONS:
                     raise self.error(
-                        f"datetime.{func.attr} is not allowed; use one of {', '.join(sorted(V.DATETIME_FUNCTIONS))}",
+                        f"datetime.{func.attr} is not allowed; use one of {', '.join(sorted(scalar.DATETIME_FUNCTIONS))}",
                         func,
                     )
                 if node.keywords:
                     raise self.error(f"datetime.{func.attr}() takes no keyword arguments", node)
                 return ir.DatetimeCall(func.attr, self.args(node, d))
-            if func.attr not in V.METHODS:
+            if func.attr not in scalar.METHODS:
                 raise self.error(f"unknown method .{func.attr}(); AimQL allows str, dict, list and date methods", func)
             obj = self.expr(base, d)
-            if isinstance(obj, ir.Param) and obj.path == ():
-                raise self.error("use run.<property> or run[...] in a query, not run itself", base)
             return ir.Method(obj, func.attr, self.args(node, d), self.keywords(node, None, func.attr, d))
         raise self.error("only named functions and methods can be called", func)
 
@@ -252,16 +265,16 @@ class _Parser:
                 return self.run_chain(chain, base, d)
             if base.id == "metric":
                 return self.metric_chain(chain, base, d)
-            if base.id == "re" and len(chain) == 1 and chain[0][0] == "attr" and chain[0][1] in V.RE_FLAGS:
-                return ir.Const(int(V.RE_FLAGS[chain[0][1]]))
-            if base.id in ("re", "datetime", "timedelta") or base.id in V.BUILTINS:
+            if base.id == "re" and len(chain) == 1 and chain[0][0] == "attr" and chain[0][1] in scalar.RE_FLAGS:
+                return ir.Const(int(scalar.RE_FLAGS[chain[0][1]]))
+            if base.id in ("re", "datetime", "timedelta") or base.id in scalar.BUILTINS:
                 raise self.error(f"{base.id!r} can only be called", base)
             if base.id.startswith("_"):
                 raise self.error(f"{base.id!r}: names starting with '_' are not allowed in AimQL", base)
             raise self.error(f"unknown name {base.id!r}: a query refers to run and metric", base)
         return self.apply_chain(self.expr(base, d), chain, d)
 
-    def apply_chain(self, value: ir.Node, chain, d: int) -> ir.Node:
+    def apply_chain(self, value: ir.Node, chain: Chain, d: int) -> ir.Node:
         for kind, key, _node in chain:
             if kind == "attr":
                 value = ir.Attr(value, key)
@@ -280,15 +293,12 @@ class _Parser:
         """A subscript key made of str constants (``["a"]`` or ``["a", "b"]``), else None."""
         if isinstance(key, ast.Constant) and type(key.value) is str:
             return (key.value,)
-        if (
-            isinstance(key, ast.Tuple)
-            and key.elts
-            and all(isinstance(e, ast.Constant) and type(e.value) is str for e in key.elts)
-        ):
-            return tuple(e.value for e in key.elts)
+        if isinstance(key, ast.Tuple) and key.elts:
+            keys = [e.value for e in key.elts if isinstance(e, ast.Constant) and type(e.value) is str]
+            return tuple(keys) if len(keys) == len(key.elts) else None
         return None
 
-    def param_chain(self, path: tuple[str, ...], chain, d: int) -> ir.Node:
+    def param_chain(self, path: tuple[str, ...], chain: Chain, d: int) -> ir.Node:
         """Extend a param path while keys are constant strings; the rest applies to the value."""
         i = 0
         while i < len(chain):
@@ -303,23 +313,26 @@ class _Parser:
             i += 1
         return self.apply_chain(ir.Param(path), chain[i:], d)
 
-    def run_chain(self, chain, base: ast.AST, d: int) -> ir.Node:
+    def run_chain(self, chain: Chain, base: ast.AST, d: int) -> ir.Node:
         if not chain:
             raise self.error("use run.<property> or run[...] in a query, not run itself", base)
         kind, key, node = chain[0]
+        if kind == "item" and isinstance(key, ast.Constant) and key.value is Ellipsis:
+            return self.param_chain((), chain[1:], d)  # run[...]: the whole params tree, as in the SDK
         if kind == "attr" and key in ir.RUN_PROPERTIES:
             return self.apply_chain(ir.RunProp(key), chain[1:], d)
         if kind == "attr" and key == "metrics":
             return self.run_metrics(chain, node, d)
         return self.param_chain((), chain, d)
 
-    def run_metrics(self, chain, node: ast.AST, d: int) -> ir.Node:
+    def run_metrics(self, chain: Chain, node: ast.AST, d: int) -> ir.Node:
         usage = "use run.metrics['name'].last or run.metrics['name', {'subset': 'train'}].last"
         if len(chain) < 3 or chain[1][0] != "item" or chain[2][0] != "attr":
             raise self.error(usage, node)
         key = chain[1][1]
         parts = key.elts if isinstance(key, ast.Tuple) else [key]
-        if not 1 <= len(parts) <= 2 or not (isinstance(parts[0], ast.Constant) and type(parts[0].value) is str):
+        name = parts[0].value if parts and isinstance(parts[0], ast.Constant) else None
+        if not 1 <= len(parts) <= 2 or type(name) is not str:
             raise self.error(usage, chain[1][2])
         context: Any = {}
         if len(parts) == 2:
@@ -331,23 +344,23 @@ class _Parser:
             raise self.error(
                 f"run.metrics[...] has no attribute {attr!r}; use one of {', '.join(ir.METRIC_STATS)}", chain[2][2]
             )
-        from aimcol.sdk.tracking_values import freeze
-
-        stat = ir.RunMetric(parts[0].value, context, freeze(context), attr)
+        stat = ir.RunMetric(name, context, freeze(context), attr)
         return self.apply_chain(stat, chain[3:], d)
 
     def literal(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and not isinstance(node.value, complex) and node.value is not Ellipsis:
             return node.value
-        if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
-            return {self.literal(k): self.literal(v) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, ast.Dict):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) == len(node.keys):
+                return {self.literal(k): self.literal(v) for k, v in zip(keys, node.values)}
         if isinstance(node, ast.List):
             return [self.literal(e) for e in node.elts]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
             return -self.literal(node.operand)
         raise self.error("expected a constant here", node)
 
-    def metric_chain(self, chain, base: ast.AST, d: int) -> ir.Node:
+    def metric_chain(self, chain: Chain, base: ast.AST, d: int) -> ir.Node:
         if not chain or chain[0][0] != "attr":
             raise self.error("use metric.name, metric.context… or metric.run… in a query", base)
         key, node = chain[0][1], chain[0][2]
@@ -382,10 +395,18 @@ def _syntax_error_from_python(exc: SyntaxError, query: str, smap: SourceMap) -> 
     elif line > len(rlines):
         line, col = len(rlines), len(rlines[-1])
     oline, ocol = smap.to_original(line, col)
-    message = exc.msg or "invalid syntax"
+    message = _user_line_numbers(exc.msg or "invalid syntax", query)
     if message.startswith("invalid syntax. Perhaps you forgot a comma"):
         message = "invalid syntax"
     return AimQLSyntaxError(message, query, ocol, oline)
+
+
+def _user_line_numbers(message: str, query: str) -> str:
+    """Python's "line N" in a message counts the wrapping "(" line: count the user's lines instead,
+    and say nothing about lines for a one-line query."""
+    if "\n" not in query:
+        return re.sub(r" \(detected at line \d+\)| on line \d+", "", message)
+    return re.sub(r"\bline (\d+)", lambda m: f"line {max(int(m.group(1)) - 1, 1)}", message)
 
 
 @lru_cache(maxsize=256)
@@ -393,12 +414,19 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
     """Check an AimQL query and return its :class:`~aimcol.query.ir.ParsedQuery`.
 
     Raises :class:`~aimcol.errors.AimQLSyntaxError` (a ``SyntaxError``) for anything that does
-    not parse or is outside the whitelist, with the column in the text the user typed.
+    not parse or is outside the whitelist, with the column in the text the user typed, and
+    :class:`~aimcol.errors.AimQLCostError` for a query longer than :data:`MAX_QUERY_LENGTH`.
+    Prints nothing (Python's warnings about the text, such as ``1and``, are not the user's
+    concern: the query means what Python would make of it).
     """
     if query is None:
         query = ""
     if not isinstance(query, str):
         raise TypeError(f"an AimQL query must be a str, got {type(query).__name__}")
+    if len(query) > MAX_QUERY_LENGTH:
+        raise AimQLCostError(
+            f"query is {len(query):,} characters long; AimQL accepts at most {MAX_QUERY_LENGTH:,}", reason="length"
+        )
     text, start = strip_select(query)
     smap = SourceMap(query, start=start)
     if not text.strip():
@@ -412,7 +440,7 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
     smap.inserted = inserted
     smap.rewritten = rewritten
     try:
-        tree = ast.parse("(\n" + rewritten + "\n)", mode="eval")
+        tree = _python_ast(rewritten)
     except SyntaxError as exc:
         if not inserted:  # the token pass may have been skipped: it names unbalanced brackets better
             try:
@@ -421,11 +449,28 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
                 line, col = smap.to_original(tok_exc.line, tok_exc.col)
                 raise AimQLSyntaxError(tok_exc.message, query, col, line) from None
         raise _syntax_error_from_python(exc, query, smap) from None
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except (RecursionError, MemoryError):  # CPython's parser gives up on deep nesting, often with no message
+        raise AimQLSyntaxError(_TOO_DEEP, query, 0, 1) from None
+    except ValueError as exc:  # e.g. a NUL character
         raise AimQLSyntaxError(f"cannot parse query: {exc}", query, 0, 1) from None
     parser = _Parser(query, smap)
     try:
         expr = parser.expr(tree.body)
     except RecursionError:
-        raise AimQLSyntaxError("query is nested too deeply", query, 0, 1) from None
+        raise AimQLSyntaxError(_TOO_DEEP, query, 0, 1) from None
     return ir.ParsedQuery.build(query, expr)
+
+
+_warnings_lock = threading.Lock()
+
+
+def _python_ast(text: str) -> ast.Expression:
+    """Python's AST of ``(text)``, without the warnings Python prints about source text.
+
+    ``1and x`` (``SyntaxWarning: invalid decimal literal``) or ``'\\d'`` (invalid escape
+    sequence) are valid Python and valid AimQL; the warning would reach the user's stderr.
+    """
+    with _warnings_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return ast.parse("(\n" + text + "\n)", mode="eval")

@@ -8,31 +8,32 @@ typed (:class:`SourceMap`).
 
 from __future__ import annotations
 
-import io
 import re
-import tokenize
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tokenize
 
 _SELECT = re.compile(r"\s*select\b", re.IGNORECASE)
 _IF = re.compile(r"\bif\b", re.IGNORECASE)
 
-_SKIPPED = frozenset(
-    {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
-)
 _NOT_CALLABLE_KEYWORDS = frozenset(
     {"and", "or", "not", "in", "is", "if", "else", "lambda", "for", "None", "True", "False"}
 )
 
 
-@dataclass
 class SourceMap:
-    """Maps positions in the rewritten expression back to the user's query text."""
+    """Maps positions in the rewritten expression back to the user's query text.
 
-    original: str
-    start: int = 0  # where the expression starts in the original (after SELECT … IF)
-    inserted: list[int] = field(default_factory=list)  # offsets in the rewritten text of added chars
-    rewritten: str = ""
+    (A plain class: ``@dataclass`` costs a millisecond at import, on every cold query.)
+    """
+
+    def __init__(self, original: str, start: int = 0) -> None:
+        self.original = original
+        self.start = start  # where the expression starts in the original (after SELECT … IF)
+        self.inserted: list[int] = []  # offsets in the rewritten text of added chars
+        self.rewritten = ""
 
     def to_original(self, line: int, col: int) -> tuple[int, int]:
         """(1-based line, 0-based char column) in ``rewritten`` → the same in ``original``."""
@@ -86,6 +87,10 @@ def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
     plain = text.replace("==", "").replace("!=", "").replace("<=", "").replace(">=", "")
     if not force and "=" not in plain and "!" not in plain and "&&" not in text and "||" not in text:
         return text, []  # nothing to rewrite or refuse (and tokenize's first use costs ~10 ms)
+    import io
+    import tokenize  # imported here: only the queries that need the rewrite pay for it
+
+    skipped = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
     starts = _line_starts(text)
     inserts: list[int] = []  # offsets in ``text`` where "=" goes
     stack: list[bool] = []  # open brackets: is it a call's "("?
@@ -98,7 +103,7 @@ def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
             tokens.append(tok)
     except (tokenize.TokenError, SyntaxError, IndentationError):
         pass  # unbalanced brackets or an unterminated string: go on with the tokens read so far
-    significant = [t for t in tokens if t.type not in _SKIPPED]
+    significant = [t for t in tokens if t.type not in skipped]
     for i, tok in enumerate(significant):
         line, col = tok.start[0] - 1, tok.start[1]  # position in ``text``
         final = i == len(significant) - 1
@@ -144,12 +149,12 @@ def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
     if not inserts:
         return text, []
     out = []
-    last = 0
+    copied = 0
     new_offsets = []
     for n, offset in enumerate(inserts):
-        out.append(text[last:offset])
+        out.append(text[copied:offset])
         out.append("=")
         new_offsets.append(offset + n)
-        last = offset
-    out.append(text[last:])
+        copied = offset
+    out.append(text[copied:])
     return "".join(out), new_offsets

@@ -2,9 +2,9 @@
 
 This module is the single definition of what an AimQL expression means for one row.  The
 reference evaluator (``reference.py``) calls these functions for every row; the vectorised
-engine (``compiler.py``) reimplements the common cases as column operations and calls these
-same functions for the rows its fast paths do not cover, so the two cannot drift apart
-except in the fast paths, which the differential test checks.
+engine (``engine.py``, its ``kernels.py``) reimplements the common cases as column
+operations and calls these same functions for the rows its kernels do not cover, so the two
+cannot drift apart except in the kernels, which the differential test checks.
 
 Rules (as Aim 3.29, except where noted):
 
@@ -17,15 +17,34 @@ Rules (as Aim 3.29, except where noted):
   division by zero) raises :class:`RowError`: that row does not match, the query goes on.
 * Equality and membership compare containers element by element with these same rules
   (never by object identity), so results do not depend on how values were copied.
+
+Cost (not in Aim, which can be made to run forever): every value a query builds is
+bounded (:data:`MAX_VALUE_SIZE` per value, :data:`MAX_QUERY_BUILT` for all values of one
+query), regular expressions run on RE2 (linear time), and each query has a time limit
+(:func:`query_budget`).  Going past a bound refuses the whole query with
+:class:`~aimcol.errors.AimQLCostError` naming the bound; it never makes a row silently fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import operator
 import re
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from aimcol.errors import AimQLCostError
+from aimcol.format.value_kinds import (
+    MAP,
+    OBJ,
+    UNDEF,
+)
+from aimcol.format.value_kinds import kind_of as stored_kind_of
 
 # ---- the undefined value ---------------------------------------------------------------------
 
@@ -34,9 +53,9 @@ class _Undefined:
     """The value of a param that a run does not have.  A singleton: use :data:`UNDEFINED`."""
 
     __slots__ = ()
-    _instance = None
+    _instance: _Undefined | None = None
 
-    def __new__(cls):
+    def __new__(cls) -> _Undefined:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -47,7 +66,7 @@ class _Undefined:
     def __repr__(self) -> str:
         return "<undefined>"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[_Undefined], tuple[()]]:
         return (_Undefined, ())
 
 
@@ -59,44 +78,19 @@ class RowError(Exception):
 
 
 # ---- kinds -----------------------------------------------------------------------------------
-
-UNDEF, NONE, BOOL, INT, FLOAT, STR, DATETIME, TIMEDELTA, OBJ = range(9)
-"""Value kinds shared by the run index columns and the vectorised engine.
-
-INT holds ints that fit in int64; bigger ints, bytes, lists, dicts, aware datetimes and
-anything else are OBJ.  DATETIME is a naive datetime, TIMEDELTA a timedelta, both stored
-by the engine as int64 microseconds.
-"""
-
-KIND_NAMES = ("undefined", "None", "bool", "int", "float", "str", "datetime", "timedelta", "object")
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+# The kinds are the run index's (aimcol.format.value_kinds); the engine reads a map as an
+# opaque object (OBJ) and gives its undefined value kind UNDEF.
 
 EPOCH = _dt.datetime(1970, 1, 1)
 ONE_US = _dt.timedelta(microseconds=1)
 
 
 def kind_of(value: Any) -> int:
-    t = type(value)
-    if t is bool:
-        return BOOL
-    if t is int:
-        return INT if INT64_MIN <= value <= INT64_MAX else OBJ
-    if t is float:
-        return FLOAT
-    if t is str:
-        return STR
-    if value is None:
-        return NONE
-    if value is UNDEFINED:
-        return UNDEF
-    if t is _dt.datetime:
-        return DATETIME if value.tzinfo is None else OBJ
-    if t is _dt.timedelta:
-        us = value // ONE_US
-        return TIMEDELTA if INT64_MIN <= us <= INT64_MAX else OBJ
-    return OBJ
+    """The kind of a value as the engine holds it: MAP is OBJ, :data:`UNDEFINED` is UNDEF."""
+    k = stored_kind_of(value)
+    if k == OBJ:
+        return UNDEF if value is UNDEFINED else OBJ
+    return OBJ if k == MAP else k
 
 
 def datetime_to_us(value: _dt.datetime) -> int:
@@ -121,7 +115,7 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _is_seq(t) -> bool:
+def _is_seq(t: type) -> bool:
     return t is list or t is tuple
 
 
@@ -150,7 +144,7 @@ def _order(op: str, a: Any, b: Any) -> bool:
         for x, y in zip(a, b):
             if not eq(x, y):
                 return _order(op, x, y)
-        return _ORDER_OPS[op](len(a), len(b))
+        return bool(_ORDER_OPS[op](len(a), len(b)))
     return bool(_ORDER_OPS[op](a, b))
 
 
@@ -217,26 +211,147 @@ def _identity(a: Any, b: Any) -> bool:
     return type(a) is type(b) and (a is b or (type(a) is bool and a == b))
 
 
+# ---- cost: bounded values, a time limit -------------------------------------------------------
+
+MAX_VALUE_SIZE = 1_000_000
+"""Largest value a query may build, in :func:`size_of` units (a str of this many characters)."""
+
+MAX_QUERY_BUILT = 100_000_000
+"""Most :func:`size_of` units all the values built by one query may add up to (over all rows)."""
+
+MAX_INT_BITS = 100_000
+"""Largest integer a query may build (``**``, ``*``): bounds time per row."""
+
+QUERY_TIME_LIMIT = 30.0
+"""Seconds a query may run before it is refused (:func:`query_budget`)."""
+
+
+def size_of(value: Any, limit: int = MAX_VALUE_SIZE) -> int:
+    """How big ``value`` is: characters of a str/bytes, one per item of a container plus the
+    items' own sizes (a shared item counted each time it appears, as ``str()`` would write it),
+    an int's bytes; other values count 1.  Stops counting once past ``limit``."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        v = stack.pop()
+        t = type(v)
+        if t is str or t is bytes:
+            total += len(v)
+        elif t is list or t is tuple:
+            total += len(v)
+            stack.extend(v)
+        elif t is dict:
+            total += len(v)
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif t is int:
+            total += max(1, v.bit_length() >> 3)
+        else:
+            total += 1
+    return total
+
+
+class QueryBudget:
+    """What one query may still spend: a deadline and the size of the values it builds."""
+
+    __slots__ = ("seconds", "deadline", "built")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.deadline = math.inf if seconds is None else time.monotonic() + seconds
+        self.built = 0
+
+    def check(self) -> None:
+        """Refuse the query once it has run past its time limit."""
+        if time.monotonic() > self.deadline:
+            raise AimQLCostError(
+                f"query ran longer than its time limit of {self.seconds:g} s; make it more selective",
+                reason="time",
+            )
+
+    def charge(self, size: int, what: str) -> None:
+        """Account for a value of ``size`` the query built; refuse it past the bounds."""
+        if size > MAX_VALUE_SIZE:
+            raise AimQLCostError(
+                f"{what} would be larger than the {MAX_VALUE_SIZE:,} characters/items a query may build",
+                reason="size",
+            )
+        self.built += size
+        if self.built > MAX_QUERY_BUILT:
+            raise AimQLCostError(
+                f"query builds more than {MAX_QUERY_BUILT:,} characters/items in all; make it more selective",
+                reason="size",
+            )
+
+
+_budget: ContextVar[QueryBudget | None] = ContextVar("aimql_budget", default=None)
+
+
+def current_budget() -> QueryBudget:
+    """The budget of the query being evaluated in this thread/context (outside a query: none)."""
+    budget = _budget.get()
+    return budget if budget is not None else QueryBudget(None)
+
+
+@contextlib.contextmanager
+def query_budget(seconds: float | None = QUERY_TIME_LIMIT) -> Iterator[QueryBudget]:
+    """Evaluate one query within a fresh budget (``seconds=None``: no time limit)."""
+    budget = QueryBudget(seconds)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+def check_length(n: int, what: str) -> None:
+    """Refuse a str/list of ``n`` characters/items before it is built."""
+    if n > MAX_VALUE_SIZE:
+        current_budget().charge(n, what)
+
+
+_T = TypeVar("_T")
+
+
+def built(value: _T, what: str) -> _T:
+    """``value``, charged to the query's budget (refused past the bounds)."""
+    v: Any = value
+    t = type(v)
+    if t is str or t is bytes:
+        size = len(v)
+    elif t is int:
+        if v.bit_length() > MAX_INT_BITS:
+            raise AimQLCostError(f"{what} would be an integer of more than {MAX_INT_BITS:,} bits", reason="size")
+        return value
+    elif t is list or t is tuple or t is dict:
+        size = size_of(v)
+    else:
+        return value
+    current_budget().charge(size, what)
+    return value
+
+
+def out_of_memory() -> AimQLCostError:
+    """The error for a query that ran out of memory anyway (it is refused, never a traceback)."""
+    return AimQLCostError("query ran out of memory; make it build smaller values", reason="memory")
+
+
 # ---- arithmetic ------------------------------------------------------------------------------
-
-MAX_SEQUENCE_RESULT = 1_000_000
-"""Longest str/list a query may build by repetition (``"a" * n``): bounds memory per row."""
-
-MAX_POW_BITS = 100_000
-"""Largest integer a query may build with ``**``: bounds time per row."""
 
 
 def _check_repeat(a: Any, b: Any) -> None:
     for seq, n in ((a, b), (b, a)):
-        if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int):
-            if len(seq) * max(n, 0) > MAX_SEQUENCE_RESULT:
-                raise RowError("result of repetition too large")
+        if isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int) and n > 1:
+            item_size = len(seq) if type(seq) in (str, bytes) else size_of(seq)
+            check_length(item_size * n, "the result of '*' (repetition)")
 
 
 def _check_pow(a: Any, b: Any) -> None:
     if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
-        if b * max(a.bit_length(), 1) > MAX_POW_BITS:
-            raise RowError("result of ** too large")
+        if b * (a.bit_length() - 1) + 1 > MAX_INT_BITS:  # the least number of bits the result has
+            raise AimQLCostError(
+                f"the result of '**' would be an integer of more than {MAX_INT_BITS:,} bits", reason="size"
+            )
 
 
 _BINOPS = {
@@ -260,9 +375,10 @@ def binop(op: str, a: Any, b: Any) -> Any:
     elif op == "%" and type(a) in (str, bytes):
         raise RowError("string formatting with % is not allowed")
     try:
-        return _BINOPS[op](a, b)
+        result = _BINOPS[op](a, b)
     except Exception as exc:  # TypeError, ZeroDivisionError, OverflowError, ValueError ...
         raise RowError(str(exc)) from None
+    return built(result, f"the result of '{op}'")
 
 
 def unary(op: str, a: Any) -> Any:
@@ -316,36 +432,73 @@ def get_item(value: Any, key: Any) -> Any:
     raise RowError(f"{t.__name__} is not subscriptable")
 
 
+# ---- displays ---------------------------------------------------------------------------------
+
+
+def make_sequence(kind: str, items: tuple[Any, ...] | list[Any]) -> list[Any] | tuple[Any, ...]:
+    """A ``[...]`` (kind "list") or ``(...)`` display of evaluated items."""
+    value = list(items) if kind == "list" else tuple(items)
+    return built(value, f"a {kind} display")
+
+
+def make_dict(keys: list[Any] | tuple[Any, ...], values: list[Any] | tuple[Any, ...]) -> dict[Any, Any]:
+    """A ``{...}`` display of evaluated keys and values."""
+    try:
+        value = dict(zip(keys, values))
+    except TypeError as exc:
+        raise RowError(str(exc)) from None
+    return built(value, "a dict display")
+
+
 # ---- functions and methods ---------------------------------------------------------------------
 
 
-def _to_float(x):
+def _to_float(x: Any) -> float:
     if type(x) is str and len(x) > 1000:
         raise RowError("string too long for float()")
     return float(x)
 
 
-def _to_int(x, *base):
+def _to_int(x: Any, *base: Any) -> int:
     if type(x) is str and len(x) > 1000:
         raise RowError("string too long for int()")
     return int(x, *base)
 
 
-def _to_str(x):
+def _to_str(x: Any) -> str:
     return str(x)
 
 
-def _round(x, *nd):
+def _round(x: Any, *nd: Any) -> Any:
     if type(x) not in (bool, int, float):
         raise RowError(f"round() of {type(x).__name__}")
+    if nd and type(x) in (bool, int) and type(nd[0]) is int and nd[0] < 0:
+        digits = x.bit_length() * 0.302 + 2  # more decimal digits than x has
+        if -nd[0] > digits:
+            return 0  # |x| < 10**-ndigits / 2, and Python would compute 10**-ndigits first
     return round(x, *nd)
 
 
-def _sorted(x, reverse=False):
+def _sorted(x: Any, reverse: Any = False) -> list[Any]:
     return sorted(x, reverse=reverse)
 
 
-BUILTINS = {
+def _sum(items: Any, start: Any = 0) -> Any:
+    """``sum()``; a list/tuple ``start`` concatenates in linear time (Python's ``+`` loop is quadratic)."""
+    if type(start) not in (list, tuple):
+        return sum(items, start)
+    out = list(start)
+    for item in items:
+        if type(item) is not type(start):
+            raise RowError(
+                f'can only concatenate {type(start).__name__} (not "{type(item).__name__}") to {type(start).__name__}'
+            )
+        check_length(len(out) + len(item), "the result of sum()")
+        out.extend(item)
+    return out if type(start) is list else tuple(out)
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
     "len": len,
     "min": min,
     "max": max,
@@ -353,7 +506,7 @@ BUILTINS = {
     "round": _round,
     "any": any,
     "all": all,
-    "sum": sum,
+    "sum": _sum,
     "sorted": _sorted,
     "str": _to_str,
     "int": _to_int,
@@ -422,14 +575,22 @@ _METHODS_BY_TYPE = {
 }
 
 
-def _fresh_dict_view(result):
-    # dict views are live objects; a query only needs their contents
-    if isinstance(result, (type({}.keys()), type({}.values()), type({}.items()))):
-        return list(result) if not isinstance(result, type({}.items())) else [list(kv) for kv in result]
+_KEYS_VIEW: type = type({}.keys())
+_VALUES_VIEW: type = type({}.values())
+_ITEMS_VIEW: type = type({}.items())
+
+
+def _fresh_dict_view(result: Any) -> Any:
+    """Dict views are live objects; a query only needs their contents (lists, items as pairs)."""
+    t = type(result)
+    if t is _ITEMS_VIEW:
+        return [[k, v] for k, v in result]
+    if t is _KEYS_VIEW or t is _VALUES_VIEW:
+        return list(result)
     return result
 
 
-def call_method(value: Any, name: str, args: tuple, kwargs: dict | None = None) -> Any:
+def call_method(value: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
     """``value.name(*args)`` for whitelisted methods of str, dict, list, datetime, timedelta."""
     if value is UNDEFINED:
         raise RowError(f".{name}() on an undefined value")
@@ -439,19 +600,36 @@ def call_method(value: Any, name: str, args: tuple, kwargs: dict | None = None) 
     for arg in args:
         if arg is UNDEFINED:
             raise RowError(f"undefined argument to .{name}()")
-    if name == "zfill" and args and isinstance(args[0], int) and args[0] > MAX_SEQUENCE_RESULT:
-        raise RowError("zfill width too large")
-    if name == "join" and type(value) is str:
-        items = args[0] if args else ()
-        if isinstance(items, (list, tuple)) and len(value) * len(items) > MAX_SEQUENCE_RESULT:
-            raise RowError("join result too large")
+    _check_method_result(value, name, args, kwargs or {})
     try:
-        return _fresh_dict_view(getattr(value, name)(*args, **(kwargs or {})))
+        result = _fresh_dict_view(getattr(value, name)(*args, **(kwargs or {})))
     except Exception as exc:
         raise RowError(str(exc)) from None
+    return built(result, f"the result of .{name}()")
 
 
-def call_builtin(name: str, args: tuple, kwargs: dict | None = None) -> Any:
+def _check_method_result(value: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse, before calling it, a str method whose result would be too large."""
+    if type(value) is not str:
+        return
+    if name == "zfill" and args and type(args[0]) is int:
+        check_length(args[0], "the result of .zfill()")
+    elif name == "join" and args and isinstance(args[0], (list, tuple)):
+        items = args[0]
+        total = len(value) * max(len(items) - 1, 0)
+        total += sum(len(x) for x in items if type(x) is str)
+        check_length(total, "the result of .join()")
+    elif name == "replace" and len(args) >= 2 and type(args[0]) is str and type(args[1]) is str:
+        old, new = args[0], args[1]
+        if len(new) > len(old):
+            count = args[2] if len(args) > 2 else kwargs.get("count", -1)
+            hits = value.count(old)
+            if type(count) is int and count >= 0:
+                hits = min(hits, count)
+            check_length(len(value) + hits * (len(new) - len(old)), "the result of .replace()")
+
+
+def call_builtin(name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
     if name == "bool":
         if len(args) != 1 or kwargs:
             raise RowError("bool() takes exactly one argument")
@@ -460,11 +638,12 @@ def call_builtin(name: str, args: tuple, kwargs: dict | None = None) -> Any:
         if arg is UNDEFINED:
             raise RowError(f"undefined argument to {name}()")
     try:
-        return BUILTINS[name](*args, **(kwargs or {}))
-    except RowError:
+        result = BUILTINS[name](*args, **(kwargs or {}))
+    except (RowError, AimQLCostError):
         raise
     except Exception as exc:
         raise RowError(str(exc)) from None
+    return built(result, f"the result of {name}()")
 
 
 # ---- re and datetime ---------------------------------------------------------------------------
@@ -484,17 +663,48 @@ RE_FLAGS = {
 }
 
 
+_RE2_INLINE_FLAGS = ((re.I, "i"), (re.M, "m"), (re.S, "s"))
+
+
+@lru_cache(maxsize=256)
+def compile_regex(pattern: str, flags: int) -> Any:
+    """``pattern`` compiled by RE2, which matches in time linear in the string (no backtracking).
+
+    Raises :class:`RowError` for a pattern Python's ``re`` rejects too (the row fails, as in
+    Aim), :class:`~aimcol.errors.AimQLCostError` for one only a backtracking engine can run
+    (look-around, back-references) or that RE2 finds too large.  ``re.A`` is accepted as is:
+    ``\\d``, ``\\w`` and ``\\s`` are ASCII classes in RE2.
+    """
+    if flags & re.X:
+        raise AimQLCostError("re.VERBOSE is not supported: AimQL runs regular expressions on RE2", reason="regex")
+    inline = "".join(letter for flag, letter in _RE2_INLINE_FLAGS if flags & flag)
+    try:
+        import re2
+    except ImportError:  # pragma: no cover - google-re2 is a dependency; a platform without its wheel
+        raise AimQLCostError(
+            "regular expressions in AimQL need the google-re2 package (pip install google-re2)", reason="regex"
+        ) from None
+    try:
+        return re2.compile(f"(?{inline}){pattern}" if inline else pattern)
+    except re2.error as exc:
+        try:
+            re.compile(pattern, flags)
+        except (re.error, RecursionError, OverflowError) as py_exc:
+            raise RowError(f"bad regular expression: {py_exc}") from None
+        raise AimQLCostError(
+            f"regular expression {pattern[:80]!r} is not supported by RE2, the linear-time engine AimQL "
+            f"uses ({exc}): it has no look-around or back-references, and writes \\Z as \\z",
+            reason="regex",
+        ) from None
+
+
 def regex(func: str, pattern: Any, string: Any, flags: Any = 0) -> Any:
-    """``re.match/search/fullmatch(pattern, string, flags)``: the Match or None."""
+    """``re.match/search/fullmatch(pattern, string, flags)``: the match or None (linear time, RE2)."""
     if type(pattern) is not str or type(string) is not str:
         raise RowError(f"re.{func}() needs str pattern and string")
     if type(flags) is not int:
         raise RowError(f"re.{func}() flags must be an int")
-    try:
-        compiled = re.compile(pattern, flags)
-    except re.error as exc:
-        raise RowError(f"bad regular expression: {exc}") from None
-    return getattr(compiled, func)(string)
+    return getattr(compile_regex(pattern, flags), func)(string)
 
 
 DATETIME_FUNCTIONS = frozenset(
@@ -504,7 +714,7 @@ DATETIME_KWARGS = frozenset({"year", "month", "day", "hour", "minute", "second",
 TIMEDELTA_KWARGS = frozenset({"days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks"})
 
 
-def make_datetime(args: tuple, kwargs: dict) -> _dt.datetime:
+def make_datetime(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _dt.datetime:
     _no_undefined(args, kwargs, "datetime")
     try:
         return _dt.datetime(*args, **kwargs)
@@ -512,7 +722,7 @@ def make_datetime(args: tuple, kwargs: dict) -> _dt.datetime:
         raise RowError(str(exc)) from None
 
 
-def make_timedelta(args: tuple, kwargs: dict) -> _dt.timedelta:
+def make_timedelta(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _dt.timedelta:
     _no_undefined(args, kwargs, "timedelta")
     try:
         return _dt.timedelta(*args, **kwargs)
@@ -520,7 +730,7 @@ def make_timedelta(args: tuple, kwargs: dict) -> _dt.timedelta:
         raise RowError(str(exc)) from None
 
 
-def datetime_function(name: str, args: tuple, now: float) -> _dt.datetime:
+def datetime_function(name: str, args: tuple[Any, ...], now: float) -> _dt.datetime:
     """``datetime.<name>(*args)``; ``now``/``utcnow``/``today`` use the query's clock ``now``."""
     _no_undefined(args, {}, f"datetime.{name}")
     try:
@@ -551,7 +761,7 @@ def datetime_function(name: str, args: tuple, now: float) -> _dt.datetime:
     raise RowError(f"unknown function datetime.{name}")
 
 
-def _no_undefined(args, kwargs, what):
+def _no_undefined(args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
     if any(a is UNDEFINED for a in args) or any(v is UNDEFINED for v in kwargs.values()):
         raise RowError(f"undefined argument to {what}()")
 

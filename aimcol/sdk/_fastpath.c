@@ -30,6 +30,10 @@
 #endif
 
 #define NO_EPOCH INT64_MIN
+/* next_step once a sequence holds step INT64_MAX: no auto-step left (sequence_registry.py) */
+#define STEPS_EXHAUSTED INT64_MIN
+/* ints beyond +-2**53 are not exact in the float64 value column: refused by the Python path */
+#define MAX_EXACT_INT (1LL << 53)
 #define FIRST_CAPACITY 4096
 
 /* ---------------------------------------------------------------------------------------- */
@@ -171,8 +175,8 @@ Columns_push(Columns *self, SequenceState *seq, int64_t step, double value, int6
     self->epoch[i] = epoch;
     self->time[i] = wall_clock();
     self->n = i + 1;
-    if (step >= seq->next_step)
-        seq->next_step = step + 1;
+    if (seq->next_step != STEPS_EXHAUSTED && step >= seq->next_step)
+        seq->next_step = step == INT64_MAX ? STEPS_EXHAUSTED : step + 1;
     if (self->n >= self->trigger && self->on_trigger != NULL) {
         PyObject *r = PyObject_CallNoArgs(self->on_trigger);
         if (r == NULL)
@@ -401,17 +405,19 @@ Columns_track(Columns *self, PyObject *const *args, Py_ssize_t nargs, PyObject *
         v = PyFloat_AS_DOUBLE(value);
     }
     else if (PyLong_CheckExact(value)) {
-        v = PyLong_AsDouble(value);
-        if (v == -1.0 && PyErr_Occurred()) {
-            PyErr_Clear();
+        int overflow;
+        long long iv = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow || iv > MAX_EXACT_INT || iv < -MAX_EXACT_INT) /* the slow path refuses it */
             goto slow_seq;
-        }
+        v = (double)iv;
     }
     else
         goto slow_seq;
     int64_t st, ep;
     if (!as_int64(step, seq->next_step, &st) || !as_int64(epoch, NO_EPOCH, &ep))
         goto slow_seq;
+    if ((step == Py_None && st == STEPS_EXHAUSTED) || (epoch != Py_None && (ep > MAX_EXACT_INT || ep < -MAX_EXACT_INT)))
+        goto slow_seq; /* no auto-step left, or an epoch beyond +-2**53: Python refuses */
     if (Columns_push(self, seq, st, v, ep) < 0) {
         Py_DECREF(seq);
         return NULL;

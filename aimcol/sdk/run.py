@@ -10,13 +10,22 @@ scalars, new sequences, bad input) takes a slow path that raises Aim's errors.
 That fast path exists twice: in C (``_fastpath.c``, used when the extension is built) and
 in pure Python (``Run.track`` below, the reference and the fallback).  The C one calls the
 Python one for everything but the common case, so validation and errors live only here.
+
+Where the rest lives: the buffered points and the background flusher in
+``point_buffer.py``; the (name, context) -> sequence lookups in ``sequence_registry.py``;
+values that are not numbers (lists, log records) in ``object_sequences.py``; argument
+checks in ``tracking_values.py`` and ``params.py``; how the process ended (for
+``exit_status``) in ``exit_status.py``; ``run.props`` in ``run_props.py``; artifact copies in
+``artifacts.py``.  The bytes on disk are ``aimcol.format``'s (``RunWriterStore``).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
+import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -29,11 +38,25 @@ from typing import Any
 
 import numpy as np
 
-from aimcol.errors import MissingRunError, ReadOnlyRunError
-from aimcol.format.arrow_numpy import to_arrow
+from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
-from aimcol.sdk.params import delete_path, get_path, normalise_key, normalise_value, set_path
-from aimcol.sdk.tracking_values import coerce_step, coerce_value, freeze
+from aimcol.sdk.artifacts import Artifact, check_store_uri, copy_artifact, join_uri
+from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
+from aimcol.sdk.object_sequences import (
+    LOG_RECORDS_NAME,
+    LogRecord,
+    ObjectSequence,
+    ObjectSequenceState,
+    ObjectSequenceWriter,
+    is_object_value,
+    read_object_sequences,
+    typename,
+)
+from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
+from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
+from aimcol.sdk.run_props import RunProps, local_datetime
+from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, SequenceRegistry, SequenceState, advance
+from aimcol.sdk.tracking_values import MAX_EXACT_INT, coerce_step, coerce_value, freeze, normalise_context
 
 
 def _load_fastpath():
@@ -53,9 +76,8 @@ ACCELERATED = _fastpath is not None
 
 DEFAULT_FLUSH_POINTS = 50_000
 DEFAULT_FLUSH_SECONDS = 1.0
-
-_FAST_CONTEXTS_PER_NAME = 16
-"""Contexts per metric name that track() finds by a linear ``==`` scan (faster than hashing)."""
+OBJECT_STORE_FLUSH_SECONDS = 10.0
+"""Default ``flush_seconds`` on object stores, where each flush is two PUTs (a delta, a manifest)."""
 
 
 _OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
@@ -70,208 +92,54 @@ def flush_open_runs(repo_root: str) -> None:
             run.flush()
 
 
+def _disown_runs_in_forked_child() -> None:
+    """After ``fork()``, in the child: the parent's runs are not the child's to write or close.
+
+    The child inherits the runs' buffers (whose lock the parent's flusher may have held at
+    the fork), their finalisers (which would close the parent's run at the child's exit and
+    release its writer lock) and the lock's file descriptor.  Each run is marked as owned by
+    the parent: its buffer closed without writing, its finaliser detached, the lock left
+    alone (closing a copy of an flock'ed descriptor does not release it; ``LOCK_UN`` would).
+    """
+    for run in list(_OPEN_RUNS):
+        run._disown_after_fork()
+    _OPEN_RUNS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_disown_runs_in_forked_child)
+
+
 def new_run_hash() -> str:
     """24 lowercase hex characters, as Aim's run hashes."""
     return uuid.uuid4().hex[:24]
 
 
-class _SequenceState:
-    """Writer-side state of one (name, context) sequence (``_fastpath.SequenceState`` in C)."""
-
-    __slots__ = ("id", "name", "context", "next_step", "is_float")
-
-    def __init__(self, seq_id: int, name: str, context: dict, next_step: int, is_float: bool):
-        self.id = seq_id
-        self.name = name
-        self.context = context
-        self.next_step = next_step
-        self.is_float = is_float
-
-
-NO_EPOCH = -(2**63)
-"""Sentinel for "no epoch" in the epoch column buffer (written as null)."""
+def _no_auto_step_left(name) -> UnstorableValueError:
+    return UnstorableValueError(
+        f"track() auto-step for {name!r}: the sequence already has step 2**63-1, the largest; pass step= explicitly"
+    )
 
 
 def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
 
 
-_COLUMN_TYPES = (("seq", "I"), ("step", "q"), ("value", "d"), ("epoch", "q"), ("time", "d"))
+SHORT_ARRAY_POINTS = 4096
+"""``track_array`` of at most this many points (and no ``times``) goes through ``track()``:
+cheaper than a batch and a manifest write of its own, at about a microsecond a point."""
 
 
-class _PyColumns:
-    """Unflushed points as five typed ``array.array`` columns: the pure-Python counterpart
-    of ``_fastpath.Columns`` (same ``take``/``drop``/``trigger``/``len`` protocol).
-
-    Lock-free for the one producer thread (the thread that created the run): ``track()``
-    appends to the columns in a fixed order, ``time`` last, and a flush (under the buffer's
-    lock) takes the first ``n = len(time)`` rows of every column and drops them once they
-    are written.  Both are single C calls under the GIL, so the rows stay aligned without a
-    lock on the hot path.  Other threads append under the buffer's lock to ``side``.
-    """
-
-    def __init__(self, trigger: int):
-        self.seq = array("I")
-        self.step = array("q")
-        self.value = array("d")
-        self.epoch = array("q")
-        self.time = array("d")
-        self.columns = (self.seq, self.step, self.value, self.epoch, self.time)
-        self.side: list[tuple] = []
-        self.trigger = trigger
-        self.closed = False
-
-    def __len__(self) -> int:
-        return len(self.time) + len(self.side)
-
-    def take(self) -> tuple[tuple[int, int], list]:
-        """``(token, columns)``: copies of the buffered rows, ``token`` for :meth:`drop`."""
-        n, s = len(self.time), len(self.side)
-        # col[:n] copies in one C call; a NumPy view of the live array would export its
-        # buffer and make the training thread's next append fail with BufferError
-        cols = [col[:n] for col in self.columns]
-        if s:
-            cols = [col + array(col.typecode, extra) for col, extra in zip(cols, zip(*self.side[:s]))]
-        return (n, s), cols
-
-    def drop(self, token: tuple[int, int]) -> None:
-        n, s = token
-        for col in self.columns:
-            del col[:n]
-        del self.side[:s]
-
-    def repair_torn_row(self) -> None:
-        """After an append failed half-way: drop the partial row (columns before ``time``)."""
-        n = len(self.time)
-        for col in self.columns:
-            del col[n:]
-
-
-BACKLOG_FACTOR = 4
-"""track() flushes inline once the background flusher is this many flushes behind."""
-
-
-class _PointBuffer:
-    """Points not yet flushed (``rows``: C or pure-Python columns), plus their writer.
-
-    ``track()`` never writes: at ``flush_points`` buffered rows it wakes the background
-    flusher (``request_flush``), which also polls every ``POLL_SECONDS`` for rows older than
-    ``flush_seconds``, so the training loop does no I/O and no sealing.  If the flusher
-    falls ``BACKLOG_FACTOR`` flushes behind, track() flushes inline, which bounds memory.
-    A failed background flush keeps its rows, and empties ``fast_cache`` (the Run's
-    sequence lookup) so that the next ``track()`` takes the slow path, which raises it.
-    Kept apart from ``Run`` so the GC/atexit finaliser need not hold the Run.
-    """
-
-    def __init__(self, store: RunWriterStore, flush_points: int, flush_seconds: float, fastpath):
-        self.store = store
-        self.lock = threading.Lock()
-        self.fast_cache: dict = {}
-        self.rows = _PyColumns(flush_points) if fastpath is None else fastpath.Columns(self.fast_cache, flush_points)
-        self.flush_points = flush_points
-        self.flush_seconds = flush_seconds
-        self.last_flush = time.time()
-        self.wake = threading.Event()
-        self.error: BaseException | None = None
-        self.closed = False
-
-    def raise_pending_error(self) -> None:
-        """Re-raise, once, the error of a failed background flush (from track()'s slow path)."""
-        error, self.error = self.error, None
-        if error is not None:
-            raise error
-
-    def request_flush(self) -> None:
-        """From track() at ``trigger`` rows: wake the flusher, or flush inline if it lags."""
-        if len(self.rows) >= self.flush_points * BACKLOG_FACTOR:
-            self.flush()
-            return
-        self.rows.trigger = self.flush_points * BACKLOG_FACTOR
-        self.wake.set()
-
-    def due(self) -> bool:
-        """Whether the flusher should write now."""
-        n = len(self.rows)
-        return n >= self.flush_points or (n > 0 and time.time() - self.last_flush >= self.flush_seconds)
-
-    def flush_locked(self) -> None:
-        """Write buffered points as one batch.  Caller holds ``self.lock``.
-
-        Rows leave the buffer only after they are written, so an I/O error loses nothing.
-        """
-        try:
-            token, cols = self.rows.take()
-            arrays = [np.frombuffer(col, dtype=np.dtype(code)) for (_, code), col in zip(_COLUMN_TYPES, cols)]
-            seq, step, value, epoch, times = arrays
-            if len(seq):
-                no_epoch = epoch == NO_EPOCH
-                epochs = None if no_epoch.all() else to_arrow(epoch, ~no_epoch)
-                self.store.append_points(seq, step, value, epochs, times)
-            self.rows.drop(token)
-        finally:
-            self.last_flush = time.time()
-            self.rows.trigger = self.flush_points
-
-    def flush(self) -> None:
-        with self.lock:
-            if not self.closed:
-                self.flush_locked()
-
-    def close(self, *, end_time: float | None = None) -> None:
-        with self.lock:
-            if self.closed:
-                return
-            self.closed = True
-            self.rows.closed = True
-            try:
-                self.flush_locked()
-            finally:
-                self.store.close(end_time=end_time)
-
-
-def _finalise(buffer: _PointBuffer, extras: list) -> None:
-    """Run at close, GC or interpreter exit: stop helpers, flush, seal, release the lock."""
-    for extra in extras:
-        try:
-            extra.stop()
-        except Exception:
-            pass
-    buffer.close()
-
-
-POLL_SECONDS = 0.05
-"""How often the flusher looks at the buffer: bounds it to what track() adds in this time."""
-
-
-class _BackgroundFlusher(threading.Thread):
-    """Writes the buffer when it holds ``flush_points`` rows or its oldest row is
-    ``flush_seconds`` old, so the training thread never does I/O."""
-
-    def __init__(self, buffer: _PointBuffer):
-        super().__init__(name="aimcol-flusher", daemon=True)
-        self._buffer = buffer
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        buffer = self._buffer
-        poll = min(POLL_SECONDS, buffer.flush_seconds / 2)
-        while True:
-            buffer.wake.wait(poll)
-            buffer.wake.clear()
-            if self._stop_event.is_set():
-                return
-            if buffer.error is None and buffer.due():
-                try:
-                    buffer.flush()
-                except Exception as exc:
-                    buffer.error = exc
-                    buffer.fast_cache.clear()  # the next track() takes the slow path and raises it
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self._buffer.wake.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=30)
+def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) -> np.ndarray:
+    """``column`` as ``n`` int64 values, refusing (never wrapping) values outside ``[low, high]``."""
+    column = np.asarray(column)
+    if column.shape != (n,) or column.dtype.kind not in "iu":
+        raise ValueError(f"track_array() {what} for {name!r} must be {n} integers, got {column.dtype} {column.shape}")
+    if n and (column.max() > high or column.min() < low):
+        raise UnstorableValueError(
+            f"track_array() {what} for {name!r} hold values outside [{low}, {high}]: {column.min()}..{column.max()}"
+        )
+    return column.astype(np.int64, copy=False)
 
 
 class Run:
@@ -295,86 +163,131 @@ class Run:
         log_system_params: bool = False,
         capture_terminal_logs: bool = True,
         flush_points: int = DEFAULT_FLUSH_POINTS,
-        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        flush_seconds: float | None = None,
         seal_rows: int = DEFAULT_SEAL_ROWS,
     ):
         from aimcol.sdk.repo import Repo
 
-        self.repo = Repo._resolve(repo, init=not read_only)
-        self.read_only = read_only
-        self._buffer: _PointBuffer | None = None
-        self._extras: list = []
-        self._seq_by_name: dict = {}
-        self._seq_cache: dict = {}
-        self._seq_by_key: dict = {}
-        self._rows = None
-        self._reader: RunReaderStore | None = None
-        layout = self.repo.layout
         if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
             raise TypeError(f"run_hash must be a non-empty str, got {run_hash!r}")
+        self.repo = Repo._resolve(repo, init=not read_only)
+        if self.repo.read_only and not read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot write a run in {self.repo.path}: it was opened with read_only=True")
+        self.read_only = read_only
+        self._buffer: PointBuffer | None = None
+        self._helpers: list = []  # threads and captures stopped before the buffer closes
+        self._registry = SequenceRegistry()
+        self._fast_lookup = self._registry.fast_lookup
+        self._columns = None
+        self._reader: RunReaderStore | None = None
         if read_only:
-            if run_hash is None:
-                raise ValueError("Run(read_only=True) needs the hash of an existing run")
-            self.hash = run_hash
-            try:
-                self._reader = RunReaderStore(layout, run_hash)
-            except FileNotFoundError:
-                raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}") from None
+            self._open_for_reading(run_hash)
             return
-        # the C fast path replaces track() per instance: not under a subclass's own track()
-        fastpath = _fastpath if type(self).track is Run.track else None
-        self._new_sequence = _SequenceState if fastpath is None else fastpath.SequenceState
         if flush_points < 1:
             raise ValueError(f"flush_points must be >= 1, got {flush_points}")
+        remote = not self.repo.layout.storage.supports_append
+        if flush_seconds is None:  # 1 s locally; 10 s on object stores
+            flush_seconds = OBJECT_STORE_FLUSH_SECONDS if remote else DEFAULT_FLUSH_SECONDS
         if flush_seconds <= 0:
             raise ValueError(f"flush_seconds must be > 0, got {flush_seconds}")
+        # the C fast path replaces track() per instance: not under a subclass's own track()
+        fastpath = _fastpath if type(self).track is Run.track else None
+        if fastpath is not None:
+            self._registry = SequenceRegistry(fastpath.SequenceState)
+            self._fast_lookup = self._registry.fast_lookup
+        self._store = self._open_for_writing(run_hash, experiment, seal_rows)
+        self._start_point_buffer(fastpath, flush_points, flush_seconds)
+        self._start_helpers(capture_terminal_logs, system_tracking_interval)
+        if remote:
+            from aimcol.sdk.sigterm import flush_runs_on_sigterm
+
+            flush_runs_on_sigterm()
+        if log_system_params:
+            from aimcol.sdk.system_metrics import collect_system_params
+
+            self["__system_params"] = collect_system_params()
+
+    def _open_for_reading(self, run_hash: str | None) -> None:
+        if run_hash is None:
+            raise ValueError("Run(read_only=True) needs the hash of an existing run")
+        self.hash = run_hash
+        try:
+            self._reader = RunReaderStore(self.repo.layout, run_hash)
+        except FileNotFoundError:
+            raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}") from None
+
+    def _open_for_writing(self, run_hash: str | None, experiment: str | None, seal_rows: int) -> RunWriterStore:
+        """Create a run, or take the writer's lock of an existing one and learn its sequences."""
+        layout = self.repo.layout
         if run_hash is None:
             self.hash = new_run_hash()
             store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
-        else:
-            self.hash = run_hash
-            if not os.path.exists(layout.manifest_path(run_hash)):
-                raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
-            store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
-            if experiment is not None:
-                store.manifest["experiment"] = experiment
-                store.write_manifest()
-            for entry in store.manifest["sequences"]:
-                self._register_sequence(entry)
-        self._store = store
-        self._buffer = buf = _PointBuffer(store, flush_points, flush_seconds, fastpath)
-        self._seq_by_name = buf.fast_cache
-        self._rows = rows = buf.rows
+            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest)
+            return store
+        self.hash = run_hash
+        if not layout.has_run(run_hash):
+            raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
+        store = RunWriterStore(layout, run_hash, create=False, seal_rows=seal_rows)
+        ended = store.manifest.get("exit_status") is not None
+        if ended:  # running again: how it ended last time no longer holds
+            store.manifest["exit_status"] = store.manifest["exit_error"] = None
+        if experiment is not None:
+            store.manifest["experiment"] = experiment
+        if ended or experiment is not None:
+            store.write_manifest()
+        for entry in store.manifest["sequences"]:
+            self._registry.add_manifest_entry(entry)
+        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest)
+        for state in self._objects.resume_states():
+            self._registry.register(state)
+        return store
+
+    def _start_point_buffer(self, fastpath, flush_points: int, flush_seconds: float) -> None:
+        """The buffer track() appends to, bound to the C or the pure-Python track(), and its flusher."""
+        self._buffer = buf = PointBuffer(self._store, flush_points, flush_seconds, fastpath, self._fast_lookup)
+        self._columns = columns = buf.rows
         if fastpath is None:
             self._owner = get_ident()  # the thread whose track() appends without a lock
-            self._add_seq, self._add_step, self._add_value = rows.seq.append, rows.step.append, rows.value.append
-            self._add_epoch, self._add_time = rows.epoch.append, rows.time.append
-            self._pending = rows.time
+            self._add_seq, self._add_step, self._add_value = (
+                columns.seq.append,
+                columns.step.append,
+                columns.value.append,
+            )
+            self._add_epoch, self._add_time = columns.epoch.append, columns.time.append
+            self._pending_times = columns.time
         else:
             self._owner = None  # every thread appends through the C columns, atomically
-            rows.bind(Run.track, weakref.ref(self), buf.request_flush)
-            self.track = rows.track  # the instance attribute shadows the Python method
-        flusher = _BackgroundFlusher(self._buffer)
+            columns.bind(Run.track, weakref.ref(self), buf.request_flush)
+            self.track = columns.track  # the instance attribute shadows the Python method
+        from aimcol.sdk.run_edits import EditFolder
+
+        self._edits = EditFolder(self._store, buf.lock)  # other processes' property edits
+        flusher = BackgroundFlusher(buf, self._edits)
         flusher.start()
-        self._extras.append(flusher)
-        self._finalizer = weakref.finalize(self, _finalise, self._buffer, self._extras)
+        self._helpers.append(flusher)
+        self._helpers.append(self._edits)  # folds late edits before the final manifest
+        self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
+        self._writer_pid = os.getpid()
+        self._progress_published = 0.0
+        install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
+
+    def _start_helpers(self, capture_terminal_logs: bool, system_tracking_interval: float | None) -> None:
+        """Terminal capture and system metrics: stopped before the buffer's last flush."""
         if capture_terminal_logs:
             from aimcol.sdk.terminal_logs import TerminalLogCapture
 
-            capture = TerminalLogCapture(layout.run_dir(self.hash))
+            capture = TerminalLogCapture(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))
             capture.start()
-            self._extras.insert(0, capture)
+            self._helpers.insert(0, capture)
         if system_tracking_interval:
             from aimcol.sdk.system_metrics import SystemMetricsTracker
 
             tracker = SystemMetricsTracker(weakref.ref(self), float(system_tracking_interval))
             tracker.start()
-            self._extras.insert(0, tracker)
-        if log_system_params:
-            from aimcol.sdk.system_metrics import collect_system_params
-
-            self["__system_params"] = collect_system_params()
+            self._helpers.insert(0, tracker)
 
     # -- repr / context manager ---------------------------------------------------------------
     def __repr__(self) -> str:
@@ -384,8 +297,8 @@ class Run:
     def __enter__(self) -> Run:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close(status_for(exc_type, exc))  # an exception leaving the block: failed/interrupted
 
     def __hash__(self) -> int:
         return hash(self.hash)
@@ -405,7 +318,22 @@ class Run:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: the run is closed")
+        self._edits.fold_now()  # other processes' earlier edits first, so this change wins
         return self._store.manifest
+
+    def _edit_elsewhere(self, ops: list) -> None:
+        """Change properties of a run this object does not write (see ``run_edits``)."""
+        from aimcol.sdk.run_edits import apply_ops, check_ops, edit_run
+
+        if self.repo.read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot edit run {self.hash}: {self.repo.path} was opened with read_only=True")
+        ops = check_ops(ops)
+        if edit_run(self.repo.layout, self.hash, ops):
+            self._reader.refresh()
+        else:  # a live writer has not folded it yet: show it here meanwhile
+            apply_ops(self._reader.manifest, ops)
 
     def _publish(self) -> None:
         with self._buffer.lock:
@@ -419,14 +347,24 @@ class Run:
 
     # -- params ---------------------------------------------------------------------------
     def __setitem__(self, key, value) -> None:
+        """``run["hparams"] = {...}`` sets one param (a key path as a tuple); ``run[...] = {...}``
+        replaces the whole params tree.  The value is validated before anything changes."""
         path = normalise_key(key)
+        if not path and not isinstance(value, dict):
+            raise TypeError(f"run[...] = value replaces every param and needs a dict, got {type(value).__name__}")
         stored = normalise_value(value, path)
-        manifest = self._writable_manifest(f"param {'.'.join(path)!r}")
+        manifest = self._writable_manifest(f"param {'.'.join(path)!r}" if path else "params")
         set_path(manifest["params"], path, stored)
         self._publish()
 
     def __getitem__(self, key) -> Any:
+        """A copy of the param at ``key`` (``run[...]``: the whole tree); ``KeyError`` if absent."""
         return get_path(self._manifest["params"], normalise_key(key))
+
+    def set(self, key, val: Any, strict: bool = True) -> None:
+        """Aim's ``Run.set``: ``run[key] = val``.  ``strict`` is accepted for compatibility;
+        aimcol always validates (a value it cannot store raises)."""
+        self[key] = val
 
     def get(self, key, default=None) -> Any:
         try:
@@ -454,6 +392,8 @@ class Run:
 
     # -- properties -----------------------------------------------------------------------
     def _set_property(self, key: str, value) -> None:
+        if self.read_only:
+            return self._edit_elsewhere([("set", key, value)])
         manifest = self._writable_manifest(key)
         manifest[key] = value
         self._publish()
@@ -466,7 +406,7 @@ class Run:
     def name(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run name must be a str, got {type(value).__name__}")
-        self._set_property("name", value)
+        self._set_property("name", value if value is None else check_str(value, "run name"))
 
     @property
     def description(self) -> str | None:
@@ -476,7 +416,7 @@ class Run:
     def description(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run description must be a str, got {type(value).__name__}")
-        self._set_property("description", value)
+        self._set_property("description", value if value is None else check_str(value, "run description"))
 
     @property
     def experiment(self) -> str:
@@ -486,7 +426,7 @@ class Run:
     def experiment(self, value: str | None) -> None:
         if value is not None and not isinstance(value, str):
             raise TypeError(f"run experiment must be a str, got {type(value).__name__}")
-        self._set_property("experiment", value)
+        self._set_property("experiment", value if value is None else check_str(value, "run experiment"))
 
     @property
     def archived(self) -> bool:
@@ -503,12 +443,19 @@ class Run:
     def add_tag(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
+        check_str(value, "run tag")
+        if self.read_only:
+            return self._edit_elsewhere([("add_tag", value)])
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
             self._publish()
 
     def remove_tag(self, value: str) -> bool:
+        if self.read_only:
+            present = value in self.tags
+            self._edit_elsewhere([("remove_tag", value)])
+            return present
         manifest = self._writable_manifest("tags")
         if value in manifest["tags"]:
             manifest["tags"].remove(value)
@@ -522,11 +469,109 @@ class Run:
 
     @property
     def created_at(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.creation_time)
+        return local_datetime(self.creation_time)
 
     @property
     def end_time(self) -> float | None:
         return self._manifest.get("end_time")
+
+    @property
+    def finalized_at(self) -> datetime.datetime | None:
+        """When the run was closed, as ``created_at`` is given; ``None`` while open or crashed."""
+        return local_datetime(self.end_time)
+
+    @property
+    def props(self) -> RunProps:
+        """Aim's ``run.props``: the properties as attributes (a live view of this run)."""
+        return RunProps(self)
+
+    # -- progress reports (Aim's check-ins) ---------------------------------------------------
+    PROGRESS_PUBLISH_SECONDS = 1.0
+    """report_progress() publishes the manifest at most this often (unless ``block=True``);
+    in between the report is kept and goes out with the next flush."""
+
+    def report_progress(self, *, expect_next_in: int = 0, block: bool = False) -> None:
+        """Say the run is alive and when the next report is due (``expect_next_in`` seconds).
+
+        Stored in the manifest as ``progress = {"reported_at", "expect_next_by"}``: a run
+        that is still active after ``expect_next_by`` (plus a grace period) is stuck.
+        Cheap in a training loop: the manifest is written at most once a second.
+        """
+        if not isinstance(expect_next_in, (int, float)) or isinstance(expect_next_in, bool) or expect_next_in < 0:
+            raise ValueError(f"expect_next_in must be a number of seconds >= 0, got {expect_next_in!r}")
+        manifest = self._writable_manifest("progress")
+        now = time.time()
+        with self._buffer.lock:
+            manifest["progress"] = {"reported_at": now, "expect_next_by": now + float(expect_next_in)}
+            if block or now - self._progress_published >= self.PROGRESS_PUBLISH_SECONDS:
+                self._store.write_manifest(fsync=block)
+                self._progress_published = now
+
+    def report_successful_finish(self, *, block: bool = True) -> None:
+        """Say the training finished successfully (``successful_finish_reported`` in the manifest)."""
+        manifest = self._writable_manifest("the successful finish")
+        with self._buffer.lock:
+            manifest["successful_finish_reported"] = time.time()
+            self._store.write_manifest(fsync=block)
+
+    @property
+    def progress(self) -> dict | None:
+        """The last ``report_progress()``: ``{"reported_at", "expect_next_by"}`` (unix times)."""
+        report = self._manifest.get("progress")
+        return dict(report) if report else None
+
+    @property
+    def successful_finish_reported(self) -> bool:
+        return self._manifest.get("successful_finish_reported") is not None
+
+    # -- artifacts ----------------------------------------------------------------------------
+    @property
+    def artifacts_uri(self) -> str | None:
+        """Where this run's artifacts go: ``<store set by set_artifacts_uri>/<run hash>``."""
+        base = self._manifest.get("artifacts_uri")
+        return None if base is None else join_uri(base, self.hash)
+
+    def set_artifacts_uri(self, uri: str) -> None:
+        """Set the artifact store (``file:///path``); each run writes into its own folder there."""
+        self._set_property("artifacts_uri", check_str(check_store_uri(uri), "artifacts URI"))
+
+    def log_artifact(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Copy the file ``path`` into the run's artifact folder as ``name`` (default: its
+        file name) and list it in ``run.artifacts``.  The copy is made before this returns."""
+        run_uri = self.artifacts_uri
+        if run_uri is None:
+            raise ValueError("run.artifacts_uri is None. Use run.set_artifacts_uri(...) to set this value")
+        name = check_str(name if name is not None else os.path.basename(path), "artifact name")
+        manifest = self._writable_manifest(f"artifact {name!r}")
+        uri = copy_artifact(path, run_uri, name)
+        with self._buffer.lock:
+            manifest.setdefault("artifacts", {})[name] = {"path": str(path), "uri": uri}
+            self._store.write_manifest()
+
+    def log_artifacts(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Every file under the folder ``path``, as ``<name>/<relative path>``."""
+        prefix = name if name is not None else os.path.basename(os.path.normpath(path))
+        for folder, _, files in sorted(os.walk(path)):
+            for file_name in sorted(files):
+                full = os.path.join(folder, file_name)
+                self.log_artifact(full, f"{prefix}/{os.path.relpath(full, path)}", block=block)
+
+    @property
+    def artifacts(self) -> dict[str, Artifact]:
+        """``name -> Artifact`` of every logged file."""
+        return {k: Artifact(k, v["path"], v["uri"]) for k, v in (self._manifest.get("artifacts") or {}).items()}
+
+    @property
+    def exit_status(self) -> str | None:
+        """How the run's writer ended it: ``"finished"``, ``"failed"`` (an uncaught exception
+        ended the script or left the ``with`` block) or ``"interrupted"`` (Ctrl-C); ``None``
+        while it runs, for a crashed run, and for runs written before aimcol recorded it."""
+        return self._manifest.get("exit_status")
+
+    @property
+    def exit_error(self) -> str | None:
+        """For a failed run, the exception that ended it (``"ValueError: bad lr"``), one line."""
+        return self._manifest.get("exit_error")
 
     @property
     def active(self) -> bool:
@@ -541,17 +586,10 @@ class Run:
 
     @property
     def duration(self) -> float:
-        end = self.end_time
-        if end is None:
-            end = time.time() if self.active else self._last_point_time()
-        return max(0.0, end - self.creation_time)
+        """Seconds from creation to end (now while active; a crashed run's last point): ``aimcol.sdk.tables``."""
+        from aimcol.sdk.tables import duration_of
 
-    def _last_point_time(self) -> float:
-        """For a crashed run: the newest of creation time and the manifest's last write."""
-        try:
-            return os.stat(self.repo.layout.manifest_path(self.hash)).st_mtime
-        except OSError:
-            return self.creation_time
+        return duration_of(self)
 
     # -- tracking: the hot path ---------------------------------------------------------------
     def track(
@@ -569,7 +607,7 @@ class Run:
         Python/NumPy scalars, size-1 arrays, bools (as ints); NaN and inf are kept.
         """
         try:
-            candidates = self._seq_by_name[name]
+            candidates = self._fast_lookup[name]
         except (KeyError, TypeError):
             candidates = ()
         for known_context, seq in candidates:  # noqa: B007 (seq is used after the break)
@@ -579,11 +617,13 @@ class Run:
             if name is None or type(value) is dict:
                 return self._track_dict(value, name, step, epoch, context)
             seq = self._sequence_for(name, context, value)
+            if type(seq) is ObjectSequenceState:
+                return self._track_object(seq, value, name, step, epoch)
         t = type(value)
         if t is float:
             if not seq.is_float:
                 self._promote(seq)
-        elif t is not int:
+        elif t is not int or not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             if t is dict:
                 return self._track_dict(value, name, step, epoch, context)
             value, is_float = coerce_value(value, name)
@@ -591,11 +631,13 @@ class Run:
                 self._promote(seq)
         if step is None:
             step = seq.next_step
+            if not STEPS_EXHAUSTED < step <= INT64_MAX:
+                raise _no_auto_step_left(name)
         elif type(step) is not int:
             step = coerce_step(step, name)
         if epoch is None:
             epoch = NO_EPOCH
-        elif type(epoch) is not int:
+        elif type(epoch) is not int or not -MAX_EXACT_INT <= epoch <= MAX_EXACT_INT:
             epoch = coerce_step(epoch, name, "epoch")
         if get_ident() != self._owner:
             return self._append_slow(seq, step, value, epoch, name)
@@ -607,18 +649,18 @@ class Run:
             self._add_time(_now())
         except OverflowError:
             with self._buffer.lock:
-                self._rows.repair_torn_row()
+                self._columns.repair_torn_row()
             raise _out_of_range(name, step, value) from None
         if step >= seq.next_step:
             seq.next_step = step + 1
-        if len(self._pending) >= self._rows.trigger:
+        if len(self._pending_times) >= self._columns.trigger:
             self._buffer.request_flush()
 
     def _append_slow(self, seq, step, value, epoch, name) -> None:
         """Append one validated point from the slow path: through the C columns (atomic,
         from any thread), or, in pure Python, from a thread other than the run's creator,
         to the side list under the buffer's lock."""
-        rows = self._rows
+        rows = self._columns
         if self._owner is None:
             try:
                 appended = rows.append(seq, step, value, epoch)
@@ -637,11 +679,39 @@ class Run:
             if buf.closed:
                 self._raise_closed()
             rows.side.append((seq.id, step, float(value), epoch, _now()))
-            if step >= seq.next_step:
-                seq.next_step = step + 1
+            advance(seq, step)
 
     def _raise_closed(self):
+        if self._writer_pid != os.getpid():
+            raise ReadOnlyRunError(
+                f"run {self.hash} is written by process {self._writer_pid}; this process is a fork() of it "
+                f"and cannot write it (create a new Run in the child, or Run({self.hash!r}, read_only=True) to read)"
+            )
         raise ReadOnlyRunError(f"run {self.hash} is closed; open it again with Run({self.hash!r}) to resume")
+
+    def _disown_after_fork(self) -> None:
+        """In a forked child (see ``_disown_runs_in_forked_child``): never write or close this run."""
+        self._registry.forget_fast_paths()
+        self._finalizer.detach()
+        buf = self._buffer
+        buf.lock = threading.Lock()  # the parent's flusher may have held it at fork()
+        buf.closed = True
+        buf.rows.closed = True
+        for helper in self._helpers:
+            disown = getattr(helper, "disown_after_fork", None)
+            if disown is not None:
+                disown()
+
+    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch) -> None:
+        """A point of an object sequence (a list, a log record): one record, written now."""
+        if step is not None:
+            step = coerce_step(step, name)
+        if epoch is not None:
+            epoch = coerce_step(epoch, name, "epoch")
+        with self._buffer.lock:
+            if self._buffer.closed:
+                self._raise_closed()
+            self._objects.append(seq, value, step, epoch, name)
 
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
@@ -654,20 +724,20 @@ class Run:
             return
         raise ValueError("'name' should not be None.")
 
-    def _sequence_for(self, name, context, value) -> _SequenceState:
+    def _sequence_for(self, name, context, value) -> SequenceState:
         """Slow path: validate name/context, find or create the sequence, fill the fast caches."""
         if self._buffer is not None and self._buffer.error is not None:
             self._buffer.raise_pending_error()
-        try:  # a name with more contexts than the linear scan covers
-            return self._seq_cache[(name, tuple(context.items()) if context else ())]
-        except (KeyError, TypeError, AttributeError):
-            pass
+        seq = self._registry.cached(name, context)  # a name with more contexts than the scan covers
+        if seq is not None:
+            return seq
         if self.read_only:
             raise ReadOnlyRunError(f"cannot track into run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             self._raise_closed()
         if not isinstance(name, str) or not name:
             raise TypeError(f"track() name must be a non-empty str, got {type(name).__name__} {name!r}")
+        check_str(name, "track() name")
         given_context = context
         if context is None:
             context = {}
@@ -678,40 +748,45 @@ class Run:
                 raise TypeError(
                     f"track() context for {name!r} has a key of type {type(key).__name__}; keys must be str"
                 )
-        context = normalise_value(context, ("context",))
-        key = (name, freeze(context))
-        seq = self._seq_by_key.get(key)
+        context = normalise_context(context, name)
+        seq = self._registry.find(name, context)
+        if type(seq) is ObjectSequenceState:
+            return seq  # never in the fast lookups: every call comes here
+        if seq is None and is_object_value(value):
+            with self._buffer.lock:
+                if self._buffer.closed:
+                    self._raise_closed()
+                seq = self._objects.add_sequence(name, context, typename(value))
+                self._registry.register(seq)
+                self._store.write_manifest()  # the sequence is visible to readers at once
+            return seq
         if seq is None:
             _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
             with self._buffer.lock:
                 if self._buffer.closed:
                     self._raise_closed()
+                # written with the batch that first holds its points (RunWriterStore.append_batch)
                 seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
-                self._store.write_manifest()  # the sequence is visible to readers at once
-            seq = self._new_sequence(seq_id, name, context, 0, is_float)
-            self._seq_by_key[key] = seq
-        candidates = self._seq_by_name.setdefault(name, [])
-        if len(candidates) < _FAST_CONTEXTS_PER_NAME:
-            candidates.append((copy.deepcopy(given_context), seq))
-        else:
-            try:
-                self._seq_cache[(name, tuple(given_context.items()) if given_context else ())] = seq
-            except TypeError:
-                pass  # unhashable context values: always the slow path
+            seq = self._registry.add(seq_id, name, context, 0, is_float)
+        self._registry.remember(name, given_context, seq)
         return seq
 
-    def _register_sequence(self, entry: dict) -> None:
-        last = entry.get("last_step")
-        seq = self._new_sequence(
-            entry["id"], entry["name"], entry["context"], 0 if last is None else last + 1, entry.get("dtype") == "float"
-        )
-        self._seq_by_key[(entry["name"], freeze(entry["context"]))] = seq
-
-    def _promote(self, seq: _SequenceState) -> None:
+    def _promote(self, seq: SequenceState) -> None:
         """An int sequence received a float: from now on it reads back as float."""
         seq.is_float = True
         with self._buffer.lock:
             self._store.set_sequence_dtype(seq.id, "float")
+
+    def _track_each(self, values: np.ndarray, name: str, steps, epochs, context) -> None:
+        """A short array through ``track()``, point by point: its points join the buffer, so
+        a run that logs many short sequences (1,500 metrics of 20 steps) writes one batch and
+        one manifest per flush instead of one per sequence, in ``track()``'s order."""
+        track = self.track
+        items = (values.astype(np.int64) if values.dtype.kind == "b" else values).tolist()
+        step_items = steps.tolist() if steps is not None else [None] * len(items)
+        epoch_items = epochs.tolist() if epochs is not None else [None] * len(items)
+        for value, step, epoch in zip(items, step_items, epoch_items):
+            track(value, name=name, step=step, epoch=epoch, context=context)
 
     def track_array(
         self, values, *, name: str, steps=None, epochs=None, times=None, context: dict | None = None
@@ -730,29 +805,33 @@ class Run:
         n = len(values)
         if n == 0:
             return
-        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
-        if values.dtype.kind == "f" and not seq.is_float:
-            self._promote(seq)
-        if steps is None:
-            steps = np.arange(seq.next_step, seq.next_step + n, dtype=np.int64)
-        else:
-            steps = np.asarray(steps)
-            if steps.shape != (n,) or steps.dtype.kind not in "iu":
-                raise ValueError(
-                    f"track_array() steps for {name!r} must be {n} integers, got {steps.dtype} {steps.shape}"
-                )
-            steps = steps.astype(np.int64, copy=False)
+        if values.dtype.kind in "iu" and (values.max() > MAX_EXACT_INT or values.min() < -MAX_EXACT_INT):
+            raise UnstorableValueError(
+                f"track_array() values for {name!r} hold ints beyond +-2**53, which the float64 value column "
+                "cannot hold exactly; pass them as floats to store them rounded"
+            )
+        if steps is not None:
+            steps = _int64_column(steps, n, name, "steps", low=-(2**63), high=INT64_MAX)
         if epochs is not None:
-            epochs = np.asarray(epochs, dtype=np.int64)
-            if epochs.shape != (n,):
-                raise ValueError(f"track_array() epochs for {name!r} must have {n} entries, got {epochs.shape}")
+            epochs = _int64_column(epochs, n, name, "epochs", low=-MAX_EXACT_INT, high=MAX_EXACT_INT)
+        if times is None and n <= SHORT_ARRAY_POINTS:
+            self._track_each(values, name, steps, epochs, context)
+            return
         if times is None:
             times = np.full(n, time.time())
         else:
             times = np.asarray(times, dtype=np.float64)
             if times.shape != (n,):
                 raise ValueError(f"track_array() times for {name!r} must have {n} entries, got {times.shape}")
-        seq.next_step = max(seq.next_step, int(steps.max()) + 1)
+        seq = self._sequence_for(name, context, float(values[0]) if values.dtype.kind == "f" else int(values[0]))
+        if steps is None:
+            first = seq.next_step
+            if first == STEPS_EXHAUSTED or first + n - 1 > INT64_MAX:
+                raise _no_auto_step_left(name)
+            steps = np.arange(first, first + n, dtype=np.int64)
+        if values.dtype.kind == "f" and not seq.is_float:
+            self._promote(seq)
+        advance(seq, int(steps.max()))
         buf = self._buffer
         with buf.lock:
             if buf.closed:
@@ -761,13 +840,14 @@ class Run:
             chunk = max(buf.flush_points, 1_000_000)
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                self._store.append_points(
+                self._store.append_batch(
                     np.full(hi - lo, seq.id, dtype=np.uint32),
                     steps[lo:hi],
                     values[lo:hi].astype(np.float64),
                     epochs[lo:hi] if epochs is not None else None,
                     times[lo:hi],
                 )
+                self._store.defer_publish()  # the flusher writes the manifest within flush_seconds
 
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> None:
@@ -776,13 +856,21 @@ class Run:
             self._buffer.flush()
 
     def close(self) -> None:
-        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent."""
-        if self._buffer is None:
+        """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
+
+        If the last writes fail (disk full), the error propagates and the run stays open with
+        its points buffered: call ``close()`` again once there is space.
+        """
+        self._close(None)
+
+    def _close(self, ended_by: tuple[str, str | None] | None) -> None:
+        if self._buffer is None or self._buffer.closed:
             return
-        self._seq_by_name.clear()  # later track() calls take the slow path, which raises
-        self._seq_cache.clear()
+        self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
+        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
+        self._objects.close()
+        self._finalizer.detach()
         _OPEN_RUNS.discard(self)
-        self._finalizer()  # runs _finalise once; later calls are no-ops
 
     def finalize(self) -> None:
         """Aim's name for :meth:`close`."""
@@ -825,8 +913,65 @@ class Run:
         pd = require_pandas("Run.dataframe()")
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
 
+    # -- object sequences and log records -------------------------------------------------------
+    def _object_sequences(self) -> list[ObjectSequence]:
+        if self._reader is not None:
+            manifest = self._reader.manifest
+        else:
+            with self._buffer.lock:
+                manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
+        return read_object_sequences(self, self.repo.layout.storage, manifest)
+
+    def object_sequences(self) -> list[ObjectSequence]:
+        """Every sequence of object values (lists, log records), in creation order."""
+        return self._object_sequences()
+
+    def get_object_sequence(self, name: str, context: dict | None = None) -> ObjectSequence | None:
+        """The object sequence ``name`` with exactly ``context`` (default ``{}``), or ``None``."""
+        wanted = freeze(context or {})
+        for seq in self._object_sequences():
+            if seq.name == name and freeze(seq.context) == wanted:
+                return seq
+        return None
+
+    def iter_sequence_info_by_type(self, dtypes) -> Iterator[tuple[str, dict, Run]]:
+        """``(name, context, run)`` of every sequence whose dtype is in ``dtypes`` (Aim's names:
+        ``"float"``, ``"int"``, ``"list(float)"``, ``"aim.log_record"`` …)."""
+        wanted = {dtypes} if isinstance(dtypes, str) else set(dtypes)
+        for entry in self._manifest["sequences"]:
+            if entry.get("dtype") in wanted:
+                yield entry["name"], entry["context"], self
+        for entry in self._manifest.get("object_sequences") or []:
+            if entry["dtype"] in wanted:
+                yield entry["name"], entry["context"], self
+
+    def _log(self, level: int, msg: str, params: dict) -> None:
+        caller = sys._getframe(2)
+        record = LogRecord(msg, level, logger_info=(caller.f_code.co_filename, caller.f_lineno), **params)
+        self.track(record, name=LOG_RECORDS_NAME)
+
+    def log_debug(self, msg: str, **params: Any) -> None:
+        """Log a message at DEBUG level (read back with :meth:`get_log_records`)."""
+        self._log(logging.DEBUG, msg, params)
+
+    def log_info(self, msg: str, **params: Any) -> None:
+        """Log a message at INFO level (read back with :meth:`get_log_records`)."""
+        self._log(logging.INFO, msg, params)
+
+    def log_warning(self, msg: str, **params: Any) -> None:
+        """Log a message at WARNING level (read back with :meth:`get_log_records`)."""
+        self._log(logging.WARNING, msg, params)
+
+    def log_error(self, msg: str, **params: Any) -> None:
+        """Log a message at ERROR level (read back with :meth:`get_log_records`)."""
+        self._log(logging.ERROR, msg, params)
+
+    def get_log_records(self) -> ObjectSequence | None:
+        """The messages of ``log_info()`` & co. (``data.values_list()``: :class:`LogRecord`), or ``None``."""
+        return self.get_object_sequence(LOG_RECORDS_NAME)
+
     def get_terminal_logs(self) -> list[str]:
         """Lines the process printed to stdout/stderr while the run captured them."""
         from aimcol.sdk.terminal_logs import read_terminal_logs
 
-        return read_terminal_logs(self.repo.layout.run_dir(self.hash))
+        return read_terminal_logs(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))

@@ -8,11 +8,12 @@ after us (then our wrapper just stops copying).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
+from typing import TYPE_CHECKING
 
-LOG_NAME = "terminal.log"
+if TYPE_CHECKING:
+    from aimcol.format.storage import Appender, Storage
 
 
 class _TeeStream:
@@ -34,15 +35,18 @@ class _TeeStream:
 
 
 class TerminalLogCapture:
-    def __init__(self, run_dir: str):
-        self.path = os.path.join(run_dir, LOG_NAME)
+    def __init__(self, storage: Storage, key: str):
+        self.storage = storage
+        self.key = key
         self.enabled = False
         self._lock = threading.Lock()
-        self._fd: int | None = None
+        self._sink: Appender | None = None
         self._saved = None
 
     def start(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if not self.storage.supports_append:
+            return  # an object store has no appends: no capture there (yet)
+        self._sink = self.storage.open_appender(self.key)
         self._saved = (sys.stdout, sys.stderr)
         sys.stdout = _TeeStream(sys.stdout, self)
         sys.stderr = _TeeStream(sys.stderr, self)
@@ -52,8 +56,13 @@ class TerminalLogCapture:
         if not text:
             return
         with self._lock:
-            if self._fd is not None:
-                os.write(self._fd, text.encode("utf-8", "replace"))
+            if self._sink is not None:
+                self._sink.write(text.encode("utf-8", "replace"))
+
+    def disown_after_fork(self) -> None:
+        """In a forked child: stop copying into the parent's log (its lock may be held)."""
+        self.enabled = False
+        self._lock = threading.Lock()
 
     def stop(self) -> None:
         self.enabled = False
@@ -65,14 +74,14 @@ class TerminalLogCapture:
                 sys.stderr = err
             self._saved = None
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            if self._sink is not None:
+                self._sink.close()
+                self._sink = None
 
 
-def read_terminal_logs(run_dir: str) -> list[str]:
+def read_terminal_logs(storage: Storage, key: str) -> list[str]:
     try:
-        with open(os.path.join(run_dir, LOG_NAME), encoding="utf-8", errors="replace") as fh:
-            return fh.read().splitlines()
+        data = storage.read_appended(key) if storage.supports_append else storage.read(key)
     except FileNotFoundError:
         return []
+    return (data or b"").decode("utf-8", "replace").splitlines()

@@ -20,7 +20,7 @@ from textual import events
 from textual.strip import Strip
 from textual.widget import Widget
 
-from aimcol.tui.axes import format_tick, nice_ticks
+from aimcol.tui.axes import format_tick, log_ticks, nice_ticks
 from aimcol.tui.braille import BRAILLE_BASE, rasterize, series_spans
 from aimcol.tui.downsample import minmax_buckets
 
@@ -138,7 +138,7 @@ class BraillePlot(Widget, can_focus=False):
         plot_cols = max(width - self._label_width - 1, 4)
         buckets = [minmax_buckets(c.x, c.y, x_lo, x_hi, 2 * plot_cols) for c in self.curves]
         y_lo, y_hi = _value_range(buckets)
-        y_ticks = nice_ticks(y_lo, y_hi, max(2, plot_rows // 3))
+        y_ticks = (log_ticks if self.log_y else nice_ticks)(y_lo, y_hi, max(2, plot_rows // 3))
         y_labels = [format_tick(t, "value", self.log_y) for t in y_ticks]
         label_width = max([len(s) for s in y_labels] + [3])
         if label_width != self._label_width:

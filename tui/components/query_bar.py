@@ -52,7 +52,7 @@ class QueryBar(Widget):
     QueryBar { height: auto; }
     QueryBar > Horizontal { height: 1; }
     QueryBar .query-prompt { width: auto; padding: 0 1 0 0; color: $accent; text-style: bold; }
-    QueryBar QueryInput { border: none; height: 1; padding: 0; background: $boost; width: 1fr; }
+    QueryBar QueryInput { background: $boost; width: 1fr; }
     QueryBar QueryInput:focus { background: $surface-lighten-1; }
     QueryBar .query-error { height: auto; color: $error; display: none; }
     QueryBar.-error .query-error { display: block; }
@@ -80,7 +80,11 @@ class QueryBar(Widget):
         with Horizontal():
             yield Label(f"{self.kind} ❯", classes="query-prompt")
             yield QueryInput(
-                value=self._initial, placeholder=self._placeholder, highlighter=self._highlighter, select_on_focus=False
+                value=self._initial,
+                placeholder=self._placeholder,
+                highlighter=self._highlighter,
+                select_on_focus=False,
+                compact=True,  # one row, no border: a focused bordered Input squeezed to one row shows only its top edge
             )
         yield Static("", classes="query-error")
 
@@ -106,15 +110,19 @@ class QueryBar(Widget):
         self.error_message = message
         self._highlighter.column = column
         text = Text()
-        prompt_width = len(self.kind) + 3
         if column is not None:
             self.input.cursor_position = min(column, len(self.value))
-            pad = prompt_width + column
-            if pad + 3 + len(message) <= max(self.size.width, 40):
+            pad = len(self.kind) + 3 + column  # under the column, past the "runs ❯ " prompt
+            width = max(self.size.width, 20)
+            if pad + 2 + len(message) <= width:
                 text.append(" " * pad + "^ ", style="bold")
                 text.append(message)
-            else:
-                text.append(f"column {column + 1}: {message}")
+            elif len(message) + 2 <= pad:  # the message ends left of the caret
+                text.append(" " * (pad - len(message) - 1) + message + " ")
+                text.append("^", style="bold")
+            else:  # the caret on its own row, the message wrapped under it
+                text.append(" " * min(pad, width - 1) + "^\n", style="bold")
+                text.append(message)
         else:
             text.append(message)
         self.query_one(".query-error", Static).update(text)

@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from aimcol.format.arrow_gather import take
+from aimcol.sdk.tables import take_rows
 from aimcol.tui.formatting import format_duration, format_number, format_timestamp, format_value, truncate
 
 MARK = "●"
@@ -94,6 +94,8 @@ class RunsTable(ScrollView, can_focus=True):
         "runs-table--active",
         "runs-table--crashed",
         "runs-table--finished",
+        "runs-table--failed",
+        "runs-table--interrupted",
         "runs-table--archived",
     }
 
@@ -111,6 +113,8 @@ class RunsTable(ScrollView, can_focus=True):
     RunsTable > .runs-table--active { color: $success; text-style: bold; }
     RunsTable > .runs-table--crashed { color: $error; text-style: bold; }
     RunsTable > .runs-table--finished { }
+    RunsTable > .runs-table--failed { color: $error; }
+    RunsTable > .runs-table--interrupted { color: $warning; }
     RunsTable > .runs-table--archived { text-style: italic dim; }
     """
 
@@ -143,7 +147,7 @@ class RunsTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, fixed_columns: int = 2) -> None:  # noqa: A002
         super().__init__(id=id)
-        self.table: pa.Table = pa.table({"hash": pa.array([], pa.string())})
+        self.table: pa.Table = pa.table({"run": pa.array([], pa.string())})
         self.columns: list[TableColumn] = []
         self.order = np.zeros(0, dtype=np.int64)
         self.marks: set[str] = set()
@@ -161,13 +165,13 @@ class RunsTable(ScrollView, can_focus=True):
         return len(self.order)
 
     def set_data(self, table: pa.Table, columns: list[TableColumn]) -> None:
-        """Show ``table`` (must have a ``hash`` column); keeps the cursor on the same run if it is still there."""
+        """Show ``table`` (must have a ``run`` column, the run hash); keeps the cursor on the same run if it is still there."""
         current = self.current_hash
         old_key = self.columns[self.cursor_column].key if self.columns else None
         self.table = table
         self.columns = columns
         self._values = {}
-        self._hashes = table.column("hash").to_pylist()
+        self._hashes = table.column("run").to_pylist()
         self._measure()
         keys = [c.key for c in columns]
         if self.sort_key not in keys:
@@ -193,7 +197,7 @@ class RunsTable(ScrollView, can_focus=True):
                 continue
             widest = len(col.label) + 1
             if col.key in self.table.column_names and n:
-                values = take(self.table.column(col.key), sample).to_pylist()
+                values = take_rows(self.table.column(col.key), sample).to_pylist()
                 widest = max([widest] + [len(format_cell(col.kind, v)) for v in values])
             col.width = max(3, min(widest, col.max_width))
 
@@ -319,14 +323,21 @@ class RunsTable(ScrollView, can_focus=True):
 
     def _visible_columns(self) -> list[int]:
         """Indexes of the columns drawn: the fixed ones, then scrollable ones from ``column_offset``."""
+        return [index for index, _ in self._column_widths()]
+
+    def _column_widths(self) -> list[tuple[int, int]]:
+        """``(index, drawn width)`` of each drawn column; the last one may be narrower than its
+        column (cut at the right edge, drawn with an ellipsis) or left out when under 6 cells."""
         width = self.scrollable_content_region.width
-        shown = self._fixed()
-        used = sum(self.columns[i].width + 1 for i in shown)
+        shown = [(i, self.columns[i].width) for i in self._fixed()]
+        used = sum(w + 1 for _, w in shown)
         for index in range(max(self.column_offset, len(shown)), len(self.columns)):
-            if used >= width:
+            room = width - used
+            if room < 6:
                 break
-            shown.append(index)
-            used += self.columns[index].width + 1
+            drawn = min(self.columns[index].width, room)
+            shown.append((index, drawn))
+            used += drawn + 1
         return shown
 
     def _clamp_column_offset(self) -> None:
@@ -360,21 +371,22 @@ class RunsTable(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         return self._row_strip(row, width)
 
-    def _cell_text(self, column: TableColumn, text: str) -> str:
-        text = truncate(text, column.width)
-        return text.rjust(column.width) if column.right_aligned else text.ljust(column.width)
+    def _cell_text(self, column: TableColumn, text: str, width: int | None = None) -> str:
+        width = column.width if width is None else width
+        text = truncate(text, width)
+        return text.rjust(width) if column.right_aligned else text.ljust(width)
 
     def _header_strip(self, width: int) -> Strip:
         base = self.get_component_rich_style("runs-table--header")
         cursor = self.get_component_rich_style("runs-table--header-cursor")
         segments = []
-        for index in self._visible_columns():
+        for index, drawn in self._column_widths():
             column = self.columns[index]
             label = column.label
             if column.key == self.sort_key:
                 label = ("▼" if self.sort_descending else "▲") + label
             style = cursor if index == self.cursor_column and self.has_focus else base
-            segments.append(Segment(self._cell_text(column, label), style))
+            segments.append(Segment(self._cell_text(column, label, drawn), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 
@@ -389,7 +401,7 @@ class RunsTable(ScrollView, can_focus=True):
         if is_cursor:
             base = base + self.get_component_rich_style("runs-table--cursor")
         segments = []
-        for col_index in self._visible_columns():
+        for col_index, drawn in self._column_widths():
             column = self.columns[col_index]
             style = base
             if column.kind == "mark":
@@ -406,7 +418,7 @@ class RunsTable(ScrollView, can_focus=True):
                     text = "nan"
             if is_cursor and col_index == self.cursor_column and self.has_focus:
                 style = style + Style(underline=True)
-            segments.append(Segment(self._cell_text(column, text), style))
+            segments.append(Segment(self._cell_text(column, text, drawn), style))
             segments.append(Segment(" ", base))
         return Strip(segments).adjust_cell_length(width, base)
 

@@ -20,6 +20,8 @@ def binding_rows(screen: Screen) -> list[tuple[str, str]]:
     bindings = sorted(screen.active_bindings.values(), key=lambda active: rank.get(active.node, 1))
     for active in bindings:
         binding = active.binding
+        if binding.key.startswith("super+"):
+            continue  # the Cmd key never reaches a terminal program
         description = binding.description or binding.action
         if binding.action in ("help", "command_palette") and description in rows:
             continue

@@ -188,7 +188,7 @@ class MetricsScreen(Screen):
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
-        self.loading = False
+        self.load_pending = False
         self._cache = CurveCache()
 
     def compose(self) -> ComposeResult:
@@ -222,7 +222,7 @@ class MetricsScreen(Screen):
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, *, live: bool = False) -> None:
-        self.loading = True
+        self.load_pending = True
         if live:
             self._reload_worker(list(self.series), self.query_text)
         else:
@@ -252,7 +252,7 @@ class MetricsScreen(Screen):
         self.post_message(SeriesLoaded(query, SeriesResult(fresh, self.total_matched), live=True))
 
     def on_series_loaded(self, message: SeriesLoaded) -> None:
-        self.loading = False
+        self.load_pending = False
         if message.query != self.query_text:
             return
         self.series = message.result.series
@@ -265,14 +265,14 @@ class MetricsScreen(Screen):
         self.rebuild()
 
     def on_load_failed(self, message: LoadFailed) -> None:
-        self.loading = False
+        self.load_pending = False
         self.query_bar.show_error(message.message, message.column)
         if message.column is not None:
             self.query_bar.focus_input()
         self.update_status()
 
     def live_refresh(self) -> None:
-        if not self.loading and any(s.status == "active" for s in self.series):
+        if not self.load_pending and any(s.status == "active" for s in self.series):
             self.load(live=True)
 
     # -- curves -----------------------------------------------------------------------------
@@ -285,6 +285,8 @@ class MetricsScreen(Screen):
         self.app.call_from_thread(self._show_curves, ready)
 
     def _show_curves(self, ready: CurvesReady) -> None:
+        if not self.is_attached or not self.query(BraillePlot):
+            return  # the screen was closed while its curves were being built
         settings = ready.settings
         if self.total_matched == 0:
             scope = f" in the {len(self.run_hashes)} chosen runs" if self.run_hashes is not None else ""
@@ -343,7 +345,7 @@ class MetricsScreen(Screen):
         crashed = {s.run_hash for s in self.series if s.status == "crashed"}
         if crashed:
             parts.append(f"{len(crashed)} crashed run{'s' if len(crashed) != 1 else ''} ✗")
-        if self.loading:
+        if self.load_pending:
             parts.append("loading…")
         self.query_one("#metrics-status", Static).update(" · ".join(parts))
 
@@ -488,10 +490,13 @@ class MetricsScreen(Screen):
                 self.app.call_from_thread(self.notify, f"cannot list metrics: {exc}", severity="error")
                 return
             if self.run_hashes is not None:
-                import pyarrow as pa
-                import pyarrow.compute as pc
+                import numpy as np
 
-                sequences = sequences.filter(pc.is_in(sequences.column("hash"), pa.array(self.run_hashes)))
+                from aimcol.sdk.tables import take_rows
+
+                chosen = set(self.run_hashes)
+                rows = [i for i, h in enumerate(sequences.column("run").to_pylist()) if h in chosen]
+                sequences = take_rows(sequences, np.array(rows, dtype=np.int64))
             keys = metric_keys(sequences)
         self.app.call_from_thread(self._show_metric_picker, keys)
 

@@ -15,7 +15,7 @@ from aimcol.tui.formatting import format_duration, format_number, format_timesta
 from aimcol.tui.messages import ArchiveDone, RunDetailLoaded
 from aimcol.tui.repo_source import RunDetail, context_label
 
-STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "finished": ""}
+STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "failed": "red", "interrupted": "yellow", "finished": ""}
 SPARK_WIDTH = 20
 
 
@@ -42,7 +42,7 @@ class RunDetailScreen(Screen):
         super().__init__()
         self.run_hash = run_hash
         self.detail: RunDetail | None = None
-        self.loading = False
+        self.load_pending = False
 
     def compose(self) -> ComposeResult:
         yield Static(f"run {self.run_hash}", id="detail-title")
@@ -62,7 +62,7 @@ class RunDetailScreen(Screen):
         self.load()
 
     def load(self) -> None:
-        self.loading = True
+        self.load_pending = True
         self._load_worker(self.run_hash)
 
     @work(thread=True, exclusive=True, group="detail-load")
@@ -75,7 +75,7 @@ class RunDetailScreen(Screen):
         self.post_message(RunDetailLoaded(detail, run_hash))
 
     def on_run_detail_loaded(self, message: RunDetailLoaded) -> None:
-        self.loading = False
+        self.load_pending = False
         detail = message.detail
         if detail is None:
             self.query_one("#overview-body", Static).update(f"run {message.run_hash} is gone")
@@ -124,7 +124,7 @@ class RunDetailScreen(Screen):
             )
 
     def live_refresh(self) -> None:
-        if self.detail is not None and self.detail.status == "active" and not self.loading:
+        if self.detail is not None and self.detail.status == "active" and not self.load_pending:
             self.load()
 
     # -- actions ----------------------------------------------------------------------------

@@ -1,0 +1,307 @@
+"""The run index's two tables, built from manifests: ``runs`` and ``sequences``.
+
+``runs``: one row per run — properties, the manifest's fingerprint, the params tree as
+msgpack, and for every param path (inner maps included) a *kind* column plus typed payload
+columns.  ``sequences``: one row per sequence — run hash, name, context, dtype and the
+manifest's summary statistics, plus the same kind/payload columns for every context path.
+
+Column names (a path is encoded as JSON so keys may hold any character)::
+
+    p<json path>#k   uint8    value kind (:mod:`aimcol.format.value_kinds`; 0 = no such param)
+    p<json path>#n   float64  bool/int/float rows, as float
+    p<json path>#i   int64    bool/int rows, exact
+    p<json path>#s   string   str rows (null elsewhere)
+    p#truncated      bool     rows holding paths beyond MAX_PATH_COLUMNS (read from msgpack)
+    c<json path>#…   the same for a context path in the sequences table
+
+Payloads are 0 where the kind says they do not apply, never null (zero-copy NumPy views).
+Every runs row carries the fingerprint (:class:`~aimcol.format.storage.ObjectStat`) of the
+manifest it was read from, and whether it was *racy* (modified within
+:data:`RACY_SECONDS` of being read, when a second write could share the first one's
+timestamp).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import msgpack
+import numpy as np
+import pyarrow as pa
+
+from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
+from aimcol.format.param_tree import collect_nodes
+from aimcol.format.storage import ObjectStat
+from aimcol.format.value_kinds import BOOL, FLOAT, INT, STR, kind_of
+
+RACY_SECONDS = 2.0
+"""A manifest modified this recently when read may change again within one timestamp tick."""
+
+MAX_PATH_COLUMNS = 4000
+"""Most param (or context) paths given typed columns; rarer paths are read from msgpack."""
+
+
+def path_column(prefix: str, path: tuple) -> str:
+    return prefix + json.dumps(list(path), ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_path_column(name: str) -> tuple[str, tuple, str] | None:
+    """``"p[\\"a\\",\\"b\\"]#k"`` → ``("p", ("a", "b"), "k")``; None for other columns."""
+    if len(name) < 4 or name[0] not in "pc" or name[1] != "[" or name[-2] != "#":
+        return None
+    try:
+        path = tuple(json.loads(name[1:-2]))
+    except ValueError:
+        return None
+    return name[0], path, name[-1]
+
+
+def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
+    """Kind and payload columns for each path, from ``{path: {row: value}}``.
+
+    With more than :data:`MAX_PATH_COLUMNS` distinct paths the rarest ones get no columns;
+    the rows that hold them are flagged in ``<prefix>#truncated`` and the engine reads
+    those paths from the msgpack copy.
+    """
+    columns: dict[str, pa.Array] = {}
+    if len(nodes) > MAX_PATH_COLUMNS:
+        ranked = sorted(nodes, key=lambda p: (-len(nodes[p]), len(p)))
+        truncated = np.zeros(n, dtype=bool)
+        for path in ranked[MAX_PATH_COLUMNS:]:
+            truncated[list(nodes[path])] = True
+        nodes = {p: nodes[p] for p in ranked[:MAX_PATH_COLUMNS]}
+        columns[prefix + "#truncated"] = to_arrow(truncated)
+    for path, by_row in nodes.items():
+        kinds = np.zeros(n, dtype=np.uint8)
+        nums = ints = strs = None
+        for row, value in by_row.items():
+            k = kind_of(value)
+            kinds[row] = k
+            if k in (BOOL, INT, FLOAT):
+                if nums is None:
+                    nums = np.zeros(n, dtype=np.float64)
+                    ints = np.zeros(n, dtype=np.int64)
+                nums[row] = float(value)
+                if k != FLOAT:
+                    ints[row] = int(value)
+            elif k == STR:
+                if strs is None:
+                    strs = [None] * n
+                strs[row] = value
+        name = path_column(prefix, path)
+        columns[name + "#k"] = to_arrow(kinds)
+        if nums is not None:
+            columns[name + "#n"] = to_arrow(nums)
+            columns[name + "#i"] = to_arrow(ints)
+        if strs is not None:
+            columns[name + "#s"] = arrow_strings(strs)
+    return columns
+
+
+def _context_json(context: dict) -> str:
+    return json.dumps(context, sort_keys=True, default=str)
+
+
+def _opt_float(value):
+    return None if value is None else float(value)
+
+
+def _opt_int(value):
+    return None if value is None else int(value)
+
+
+@dataclass
+class ManifestRecord:
+    """One run's manifest with the fingerprint of the file it came from."""
+
+    manifest: dict
+    fingerprint: ObjectStat
+    read_at: float
+
+
+def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
+    """One run's row of the runs table, its params tree, and its sequences' rows with contexts."""
+    m = rec.manifest
+    params = m.get("params") or {}
+    seqs = m.get("sequences") or []
+    ino, size, mtime_ns, ctime_ns = rec.fingerprint
+    tags = m.get("tags") or []
+    props = {
+        "hash": str(m["hash"]),
+        "name": m.get("name"),
+        "description": m.get("description"),
+        "experiment": m.get("experiment"),
+        "tags": [str(t) for t in tags],
+        "archived": bool(m.get("archived")),
+        "creation_time": float(m["creation_time"]),
+        "end_time": _opt_float(m.get("end_time")),
+        "exit_status": m.get("exit_status") if isinstance(m.get("exit_status"), str) else None,
+        "params": msgpack.packb(params, use_bin_type=True),
+        "n_seq": len(seqs),
+        "m_ino": ino,
+        "m_size": size,
+        "m_mtime_ns": mtime_ns,
+        "m_ctime_ns": ctime_ns,
+        "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
+    }
+    for key in ("name", "description", "experiment", "exit_status"):
+        if props[key] is not None and not isinstance(props[key], str):
+            raise TypeError(f"{key} is not a str")
+    if not isinstance(params, dict):
+        raise TypeError("params is not a map")
+    rows = []
+    for seq in seqs:
+        context = seq.get("context") or {}
+        if not isinstance(context, dict):
+            raise TypeError("context is not a map")
+        row = {
+            "run": props["hash"],
+            "seq_id": int(seq["id"]),
+            "name": str(seq["name"]),
+            "context": _context_json(context),
+            "context_mp": msgpack.packb(context, use_bin_type=True),
+            "dtype": str(seq.get("dtype", "float")),
+            "count": int(seq.get("count") or 0),
+            "first_step": _opt_int(seq.get("first_step")),
+            "last_step": _opt_int(seq.get("last_step")),
+        }
+        for key in ("first", "last", "min", "max"):
+            row[key] = _opt_float(seq.get(key))
+        rows.append((row, context))
+    return props, params, rows
+
+
+def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
+    """The runs and sequences tables for these manifests (one row per run / sequence).
+
+    A manifest whose fields have the wrong types is left out (``aimcol check`` reports it).
+    """
+    props: dict[str, list] = {
+        k: []
+        for k in (
+            "hash",
+            "name",
+            "description",
+            "experiment",
+            "tags",
+            "archived",
+            "creation_time",
+            "end_time",
+            "exit_status",
+            "params",
+            "n_seq",
+            "m_ino",
+            "m_size",
+            "m_mtime_ns",
+            "m_ctime_ns",
+            "racy",
+        )
+    }
+    param_nodes: dict[tuple, dict] = {}
+    seq_cols: dict[str, list] = {
+        k: []
+        for k in (
+            "run",
+            "seq_id",
+            "name",
+            "context",
+            "context_mp",
+            "dtype",
+            "count",
+            "first",
+            "last",
+            "min",
+            "max",
+            "first_step",
+            "last_step",
+        )
+    }
+    context_nodes: dict[tuple, dict] = {}
+    s = 0
+    row = 0
+    for rec in records:
+        try:
+            run_props, run_params, run_seqs = _record_rows(rec)
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
+            continue  # a manifest that passed validation but still holds nonsense: leave it out
+        for key, value in run_props.items():
+            props[key].append(value)
+        collect_nodes(run_params, param_nodes, row)
+        for seq_row, context in run_seqs:
+            for key, value in seq_row.items():
+                seq_cols[key].append(value)
+            collect_nodes(context, context_nodes, s)
+            s += 1
+        row += 1
+    n = row
+    runs = {
+        "hash": arrow_column(props["hash"], pa.string()),
+        "name": arrow_column(props["name"], pa.string()),
+        "description": arrow_column(props["description"], pa.string()),
+        "experiment": arrow_column(props["experiment"], pa.string()),
+        "tags": arrow_column(props["tags"], pa.list_(pa.string())),
+        "archived": arrow_column(props["archived"], pa.bool_()),
+        "creation_time": arrow_column(props["creation_time"], pa.float64()),
+        "end_time": arrow_column(props["end_time"], pa.float64()),
+        "exit_status": arrow_column(props["exit_status"], pa.string()),
+        "params": arrow_column(props["params"], pa.binary()),
+        "n_seq": arrow_column(props["n_seq"], pa.int32()),
+        "m_ino": arrow_column(props["m_ino"], pa.int64()),
+        "m_size": arrow_column(props["m_size"], pa.int64()),
+        "m_mtime_ns": arrow_column(props["m_mtime_ns"], pa.int64()),
+        "m_ctime_ns": arrow_column(props["m_ctime_ns"], pa.int64()),
+        "racy": arrow_column(props["racy"], pa.bool_()),
+    }
+    runs.update(_path_columns("p", param_nodes, n))
+    seqs = {
+        "run": arrow_column(seq_cols["run"], pa.string()),
+        "seq_id": arrow_column(seq_cols["seq_id"], pa.int32()),
+        "name": arrow_column(seq_cols["name"], pa.string()),
+        "context": arrow_column(seq_cols["context"], pa.string()),
+        "context_mp": arrow_column(seq_cols["context_mp"], pa.binary()),
+        "dtype": arrow_column(seq_cols["dtype"], pa.string()),
+        "count": arrow_column(seq_cols["count"], pa.int64()),
+        "first": arrow_column(seq_cols["first"], pa.float64()),
+        "last": arrow_column(seq_cols["last"], pa.float64()),
+        "min": arrow_column(seq_cols["min"], pa.float64()),
+        "max": arrow_column(seq_cols["max"], pa.float64()),
+        "first_step": arrow_column(seq_cols["first_step"], pa.int64()),
+        "last_step": arrow_column(seq_cols["last_step"], pa.int64()),
+    }
+    seqs.update(_path_columns("c", context_nodes, s))
+    return pa.table(runs), pa.table(seqs)
+
+
+def fill_payload_nulls(table: pa.Table) -> pa.Table:
+    """After concatenating tables with different path columns: absent means kind 0, payload 0."""
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if col.null_count == 0:
+            continue
+        if name[-2:] in ("#k", "#n", "#i"):
+            table = table.set_column(i, name, to_arrow(to_numpy(col, 0)))  # to_numpy keeps the type: 0 fits
+        elif name.endswith("#truncated"):
+            table = table.set_column(i, name, to_arrow(to_numpy(col, False)))
+    return table
+
+
+def concat_tables(old: pa.Table, new: pa.Table) -> pa.Table:
+    if old.num_rows == 0:
+        return new
+    if new.num_rows == 0:
+        return old
+    return fill_payload_nulls(pa.concat_tables([old, new], promote_options="default"))
+
+
+def drop_empty_path_columns(table: pa.Table) -> pa.Table:
+    """Path columns no row uses any more (a param was deleted everywhere)."""
+    drop = []
+    names = table.column_names
+    for name in names:
+        if name.endswith("#k"):
+            col = table.column(name)
+            if not (to_numpy(col, 0) != 0).any():
+                base = name[:-2]
+                drop.extend(n for n in (base + "#k", base + "#n", base + "#i", base + "#s") if n in names)
+    return table.drop_columns(drop) if drop else table
