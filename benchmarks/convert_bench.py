@@ -161,7 +161,7 @@ def main() -> int:
         print(f"  round {i + 1}: aimcol convert {ours[-1]:.2f} s, {peer_name} {theirs[-1]:.2f} s", flush=True)
     a, p = statistics.median(ours), statistics.median(theirs)
     print()
-    print("| what | median s (n=%d) | points/s |" % args.repeat)
+    print(f"| what | median s (n={args.repeat}) | points/s |")
     print("|---|---|---|")
     print(f"| `aimcol convert {args.source}` (read + write every point + close) | {a:.2f} | {total / a:,.0f} |")
     print(f"| {peer_name} (read only) | {p:.2f} | {total / p:,.0f} |")
