@@ -81,7 +81,7 @@ class DeltaRunWriterStore(RunWriterStore):
         return [entry for entry in self.manifest["segments"] if entry.get(DELTA_KEY)]
 
     # -- flush: append_batch() uploads the delta, publish() commits the manifest ----------------
-    def append_batch(self, seq, step, value, epoch, times) -> None:
+    def append_batch(self, seq: Any, step: Any, value: Any, epoch: Any, times: Any) -> None:
         """Upload one delta segment with these points (or raise with nothing named by the
         manifest); :meth:`publish` commits the manifest that names it."""
         seq = np.asarray(seq, dtype=np.uint32)
