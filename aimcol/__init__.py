@@ -12,6 +12,7 @@ from aimcol.errors import (
     FormatError,
     FormatVersionError,
     MissingRunError,
+    ReadOnlyRepoError,
     ReadOnlyRunError,
     RepoNotFoundError,
     RunLockedError,
@@ -19,6 +20,7 @@ from aimcol.errors import (
 from aimcol.sdk.repo import Repo
 from aimcol.sdk.run import Run
 from aimcol.sdk.sequence import Metric
+from aimcol.sdk.types import QueryReportMode
 
 __version__ = "0.1.0"
 
@@ -29,6 +31,8 @@ __all__ = [
     "FormatVersionError",
     "Metric",
     "MissingRunError",
+    "QueryReportMode",
+    "ReadOnlyRepoError",
     "ReadOnlyRunError",
     "Repo",
     "RepoNotFoundError",

@@ -51,8 +51,17 @@ class UnstorableValueError(AimcolError, ValueError):
     lone surrogate, params nested deeper than aimcol keeps, an int beyond the exact range)."""
 
 
+class UntrackableValueError(AimcolError, TypeError, ValueError):
+    """``track()`` got a value of a type it cannot track (a str, None, an object without an
+    Aim type).  A ``TypeError``, and a ``ValueError`` as Aim raises for it."""
+
+
 class ReadOnlyRunError(AimcolError, PermissionError):
     """A write was attempted on a run opened with ``read_only=True``."""
+
+
+class ReadOnlyRepoError(AimcolError, PermissionError):
+    """A write was attempted on a repository opened with ``Repo(path, read_only=True)``."""
 
 
 class AimQLSyntaxError(AimcolError, SyntaxError):

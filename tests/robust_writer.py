@@ -197,9 +197,9 @@ def read_prefixes(run, names: int, *, check_stats: bool = True) -> dict[str, int
         key = key_str((metric.name, subset))
         assert key in keys, f"unexpected sequence {key} in run {run.hash}"
         k = check_clean_prefix(metric.name, subset, metric.steps_numpy(), metric.values_numpy())
-        if check_stats and metric.last_step is not None:
-            assert metric.last_step <= k - 1, (
-                f"{run.hash} {key}: manifest last_step {metric.last_step} but data ends at step {k - 1}"
+        if check_stats and metric.last_step() is not None:
+            assert metric.last_step() <= k - 1, (
+                f"{run.hash} {key}: manifest last_step {metric.last_step()} but data ends at step {k - 1}"
             )
         found[key] = k
     return {key: found.get(key, 0) for key in sorted(keys)}
@@ -402,10 +402,10 @@ def run_reader(cfg: dict) -> None:
                     steps, values = metric.steps_numpy(), metric.values_numpy()
                     k = check_clean_prefix(metric.name, subset, steps, values)
                     report["points_read"] += k
-                    if metric.last_step is not None and k < metric.last_step + 1:
+                    if metric.last_step() is not None and k < metric.last_step() + 1:
                         raise AssertionError(
                             f"{run.hash} {metric.name}/{subset}: manifest says last step "
-                            f"{metric.last_step}, data has {k} steps"
+                            f"{metric.last_step()}, data has {k} steps"
                         )
                     if run.end_time is not None and k != full:
                         raise AssertionError(f"{run.hash} closed but {metric.name}/{subset} has {k} of {full}")

@@ -515,3 +515,29 @@ def test_created_at_matches_run_property(repo4):
         )
         assert repo.query_runs(q).run_hashes == [run.hash]
         assert isinstance(stamp, datetime.datetime)
+
+
+def test_exit_status_is_queryable(tmp_path):
+    """How the writing script ended (issue 11, item 8), from real scripts: finished, failed, interrupted."""
+    import subprocess
+    import sys
+
+    endings = {"finished": "", "failed": "raise RuntimeError('boom')", "interrupted": "raise KeyboardInterrupt"}
+    hashes = {}
+    for status, ending in endings.items():
+        code = (
+            "import sys\nfrom aimcol import Run\n"
+            "run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)\n"
+            "print(run.hash, flush=True)\nrun.track(1.0, name='loss')\n" + ending
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+        hashes[status] = done.stdout.split()[0]
+    repo = aimcol.Repo(str(tmp_path))
+    for status, run_hash in hashes.items():
+        assert repo.query_runs(f"run.exit_status == {status!r}").run_hashes == [run_hash]
+        assert [m.run.hash for m in repo.query_metrics(f"metric.run.exit_status == {status!r}")] == [run_hash]
+    assert set(repo.query_runs("run.exit_status in ['failed', 'interrupted']").run_hashes) == {
+        hashes["failed"],
+        hashes["interrupted"],
+    }
+    assert repo.query_runs("run['exit_status'] == 'failed'").run_hashes == []  # a param, not the property

@@ -33,7 +33,7 @@ def test_demo_writes_a_realistic_repo(demo_repo):
     assert {r.experiment for r in runs} == {"resnet18-cifar10", "vit-tiny-cifar10", "mlp-mnist"}
     crashed = [r for r in runs if r.crashed]
     assert len(crashed) == 1 and crashed[0].name == "resnet18-crashed"
-    assert crashed[0].get_metric("loss", {"subset": "train"}).last_step == 80  # killed at 2/5 of 200 steps
+    assert crashed[0].get_metric("loss", {"subset": "train"}).last_step() == 80  # killed at 2/5 of 200 steps
     finished = [r for r in runs if not r.crashed]
     for run in finished:
         assert set(run["hparams"]) >= {"lr", "batch_size", "optimizer"}
@@ -107,3 +107,62 @@ def test_init_check_repair_close_and_rm(tmp_path):
     live.close()
     assert "deleted" in aimcol("runs", "rm", live.hash, run_hash[:10], "--repo", str(tmp_path)).stdout
     assert Repo(str(tmp_path)).run_hashes() == []
+
+
+def test_repo_check_and_repair_are_the_sdk_behind_the_commands(tmp_path):
+    """`aimcol check`/`repair` print what Repo.check()/Repo.repair() return (issue 8 item 2)."""
+    repo = Repo(str(tmp_path), init=True)
+    done = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    done.track(1.0, name="loss")
+    done.close()
+    code = (
+        "import os, signal\n"
+        "from aimcol import Run\n"
+        f"r = Run(repo={str(tmp_path)!r}, system_tracking_interval=None, capture_terminal_logs=False)\n"
+        "print(r.hash, flush=True)\n"
+        "for i in range(10): r.track(float(i), name='loss')\n"
+        "r.flush()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    crashed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
+    found = {c.run: c for c in repo.check()}
+    assert found[done.hash].status == "finished" and found[done.hash].ok and not found[done.hash].repairable
+    assert found[crashed].status == "crashed" and found[crashed].repairable == [
+        next(r for r in found[crashed].repairable if r.startswith("unsealed live segment"))
+    ]
+    (fixed,) = repo.repair()
+    assert fixed.run == crashed and fixed.fixed == found[crashed].repairable
+    assert repo.repair() == [] and all(c.ok and not c.repairable for c in repo.check())
+    # a damaged segment is a problem, reported by name and never "repaired" away
+    run_dir = tmp_path / ".aimcol" / "runs" / done.hash
+    segment = next(p for p in run_dir.iterdir() if p.name.startswith("seg-"))
+    segment.write_bytes(b"garbage")
+    damaged = {c.run: c for c in repo.check()}[done.hash]
+    assert not damaged.ok and damaged.problems and repo.repair() == []
+    assert segment.read_bytes() == b"garbage"
+
+
+def test_one_status_for_tables_cli_and_runs(tmp_path):
+    """Status is computed in aimcol.sdk.tables only: the runs table, Run objects and `runs ls` agree."""
+    from aimcol.sdk.tables import RUN_STATUSES, status_of
+
+    Repo(str(tmp_path), init=True)
+    code = (
+        "from aimcol import Run\n"
+        f"with Run(repo={str(tmp_path)!r}, system_tracking_interval=None, capture_terminal_logs=False) as r:\n"
+        "    r.name = 'boom'\n"
+        "    r.track(1.0, name='loss')\n"
+        "    raise RuntimeError('diverged')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    ok = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    ok.name = "fine"
+    ok.close()
+    repo = Repo(str(tmp_path))
+    table = repo.runs_table("")
+    statuses = dict(zip(table.column("name").to_pylist(), table.column("status").to_pylist()))
+    assert statuses == {"boom": "failed", "fine": "finished"}
+    assert set(statuses.values()) <= set(RUN_STATUSES)
+    assert {status_of(r) for r in repo.iter_runs()} == {"failed", "finished"}
+    rows = [json.loads(line) for line in aimcol("runs", "ls", "--json", "--repo", str(tmp_path)).stdout.splitlines()]
+    assert {r["name"]: r["status"] for r in rows} == statuses

@@ -36,7 +36,7 @@ COLD_PATHS = textwrap.dedent(
     runs = source.load_runs("", include_archived=False)
     sequences = source.load_sequences()
     for key in metric_keys(sequences):
-        last_values(sequences, key, runs.column("hash"))
+        last_values(sequences, key, runs.column("run"))
     bad = sorted(m for m in ("pyarrow.compute", "pandas", "numpy.ma") if m in sys.modules)
     assert not bad, bad
     """

@@ -98,7 +98,7 @@ def test_eight_writers_and_a_reader_lose_nothing(tmp_path):
         assert run.end_time is not None and run.end_time >= run.creation_time
         assert read_prefixes(run, NAMES) == {key_str(k): ITERATIONS for k in sequence_keys(NAMES)}
         for metric in run.metrics():
-            assert metric.last_step == ITERATIONS - 1
+            assert metric.last_step() == ITERATIONS - 1
             assert metric.last == expected_value(metric.name, metric.context["subset"], ITERATIONS - 1)
             epochs = metric.epochs.values_numpy()
             assert np.array_equal(epochs, np.arange(ITERATIONS) // 64)

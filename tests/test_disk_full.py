@@ -6,7 +6,7 @@ tracked, with the live segment never left with a torn batch in the middle.
 
 Two ways to fill the disk: a real tmpfs of a few MB mounted for the test (needs root; the
 truest check, sealing included), and ENOSPC injected at the ``os.write`` calls of the
-format's live-segment and manifest writers, half-way through a write (runs everywhere).
+local storage (live-segment appends, manifest and sealed writes), half-way through a write (runs everywhere).
 """
 
 from __future__ import annotations
@@ -47,11 +47,26 @@ class _DiskFull:
         for module in modules:
             monkeypatch.setattr(module, "os", proxy)
 
+    def fill(self) -> None:
+        self.full = True
 
-def _track_through_outage(run: Run, disk, steps: int, full_from: int, full_until: int) -> list[int]:
-    """Track ``steps`` points of ``loss``, flushing after each 100; the disk is full for the
-    steps in ``[full_from, full_until)``.  Returns ``(steps whose track() raised, flushes
-    that raised)``: a point whose track() raised is not recorded, one whose flush raised is."""
+    def free(self) -> None:
+        self.full = False
+
+
+def _track_through_outage(repo: str, disk, steps: int, full_from: int, full_until: int, seal_rows: int):
+    """A run tracking ``steps`` points of ``loss``, flushing after each 100, while the disk is
+    full for the steps in ``[full_from, full_until)``; closed once the disk has space again.
+    Returns ``(run hash, steps tracked, flushes that raised)``: a point whose track() raised
+    is not recorded, one whose flush raised is."""
+    run = Run(
+        repo=repo,
+        system_tracking_interval=None,
+        capture_terminal_logs=False,
+        flush_points=10**6,
+        flush_seconds=3600,
+        seal_rows=seal_rows,
+    )
     track_raised, flush_raised = [], 0
     for i in range(steps):
         if i == full_from:
@@ -69,7 +84,8 @@ def _track_through_outage(run: Run, disk, steps: int, full_from: int, full_until
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
                 flush_raised += 1
-    return track_raised, flush_raised
+    run.close()
+    return run.hash, [i for i in range(steps) if i not in track_raised], flush_raised
 
 
 def _assert_every_point(repo_path: str, run_hash: str, expected_steps: list[int]) -> None:
@@ -81,35 +97,21 @@ def _assert_every_point(repo_path: str, run_hash: str, expected_steps: list[int]
 
 @pytest.mark.parametrize("seal_rows", [1_000_000, 350])
 def test_injected_enospc_then_space_returns_loses_nothing(repo_path, monkeypatch, seal_rows):
-    import aimcol.format.atomic_file as atomic_file
-    import aimcol.format.segments as segments
+    import aimcol.format.local_storage as local_storage
 
     state = _DiskFull()
-    state.install(monkeypatch, segments, atomic_file)
-    state.fill = lambda: setattr(state, "full", True)
-    state.free = lambda: setattr(state, "full", False)
-    run = Run(
-        repo=repo_path,
-        system_tracking_interval=None,
-        capture_terminal_logs=False,
-        flush_points=10**6,
-        flush_seconds=3600,
-        seal_rows=seal_rows,
-    )
-    raised, flush_errors = _track_through_outage(run, state, 2_000, full_from=450, full_until=1_250)
+    state.install(monkeypatch, local_storage)
+    run_hash, tracked, flush_errors = _track_through_outage(repo_path, state, 2_000, 450, 1_250, seal_rows)
     assert state.failures > 0 and flush_errors  # the outage was seen and reported
-    tracked = [i for i in range(2_000) if i not in raised]
-    run.close()
-    _assert_every_point(repo_path, run.hash, tracked)
-    assert not [n for n in os.listdir(os.path.join(repo_path, ".aimcol", "runs", run.hash)) if ".partial" in n]
+    _assert_every_point(repo_path, run_hash, tracked)
+    assert not [n for n in os.listdir(os.path.join(repo_path, ".aimcol", "runs", run_hash)) if ".partial" in n]
 
 
 def test_close_on_a_full_disk_raises_then_a_retry_closes(repo_path, monkeypatch):
-    import aimcol.format.atomic_file as atomic_file
-    import aimcol.format.segments as segments
+    import aimcol.format.local_storage as local_storage
 
     state = _DiskFull()
-    state.install(monkeypatch, segments, atomic_file)
+    state.install(monkeypatch, local_storage)
     run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False, flush_seconds=3600)
     for i in range(500):
         run.track(float(i) * 0.5, name="loss", step=i)
@@ -163,16 +165,6 @@ def test_real_full_filesystem_then_space_returns_loses_nothing(small_disk):
         def free(self):
             os.unlink(filler)
 
-    run = Run(
-        repo=small_disk,
-        system_tracking_interval=None,
-        capture_terminal_logs=False,
-        flush_points=10**6,
-        flush_seconds=3600,
-        seal_rows=700,
-    )
-    raised, flush_errors = _track_through_outage(run, Disk(), 3_000, full_from=900, full_until=2_100)
+    run_hash, tracked, flush_errors = _track_through_outage(small_disk, Disk(), 3_000, 900, 2_100, seal_rows=700)
     assert flush_errors  # the outage was reported
-    tracked = [i for i in range(3_000) if i not in raised]
-    run.close()
-    _assert_every_point(small_disk, run.hash, tracked)
+    _assert_every_point(small_disk, run_hash, tracked)

@@ -44,7 +44,7 @@ def test_runs_csv_and_json(repo_dir, capsys):
     root, h = repo_dir
     assert run_cli("", "--runs", "-f", "csv", "--repo", str(root)) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["hash"] for r in rows] == [h["delta"], h["beta"], h["alpha"]]
+    assert [r["run"] for r in rows] == [h["delta"], h["beta"], h["alpha"]]
     assert run_cli("", "--runs", "-f", "json", "--repo", str(root)) == 0
     records = json.loads(capsys.readouterr().out)
     assert records[2]["hparams.opt"] == "adam" and records[0]["hparams.lr"] is None  # NaN → null

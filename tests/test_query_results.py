@@ -128,19 +128,20 @@ def test_aim_style_dataframe(repo4):
 def test_runs_table(repo4):
     repo, h = repo4
     table = repo.runs_table("")
-    assert table.column_names[:10] == [
-        "hash",
+    assert table.column_names[:11] == [
+        "run",
         "name",
         "experiment",
         "description",
         "tags",
         "archived",
         "active",
+        "status",
         "creation_time",
         "end_time",
         "duration",
     ]
-    assert table.column("hash").to_pylist() == [h["delta"], h["beta"], h["alpha"]]
+    assert table.column("run").to_pylist() == [h["delta"], h["beta"], h["alpha"]]
     assert table.column("experiment").to_pylist() == ["exp1", "default", "exp1"]
     assert table.schema.field("hparams.lr").type == pa.float64()
     assert table.schema.field("hparams.batch_size").type == pa.int64()

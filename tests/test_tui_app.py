@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("textual")
 
-from tui_support import SPECS, STEPS, make_app, run_async, settle, table_names  # noqa: E402
+from tui_support import SPECS, STEPS, make_app, run_async, settle, table_names, wait_for  # noqa: E402
 from tui_support import write_run as _write_run  # noqa: E402
 
 from aimcol import Repo, Run  # noqa: E402
@@ -354,8 +354,9 @@ async def test_live_refresh_picks_up_new_points_and_runs(tmp_path):
             assert table_names(app) == ["trainer"]
             assert "1 active" in str(app.screen.query_one("#runs-status").render())
             app.push_screen(MetricsScreen(query="", run_hashes=[run.hash]))
-            await settle(pilot)
             screen = app.screen
+            # a live run keeps the screen reloading: wait for the points, not for quiet
+            await wait_for(pilot, lambda: bool(screen.series), what="the live run's points")
             assert len(screen.series[0].value) == 50
             run.track_array(np.linspace(0.5, 0.4, 25), name="loss")
             run.flush()

@@ -131,3 +131,55 @@ async def test_cells_cut_at_the_right_edge_end_in_an_ellipsis(tmp_path):
             tokens = {t for c in table.columns if c.key in values for t in format_cell(c.kind, values[c.key]).split()}
             last = row.split()[-1]
             assert last in tokens or last.endswith("…"), (width, row)
+
+
+def _crashed_run(path: str) -> str:
+    """A run whose writer process dies without closing it; returns its hash."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import os, numpy as np
+        from aimcol import Run
+        run = Run(repo={path!r}, system_tracking_interval=None, capture_terminal_logs=False)
+        run.track_array(np.linspace(2.0, 1.0, 50), name="loss")
+        run.flush()
+        print(run.hash, flush=True)
+        os._exit(0)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+    return out.stdout.decode().strip()
+
+
+@run_async
+async def test_a_crashed_runs_duration_survives_archiving(tmp_path):
+    import time
+
+    from aimcol.cli import main
+    from aimcol.tui.screens.run_detail import RunDetailScreen
+
+    path = str(tmp_path)
+    Repo(path, init=True)
+    run_hash = _crashed_run(path)
+    repo = Repo(path)
+
+    def listed() -> dict:
+        table = repo.runs_table("run.archived or not run.archived")
+        return dict(zip(table.column("run").to_pylist(), table.to_pylist()))[run_hash]
+
+    before = listed()
+    assert before["status"] == "crashed" and before["end_time"] is None
+    time.sleep(1.5)  # archiving rewrites the manifest later than the last point
+    repo.set_archived(run_hash, True)
+    after = listed()
+    assert after["archived"] and after["status"] == "crashed"
+    assert after["duration"] == pytest.approx(before["duration"], abs=0.01)
+    assert after["duration"] < 1.0  # the run wrote its points within a second of its creation
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(RunDetailScreen(run_hash))
+        await settle(pilot)
+        assert app.screen.detail.duration == pytest.approx(before["duration"], abs=0.01)
+    assert main(["runs", "show", "--repo", path, run_hash]) == 0

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("textual")
 pytest.importorskip("pytest_textual_snapshot")
 
+from aimcol.sdk.tables import run_status  # noqa: E402
 from aimcol.tui.app import AimcolApp  # noqa: E402
 from aimcol.tui.repo_source import (  # noqa: E402
     RunDetail,
@@ -24,7 +25,6 @@ from aimcol.tui.repo_source import (  # noqa: E402
     SeriesData,
     SeriesResult,
     context_key,
-    run_status,
 )
 from aimcol.tui.screens.metrics import MetricsScreen  # noqa: E402
 
@@ -79,16 +79,19 @@ class StubSource:
         rows = self.runs
         table = pa.table(
             {
-                "hash": [r["hash"] for r in rows],
+                "run": [r["hash"] for r in rows],
                 "name": [r["name"] for r in rows],
                 "experiment": [r["experiment"] for r in rows],
                 "description": pa.array([r["description"] for r in rows], pa.string()),
                 "tags": pa.array([r["tags"] for r in rows], pa.list_(pa.string())),
                 "archived": [r["archived"] for r in rows],
                 "active": [r["active"] for r in rows],
+                "status": [run_status(r["active"], r["end_time"]) for r in rows],
                 "creation_time": [r["creation_time"] for r in rows],
                 "end_time": pa.array([r["end_time"] for r in rows], pa.float64()),
-                "duration": pa.array([r["duration"] for r in rows], pa.float64()),
+                "duration": pa.array(
+                    [NOW - r["creation_time"] if r["active"] else r["duration"] for r in rows], pa.float64()
+                ),
                 "hparams.batch_size": [r["batch_size"] for r in rows],
                 "hparams.lr": [r["lr"] for r in rows],
                 "hparams.optimizer": [r["optimizer"] for r in rows],
@@ -121,11 +124,11 @@ class StubSource:
         )
 
     def load_sequences(self) -> pa.Table:
-        rows = {"hash": [], "name": [], "context": [], "last": [], "min": [], "max": [], "count": [], "last_step": []}
+        rows = {"run": [], "name": [], "context": [], "last": [], "min": [], "max": [], "count": [], "last_step": []}
         for i, run in enumerate(self.runs):
             for subset in ("train", "val"):
                 s = self._series(i, run, subset)
-                rows["hash"].append(run["hash"])
+                rows["run"].append(run["hash"])
                 rows["name"].append("loss")
                 rows["context"].append(context_key({"subset": subset}))
                 rows["last"].append(float(s.value[-1]))
@@ -193,7 +196,7 @@ def utc(monkeypatch):
 
 
 def make_app() -> AimcolApp:
-    return AimcolApp(StubSource(), poll_interval=0, clock=lambda: NOW)
+    return AimcolApp(StubSource(), poll_interval=0)
 
 
 async def settle(pilot) -> None:

@@ -94,5 +94,5 @@ def table_names(app) -> list[str]:
     from aimcol.tui.components.runs_table import RunsTable
 
     table = app.screen.query_one(RunsTable)
-    names = dict(zip(table.table.column("hash").to_pylist(), table.table.column("name").to_pylist()))
+    names = dict(zip(table.table.column("run").to_pylist(), table.table.column("name").to_pylist()))
     return [names[h] for h in table.hashes_in_view_order()]

@@ -7,9 +7,6 @@ and every refresh runs in a worker, so a slow disk never freezes the keyboard.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from textual.app import App
 from textual.binding import Binding
 
@@ -39,14 +36,12 @@ class AimcolApp(App):
         *,
         poll_interval: float = DEFAULT_POLL_SECONDS,
         history: QueryHistory | None = None,
-        clock: Callable[[], float] = time.time,
         theme: str | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.poll_interval = poll_interval
         self.history = history or QueryHistory()
-        self.clock = clock
         if theme:
             self.theme = theme
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime
 import math
 
+from aimcol.sdk.tables import format_duration  # noqa: F401  (the one text form of a duration, re-exported)
+
 
 def format_number(value, digits: int = 4) -> str:
     """``0.0123``, ``1.235e-05``, ``12345``: at most ``digits`` significant digits, ints as ints."""
@@ -43,23 +45,6 @@ def format_timestamp(ts: float | None, with_seconds: bool = False) -> str:
         return ""
     fmt = "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M"
     return datetime.datetime.fromtimestamp(ts).strftime(fmt)
-
-
-def format_duration(seconds: float | None) -> str:
-    """``42s``, ``3m05s``, ``2h01m``, ``3d04h``."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return ""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
 
 
 def truncate(text: str, width: int) -> str:

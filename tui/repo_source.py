@@ -7,13 +7,14 @@ alone), and lets tests swap in a source with fixed data for snapshot tests.
 
 Run listings and metric queries go through AimQL and the run index (``Repo.runs_table``,
 ``Repo.sequences_table``, ``Repo.query_metrics``), so 10,000 runs list in a fraction of a
-second; only the points of the sequences being plotted are read.
+second; only the points of the sequences being plotted are read.  The tables arrive in the
+SDK's fixed schemas (``aimcol.sdk.tables``: status and duration included) and are used as
+they are.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,33 +23,25 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol import AimQLSyntaxError, Repo, RunLockedError
-from aimcol.format.arrow_gather import strings_equal_scalar, take, take_table
-from aimcol.format.run_index import arrow_strings, arrow_values, np_valid, np_values
-from aimcol.sdk.tables import flatten_params
-
-# Columns of the normalised runs table; every other column is a flattened param.
-RUN_COLUMNS = (
-    "hash",
-    "name",
-    "experiment",
-    "description",
-    "tags",
-    "archived",
-    "active",
-    "creation_time",
-    "end_time",
-    "duration",
+from aimcol.sdk.tables import (
+    RUNS_SCHEMA,
+    column_numpy,
+    column_valid,
+    duration_of,
+    flatten_params,
+    numpy_column,
+    status_of,
+    strings_equal,
+    take_rows,
 )
+
+RUN_COLUMNS = tuple(RUNS_SCHEMA.names)
+"""The property columns of a runs table; every other column is a flattened param."""
+SEQUENCE_COLUMNS = ("run", "name", "context", "last", "min", "max", "count", "last_step")
+"""The columns of ``Repo.sequences_table()`` the TUI reads."""
 SYSTEM_METRIC_PREFIX = "__system__"
 MAX_SERIES = 200
 """A metrics query matching more sequences than this plots the first ones and says so."""
-
-
-def run_status(active: bool, end_time: float | None) -> str:
-    """``active`` (a writer holds it), ``finished`` (closed) or ``crashed`` (writer died)."""
-    if active:
-        return "active"
-    return "crashed" if end_time is None or (isinstance(end_time, float) and math.isnan(end_time)) else "finished"
 
 
 def context_label(context: dict) -> str:
@@ -158,53 +151,6 @@ class RunDetail:
     sequences: list[SequenceSummary]
 
 
-def normalise_runs_table(table: pa.Table) -> pa.Table:
-    """Bring a ``Repo.runs_table()`` result to the TUI's columns (see ``RUN_COLUMNS``)."""
-    n = table.num_rows
-    names = table.column_names
-
-    def column(name, typ, default=None):
-        if name in names:
-            return _as_type(table.column(name), typ)
-        return pa.array([default] * n, typ)
-
-    hash_name = "hash" if "hash" in names else ("run.hash" if "run.hash" in names else None)
-    hashes = table.column(hash_name) if hash_name else pa.array([""] * n, pa.string())
-    creation = column("creation_time", pa.float64(), 0.0)
-    end = column("end_time", pa.float64())
-    if "duration" in names:
-        duration = column("duration", pa.float64())
-    else:
-        duration = arrow_values(np_values(end) - np_values(creation), np_valid(end) & np_valid(creation))
-    out = {
-        "hash": hashes,
-        "name": column("name", pa.string()),
-        "experiment": column("experiment", pa.string()),
-        "description": column("description", pa.string()),
-        "tags": column("tags", pa.list_(pa.string()), []),
-        "archived": column("archived", pa.bool_(), False),
-        "active": column("active", pa.bool_(), False),
-        "creation_time": creation,
-        "end_time": end,
-        "duration": duration,
-    }
-    for name in names:
-        if name in out or name == hash_name or name in ("created_at",):
-            continue
-        out[name] = table.column(name)
-    return pa.table(out)
-
-
-def _as_type(column, typ: pa.DataType):
-    """``column`` cast to ``typ`` where it differs and casts (a cast imports pyarrow.compute: 0.3 s)."""
-    if column.type == typ:
-        return column
-    try:
-        return column.cast(typ)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return column
-
-
 def param_columns(table: pa.Table) -> list[str]:
     return [c for c in table.column_names if c not in RUN_COLUMNS]
 
@@ -267,9 +213,9 @@ class RepoSource:
         return self._list_runs(query, include_archived)
 
     def _list_runs(self, query: str, include_archived: bool) -> pa.Table:
-        table = normalise_runs_table(self._runs_table(query.strip(), include_archived))
+        table = self._runs_table(query.strip(), include_archived)
         if not include_archived:
-            table = take_table(table, np.flatnonzero(~np_values(table.column("archived"), False)))
+            table = take_rows(table, np.flatnonzero(~column_numpy(table.column("archived"), False)))
         return table
 
     def _runs_table(self, query: str, include_archived: bool) -> pa.Table:
@@ -284,8 +230,11 @@ class RepoSource:
             raise
 
     def load_sequences(self) -> pa.Table:
-        """One row per sequence: ``hash, name, context`` (context_key), ``last, min, max, count, last_step``."""
-        return normalise_sequences_table(self.repo.sequences_table(""))
+        """One row per sequence: :data:`SEQUENCE_COLUMNS` of ``Repo.sequences_table()``.
+
+        Its ``context`` is JSON with sorted keys, the same text as :func:`context_key`.
+        """
+        return self.repo.sequences_table("").select(list(SEQUENCE_COLUMNS))
 
     # -- metrics ----------------------------------------------------------------------------
     def load_series(
@@ -323,7 +272,7 @@ class RepoSource:
             run_hash=run.hash,
             run_name=run.name or "",
             experiment=run.experiment,
-            status=run_status(run.active, run.end_time),
+            status=status_of(run),
             params=flatten_params(run.params),
             name=metric.name,
             context=dict(metric.context),
@@ -366,7 +315,7 @@ class RepoSource:
                     last=_as_float(metric.last),
                     min=_as_float(metric.min),
                     max=_as_float(metric.max),
-                    last_step=metric.last_step,
+                    last_step=metric.last_step(),
                     values=values,
                 )
             )
@@ -378,10 +327,10 @@ class RepoSource:
             description=run.description,
             tags=run.tags,
             archived=run.archived,
-            status=run_status(run.active, run.end_time),
+            status=status_of(run),
             creation_time=run.creation_time,
             end_time=run.end_time,
-            duration=run.duration,
+            duration=duration_of(run),
             params=run.params,
             sequences=sequences,
         )
@@ -398,50 +347,6 @@ class RepoSource:
             except Exception as exc:  # a deleted run, a permission problem: report, carry on
                 problems.append(f"run {run_hash[:8]}: {exc}")
         return problems
-
-
-def normalise_sequences_table(table: pa.Table) -> pa.Table:
-    """Bring a ``Repo.sequences_table()`` result to ``hash, name, context, last, min, max, count, last_step``."""
-    names = table.column_names
-    n = table.num_rows
-
-    def pick(*candidates, typ=None):
-        for name in candidates:
-            if name in names:
-                col = table.column(name)
-                return col if typ is None else _as_type(col, typ)
-        return pa.array([None] * n, typ or pa.null())
-
-    context = pick("context")
-    is_text = pa.types.is_string(context.type) or pa.types.is_large_string(context.type)
-    # re-serialise each distinct context once (there are few), so keys match context_key()
-    codes: dict = {}
-    originals = []
-    rows = np.zeros(n, dtype=np.int64)
-    for i, c in enumerate(context.to_pylist()):
-        key = c if is_text else json.dumps(c, sort_keys=True, default=str)
-        code = codes.get(key)
-        if code is None:
-            code = codes[key] = len(originals)
-            originals.append(c)
-        rows[i] = code
-    if is_text:
-        distinct = [context_key(json.loads(c)) if c else "{}" for c in originals]
-    else:
-        distinct = [context_key(c if isinstance(c, dict) else dict(c or [])) for c in originals]
-    context = take(arrow_strings(distinct), rows)
-    return pa.table(
-        {
-            "hash": pick("hash", "run", "run.hash", "run_hash", typ=pa.string()),
-            "name": pick("name", "metric.name", typ=pa.string()),
-            "context": context,
-            "last": pick("last", typ=pa.float64()),
-            "min": pick("min", typ=pa.float64()),
-            "max": pick("max", typ=pa.float64()),
-            "count": pick("count", typ=pa.int64()),
-            "last_step": pick("last_step", typ=pa.int64()),
-        }
-    )
 
 
 def _as_float(value) -> float | None:
@@ -467,14 +372,13 @@ def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[Metri
 def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa.Array:
     """The last value of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
     rows = np.flatnonzero(
-        strings_equal_scalar(sequences.column("name"), key.name)
-        & strings_equal_scalar(sequences.column("context"), key.context)
+        strings_equal(sequences.column("name"), key.name) & strings_equal(sequences.column("context"), key.context)
     )
     row_of: dict = {}
-    for h, r in zip(take(sequences.column("hash"), rows).to_pylist(), rows.tolist()):
+    for h, r in zip(take_rows(sequences.column("run"), rows).to_pylist(), rows.tolist()):
         row_of.setdefault(h, r)  # the first, as index_in
     index = np.fromiter((row_of.get(h, -1) for h in run_hashes.to_pylist()), dtype=np.int64, count=len(run_hashes))
     found = index >= 0
     index = np.where(found, index, 0)
     last = sequences.column("last")
-    return arrow_values(np_values(last, np.nan)[index], found & np_valid(last)[index])
+    return numpy_column(column_numpy(last, np.nan)[index], found & column_valid(last)[index])

@@ -32,55 +32,26 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _scan(repo):
-    from aimcol.format import manifest as manifest_io
-    from aimcol.format.run_store import check_run, run_needs_repair
-
-    layout = repo.layout
-    for run_hash in sorted(repo.run_hashes()):
-        problems = check_run(layout, run_hash)
-        active = layout.storage.run_claimed(run_hash)
-        fixable = []
-        crashed = False
-        if not problems:
-            manifest = manifest_io.read_manifest(layout, run_hash)
-            crashed = manifest.get("end_time") is None and not active
-            if not active:
-                fixable = run_needs_repair(layout, run_hash, manifest)
-        yield run_hash, active, crashed, problems, fixable
-
-
 def cmd_check(args) -> int:
     repo = open_repo(args.repo)
+    results = repo.check()
     broken = 0
-    total = 0
-    for run_hash, _active, crashed, problems, fixable in _scan(repo):
-        total += 1
-        for problem in problems:
+    for found in results:
+        for problem in found.problems:
             broken += 1
-            print(f"{run_hash}: ERROR {problem}")
-        if crashed:
-            print(f"{run_hash}: crashed (writer died without closing; data kept, resume with Run({run_hash!r}))")
-        for item in fixable:
-            print(f"{run_hash}: repairable: {item}")
-    print(f"checked {total} runs: {broken} unreadable files")
+            print(f"{found.run}: ERROR {problem}")
+        if found.status == "crashed":
+            print(f"{found.run}: crashed (writer died without closing; data kept, resume with Run({found.run!r}))")
+        for item in found.repairable:
+            print(f"{found.run}: repairable: {item}")
+    print(f"checked {len(results)} runs: {broken} unreadable files")
     return 1 if broken else 0
 
 
 def cmd_repair(args) -> int:
-    from aimcol.errors import RunLockedError
-    from aimcol.format.run_store import repair_run
-
     repo = open_repo(args.repo)
-    repaired = 0
-    for run_hash, active, _crashed, _problems, fixable in _scan(repo):
-        if active or not fixable:
-            continue
-        try:
-            repair_run(repo.layout, run_hash)
-        except RunLockedError:
-            continue  # a writer took it meanwhile: it recovers the run itself
-        repaired += 1
-        print(f"{run_hash}: repaired ({'; '.join(fixable)})")
-    print(f"repaired {repaired} runs")
+    repaired = repo.repair()
+    for done in repaired:
+        print(f"{done.run}: repaired ({'; '.join(done.fixed)})")
+    print(f"repaired {len(repaired)} runs")
     return 0

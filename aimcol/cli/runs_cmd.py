@@ -7,7 +7,6 @@ import json
 from aimcol.cli.output import (
     UserError,
     add_repo_argument,
-    format_duration,
     format_time,
     format_value,
     open_repo,
@@ -44,13 +43,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_close)
 
 
-def run_status(run) -> str:
-    if run.active:
-        return "active"
-    return "finished" if run.end_time is not None else "crashed"
-
-
 def cmd_ls(args) -> int:
+    from aimcol.sdk.tables import duration_of, format_duration
+    from aimcol.sdk.tables import status_of as run_status
+
     repo = open_repo(args.repo)
     rows = []
     for run in repo.iter_runs():
@@ -82,7 +78,7 @@ def cmd_ls(args) -> int:
             run.name or "",
             run.experiment,
             format_time(run.creation_time),
-            format_duration(run.duration),
+            format_duration(duration_of(run)) or "-",
             run_status(run),
             len(run._manifest["sequences"]),
         ]
@@ -102,6 +98,9 @@ def _params_lines(tree, indent=0):
 
 
 def cmd_show(args) -> int:
+    from aimcol.sdk.tables import duration_of, format_duration
+    from aimcol.sdk.tables import status_of as run_status
+
     repo = open_repo(args.repo)
     run = repo.get_run(resolve_run_hash(repo, args.hash))
     metrics = run.metrics()
@@ -124,7 +123,7 @@ def cmd_show(args) -> int:
                             "name": m.name,
                             "context": dict(m.context),
                             "last": m.last,
-                            "last_step": m.last_step,
+                            "last_step": m.last_step(),
                             "min": m.min,
                             "max": m.max,
                         }
@@ -142,7 +141,7 @@ def cmd_show(args) -> int:
         print(f"description {run.description}")
     print(f"tags        {', '.join(run.tags) or '-'}")
     print(f"status      {run_status(run)}{' (archived)' if run.archived else ''}")
-    print(f"created     {format_time(run.creation_time)}   duration {format_duration(run.duration)}")
+    print(f"created     {format_time(run.creation_time)}   duration {format_duration(duration_of(run)) or '-'}")
     print("\nparams")
     lines = list(_params_lines(run.params, 1))
     print("\n".join(lines) if lines else "  (none)")
@@ -151,7 +150,7 @@ def cmd_show(args) -> int:
         [
             m.name,
             json.dumps(dict(m.context), sort_keys=True),
-            m.last_step if m.last_step is not None else "-",
+            m.last_step() if m.last_step() is not None else "-",
             format_value(m.last),
             format_value(m.min),
             format_value(m.max),
@@ -163,19 +162,15 @@ def cmd_show(args) -> int:
 
 
 def cmd_rm(args) -> int:
-    from aimcol.errors import RunLockedError
-
     repo = open_repo(args.repo)
     hashes = [resolve_run_hash(repo, h) for h in args.hashes]
-    failed = False
+    _, remaining = repo.delete_runs(hashes)
     for run_hash in hashes:
-        try:
-            repo.delete_run(run_hash)
+        if run_hash in remaining:
+            print(f"aimcol: not deleted: {run_hash} is open for writing by a live process")
+        else:
             print(f"deleted {run_hash}")
-        except RunLockedError as exc:
-            print(f"aimcol: not deleted: {exc}")
-            failed = True
-    return 1 if failed else 0
+    return 1 if remaining else 0
 
 
 def cmd_close(args) -> int:

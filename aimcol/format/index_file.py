@@ -19,11 +19,11 @@ from aimcol.format.repo_layout import RepoLayout
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: the runs table carries exit_status
 _HEADER = struct.Struct("<8sIQ")  # magic, version, length of the runs IPC file
 
 REQUIRED_COLUMNS = {
-    "runs": ("hash", "m_mtime_ns", "params", "n_seq"),
+    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status"),
     "sequences": ("run", "seq_id", "name", "context_mp"),
 }
 

@@ -136,6 +136,7 @@ def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
         "archived": bool(m.get("archived")),
         "creation_time": float(m["creation_time"]),
         "end_time": _opt_float(m.get("end_time")),
+        "exit_status": m.get("exit_status") if isinstance(m.get("exit_status"), str) else None,
         "params": msgpack.packb(params, use_bin_type=True),
         "n_seq": len(seqs),
         "m_ino": ino,
@@ -144,7 +145,7 @@ def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
         "m_ctime_ns": ctime_ns,
         "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
     }
-    for key in ("name", "description", "experiment"):
+    for key in ("name", "description", "experiment", "exit_status"):
         if props[key] is not None and not isinstance(props[key], str):
             raise TypeError(f"{key} is not a str")
     if not isinstance(params, dict):
@@ -187,6 +188,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "archived",
             "creation_time",
             "end_time",
+            "exit_status",
             "params",
             "n_seq",
             "m_ino",
@@ -242,6 +244,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         "archived": arrow_column(props["archived"], pa.bool_()),
         "creation_time": arrow_column(props["creation_time"], pa.float64()),
         "end_time": arrow_column(props["end_time"], pa.float64()),
+        "exit_status": arrow_column(props["exit_status"], pa.string()),
         "params": arrow_column(props["params"], pa.binary()),
         "n_seq": arrow_column(props["n_seq"], pa.int32()),
         "m_ino": arrow_column(props["m_ino"], pa.int64()),

@@ -21,6 +21,15 @@ next version.  Layout of the map (version 1)::
                     the next writer folds them in when it seals the file)
     next_segment    number for the next segment file
     writer          {pid, host, started} of the last writer
+
+Optional keys (readers ignore keys they do not know; written by the SDK):
+
+    exit_status     "finished" | "failed" | "interrupted" | None  (how the writer ended the run)
+    exit_error      str | None  (one line: the uncaught exception of a failed run)
+    progress        {reported_at, expect_next_by}  (the last report_progress())
+    successful_finish_reported   float  (report_successful_finish())
+    artifacts_uri   str  (file:// store);  artifacts  {name: {path, uri}}
+    object_sequences [{id, name, context, dtype, count, last_step}]  (points in objects.log)
 """
 
 from __future__ import annotations

@@ -158,15 +158,24 @@ class RunWriterStore:
 
     # -- metadata -------------------------------------------------------------------------
     manifest_unpublished = False
-    """The in-memory manifest has changes the last manifest write failed to publish."""
+    """The in-memory manifest has changes not written yet: a write failed, or a write was
+    left to the next flush (:meth:`defer_publish`)."""
+
+    published_sequences: int | None = None
+    """How many sequences the last manifest written names (None before this writer wrote one)."""
 
     def write_manifest(self, *, fsync: bool = False) -> None:
         self.manifest_unpublished = True
+        count = len(self.manifest["sequences"])
         manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
         self.manifest_unpublished = False
+        self.published_sequences = count
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
     def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+        """Register a sequence in the in-memory manifest.  It is written with the next batch
+        that holds its points (:meth:`append_batch` writes the manifest first), so a run
+        that starts 1,500 metrics costs one manifest write per flush, not one per metric."""
         seq_id = len(self.manifest["sequences"])
         entry = {"id": seq_id, "name": name, "context": context, "dtype": dtype, **empty_stats()}
         self.manifest["sequences"].append(entry)
@@ -210,9 +219,20 @@ class RunWriterStore:
                 self.storage.delete(key)
                 raise
             self._live = live
+        elif len(seq) and (self.published_sequences is None or int(seq.max()) >= self.published_sequences):
+            self.write_manifest()  # name new sequences before their first points reach the file
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
         self.manifest["live_rows"] = self._live.rows
+
+    def defer_publish(self) -> None:
+        """After :meth:`append_batch` from the bulk path: seal if the live segment is full,
+        else leave the manifest write to the next flush (the points are readable already:
+        the live segment and every sequence in it are named in the written manifest)."""
+        if self._live is not None and self._live.rows >= self.seal_rows:
+            self.seal(fsync_manifest=False)
+        else:
+            self.manifest_unpublished = True
 
     def publish(self) -> None:
         """Replace the manifest (sealing first if the live segment is full).  After a

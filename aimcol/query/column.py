@@ -24,9 +24,10 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_gather import take, where
-from aimcol.format.run_index import arrow_strings
+from aimcol.format.arrow_numpy import arrow_strings
+from aimcol.format.value_kinds import BOOL, DATETIME, FLOAT, INT, NONE, OBJ, STR, TIMEDELTA, UNDEF
 from aimcol.query import values as scalar
-from aimcol.query.values import BOOL, DATETIME, FLOAT, INT, NONE, OBJ, STR, TIMEDELTA, UNDEF, UNDEFINED
+from aimcol.query.values import UNDEFINED
 
 if TYPE_CHECKING:
     from aimcol.query.array_types import BoolArray, FloatArray, IntArray, KindArray, ObjArray

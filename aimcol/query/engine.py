@@ -19,12 +19,14 @@ import numpy as np
 
 from aimcol.errors import AimQLCostError
 from aimcol.format.arrow_gather import list_values, strings_equal, take
-from aimcol.format.run_index import IndexSnapshot, np_values
+from aimcol.format.arrow_numpy import to_numpy
+from aimcol.format.run_index import IndexSnapshot
+from aimcol.format.value_kinds import INT, OBJ, STR, UNDEF
 from aimcol.query import ir, kernels
 from aimcol.query import values as scalar
 from aimcol.query.column import CONST, IS_TIME, RUN, SEQ, ValueColumn, select
 from aimcol.query.leaves import IndexLeaves
-from aimcol.query.values import INT, OBJ, STR, UNDEF, UNDEFINED, RowError
+from aimcol.query.values import UNDEFINED, RowError
 
 if TYPE_CHECKING:
     from aimcol.query.array_types import BoolArray
@@ -373,7 +375,7 @@ def match_runs(
         else:
             mask = _selected(evaluator, query.expr, RUN)
     if not query.mentions_archived:
-        mask &= ~np_values(snap.runs.column("archived"), False)
+        mask &= ~to_numpy(snap.runs.column("archived"), False)
     return mask
 
 
@@ -395,6 +397,6 @@ def match_sequences(
         mask = np.ones(n, dtype=bool) if query.expr is None else _selected(evaluator, query.expr, SEQ)
     mask &= valid
     if not query.mentions_archived and n:
-        archived = np_values(snap.runs.column("archived"), False)
+        archived = to_numpy(snap.runs.column("archived"), False)
         mask &= ~archived[np.where(valid, snap.seq_run, 0)]
     return mask

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aimcol.format.run_index import IndexSnapshot, parse_path_column
+from aimcol.format.index_tables import parse_path_column
+from aimcol.format.param_tree import dotted
+from aimcol.format.run_index import IndexSnapshot
 from aimcol.query import ir
 from aimcol.query.leaves import experiment_names
 
@@ -31,10 +33,6 @@ def typo_hint(query: ir.ParsedQuery, snap: IndexSnapshot) -> str | None:
     hints += _metric_name_hints(nodes, snap)
     hints += _string_hints(nodes, snap, "experiment", "experiment")
     return "; ".join(hints) if hints else None
-
-
-def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path)
 
 
 def nearest(word: str, candidates: Iterable[str]) -> str | None:
@@ -65,13 +63,13 @@ def _param_hints(query: ir.ParsedQuery, snap: IndexSnapshot) -> list[str]:
     if snap.n_runs == 0 or snap.truncated_rows("runs") is not None:
         return []  # some paths live only in the params' msgpack: no column proves absence
     existing = _existing_paths(snap, "runs")
-    candidates = [_dotted(p) for p in existing] + [p for p in ir.RUN_PROPERTIES]
+    candidates = [dotted(p) for p in existing] + [p for p in ir.RUN_PROPERTIES]
     hints = []
     for path in query.param_paths:
         if not path or path in existing:
             continue
-        best = nearest(_dotted(path), candidates)
-        hint = f"no run has a param {_dotted(path)!r}"
+        best = nearest(dotted(path), candidates)
+        hint = f"no run has a param {dotted(path)!r}"
         hints.append(hint + (f"; did you mean run.{best}?" if best else ""))
     return hints
 
@@ -85,8 +83,8 @@ def _context_hints(nodes: list[ir.Node], snap: IndexSnapshot) -> list[str]:
     for path in sorted(paths):
         if path in existing:
             continue
-        best = nearest(_dotted(path), [_dotted(p) for p in existing])
-        hint = f"no metric has a context key {_dotted(path)!r}"
+        best = nearest(dotted(path), [dotted(p) for p in existing])
+        hint = f"no metric has a context key {dotted(path)!r}"
         hints.append(hint + (f"; did you mean metric.context.{best}?" if best else ""))
     return hints
 

@@ -9,6 +9,7 @@ Nothing here is executable Python; the evaluators interpret it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 RUN_PROPERTIES = (
@@ -23,6 +24,7 @@ RUN_PROPERTIES = (
     "end_time",
     "duration",
     "description",
+    "exit_status",
 )
 """``run.<x>`` for these is the run property; any other ``run.<x>`` is the param ``x``."""
 
@@ -47,14 +49,14 @@ class Record:
     _defaults: dict[str, Any] = {}
     _compared: tuple[str, ...] = ()
 
-    def __init_subclass__(cls, uncompared: tuple[str, ...] = (), **kwargs):
+    def __init_subclass__(cls, uncompared: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = tuple(cls.__dict__.get("__annotations__", {}))
         cls._fields = cls._fields + own
         cls._defaults = {**cls._defaults, **{f: cls.__dict__[f] for f in own if f in cls.__dict__}}
         cls._compared = cls._compared + tuple(f for f in own if f not in uncompared)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         fields = self._fields
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__} takes {len(fields)} arguments, got {len(args)}")
@@ -71,17 +73,17 @@ class Record:
             else:
                 raise TypeError(f"{type(self).__name__} needs {name!r}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"cannot assign to field {name!r} of an immutable {type(self).__name__}")
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         raise AttributeError(f"cannot delete field {name!r} of an immutable {type(self).__name__}")
 
-    def _key(self) -> tuple:
+    def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, f) for f in self._compared)
 
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__ or not isinstance(other, Record):
             return NotImplemented
         return self._key() == other._key()
 
@@ -120,7 +122,7 @@ class RunMetric(Node, uncompared=("context",)):
 
     name: str
     context: Any  # the dict, for evaluation
-    context_key: tuple = ()  # hashable form, for equality of nodes
+    context_key: tuple[Any, ...] = ()  # hashable form, for equality of nodes
     attr: str = "last"
 
 
@@ -142,14 +144,14 @@ class BoolOp(Node):
     op: str  # "and" | "or"
     values: tuple[Node, ...]
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.values
 
 
 class Not(Node):
     operand: Node
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.operand,)
 
 
@@ -158,7 +160,7 @@ class Compare(Node):
     ops: tuple[str, ...]
     comparators: tuple[Node, ...]
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.left,) + self.comparators
 
 
@@ -167,7 +169,7 @@ class BinOp(Node):
     left: Node
     right: Node
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.left, self.right)
 
 
@@ -175,7 +177,7 @@ class Unary(Node):
     op: str  # "-" | "+"
     operand: Node
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.operand,)
 
 
@@ -184,7 +186,7 @@ class Builtin(Node):
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...] = ()
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.args + tuple(v for _, v in self.kwargs)
 
 
@@ -192,7 +194,7 @@ class ReCall(Node):
     func: str  # match | search | fullmatch
     args: tuple[Node, ...]
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.args
 
 
@@ -202,7 +204,7 @@ class DatetimeCall(Node):
     name: str
     args: tuple[Node, ...]
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.args
 
 
@@ -210,7 +212,7 @@ class MakeDatetime(Node):
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...] = ()
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.args + tuple(v for _, v in self.kwargs)
 
 
@@ -218,7 +220,7 @@ class MakeTimedelta(Node):
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...] = ()
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.args + tuple(v for _, v in self.kwargs)
 
 
@@ -228,7 +230,7 @@ class Method(Node):
     args: tuple[Node, ...]
     kwargs: tuple[tuple[str, Node], ...] = ()
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.obj,) + self.args + tuple(v for _, v in self.kwargs)
 
 
@@ -238,7 +240,7 @@ class Attr(Node):
     obj: Node
     name: str
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.obj,)
 
 
@@ -248,7 +250,7 @@ class Item(Node):
     obj: Node
     key: Node
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.obj, self.key)
 
 
@@ -257,7 +259,7 @@ class SliceNode(Node):
     upper: Node | None
     step: Node | None
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return tuple(n for n in (self.lower, self.upper, self.step) if n is not None)
 
 
@@ -266,7 +268,7 @@ class IfExp(Node):
     body: Node
     orelse: Node
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return (self.test, self.body, self.orelse)
 
 
@@ -274,7 +276,7 @@ class SeqDisplay(Node):
     kind: str  # "list" | "tuple"
     items: tuple[Node, ...]
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.items
 
 
@@ -282,11 +284,11 @@ class DictDisplay(Node):
     keys: tuple[Node, ...]
     values: tuple[Node, ...]
 
-    def children(self):
+    def children(self) -> tuple[Node, ...]:
         return self.keys + self.values
 
 
-def walk(node: Node):
+def walk(node: Node) -> Iterator[Node]:
     """Every node of the tree, parents before children."""
     stack = [node]
     while stack:

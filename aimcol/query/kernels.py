@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +20,8 @@ import pyarrow as pa
 
 from aimcol.errors import AimQLCostError
 from aimcol.format.arrow_gather import byte_lengths, strings_equal
-from aimcol.format.run_index import arrow_scalar, arrow_values, np_values
+from aimcol.format.arrow_numpy import arrow_scalar, to_arrow, to_numpy
+from aimcol.format.value_kinds import BOOL, DATETIME, FLOAT, INT, NONE, OBJ, STR, TIMEDELTA, UNDEF
 from aimcol.query import values as scalar
 from aimcol.query.column import (
     COMPARISON_GROUP,
@@ -40,7 +40,7 @@ from aimcol.query.column import (
     encodable,
     select,
 )
-from aimcol.query.values import BOOL, DATETIME, FLOAT, INT, NONE, OBJ, STR, TIMEDELTA, UNDEF, UNDEFINED, RowError
+from aimcol.query.values import UNDEFINED, RowError
 
 if TYPE_CHECKING:
     from aimcol.query.array_types import BoolArray, FloatArray, IntArray, KindArray
@@ -51,7 +51,7 @@ _DT_MIN_US = scalar.datetime_to_us(_dt.datetime.min)
 _DT_MAX_US = scalar.datetime_to_us(_dt.datetime.max)
 
 
-def pyarrow_compute() -> ModuleType:
+def pyarrow_compute() -> Any:
     """``pyarrow.compute``, for the string kernels NumPy does not cover (imported on first use)."""
     import pyarrow.compute
 
@@ -60,7 +60,7 @@ def pyarrow_compute() -> ModuleType:
 
 def _bools(arr: pa.Array) -> BoolArray:
     """A pyarrow boolean result (nulls as False) as a NumPy bool array."""
-    result: BoolArray = np_values(arr, False)
+    result: BoolArray = to_numpy(arr, False)
     return result
 
 
@@ -137,7 +137,7 @@ def per_unique_str(v: ValueColumn, fn: Callable[[str], Any]) -> ValueColumn:
     n = len(v)
     if is_str.any():
         assert v.strs is not None
-        encoded = pyarrow_compute().dictionary_encode(v.strs.filter(arrow_values(is_str)))
+        encoded = pyarrow_compute().dictionary_encode(v.strs.filter(to_arrow(is_str)))
         uniques = encoded.dictionary.to_pylist()
         results: list[Any] = []
         errs: list[bool] = []
@@ -157,7 +157,7 @@ def per_unique_str(v: ValueColumn, fn: Callable[[str], Any]) -> ValueColumn:
                 errs.append(True)
         uniques_column = ValueColumn.scatter(len(uniques), np.arange(len(uniques)), results, errs, CONST)
         idx = np.zeros(n, dtype=np.int64)
-        idx[is_str] = np_values(encoded.indices, 0)
+        idx[is_str] = to_numpy(encoded.indices, 0)
         out = uniques_column.take(idx, v.domain)
         out.err = np.where(is_str, out.err, v.err)
         out.kind = np.where(is_str, out.kind, UNDEF).astype(np.uint8)
@@ -328,7 +328,7 @@ def binop(op: str, a: ValueColumn, b: ValueColumn) -> ValueColumn:
         if both_str.any():
             pc = pyarrow_compute()
             joined = pc.binary_join_element_wise(a.str_values(), b.str_values(), arrow_scalar(""))
-            strs = pc.if_else(arrow_values(both_str), joined, pa.nulls(n, pa.string()))
+            strs = pc.if_else(to_arrow(both_str), joined, pa.nulls(n, pa.string()))
             out_kind[both_str] = STR
             handled |= both_str
     if op in ("+", "-") and (a.times is not None or b.times is not None):
@@ -506,7 +506,7 @@ def fast_builtin(name: str, v: ValueColumn) -> ValueColumn | None:
         err = v.err | ((k != STR) & (k != OBJ))
         lengths = np.zeros(n, dtype=np.int64)
         if v.strs is not None:
-            lengths = np.where(k == STR, np_values(pyarrow_compute().utf8_length(v.strs), 0), 0).astype(np.int64)
+            lengths = np.where(k == STR, to_numpy(pyarrow_compute().utf8_length(v.strs), 0), 0).astype(np.int64)
         out = ValueColumn(
             np.where(k == STR, INT, UNDEF).astype(np.uint8),
             v.domain,
@@ -566,7 +566,7 @@ def fast_str_method(obj: ValueColumn, name: str, args: tuple[Any, ...], kwargs: 
         return ValueColumn.bools(res & (k == STR), err, obj.domain)
     if name in ("lower", "upper") and not args:
         pc = pyarrow_compute()
-        if not np_values(pc.string_is_ascii(obj.strs), True).all():
+        if not to_numpy(pc.string_is_ascii(obj.strs), True).all():
             return None
         strs = pc.utf8_lower(obj.strs) if name == "lower" else pc.utf8_upper(obj.strs)
         err = obj.err | (k != STR)

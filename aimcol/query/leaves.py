@@ -16,16 +16,19 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_gather import list_offsets, strings_equal_scalar, take, where
-from aimcol.format.run_index import KIND_MAP, IndexSnapshot, arrow_strings, np_valid, np_values
+from aimcol.format.arrow_numpy import arrow_strings, to_numpy, valid_mask
+from aimcol.format.param_tree import lookup
+from aimcol.format.run_index import IndexSnapshot
+from aimcol.format.value_kinds import DATETIME, FLOAT, INT, MAP, NONE, OBJ, STR, UNDEF
 from aimcol.query import ir
 from aimcol.query import values as scalar
 from aimcol.query.column import RUN, SEQ, ValueColumn, select
-from aimcol.query.values import DATETIME, FLOAT, INT, NONE, OBJ, STR, UNDEF, UNDEFINED
+from aimcol.query.values import UNDEFINED
 
 if TYPE_CHECKING:
     from aimcol.query.array_types import BoolArray, FloatArray, IntArray
 
-STRING_PROPS = ("hash", "name", "description", "experiment")
+STRING_PROPS = ("hash", "name", "description", "experiment", "exit_status")
 
 
 class IndexLeaves:
@@ -59,25 +62,25 @@ class IndexLeaves:
             col = runs.column(name).combine_chunks()
             if name == "experiment":
                 col = experiment_names(col)
-            null = ~np_valid(col)
+            null = ~valid_mask(col)
             return ValueColumn(np.where(null, NONE, STR).astype(np.uint8), RUN, strs=col)
         if name == "archived":
-            return ValueColumn.bools(np_values(runs.column("archived"), False), np.zeros(n, dtype=bool), RUN)
+            return ValueColumn.bools(to_numpy(runs.column("archived"), False), np.zeros(n, dtype=bool), RUN)
         if name == "active":
             return ValueColumn.bools(self.run_active(), np.zeros(n, dtype=bool), RUN)
         if name in ("creation_time", "end_time"):
             col = runs.column(name)
-            null = ~np_valid(col)
+            null = ~valid_mask(col)
             return ValueColumn(
                 np.where(null, NONE, FLOAT).astype(np.uint8),
                 RUN,
-                num=np_values(col, 0.0),
+                num=to_numpy(col, 0.0),
                 ints=np.zeros(n, dtype=np.int64),
             )
         if name == "duration":
             return self._duration()
         if name == "created_at":
-            times = local_wallclock_us(np_values(runs.column("creation_time")))
+            times = local_wallclock_us(to_numpy(runs.column("creation_time"), 0))
             return ValueColumn(np.full(n, DATETIME, dtype=np.uint8), RUN, times=times)
         if name == "tags":
             return self.tags()
@@ -87,10 +90,10 @@ class IndexLeaves:
         """Seconds from creation to end; a run without an end: to now if active, else to its last write."""
         runs = self.snap.runs
         n = self.snap.n_runs
-        created = np_values(runs.column("creation_time"))
+        created = to_numpy(runs.column("creation_time"), 0)
         end_col = runs.column("end_time")
         other = np.where(self.run_active(), self.now, self.snap.last_write())
-        end = np.where(np_valid(end_col), np_values(end_col, 0.0), other)
+        end = np.where(valid_mask(end_col), to_numpy(end_col, 0.0), other)
         values = np.maximum(0.0, end - created)
         return ValueColumn(np.full(n, FLOAT, dtype=np.uint8), RUN, num=values, ints=np.zeros(n, dtype=np.int64))
 
@@ -125,14 +128,14 @@ class IndexLeaves:
         if "k" not in cols:
             v = ValueColumn.filled(n, UNDEF, domain)
         else:
-            kind = np_values(cols["k"])
-            if (kind == KIND_MAP).any():
-                kind = np.where(kind == KIND_MAP, OBJ, kind).astype(np.uint8)
+            kind = to_numpy(cols["k"], 0)
+            if (kind == MAP).any():
+                kind = np.where(kind == MAP, OBJ, kind).astype(np.uint8)
             v = ValueColumn(
                 kind,
                 domain,
-                num=np_values(cols["n"]) if "n" in cols else None,
-                ints=np_values(cols["i"]) if "i" in cols else None,
+                num=to_numpy(cols["n"], 0) if "n" in cols else None,
+                ints=to_numpy(cols["i"], 0) if "i" in cols else None,
                 strs=cols["s"].combine_chunks() if "s" in cols else None,
             )
         need = v.kind == OBJ
@@ -147,16 +150,7 @@ class IndexLeaves:
         snap = self.snap
         rows = np.flatnonzero(rows_mask)
         trees = snap.params_of(rows) if table == "runs" else snap.contexts_of(rows)
-        values = []
-        for tree in trees:
-            node: Any = tree
-            for part in path:
-                if type(node) is dict and part in node:
-                    node = node[part]
-                else:
-                    node = UNDEFINED
-                    break
-            values.append(node)
+        values = [lookup(tree, path, UNDEFINED) for tree in trees]
         decoded = ValueColumn.scatter(len(v), rows, values, None, v.domain)
         return select(rows_mask, decoded, v)
 
@@ -196,11 +190,11 @@ class IndexLeaves:
         """A manifest statistic per sequence: an int for int sequences, else a float (as ``Metric``)."""
         seqs = self.snap.seqs
         col = seqs.column(name)
-        null = ~np_valid(col)
+        null = ~valid_mask(col)
         if name in ("count", "first_step", "last_step"):
-            ints = np_values(col, 0).astype(np.int64)
+            ints = to_numpy(col, 0).astype(np.int64)
             return ValueColumn(np.where(null, NONE, INT).astype(np.uint8), SEQ, num=ints.astype(np.float64), ints=ints)
-        values = np_values(col, 0.0)
+        values = to_numpy(col, 0.0)
         is_int = strings_equal_scalar(seqs.column("dtype"), "int")
         as_int = is_int & np.isfinite(values) & (np.abs(values) < 2.0**63)
         ints = np.where(as_int, values, 0).astype(np.int64)
@@ -221,7 +215,7 @@ class IndexLeaves:
 
 def experiment_names(col: pa.Array) -> pa.Array:
     """As ``Run.experiment``: a run without an experiment (or with "") is in "default"."""
-    missing = ~np_valid(col) | strings_equal_scalar(col, "")
+    missing = ~valid_mask(col) | strings_equal_scalar(col, "")
     if not missing.any():
         return col
     default = take(arrow_strings(["default"]), np.zeros(len(missing), dtype=np.int64))

@@ -75,6 +75,9 @@ _REFUSED_NODES = {
     ast.Starred: "'*' unpacking is not supported in AimQL",
 }
 
+Chain = list[tuple[str, Any, ast.AST]]
+"""An attribute/subscript chain: ("attr", name, node) or ("item", key AST, node) links, outermost last."""
+
 _KNOWN_FUNCTIONS = sorted(scalar.BUILTINS) + ["datetime", "timedelta", "re.match", "re.search", "re.fullmatch"]
 
 
@@ -90,11 +93,12 @@ class _Parser:
         line, col = 1, 0
         if node is not None and hasattr(node, "lineno"):
             if isinstance(node, ast.Attribute) and node.end_lineno is not None:
-                line, col = self.position(node.end_lineno, node.end_col_offset, back=len(node.attr.encode()))
+                end_col = node.end_col_offset or 0
+                line, col = self.position(node.end_lineno, end_col, back=len(node.attr.encode()))
             elif isinstance(node, ast.BinOp) and node.left.end_lineno is not None:
                 line, col = self.operator_position(node)
             else:
-                line, col = self.position(node.lineno, node.col_offset)
+                line, col = self.position(getattr(node, "lineno", 1), getattr(node, "col_offset", 0))
         return AimQLSyntaxError(message, self.query, col, line)
 
     def position(self, lineno: int, col_bytes: int, back: int = 0) -> tuple[int, int]:
@@ -105,15 +109,16 @@ class _Parser:
         return self.smap.to_original(rline, col_chars)
 
     def operator_position(self, node: ast.BinOp) -> tuple[int, int]:
-        rline = max(node.left.end_lineno - 1, 1)
+        left_end = node.left.end_lineno or 1
+        rline = max(left_end - 1, 1)
         text_line = self.lines[rline - 1] if rline - 1 < len(self.lines) else ""
         raw = text_line.encode("utf-8")
-        start = node.left.end_col_offset
-        stop = node.right.col_offset if node.right.lineno == node.left.end_lineno else len(raw)
+        start = node.left.end_col_offset or 0
+        stop = node.right.col_offset if node.right.lineno == left_end else len(raw)
         gap = raw[start:stop]
         # skip blanks and closing brackets of the left operand
         offset = start + next((i for i, b in enumerate(gap) if chr(b) not in " \t)]"), 0)
-        return self.position(node.left.end_lineno, offset)
+        return self.position(left_end, offset)
 
     # -- expressions -------------------------------------------------------------------------
     def expr(self, node: ast.AST, depth: int = 0) -> ir.Node:
@@ -126,8 +131,8 @@ class _Parser:
         if isinstance(node, ast.Constant):
             return self.constant(node)
         if isinstance(node, ast.BoolOp):
-            op = "and" if isinstance(node.op, ast.And) else "or"
-            return ir.BoolOp(op, tuple(self.expr(v, d) for v in node.values))
+            bool_op = "and" if isinstance(node.op, ast.And) else "or"
+            return ir.BoolOp(bool_op, tuple(self.expr(v, d) for v in node.values))
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Not):
                 return ir.Not(self.expr(node.operand, d))
@@ -149,11 +154,10 @@ class _Parser:
             kind = "list" if isinstance(node, ast.List) else "tuple"
             return ir.SeqDisplay(kind, tuple(self.expr(e, d) for e in node.elts))
         if isinstance(node, ast.Dict):
-            if any(k is None for k in node.keys):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) != len(node.keys):
                 raise self.error("'**' unpacking is not supported in AimQL", node)
-            return ir.DictDisplay(
-                tuple(self.expr(k, d) for k in node.keys), tuple(self.expr(v, d) for v in node.values)
-            )
+            return ir.DictDisplay(tuple(self.expr(k, d) for k in keys), tuple(self.expr(v, d) for v in node.values))
         if isinstance(node, ast.Call):
             return self.call(node, d)
         if isinstance(node, (ast.Attribute, ast.Subscript, ast.Name)):
@@ -181,7 +185,9 @@ class _Parser:
             ops.append(name)
         return ir.Compare(self.expr(node.left, d), tuple(ops), tuple(self.expr(c, d) for c in node.comparators))
 
-    def keywords(self, node: ast.Call, allowed: frozenset | None, what: str, d: int) -> tuple:
+    def keywords(
+        self, node: ast.Call, allowed: frozenset[str] | None, what: str, d: int
+    ) -> tuple[tuple[str, ir.Node], ...]:
         out = []
         for kw in node.keywords:
             if kw.arg is None:
@@ -191,7 +197,7 @@ class _Parser:
             out.append((kw.arg, self.expr(kw.value, d)))
         return tuple(out)
 
-    def args(self, node: ast.Call, d: int) -> tuple:
+    def args(self, node: ast.Call, d: int) -> tuple[ir.Node, ...]:
         return tuple(self.expr(a, d) for a in node.args)
 
     def call(self, node: ast.Call, d: int) -> ir.Node:
@@ -268,7 +274,7 @@ class _Parser:
             raise self.error(f"unknown name {base.id!r}: a query refers to run and metric", base)
         return self.apply_chain(self.expr(base, d), chain, d)
 
-    def apply_chain(self, value: ir.Node, chain, d: int) -> ir.Node:
+    def apply_chain(self, value: ir.Node, chain: Chain, d: int) -> ir.Node:
         for kind, key, _node in chain:
             if kind == "attr":
                 value = ir.Attr(value, key)
@@ -287,15 +293,12 @@ class _Parser:
         """A subscript key made of str constants (``["a"]`` or ``["a", "b"]``), else None."""
         if isinstance(key, ast.Constant) and type(key.value) is str:
             return (key.value,)
-        if (
-            isinstance(key, ast.Tuple)
-            and key.elts
-            and all(isinstance(e, ast.Constant) and type(e.value) is str for e in key.elts)
-        ):
-            return tuple(e.value for e in key.elts)
+        if isinstance(key, ast.Tuple) and key.elts:
+            keys = [e.value for e in key.elts if isinstance(e, ast.Constant) and type(e.value) is str]
+            return tuple(keys) if len(keys) == len(key.elts) else None
         return None
 
-    def param_chain(self, path: tuple[str, ...], chain, d: int) -> ir.Node:
+    def param_chain(self, path: tuple[str, ...], chain: Chain, d: int) -> ir.Node:
         """Extend a param path while keys are constant strings; the rest applies to the value."""
         i = 0
         while i < len(chain):
@@ -310,7 +313,7 @@ class _Parser:
             i += 1
         return self.apply_chain(ir.Param(path), chain[i:], d)
 
-    def run_chain(self, chain, base: ast.AST, d: int) -> ir.Node:
+    def run_chain(self, chain: Chain, base: ast.AST, d: int) -> ir.Node:
         if not chain:
             raise self.error("use run.<property> or run[...] in a query, not run itself", base)
         kind, key, node = chain[0]
@@ -322,13 +325,14 @@ class _Parser:
             return self.run_metrics(chain, node, d)
         return self.param_chain((), chain, d)
 
-    def run_metrics(self, chain, node: ast.AST, d: int) -> ir.Node:
+    def run_metrics(self, chain: Chain, node: ast.AST, d: int) -> ir.Node:
         usage = "use run.metrics['name'].last or run.metrics['name', {'subset': 'train'}].last"
         if len(chain) < 3 or chain[1][0] != "item" or chain[2][0] != "attr":
             raise self.error(usage, node)
         key = chain[1][1]
         parts = key.elts if isinstance(key, ast.Tuple) else [key]
-        if not 1 <= len(parts) <= 2 or not (isinstance(parts[0], ast.Constant) and type(parts[0].value) is str):
+        name = parts[0].value if parts and isinstance(parts[0], ast.Constant) else None
+        if not 1 <= len(parts) <= 2 or type(name) is not str:
             raise self.error(usage, chain[1][2])
         context: Any = {}
         if len(parts) == 2:
@@ -340,21 +344,23 @@ class _Parser:
             raise self.error(
                 f"run.metrics[...] has no attribute {attr!r}; use one of {', '.join(ir.METRIC_STATS)}", chain[2][2]
             )
-        stat = ir.RunMetric(parts[0].value, context, freeze(context), attr)
+        stat = ir.RunMetric(name, context, freeze(context), attr)
         return self.apply_chain(stat, chain[3:], d)
 
     def literal(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and not isinstance(node.value, complex) and node.value is not Ellipsis:
             return node.value
-        if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
-            return {self.literal(k): self.literal(v) for k, v in zip(node.keys, node.values)}
+        if isinstance(node, ast.Dict):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) == len(node.keys):
+                return {self.literal(k): self.literal(v) for k, v in zip(keys, node.values)}
         if isinstance(node, ast.List):
             return [self.literal(e) for e in node.elts]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
             return -self.literal(node.operand)
         raise self.error("expected a constant here", node)
 
-    def metric_chain(self, chain, base: ast.AST, d: int) -> ir.Node:
+    def metric_chain(self, chain: Chain, base: ast.AST, d: int) -> ir.Node:
         if not chain or chain[0][0] != "attr":
             raise self.error("use metric.name, metric.context… or metric.run… in a query", base)
         key, node = chain[0][1], chain[0][2]

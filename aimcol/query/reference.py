@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimcol.errors import AimQLCostError
+from aimcol.format.param_tree import lookup
 from aimcol.query import ir
 from aimcol.query import values as scalar
 from aimcol.query.values import UNDEFINED, RowError
@@ -21,12 +22,12 @@ from aimcol.query.values import UNDEFINED, RowError
 class RunRecord:
     """What a query may read of one run: its manifest plus facts that are not in it."""
 
-    manifest: dict
+    manifest: dict[str, Any]
     active: bool = False
     last_write: float = 0.0  # manifest mtime: the end of a crashed run
-    sequences: list = field(default_factory=list)
+    sequences: list[dict[str, Any]] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.sequences:
             self.sequences = list(self.manifest.get("sequences") or [])
 
@@ -44,6 +45,8 @@ class _Evaluator:
             return m.get("name")
         if name == "description":
             return m.get("description")
+        if name == "exit_status":
+            return m.get("exit_status")
         if name == "experiment":
             return m.get("experiment") or "default"
         if name == "tags":
@@ -68,47 +71,41 @@ class _Evaluator:
 
     @staticmethod
     def param(run: RunRecord, path: tuple[str, ...]) -> Any:
-        node: Any = run.manifest.get("params") or {}
-        for part in path:
-            if type(node) is dict and part in node:
-                node = node[part]
-            else:
-                return UNDEFINED
-        return node
+        return lookup(run.manifest.get("params") or {}, path, UNDEFINED)
 
     @staticmethod
-    def stat(entry: dict, name: str) -> Any:
+    def stat(entry: dict[str, Any], name: str) -> Any:
         if name in ("first_step", "last_step", "count"):
             value = entry.get(name)
             return None if value is None else int(value)
         value = entry.get(name)
         return scalar.stat_value(None if value is None else float(value), entry.get("dtype", "float"))
 
-    def evaluate(self, node: ir.Node, run: RunRecord, seq: dict | None) -> Any:
+    def evaluate(self, node: ir.Node, run: RunRecord, seq: dict[str, Any] | None) -> Any:
         ev = self.evaluate
         t = type(node)
-        if t is ir.Const:
+        if isinstance(node, ir.Const):
             return node.value
-        if t is ir.RunProp:
+        if isinstance(node, ir.RunProp):
             return self.run_prop(run, node.name)
-        if t is ir.Param:
+        if isinstance(node, ir.Param):
             return self.param(run, node.path)
-        if t is ir.RunMetric:
+        if isinstance(node, ir.RunMetric):
             for entry in run.sequences:
                 if entry["name"] == node.name and scalar.eq(entry.get("context") or {}, node.context):
                     return self.stat(entry, node.attr)
             return UNDEFINED
-        if t is ir.MetricProp:
+        if isinstance(node, ir.MetricProp):
             if seq is None:
                 raise RowError("metric is not defined in a runs query")
             if node.name == "name":
                 return seq["name"]
             return self.stat(seq, node.name)
-        if t is ir.ContextAll:
+        if isinstance(node, ir.ContextAll):
             if seq is None:
                 raise RowError("metric is not defined in a runs query")
             return seq.get("context") or {}
-        if t is ir.ContextPath:
+        if isinstance(node, ir.ContextPath):
             if seq is None:
                 raise RowError("metric is not defined in a runs query")
             value: Any = seq.get("context") or {}
@@ -117,16 +114,16 @@ class _Evaluator:
                     raise RowError(f"metric context has no key {part!r}")
                 value = value[part]
             return value
-        if t is ir.BoolOp:
+        if isinstance(node, ir.BoolOp):
             value = ev(node.values[0], run, seq)
             for sub in node.values[1:]:
                 if (node.op == "and") != scalar.truthy(value):
                     return value
                 value = ev(sub, run, seq)
             return value
-        if t is ir.Not:
+        if isinstance(node, ir.Not):
             return not scalar.truthy(ev(node.operand, run, seq))
-        if t is ir.Compare:
+        if isinstance(node, ir.Compare):
             left = ev(node.left, run, seq)
             for op, comp in zip(node.ops, node.comparators):
                 right = ev(comp, run, seq)
@@ -134,49 +131,49 @@ class _Evaluator:
                     return False
                 left = right
             return True
-        if t is ir.BinOp:
+        if isinstance(node, ir.BinOp):
             return scalar.binop(node.op, ev(node.left, run, seq), ev(node.right, run, seq))
-        if t is ir.Unary:
+        if isinstance(node, ir.Unary):
             return scalar.unary(node.op, ev(node.operand, run, seq))
-        if t is ir.Builtin:
+        if isinstance(node, ir.Builtin):
             args = tuple(ev(a, run, seq) for a in node.args)
             kwargs = {k: ev(v, run, seq) for k, v in node.kwargs}
             return scalar.call_builtin(node.name, args, kwargs)
-        if t is ir.ReCall:
+        if isinstance(node, ir.ReCall):
             return scalar.regex(node.func, *(ev(a, run, seq) for a in node.args))
-        if t is ir.DatetimeCall:
+        if isinstance(node, ir.DatetimeCall):
             return scalar.datetime_function(node.name, tuple(ev(a, run, seq) for a in node.args), self.now)
-        if t is ir.MakeDatetime:
+        if isinstance(node, ir.MakeDatetime):
             return scalar.make_datetime(
                 tuple(ev(a, run, seq) for a in node.args), {k: ev(v, run, seq) for k, v in node.kwargs}
             )
-        if t is ir.MakeTimedelta:
+        if isinstance(node, ir.MakeTimedelta):
             return scalar.make_timedelta(
                 tuple(ev(a, run, seq) for a in node.args), {k: ev(v, run, seq) for k, v in node.kwargs}
             )
-        if t is ir.Method:
+        if isinstance(node, ir.Method):
             obj = ev(node.obj, run, seq)
             args = tuple(ev(a, run, seq) for a in node.args)
             kwargs = {k: ev(v, run, seq) for k, v in node.kwargs}
             return scalar.call_method(obj, node.name, args, kwargs)
-        if t is ir.Attr:
+        if isinstance(node, ir.Attr):
             return scalar.get_attr(ev(node.obj, run, seq), node.name)
-        if t is ir.Item:
+        if isinstance(node, ir.Item):
             return scalar.get_item(ev(node.obj, run, seq), ev(node.key, run, seq))
-        if t is ir.SliceNode:
+        if isinstance(node, ir.SliceNode):
             parts = [None if p is None else ev(p, run, seq) for p in (node.lower, node.upper, node.step)]
             if UNDEFINED in parts:
                 raise RowError("undefined slice bound")
             return slice(*parts)
-        if t is ir.IfExp:
+        if isinstance(node, ir.IfExp):
             return ev(node.body, run, seq) if scalar.truthy(ev(node.test, run, seq)) else ev(node.orelse, run, seq)
-        if t is ir.SeqDisplay:
+        if isinstance(node, ir.SeqDisplay):
             return scalar.make_sequence(node.kind, [ev(e, run, seq) for e in node.items])
-        if t is ir.DictDisplay:
+        if isinstance(node, ir.DictDisplay):
             return scalar.make_dict([ev(k, run, seq) for k in node.keys], [ev(v, run, seq) for v in node.values])
         raise AssertionError(f"unknown node {t.__name__}")
 
-    def matches(self, expr: ir.Node | None, run: RunRecord, seq: dict | None) -> bool:
+    def matches(self, expr: ir.Node | None, run: RunRecord, seq: dict[str, Any] | None) -> bool:
         if expr is None:
             return True
         self.budget.check()

@@ -149,12 +149,12 @@ def rewrite_equals(text: str, *, force: bool = False) -> tuple[str, list[int]]:
     if not inserts:
         return text, []
     out = []
-    last = 0
+    copied = 0
     new_offsets = []
     for n, offset in enumerate(inserts):
-        out.append(text[last:offset])
+        out.append(text[copied:offset])
         out.append("=")
         new_offsets.append(offset + n)
-        last = offset
-    out.append(text[last:])
+        copied = offset
+    out.append(text[copied:])
     return "".join(out), new_offsets

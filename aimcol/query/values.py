@@ -2,9 +2,9 @@
 
 This module is the single definition of what an AimQL expression means for one row.  The
 reference evaluator (``reference.py``) calls these functions for every row; the vectorised
-engine (``compiler.py``) reimplements the common cases as column operations and calls these
-same functions for the rows its fast paths do not cover, so the two cannot drift apart
-except in the fast paths, which the differential test checks.
+engine (``engine.py``, its ``kernels.py``) reimplements the common cases as column
+operations and calls these same functions for the rows its kernels do not cover, so the two
+cannot drift apart except in the kernels, which the differential test checks.
 
 Rules (as Aim 3.29, except where noted):
 
@@ -33,12 +33,18 @@ import math
 import operator
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from aimcol.errors import AimQLCostError
+from aimcol.format.value_kinds import (
+    MAP,
+    OBJ,
+    UNDEF,
+)
+from aimcol.format.value_kinds import kind_of as stored_kind_of
 
 # ---- the undefined value ---------------------------------------------------------------------
 
@@ -47,9 +53,9 @@ class _Undefined:
     """The value of a param that a run does not have.  A singleton: use :data:`UNDEFINED`."""
 
     __slots__ = ()
-    _instance = None
+    _instance: _Undefined | None = None
 
-    def __new__(cls):
+    def __new__(cls) -> _Undefined:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -60,7 +66,7 @@ class _Undefined:
     def __repr__(self) -> str:
         return "<undefined>"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[_Undefined], tuple[()]]:
         return (_Undefined, ())
 
 
@@ -72,44 +78,19 @@ class RowError(Exception):
 
 
 # ---- kinds -----------------------------------------------------------------------------------
-
-UNDEF, NONE, BOOL, INT, FLOAT, STR, DATETIME, TIMEDELTA, OBJ = range(9)
-"""Value kinds shared by the run index columns and the vectorised engine.
-
-INT holds ints that fit in int64; bigger ints, bytes, lists, dicts, aware datetimes and
-anything else are OBJ.  DATETIME is a naive datetime, TIMEDELTA a timedelta, both stored
-by the engine as int64 microseconds.
-"""
-
-KIND_NAMES = ("undefined", "None", "bool", "int", "float", "str", "datetime", "timedelta", "object")
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
+# The kinds are the run index's (aimcol.format.value_kinds); the engine reads a map as an
+# opaque object (OBJ) and gives its undefined value kind UNDEF.
 
 EPOCH = _dt.datetime(1970, 1, 1)
 ONE_US = _dt.timedelta(microseconds=1)
 
 
 def kind_of(value: Any) -> int:
-    t = type(value)
-    if t is bool:
-        return BOOL
-    if t is int:
-        return INT if INT64_MIN <= value <= INT64_MAX else OBJ
-    if t is float:
-        return FLOAT
-    if t is str:
-        return STR
-    if value is None:
-        return NONE
-    if value is UNDEFINED:
-        return UNDEF
-    if t is _dt.datetime:
-        return DATETIME if value.tzinfo is None else OBJ
-    if t is _dt.timedelta:
-        us = value // ONE_US
-        return TIMEDELTA if INT64_MIN <= us <= INT64_MAX else OBJ
-    return OBJ
+    """The kind of a value as the engine holds it: MAP is OBJ, :data:`UNDEFINED` is UNDEF."""
+    k = stored_kind_of(value)
+    if k == OBJ:
+        return UNDEF if value is UNDEFINED else OBJ
+    return OBJ if k == MAP else k
 
 
 def datetime_to_us(value: _dt.datetime) -> int:
@@ -134,7 +115,7 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _is_seq(t) -> bool:
+def _is_seq(t: type) -> bool:
     return t is list or t is tuple
 
 
@@ -163,7 +144,7 @@ def _order(op: str, a: Any, b: Any) -> bool:
         for x, y in zip(a, b):
             if not eq(x, y):
                 return _order(op, x, y)
-        return _ORDER_OPS[op](len(a), len(b))
+        return bool(_ORDER_OPS[op](len(a), len(b)))
     return bool(_ORDER_OPS[op](a, b))
 
 
@@ -329,17 +310,21 @@ def check_length(n: int, what: str) -> None:
         current_budget().charge(n, what)
 
 
-def built(value: Any, what: str) -> Any:
+_T = TypeVar("_T")
+
+
+def built(value: _T, what: str) -> _T:
     """``value``, charged to the query's budget (refused past the bounds)."""
-    t = type(value)
+    v: Any = value
+    t = type(v)
     if t is str or t is bytes:
-        size = len(value)
+        size = len(v)
     elif t is int:
-        if value.bit_length() > MAX_INT_BITS:
+        if v.bit_length() > MAX_INT_BITS:
             raise AimQLCostError(f"{what} would be an integer of more than {MAX_INT_BITS:,} bits", reason="size")
         return value
     elif t is list or t is tuple or t is dict:
-        size = size_of(value)
+        size = size_of(v)
     else:
         return value
     current_budget().charge(size, what)
@@ -468,19 +453,19 @@ def make_dict(keys: list[Any] | tuple[Any, ...], values: list[Any] | tuple[Any, 
 # ---- functions and methods ---------------------------------------------------------------------
 
 
-def _to_float(x):
+def _to_float(x: Any) -> float:
     if type(x) is str and len(x) > 1000:
         raise RowError("string too long for float()")
     return float(x)
 
 
-def _to_int(x, *base):
+def _to_int(x: Any, *base: Any) -> int:
     if type(x) is str and len(x) > 1000:
         raise RowError("string too long for int()")
     return int(x, *base)
 
 
-def _to_str(x):
+def _to_str(x: Any) -> str:
     return str(x)
 
 
@@ -513,7 +498,7 @@ def _sum(items: Any, start: Any = 0) -> Any:
     return out if type(start) is list else tuple(out)
 
 
-BUILTINS = {
+BUILTINS: dict[str, Callable[..., Any]] = {
     "len": len,
     "min": min,
     "max": max,
@@ -590,14 +575,22 @@ _METHODS_BY_TYPE = {
 }
 
 
-def _fresh_dict_view(result):
-    # dict views are live objects; a query only needs their contents
-    if isinstance(result, (type({}.keys()), type({}.values()), type({}.items()))):
-        return list(result) if not isinstance(result, type({}.items())) else [list(kv) for kv in result]
+_KEYS_VIEW: type = type({}.keys())
+_VALUES_VIEW: type = type({}.values())
+_ITEMS_VIEW: type = type({}.items())
+
+
+def _fresh_dict_view(result: Any) -> Any:
+    """Dict views are live objects; a query only needs their contents (lists, items as pairs)."""
+    t = type(result)
+    if t is _ITEMS_VIEW:
+        return [[k, v] for k, v in result]
+    if t is _KEYS_VIEW or t is _VALUES_VIEW:
+        return list(result)
     return result
 
 
-def call_method(value: Any, name: str, args: tuple, kwargs: dict | None = None) -> Any:
+def call_method(value: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
     """``value.name(*args)`` for whitelisted methods of str, dict, list, datetime, timedelta."""
     if value is UNDEFINED:
         raise RowError(f".{name}() on an undefined value")
@@ -636,7 +629,7 @@ def _check_method_result(value: Any, name: str, args: tuple[Any, ...], kwargs: d
             check_length(len(value) + hits * (len(new) - len(old)), "the result of .replace()")
 
 
-def call_builtin(name: str, args: tuple, kwargs: dict | None = None) -> Any:
+def call_builtin(name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
     if name == "bool":
         if len(args) != 1 or kwargs:
             raise RowError("bool() takes exactly one argument")
@@ -721,7 +714,7 @@ DATETIME_KWARGS = frozenset({"year", "month", "day", "hour", "minute", "second",
 TIMEDELTA_KWARGS = frozenset({"days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks"})
 
 
-def make_datetime(args: tuple, kwargs: dict) -> _dt.datetime:
+def make_datetime(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _dt.datetime:
     _no_undefined(args, kwargs, "datetime")
     try:
         return _dt.datetime(*args, **kwargs)
@@ -729,7 +722,7 @@ def make_datetime(args: tuple, kwargs: dict) -> _dt.datetime:
         raise RowError(str(exc)) from None
 
 
-def make_timedelta(args: tuple, kwargs: dict) -> _dt.timedelta:
+def make_timedelta(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _dt.timedelta:
     _no_undefined(args, kwargs, "timedelta")
     try:
         return _dt.timedelta(*args, **kwargs)
@@ -737,7 +730,7 @@ def make_timedelta(args: tuple, kwargs: dict) -> _dt.timedelta:
         raise RowError(str(exc)) from None
 
 
-def datetime_function(name: str, args: tuple, now: float) -> _dt.datetime:
+def datetime_function(name: str, args: tuple[Any, ...], now: float) -> _dt.datetime:
     """``datetime.<name>(*args)``; ``now``/``utcnow``/``today`` use the query's clock ``now``."""
     _no_undefined(args, {}, f"datetime.{name}")
     try:
@@ -768,7 +761,7 @@ def datetime_function(name: str, args: tuple, now: float) -> _dt.datetime:
     raise RowError(f"unknown function datetime.{name}")
 
 
-def _no_undefined(args, kwargs, what):
+def _no_undefined(args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
     if any(a is UNDEFINED for a in args) or any(v is UNDEFINED for v in kwargs.values()):
         raise RowError(f"undefined argument to {what}()")
 

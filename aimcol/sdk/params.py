@@ -45,9 +45,12 @@ def check_str(text: str, what: str) -> str:
 
 
 def normalise_key(key) -> tuple[str, ...]:
-    """``"a"`` → ``("a",)``; ``("a", "b")`` stays; anything but str parts is a ``TypeError``,
+    """``"a"`` → ``("a",)``; ``("a", "b")`` stays; ``...`` → ``()`` (the whole tree); anything
+    but str parts is a ``TypeError``,
     a part that is not valid Unicode or a path deeper than ``MAX_PARAM_DEPTH`` an
     :class:`UnstorableValueError`."""
+    if key is Ellipsis:
+        return ()  # run[...]: the whole tree, as in Aim
     path = key if isinstance(key, tuple) else (key,)
     if not path:
         raise KeyError("an empty key path names no param")
@@ -109,6 +112,14 @@ def get_path(tree: dict, path: tuple[str, ...]) -> Any:
 
 
 def set_path(tree: dict, path: tuple[str, ...], value: Any) -> None:
+    """Set ``tree[path] = value``, creating maps on the way; ``path=()`` replaces the whole
+    tree with ``value``, which must then be a dict."""
+    if not path:
+        if not isinstance(value, dict):
+            raise TypeError(f"run[...] = value replaces every param and needs a dict, got {type(value).__name__}")
+        tree.clear()
+        tree.update(value)
+        return
     node = tree
     for part in path[:-1]:
         child = node.get(part)
@@ -119,6 +130,10 @@ def set_path(tree: dict, path: tuple[str, ...], value: Any) -> None:
 
 
 def delete_path(tree: dict, path: tuple[str, ...]) -> None:
+    """Remove ``tree[path]``; ``path=()`` removes every param."""
+    if not path:
+        tree.clear()
+        return
     node: Any = tree
     for part in path[:-1]:
         if not isinstance(node, dict) or part not in node:

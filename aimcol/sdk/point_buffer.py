@@ -123,9 +123,13 @@ class PointBuffer:
         self.wake.set()
 
     def due(self) -> bool:
-        """Whether the flusher should write now."""
+        """Whether the flusher should write now: ``flush_points`` rows, or rows (or a manifest
+        change left to it by the bulk path) older than ``flush_seconds``."""
         n = len(self.rows)
-        return n >= self.flush_points or (n > 0 and time.time() - self.last_flush >= self.flush_seconds)
+        if n >= self.flush_points:
+            return True
+        waiting = n > 0 or self.store.manifest_unpublished
+        return waiting and time.time() - self.last_flush >= self.flush_seconds
 
     def flush_locked(self) -> None:
         """Write buffered points as one batch.  Caller holds ``self.lock``.
@@ -179,9 +183,10 @@ class BackgroundFlusher(threading.Thread):
     """Writes the buffer when it holds ``flush_points`` rows or its oldest row is
     ``flush_seconds`` old, so the training thread never does I/O."""
 
-    def __init__(self, buffer: PointBuffer):
+    def __init__(self, buffer: PointBuffer, edits=None):
         super().__init__(name="aimcol-flusher", daemon=True)
         self._buffer = buffer
+        self._edits = edits  # run_edits.EditFolder: polled for other processes' property edits
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -198,6 +203,11 @@ class BackgroundFlusher(threading.Thread):
                 except Exception as exc:
                     buffer.error = exc
                     buffer.fast_lookup.clear()  # the next track() takes the slow path and raises it
+            if self._edits is not None:
+                try:
+                    self._edits.poll()
+                except Exception:
+                    pass  # an edit that cannot be folded now is folded at the next poll or close
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -40,9 +40,10 @@ from aimcol.format.run_index import (
     parse_path_column,
     run_index,
 )
-from aimcol.query import experiment_names, match_runs, match_sequences, parse_query
+from aimcol.query import match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
-from aimcol.sdk.tables import require_pandas
+from aimcol.sdk.tables import build_runs_table, build_sequences_table, require_pandas
+from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
 
 
 def _snapshot(repo) -> IndexSnapshot:
@@ -196,11 +197,18 @@ class RunMetrics:
 
 
 class _QueryResult(abc.ABC):
-    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot):
+    def __init__(
+        self,
+        repo,
+        query: ParsedQuery,
+        snap: IndexSnapshot,
+        report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR,
+    ):
         self.repo = repo
         self.query = query
         self._snap = snap
         self._runs = _Runs(repo)
+        self.report_mode = report_mode_of(report_mode)
 
     @property
     def run_hashes(self) -> list[str]:
@@ -217,15 +225,29 @@ class _QueryResult(abc.ABC):
 
         return typo_hint(self.query, self._snap)
 
-    def iter_runs(self) -> Iterator[RunMetrics]:
-        for run_hash, seq_ids in zip(self.run_hashes, self._seq_ids_per_run()):
-            yield RunMetrics(self._runs, run_hash, seq_ids)
+    def _run_groups(self) -> Iterator[RunMetrics]:
+        """Each run of the result with its sequences, a progress bar drawn as they are consumed."""
+        hashes = self.run_hashes
+        groups = (RunMetrics(self._runs, h, ids) for h, ids in zip(hashes, self._seq_ids_per_run()))
+        return with_progress(groups, len(hashes), self.report_mode)
+
+    def iter_runs(self) -> Iterator:
+        """Each run of the result (``.run``, iterable of its metrics), newest first.
+
+        With ``report_mode=QueryReportMode.PROGRESS_TUPLE``: ``(run_metrics, (n, total))`` pairs, as Aim.
+        """
+        if self.report_mode is QueryReportMode.PROGRESS_TUPLE:
+            total = len(self._run_order)
+            for n, group in enumerate(self._run_groups(), 1):
+                yield group, (n, total)
+            return
+        yield from self._run_groups()
 
     def iter(self) -> Iterator:
         return iter(self)
 
     def __iter__(self) -> Iterator:
-        for group in self.iter_runs():
+        for group in self._run_groups():
             yield from group.metrics()
 
     @abc.abstractmethod
@@ -255,17 +277,24 @@ class _QueryResult(abc.ABC):
         include_run: bool = True,
         include_name: bool = True,
         include_context: bool = True,
-        include_props: bool = True,
+        include_props: bool = False,
         include_params: bool = True,
     ):
-        """Aim's ``dataframe()``: one row per point (``query_metrics``) or per run (``query_runs``).
+        """Aim's ``dataframe()``: one row per point of every selected metric.
 
+        ``include_run`` adds ``run.hash`` and, with ``include_params`` (default), the run's
+        params as ``run.<path>`` columns; ``include_props`` adds its properties as
+        ``run.props.<name>`` columns (off by default: Aim's metric frames have none).
         Returns ``None`` for an empty result, as Aim does.
         """
         pd = require_pandas("query results dataframe()")
         frames = []
         for metric in self:
-            frames.append(_aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context))
+            frames.append(
+                _aim_metric_frame(
+                    pd, metric, only_last, include_run, include_name, include_context, include_props, include_params
+                )
+            )
         if not frames:
             return None
         return pd.concat(frames)
@@ -274,8 +303,8 @@ class _QueryResult(abc.ABC):
 class MetricCollection(_QueryResult):
     """The sequences a ``query_metrics`` query selected, grouped by run, newest run first."""
 
-    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot, seq_mask: np.ndarray):
-        super().__init__(repo, query, snap)
+    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot, seq_mask: np.ndarray, report_mode=None):
+        super().__init__(repo, query, snap, QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode)
         self._run_order = _newest_first(snap, _runs_of(snap, seq_mask))
         self._groups = _sequence_rows_by_run(snap, seq_mask, self._run_order)
         self._count = int(seq_mask.sum())
@@ -298,9 +327,19 @@ class MetricCollection(_QueryResult):
 class RunCollection(_QueryResult):
     """The runs a ``query_runs`` query selected, newest first; iterating yields their metrics."""
 
-    def __init__(self, repo, query: ParsedQuery, snap: IndexSnapshot, run_mask: np.ndarray):
-        super().__init__(repo, query, snap)
+    def __init__(
+        self,
+        repo,
+        query: ParsedQuery,
+        snap: IndexSnapshot,
+        run_mask: np.ndarray,
+        report_mode=None,
+        offset: str | None = None,
+    ):
+        super().__init__(repo, query, snap, QueryReportMode.PROGRESS_BAR if report_mode is None else report_mode)
         self._run_order = _newest_first(snap, np.flatnonzero(run_mask))
+        if offset is not None:
+            self._run_order = self._run_order[_after_offset(snap, self._run_order, offset) :]
 
     def __len__(self) -> int:
         return len(self._run_order)
@@ -329,10 +368,21 @@ class RunCollection(_QueryResult):
             return None
         frames = [
             group.run.dataframe(include_props=include_props, include_params=include_params)
-            for group in self.iter_runs()
+            for group in self._run_groups()
             if group.run is not None
         ]
         return pd.concat(frames) if frames else None
+
+
+def _after_offset(snap: IndexSnapshot, run_order: np.ndarray, offset: str) -> int:
+    """Position in ``run_order`` just after the run ``offset`` (Aim's "hash of the run to skip to")."""
+    if not isinstance(offset, str):
+        raise TypeError(f"offset must be a run hash (str), got {type(offset).__name__}")
+    hashes = take(snap.runs.column("hash"), run_order).to_pylist()
+    try:
+        return hashes.index(offset) + 1
+    except ValueError:
+        raise ValueError(f"offset {offset!r} is not a run of this query's result") from None
 
 
 # ---- tables ----------------------------------------------------------------------------------------
@@ -379,7 +429,16 @@ def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
     return pa.table(columns)
 
 
-def _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context):
+def metric_frame(metric, only_last=False, include_run=False, include_name=False, include_context=False):
+    """One metric as Aim's ``Metric.dataframe()`` frame (``None``-free: an empty metric has no rows)."""
+    pd = require_pandas("Metric.dataframe()")
+    return _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context, False, True)
+
+
+_RUN_PROPS = ("name", "experiment", "description", "tags", "archived", "creation_time", "end_time", "active")
+
+
+def _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context, include_props, include_params):
     table = metric.to_arrow()
     if only_last and table.num_rows:
         table = table.slice(table.num_rows - 1, 1)
@@ -394,8 +453,12 @@ def _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_
     }
     if include_run:
         data["run.hash"] = [metric.run.hash] * n
-        for path, value in _flatten(metric.run._manifest["params"]).items():
-            data["run." + _dotted(path)] = [_plain(value)] * n
+        if include_props:
+            for prop in _RUN_PROPS:
+                data["run.props." + prop] = [_plain(getattr(metric.run, prop))] * n
+        if include_params:
+            for path, value in _flatten(metric.run._manifest["params"]).items():
+                data["run." + _dotted(path)] = [_plain(value)] * n
     if include_name:
         data["metric.name"] = [metric.name] * n
     if include_context:
@@ -452,74 +515,39 @@ def _as_text(value: Any) -> str:
 
 
 def _runs_table(snap: IndexSnapshot, rows: np.ndarray, now: float) -> pa.Table:
-    runs = snap.runs
-    active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
-    created = np_values(runs.column("creation_time"))[rows]
-    end = take(runs.column("end_time"), rows)
-    end_np = np_values(end, np.nan)
-    last_write = snap.last_write()[rows]
-    finish = np.where(np.isnan(end_np), np.where(active, now, last_write), end_np)
-    out: dict[str, pa.Array] = {
-        "hash": take(runs.column("hash"), rows),
-        "name": take(runs.column("name"), rows),
-        "experiment": experiment_names(take(runs.column("experiment"), rows)),
-        "description": take(runs.column("description"), rows),
-        "tags": take(runs.column("tags"), rows),
-        "archived": take(runs.column("archived"), rows),
-        "active": arrow_values(active),
-        "creation_time": arrow_values(created),
-        "end_time": end,
-        "duration": arrow_values(np.maximum(0.0, finish - created)),
-    }
-    for path in _param_leaf_paths(snap):
-        name = _dotted(path)
-        if name in out:  # a param named like a property, or "a.b" beside a → b
-            name = "param." + name
-        if name in out:
-            name = json.dumps(list(path))
-        out[name] = _param_column(snap, path, rows)
-    return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
+    return build_runs_table(snap, rows, now)
 
 
 def _sequences_table(snap: IndexSnapshot, rows: np.ndarray) -> pa.Table:
-    seqs = snap.seqs
-    run_rows = snap.seq_run[rows]
-    out: dict[str, Any] = {
-        "run": take(seqs.column("run"), rows),
-        "run_name": take(snap.runs.column("name"), run_rows),
-        "experiment": experiment_names(take(snap.runs.column("experiment"), run_rows)),
-        "seq_id": take(seqs.column("seq_id"), rows),
-        "name": take(seqs.column("name"), rows),
-        "context": take(seqs.column("context"), rows),
-    }
-    contexts = snap.contexts_of(rows) if len(rows) else []
-    flat = [_flatten(c) for c in contexts]
-    paths: dict[tuple, None] = {}
-    for f in flat:
-        for p in f:
-            paths.setdefault(p, None)
-    for path in paths:
-        out["context." + _dotted(path)] = _column_from_values([f.get(path) for f in flat])
-    for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
-        out[name] = take(seqs.column(name), rows)
-    return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
+    return build_sequences_table(snap, rows)
 
 
 # ---- entry points (Repo delegates here) --------------------------------------------------------------
 
 
-def query_runs(repo, query: str = "") -> RunCollection:
-    """Runs matching ``query``, newest first.  Raises ``AimQLSyntaxError`` for a bad query."""
+def query_runs(
+    repo,
+    query: str = "",
+    *,
+    offset: str | None = None,
+    report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR,
+) -> RunCollection:
+    """Runs matching ``query``, newest first; with ``offset`` (a run hash of the result), the
+    runs after it.  Raises ``AimQLSyntaxError`` for a bad query."""
+    mode = report_mode_of(report_mode)
     parsed = parse_query(query)
     snap = _snapshot(repo)
-    return RunCollection(repo, parsed, snap, match_runs(parsed, snap))
+    return RunCollection(repo, parsed, snap, match_runs(parsed, snap), mode, offset)
 
 
-def query_metrics(repo, query: str = "") -> MetricCollection:
+def query_metrics(
+    repo, query: str = "", *, report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR
+) -> MetricCollection:
     """Metric sequences matching ``query``, newest run first."""
+    mode = report_mode_of(report_mode)
     parsed = parse_query(query)
     snap = _snapshot(repo)
-    return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap))
+    return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap), mode)
 
 
 def runs_table(repo, query: str = "") -> pa.Table:

@@ -12,7 +12,7 @@ import os
 import warnings
 from collections.abc import Iterator
 
-from aimcol.errors import FormatError, MissingRunError, RunLockedError
+from aimcol.errors import FormatError, MissingRunError, ReadOnlyRepoError, RunLockedError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.repo_layout import (
     REPO_DIRNAME,
@@ -22,19 +22,30 @@ from aimcol.format.repo_layout import (
     open_repo,
     resolve_repo_root,
 )
+from aimcol.sdk.types import QueryReportMode
 
 
 class Repo:
-    """A repository.  ``Repo(path)`` accepts the project folder or the ``.aimcol`` folder."""
+    """A repository.  ``Repo(path)`` accepts the project folder or the ``.aimcol`` folder.
 
-    def __init__(self, path: str = ".", *, init: bool = False):
+    ``read_only=True`` opens it for reading only: creating, resuming, editing, deleting,
+    copying into or moving out of it raise :class:`ReadOnlyRepoError`.  (Aim's ``Repo``
+    takes the argument but raises ``NotImplementedError`` for any value but ``None``.)
+    """
+
+    def __init__(self, path: str = ".", *, read_only: bool | None = None, init: bool = False):
+        if read_only is not None and not isinstance(read_only, bool):
+            raise TypeError(f"read_only must be a bool or None, got {type(read_only).__name__}")
+        if read_only and init:
+            raise ValueError("Repo(init=True) cannot be read_only")
         root = resolve_repo_root(path)
         self.layout: RepoLayout = init_repo(root) if init else open_repo(root)
+        self.read_only: bool | None = read_only
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
-    def from_path(cls, path: str, init: bool = False) -> Repo:
-        return cls(path, init=init)
+    def from_path(cls, path: str, read_only: bool | None = None, init: bool = False) -> Repo:
+        return cls(path, read_only=read_only, init=init)
 
     @classmethod
     def default_repo(cls, init: bool = True) -> Repo:
@@ -112,19 +123,19 @@ class Repo:
 
     def delete_run(self, run_hash: str) -> bool:
         """Remove a run's folder; refuses a run a live process is writing.  ``False`` if absent."""
+        self._check_writable(f"delete run {run_hash}")
         return self.layout.storage.delete_run(run_hash)
 
     def set_archived(self, run_hash: str, archived: bool = True) -> None:
-        """Archive (or unarchive) a finished or crashed run without resuming it.
+        """Archive (or unarchive) a run, keeping its end time (a crashed run stays crashed).
 
-        Unlike ``Run(hash).archived = True`` followed by ``close()``, this keeps the run's end
-        time.  A run a live process is writing raises :class:`RunLockedError`.
+        Works on a run a live process is writing too: the writer folds the change in
+        (see :mod:`aimcol.sdk.run_edits`).  Raises :class:`MissingRunError` for an unknown run.
         """
-        from aimcol.format.run_store import update_run_properties
+        from aimcol.sdk.run_edits import edit_run
 
-        if not self.layout.has_run(run_hash):
-            raise MissingRunError(f"no run {run_hash!r} in repository {self.path}")
-        update_run_properties(self.layout, run_hash, archived=bool(archived))
+        self._check_writable(f"archive run {run_hash}")
+        edit_run(self.layout, run_hash, [("set", "archived", bool(archived))])
 
     def delete_runs(self, run_hashes) -> tuple[bool, list[str]]:
         """Delete several runs; ``(all deleted, hashes not deleted)`` as Aim."""
@@ -139,6 +150,10 @@ class Repo:
 
     # -- repository-wide summaries -----------------------------------------------------------
     def _manifests(self) -> Iterator[dict]:
+        """Every run's manifest, after flushing what this process tracked into the repository."""
+        from aimcol.sdk.run import flush_open_runs
+
+        flush_open_runs(self.path)
         for run_hash in self.run_hashes():
             try:
                 yield manifest_io.read_manifest(self.layout, run_hash)
@@ -177,17 +192,32 @@ class Repo:
         return merged
 
     # -- queries (AimQL) ----------------------------------------------------------------------
-    def query_runs(self, query: str = "", paginated: bool = False, offset: str | None = None, **kwargs):
-        """Runs matching an AimQL expression, newest first."""
+    def query_runs(
+        self,
+        query: str = "",
+        paginated: bool = False,
+        offset: str | None = None,
+        report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR,
+    ):
+        """Runs matching an AimQL expression, newest first.
+
+        ``offset``: the hash of a run of this result; the result then starts after it (Aim's
+        "hash of Run to skip to"; an offset that is not in the result raises ``ValueError``).
+        ``paginated``: Aim's flag that ``offset`` is a page boundary; here, as in Aim, it
+        changes nothing else (the result is lazy already) and must be a bool.
+        ``report_mode``: see :class:`~aimcol.sdk.types.QueryReportMode`.
+        """
         from aimcol.sdk.query_results import query_runs
 
-        return query_runs(self, query)
+        if not isinstance(paginated, bool):
+            raise TypeError(f"paginated must be a bool, got {type(paginated).__name__}")
+        return query_runs(self, query, offset=offset, report_mode=report_mode)
 
-    def query_metrics(self, query: str = "", **kwargs):
+    def query_metrics(self, query: str = "", report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR):
         """Metric sequences matching an AimQL expression, newest run first."""
         from aimcol.sdk.query_results import query_metrics
 
-        return query_metrics(self, query)
+        return query_metrics(self, query, report_mode=report_mode)
 
     def runs_table(self, query: str = ""):
         """One Arrow row per matching run: properties plus params flattened to dotted columns.
@@ -204,6 +234,19 @@ class Repo:
 
         return sequences_table(self, query)
 
+    # -- maintenance (aimcol/sdk/repo_maintenance.py) ---------------------------------------------
+    def check(self):
+        """Read back every run's files: a ``RunCheck`` (status, problems, repairable) per run."""
+        from aimcol.sdk.repo_maintenance import check_repo
+
+        return check_repo(self)
+
+    def repair(self):
+        """Seal dead writers' live segments and remove stray files: a ``RunRepair`` per run fixed."""
+        from aimcol.sdk.repo_maintenance import repair_repo
+
+        return repair_repo(self)
+
     # -- scans by other engines (aimcol/sdk/scans.py) ---------------------------------------------
     def to_dataset(self):
         """A ``pyarrow.dataset`` over every segment file the manifests name, with a ``run`` column."""
@@ -217,5 +260,113 @@ class Repo:
 
         return to_dask(self, query, columns)
 
+    # -- Aim's repository API: existence, listing, copy/move, clean-up (issue 11 #7) ---------------
+    @classmethod
+    def default_repo_path(cls) -> str:
+        """The folder holding the nearest ``.aimcol`` (cwd or above), else the cwd (as Aim)."""
+        found = find_repo_upwards(os.getcwd())
+        return os.path.dirname(found) if found is not None else os.getcwd()
+
+    @classmethod
+    def exists(cls, path: str) -> bool:
+        """Whether ``path`` (a project folder, a ``.aimcol`` folder or a storage URI) holds a repository."""
+        from aimcol.format.repo_layout import FORMAT_KEY
+        from aimcol.format.storage import storage_for
+
+        return storage_for(resolve_repo_root(path)).exists(FORMAT_KEY)
+
+    def _check_writable(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyRepoError(f"cannot {what}: repository {self.path} was opened with read_only=True")
+
+    def close(self) -> None:
+        """Aim's ``Repo.close()``.  A ``Repo`` holds no open files or locks (each ``Run`` holds
+        its own), so there is nothing to release; kept so Aim code runs unchanged."""
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run_exists(self, run_hash: str) -> bool:
+        """Whether the repository holds a run ``run_hash`` (with a manifest)."""
+        return isinstance(run_hash, str) and self.layout.has_run(run_hash)
+
+    def list_all_runs(self) -> list[str]:
+        """Hashes of every run, in no particular order (Aim's ``list_all_runs``)."""
+        return self.run_hashes()
+
+    def list_active_runs(self) -> list[str]:
+        """Hashes of the runs a live process is writing right now."""
+        return [h for h in self.run_hashes() if self.layout.storage.run_claimed(h)]
+
+    def copy_runs(self, run_hashes, dest_repo: Repo) -> tuple[bool, list[str]]:
+        """Copy runs into ``dest_repo``: ``(all copied, hashes not copied)`` as Aim.
+
+        A run is not copied (and is listed) if it is absent, live (a writer may be changing
+        it), or already in ``dest_repo``; a warning says why.  Each run arrives whole: its
+        manifest is copied last, so a crash never leaves half a run visible in ``dest_repo``.
+        """
+        return self._transfer(run_hashes, dest_repo, move=False)
+
+    def move_runs(self, run_hashes, dest_repo: Repo) -> tuple[bool, list[str]]:
+        """Copy runs into ``dest_repo``, then delete them here; live runs are refused (listed)."""
+        self._check_writable("move runs out of it")
+        return self._transfer(run_hashes, dest_repo, move=True)
+
+    def _transfer(self, run_hashes, dest_repo, *, move: bool) -> tuple[bool, list[str]]:
+        from aimcol.sdk.repo_transfer import transfer_run
+
+        if isinstance(run_hashes, str):
+            raise TypeError("run_hashes must be a list of run hashes, not one str")
+        dest = Repo._resolve(dest_repo, init=False)
+        dest._check_writable("copy runs into it")
+        if dest == self:
+            raise ValueError(f"source and destination are the same repository ({self.path})")
+        remaining = []
+        for run_hash in run_hashes:
+            try:
+                transfer_run(self.layout, dest.layout, run_hash, move=move)
+            except (MissingRunError, RunLockedError, FileExistsError, OSError) as exc:
+                warnings.warn(
+                    f"run {run_hash} not {'moved' if move else 'copied'}: {exc}", RuntimeWarning, stacklevel=3
+                )
+                remaining.append(run_hash)
+        return not remaining, remaining
+
+    def delete_experiment(self, experiment: str) -> bool:
+        """Delete every run of ``experiment`` (a name: aimcol has no experiment ids).
+
+        ``True`` if all were deleted; ``False`` if some were live (they stay), as Aim returns
+        ``False`` when the deletion fails.  An experiment with no runs returns ``True``.
+        """
+        self._check_writable(f"delete experiment {experiment!r}")
+        if not isinstance(experiment, str):
+            raise TypeError(f"experiment must be a name (str), got {type(experiment).__name__}")
+        hashes = [m["hash"] for m in self._manifests() if (m.get("experiment") or "default") == experiment]
+        return self.delete_runs(hashes)[0]
+
+    def prune(self) -> list[str]:
+        """Remove run folders that never got a manifest (their creator died before writing
+        one, or a copy was interrupted; a folder younger than
+        ``repo_transfer.ORPHAN_GRACE_SECONDS`` or claimed by a live writer is left alone).
+        Returns the hashes removed.  Aim's ``prune`` removes orphaned index entries, which
+        aimcol's run index never keeps (it is rebuilt from the manifests).
+        """
+        self._check_writable("prune it")
+        from aimcol.sdk.repo_transfer import prune_repo
+
+        return prune_repo(self.layout)
+
 
 __all__ = ["Repo", "REPO_DIRNAME"]
+
+
+def __getattr__(name: str):
+    # ``from aimcol.sdk.repo import Run`` works as in Aim; imported lazily (run.py imports this module)
+    if name == "Run":
+        from aimcol.sdk.run import Run
+
+        return Run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

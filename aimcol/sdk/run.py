@@ -10,13 +10,22 @@ scalars, new sequences, bad input) takes a slow path that raises Aim's errors.
 That fast path exists twice: in C (``_fastpath.c``, used when the extension is built) and
 in pure Python (``Run.track`` below, the reference and the fallback).  The C one calls the
 Python one for everything but the common case, so validation and errors live only here.
+
+Where the rest lives: the buffered points and the background flusher in
+``point_buffer.py``; the (name, context) -> sequence lookups in ``sequence_registry.py``;
+values that are not numbers (lists, log records) in ``object_sequences.py``; argument
+checks in ``tracking_values.py`` and ``params.py``; how the process ended (for
+``exit_status``) in ``exit_status.py``; ``run.props`` in ``run_props.py``; artifact copies in
+``artifacts.py``.  The bytes on disk are ``aimcol.format``'s (``RunWriterStore``).
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
+import logging
 import os
+import sys
 import threading
 import time
 import uuid
@@ -31,9 +40,21 @@ import numpy as np
 
 from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
+from aimcol.sdk.artifacts import Artifact, check_store_uri, copy_artifact, join_uri
 from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
+from aimcol.sdk.object_sequences import (
+    LOG_RECORDS_NAME,
+    LogRecord,
+    ObjectSequence,
+    ObjectSequenceState,
+    ObjectSequenceWriter,
+    is_object_value,
+    read_object_sequences,
+    typename,
+)
 from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
+from aimcol.sdk.run_props import RunProps, local_datetime
 from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, SequenceRegistry, SequenceState, advance
 from aimcol.sdk.tracking_values import MAX_EXACT_INT, coerce_step, coerce_value, freeze, normalise_context
 
@@ -104,6 +125,11 @@ def _out_of_range(name, step, value) -> ValueError:
     return ValueError(f"track() step, epoch or value for {name!r} is out of range: step={step!r}, value={value!r}")
 
 
+SHORT_ARRAY_POINTS = 4096
+"""``track_array`` of at most this many points (and no ``times``) goes through ``track()``:
+cheaper than a batch and a manifest write of its own, at about a microsecond a point."""
+
+
 def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) -> np.ndarray:
     """``column`` as ``n`` int64 values, refusing (never wrapping) values outside ``[low, high]``."""
     column = np.asarray(column)
@@ -145,6 +171,10 @@ class Run:
         if run_hash is not None and (not isinstance(run_hash, str) or not run_hash):
             raise TypeError(f"run_hash must be a non-empty str, got {run_hash!r}")
         self.repo = Repo._resolve(repo, init=not read_only)
+        if self.repo.read_only and not read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot write a run in {self.repo.path}: it was opened with read_only=True")
         self.read_only = read_only
         self._buffer: PointBuffer | None = None
         self._helpers: list = []  # threads and captures stopped before the buffer closes
@@ -193,7 +223,9 @@ class Run:
         layout = self.repo.layout
         if run_hash is None:
             self.hash = new_run_hash()
-            return RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
+            store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
+            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest)
+            return store
         self.hash = run_hash
         if not layout.has_run(run_hash):
             raise MissingRunError(f"no run {run_hash!r} in repository {self.repo.path}")
@@ -207,6 +239,9 @@ class Run:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
+        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest)
+        for state in self._objects.resume_states():
+            self._registry.register(state)
         return store
 
     def _start_point_buffer(self, fastpath, flush_points: int, flush_seconds: float) -> None:
@@ -226,11 +261,16 @@ class Run:
             self._owner = None  # every thread appends through the C columns, atomically
             columns.bind(Run.track, weakref.ref(self), buf.request_flush)
             self.track = columns.track  # the instance attribute shadows the Python method
-        flusher = BackgroundFlusher(buf)
+        from aimcol.sdk.run_edits import EditFolder
+
+        self._edits = EditFolder(self._store, buf.lock)  # other processes' property edits
+        flusher = BackgroundFlusher(buf, self._edits)
         flusher.start()
         self._helpers.append(flusher)
+        self._helpers.append(self._edits)  # folds late edits before the final manifest
         self._finalizer = weakref.finalize(self, stop_helpers_and_close, buf, self._helpers)
         self._writer_pid = os.getpid()
+        self._progress_published = 0.0
         install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
 
@@ -278,7 +318,22 @@ class Run:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: it was opened with read_only=True")
         if self._buffer.closed:
             raise ReadOnlyRunError(f"cannot set {what} of run {self.hash}: the run is closed")
+        self._edits.fold_now()  # other processes' earlier edits first, so this change wins
         return self._store.manifest
+
+    def _edit_elsewhere(self, ops: list) -> None:
+        """Change properties of a run this object does not write (see ``run_edits``)."""
+        from aimcol.sdk.run_edits import apply_ops, check_ops, edit_run
+
+        if self.repo.read_only:
+            from aimcol.errors import ReadOnlyRepoError
+
+            raise ReadOnlyRepoError(f"cannot edit run {self.hash}: {self.repo.path} was opened with read_only=True")
+        ops = check_ops(ops)
+        if edit_run(self.repo.layout, self.hash, ops):
+            self._reader.refresh()
+        else:  # a live writer has not folded it yet: show it here meanwhile
+            apply_ops(self._reader.manifest, ops)
 
     def _publish(self) -> None:
         with self._buffer.lock:
@@ -292,14 +347,24 @@ class Run:
 
     # -- params ---------------------------------------------------------------------------
     def __setitem__(self, key, value) -> None:
+        """``run["hparams"] = {...}`` sets one param (a key path as a tuple); ``run[...] = {...}``
+        replaces the whole params tree.  The value is validated before anything changes."""
         path = normalise_key(key)
+        if not path and not isinstance(value, dict):
+            raise TypeError(f"run[...] = value replaces every param and needs a dict, got {type(value).__name__}")
         stored = normalise_value(value, path)
-        manifest = self._writable_manifest(f"param {'.'.join(path)!r}")
+        manifest = self._writable_manifest(f"param {'.'.join(path)!r}" if path else "params")
         set_path(manifest["params"], path, stored)
         self._publish()
 
     def __getitem__(self, key) -> Any:
+        """A copy of the param at ``key`` (``run[...]``: the whole tree); ``KeyError`` if absent."""
         return get_path(self._manifest["params"], normalise_key(key))
+
+    def set(self, key, val: Any, strict: bool = True) -> None:
+        """Aim's ``Run.set``: ``run[key] = val``.  ``strict`` is accepted for compatibility;
+        aimcol always validates (a value it cannot store raises)."""
+        self[key] = val
 
     def get(self, key, default=None) -> Any:
         try:
@@ -327,6 +392,8 @@ class Run:
 
     # -- properties -----------------------------------------------------------------------
     def _set_property(self, key: str, value) -> None:
+        if self.read_only:
+            return self._edit_elsewhere([("set", key, value)])
         manifest = self._writable_manifest(key)
         manifest[key] = value
         self._publish()
@@ -377,12 +444,18 @@ class Run:
         if not isinstance(value, str):
             raise TypeError(f"a tag must be a str, got {type(value).__name__}")
         check_str(value, "run tag")
+        if self.read_only:
+            return self._edit_elsewhere([("add_tag", value)])
         manifest = self._writable_manifest("tags")
         if value not in manifest["tags"]:
             manifest["tags"].append(value)
             self._publish()
 
     def remove_tag(self, value: str) -> bool:
+        if self.read_only:
+            present = value in self.tags
+            self._edit_elsewhere([("remove_tag", value)])
+            return present
         manifest = self._writable_manifest("tags")
         if value in manifest["tags"]:
             manifest["tags"].remove(value)
@@ -396,11 +469,97 @@ class Run:
 
     @property
     def created_at(self) -> datetime.datetime:
-        return datetime.datetime.fromtimestamp(self.creation_time)
+        return local_datetime(self.creation_time)
 
     @property
     def end_time(self) -> float | None:
         return self._manifest.get("end_time")
+
+    @property
+    def finalized_at(self) -> datetime.datetime | None:
+        """When the run was closed, as ``created_at`` is given; ``None`` while open or crashed."""
+        return local_datetime(self.end_time)
+
+    @property
+    def props(self) -> RunProps:
+        """Aim's ``run.props``: the properties as attributes (a live view of this run)."""
+        return RunProps(self)
+
+    # -- progress reports (Aim's check-ins) ---------------------------------------------------
+    PROGRESS_PUBLISH_SECONDS = 1.0
+    """report_progress() publishes the manifest at most this often (unless ``block=True``);
+    in between the report is kept and goes out with the next flush."""
+
+    def report_progress(self, *, expect_next_in: int = 0, block: bool = False) -> None:
+        """Say the run is alive and when the next report is due (``expect_next_in`` seconds).
+
+        Stored in the manifest as ``progress = {"reported_at", "expect_next_by"}``: a run
+        that is still active after ``expect_next_by`` (plus a grace period) is stuck.
+        Cheap in a training loop: the manifest is written at most once a second.
+        """
+        if not isinstance(expect_next_in, (int, float)) or isinstance(expect_next_in, bool) or expect_next_in < 0:
+            raise ValueError(f"expect_next_in must be a number of seconds >= 0, got {expect_next_in!r}")
+        manifest = self._writable_manifest("progress")
+        now = time.time()
+        with self._buffer.lock:
+            manifest["progress"] = {"reported_at": now, "expect_next_by": now + float(expect_next_in)}
+            if block or now - self._progress_published >= self.PROGRESS_PUBLISH_SECONDS:
+                self._store.write_manifest(fsync=block)
+                self._progress_published = now
+
+    def report_successful_finish(self, *, block: bool = True) -> None:
+        """Say the training finished successfully (``successful_finish_reported`` in the manifest)."""
+        manifest = self._writable_manifest("the successful finish")
+        with self._buffer.lock:
+            manifest["successful_finish_reported"] = time.time()
+            self._store.write_manifest(fsync=block)
+
+    @property
+    def progress(self) -> dict | None:
+        """The last ``report_progress()``: ``{"reported_at", "expect_next_by"}`` (unix times)."""
+        report = self._manifest.get("progress")
+        return dict(report) if report else None
+
+    @property
+    def successful_finish_reported(self) -> bool:
+        return self._manifest.get("successful_finish_reported") is not None
+
+    # -- artifacts ----------------------------------------------------------------------------
+    @property
+    def artifacts_uri(self) -> str | None:
+        """Where this run's artifacts go: ``<store set by set_artifacts_uri>/<run hash>``."""
+        base = self._manifest.get("artifacts_uri")
+        return None if base is None else join_uri(base, self.hash)
+
+    def set_artifacts_uri(self, uri: str) -> None:
+        """Set the artifact store (``file:///path``); each run writes into its own folder there."""
+        self._set_property("artifacts_uri", check_str(check_store_uri(uri), "artifacts URI"))
+
+    def log_artifact(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Copy the file ``path`` into the run's artifact folder as ``name`` (default: its
+        file name) and list it in ``run.artifacts``.  The copy is made before this returns."""
+        run_uri = self.artifacts_uri
+        if run_uri is None:
+            raise ValueError("run.artifacts_uri is None. Use run.set_artifacts_uri(...) to set this value")
+        name = check_str(name if name is not None else os.path.basename(path), "artifact name")
+        manifest = self._writable_manifest(f"artifact {name!r}")
+        uri = copy_artifact(path, run_uri, name)
+        with self._buffer.lock:
+            manifest.setdefault("artifacts", {})[name] = {"path": str(path), "uri": uri}
+            self._store.write_manifest()
+
+    def log_artifacts(self, path: str, name: str | None = None, *, block: bool = False) -> None:
+        """Every file under the folder ``path``, as ``<name>/<relative path>``."""
+        prefix = name if name is not None else os.path.basename(os.path.normpath(path))
+        for folder, _, files in sorted(os.walk(path)):
+            for file_name in sorted(files):
+                full = os.path.join(folder, file_name)
+                self.log_artifact(full, f"{prefix}/{os.path.relpath(full, path)}", block=block)
+
+    @property
+    def artifacts(self) -> dict[str, Artifact]:
+        """``name -> Artifact`` of every logged file."""
+        return {k: Artifact(k, v["path"], v["uri"]) for k, v in (self._manifest.get("artifacts") or {}).items()}
 
     @property
     def exit_status(self) -> str | None:
@@ -427,17 +586,10 @@ class Run:
 
     @property
     def duration(self) -> float:
-        end = self.end_time
-        if end is None:
-            end = time.time() if self.active else self._last_point_time()
-        return max(0.0, end - self.creation_time)
+        """Seconds from creation to end (now while active; a crashed run's last point): ``aimcol.sdk.tables``."""
+        from aimcol.sdk.tables import duration_of
 
-    def _last_point_time(self) -> float:
-        """For a crashed run: the newest of creation time and the manifest's last write."""
-        try:
-            return self.repo.layout.storage.stat(self.repo.layout.manifest_key(self.hash)).mtime
-        except OSError:
-            return self.creation_time
+        return duration_of(self)
 
     # -- tracking: the hot path ---------------------------------------------------------------
     def track(
@@ -465,6 +617,8 @@ class Run:
             if name is None or type(value) is dict:
                 return self._track_dict(value, name, step, epoch, context)
             seq = self._sequence_for(name, context, value)
+            if type(seq) is ObjectSequenceState:
+                return self._track_object(seq, value, name, step, epoch)
         t = type(value)
         if t is float:
             if not seq.is_float:
@@ -548,6 +702,17 @@ class Run:
             if disown is not None:
                 disown()
 
+    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch) -> None:
+        """A point of an object sequence (a list, a log record): one record, written now."""
+        if step is not None:
+            step = coerce_step(step, name)
+        if epoch is not None:
+            epoch = coerce_step(epoch, name, "epoch")
+        with self._buffer.lock:
+            if self._buffer.closed:
+                self._raise_closed()
+            self._objects.append(seq, value, step, epoch, name)
+
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
             if name is not None:
@@ -585,13 +750,23 @@ class Run:
                 )
         context = normalise_context(context, name)
         seq = self._registry.find(name, context)
+        if type(seq) is ObjectSequenceState:
+            return seq  # never in the fast lookups: every call comes here
+        if seq is None and is_object_value(value):
+            with self._buffer.lock:
+                if self._buffer.closed:
+                    self._raise_closed()
+                seq = self._objects.add_sequence(name, context, typename(value))
+                self._registry.register(seq)
+                self._store.write_manifest()  # the sequence is visible to readers at once
+            return seq
         if seq is None:
             _, is_float = coerce_value(value, name)  # raises for a value that can't be tracked
             with self._buffer.lock:
                 if self._buffer.closed:
                     self._raise_closed()
+                # written with the batch that first holds its points (RunWriterStore.append_batch)
                 seq_id = self._store.add_sequence(name, context, "float" if is_float else "int")
-                self._store.write_manifest()  # the sequence is visible to readers at once
             seq = self._registry.add(seq_id, name, context, 0, is_float)
         self._registry.remember(name, given_context, seq)
         return seq
@@ -601,6 +776,17 @@ class Run:
         seq.is_float = True
         with self._buffer.lock:
             self._store.set_sequence_dtype(seq.id, "float")
+
+    def _track_each(self, values: np.ndarray, name: str, steps, epochs, context) -> None:
+        """A short array through ``track()``, point by point: its points join the buffer, so
+        a run that logs many short sequences (1,500 metrics of 20 steps) writes one batch and
+        one manifest per flush instead of one per sequence, in ``track()``'s order."""
+        track = self.track
+        items = (values.astype(np.int64) if values.dtype.kind == "b" else values).tolist()
+        step_items = steps.tolist() if steps is not None else [None] * len(items)
+        epoch_items = epochs.tolist() if epochs is not None else [None] * len(items)
+        for value, step, epoch in zip(items, step_items, epoch_items):
+            track(value, name=name, step=step, epoch=epoch, context=context)
 
     def track_array(
         self, values, *, name: str, steps=None, epochs=None, times=None, context: dict | None = None
@@ -628,6 +814,9 @@ class Run:
             steps = _int64_column(steps, n, name, "steps", low=-(2**63), high=INT64_MAX)
         if epochs is not None:
             epochs = _int64_column(epochs, n, name, "epochs", low=-MAX_EXACT_INT, high=MAX_EXACT_INT)
+        if times is None and n <= SHORT_ARRAY_POINTS:
+            self._track_each(values, name, steps, epochs, context)
+            return
         if times is None:
             times = np.full(n, time.time())
         else:
@@ -651,13 +840,14 @@ class Run:
             chunk = max(buf.flush_points, 1_000_000)
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                self._store.append_points(
+                self._store.append_batch(
                     np.full(hi - lo, seq.id, dtype=np.uint32),
                     steps[lo:hi],
                     values[lo:hi].astype(np.float64),
                     epochs[lo:hi] if epochs is not None else None,
                     times[lo:hi],
                 )
+                self._store.defer_publish()  # the flusher writes the manifest within flush_seconds
 
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> None:
@@ -678,6 +868,7 @@ class Run:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
         stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
+        self._objects.close()
         self._finalizer.detach()
         _OPEN_RUNS.discard(self)
 
@@ -721,6 +912,63 @@ class Run:
 
         pd = require_pandas("Run.dataframe()")
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
+
+    # -- object sequences and log records -------------------------------------------------------
+    def _object_sequences(self) -> list[ObjectSequence]:
+        if self._reader is not None:
+            manifest = self._reader.manifest
+        else:
+            with self._buffer.lock:
+                manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
+        return read_object_sequences(self, self.repo.layout.storage, manifest)
+
+    def object_sequences(self) -> list[ObjectSequence]:
+        """Every sequence of object values (lists, log records), in creation order."""
+        return self._object_sequences()
+
+    def get_object_sequence(self, name: str, context: dict | None = None) -> ObjectSequence | None:
+        """The object sequence ``name`` with exactly ``context`` (default ``{}``), or ``None``."""
+        wanted = freeze(context or {})
+        for seq in self._object_sequences():
+            if seq.name == name and freeze(seq.context) == wanted:
+                return seq
+        return None
+
+    def iter_sequence_info_by_type(self, dtypes) -> Iterator[tuple[str, dict, Run]]:
+        """``(name, context, run)`` of every sequence whose dtype is in ``dtypes`` (Aim's names:
+        ``"float"``, ``"int"``, ``"list(float)"``, ``"aim.log_record"`` …)."""
+        wanted = {dtypes} if isinstance(dtypes, str) else set(dtypes)
+        for entry in self._manifest["sequences"]:
+            if entry.get("dtype") in wanted:
+                yield entry["name"], entry["context"], self
+        for entry in self._manifest.get("object_sequences") or []:
+            if entry["dtype"] in wanted:
+                yield entry["name"], entry["context"], self
+
+    def _log(self, level: int, msg: str, params: dict) -> None:
+        caller = sys._getframe(2)
+        record = LogRecord(msg, level, logger_info=(caller.f_code.co_filename, caller.f_lineno), **params)
+        self.track(record, name=LOG_RECORDS_NAME)
+
+    def log_debug(self, msg: str, **params: Any) -> None:
+        """Log a message at DEBUG level (read back with :meth:`get_log_records`)."""
+        self._log(logging.DEBUG, msg, params)
+
+    def log_info(self, msg: str, **params: Any) -> None:
+        """Log a message at INFO level (read back with :meth:`get_log_records`)."""
+        self._log(logging.INFO, msg, params)
+
+    def log_warning(self, msg: str, **params: Any) -> None:
+        """Log a message at WARNING level (read back with :meth:`get_log_records`)."""
+        self._log(logging.WARNING, msg, params)
+
+    def log_error(self, msg: str, **params: Any) -> None:
+        """Log a message at ERROR level (read back with :meth:`get_log_records`)."""
+        self._log(logging.ERROR, msg, params)
+
+    def get_log_records(self) -> ObjectSequence | None:
+        """The messages of ``log_info()`` & co. (``data.values_list()``: :class:`LogRecord`), or ``None``."""
+        return self.get_object_sequence(LOG_RECORDS_NAME)
 
     def get_terminal_logs(self) -> list[str]:
         """Lines the process printed to stdout/stderr while the run captured them."""

@@ -8,6 +8,7 @@ re-tracked step — ``values.values_list()`` is in step order (Aim's is in hash 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -39,14 +40,48 @@ class Context(dict):
 
         return hash(freeze(dict(self)))
 
+    @property
+    def idx(self) -> int:
+        """A stable signed 64-bit id of the context's content (Aim's ``Context.idx``).
+
+        Equal contexts have equal ids in every process and aimcol version; the numbers are
+        not Aim's (Aim hashes its own encoding), so they are not comparable with Aim's.
+        """
+        import hashlib
+
+        digest = hashlib.blake2b(_canonical(dict(self)).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "little", signed=True)
+
+
+def _canonical(value: Any) -> str:
+    """Key-order-independent text of a context value (dicts sorted, types kept apart)."""
+    if isinstance(value, dict):
+        return (
+            "{" + ",".join(f"{k!r}:{_canonical(v)}" for k, v in sorted(value.items(), key=lambda kv: repr(kv[0]))) + "}"
+        )
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    return f"{type(value).__name__}:{value!r}"
+
+
+COLUMN_OF = {"value": "value", "step": "step", "epoch": "epoch", "time": "time"}
+
 
 class ColumnView:
-    """One column of a sequence (``values``, ``steps``, ``epochs``, ``timestamps``), Aim's ArrayView API."""
+    """One column of a sequence (``values``, ``steps``, ``epochs``, ``timestamps``): Aim's ArrayView.
+
+    Its indices (``keys``, ``indices*``, ``first_idx`` …) are the **steps**, and everything
+    is in step order.  (Aim's metrics index their value arrays by a hash of the step, so
+    Aim's ``values.indices_list()`` are hashes in hash order; ``metric.data`` is Aim's way
+    to steps, and is the same here.)  ``view[step]`` is the value at that step
+    (``KeyError`` if none), as Aim's sparse ``__getitem__``; a slice is positional.
+    """
 
     def __init__(self, metric: Metric, column: str):
         self._metric = metric
         self._column = column
 
+    # -- whole column ---------------------------------------------------------------------
     def values_numpy(self) -> np.ndarray:
         return self._metric._column_numpy(self._column)
 
@@ -55,8 +90,13 @@ class ColumnView:
 
     tolist = values_list
 
-    def keys_list(self) -> list[int]:
-        return self._metric.steps_numpy().tolist()
+    def indices_numpy(self) -> np.ndarray:
+        return self._metric.steps_numpy()
+
+    def indices_list(self) -> list[int]:
+        return self.indices_numpy().tolist()
+
+    keys_list = indices_list
 
     def sparse_numpy(self) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)``, both sorted by step."""
@@ -66,35 +106,180 @@ class ColumnView:
         steps, values = self.sparse_numpy()
         return steps.tolist(), values.tolist()
 
-    def items(self):
-        return zip(self.keys_list(), self.values_list())
+    # -- iterators (Aim's ArrayView) -------------------------------------------------------
+    def keys(self) -> Iterator[int]:
+        return iter(self.indices_list())
+
+    indices = keys
+
+    def values(self) -> Iterator[Any]:
+        return iter(self.values_list())
+
+    def items(self) -> Iterator[tuple[int, Any]]:
+        return zip(self.indices_list(), self.values_list())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.values_list())
+
+    # -- ends ---------------------------------------------------------------------------------
+    def _end(self, position: int) -> int:
+        steps = self.indices_numpy()
+        if len(steps) == 0:
+            raise KeyError(f"{self._column}s of {self._metric!r} are empty")
+        return position if position >= 0 else len(steps) + position
+
+    def first_idx(self) -> int:
+        """The smallest step."""
+        return int(self.indices_numpy()[self._end(0)])
+
+    def last_idx(self) -> int:
+        """The largest step."""
+        return int(self.indices_numpy()[self._end(-1)])
+
+    def first_value(self) -> Any:
+        """The value at the smallest step."""
+        return self.values_numpy()[self._end(0)].item()
+
+    def last_value(self) -> Any:
+        """The value at the largest step."""
+        return self.values_numpy()[self._end(-1)].item()
+
+    def first(self) -> tuple[int, Any]:
+        """``(step, value)`` at the smallest step."""
+        return self.first_idx(), self.first_value()
+
+    def last(self) -> tuple[int, Any]:
+        """``(step, value)`` at the largest step."""
+        return self.last_idx(), self.last_value()
+
+    # -- container protocol ---------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        """The NumPy dtype the values come in (values: ``int64`` for an int sequence, else
+        ``float64``; epochs ``int64``, or ``float64`` with NaN where a point has none)."""
+        if self._column == "value":
+            return np.dtype(np.int64 if self._metric.dtype == "int" else np.float64)
+        return self.values_numpy().dtype
 
     def __len__(self) -> int:
         return len(self._metric)
 
-    def __iter__(self):
-        return iter(self.values_list())
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
     def __getitem__(self, index):
-        return self.values_numpy()[index]
+        if isinstance(index, slice):
+            return self.values_numpy()[index]
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index a sequence column by step (int) or slice, got {type(index).__name__}")
+        steps = self.indices_numpy()
+        pos = int(np.searchsorted(steps, index))
+        if pos == len(steps) or steps[pos] != index:
+            raise KeyError(f"{self._metric!r} has no step {index}")
+        return self.values_numpy()[pos].item()
 
     def __repr__(self) -> str:
         return f"<{self._column} of {self._metric!r}>"
 
 
-class _SequenceData:
-    """Aim's ``metric.data``: ``numpy()`` → ``(steps, {"value", "epoch", "time"})``."""
+DATA_COLUMNS = (("val", None), ("epoch", "float64"), ("time", "float64"))
+"""Aim's ``metric.data.columns``: the value, epoch and time columns, in this order."""
+_POINT_COLUMN = {"val": "value", "value": "value", "epoch": "epoch", "time": "time"}
 
-    def __init__(self, metric: Metric):
+
+class SequenceData:
+    """Aim's ``metric.data``: the points of a sequence as columns keyed by step.
+
+    ``numpy()`` is ``(steps, [values, epochs, times])`` (epochs float64, NaN where a point has
+    none), step-sorted; ``view(cols)``, ``range(start, stop)`` and ``sample(k)`` narrow it
+    without reading anything.  Unlike Aim (whose sampled storage raises ``ValueError`` for
+    ``range``), ``range`` works: the points with ``start <= step < stop``.
+    """
+
+    def __init__(self, metric: Metric, columns=DATA_COLUMNS, step_range=None, n_items: int = -1):
         self._metric = metric
+        self.columns = list(columns)
+        self.step_range = step_range
+        self.n_items = n_items
 
-    def numpy(self):
+    def _with(self, **changes) -> SequenceData:
+        args = {"columns": self.columns, "step_range": self.step_range, "n_items": self.n_items} | changes
+        return SequenceData(self._metric, **args)
+
+    def view(self, columns) -> SequenceData:
+        """Only ``columns`` (``"val"``, ``"epoch"``, ``"time"``; one name or a list)."""
+        names = [columns] if isinstance(columns, str) else list(columns)
+        unknown = [c for c in names if c not in _POINT_COLUMN]
+        if unknown or not names:
+            raise ValueError(f"unknown sequence data columns {unknown or names!r}: use 'val', 'epoch', 'time'")
+        dtypes = dict(DATA_COLUMNS)
+        return self._with(columns=[(c, dtypes.get(c)) for c in names])
+
+    def range(self, start: int, stop: int) -> SequenceData:
+        """The points with ``start <= step < stop``."""
+        for name, bound in (("start", start), ("stop", stop)):
+            if isinstance(bound, bool) or not isinstance(bound, (int, np.integer)):
+                raise TypeError(f"range() {name} must be an int step, got {bound!r}")
+        return self._with(step_range=(int(start), int(stop)))
+
+    def sample(self, k: int) -> SequenceData:
+        """At most ``k`` points, evenly spaced over the (ranged) points, first and last included."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"sample() needs a count >= 1, got {k!r}")
+        return self._with(n_items=int(k))
+
+    def _positions(self, steps: np.ndarray) -> np.ndarray | None:
+        """Row positions this view selects (``None``: all)."""
+        picked = None
+        if self.step_range is not None:
+            lo, hi = np.searchsorted(steps, self.step_range[0]), np.searchsorted(steps, self.step_range[1])
+            picked = np.arange(lo, max(lo, hi))
+        n = len(steps) if picked is None else len(picked)
+        if 0 < self.n_items < n:
+            chosen = np.unique(np.linspace(0, n - 1, self.n_items).round().astype(np.int64))
+            picked = chosen if picked is None else picked[chosen]
+        return picked
+
+    def numpy(self) -> tuple[np.ndarray, list[np.ndarray]]:
         m = self._metric
-        return m.steps_numpy(), {
-            "value": m.values_numpy(),
-            "epoch": m._column_numpy("epoch"),
-            "time": m._column_numpy("time"),
-        }
+        steps = m.steps_numpy()
+        cols = []
+        for name, _ in self.columns:
+            col = m._column_numpy(_POINT_COLUMN[name])
+            cols.append(col.astype(np.float64) if name == "epoch" else col)
+        picked = self._positions(steps)
+        if picked is not None:
+            steps, cols = steps[picked], [c[picked] for c in cols]
+        return steps, cols
+
+    def items_list(self) -> tuple[list[int], list[list]]:
+        steps, cols = self.numpy()
+        return steps.tolist(), [c.tolist() for c in cols]
+
+    def indices_list(self) -> list[int]:
+        return self.numpy()[0].tolist()
+
+    def values_list(self) -> list[list]:
+        """One list per column (Aim's layout)."""
+        return self.items_list()[1]
+
+    def items(self) -> Iterator[tuple[int, tuple]]:
+        """``(step, (value, epoch, time))`` per point."""
+        steps, cols = self.items_list()
+        return zip(steps, zip(*cols))
+
+    __iter__ = items
+
+    def values(self) -> Iterator[tuple]:
+        """``(value, epoch, time)`` per point (Aim yields each column list in a 1-tuple)."""
+        return zip(*self.values_list())
+
+    def indices(self) -> Iterator[int]:
+        return iter(self.indices_list())
+
+    @property
+    def steps(self) -> ColumnView:
+        return ColumnView(self._metric, "step")
 
 
 class Metric:
@@ -141,12 +326,15 @@ class Metric:
     def max(self):
         return self._stat("max")
 
-    @property
     def first_step(self) -> int | None:
+        """The smallest step tracked, from the manifest (``None`` before the first point).
+
+        A method, as in Aim.  (Aim's is the first step *tracked*, usually the same.)
+        """
         return self._entry.get("first_step")
 
-    @property
     def last_step(self) -> int | None:
+        """The largest step tracked, from the manifest (``None`` before the first point)."""
         return self._entry.get("last_step")
 
     @property
@@ -201,8 +389,27 @@ class Metric:
         return ColumnView(self, "time")
 
     @property
-    def data(self) -> _SequenceData:
-        return _SequenceData(self)
+    def data(self) -> SequenceData:
+        return SequenceData(self)
+
+    # -- Aim's Sequence API --------------------------------------------------------------------
+    version = 2
+    """Aim's sequence storage version; aimcol's points always read as Aim's v2 ``data`` does."""
+
+    @classmethod
+    def allowed_dtypes(cls) -> tuple[str, ...]:
+        return ("float", "int")
+
+    @classmethod
+    def sequence_name(cls) -> str:
+        return "metric"
+
+    def preload(self) -> None:
+        """Read the points now (steps, values, epochs, times) instead of on first use."""
+        self._load(ALL_COLUMNS)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
 
     def values_numpy(self) -> np.ndarray:
         return self._column_numpy("value")
@@ -230,10 +437,22 @@ class Metric:
             schema=ARROW_SCHEMA,
         )
 
-    def dataframe(self):
+    def dataframe(
+        self,
+        include_name: bool = False,
+        include_context: bool = False,
+        include_run: bool = False,
+        only_last: bool = False,
+    ):
+        """Aim's ``Metric.dataframe()``: columns ``idx, step, value, epoch, time`` (datetimes),
+        plus ``metric.name``, ``metric.context.*``, ``run.hash`` and ``run.<param>`` on request."""
+        from aimcol.sdk.query_results import metric_frame
+
+        return metric_frame(self, only_last, include_run, include_name, include_context)
+
+    def to_pandas(self):
+        """:meth:`to_arrow` as a pandas DataFrame (``step``, ``value``, ``epoch``, ``time`` in seconds)."""
         from aimcol.sdk.tables import require_pandas
 
-        require_pandas("Metric.dataframe()")
+        require_pandas("Metric.to_pandas()")
         return self.to_arrow().to_pandas()
-
-    to_pandas = dataframe

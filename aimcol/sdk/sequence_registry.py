@@ -90,6 +90,10 @@ class SequenceRegistry:
         self._by_key[(name, freeze(context))] = state
         return state
 
+    def register(self, state) -> None:
+        """Record a state made elsewhere (an object sequence); never put in the fast lookups."""
+        self._by_key[(state.name, freeze(state.context))] = state
+
     def add_manifest_entry(self, entry: dict):
         """Record a sequence of a resumed run; its auto-step continues after its last step."""
         last = entry.get("last_step")

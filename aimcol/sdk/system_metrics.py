@@ -13,6 +13,10 @@ import platform
 import socket
 import sys
 import threading
+import time
+
+FIRST_SAMPLE_WINDOW = 0.05
+"""Seconds the first CPU reading spans (psutil measures CPU use between two calls)."""
 
 
 def _nvml():
@@ -85,30 +89,39 @@ class SystemMetricsTracker(threading.Thread):
         except ImportError:
             return
         process = psutil.Process()
-        psutil.cpu_percent(interval=None)  # prime: the first reading is meaningless
+        psutil.cpu_percent(interval=None)  # prime: a reading covers the time since the previous one
+        process.cpu_percent(interval=None)
         nvml = _nvml()
         try:
-            while not self._stop_event.wait(self._interval):
-                run = self._run_ref()
-                if run is None:
-                    return
-                try:
-                    for key, value in sample_host(process).items():
-                        run.track(value, name=f"__system__{key}", context={})
-                    if nvml is not None:
-                        for index, gpu in enumerate(sample_gpus(nvml)):
-                            for key, value in gpu.items():
-                                run.track(value, name=f"__system__{key}", context={"gpu": index})
-                except Exception:
-                    return  # run closed or disk gone: stop sampling quietly
-                finally:
-                    del run
+            # the first sample comes at once (after a short CPU window), even if stop() was
+            # already called: a run shorter than one interval still has one
+            time.sleep(FIRST_SAMPLE_WINDOW)
+            while self._sample(process, nvml) and not self._stop_event.wait(self._interval):
+                pass
         finally:
             if nvml is not None:
                 try:
                     nvml.nvmlShutdown()
                 except Exception:
                     pass
+
+    def _sample(self, process, nvml) -> bool:
+        """Track one sample of every metric; False once the run is gone or refuses points."""
+        run = self._run_ref()
+        if run is None:
+            return False
+        try:
+            for key, value in sample_host(process).items():
+                run.track(value, name=f"__system__{key}", context={})
+            if nvml is not None:
+                for index, gpu in enumerate(sample_gpus(nvml)):
+                    for key, value in gpu.items():
+                        run.track(value, name=f"__system__{key}", context={"gpu": index})
+        except Exception:
+            return False  # run closed or disk gone: stop sampling quietly
+        finally:
+            del run
+        return True
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -1,6 +1,285 @@
-"""Run rows for pandas (`Run.dataframe`) and dotted param flattening shared with the TUI."""
+"""The SDK's tables: fixed Arrow schemas for runs and sequences, and the one home of run status,
+duration and their text forms.
+
+``Repo.runs_table()`` and ``Repo.sequences_table()`` (and ``aimcol query --runs``, the TUI's
+runs screen, ``aimcol runs ls``) all read these columns, so no consumer guesses or re-normalises
+a name.  The run's key is the column ``run`` (its hash) in every table, points included, so
+any two of them join on one name.
+
+Runs table (:data:`RUNS_SCHEMA`), one row per run, newest first, then one column per param
+leaf (dotted path: ``hparams.lr``; a param named like a property gets a ``param.`` prefix),
+then, when asked for, metric summary columns ``<metric>.<stat>`` (``loss.last``,
+``loss.min``…; a context other than ``{}`` adds its values: ``loss:val.last``).
+
+Sequences table (:data:`SEQUENCES_SCHEMA`), one row per metric sequence, then one
+``context.<key>`` column per context key, then the statistics.
+
+Status (:func:`run_status`), computed here only:
+
+* ``active``: a writer holds the run now;
+* ``finished``: closed cleanly (it has an ``end_time``);
+* ``failed`` / ``interrupted``: the writer recorded, while closing, that the training script
+  raised or was interrupted (the manifest's ``exit_status``);
+* ``crashed``: the writer died without closing it.
+
+Duration (:func:`run_duration`): end (or now, while active) minus creation time.  A crashed
+run has no end time; its end is the time of its last point (:func:`last_point_time`), which
+archiving, renaming or repairing the run does not change (the manifest's modification time
+did).
+"""
 
 from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+RUN_STATUSES = ("active", "finished", "failed", "interrupted", "crashed")
+RECORDED_STATUSES = ("failed", "interrupted")
+"""The manifest ``exit_status`` values that name a status of their own (``finished`` is the plain one)."""
+
+
+def _field(name: str, typ: pa.DataType, doc: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, typ, nullable=nullable, metadata={"doc": doc})
+
+
+RUNS_SCHEMA = pa.schema(
+    [
+        _field("run", pa.string(), "run hash (24 hex characters); the join key of every table", False),
+        _field("name", pa.string(), "run name"),
+        _field("experiment", pa.string(), "experiment name ('default' when none was set)"),
+        _field("description", pa.string(), "free text"),
+        _field("tags", pa.list_(pa.string()), "tags, in the order they were added"),
+        _field("archived", pa.bool_(), "hidden from queries unless they mention run.archived", False),
+        _field("active", pa.bool_(), "a live process holds the run's writer lock now", False),
+        _field("status", pa.string(), "one of " + ", ".join(RUN_STATUSES), False),
+        _field("creation_time", pa.float64(), "unix seconds", False),
+        _field("end_time", pa.float64(), "unix seconds of a clean close; null while active or crashed"),
+        _field("duration", pa.float64(), "seconds: end (now while active, last point if crashed) - creation"),
+    ]
+)
+"""The leading columns of ``Repo.runs_table()``; param and metric columns follow."""
+
+SEQUENCES_SCHEMA = pa.schema(
+    [
+        _field("run", pa.string(), "run hash", False),
+        _field("run_name", pa.string(), "the run's name"),
+        _field("experiment", pa.string(), "the run's experiment"),
+        _field("seq_id", pa.int32(), "the sequence's id inside its run", False),
+        _field("name", pa.string(), "metric name", False),
+        _field("context", pa.string(), "context as JSON with sorted keys ('{}' for none)", False),
+        _field("dtype", pa.string(), "value type of the points"),
+        _field("count", pa.int64(), "number of points"),
+        _field("first", pa.float64(), "first value"),
+        _field("last", pa.float64(), "last value"),
+        _field("min", pa.float64(), "smallest value"),
+        _field("max", pa.float64(), "largest value"),
+        _field("first_step", pa.int64(), "first step"),
+        _field("last_step", pa.int64(), "last step"),
+    ]
+)
+"""The columns of ``Repo.sequences_table()``; ``context.<key>`` columns sit after ``context``."""
+
+METRIC_STATS = ("last", "min", "max", "first", "count", "last_step")
+"""The statistics a runs table can carry per metric (``runs_table(metrics=...)``)."""
+
+
+# ---- status and duration ---------------------------------------------------------------------------
+
+
+def run_status(active: bool, end_time: float | None, recorded: str | None = None) -> str:
+    """The status of one run (see the module docstring); ``recorded`` is the manifest's ``exit_status``."""
+    if active:
+        return "active"
+    if recorded in RECORDED_STATUSES:
+        return recorded
+    if end_time is None or (isinstance(end_time, float) and math.isnan(end_time)):
+        return "crashed"
+    return "finished"
+
+
+def run_statuses(active: np.ndarray, has_end: np.ndarray, recorded: list | None = None) -> pa.Array:
+    """:func:`run_status` over arrays (``recorded``: the manifest ``exit_status`` per run, or None)."""
+    from aimcol.format.arrow_gather import take
+    from aimcol.format.run_index import arrow_strings
+
+    code = {name: i for i, name in enumerate(RUN_STATUSES)}
+    codes = np.where(active, code["active"], np.where(has_end, code["finished"], code["crashed"]))
+    if recorded is not None:
+        for i, value in enumerate(recorded):
+            if value in RECORDED_STATUSES and not active[i]:
+                codes[i] = code[value]
+    # gathered from the five names: pa.array over Python strings would import pandas to probe them
+    return take(arrow_strings(list(RUN_STATUSES)), codes.astype(np.int64))
+
+
+def run_duration(creation_time: float, end_time: float | None, active: bool, now: float, last_point: float) -> float:
+    """Seconds from creation to the end (``now`` while active, ``last_point`` for a crashed run)."""
+    if end_time is not None and not (isinstance(end_time, float) and math.isnan(end_time)):
+        end = end_time
+    else:
+        end = now if active else last_point
+    return max(0.0, end - creation_time)
+
+
+_LAST_POINT_CACHE: dict[tuple, float] = {}
+
+
+def last_point_time(layout, manifest: dict) -> float:
+    """Unix time of the newest point a run holds (its creation time when it has none).
+
+    Read from the run's newest segment only (the live one, else the last sealed one): the
+    ``time`` column, one file.  Cached per (run, segment list, live rows) so a listing that
+    refreshes every two seconds reads each crashed run once.
+    """
+    from aimcol.format.segments import SealedSegmentReader, read_live_segment
+
+    run_hash = manifest["hash"]
+    segments = manifest.get("segments") or []
+    live = manifest.get("live")
+    key = (id(layout.storage), run_hash, len(segments), live, manifest.get("live_rows"))
+    found = _LAST_POINT_CACHE.get(key)
+    if found is not None:
+        return found
+    newest = float(manifest["creation_time"])
+    try:
+        times = np.empty(0)
+        if live:
+            times = read_live_segment(layout.storage, layout.segment_key(run_hash, live)).column("time").to_numpy()
+        if not len(times) and segments:
+            entry = segments[-1]
+            reader = SealedSegmentReader(layout.storage, layout.segment_key(run_hash, entry["file"]), entry)
+            times = reader.read_rows(0, int(entry["rows"]), columns=("time",))["time"]
+        if len(times):
+            newest = max(newest, float(np.nanmax(times)))
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        pass  # an unreadable segment: `aimcol check` names it; the duration falls back to zero
+    if len(_LAST_POINT_CACHE) > 4096:
+        _LAST_POINT_CACHE.clear()
+    _LAST_POINT_CACHE[key] = newest
+    return newest
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h01m``, ``3d04h``; ``""`` for None/NaN.  The one text form of a duration."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+# ---- building the tables from an index snapshot ----------------------------------------------------
+
+
+def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
+    """The runs table (:data:`RUNS_SCHEMA` + params) of ``rows`` of an index snapshot."""
+    from aimcol.format import manifest as manifest_io
+    from aimcol.format.arrow_gather import take
+    from aimcol.format.run_index import arrow_values, np_valid, np_values
+    from aimcol.query import experiment_names
+    from aimcol.sdk import query_results as qr
+
+    runs = snap.runs
+    active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
+    created = np_values(runs.column("creation_time"))[rows]
+    end = take(runs.column("end_time"), rows)
+    has_end = np_valid(end)
+    end_np = np_values(end, np.nan)
+    finish = np.where(has_end, end_np, np.where(active, now, np.nan))
+    hashes = take(runs.column("hash"), rows)
+    for i in np.flatnonzero(~has_end & ~active):  # crashed: their end is their last point
+        try:
+            manifest = manifest_io.read_manifest(snap.layout, hashes[int(i)].as_py())
+        except (OSError, ValueError):
+            finish[i] = created[i]
+            continue
+        finish[i] = last_point_time(snap.layout, manifest)
+    recorded = take(runs.column("exit_status"), rows).to_pylist() if "exit_status" in runs.column_names else None
+    out: dict[str, Any] = {
+        "run": hashes,
+        "name": take(runs.column("name"), rows),
+        "experiment": experiment_names(take(runs.column("experiment"), rows)),
+        "description": take(runs.column("description"), rows),
+        "tags": take(runs.column("tags"), rows),
+        "archived": take(runs.column("archived"), rows),
+        "active": arrow_values(active),
+        "status": run_statuses(active, has_end, recorded),
+        "creation_time": arrow_values(created),
+        "end_time": end,
+        "duration": arrow_values(np.maximum(0.0, finish - created)),
+    }
+    for path in qr._param_leaf_paths(snap):
+        name = qr._dotted(path)
+        if name in out:  # a param named like a property, or "a.b" beside a → b
+            name = "param." + name
+        if name in out:
+            import json
+
+            name = json.dumps(list(path))
+        out[name] = qr._param_column(snap, path, rows)
+    return _as_table(out, RUNS_SCHEMA)
+
+
+def build_sequences_table(snap, rows: np.ndarray) -> pa.Table:
+    """The sequences table (:data:`SEQUENCES_SCHEMA` + ``context.<key>``) of ``rows`` of a snapshot."""
+    from aimcol.format.arrow_gather import take
+    from aimcol.query import experiment_names
+    from aimcol.sdk import query_results as qr
+
+    seqs = snap.seqs
+    run_rows = snap.seq_run[rows]
+    out: dict[str, Any] = {
+        "run": take(seqs.column("run"), rows),
+        "run_name": take(snap.runs.column("name"), run_rows),
+        "experiment": experiment_names(take(snap.runs.column("experiment"), run_rows)),
+        "seq_id": take(seqs.column("seq_id"), rows),
+        "name": take(seqs.column("name"), rows),
+        "context": take(seqs.column("context"), rows),
+    }
+    contexts = snap.contexts_of(rows) if len(rows) else []
+    flat = [qr._flatten(c) for c in contexts]
+    paths: dict[tuple, None] = {}
+    for f in flat:
+        for p in f:
+            paths.setdefault(p, None)
+    for path in paths:
+        out["context." + qr._dotted(path)] = qr._column_from_values([f.get(path) for f in flat])
+    for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
+        out[name] = take(seqs.column(name), rows)
+    return _as_table(out, SEQUENCES_SCHEMA)
+
+
+def _as_table(columns: dict[str, Any], schema: pa.Schema) -> pa.Table:
+    """A table whose schema's columns have exactly the documented types (and field docs)."""
+    arrays = {}
+    fields = []
+    for name, column in columns.items():
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        index = schema.get_field_index(name)
+        if index >= 0:
+            field = schema.field(index)
+            if column.type != field.type:
+                column = column.cast(field.type)
+            fields.append(field.with_nullable(True) if column.null_count else field)
+        else:
+            fields.append(pa.field(name, column.type))
+        arrays[name] = column
+    return pa.Table.from_arrays(list(arrays.values()), schema=pa.schema(fields))
+
+
+# ---- pandas and params -----------------------------------------------------------------------------
 
 
 def require_pandas(what: str):
@@ -40,3 +319,70 @@ def run_row(run, *, include_props: bool = True, include_params: bool = True) -> 
     if include_params:
         row.update(flatten_params(run._manifest["params"]))
     return row
+
+
+# ---- one run, read-only ------------------------------------------------------------------------------
+
+
+def status_of(run) -> str:
+    """:func:`run_status` of a ``Run`` object."""
+    return run_status(run.active, run.end_time, run._manifest.get("exit_status"))
+
+
+def duration_of(run, now: float | None = None) -> float:
+    """:func:`run_duration` of a ``Run`` object (a crashed run ends at its last point)."""
+    import time
+
+    active = run.active
+    end = run.end_time
+    last = float(run.creation_time)
+    if end is None and not active:
+        last = last_point_time(run.repo.layout, run._manifest)
+    return run_duration(run.creation_time, end, active, time.time() if now is None else now, last)
+
+
+# ---- column helpers for consumers of these tables (the TUI, the CLI) -----------------------------------
+# Thin, public names over the format layer's Arrow<->NumPy functions: they avoid pyarrow.compute,
+# whose import costs ~0.3 s before a first paint.
+
+
+def take_rows(data: pa.Table | pa.Array | pa.ChunkedArray, rows: np.ndarray):
+    """Rows ``rows`` (int64 indices) of a table or column, without importing pyarrow.compute."""
+    from aimcol.format.arrow_gather import take, take_table
+
+    return take_table(data, rows) if isinstance(data, pa.Table) else take(data, rows)
+
+
+def column_numpy(column, fill=0) -> np.ndarray:
+    """A bool or numeric column as NumPy values; nulls become ``fill``."""
+    from aimcol.format.run_index import np_values
+
+    return np_values(column, fill)
+
+
+def column_valid(column) -> np.ndarray:
+    """A column's validity as a bool array (True: not null)."""
+    from aimcol.format.run_index import np_valid
+
+    return np_valid(column)
+
+
+def numpy_column(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """A NumPy array as an Arrow column, null where ``valid`` is False."""
+    from aimcol.format.run_index import arrow_values
+
+    return arrow_values(values) if valid is None else arrow_values(values, valid)
+
+
+def string_column(values: list) -> pa.Array:
+    """Python strings (or None) as an Arrow string column, without pa.array's pandas probe."""
+    from aimcol.format.run_index import arrow_strings
+
+    return arrow_strings(values)
+
+
+def strings_equal(column, value: str) -> np.ndarray:
+    """Bool mask of the rows of a string column equal to ``value``."""
+    from aimcol.format.arrow_gather import strings_equal_scalar
+
+    return strings_equal_scalar(column, value)

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from aimcol.errors import UnstorableValueError
+from aimcol.errors import UnstorableValueError, UntrackableValueError
 from aimcol.format.contexts import freeze  # noqa: F401 (re-exported: sequences are keyed by it)
 from aimcol.sdk.params import normalise_value
 
@@ -49,7 +49,13 @@ def coerce_value(value, name) -> tuple[float | int, bool]:
         return float(value), True
     if hasattr(value, "item") and callable(value.item) and getattr(value, "numel", lambda: 1)() == 1:
         return coerce_value(value.item(), name)  # framework tensors (torch, jax) of one element
-    raise TypeError(f"track() value for {name!r} must be a real number, got {type(value).__name__}")
+    if isinstance(value, (list, tuple)) or isinstance(getattr(type(value), "aim_typename", None), str):
+        # an object value reaching a number sequence (object sequences never come here)
+        raise ValueError(f"Cannot log value '{value}' on sequence '{name}'. Incompatible data types.")
+    raise UntrackableValueError(
+        f"track() value for {name!r} must be a real number, got {type(value).__name__} "
+        "(lists and log records are tracked as object sequences)"
+    )
 
 
 def coerce_step(step, name, what: str = "step") -> int:

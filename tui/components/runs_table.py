@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from aimcol.format.arrow_gather import take
+from aimcol.sdk.tables import take_rows
 from aimcol.tui.formatting import format_duration, format_number, format_timestamp, format_value, truncate
 
 MARK = "●"
@@ -94,6 +94,8 @@ class RunsTable(ScrollView, can_focus=True):
         "runs-table--active",
         "runs-table--crashed",
         "runs-table--finished",
+        "runs-table--failed",
+        "runs-table--interrupted",
         "runs-table--archived",
     }
 
@@ -111,6 +113,8 @@ class RunsTable(ScrollView, can_focus=True):
     RunsTable > .runs-table--active { color: $success; text-style: bold; }
     RunsTable > .runs-table--crashed { color: $error; text-style: bold; }
     RunsTable > .runs-table--finished { }
+    RunsTable > .runs-table--failed { color: $error; }
+    RunsTable > .runs-table--interrupted { color: $warning; }
     RunsTable > .runs-table--archived { text-style: italic dim; }
     """
 
@@ -143,7 +147,7 @@ class RunsTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, fixed_columns: int = 2) -> None:  # noqa: A002
         super().__init__(id=id)
-        self.table: pa.Table = pa.table({"hash": pa.array([], pa.string())})
+        self.table: pa.Table = pa.table({"run": pa.array([], pa.string())})
         self.columns: list[TableColumn] = []
         self.order = np.zeros(0, dtype=np.int64)
         self.marks: set[str] = set()
@@ -161,13 +165,13 @@ class RunsTable(ScrollView, can_focus=True):
         return len(self.order)
 
     def set_data(self, table: pa.Table, columns: list[TableColumn]) -> None:
-        """Show ``table`` (must have a ``hash`` column); keeps the cursor on the same run if it is still there."""
+        """Show ``table`` (must have a ``run`` column, the run hash); keeps the cursor on the same run if it is still there."""
         current = self.current_hash
         old_key = self.columns[self.cursor_column].key if self.columns else None
         self.table = table
         self.columns = columns
         self._values = {}
-        self._hashes = table.column("hash").to_pylist()
+        self._hashes = table.column("run").to_pylist()
         self._measure()
         keys = [c.key for c in columns]
         if self.sort_key not in keys:
@@ -193,7 +197,7 @@ class RunsTable(ScrollView, can_focus=True):
                 continue
             widest = len(col.label) + 1
             if col.key in self.table.column_names and n:
-                values = take(self.table.column(col.key), sample).to_pylist()
+                values = take_rows(self.table.column(col.key), sample).to_pylist()
                 widest = max([widest] + [len(format_cell(col.kind, v)) for v in values])
             col.width = max(3, min(widest, col.max_width))
 

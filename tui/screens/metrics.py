@@ -285,6 +285,8 @@ class MetricsScreen(Screen):
         self.app.call_from_thread(self._show_curves, ready)
 
     def _show_curves(self, ready: CurvesReady) -> None:
+        if not self.is_attached or not self.query(BraillePlot):
+            return  # the screen was closed while its curves were being built
         settings = ready.settings
         if self.total_matched == 0:
             scope = f" in the {len(self.run_hashes)} chosen runs" if self.run_hashes is not None else ""
@@ -488,10 +490,13 @@ class MetricsScreen(Screen):
                 self.app.call_from_thread(self.notify, f"cannot list metrics: {exc}", severity="error")
                 return
             if self.run_hashes is not None:
-                import pyarrow as pa
-                import pyarrow.compute as pc
+                import numpy as np
 
-                sequences = sequences.filter(pc.is_in(sequences.column("hash"), pa.array(self.run_hashes)))
+                from aimcol.sdk.tables import take_rows
+
+                chosen = set(self.run_hashes)
+                rows = [i for i, h in enumerate(sequences.column("run").to_pylist()) if h in chosen]
+                sequences = take_rows(sequences, np.array(rows, dtype=np.int64))
             keys = metric_keys(sequences)
         self.app.call_from_thread(self._show_metric_picker, keys)
 

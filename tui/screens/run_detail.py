@@ -15,7 +15,7 @@ from aimcol.tui.formatting import format_duration, format_number, format_timesta
 from aimcol.tui.messages import ArchiveDone, RunDetailLoaded
 from aimcol.tui.repo_source import RunDetail, context_label
 
-STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "finished": ""}
+STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "failed": "red", "interrupted": "yellow", "finished": ""}
 SPARK_WIDTH = 20
 
 

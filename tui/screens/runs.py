@@ -18,8 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from aimcol import AimQLSyntaxError
-from aimcol.format.arrow_gather import take, take_table
-from aimcol.format.run_index import arrow_strings, arrow_values, np_valid, np_values
+from aimcol.sdk.tables import column_numpy, take_rows
 from aimcol.tui.components.query_bar import QueryBar
 from aimcol.tui.components.runs_table import RunsTable, TableColumn
 from aimcol.tui.messages import ArchiveDone, LoadFailed, RunsLoaded, SequencesLoaded
@@ -37,14 +36,11 @@ PROPERTY_COLUMNS = {
     "duration": TableColumn("duration", "duration", "duration", 8),
     "creation_time": TableColumn("creation_time", "created", "time", 16),
     "tags": TableColumn("tags", "tags", "tags", 18),
-    "hash": TableColumn("hash", "hash", "text", 24),
+    "run": TableColumn("run", "hash", "text", 24),
     "description": TableColumn("description", "description", "text", 30),
 }
 DEFAULT_PROPERTIES = ("experiment", "status", "duration", "creation_time", "tags")
 MAX_DEFAULT_METRIC_COLUMNS = 6
-
-
-STATUS_NAMES = arrow_strings(["active", "finished", "crashed"])
 
 
 def metric_column_key(key: MetricKey) -> str:
@@ -188,7 +184,7 @@ class RunsScreen(Screen):
         now = time.monotonic()
         if now < self._next_live:
             return
-        any_active = bool(np_values(self.runs.column("active"), False).any())
+        any_active = bool(column_numpy(self.runs.column("active"), False).any())
         # a slow repository is polled less often, never more than one load in flight
         interval = max(self.app.poll_interval, 5 * self.last_load_seconds)
         self._next_live = now + (interval if any_active else 4 * interval)
@@ -199,22 +195,12 @@ class RunsScreen(Screen):
         """The Arrow table and columns the RunsTable shows, from the loaded runs and choices."""
         runs = self.runs
         if not self.include_archived:
-            runs = take_table(runs, np.flatnonzero(~np_values(runs.column("archived"), False)))
-        active = np_values(runs.column("active"), False)
-        ended = np_valid(runs.column("end_time"))
-        status = take(STATUS_NAMES, np.where(active, 0, np.where(ended, 1, 2)))
-        created, spent = runs.column("creation_time"), runs.column("duration")
-        elapsed = self.app.clock() - np_values(created, np.nan)
-        duration = arrow_values(
-            np.where(active, elapsed, np_values(spent, np.nan)), np.where(active, np_valid(created), np_valid(spent))
-        )
-        runs = runs.append_column("status", status)
-        runs = runs.set_column(runs.column_names.index("duration"), "duration", duration)
+            runs = take_rows(runs, np.flatnonzero(~column_numpy(runs.column("archived"), False)))
         columns = [TableColumn("mark", " ", "mark"), TableColumn("name", "name", "text", 28)]
         columns += [TableColumn(**vars(PROPERTY_COLUMNS[p])) for p in self.shown_properties]
         for key in self.visible_metric_keys() if self.sequences is not None else []:
             col = metric_column_key(key)
-            runs = runs.append_column(col, last_values(self.sequences, key, runs.column("hash")))
+            runs = runs.append_column(col, last_values(self.sequences, key, runs.column("run")))
             columns.append(TableColumn(col, key.short_label, "number", 14))
         params = param_columns(self.runs)
         for name in self.shown_params if self.shown_params is not None else params:
@@ -241,7 +227,7 @@ class RunsScreen(Screen):
             shown = table.row_count
             statuses = table.table.column("status").to_pylist() if "status" in table.table.column_names else []
             parts.append(f"{shown} run{'s' if shown != 1 else ''}")
-            for state in ("active", "crashed"):
+            for state in ("active", "crashed", "failed", "interrupted"):
                 count = statuses.count(state)
                 if count:
                     parts.append(f"{count} {state}")
@@ -306,7 +292,7 @@ class RunsScreen(Screen):
         if not hashes or self.runs is None:
             return
         current = self.table.current_hash
-        archived = dict(zip(self.runs.column("hash").to_pylist(), self.runs.column("archived").to_pylist()))
+        archived = dict(zip(self.runs.column("run").to_pylist(), self.runs.column("archived").to_pylist()))
         # archive, unless the run under the cursor (or every marked run) is archived already
         target = not archived.get(current, False) if not self.table.marks else not all(archived.get(h) for h in hashes)
         self._archive_worker(hashes, target)

@@ -1,0 +1,283 @@
+"""Sequences whose values are objects rather than numbers: lists (``track([0.1, 0.2],
+name=...)``, as Aim accepts) and log records (``run.log_info(...)``).
+
+This is the seam where object value types plug in.  A value's Aim type name
+(:func:`typename`: ``list(float)``, ``aim.log_record`` …) is the sequence's ``dtype``; a
+value type is added by giving it a type name (``aim_typename``), an encoding to msgpack
+(``to_record``) and a decoding (registered in ``DECODERS``).  Numbers never come here: they
+stay on ``track()``'s columnar fast path.
+
+On disk (see :mod:`aimcol.format.object_points`): points are records in the run's
+``objects.log``; the manifest lists the sequences under ``object_sequences`` (``{id, name,
+context, dtype, count, last_step}``), apart from the metric ``sequences``, so metric
+queries, the index and the TUI never see them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from aimcol.errors import UnstorableValueError
+from aimcol.format.object_points import ObjectPointsWriter, objects_key, pack_record, read_object_points, trim_torn_tail
+from aimcol.format.storage import Storage
+from aimcol.sdk.params import normalise_value
+from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, advance
+
+_ANY_LIST = re.compile(r"list\([A-Za-z][A-Za-z0-9.]*\)")
+
+
+def typename(value: Any) -> str:
+    """Aim's type name of a tracked value: ``int``, ``float``, ``list``, ``list(int)`` …"""
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, int):  # bool included, as in Aim
+        return "int"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "list" if len(value) == 0 else f"list({typename(value[0])})"
+    name = getattr(type(value), "aim_typename", None)
+    return name if isinstance(name, str) else "unknown"
+
+
+def is_object_value(value: Any) -> bool:
+    """Whether ``track()`` stores ``value`` as an object (a list, or a type with ``aim_typename``)."""
+    return isinstance(value, (list, tuple)) or isinstance(getattr(type(value), "aim_typename", None), str)
+
+
+def merged_dtype(dtype: str, base: str) -> str | None:
+    """The sequence's dtype after a value of ``dtype`` joins one of ``base``; ``None`` when
+    Aim calls them incompatible (``list`` takes its element type from the first typed list)."""
+    if dtype == base:
+        return base
+    if base == "list" and _ANY_LIST.fullmatch(dtype):
+        return dtype
+    if dtype == "list" and _ANY_LIST.fullmatch(base):
+        return base
+    return None
+
+
+def incompatible(value: Any, name: str) -> ValueError:
+    return ValueError(f"Cannot log value '{value}' on sequence '{name}'. Incompatible data types.")
+
+
+class ObjectSequenceState:
+    """Writer-side state of one object sequence."""
+
+    __slots__ = ("id", "name", "context", "next_step", "dtype", "count")
+
+    def __init__(self, seq_id: int, name: str, context: dict, next_step: int, dtype: str, count: int = 0):
+        self.id = seq_id
+        self.name = name
+        self.context = context
+        self.next_step = next_step
+        self.dtype = dtype
+        self.count = count
+
+
+class ObjectSequenceWriter:
+    """Adds object sequences to a run's manifest and appends their points.
+
+    Calls come from ``Run`` under the point buffer's lock.  A record is written before the
+    manifest learns about it; the manifest's ``count``/``last_step`` go out with the next
+    manifest write, and a resumed run recounts them from the file.
+    """
+
+    def __init__(self, storage: Storage, run_hash: str, manifest: dict):
+        self.storage = storage
+        self.key = objects_key(run_hash)
+        self.manifest = manifest
+        self._writer: ObjectPointsWriter | None = None
+
+    def entries(self) -> list[dict]:
+        return self.manifest.setdefault("object_sequences", [])
+
+    def resume_states(self) -> list[ObjectSequenceState]:
+        """States of a resumed run's object sequences, their counts and steps taken from the file."""
+        entries = self.manifest.get("object_sequences") or []
+        if not entries:
+            return []
+        trim_torn_tail(self.storage, self.key)
+        states = [ObjectSequenceState(e["id"], e["name"], e["context"], 0, e["dtype"]) for e in entries]
+        for seq_id, step, _, _, _ in read_object_points(self.storage, self.key):
+            if 0 <= seq_id < len(states):
+                state = states[seq_id]
+                state.count += 1
+                advance(state, step)
+        for state, entry in zip(states, entries):
+            entry["count"] = state.count
+            entry["last_step"] = None if state.count == 0 else _last_step(state)
+        return states
+
+    def add_sequence(self, name: str, context: dict, dtype: str) -> ObjectSequenceState:
+        entries = self.entries()
+        entry = {"id": len(entries), "name": name, "context": context, "dtype": dtype, "count": 0, "last_step": None}
+        entries.append(entry)
+        return ObjectSequenceState(entry["id"], name, context, 0, dtype)
+
+    def append(self, state: ObjectSequenceState, value: Any, step: int | None, epoch: int | None, name: str) -> None:
+        """Check ``value`` against the sequence's dtype, encode it and write the record."""
+        dtype = merged_dtype(typename(value), state.dtype)
+        if dtype is None:
+            raise incompatible(value, name)
+        if step is None:
+            step = state.next_step
+            if not STEPS_EXHAUSTED < step <= INT64_MAX:
+                raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
+        stored = to_record(value, name)
+        record = pack_record(state.id, step, epoch, time.time(), stored)
+        if self._writer is None:
+            self._writer = ObjectPointsWriter(self.storage, self.key)
+        self._writer.append(record)
+        entry = self.entries()[state.id]
+        state.dtype = entry["dtype"] = dtype
+        state.count += 1
+        advance(state, step)
+        entry["count"] = state.count
+        entry["last_step"] = step if entry["last_step"] is None else max(entry["last_step"], step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _last_step(state: ObjectSequenceState) -> int:
+    return INT64_MAX if state.next_step == STEPS_EXHAUSTED else state.next_step - 1
+
+
+def to_record(value: Any, name: str) -> Any:
+    """The msgpack-encodable form of an object value."""
+    encode = getattr(value, "to_record", None)
+    if callable(encode):
+        return encode()
+    try:
+        return normalise_value(value, (name,))
+    except TypeError as exc:
+        raise ValueError(f"track() value for {name!r} cannot be stored: {exc}") from None
+
+
+# -- log records --------------------------------------------------------------------------------
+
+
+class LogRecord:
+    """One message of ``run.log_info()`` & co. (Aim's ``aim.log_record``)."""
+
+    aim_typename = "aim.log_record"
+
+    def __init__(self, message: str, level: int, timestamp: float | None = None, logger_info=None, **extra_args: Any):
+        self.message = message
+        self.level = level
+        self.timestamp = time.time() if timestamp is None else timestamp
+        self.logger_info = tuple(logger_info) if logger_info else None
+        self.extra_args = extra_args or None
+
+    def to_record(self) -> dict:
+        return {
+            "message": self.message,
+            "log_level": self.level,
+            "timestamp": self.timestamp,
+            "logger_info": list(self.logger_info) if self.logger_info else None,
+            "extra_args": self.extra_args,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> LogRecord:
+        return cls(
+            record["message"],
+            record["log_level"],
+            record["timestamp"],
+            record.get("logger_info"),
+            **(record.get("extra_args") or {}),
+        )
+
+    def json(self) -> dict:
+        """As Aim's ``LogRecord.json()``."""
+        return {
+            "message": self.message,
+            "log_level": logging.getLevelName(self.level),
+            "timestamp": self.timestamp,
+            "args": self.extra_args,
+        }
+
+    def __repr__(self) -> str:
+        return f"<LogRecord {logging.getLevelName(self.level)} {self.message!r}>"
+
+
+DECODERS = {LogRecord.aim_typename: LogRecord.from_record}
+"""dtype -> function turning a stored record back into its object."""
+
+LOG_RECORDS_NAME = "__log_records"
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class ObjectSequenceData:
+    """Aim's ``sequence.data``: the points as step-ordered lists (latest write per step)."""
+
+    def __init__(self, steps: list[int], values: list, epochs: list):
+        self._steps, self._values, self._epochs = steps, values, epochs
+
+    def indices_list(self) -> list[int]:
+        return list(self._steps)
+
+    def values_list(self) -> list:
+        return list(self._values)
+
+    def items(self) -> Iterator[tuple[int, Any]]:
+        return iter(list(zip(self._steps, self._values)))
+
+    def items_list(self) -> list[tuple[int, Any]]:
+        return list(zip(self._steps, self._values))
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+
+class ObjectSequence:
+    """A stored object sequence of a run: ``name``, ``context``, ``dtype`` and its points."""
+
+    def __init__(self, run, entry: dict, points: list):
+        self.run = run
+        self.name = entry["name"]
+        self.context = entry["context"]
+        self.dtype = entry["dtype"]
+        decode = DECODERS.get(self.dtype)
+        latest: dict[int, tuple] = {}
+        for _, step, epoch, _, value in points:
+            latest[step] = (epoch, decode(value) if decode is not None else value)
+        steps = sorted(latest)
+        self.data = ObjectSequenceData(steps, [latest[s][1] for s in steps], [latest[s][0] for s in steps])
+
+    def values_list(self) -> list:
+        return self.data.values_list()
+
+    def indices_list(self) -> list[int]:
+        return self.data.indices_list()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        return f"<ObjectSequence {self.name!r} {self.context} dtype={self.dtype} of run {self.run.hash}>"
+
+
+def read_object_sequences(run, storage: Storage, manifest: dict) -> list[ObjectSequence]:
+    """Every object sequence of a run, read from its file once."""
+    entries = manifest.get("object_sequences") or []
+    if not entries:
+        return []
+    by_id: list[list] = [[] for _ in entries]
+    for point in read_object_points(storage, objects_key(run.hash)):
+        if 0 <= point[0] < len(entries):
+            by_id[point[0]].append(point)
+    return [ObjectSequence(run, entry, points) for entry, points in zip(entries, by_id)]

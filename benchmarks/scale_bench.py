@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Scale benchmarks W9 (many runs) and W10 (many metrics per run), aimcol alone.
+
+    .venv/bin/python benchmarks/scale_bench.py w9 [--runs 100000 --sequences 10 --steps 1000]
+    .venv/bin/python benchmarks/scale_bench.py w9 --runs 100000 --sequences 1 --steps 100   # quick variant
+    .venv/bin/python benchmarks/scale_bench.py w10 [--runs 1500 --metrics 1500 --steps 20]
+
+W9 (shared/bench/WORKLOADS.md): ``--runs`` runs x ``--sequences`` sequences x ``--steps``
+steps, built with the bulk path by ``--procs`` writer processes. Measured, each in a fresh
+process: the first index build (the index files removed first: what the first reader of a
+repository copied from elsewhere pays), ``query_runs`` cold (new process: open the repository
+and query) and warm, the first query in a new process including imports, ``aimcol runs ls
+--json``, the TUI's first paint, and a group-by-run last-value scan on Dask (2 workers) when
+``Repo.to_dask`` is available. Every figure carries the process's peak RSS.
+
+W10: 5 experiments x ``--runs`` runs (a tenth of a large team's 7,500 is the issue's shape:
+``--runs 1500``), ``--metrics`` metrics of ``--steps`` steps per run, 150 params and 50 tags,
+the metrics logged the way frameworks do (every metric at every step through ``track()``).
+Measured: build, ``query_runs``, one metric across all runs as NumPy, the runs table, TUI first
+paint, and the peak RSS of each.
+
+Aim is not measured here: at its ~0.4 ms a point, W9's 1B points or W10's 225M would take days.
+The repository is written once under ``benchmarks/.work/`` and reused (``--rebuild`` to redo).
+Prints Markdown; raw figures go to ``benchmarks/results/<w>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_common import emit, parse_result  # noqa: E402
+
+W9_QUERIES = ("", "run.hparams.lr < 0.001", "run.hparams.batch_size == 64 and run.experiment == 'exp-1'")
+W10_QUERY = "run.hparams.p3 < 2 and run.experiment == 'exp-2'"
+
+
+# -- building ----------------------------------------------------------------------------------
+def _w9_runs(job: tuple[str, int, int, int, int]) -> int:
+    import numpy as np
+
+    from aimcol import Run
+
+    path, start, stop, sequences, steps = job
+    base = np.linspace(1.0, 0.0, steps)
+    for i in range(start, stop):
+        rng = np.random.default_rng(i)
+        run = Run(repo=path, experiment=f"exp-{i % 5}", system_tracking_interval=None, capture_terminal_logs=False)
+        run["hparams"] = {
+            "lr": float(10 ** rng.uniform(-5, -1)),
+            "batch_size": int(rng.choice([16, 32, 64, 128])),
+            "seed": i,
+        }
+        for k in range(sequences):
+            name = ("loss", "acc", "lr", "grad_norm", "f1")[k % 5]
+            run.track_array(
+                base + k + rng.normal(0, 0.01, steps), name=name, context={"subset": ("train", "val")[k // 5 % 2]}
+            )
+        run.close()
+    return stop - start
+
+
+def _w10_runs(job: tuple[str, int, int, int, int]) -> int:
+    from aimcol import Run
+
+    path, start, stop, metrics, steps = job
+    names = [f"metric_{m:04d}" for m in range(metrics)]
+    for i in range(start, stop):
+        run = Run(repo=path, experiment=f"exp-{i % 5}", system_tracking_interval=None, capture_terminal_logs=False)
+        run["hparams"] = {f"p{p}": (i * 31 + p) % 7 for p in range(150)}
+        for t in range(50):
+            run.add_tag(f"tag-{(i + t) % 80}")
+        track = run.track
+        for step in range(steps):
+            for m, name in enumerate(names):
+                track(1.0 / (1 + step) + m * 1e-3, name=name, step=step)
+        run.close()
+    return stop - start
+
+
+def build(kind: str, path: Path, args) -> dict:
+    if path.exists() and not args.rebuild:
+        return {"reused": str(path)}
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    from aimcol import Repo
+
+    Repo(str(path), init=True)
+    n = args.runs
+    bounds = [n * k // args.procs for k in range(args.procs + 1)]
+    if kind == "w9":
+        jobs = [(str(path), bounds[k], bounds[k + 1], args.sequences, args.steps) for k in range(args.procs)]
+        work = _w9_runs
+    else:
+        jobs = [(str(path), bounds[k], bounds[k + 1], args.metrics, args.steps) for k in range(args.procs)]
+        work = _w10_runs
+    t0 = time.perf_counter()
+    with Pool(args.procs) as pool:
+        pool.map(work, jobs)
+    seconds = time.perf_counter() - t0
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    points = n * (args.sequences if kind == "w9" else args.metrics) * args.steps
+    return {"build_s": seconds, "points": points, "us_per_point": seconds / points * 1e6, "bytes": size}
+
+
+# -- measuring (each in a child process) -------------------------------------------------------
+def child(mode: str, path: str, extra: list[str] = (), timeout: float = 3600) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    t0 = time.perf_counter()
+    cp = subprocess.run(
+        [sys.executable, __file__, "_child", mode, path, *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    res = parse_result(cp.stdout)
+    if cp.returncode != 0 or res is None:
+        return {"error": (cp.stderr or cp.stdout)[-1500:]}
+    res["process_s"] = time.perf_counter() - t0
+    return res
+
+
+def _child(mode: str, path: str, extra: list[str]) -> dict:
+    t0 = time.perf_counter()
+    from aimcol import Repo
+
+    t_import = time.perf_counter() - t0
+    if mode == "index_build":
+        index = Path(path) / ".aimcol" / "index"
+        shutil.rmtree(index, ignore_errors=True)
+        t0 = time.perf_counter()
+        n = sum(1 for _ in Repo(path).query_runs("").iter_runs())
+        return {"import_s": t_import, "first_index_build_s": time.perf_counter() - t0, "runs": n}
+    if mode == "query_runs":
+        queries = json.loads(extra[0])
+        out = {"import_s": t_import, "cold_s": {}, "warm_s": {}, "matches": {}}
+        repo = None
+        for q in queries:  # the first one is cold: it opens the repository and loads the index
+            t0 = time.perf_counter()
+            repo = repo or Repo(path)
+            out["matches"][q] = sum(1 for _ in repo.query_runs(q).iter_runs())
+            out["cold_s"][q] = time.perf_counter() - t0
+        for q in queries:
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                sum(1 for _ in repo.query_runs(q).iter_runs())
+                times.append(time.perf_counter() - t0)
+            out["warm_s"][q] = sorted(times)[len(times) // 2]
+        return out
+    if mode == "one_metric":
+        t0 = time.perf_counter()
+        repo = Repo(path)
+        points = seqs = 0
+        for metric in repo.query_metrics(extra[0]):
+            _steps, values = metric.sparse_numpy()
+            points += len(values)
+            seqs += 1
+        return {"import_s": t_import, "seconds": time.perf_counter() - t0, "sequences": seqs, "points": points}
+    if mode == "runs_table":
+        t0 = time.perf_counter()
+        table = Repo(path).runs_table()
+        return {"import_s": t_import, "seconds": time.perf_counter() - t0, "rows": table.num_rows}
+    if mode == "dask_last":
+        repo = Repo(path)
+        if not hasattr(repo, "to_dask"):
+            return {"skipped": "Repo.to_dask is not available in this build"}
+        from dask.distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
+            t0 = time.perf_counter()
+            frame = repo.to_dask(query="metric.name == 'loss'")
+            last = frame.groupby("run_hash")["value"].last().compute()
+            return {"seconds": time.perf_counter() - t0, "runs": len(last)}
+    raise SystemExit(f"unknown child mode {mode}")
+
+
+def runs_ls(path: str) -> dict:
+    t0 = time.perf_counter()
+    cp = subprocess.run(
+        [sys.executable, "-m", "aimcol", "runs", "ls", "--json", "--repo", path],
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+        timeout=3600,
+    )
+    seconds = time.perf_counter() - t0
+    if cp.returncode != 0:
+        return {"error": cp.stderr.decode()[-800:]}
+    return {"seconds": seconds, "bytes_out": len(cp.stdout)}
+
+
+def first_paint(path: str, repeat: int) -> dict:
+    try:
+        import tui_bench
+    except ImportError as e:
+        return {"skipped": f"tui_bench: {e}"}
+    try:
+        results = tui_bench.first_paint(path, repeat)
+    except (SystemExit, Exception) as e:  # a benchmark reports, it does not stop
+        return {"error": str(e)[-800:]}
+    secs = sorted(r["from_launch"] for r in results)
+    return {"from_launch_s_median": secs[len(secs) // 2], "runs_listed": results[-1].get("rows")}
+
+
+# -- driver ------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "_child":
+        emit(_child(sys.argv[2], sys.argv[3], sys.argv[4:]))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("workload", choices=("w9", "w10"))
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--sequences", type=int, default=10, help="W9 sequences per run")
+    ap.add_argument("--metrics", type=int, default=1500, help="W10 metrics per run")
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--procs", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rebuild", action="store_true")
+    args = ap.parse_args(argv)
+    if args.workload == "w9":
+        args.runs = args.runs or 100_000
+        args.steps = args.steps or 1_000
+        shape = f"{args.runs}x{args.sequences}x{args.steps}"
+    else:
+        args.runs = args.runs or 1_500
+        args.steps = args.steps or 20
+        shape = f"{args.runs}x{args.metrics}x{args.steps}"
+    path = HERE / ".work" / f"{args.workload}-{shape}"
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"{args.workload}: building {shape} in {path} …")
+    res: dict = {
+        "workload": args.workload,
+        "shape": shape,
+        "command": " ".join(sys.argv),
+        "build": build(args.workload, path, args),
+    }
+    log(f"  {res['build']}")
+    p = str(path)
+    res["first_index_build"] = child("index_build", p)
+    log(f"  index: {res['first_index_build']}")
+    queries = list(W9_QUERIES) if args.workload == "w9" else ["", W10_QUERY]
+    res["query_runs"] = [child("query_runs", p, [json.dumps(queries)]) for _ in range(args.repeat)]
+    log(f"  query_runs: {res['query_runs'][-1]}")
+    res["runs_ls"] = runs_ls(p)
+    log(f"  runs ls: {res['runs_ls']}")
+    if args.workload == "w10":
+        res["one_metric"] = child("one_metric", p, ["metric.name == 'metric_0007'"])
+        log(f"  one metric: {res['one_metric']}")
+        res["runs_table"] = child("runs_table", p)
+        log(f"  runs table: {res['runs_table']}")
+    else:
+        res["dask_last"] = child("dask_last", p)
+        log(f"  dask: {res['dask_last']}")
+    res["tui_first_paint"] = first_paint(p, args.repeat)
+    log(f"  first paint: {res['tui_first_paint']}")
+    out = HERE / "results" / f"{args.workload}.json"
+    out.write_text(json.dumps(res, indent=1, default=str))
+    print(json.dumps(res, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
