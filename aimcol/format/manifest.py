@@ -94,7 +94,13 @@ def read_manifest(layout: RepoLayout, run_hash: str) -> dict[str, Any]:
     return unpack_manifest(layout.storage.read(key), f"{layout.root}/{key}")
 
 
-_FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "hash": str,
+    "creation_time": (int, float),
+    "params": dict,
+    "sequences": list,
+    "segments": list,
+}
 _ENTRY_KEYS = {"sequences": ("id", "name", "context"), "segments": ("file", "rows", "ranges")}
 
 

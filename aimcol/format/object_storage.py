@@ -269,7 +269,7 @@ class ObjectStorage(Storage):
     def _not_found(self, key: str) -> ObjectNotFoundError:
         return ObjectNotFoundError(errno.ENOENT, f"no object {key!r} in {self.uri}", key)
 
-    def _get(self, key: str, options: Any = None) -> Any:
+    def _get(self, key: str, options: dict[str, Any] | None = None) -> Any:
         try:
             return self._obs.get(self._store, self._path(key), options=options)
         except (self._exc.NotFoundError, FileNotFoundError):
@@ -399,6 +399,7 @@ class ObjectStorage(Storage):
                     self._put(
                         self._path(f"{folder}/{MANIFEST_DIR}/{manifest_version_name(version)}"), data, mode="create"
                     )
+                    self._log.note(folder.rpartition("/")[2])
                     return
                 except self._exc.AlreadyExistsError:
                     continue

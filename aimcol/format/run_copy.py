@@ -119,11 +119,11 @@ def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The same run content, ignoring where it was synced from (so a copy synced back is a no-op)."""
     if a.get("live") or b.get("live"):
         return False
-    return _content(a) == _content(b)
 
+    def strip(m: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in m.items() if k not in _BOOKKEEPING}
 
-def _content(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in _BOOKKEEPING}
+    return strip(a) == strip(b)
 
 
 def _read_or_none(layout: RepoLayout, run_hash: str) -> dict[str, Any] | None:
