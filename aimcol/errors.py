@@ -8,6 +8,8 @@ code written against Aim's exceptions keeps working.  Messages name the offendin
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AimcolError(Exception):
     """Base class of every error aimcol raises on purpose."""
@@ -23,7 +25,7 @@ class MissingRunError(AimcolError, KeyError):
 class RunLockedError(AimcolError, RuntimeError):
     """Another live process holds the run open for writing."""
 
-    def __init__(self, run_hash: str, holder: dict | None):
+    def __init__(self, run_hash: str, holder: dict[str, Any] | None):
         self.run_hash = run_hash
         self.holder = holder or {}
         pid = self.holder.get("pid", "?")

@@ -16,7 +16,8 @@ import pytest
 from damage_tools import aimcol_cli, closed_run, python
 
 from aimcol import Repo
-from aimcol.format.run_index import INDEX_FILE, IndexFileError, RunIndex, read_index_file
+from aimcol.format.index_file import INDEX_FILE, IndexFileError, read_index_file
+from aimcol.format.run_index import RunIndex
 
 _FLIP_ALL = """
 import json, os, shutil, sys, warnings

@@ -119,7 +119,13 @@ def read_manifest_versioned(layout: RepoLayout, run_hash: str) -> tuple[dict[str
     return unpack_manifest(data, where), stat
 
 
-_FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "hash": str,
+    "creation_time": (int, float),
+    "params": dict,
+    "sequences": list,
+    "segments": list,
+}
 _ENTRY_KEYS = {"sequences": ("id", "name", "context"), "segments": ("file", "rows", "ranges")}
 
 

@@ -17,6 +17,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -26,95 +27,27 @@ from aimcol.errors import FormatError
 from aimcol.format import index_tables
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
-
-# Names the query engine, the SDK and the tests import from here; their homes are the
-# modules named (switch the imports, then drop these lines).
-from aimcol.format.arrow_numpy import (  # noqa: F401, E402
-    arrow_column,
-    arrow_scalar,
-    arrow_strings,
-    arrow_values,
-    np_valid,
-    np_values,
-    to_numpy,
-    valid_mask,
-)
-from aimcol.format.change_journal import (  # noqa: F401, E402
-    JOURNAL_FILE,
+from aimcol.format.arrow_numpy import to_numpy, valid_mask
+from aimcol.format.change_journal import (
     JOURNAL_MAX_DELTA,
     JOURNAL_ROTATE_BYTES,
     JournalState,
     journal_names,
     journal_state,
-    note_manifest_changed,
     rotate_journal,
 )
 from aimcol.format.damaged_runs import report_damaged_run
-from aimcol.format.index_file import (
-    INDEX_FILE,  # noqa: F401, E402
-    IndexFileError,
-    index_key,
-    read_index_file,
-    write_index_file,
-)
-from aimcol.format.index_tables import (  # noqa: F401, E402
-    MAX_PATH_COLUMNS,
+from aimcol.format.index_file import IndexFileError, index_key, read_index_file, write_index_file
+from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
     concat_tables,
     drop_empty_path_columns,
-    parse_path_column,
     path_column,
 )
+from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
 from aimcol.format.segment_names import is_run_name
-from aimcol.format.value_kinds import (  # noqa: E402
-    BOOL as KIND_BOOL,
-)
-from aimcol.format.value_kinds import (
-    DATETIME as KIND_DATETIME,
-)
-from aimcol.format.value_kinds import (
-    FLOAT as KIND_FLOAT,
-)
-from aimcol.format.value_kinds import (
-    INT as KIND_INT,
-)
-from aimcol.format.value_kinds import (
-    MAP as KIND_MAP,
-)
-from aimcol.format.value_kinds import (
-    NONE as KIND_NONE,
-)
-from aimcol.format.value_kinds import (
-    OBJ as KIND_OBJ,
-)
-from aimcol.format.value_kinds import (
-    STR as KIND_STR,
-)
-from aimcol.format.value_kinds import (
-    TIMEDELTA as KIND_TIMEDELTA,
-)
-from aimcol.format.value_kinds import (
-    UNDEF as KIND_UNDEF,
-)
-
-__all__ = [
-    "KIND_BOOL",
-    "KIND_DATETIME",
-    "KIND_FLOAT",
-    "KIND_INT",
-    "KIND_MAP",
-    "KIND_NONE",
-    "KIND_OBJ",
-    "KIND_STR",
-    "KIND_TIMEDELTA",
-    "KIND_UNDEF",
-    "IndexSnapshot",
-    "RunIndex",
-    "forget_indexes",
-    "run_index",
-]
 
 PERSIST_MIN_CHANGES = 16
 """Rewrite the index file when a refresh re-read at least this many manifests (or runs came
@@ -156,11 +89,11 @@ class IndexSnapshot:
 
     @property
     def n_runs(self) -> int:
-        return self.runs.num_rows
+        return int(self.runs.num_rows)
 
     @property
     def n_seqs(self) -> int:
-        return self.seqs.num_rows
+        return int(self.seqs.num_rows)
 
     @classmethod
     def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
@@ -188,7 +121,7 @@ class IndexSnapshot:
         """The manifest mtime of each run, seconds (for a crashed run's duration)."""
         return to_numpy(self.runs.column("m_mtime_ns"), 0) / 1e9
 
-    def path_columns(self, table: str, path: tuple) -> dict[str, pa.ChunkedArray]:
+    def path_columns(self, table: str, path: Path) -> dict[str, pa.ChunkedArray]:
         """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""
         t, names = (self.runs, self._runs_columns) if table == "runs" else (self.seqs, self._seqs_columns)
         base = path_column("p" if table == "runs" else "c", path)
@@ -216,11 +149,11 @@ class IndexSnapshot:
         flags = to_numpy(t.column(name), False)
         return flags if flags.any() else None
 
-    def params_of(self, rows: np.ndarray) -> list[dict]:
+    def params_of(self, rows: np.ndarray) -> list[dict[str, Any]]:
         blobs = binary_items(self.runs.column("params"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
-    def contexts_of(self, rows: np.ndarray) -> list[dict]:
+    def contexts_of(self, rows: np.ndarray) -> list[dict[str, Any]]:
         blobs = binary_items(self.seqs.column("context_mp"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
@@ -338,7 +271,7 @@ class RunIndex:
                 self._full_scan(rebuild=True)
                 return self._snapshot()
             journal = journal_state(self.layout)
-            if self._journal_usable(journal):
+            if journal is not None and self._journal_usable(journal):
                 self._journal_scan(journal)
             else:
                 self._full_scan()
@@ -350,10 +283,9 @@ class RunIndex:
             self._full_scan(rebuild=True)
             return self._snapshot()
 
-    def _journal_usable(self, journal: tuple[int, int] | None) -> bool:
+    def _journal_usable(self, journal: JournalState) -> bool:
         return (
-            journal is not None
-            and self._journal is not None
+            self._journal is not None
             and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
             and time.time() - self._full_scan_at < FULL_SCAN_SECONDS
@@ -382,8 +314,9 @@ class RunIndex:
     def _runs_dir_state(self) -> int | None:
         return self.layout.storage.listing_stamp(RUNS_PREFIX)
 
-    def _journal_scan(self, journal: tuple[int, int]) -> None:
+    def _journal_scan(self, journal: JournalState) -> None:
         """Stat only what may have changed since the tables were made (see the class doc)."""
+        assert self._journal is not None and self._runs is not None
         names, consumed = journal_names(self.layout, self._journal[1], journal[1])
         gone: set[str] = set()
         runs_mtime = self._runs_dir_state()
@@ -412,6 +345,7 @@ class RunIndex:
         ``gone=None``: ``hashes`` lists every run, so a run not in it is gone.
         """
         runs, seqs = self._runs, self._seqs
+        assert runs is not None and seqs is not None
         row_of = self._row_of
         rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
         known = rows >= 0
@@ -424,10 +358,10 @@ class RunIndex:
             racy = to_numpy(runs.column("racy"), False)[kr]
             changed[known] = (cached != prints[known]).any(axis=1) | racy
         if gone is None:
-            keep = np.zeros(runs.num_rows, dtype=bool)
+            keep = np.zeros(runs.num_rows, dtype=np.bool_)
             keep[rows[known]] = True
         else:
-            keep = np.ones(runs.num_rows, dtype=bool)
+            keep = np.ones(runs.num_rows, dtype=np.bool_)
             for h in gone:
                 r = row_of.get(h)
                 if r is not None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
 from aimcol.errors import DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
@@ -43,6 +44,8 @@ from aimcol.format.storage import Claim
 _NAME_ATTEMPTS = 1000
 """Segment numbers tried past one that is taken before the run is declared damaged."""
 
+T = TypeVar("T")
+
 DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
 
@@ -59,7 +62,7 @@ def seal_file_name(number: int) -> str:
     return f"seg-{number:06d}.arrow"
 
 
-def _sequence_metadata(manifest: dict) -> dict:
+def _sequence_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "run": manifest["hash"],
         "sequences": {str(s["id"]): {"name": s["name"], "context": s["context"]} for s in manifest["sequences"]},
@@ -205,7 +208,7 @@ class RunWriterStore:
         self.published_sequences = count
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
-    def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+    def add_sequence(self, name: str, context: dict[str, Any], dtype: str) -> int:
         """Register a sequence in the in-memory manifest.  It is written with the next batch
         that holds its points (:meth:`append_batch` writes the manifest first), so a run
         that starts 1,500 metrics costs one manifest write per flush, not one per metric."""
@@ -219,12 +222,16 @@ class RunWriterStore:
         self._stats[seq_id]["dtype"] = dtype
 
     # -- points ---------------------------------------------------------------------------
-    def append_points(self, seq, step, value, epoch, times) -> None:
+    def append_points(
+        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
+    ) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
         self.append_batch(seq, step, value, epoch, times)
         self.publish()
 
-    def append_batch(self, seq, step, value, epoch, times) -> None:
+    def append_batch(
+        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
+    ) -> None:
         """Write one batch to the live segment, or raise with nothing written.
 
         A failed write (disk full) leaves the live segment at its last complete batch, so the
@@ -356,7 +363,7 @@ class RunWriterStore:
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
 
-    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
+    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict[str, Any] | None = None):
         self.layout = layout
         self.run_hash = run_hash
         self.storage = layout.storage
@@ -364,7 +371,7 @@ class RunReaderStore:
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
 
-    def _sealed_reader(self, entry: dict) -> SealedSegmentReader:
+    def _sealed_reader(self, entry: dict[str, Any]) -> SealedSegmentReader:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
         reader = self._sealed.get(entry["file"])
         if reader is None:
@@ -372,7 +379,7 @@ class RunReaderStore:
             self._sealed[entry["file"]] = reader
         return reader
 
-    def refresh(self) -> dict:
+    def refresh(self) -> dict[str, Any]:
         self.manifest = manifest_io.read_manifest(self.layout, self.run_hash)
         return self.manifest
 
@@ -402,7 +409,7 @@ class RunReaderStore:
 
     def _live_missing(self) -> bool:
         name = self.manifest.get("live")
-        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, name))
+        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, str(name)))
 
     def _consistent_live(self) -> pa.Table | None:
         """The live segment the current manifest names (``None``: none), re-reading the
@@ -430,19 +437,20 @@ class RunReaderStore:
                     parts.append(reader.read_rows(start, stop, names))
         return parts
 
-    def _retry_compacted(self, read):
+    def _retry_compacted(self, read: Callable[[], T]) -> T:
         """``read()``, re-reading the manifest when a delta segment it names is gone.
 
         On object stores (:mod:`aimcol.format.delta_segments`) a writer compacts delta
         segments into a sealed one and then deletes them; a reader holding the manifest
         from before finds them missing, and the next manifest names their replacement."""
-        for attempt in range(READ_ATTEMPTS):
+        for _ in range(READ_ATTEMPTS - 1):
             try:
                 return read()
             except FileNotFoundError:
-                if attempt == READ_ATTEMPTS - 1 or not any(e.get("delta") for e in self.manifest["segments"]):
+                if not any(e.get("delta") for e in self.manifest["segments"]):
                     raise
                 self.refresh()
+        return read()  # the last attempt: a missing object now is an error
 
     def read_sequence(self, seq_id: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """All points of one sequence as NumPy columns, sorted by step, latest write per step.
@@ -515,7 +523,7 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]
     return problems
 
 
-def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
+def update_run_properties(layout: RepoLayout, run_hash: str, **changes: Any) -> None:
     """Change manifest properties (``archived``, ``name`` …) of a run no writer holds,
     keeping its end time: a finished run keeps its duration, a crashed run stays crashed.
 

@@ -16,11 +16,13 @@ import itertools
 import json
 import struct
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
 from aimcol.errors import ChecksumError
 from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
@@ -39,6 +41,8 @@ POINT_SCHEMA = pa.schema(
     ]
 )
 
+POINT_NAMES: tuple[str, ...] = tuple(POINT_SCHEMA.names)
+
 SEALED_BATCH_ROWS = 65536
 """Largest record batch in a sealed file: bounds what one sequence read decompresses."""
 
@@ -47,11 +51,14 @@ def empty_points() -> pa.Table:
     return POINT_SCHEMA.empty_table()
 
 
-def points_batch(seq, step, value, epoch, time) -> pa.RecordBatch:
+def points_batch(
+    seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, time: ArrayLike
+) -> pa.RecordBatch:
     """Build a record batch from column arrays.
 
     ``epoch`` is ``None`` (no epochs), an Arrow array (nulls allowed) or an integer array.
     """
+    seq = np.asarray(seq, dtype=np.uint32)
     n = len(seq)
     if epoch is None:
         epoch_col = pa.nulls(n, pa.int64())
@@ -61,7 +68,7 @@ def points_batch(seq, step, value, epoch, time) -> pa.RecordBatch:
         epoch_col = to_arrow(np.asarray(epoch, dtype=np.int64))
     return pa.RecordBatch.from_arrays(
         [
-            to_arrow(np.asarray(seq, dtype=np.uint32)),
+            to_arrow(seq),
             to_arrow(np.asarray(step, dtype=np.int64)),
             to_arrow(np.asarray(value, dtype=np.float64)),
             epoch_col,
@@ -83,7 +90,7 @@ tells it from real data.  kill -9 alone cannot produce it: the page cache keeps 
 def batch_checksum(batch: pa.RecordBatch) -> int:
     crc = 0
     for column in batch.columns:
-        crc = zlib.crc32(np.ascontiguousarray(to_numpy(column)).view(np.uint8), crc)
+        crc = zlib.crc32(np.ascontiguousarray(to_numpy(column)).view(np.uint8).data, crc)
     return crc
 
 
@@ -91,7 +98,7 @@ _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 """The IPC stream's end marker (continuation token, zero length)."""
 
 
-def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict[str, Any] | None) -> bytes:
     """``batch`` as a complete IPC stream without its end marker (schema message first)."""
     sink = pa.BufferOutputStream()
     writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
@@ -99,7 +106,8 @@ def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
         writer.write_batch(batch, custom_metadata=metadata)
     else:
         writer.close()
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 _SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
@@ -213,17 +221,17 @@ class SealedSegment:
 
     file: str
     rows: int
-    ranges: list  # [[seq_id, start_row, stop_row], ...] in row order
-    batches: list  # row count of each record batch, in order
-    checksums: dict | None = None  # size, crc32, batch_crc32 (integrity.sealed_checksums)
+    ranges: list[list[int]]  # [[seq_id, start_row, stop_row], ...] in row order
+    batches: list[int]  # row count of each record batch, in order
+    checksums: dict[str, Any] | None = None  # size, crc32, batch_crc32 (integrity.sealed_checksums)
 
-    def to_manifest(self) -> dict:
+    def to_manifest(self) -> dict[str, Any]:
         entry = {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
         entry.update(self.checksums or {})
         return entry
 
 
-def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
+def _sorted_sequence_batch(columns: dict[str, np.ndarray], rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
     """The rows ``rows`` (one sequence, write order) as a batch sorted by step, latest write winning."""
     order = latest_per_step(columns["step"][rows])
     if order is not None:
@@ -316,7 +324,7 @@ class SealedSegmentReader:
         self._direct: IpcFileBatches | None | bool = None  # False: use pyarrow
         self.batch_starts = [0, *itertools.accumulate(entry.get("batches", []))]
 
-    def _open(self):
+    def _open(self) -> Any:
         """pyarrow's reader over the whole file, read once and checked against the manifest's
         checksum first (Arrow parses only verified bytes)."""
         if self._reader is None:
@@ -337,7 +345,7 @@ class SealedSegmentReader:
     def read_all(self) -> pa.Table:
         return self._open().read_all().replace_schema_metadata(None)
 
-    def read_rows(self, start: int, stop: int, columns=POINT_SCHEMA.names) -> dict[str, np.ndarray]:
+    def read_rows(self, start: int, stop: int, columns: Sequence[str] = POINT_NAMES) -> dict[str, np.ndarray]:
         """Rows ``[start, stop)`` of ``columns`` as NumPy arrays, decompressing only the batches
         (and columns) needed.  A column with nulls (``epoch``) comes back as float64 with NaN."""
         if self._direct is None:
@@ -356,7 +364,7 @@ class SealedSegmentReader:
                 self._direct = False
         return self._read_pyarrow(start, stop, columns)
 
-    def _overlapping(self, start: int, stop: int, num_batches: int):
+    def _overlapping(self, start: int, stop: int, num_batches: int) -> Iterator[tuple[int, int, int]]:
         """``(batch index, first row, row count)`` of each batch overlapping rows ``[start, stop)``."""
         starts = self.batch_starts
         index = bisect.bisect_right(starts, start) - 1
@@ -365,8 +373,9 @@ class SealedSegmentReader:
             yield index, lo, min(stop, starts[index + 1]) - starts[index] - lo
             index += 1
 
-    def _read_direct(self, start: int, stop: int, columns) -> dict[str, np.ndarray]:
+    def _read_direct(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         direct = self._direct
+        assert isinstance(direct, IpcFileBatches)
         fields = [POINT_SCHEMA.get_field_index(name) for name in columns]
         dtypes = [POINT_DTYPES[name] for name in columns]
         parts: list[list[np.ndarray]] = [[] for _ in fields]
@@ -382,7 +391,7 @@ class SealedSegmentReader:
                 part.append(values)
         return {name: concat_columns(part, name) for name, part in zip(columns, parts)}
 
-    def _read_pyarrow(self, start: int, stop: int, columns) -> dict[str, np.ndarray]:
+    def _read_pyarrow(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         reader = self._open()
         parts: dict[str, list[np.ndarray]] = {name: [] for name in columns}
         for index, lo, count in self._overlapping(start, stop, reader.num_record_batches):

@@ -103,7 +103,7 @@ def run_status(active: bool, end_time: float | None, recorded: str | None = None
 def run_statuses(active: np.ndarray, has_end: np.ndarray, recorded: list | None = None) -> pa.Array:
     """:func:`run_status` over arrays (``recorded``: the manifest ``exit_status`` per run, or None)."""
     from aimcol.format.arrow_gather import take
-    from aimcol.format.run_index import arrow_strings
+    from aimcol.format.arrow_numpy import arrow_strings
 
     code = {name: i for i, name in enumerate(RUN_STATUSES)}
     codes = np.where(active, code["active"], np.where(has_end, code["finished"], code["crashed"]))
@@ -186,16 +186,16 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
     """The runs table (:data:`RUNS_SCHEMA` + params) of ``rows`` of an index snapshot."""
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
-    from aimcol.format.run_index import arrow_values, np_valid, np_values
+    from aimcol.format.arrow_numpy import to_arrow, to_numpy, valid_mask
     from aimcol.query import experiment_names
     from aimcol.sdk import query_results as qr
 
     runs = snap.runs
     active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
-    created = np_values(runs.column("creation_time"))[rows]
+    created = to_numpy(runs.column("creation_time"), 0)[rows]
     end = take(runs.column("end_time"), rows)
-    has_end = np_valid(end)
-    end_np = np_values(end, np.nan)
+    has_end = valid_mask(end)
+    end_np = to_numpy(end, np.nan)
     finish = np.where(has_end, end_np, np.where(active, now, np.nan))
     hashes = take(runs.column("hash"), rows)
     for i in np.flatnonzero(~has_end & ~active):  # crashed: their end is their last point
@@ -213,11 +213,11 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
         "description": take(runs.column("description"), rows),
         "tags": take(runs.column("tags"), rows),
         "archived": take(runs.column("archived"), rows),
-        "active": arrow_values(active),
+        "active": to_arrow(active),
         "status": run_statuses(active, has_end, recorded),
-        "creation_time": arrow_values(created),
+        "creation_time": to_arrow(created),
         "end_time": end,
-        "duration": arrow_values(np.maximum(0.0, finish - created)),
+        "duration": to_arrow(np.maximum(0.0, finish - created)),
     }
     for path in qr._param_leaf_paths(snap):
         name = qr._dotted(path)
@@ -355,28 +355,28 @@ def take_rows(data: pa.Table | pa.Array | pa.ChunkedArray, rows: np.ndarray):
 
 def column_numpy(column, fill=0) -> np.ndarray:
     """A bool or numeric column as NumPy values; nulls become ``fill``."""
-    from aimcol.format.run_index import np_values
+    from aimcol.format.arrow_numpy import to_numpy
 
-    return np_values(column, fill)
+    return to_numpy(column, fill)
 
 
 def column_valid(column) -> np.ndarray:
     """A column's validity as a bool array (True: not null)."""
-    from aimcol.format.run_index import np_valid
+    from aimcol.format.arrow_numpy import valid_mask
 
-    return np_valid(column)
+    return valid_mask(column)
 
 
 def numpy_column(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """A NumPy array as an Arrow column, null where ``valid`` is False."""
-    from aimcol.format.run_index import arrow_values
+    from aimcol.format.arrow_numpy import to_arrow
 
-    return arrow_values(values) if valid is None else arrow_values(values, valid)
+    return to_arrow(values, valid)
 
 
 def string_column(values: list) -> pa.Array:
     """Python strings (or None) as an Arrow string column, without pa.array's pandas probe."""
-    from aimcol.format.run_index import arrow_strings
+    from aimcol.format.arrow_numpy import arrow_strings
 
     return arrow_strings(values)
 
