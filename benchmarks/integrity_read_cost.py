@@ -1,7 +1,10 @@
 """What the sealed-segment checksums cost readers (issue 9 #2): aimcol with them against aimcol without.
 
 Two shapes, each written by the version under test into its own repository, then read in
-fresh processes, alternating the two versions, median of ``--repeat``:
+fresh processes, alternating the two versions, median of ``--repeat``; then, to isolate the
+checks from everything else that changed (and from a loaded machine's noise), the same
+files read in one process with and without the manifest's checksum keys, alternating,
+minimum of ``--repeat``:
 
 - W2 fetch: 200 runs x 4 sequences x 1,000 steps; a new process runs
   ``query_metrics("metric.name == 'loss'")`` and reads every value as NumPy;
@@ -59,6 +62,35 @@ print(time.perf_counter() - t0, points)
 """
 
 
+ISOLATE = r"""
+import sys, time, json
+from aimcol import Repo
+from aimcol.format.run_store import RunReaderStore
+repo, repeat = Repo(sys.argv[1]), int(sys.argv[2])
+layout = repo.layout
+def strip(manifest):
+    for entry in manifest["segments"]:
+        for key in ("size", "crc32", "batch_crc32"):
+            entry.pop(key, None)
+    return manifest
+def read_all(checked):
+    t0 = time.perf_counter()
+    n = 0
+    for run_hash in repo.run_hashes():
+        store = RunReaderStore(layout, run_hash)
+        if not checked:
+            strip(store.manifest)
+        for seq in store.manifest["sequences"]:
+            n += len(store.read_sequence(seq["id"], ("step", "value"))["value"])
+    return time.perf_counter() - t0, n
+best = {True: [], False: []}
+for _ in range(repeat):
+    for checked in (False, True):
+        best[checked].append(read_all(checked)[0])
+print(json.dumps({"unchecked": best[False], "checked": best[True], "points": read_all(True)[1]}))
+"""
+
+
 def run(code: str, pythonpath: str | None, *args: str) -> str:
     env = dict(os.environ)
     if pythonpath:
@@ -90,6 +122,14 @@ def main() -> None:
                     times[v].append(float(seconds))
                     points[v] = int(n)
             med = {v: statistics.median(t) for v, t in times.items()}
+            iso = json.loads(run(ISOLATE, None, repos["after"], str(args.repeat)))
+            report.setdefault("same_files", {})[shape] = iso
+            print(
+                f"{shape} same files, one process, min of {args.repeat}: without checking "
+                f"{min(iso['unchecked']) * 1e3:.1f} ms, with {min(iso['checked']) * 1e3:.1f} ms "
+                f"({min(iso['checked']) / min(iso['unchecked']):.3f}x), {iso['points']} points",
+                flush=True,
+            )
             report[shape] = {
                 "median_s": med,
                 "runs_s": times,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import Any
 
 import msgpack
 
@@ -35,7 +36,7 @@ _MAP_TAIL_LEN = len(_MAP_TAIL) + 8
 _HEX = frozenset(b"0123456789abcdef")
 
 
-def pack_checked_map(mapping: dict) -> bytes:
+def pack_checked_map(mapping: dict[str, Any]) -> bytes:
     """``mapping`` as a msgpack map whose last entry is ``"crc32": "<8 hex digits>"``: the CRC of
     every byte before those digits (the checksum entry's own key and markers included)."""
     body = {k: v for k, v in mapping.items() if k != MAP_CRC_KEY}
@@ -58,7 +59,7 @@ def map_checksum_matches(data: bytes) -> bool | None:
     return crc32(memoryview(data)[:-8]) == int(digits, 16)
 
 
-def strip_map_checksum(mapping: dict) -> dict:
+def strip_map_checksum(mapping: dict[str, Any]) -> dict[str, Any]:
     """The unpacked map without its checksum entry (callers never see it)."""
     mapping.pop(MAP_CRC_KEY, None)
     return mapping
@@ -78,7 +79,7 @@ def block_checksum(offset: int, meta_len: int, body_len: int, message: bytes | m
     return crc32(message, crc32(_BLOCK.pack(offset, meta_len, body_len)))
 
 
-def sealed_checksums(data: bytes | memoryview, blocks: list[tuple[int, int, int]]) -> dict:
+def sealed_checksums(data: bytes | memoryview, blocks: list[tuple[int, int, int]]) -> dict[str, Any]:
     """The manifest keys that let readers verify a sealed file: ``size``, ``crc32``, ``batch_crc32``."""
     view = memoryview(data)
     return {
@@ -88,7 +89,7 @@ def sealed_checksums(data: bytes | memoryview, blocks: list[tuple[int, int, int]
     }
 
 
-def check_file_checksum(path: str, data: bytes | memoryview, entry: dict) -> None:
+def check_file_checksum(path: str, data: bytes | memoryview, entry: dict[str, Any]) -> None:
     """Raise :class:`ChecksumError` if ``data`` (the whole sealed file) does not match ``entry``'s
     ``crc32``; a file sealed before checksums (no key) passes unchecked."""
     want = entry.get("crc32")

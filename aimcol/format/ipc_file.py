@@ -77,7 +77,7 @@ def _vector(buf: Buf, table: Table, index: int) -> tuple[int, int]:
     return start + 4, _u32(buf, start)[0]
 
 
-def footer_blocks(footer, path: str) -> list[tuple[int, int, int]]:
+def footer_blocks(footer: Buf, path: str) -> list[tuple[int, int, int]]:
     """``(offset, metadata length, body length)`` of each record batch, from an IPC file's footer."""
     root = _table(footer, _u32(footer, 0)[0])
     start, count = _vector(footer, root, 3)  # Footer.recordBatches
@@ -86,7 +86,7 @@ def footer_blocks(footer, path: str) -> list[tuple[int, int, int]]:
     return [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
 
 
-def file_blocks(data, path: str) -> list[tuple[int, int, int]]:
+def file_blocks(data: Buf, path: str) -> list[tuple[int, int, int]]:
     """The record batch blocks of a whole Arrow IPC file held in memory (``data``)."""
     size = len(data)
     if size < 18 or bytes(data[-6:]) != MAGIC:

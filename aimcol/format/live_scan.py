@@ -21,11 +21,16 @@ batch up to the first one that does not parse.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
-from aimcol.format.ipc_file import _field, _table, _u32, _vector
+from aimcol.format.ipc_file import Buf, Table, _field, _table, _u32, _vector
+
+Checksum = Callable[[pa.RecordBatch], int]
+"""What a batch's checksum entry must say, computed from the batch."""
 
 _CONTINUATION = b"\xff\xff\xff\xff"
 _READ_ERRORS = (pa.ArrowException, OSError, EOFError, ValueError, TypeError, IndexError, struct.error)
@@ -41,7 +46,7 @@ class LiveScan:
     schema_damaged: bool = False
 
 
-def message_custom_metadata(meta) -> dict[bytes, bytes]:
+def message_custom_metadata(meta: Buf) -> dict[bytes, bytes]:
     """The ``custom_metadata`` of an IPC message's flatbuffer (Message field 4: [KeyValue])."""
     message = _table(meta, _u32(meta, 0)[0])
     start, count = _vector(meta, message, 4)
@@ -53,7 +58,7 @@ def message_custom_metadata(meta) -> dict[bytes, bytes]:
     return out
 
 
-def _string(buf, table, index: int) -> bytes:
+def _string(buf: Buf, table: Table, index: int) -> bytes:
     pos = _field(buf, table, index)
     if pos is None:
         return b""
@@ -64,7 +69,7 @@ def _string(buf, table, index: int) -> bytes:
     return bytes(buf[start + 4 : start + 4 + length])
 
 
-def scan_live_segment(data: bytes, schema: pa.Schema, checksum_key: bytes, checksum) -> LiveScan:
+def scan_live_segment(data: bytes, schema: pa.Schema, checksum_key: bytes, checksum: Checksum) -> LiveScan:
     """Every intact record batch of the live stream ``data`` (see the module docstring).
 
     ``checksum(batch) -> int`` computes what ``checksum_key`` in a batch's custom metadata
@@ -82,7 +87,7 @@ def scan_live_segment(data: bytes, schema: pa.Schema, checksum_key: bytes, check
         and head[1] == _framed_schema_size(schema)
         and _schema_matches(head[0], schema)
     )
-    pos, search = (0, True) if schema_damaged else (head[1], False)
+    pos, search = (head[1], False) if head is not None and not schema_damaged else (0, True)
     if schema_damaged and size:
         gaps.append("the schema message is damaged (the schema is fixed: read on with aimcol's)")
     index = 0  # record batches met, intact or not
@@ -136,7 +141,7 @@ def _framed_schema_size(schema: pa.Schema) -> int:
     return size
 
 
-def _read_message(buf: pa.Buffer, pos: int):
+def _read_message(buf: pa.Buffer, pos: int) -> tuple[Any, int] | None:
     """``(message, end offset)`` of the IPC message at ``pos``, or None (torn, garbled, end marker)."""
     source = pa.BufferReader(buf.slice(pos))
     try:
@@ -148,21 +153,23 @@ def _read_message(buf: pa.Buffer, pos: int):
     return message, pos + source.tell()
 
 
-def _schema_matches(message, schema: pa.Schema) -> bool:
+def _schema_matches(message: Any, schema: pa.Schema) -> bool:
     try:
-        return pa.ipc.read_schema(message).remove_metadata().equals(schema.remove_metadata())
+        return bool(pa.ipc.read_schema(message).remove_metadata().equals(schema.remove_metadata()))
     except _READ_ERRORS:
         return False
 
 
-def _has_checksum(message, key: bytes) -> bool:
+def _has_checksum(message: Any, key: bytes) -> bool:
     try:
         return key in message_custom_metadata(message.metadata)
     except _READ_ERRORS:
         return False
 
 
-def _checked_batch(message, schema, key: bytes, checksum, checked: bool | None):
+def _checked_batch(
+    message: Any, schema: pa.Schema, key: bytes, checksum: Checksum, checked: bool | None
+) -> tuple[pa.RecordBatch | None, str | None]:
     """``(batch, None)`` for an intact batch, ``(None, why)`` for a damaged one.  A batch
     without a checksum is intact if it reads, in a stream not known to carry checksums."""
     try:
@@ -186,7 +193,9 @@ def _checked_batch(message, schema, key: bytes, checksum, checked: bool | None):
     return (batch, None) if matches else (None, "does not match its checksum")
 
 
-def _next_intact(buf, data: bytes, start: int, schema, key: bytes, checksum):
+def _next_intact(
+    buf: pa.Buffer, data: bytes, start: int, schema: pa.Schema, key: bytes, checksum: Checksum
+) -> tuple[int, tuple[Any, int] | None]:
     """The next position at or after ``start`` where a message with a matching checksum begins."""
     at = start
     while True:

@@ -32,7 +32,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -480,7 +480,7 @@ def is_locked(path: str) -> bool:
     return False
 
 
-def _open_regular(path: str, key: str):
+def _open_regular(path: str, key: str) -> BinaryIO:
     """A binary file object of the regular file at ``path``: never blocks on a FIFO, and a
     directory or device in an object's place raises ``DamagedRunError`` naming it."""
-    return open(open_regular(path)[0], "rb")
+    return open(open_regular(path)[0], "rb")  # noqa: SIM115 (the caller closes it)

@@ -41,10 +41,10 @@ from aimcol.format.segments import (
 from aimcol.format.sequence_stats import empty_stats, fold_batch
 from aimcol.format.storage import Claim
 
-T = TypeVar("T")
-
 _NAME_ATTEMPTS = 1000
 """Segment numbers tried past one that is taken before the run is declared damaged."""
+
+T = TypeVar("T")
 
 DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""

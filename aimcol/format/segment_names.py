@@ -10,6 +10,7 @@ run's folder: such a run is damaged (:class:`DamagedRunError`), and its files ar
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aimcol.errors import DamagedRunError
 
@@ -51,7 +52,7 @@ def segment_number(name: str) -> int:
     return int(name[name.index("-") + 1 : name.index(".")])
 
 
-def bad_segment_names(manifest: dict) -> list[str]:
+def bad_segment_names(manifest: dict[str, Any]) -> list[str]:
     """Descriptions of every file name in a manifest that is not a plain segment name of its kind."""
     bad = []
     live = manifest.get("live")
