@@ -64,10 +64,10 @@ def run_query(args) -> int:
     """The ``query`` command; a bad query prints a caret under its column and returns 1."""
     from aimcol.cli.output import UserError, open_repo
     from aimcol.errors import AimQLSyntaxError
-    from aimcol.query import parse_query
+    from aimcol.sdk.query_results import check_query
 
     try:
-        parse_query(args.query)  # reported before the repository is even opened
+        check_query(args.query)  # reported before the repository is even opened
     except AimQLSyntaxError as exc:
         print(exc.pretty(), file=sys.stderr)
         return 1

@@ -40,6 +40,13 @@ from aimcol.sdk.tables import build_runs_table, build_sequences_table, require_p
 from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
 
 
+def check_query(query: str) -> None:
+    """Raise :class:`~aimcol.errors.AimQLSyntaxError` (with the column at fault) for a query
+    AimQL cannot parse, or :class:`~aimcol.errors.AimQLCostError` for one it refuses to run;
+    nothing is run and no repository is opened."""
+    parse_query(query)
+
+
 def _snapshot(repo) -> IndexSnapshot:
     _flush_runs_of_this_process(repo)
     return run_index(repo.layout).refresh()
