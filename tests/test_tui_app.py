@@ -623,3 +623,41 @@ async def test_moving_average_and_outlier_clipping_keys(tmp_path):
         await settle(pilot)
         assert screen.settings.smoother == "mean" and screen.settings.smoothing > 0
         assert "moving average of" in str(screen.query_one("#metrics-status").render())
+
+
+@run_async
+async def test_saved_view_reopens_query_and_chart_settings(repo_path, tmp_path):
+    from aimcol.tui.saved_views import SavedViews
+
+    views = SavedViews(str(tmp_path / "views.json"))
+    app = make_app(repo_path, views=views)
+    query = "metric.name == 'loss' and metric.context.subset == 'val'"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query=query))
+        await settle(pilot)
+        await pilot.press("a", "y", "s")  # grouped bands, log y, a chart per metric
+        await settle(pilot)
+        await pilot.press("v", *"val-bands", "enter")
+        await pilot.pause()
+    assert views.names() == ["val-bands"]
+    view = views.get("val-bands")
+    assert view["query"] == query and view["settings"]["aggregate"] == "mean+minmax" and view["settings"]["log_y"]
+    reopened = make_app(repo_path, views=views, open_view=view)
+    async with reopened.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = reopened.screen
+        assert isinstance(screen, MetricsScreen) and screen.query_text == query
+        s = screen.settings
+        assert (s.aggregate, s.group_by, s.log_y, s.split) == ("mean+minmax", "experiment", True, True)
+        assert len(screen.legend_rows) == 2  # exp-a and exp-b as bands
+
+
+def test_tui_view_that_does_not_exist_is_one_line(tmp_path, monkeypatch, capsys):
+    from aimcol.cli import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    Repo(str(tmp_path), init=True)
+    assert main(["tui", "--repo", str(tmp_path), "--view", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "no saved view 'nope'" in err and len(err.strip().splitlines()) == 1
