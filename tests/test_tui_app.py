@@ -661,3 +661,25 @@ def test_tui_view_that_does_not_exist_is_one_line(tmp_path, monkeypatch, capsys)
     assert main(["tui", "--repo", str(tmp_path), "--view", "nope"]) == 1
     err = capsys.readouterr().err
     assert "no saved view 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+@run_async
+async def test_system_tab_draws_each_system_metric_as_a_chart(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    run = Run(repo=path, system_tracking_interval=None, capture_terminal_logs=False)
+    run.track_array(np.linspace(10, 90, 60), name="__system__cpu")
+    run.track_array(np.linspace(1, 2, 60), name="__system__memory_percent")
+    run.track_array(np.ones(60), name="loss")
+    run.close()
+    app = make_app(path)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("5")
+        await pilot.pause()
+        charts = list(app.screen.query("BraillePlot.system-chart"))
+        assert sorted(c.border_title.split()[0] for c in charts) == ["cpu", "memory_percent"]
+        assert all(len(c.curves[0].y) == 60 for c in charts)
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(charts[0]))
