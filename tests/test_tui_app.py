@@ -586,7 +586,7 @@ async def test_logs_tab_shows_and_searches_the_captured_output(tmp_path):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunDetailScreen)
-        await pilot.press("4")
+        await pilot.press("5")
         await pilot.pause()
         view = screen.query_one("#logs-view")
         assert [str(view.lines[i]) for i in range(view.line_count)][:2] == ["epoch 0 loss 1.000", "epoch 1 loss 0.500"]
@@ -677,7 +677,7 @@ async def test_system_tab_draws_each_system_metric_as_a_chart(tmp_path):
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        await pilot.press("5")
+        await pilot.press("4")
         await pilot.pause()
         charts = list(app.screen.query("BraillePlot.system-chart"))
         assert sorted(c.border_title.split()[0] for c in charts) == ["cpu", "memory_percent"]
