@@ -587,7 +587,7 @@ async def test_logs_tab_shows_and_searches_the_captured_output(tmp_path):
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, RunDetailScreen)
-        await pilot.press("4")
+        await pilot.press("5")
         await pilot.pause()
         view = screen.query_one("#logs-view")
         assert [str(view.lines[i]) for i in range(view.line_count)][:2] == ["epoch 0 loss 1.000", "epoch 1 loss 0.500"]
@@ -624,3 +624,63 @@ async def test_moving_average_and_outlier_clipping_keys(tmp_path):
         await settle(pilot)
         assert screen.settings.smoother == "mean" and screen.settings.smoothing > 0
         assert "moving average of" in str(screen.query_one("#metrics-status").render())
+
+
+@run_async
+async def test_saved_view_reopens_query_and_chart_settings(repo_path, tmp_path):
+    from aimcol.tui.saved_views import SavedViews
+
+    views = SavedViews(str(tmp_path / "views.json"))
+    app = make_app(repo_path, views=views)
+    query = "metric.name == 'loss' and metric.context.subset == 'val'"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query=query))
+        await settle(pilot)
+        await pilot.press("a", "y", "s")  # grouped bands, log y, a chart per metric
+        await settle(pilot)
+        await pilot.press("v", *"val-bands", "enter")
+        await pilot.pause()
+    assert views.names() == ["val-bands"]
+    view = views.get("val-bands")
+    assert view["query"] == query and view["settings"]["aggregate"] == "mean+minmax" and view["settings"]["log_y"]
+    reopened = make_app(repo_path, views=views, open_view=view)
+    async with reopened.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = reopened.screen
+        assert isinstance(screen, MetricsScreen) and screen.query_text == query
+        s = screen.settings
+        assert (s.aggregate, s.group_by, s.log_y, s.split) == ("mean+minmax", "experiment", True, True)
+        assert len(screen.legend_rows) == 2  # exp-a and exp-b as bands
+
+
+def test_tui_view_that_does_not_exist_is_one_line(tmp_path, monkeypatch, capsys):
+    from aimcol.cli import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    Repo(str(tmp_path), init=True)
+    assert main(["tui", "--repo", str(tmp_path), "--view", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "no saved view 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+@run_async
+async def test_system_tab_draws_each_system_metric_as_a_chart(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    run = Run(repo=path, system_tracking_interval=None, capture_terminal_logs=False)
+    run.track_array(np.linspace(10, 90, 60), name="__system__cpu")
+    run.track_array(np.linspace(1, 2, 60), name="__system__memory_percent")
+    run.track_array(np.ones(60), name="loss")
+    run.close()
+    app = make_app(path)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        charts = list(app.screen.query("BraillePlot.system-chart"))
+        assert sorted(c.border_title.split()[0] for c in charts) == ["cpu", "memory_percent"]
+        assert all(len(c.curves[0].y) == 60 for c in charts)
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(charts[0]))

@@ -230,6 +230,12 @@ class RepoSource:
             self.repo.runs_table(query)  # re-raise with the column in the user's own text
             raise
 
+    def hint_for(self, query: str) -> str | None:
+        """Why ``query`` may match nothing: a name no run has and the nearest that exists (or None)."""
+        from aimcol.sdk.query_results import query_hint
+
+        return query_hint(self.repo, query) if query.strip() else None
+
     def load_sequences(self) -> pa.Table:
         """One row per sequence: :data:`SEQUENCE_COLUMNS` of ``Repo.sequences_table()``.
 

@@ -66,8 +66,8 @@ class BraillePlot(Widget, can_focus=False):
     """
     COMPONENT_CLASSES = {"braille-plot--axis"}
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(id=id)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
         self.curves: list[PlotSeries] = []
         self.x_kind = "step"
         self.log_y = False

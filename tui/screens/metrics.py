@@ -237,6 +237,7 @@ class MetricsScreen(Screen):
         Binding("a", "cycle_aggregate", "Aggregate"),
         Binding("s", "toggle_split", "Subplots"),
         Binding("w", "toggle_smoother", "EMA / moving average", show=False),
+        Binding("v", "save_view", "Save view", show=False),
         Binding("o", "toggle_outliers", "Clip outliers", show=False),
         Binding("left_square_bracket", "cursor(-1)", "Cursor left", show=False),
         Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
@@ -272,12 +273,16 @@ class MetricsScreen(Screen):
         metric_keys: list[MetricKey] | None = None,
         *,
         split: bool = False,
+        settings: dict | None = None,
     ) -> None:
         super().__init__()
         self.query_text = query
         self.run_hashes = list(run_hashes) if run_hashes is not None else None
         self.metric_keys = metric_keys
         self.settings = PlotSettings(split=split)
+        for key, value in (settings or {}).items():  # a saved view's settings
+            if hasattr(self.settings, key):
+                setattr(self.settings, key, value)
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
@@ -568,6 +573,22 @@ class MetricsScreen(Screen):
         """Fit the y axis to the 1st..99th percentile, so one spike does not flatten every curve."""
         self.settings.clip_outliers = not self.settings.clip_outliers
         self.rebuild()
+
+    def action_save_view(self) -> None:
+        """Name the current query and chart settings; ``aimcol tui --view NAME`` reopens them."""
+        from aimcol.tui.screens.pickers import TextPrompt
+
+        def save(name: str | None) -> None:
+            if not name or not name.strip():
+                return
+            try:
+                self.app.views.save(name.strip(), self.query_text, vars(self.settings))
+            except OSError as exc:
+                self.notify(f"cannot save the view: {exc}", severity="error")
+                return
+            self.notify(f"saved view {name.strip()!r}: aimcol tui --view {name.strip()}", timeout=4)
+
+        self.app.push_screen(TextPrompt("Save this view as", "", "a name; aimcol tui --view NAME opens it"), save)
 
     def action_toggle_split(self) -> None:
         """One chart per metric name (loss and lr each on their own y axis) or one chart for all."""

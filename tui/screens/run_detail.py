@@ -7,6 +7,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Log, Static, TabbedContent, TabPane, Tree
 
@@ -15,6 +16,7 @@ from aimcol.tui.formatting import format_duration, format_number, format_timesta
 from aimcol.tui.messages import ArchiveDone, RunDetailLoaded
 from aimcol.tui.repo_source import RunDetail, context_label
 
+SYSTEM_PREFIX = "__system__"
 STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "failed": "red", "interrupted": "yellow", "finished": ""}
 SPARK_WIDTH = 20
 
@@ -25,7 +27,8 @@ class RunDetailScreen(Screen):
         Binding("1", "tab('overview')", "Overview"),
         Binding("2", "tab('params')", "Params"),
         Binding("3", "tab('sequences')", "Metrics"),
-        Binding("4", "tab('logs')", "Logs"),
+        Binding("4", "tab('system')", "System"),
+        Binding("5", "tab('logs')", "Logs"),
         Binding("slash", "search_logs", "Search logs", show=False),
         Binding("p", "plot", "Plot"),
         Binding("a", "archive", "Archive", show=False),
@@ -40,6 +43,8 @@ class RunDetailScreen(Screen):
     RunDetailScreen #sequences { height: 1fr; }
     RunDetailScreen #logs-search { margin: 0 0 0 0; }
     RunDetailScreen #logs-view { height: 1fr; }
+    RunDetailScreen #system-charts { height: 1fr; }
+    RunDetailScreen BraillePlot.system-chart { height: 8; min-height: 6; border-top: solid $panel-lighten-2; }
     """
 
     def __init__(self, run_hash: str) -> None:
@@ -58,6 +63,10 @@ class RunDetailScreen(Screen):
                 yield Tree("params", id="params-tree")
             with TabPane("Metrics", id="sequences"):
                 yield DataTable(id="sequence-table", cursor_type="row")
+            with TabPane("System", id="system"):
+                yield VerticalScroll(
+                    Static("no system metrics (Run(system_tracking_interval=...))"), id="system-charts"
+                )
             with TabPane("Logs", id="logs"):
                 yield Input(placeholder="search the terminal output (/)", id="logs-search", compact=True)
                 yield Log(id="logs-view", highlight=False, auto_scroll=True)
@@ -97,6 +106,7 @@ class RunDetailScreen(Screen):
         self.query_one("#overview-body", Static).update(overview_table(detail))
         self._fill_params(detail.params)
         self._fill_sequences(detail)
+        self._fill_system(detail)
         self._fill_logs(detail.logs)
 
     def _fill_params(self, params: dict) -> None:
@@ -117,6 +127,31 @@ class RunDetailScreen(Screen):
         add(tree.root, params)
         if not params:
             tree.root.add_leaf("(no params)")
+
+    def _fill_system(self, detail: RunDetail) -> None:
+        """One titled braille chart per ``__system__*`` sequence (CPU, memory, GPU …), by sample."""
+        import numpy as np
+
+        from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries, series_color
+
+        system = [s for s in detail.sequences if s.name.startswith(SYSTEM_PREFIX)]
+        box = self.query_one("#system-charts", VerticalScroll)
+        charts = list(box.query(BraillePlot))
+        if len(charts) != len(system):
+            box.remove_children()
+            charts = [BraillePlot(classes="system-chart") for _ in system]
+            if charts:
+                box.mount_all(charts)
+            else:
+                box.mount(Static("no system metrics (Run(system_tracking_interval=...))"))
+        for index, (chart, seq) in enumerate(zip(charts, system)):
+            label = seq.name[len(SYSTEM_PREFIX) :] + (f" {context_label(seq.context)}" if seq.context else "")
+            chart.border_title = f"{label}  last {format_number(seq.last)}  max {format_number(seq.max)}"
+            values = np.asarray(seq.values, dtype=np.float64)
+            chart.set_curves(
+                [PlotSeries(np.arange(len(values), dtype=np.float64), values, series_color(index), label)],
+                x_kind="step",
+            )
 
     def _fill_sequences(self, detail: RunDetail) -> None:
         table = self.query_one("#sequence-table", DataTable)
