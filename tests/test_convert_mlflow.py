@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
@@ -12,8 +9,23 @@ mlflow = pytest.importorskip("mlflow")
 from aimcol import Repo  # noqa: E402
 
 
-def _aimcol(*args):
-    return subprocess.run([sys.executable, "-m", "aimcol", *args], capture_output=True, text=True, timeout=600)
+class _Done:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def _aimcol(capsys):
+    """The CLI in this process (importing mlflow once per test run, not once per call)."""
+    from aimcol.cli import main
+
+    def call(*args):
+        capsys.readouterr()
+        code = main(list(args))
+        out = capsys.readouterr()
+        return _Done(code, out.out, out.err)
+
+    return call
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +77,7 @@ def _check(target: str, expected: dict) -> None:
 
 
 @pytest.mark.parametrize("store", ["file", "sqlite"])
-def test_every_run_param_tag_and_point(tmp_path, store):
+def test_every_run_param_tag_and_point(tmp_path, store, _aimcol):
     uri = str(tmp_path / "mlruns") if store == "file" else f"sqlite:///{tmp_path / 'mlflow.db'}"
     if store == "file":
         (tmp_path / "mlruns").mkdir()
@@ -80,7 +92,7 @@ def test_every_run_param_tag_and_point(tmp_path, store):
     assert Repo(target).total_runs_count() == 3
 
 
-def test_one_experiment_and_dry_run(tmp_path):
+def test_one_experiment_and_dry_run(tmp_path, _aimcol):
     uri = str(tmp_path / "mlruns")
     (tmp_path / "mlruns").mkdir()
     _fill(uri)
