@@ -41,6 +41,8 @@ FILESYSTEM_MODULES = {"os", "fcntl", "shutil", "mmap", "tempfile", "pathlib", "i
 
 ALLOWED = {
     "local_storage.py": FILESYSTEM_MODULES | {"open()"},  # the local backend is where the filesystem is used
+    "regular_files.py": {"os"},  # the local backend's safe open (only local_storage imports it)
+    "new_files.py": {"os"},  # the local backend's create-if-absent publish (only local_storage imports it)
     "object_storage.py": {"os", "io"},  # a backend: os.environ for its settings, io.UnsupportedOperation
     "storage.py": {"os"},  # os.fspath of a location
     "repo_layout.py": {"os"},  # resolving a user's path to a repository location
