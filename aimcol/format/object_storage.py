@@ -238,7 +238,7 @@ class ObjectStorage(Storage):
         store: Any = None,
         lease_ttl: float | None = None,
         unsafe_single_writer: bool | None = None,
-    ):
+    ) -> None:
         scheme, container, prefix, options = _parse_location(location)
         self.scheme = scheme
         self.container = container
@@ -258,7 +258,7 @@ class ObjectStorage(Storage):
         self.unsafe_single_writer = unsafe_single_writer
         self._probed = False
         self._probe_lock = threading.Lock()
-        self.change_log: ObjectChangeLog = ObjectChangeLog(self)
+        self.change_log = self._log = ObjectChangeLog(self)
         self._obs = _obstore()
         self._exc = _errors()
 
@@ -399,6 +399,7 @@ class ObjectStorage(Storage):
                     self._put(
                         self._path(f"{folder}/{MANIFEST_DIR}/{manifest_version_name(version)}"), data, mode="create"
                     )
+                    self._log.note(folder.rpartition("/")[2])
                     return
                 except self._exc.AlreadyExistsError:
                     continue
@@ -412,7 +413,7 @@ class ObjectStorage(Storage):
             claim.fenced(self.newest_manifest_version(folder))
         claim.manifest_version = version
         if not claim.logged:  # a writer session begins: readers' indexes learn of the run
-            self.change_log.note(folder.rpartition("/")[2])
+            self._log.note(folder.rpartition("/")[2])
             claim.logged = True
         claim.note_commit()
         if version % PRUNE_EVERY == 0:
@@ -645,7 +646,7 @@ class ObjectStorage(Storage):
             self._obs.delete(self._store, manifests)
         if rest:
             self._obs.delete(self._store, rest)
-        self.change_log.note(run_hash)
+        self._log.note(run_hash)
         return True
 
     def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:

@@ -226,7 +226,7 @@ class SealedSegment:
     checksums: dict[str, Any] | None = None  # size, crc32, batch_crc32 (integrity.sealed_checksums)
 
     def to_manifest(self) -> dict[str, Any]:
-        entry = {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
+        entry: dict[str, Any] = {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
         entry.update(self.checksums or {})
         return entry
 

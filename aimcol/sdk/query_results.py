@@ -551,13 +551,14 @@ def query_metrics(
     return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap), mode)
 
 
-def runs_table(repo, query: str = "") -> pa.Table:
-    """One row per matching run, newest first: properties and params as dotted columns."""
+def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
+    """One row per matching run, newest first: properties, params as dotted columns, and
+    ``<metric>.<stat>`` columns for ``metrics`` (see ``aimcol.sdk.tables``)."""
     parsed = parse_query(query)
     snap = _snapshot(repo)
     now = time.time()
     mask = match_runs(parsed, snap, now)
-    return _runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now)
+    return build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
 
 
 def query_hint(repo, query: str) -> str | None:

@@ -182,8 +182,53 @@ def format_duration(seconds: float | None) -> str:
 # ---- building the tables from an index snapshot ----------------------------------------------------
 
 
-def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
-    """The runs table (:data:`RUNS_SCHEMA` + params) of ``rows`` of an index snapshot."""
+def parse_metric_columns(specs) -> list[tuple[str, tuple[str, ...]]]:
+    """``["loss", "accuracy.max"]`` → ``[("loss", ("last", "min", "max")), ("accuracy", ("max",))]``.
+
+    A spec is a metric name (its last, min and max) or ``name.stat`` with a stat of
+    :data:`METRIC_STATS`; a name that itself contains dots is matched whole first.
+    """
+    out: dict[str, list[str]] = {}
+    for spec in specs or ():
+        name, _, stat = spec.rpartition(".")
+        if not name or stat not in METRIC_STATS:
+            name, stats = spec, ["last", "min", "max"]
+        else:
+            stats = [stat]
+        chosen = out.setdefault(name, [])
+        chosen += [s for s in stats if s not in chosen]
+    return [(name, tuple(stats)) for name, stats in out.items()]
+
+
+def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
+    """``<metric>[:<context values>].<stat>`` columns for the runs ``rows`` (null where a run lacks it)."""
+    from aimcol.format.arrow_gather import strings_equal_scalar, take
+    from aimcol.format.run_index import np_valid, np_values
+
+    seqs = snap.seqs
+    out: dict[str, pa.Array] = {}
+    for name, stats in parse_metric_columns(specs):
+        matching = np.flatnonzero(strings_equal_scalar(seqs.column("name"), name))
+        if not len(matching):
+            continue
+        contexts = take(seqs.column("context"), matching).to_pylist()
+        context_dicts = snap.contexts_of(matching)
+        for context in dict.fromkeys(contexts):
+            picked = matching[np.array([c == context for c in contexts])]
+            values = [v for _, v in sorted(context_dicts[contexts.index(context)].items())]
+            label = ":".join([name, *(v if isinstance(v, str) else str(v) for v in values)])
+            position = np.full(snap.runs.num_rows, -1, dtype=np.int64)
+            position[snap.seq_run[picked]] = picked
+            found = position[rows]
+            safe = np.where(found >= 0, found, 0)
+            for stat in stats:
+                gathered = take(seqs.column(stat), safe)
+                out[f"{label}.{stat}"] = numpy_column(np_values(gathered), (found >= 0) & np_valid(gathered))
+    return out
+
+
+def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None) -> pa.Table:
+    """The runs table (:data:`RUNS_SCHEMA` + params, + metric columns for ``metrics``) of ``rows``."""
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
     from aimcol.format.arrow_numpy import to_arrow, to_numpy, valid_mask
@@ -228,6 +273,8 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
 
             name = json.dumps(list(path))
         out[name] = qr._param_column(snap, path, rows)
+    for name, column in _metric_columns(snap, rows, metrics).items():
+        out[name if name not in out else "metric." + name] = column
     return _as_table(out, RUNS_SCHEMA)
 
 
