@@ -203,7 +203,7 @@ def parse_metric_columns(specs) -> list[tuple[str, tuple[str, ...]]]:
 def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
     """``<metric>[:<context values>].<stat>`` columns for the runs ``rows`` (null where a run lacks it)."""
     from aimcol.format.arrow_gather import strings_equal_scalar, take
-    from aimcol.format.run_index import np_valid, np_values
+    from aimcol.format.arrow_numpy import to_numpy, valid_mask
 
     seqs = snap.seqs
     out: dict[str, pa.Array] = {}
@@ -223,7 +223,7 @@ def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
             safe = np.where(found >= 0, found, 0)
             for stat in stats:
                 gathered = take(seqs.column(stat), safe)
-                out[f"{label}.{stat}"] = numpy_column(np_values(gathered), (found >= 0) & np_valid(gathered))
+                out[f"{label}.{stat}"] = numpy_column(to_numpy(gathered), (found >= 0) & valid_mask(gathered))
     return out
 
 
