@@ -182,8 +182,12 @@ def format_duration(seconds: float | None) -> str:
 # ---- building the tables from an index snapshot ----------------------------------------------------
 
 
-def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
-    """The runs table (:data:`RUNS_SCHEMA` + params) of ``rows`` of an index snapshot."""
+def build_runs_table(snap, rows: np.ndarray, now: float, *, params: bool = True) -> pa.Table:
+    """The runs table (:data:`RUNS_SCHEMA` + params) of ``rows`` of an index snapshot.
+
+    ``params=False``: the schema's columns only (a listing of 100,000 runs with many params
+    need not build a column per param).
+    """
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
     from aimcol.format.run_index import arrow_values, np_valid, np_values
@@ -219,7 +223,7 @@ def build_runs_table(snap, rows: np.ndarray, now: float) -> pa.Table:
         "end_time": end,
         "duration": arrow_values(np.maximum(0.0, finish - created)),
     }
-    for path in qr._param_leaf_paths(snap):
+    for path in qr._param_leaf_paths(snap) if params else ():
         name = qr._dotted(path)
         if name in out:  # a param named like a property, or "a.b" beside a → b
             name = "param." + name
