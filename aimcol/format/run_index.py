@@ -318,6 +318,8 @@ class RunIndex:
             self._journal = (int(meta[b"journal_ino"]), int(meta[b"journal_offset"]))
             self._full_scan_at = float(meta[b"full_scan_at"])
             self._full_scan_s = float(meta.get(b"full_scan_s", b"0"))
+            stamp = meta.get(b"runs_dir_stamp")  # the run folders the tables reflect: no re-listing
+            self._runs_dir_mtime = int(stamp) if stamp else None
         except (KeyError, ValueError):
             self._journal, self._full_scan_at, self._full_scan_s = None, 0.0, 0.0
         self._set(runs, seqs)
@@ -493,6 +495,8 @@ class RunIndex:
             b"full_scan_at": repr(0.0 if partial else self._full_scan_at).encode(),
             b"full_scan_s": repr(self._full_scan_s).encode(),
         }
+        if self._runs_dir_mtime is not None and not partial:
+            meta[b"runs_dir_stamp"] = str(self._runs_dir_mtime).encode()
         if self._journal is not None:
             meta[b"journal_ino"] = str(self._journal[0]).encode()
             meta[b"journal_offset"] = str(self._journal[1]).encode()
