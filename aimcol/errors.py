@@ -8,6 +8,8 @@ code written against Aim's exceptions keeps working.  Messages name the offendin
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AimcolError(Exception):
     """Base class of every error aimcol raises on purpose."""
@@ -23,7 +25,7 @@ class MissingRunError(AimcolError, KeyError):
 class RunLockedError(AimcolError, RuntimeError):
     """Another live process holds the run open for writing."""
 
-    def __init__(self, run_hash: str, holder: dict | None):
+    def __init__(self, run_hash: str, holder: dict[str, Any] | None):
         self.run_hash = run_hash
         self.holder = holder or {}
         pid = self.holder.get("pid", "?")
@@ -61,7 +63,9 @@ class ReadOnlyRunError(AimcolError, PermissionError):
 
 
 class ReadOnlyRepoError(AimcolError, PermissionError):
-    """A write was attempted on a repository opened with ``Repo(path, read_only=True)``."""
+    """A write was attempted on a repository opened with ``Repo(path, read_only=True)``, or a
+    write an operation needs failed because the repository cannot be written (a read-only
+    mount, missing permissions); reading still works."""
 
 
 class AimQLSyntaxError(AimcolError, SyntaxError):
@@ -121,3 +125,18 @@ class AimQLCostError(AimcolError, ValueError):
 
 class ImportSourceError(AimcolError, ValueError):
     """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""
+
+
+class ChecksumError(FormatError):
+    """A file's bytes do not match the checksum recorded when it was written (bit rot, a bad
+    copy, a damaged disk).  The message names the file and the part that differs."""
+
+
+class DamagedRunError(FormatError):
+    """A run whose files cannot be trusted: its manifest is not a regular, bounded file, or
+    it names a file outside its run folder, or its lock is not a file.  Other runs are not
+    affected; ``aimcol check`` reports it by name and nothing deletes its files."""
+
+
+class DamagedRunWarning(RuntimeWarning):
+    """A run was left out of a listing or query because its files are damaged (named in the message)."""

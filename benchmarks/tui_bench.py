@@ -11,6 +11,9 @@
   to down-sample, rasterise and lay out its lines at 80x24 and 160x48 (what a resize, zoom
   or option change costs on the UI thread).  Target: under 200 ms.  The EMA of all series
   (done once per smoothing change, in a worker) is timed separately.
+* **grouped redraw**: the same 100 series in 4 groups, each drawn as a mean line with a
+  min-max band (``aimcol.tui.aggregate``, what ``a`` on the metrics screen does): time to
+  aggregate every group and rasterise, at 80x24 and 160x48.  Target: under 200 ms.
 
 Prints one line per figure (median of the repetitions, with min and max).
 """
@@ -214,7 +217,32 @@ def plot_redraw(repeat: int, n_series: int = 100, n_points: int = 100_000) -> di
                 figures[f"{size[0]}x{size[1]}"] = times
                 figures[f"{size[0]}x{size[1]} frame"] = [time.perf_counter() - t]
 
+    async def grouped() -> None:
+        from aimcol.tui.aggregate import aggregate, band_points
+        from aimcol.tui.screens.metrics import dim_color
+
+        groups = [list(range(g, n_series, 4)) for g in range(4)]
+        for size in ((80, 24), (160, 48)):
+            app = PlotApp()
+            async with app.run_test(size=size) as pilot:
+                plot = app.query_one(BraillePlot)
+                await pilot.pause()
+                times = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    bands, lines = [], []
+                    for g, members in enumerate(groups):
+                        curve = aggregate([x] * len(members), [values[i] for i in members], "mean+minmax")
+                        bx, by = band_points(curve)
+                        bands.append(PlotSeries(bx, by, dim_color(series_color(g))))
+                        lines.append(PlotSeries(curve.x, curve.center, series_color(g)))
+                    plot.set_curves(bands + lines)
+                    plot.build_lines(plot.size.width, plot.size.height)
+                    times.append(time.perf_counter() - t)
+                figures[f"{size[0]}x{size[1]} grouped, 4 mean lines + min-max bands"] = times
+
     asyncio.run(main())
+    asyncio.run(grouped())
     return {"figures": figures, "ema_seconds": ema_seconds}
 
 

@@ -226,6 +226,7 @@ def install_fault(spec: dict) -> None:
     distinct state on disk (see ``tests/test_crash.py``).
     """
     import aimcol.format.local_storage as local_storage
+    import aimcol.format.new_files as new_files
     import aimcol.format.run_store as run_store
     import aimcol.format.segments as segments
 
@@ -260,12 +261,12 @@ def install_fault(spec: dict) -> None:
         run_store.write_sealed_segment = write_sealed_segment
     elif at == "seal_replace":  # the sealed file is written and fsynced under its .partial name
 
-        def replace(src, dst):
+        def link(src, dst):
             if os.path.basename(dst).startswith("seg-"):
                 reached()
-            os.replace(src, dst)
+            os.link(src, dst)
 
-        local_storage.os = _OsWithHook({"replace": replace})
+        new_files.os = _OsWithHook({"link": link})
     elif at == "unlink_live":  # the manifest names the sealed file; the live file is still there
 
         def unlink(path):

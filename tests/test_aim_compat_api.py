@@ -171,3 +171,29 @@ def test_dataframe_include_props_and_params(three_runs):
     assert "run.hparams.lr" not in no_params.columns and "run.hash" in no_params.columns
     with_props = metrics.dataframe(include_props=True)
     assert sorted(with_props["run.props.experiment"].unique()) == ["e0", "e1", "e2"]
+
+
+def test_aim_sdk_utils(tmp_path, monkeypatch):
+    from aimcol.sdk import utils
+
+    Repo(str(tmp_path / "p"), init=True)
+    (tmp_path / "p" / "a" / "b").mkdir(parents=True)
+    assert utils.search_aim_repo(str(tmp_path / "p" / "a" / "b")) == (str(tmp_path / "p"), True)
+    assert utils.search_aim_repo("/") == (None, False)
+    monkeypatch.chdir(tmp_path)
+    assert utils.clean_repo_path("./") == str(tmp_path) and utils.clean_repo_path("") == ""
+    assert len(utils.generate_run_hash()) == 24 and len(utils.generate_run_hash(6)) == 6
+    assert [utils.get_object_typename(v) for v in ("s", True, 1.5, [None], [], [1])] == [
+        "str",
+        "int",
+        "float",
+        "list(unknown)",
+        "list",
+        "list(int)",
+    ]
+    widened = []
+    assert utils.check_types_compatibility("int", "float", lambda old, new: widened.append((old, new)))
+    assert utils.check_types_compatibility("list(str)", "list", lambda old, new: widened.append((old, new)))
+    assert utils.check_types_compatibility("list", "list(str)") and utils.check_types_compatibility("int", "number")
+    assert not utils.check_types_compatibility("list(int)", "float")
+    assert widened == [("float", "number"), ("list", "list(str)")]

@@ -149,3 +149,14 @@ def test_cli_prints_one_line(repo, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("aimcol: ") and "Traceback" not in proc.stderr
     assert "characters/items" in proc.stderr
+
+
+def test_without_google_re2_a_regex_is_refused_clearly(repo, monkeypatch):
+    monkeypatch.setitem(sys.modules, "re2", None)  # as on a platform where its wheel did not install
+    scalar.compile_regex.cache_clear()
+    try:
+        err = refused(repo, "re.match('run', run.name)", "regex")
+        assert "google-re2" in str(err)
+        assert len(repo.query_runs("run.name.startswith('run')")) == 3  # the rest of AimQL works
+    finally:
+        scalar.compile_regex.cache_clear()

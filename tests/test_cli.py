@@ -166,3 +166,32 @@ def test_one_status_for_tables_cli_and_runs(tmp_path):
     assert {status_of(r) for r in repo.iter_runs()} == {"failed", "finished"}
     rows = [json.loads(line) for line in aimcol("runs", "ls", "--json", "--repo", str(tmp_path)).stdout.splitlines()]
     assert {r["name"]: r["status"] for r in rows} == statuses
+
+
+def test_runs_logs_prints_and_follows_a_live_run(tmp_path):
+    Repo(str(tmp_path), init=True)
+    code = (
+        "import sys, time\n"
+        "from aimcol import Run\n"
+        f"run = Run(repo={str(tmp_path)!r}, system_tracking_interval=None, capture_terminal_logs=True)\n"
+        "sys.__stderr__.write(run.hash + '\\n'); sys.__stderr__.flush()  # not captured\n"
+        "for i in range(6):\n"
+        "    print(f'line {i}', flush=True)\n"
+        "    time.sleep(0.3)\n"
+        "run.close()\n"
+    )
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    run_hash = writer.stderr.readline().strip()
+    follower = subprocess.run(
+        [sys.executable, "-m", "aimcol", "runs", "logs", run_hash[:8], "--follow", "--interval", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(tmp_path),
+    )
+    writer.wait(timeout=30)
+    assert follower.returncode == 0, follower.stderr
+    assert follower.stdout.splitlines() == [f"line {i}" for i in range(6)]  # every line once, in order
+    assert aimcol("runs", "logs", run_hash, "--repo", str(tmp_path)).stdout.splitlines()[-1] == "line 5"

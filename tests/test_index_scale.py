@@ -13,13 +13,11 @@ import textwrap
 import time
 import uuid
 
-import pytest
-
 import aimcol
 from aimcol.format import change_journal, index_tables
 from aimcol.format import manifest as manifest_io
 from aimcol.format import run_index as ri
-from aimcol.format.index_file import read_index_file
+from aimcol.format.index_file import INDEX_FILE, read_index_file
 
 
 def _run_ls(repo_path: str, *extra: str) -> list[dict]:
@@ -127,7 +125,7 @@ def test_index_build_killed_with_sigkill_is_resumed(tmp_path):
     template = _closed_run(path, lr=0.1)
     hashes = set(_clone_runs(path, template, 119)) | {template}
     shutil.rmtree(os.path.join(path, ".aimcol", "index"), ignore_errors=True)
-    index_file = os.path.join(path, ".aimcol", "index", ri.INDEX_FILE)
+    index_file = os.path.join(path, ".aimcol", "index", INDEX_FILE)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, path], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "start"

@@ -95,3 +95,43 @@ def test_empty_result(repo_dir, capsys):
     root, _ = repo_dir
     assert run_cli("run.nothing", "--repo", str(root)) == 0
     assert capsys.readouterr().out == "(no matches)\n"
+
+
+def test_runs_with_metric_columns_sorted_and_limited(repo_dir, capsys):
+    """Issue 10: `aimcol query --runs` with `loss.last`-style columns, --sort and --limit (MLflow's search_runs)."""
+    root, h = repo_dir
+    args = ("", "--runs", "--metric", "loss", "--metric", "acc.max", "-f", "json", "--repo", str(root))
+    assert run_cli(*args, "--sort", "loss:val.last desc", "--limit", "2") == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 2
+    for stat in ("last", "min", "max"):
+        assert f"loss:train.{stat}" in records[0] and f"loss:val.{stat}" in records[0]
+    assert "acc.max" in records[0] and "acc.last" not in records[0]
+    lasts = [r["loss:val.last"] for r in records]
+    assert lasts == sorted(lasts, reverse=True) and None not in lasts
+    # the SDK call behind it: the same columns, joinable on "run" with the points
+    from aimcol import Repo
+
+    table = Repo(str(root)).runs_table("", metrics=["loss.min"])
+    assert table.schema.field("run").type == pa.string() and "loss:train.min" in table.column_names
+    assert set(table.column("run").to_pylist()) == {h["delta"], h["beta"], h["alpha"]}
+    points = Repo(str(root)).query_metrics("metric.name == 'acc'").to_arrow()
+    assert set(points.column("run").to_pylist()) <= set(table.column("run").to_pylist())
+
+
+def test_sort_names_a_missing_column_and_metric_needs_runs(repo_dir, capsys):
+    root, _ = repo_dir
+    assert run_cli("", "--runs", "--sort", "hparams.lrr", "--repo", str(root)) == 1
+    err = capsys.readouterr().err
+    assert "no column 'hparams.lrr'" in err and "hparams.lr" in err
+    assert run_cli("", "--metric", "loss", "--repo", str(root)) == 1
+    assert "--runs" in capsys.readouterr().err
+
+
+def test_an_unknown_output_extension_is_a_clear_error(repo_dir, tmp_path, capsys):
+    root, _ = repo_dir
+    target = tmp_path / "loss.xlsx"
+    assert run_cli("metric.name == 'loss'", "-o", str(target), "--repo", str(root)) == 1
+    err = capsys.readouterr().err
+    assert ".xlsx" in err and "--format" in err and len(err.strip().splitlines()) == 1
+    assert not target.exists()  # never a plain-text file under a spreadsheet's name

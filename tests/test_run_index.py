@@ -16,7 +16,10 @@ from aimql_repos import four_runs, new_run
 import aimcol
 from aimcol.format import index_tables
 from aimcol.format import run_index as ri
-from aimcol.format.run_index import INDEX_FILE, JOURNAL_FILE, RunIndex, note_manifest_changed, read_index_file
+from aimcol.format import value_kinds as vk
+from aimcol.format.change_journal import JOURNAL_FILE, note_manifest_changed
+from aimcol.format.index_file import INDEX_FILE, read_index_file
+from aimcol.format.run_index import RunIndex
 from aimcol.format.run_store import RunWriterStore
 from aimcol.query import match_runs, parse_query
 from aimcol.query.reference import RunRecord, reference_runs
@@ -41,8 +44,8 @@ def test_tables_hold_properties_params_and_sequences(tmp_path):
     cols = snap.path_columns("runs", ("hparams", "lr"))
     assert set(cols) == {"k", "n", "i"}
     kinds = snap.path_columns("runs", ("hparams", "opt"))["k"].to_numpy()
-    assert sorted(kinds.tolist()) == [ri.KIND_UNDEF, ri.KIND_INT, ri.KIND_STR, ri.KIND_STR]
-    assert snap.path_columns("runs", ("hparams",))["k"].to_pylist() == [ri.KIND_MAP] * 4
+    assert sorted(kinds.tolist()) == [vk.UNDEF, vk.INT, vk.STR, vk.STR]
+    assert snap.path_columns("runs", ("hparams",))["k"].to_pylist() == [vk.MAP] * 4
     assert set(snap.seqs.column("name").to_pylist()) == {"loss", "acc"}
     assert (snap.seq_run >= 0).all()
     runs, seqs = read_index_file(repo.layout)

@@ -159,7 +159,11 @@ async def test_metrics_view_options_and_crashed_flag(repo_path):
             for c, s in zip(plot.curves, screen.series)
             if s.name != "loss" or s.context.get("subset") != "train"
         )
-        await pilot.press("x", "x")  # back to step
+        await pilot.press("x", "x")  # relative time, then absolute time
+        await settle(pilot)
+        assert screen.settings.x_axis == "clock"
+        assert "x=absolute time" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("x")  # back to step
         await pilot.press("plus")
         await settle(pilot)
         assert screen.settings.zoom is not None
@@ -478,3 +482,205 @@ async def test_demo_walkthrough_by_keyboard_at_80x24(tmp_path):
         rows = [" ".join(str(c) for c in legend.get_row_at(i)) for i in range(legend.row_count)]
         assert any("resnet18-crashed" in r and "crashed" in r.split("resnet18-crashed", 1)[1] for r in rows)
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(screen.query_one(BraillePlot)))
+
+
+@run_async
+async def test_grouped_runs_read_as_one_line_and_band_per_group(repo_path):
+    """Issue 10's explorer: `a` aggregates the series of each group into a mean line and a min-max band."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query="metric.name == 'loss' and metric.context.subset == 'train'"))
+        await settle(pilot)
+        screen = app.screen
+        assert len(screen.series) == 5  # alpha..delta and the crashed run
+        await pilot.press("a")
+        await settle(pilot)
+        assert screen.settings.aggregate == "mean+minmax" and screen.settings.group_by == "experiment"
+        assert sorted(r.group for r in screen.legend_rows) == ["exp-a", "exp-b"]
+        plot = screen.query_one(BraillePlot)
+        assert len(plot.curves) == 4  # two bands, two lines
+        by_group = {r.group: r for r in screen.legend_rows}
+        finals = {s.run_name: float(s.value[-1]) for s in screen.series}
+        assert by_group["exp-a"].last == pytest.approx((finals["alpha"] + finals["beta"]) / 2, rel=1e-3)
+        assert "mean+minmax by experiment" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("a", "a", "a")  # mean+std, median+minmax, back to every series
+        await settle(pilot)
+        assert screen.settings.aggregate == "none" and len(plot.curves) == 5
+
+
+@run_async
+async def test_p_on_a_run_page_plots_each_metric_on_its_own_chart(repo_path):
+    """Issue 10: loss and accuracy (or lr) on separate charts, each with its own y axis; `s` toggles."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(RunsTable)
+        table.move_cursor(table_names(app).index("delta"))
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, MetricsScreen) and screen.settings.split
+        plots = screen.plots
+        assert sorted(p.border_title for p in plots) == ["accuracy", "loss"]
+        for plot in plots:
+            assert plot.curves and all(plot.border_title in c.label for c in plot.curves)
+            assert plot.size.height >= 5
+        accuracy = next(p for p in plots if p.border_title == "accuracy")
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(accuracy))
+        assert "a chart per metric" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("s")
+        await settle(pilot)
+        assert len(screen.plots) == 1 and len(screen.plot.curves) == 3
+
+
+@run_async
+async def test_cursor_reads_every_series_value_at_its_x(repo_path):
+    """Issue 10: `]`/`[` (and a click) move a vertical cursor; the legend shows each series' value there."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query="metric.name == 'loss' and metric.context.subset == 'train'"))
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        x = screen.cursor_x
+        assert x is not None and 0 < x < STEPS
+        legend = screen.query_one("#legend")
+        header = [str(c.label) for c in legend.columns.values()]
+        assert any(h.startswith("at step") for h in header)
+        column = next(i for i, h in enumerate(header) if h.startswith("at step"))
+        for i, series in enumerate(screen.series):
+            expected = series.value[np.searchsorted(series.step, x, side="right") - 1]
+            assert float(str(legend.get_row_at(i)[column])) == pytest.approx(expected, rel=1e-3)
+        assert "│" in screen_text(screen.plot)  # the cursor line is drawn
+        await pilot.press(*["right_square_bracket"] * 5)
+        assert screen.cursor_x > x
+        await pilot.click(BraillePlot, offset=(20, 3))
+        await pilot.pause()
+        assert screen.cursor_x < x
+        await pilot.press("c")
+        await pilot.pause()
+        assert screen.cursor_x is None and not any(str(c.label).startswith("at ") for c in legend.columns.values())
+
+
+@run_async
+async def test_logs_tab_shows_and_searches_the_captured_output(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    code = (
+        "from aimcol import Run\n"
+        f"run = Run(repo={path!r}, system_tracking_interval=None, capture_terminal_logs=True)\n"
+        "run.name = 'talker'\n"
+        "for epoch in range(5):\n"
+        "    print(f'epoch {epoch} loss {1.0 / (epoch + 1):.3f}')\n"
+        "run.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RunDetailScreen)
+        await pilot.press("5")
+        await pilot.pause()
+        view = screen.query_one("#logs-view")
+        assert [str(view.lines[i]) for i in range(view.line_count)][:2] == ["epoch 0 loss 1.000", "epoch 1 loss 0.500"]
+        await pilot.press("slash", *"epoch 3")
+        await pilot.pause()
+        assert view.line_count == 1 and "epoch 3 loss 0.250" in str(view.lines[0])
+        await pilot.press("escape")  # out of the search box, then back to the runs
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+
+
+@run_async
+async def test_moving_average_and_outlier_clipping_keys(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    run = Run(repo=path, system_tracking_interval=None, capture_terminal_logs=False)
+    values = np.sin(np.arange(300) / 20.0)
+    values[150] = 1e6  # a spike that flattens every curve
+    run.track_array(values, name="loss")
+    run.close()
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query="metric.name == 'loss'"))
+        await settle(pilot)
+        screen = app.screen
+        spiky = screen_text(screen.plot)
+        await pilot.press("o")
+        await settle(pilot)
+        clipped = screen_text(screen.plot)
+        assert "1e+06" in spiky or "1.0e+06" in spiky
+        assert "e+06" not in clipped and "outliers clipped" in str(screen.query_one("#metrics-status").render())
+        await pilot.press("w")
+        await settle(pilot)
+        assert screen.settings.smoother == "mean" and screen.settings.smoothing > 0
+        assert "moving average of" in str(screen.query_one("#metrics-status").render())
+
+
+@run_async
+async def test_saved_view_reopens_query_and_chart_settings(repo_path, tmp_path):
+    from aimcol.tui.saved_views import SavedViews
+
+    views = SavedViews(str(tmp_path / "views.json"))
+    app = make_app(repo_path, views=views)
+    query = "metric.name == 'loss' and metric.context.subset == 'val'"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(MetricsScreen(query=query))
+        await settle(pilot)
+        await pilot.press("a", "y", "s")  # grouped bands, log y, a chart per metric
+        await settle(pilot)
+        await pilot.press("v", *"val-bands", "enter")
+        await pilot.pause()
+    assert views.names() == ["val-bands"]
+    view = views.get("val-bands")
+    assert view["query"] == query and view["settings"]["aggregate"] == "mean+minmax" and view["settings"]["log_y"]
+    reopened = make_app(repo_path, views=views, open_view=view)
+    async with reopened.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = reopened.screen
+        assert isinstance(screen, MetricsScreen) and screen.query_text == query
+        s = screen.settings
+        assert (s.aggregate, s.group_by, s.log_y, s.split) == ("mean+minmax", "experiment", True, True)
+        assert len(screen.legend_rows) == 2  # exp-a and exp-b as bands
+
+
+def test_tui_view_that_does_not_exist_is_one_line(tmp_path, monkeypatch, capsys):
+    from aimcol.cli import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    Repo(str(tmp_path), init=True)
+    assert main(["tui", "--repo", str(tmp_path), "--view", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "no saved view 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+@run_async
+async def test_system_tab_draws_each_system_metric_as_a_chart(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    run = Run(repo=path, system_tracking_interval=None, capture_terminal_logs=False)
+    run.track_array(np.linspace(10, 90, 60), name="__system__cpu")
+    run.track_array(np.linspace(1, 2, 60), name="__system__memory_percent")
+    run.track_array(np.ones(60), name="loss")
+    run.close()
+    app = make_app(path)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        charts = list(app.screen.query("BraillePlot.system-chart"))
+        assert sorted(c.border_title.split()[0] for c in charts) == ["cpu", "memory_percent"]
+        assert all(len(c.curves[0].y) == 60 for c in charts)
+        assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(charts[0]))

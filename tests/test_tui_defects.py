@@ -183,3 +183,15 @@ async def test_a_crashed_runs_duration_survives_archiving(tmp_path):
         await settle(pilot)
         assert app.screen.detail.duration == pytest.approx(before["duration"], abs=0.01)
     assert main(["runs", "show", "--repo", path, run_hash]) == 0
+
+
+@run_async
+async def test_a_query_that_matches_nothing_by_a_typo_shows_the_hint(repo_path):
+    app = make_app(repo_path)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"run.hparam.lr < 0.01", "enter")
+        await settle(pilot)
+        assert table_names(app) == []
+        status = str(app.screen.query_one("#runs-status").render())
+        assert "hint" in status and "run.hparams.lr" in status

@@ -154,3 +154,59 @@ def test_log_axis_ticks_read_as_numbers():
             assert "e0." not in label and not label.startswith("1e") or label[2:].lstrip("-").isdigit(), label
     assert format_tick(0.000012) == "1.2e-05"
     assert not any(math.isnan(t) for t in nice_ticks(-1e-9, 1e-9, 3))
+
+
+def test_aggregate_mean_band_and_median_over_a_common_grid():
+    from aimcol.tui.aggregate import aggregate, band_points
+
+    x = np.arange(11, dtype=np.float64)
+    ys = [x * 1.0, x * 2.0, x * 3.0]
+    mean = aggregate([x, x, x], ys, "mean+minmax", points=11)
+    assert np.allclose(mean.x, x) and np.allclose(mean.center, x * 2.0)
+    assert np.allclose(mean.lo, x) and np.allclose(mean.hi, x * 3.0) and mean.count == 3
+    std = aggregate([x, x, x], ys, "mean+std", points=11)
+    assert np.allclose(std.hi - std.center, np.std(np.vstack(ys), axis=0))
+    median = aggregate([x, x, x], [x * 1.0, x * 10.0, x * 2.0], "median+minmax", points=11)
+    assert np.allclose(median.center, x * 2.0)
+    # a run that stopped early counts only where it has points, never as zeros
+    short = aggregate([x, x[:6]], [np.ones(11), np.full(6, 3.0)], "mean+minmax", points=11)
+    assert np.allclose(short.center[:6], 2.0) and np.allclose(short.center[6:], 1.0)
+    bx, by = band_points(mean)
+    assert len(bx) == 2 * 11 and np.allclose(by[0::2], mean.lo) and np.allclose(by[1::2], mean.hi)
+    with pytest.raises(ValueError, match="unknown aggregate"):
+        aggregate([x], [x], "mode")
+
+
+def test_centred_moving_average_matches_a_loop_and_skips_nan():
+    from aimcol.tui.smoothing import centred_moving_average, window_for
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=200)
+    values[[5, 6, 50]] = np.nan
+    window = 7
+    got = centred_moving_average(values, window)
+    for i in range(len(values)):
+        part = values[max(0, i - 3) : i + 4]
+        part = part[np.isfinite(part)]
+        assert got[i] == pytest.approx(part.mean())
+    assert window_for(0.9) == 11 and window_for(0.6) == 3 and window_for(0.0) == 3
+    assert np.isnan(centred_moving_average(np.array([np.nan, np.nan]), 3)).all()
+
+
+def test_outlier_clipping_fits_the_y_range_to_the_bulk():
+    from aimcol.tui.components.braille_plot import _value_range
+
+    x = np.arange(1000, dtype=np.float64)
+    y = np.sin(x / 50)
+    y[500] = 1e6  # one spike
+    buckets = [minmax_buckets(x, y, 0.0, 999.0, 400)]
+    assert _value_range(buckets)[1] > 1e5
+    lo, hi = _value_range(buckets, clip_outliers=True)
+    assert -1.2 < lo < -0.9 and 0.9 < hi < 1.2
+
+
+def test_absolute_time_ticks_read_as_clock_times():
+    import datetime
+
+    t = datetime.datetime(2026, 1, 2, 13, 45, 10).timestamp()
+    assert format_tick(t, "clock") == "13:45:10"

@@ -238,6 +238,23 @@ def test_metrics_screen(snap_compare, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_metrics_explorer_groups_with_bands_on_subplots(snap_compare, size):
+    """12 runs' train and val loss grouped by experiment: three mean lines over min-max bands,
+    on the titled chart of the loss metric (``s``: a chart per metric)."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        pilot.app.push_screen(MetricsScreen(query="metric.name == 'loss'"))
+        await settle(pilot)
+        await pilot.press("a")  # mean + min-max band per experiment
+        await settle(pilot)
+        await pilot.press("s")  # a chart per metric (here one: loss)
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_run_detail_screen(snap_compare, size):
     async def run_before(pilot):
         await settle(pilot)

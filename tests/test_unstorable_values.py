@@ -158,6 +158,9 @@ def test_resumed_sequence_at_the_largest_step_refuses_auto_step(make_run, repo_p
         resumed.track(2.0, name="x")
     with pytest.raises(UnstorableValueError, match="auto-step"):
         resumed.track_array(np.ones(3), name="x")
+    resumed.track(3.0, name="x", step=7)  # an explicit step does not bring auto-steps back
+    with pytest.raises(UnstorableValueError, match="auto-step"):
+        resumed.track(4.0, name="x")
 
 
 def test_epochs_beyond_float64_exactness_are_refused(make_run, repo_path, track_impl):

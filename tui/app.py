@@ -12,6 +12,7 @@ from textual.binding import Binding
 
 from aimcol.tui.query_history import QueryHistory
 from aimcol.tui.repo_source import RepoSource
+from aimcol.tui.saved_views import SavedViews
 from aimcol.tui.screens.help import HelpScreen
 from aimcol.tui.screens.runs import RunsScreen
 
@@ -37,16 +38,25 @@ class AimcolApp(App):
         poll_interval: float = DEFAULT_POLL_SECONDS,
         history: QueryHistory | None = None,
         theme: str | None = None,
+        views: SavedViews | None = None,
+        open_view: dict | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.poll_interval = poll_interval
         self.history = history or QueryHistory()
+        self.views = views or SavedViews()
+        self.open_view = open_view  # a saved view to show over the runs screen at start
         if theme:
             self.theme = theme
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
+        if self.open_view is not None:
+            from aimcol.tui.screens.metrics import MetricsScreen
+
+            view = self.open_view
+            self.push_screen(MetricsScreen(query=view["query"], settings=view["settings"]))
         if self.poll_interval > 0:
             self.set_interval(self.poll_interval, self._poll)
 
@@ -70,11 +80,12 @@ def run_tui(
     poll_interval: float = DEFAULT_POLL_SECONDS,
     theme: str | None = None,
     history_path: str | None = None,
+    open_view: dict | None = None,
 ) -> int:
-    """Run the app over ``source`` until the user quits."""
+    """Run the app over ``source`` until the user quits (on a saved view's explorer if given)."""
     from aimcol.tui.query_history import default_history_path
 
     history = QueryHistory(history_path if history_path is not None else default_history_path())
-    app = AimcolApp(source, poll_interval=poll_interval, history=history, theme=theme)
+    app = AimcolApp(source, poll_interval=poll_interval, history=history, theme=theme, open_view=open_view)
     app.run()
     return app.return_code or 0

@@ -41,7 +41,8 @@ def log_ticks(lo: float, hi: float, target_ticks: int) -> list[float]:
 
 
 def format_tick(value: float, kind: str = "value", log: bool = False) -> str:
-    """``kind``: ``value`` (y axis), ``step``/``epoch`` (ints, 10k/1.5M) or ``time`` (seconds).
+    """``kind``: ``value`` (y axis), ``step``/``epoch`` (ints, 10k/1.5M), ``time`` (seconds) or
+    ``clock`` (unix seconds as local ``HH:MM:SS``).
 
     With ``log`` the value is a base-10 exponent: ``-3`` reads ``1e-3``, ``0.301`` reads ``2``.
     """
@@ -52,6 +53,10 @@ def format_tick(value: float, kind: str = "value", log: bool = False) -> str:
         return format_tick(10.0**value, "value")
     if kind == "time":
         return format_duration(value)
+    if kind == "clock":
+        import datetime
+
+        return datetime.datetime.fromtimestamp(value).strftime("%H:%M:%S")
     if kind in ("step", "epoch"):
         a = abs(value)
         if a >= 1e6:

@@ -19,6 +19,7 @@ class RunsLoaded(Message):
     sequences: pa.Table | None  # None on the first load: SequencesLoaded follows
     seconds: float
     live: bool = False  # a background refresh rather than a user request
+    hint: str | None = None  # for a query that matched nothing: the likely typo and its fix
 
 
 @dataclass

@@ -149,6 +149,7 @@ class RunDetail:
     duration: float
     params: dict
     sequences: list[SequenceSummary]
+    logs: list[str] = field(default_factory=list)  # captured terminal lines
 
 
 def param_columns(table: pa.Table) -> list[str]:
@@ -228,6 +229,12 @@ class RepoSource:
         except AimQLSyntaxError:
             self.repo.runs_table(query)  # re-raise with the column in the user's own text
             raise
+
+    def hint_for(self, query: str) -> str | None:
+        """Why ``query`` may match nothing: a name no run has and the nearest that exists (or None)."""
+        from aimcol.sdk.query_results import query_hint
+
+        return query_hint(self.repo, query) if query.strip() else None
 
     def load_sequences(self) -> pa.Table:
         """One row per sequence: :data:`SEQUENCE_COLUMNS` of ``Repo.sequences_table()``.
@@ -333,6 +340,7 @@ class RepoSource:
             duration=duration_of(run),
             params=run.params,
             sequences=sequences,
+            logs=run.get_terminal_logs(),
         )
 
     # -- writes -----------------------------------------------------------------------------

@@ -77,3 +77,28 @@ def ema_reference(values, weight: float) -> np.ndarray:
         count += 1
         out.append(state / (1.0 - weight**count))
     return np.asarray(out, dtype=np.float64)
+
+
+def window_for(weight: float) -> int:
+    """The centred window (odd, >= 3) that smooths about as much as an EMA of ``weight``."""
+    span = 1.0 / max(1.0 - weight, 1e-6)
+    return max(3, 2 * int(round(span / 2)) + 1)
+
+
+def centred_moving_average(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the ``window`` points centred on each point (fewer at the ends); NaN points are
+    skipped, and a point whose whole window is NaN stays NaN.  Unlike an EMA it does not lag."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0 or window <= 1:
+        return values.copy()
+    half = window // 2
+    finite = np.isfinite(values)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    index = np.arange(n)
+    lo = np.clip(index - half, 0, n)
+    hi = np.clip(index + half + 1, 0, n)
+    total = counts[hi] - counts[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (sums[hi] - sums[lo]) / np.maximum(total, 1), np.nan)

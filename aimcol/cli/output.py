@@ -22,11 +22,11 @@ def add_repo_argument(parser) -> None:
 def open_repo(path: str | None, *, init: bool = False):
     from aimcol import Repo
     from aimcol.errors import RepoNotFoundError
-    from aimcol.format.repo_layout import find_repo_upwards
+    from aimcol.sdk.repo import REPO_DIRNAME
 
     if path is None:
-        found = find_repo_upwards(os.getcwd())
-        if found is None:
+        found = Repo.default_repo_path()  # the nearest folder holding a .aimcol, else the cwd
+        if not os.path.isdir(os.path.join(found, REPO_DIRNAME)):
             if init:
                 return Repo(os.getcwd(), init=True)
             raise UserError("no .aimcol repository here or in any parent folder (use --repo PATH, or `aimcol init`)")

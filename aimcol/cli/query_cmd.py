@@ -55,6 +55,20 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--format", "-f", choices=FORMATS, default=None, help="output format (default: from -o's extension, else table)"
     )
     parser.add_argument("-o", "--output", metavar="FILE", default=None, help="write to FILE instead of stdout")
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="NAME[.STAT]",
+        help="with --runs: add metric columns, e.g. --metric loss (loss.last/min/max) --metric accuracy.max",
+    )
+    parser.add_argument(
+        "--sort",
+        default=None,
+        metavar="'COLUMN [asc|desc]'",
+        help="order rows by a column, e.g. --sort 'loss:val.last' or --sort 'hparams.lr desc' (nulls last)",
+    )
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="keep the first N rows (after --sort)")
     add_repo_argument(parser)
     parser.set_defaults(func=run_query)
     return parser
@@ -64,18 +78,22 @@ def run_query(args) -> int:
     """The ``query`` command; a bad query prints a caret under its column and returns 1."""
     from aimcol.cli.output import UserError, open_repo
     from aimcol.errors import AimQLSyntaxError
-    from aimcol.query import parse_query
+    from aimcol.sdk.query_results import check_query
 
     try:
-        parse_query(args.query)  # reported before the repository is even opened
+        check_query(args.query)  # reported before the repository is even opened
     except AimQLSyntaxError as exc:
         print(exc.pretty(), file=sys.stderr)
         return 1
+    if args.metric and not args.runs:
+        raise UserError("--metric adds columns to the runs table: use it with --runs")
+    if args.limit is not None and args.limit < 0:
+        raise UserError("--limit must be >= 0")
     fmt = _choose_format(args)
     if fmt in ("arrow", "parquet") and not args.output and sys.stdout.isatty():
         raise UserError(f"{fmt} output is binary: write it to a file with -o FILE")
     repo = open_repo(args.repo)
-    table = _select(repo, args, fmt)
+    table = _order(_select(repo, args, fmt), args.sort, args.limit)
     if table.num_rows == 0:
         from aimcol.sdk.query_results import query_hint
 
@@ -94,20 +112,48 @@ def run_query(args) -> int:
 
 
 def _choose_format(args) -> str:
+    from aimcol.cli.output import UserError
+
     if args.format:
         return args.format
     if args.output:
         ext = os.path.splitext(args.output)[1].lower()
         if ext in _EXTENSIONS:
             return _EXTENSIONS[ext]
+        known = ", ".join(sorted(_EXTENSIONS))
+        raise UserError(
+            f"cannot tell the format of {args.output!r} from {ext or 'no extension'}: use one of {known}, "
+            f"or --format {{{','.join(FORMATS)}}}"
+        )
     return "table"
+
+
+def _order(table, sort: str | None, limit: int | None):
+    """``table`` sorted by ``sort`` ("COLUMN [asc|desc]", nulls last) and cut to ``limit`` rows."""
+    from aimcol.cli.output import UserError
+
+    if sort:
+        column, _, direction = sort.strip().rpartition(" ")
+        if not column or direction.lower() not in ("asc", "desc"):
+            column, direction = sort.strip(), "asc"
+        if column not in table.column_names:
+            import difflib
+
+            near = difflib.get_close_matches(column, table.column_names, n=1)
+            extra = f"; did you mean {near[0]!r}?" if near else ""
+            raise UserError(f"--sort: no column {column!r}{extra}")
+        order = "descending" if direction.lower() == "desc" else "ascending"
+        table = table.sort_by([(column, order)])
+    if limit is not None:
+        table = table.slice(0, limit)
+    return table
 
 
 def _select(repo, args, fmt: str):
     from aimcol.sdk.query_results import query_metrics, runs_table, sequences_table
 
     if args.runs:
-        return runs_table(repo, args.query)
+        return runs_table(repo, args.query, args.metric)
     if args.summary or fmt == "table":
         return sequences_table(repo, args.query)
     return query_metrics(repo, args.query).to_arrow()
@@ -210,7 +256,9 @@ def _display(column: str, value) -> str:
 
         return datetime.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
     if column == "duration" and isinstance(value, float):
-        return f"{value:.1f}s"
+        from aimcol.sdk.tables import format_duration
+
+        return format_duration(value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return _cell_text(value)

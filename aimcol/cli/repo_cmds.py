@@ -50,8 +50,14 @@ def cmd_check(args) -> int:
 
 def cmd_repair(args) -> int:
     repo = open_repo(args.repo)
-    repaired = repo.repair()
-    for done in repaired:
+    results = repo.repair()
+    failed = [done for done in results if done.error]
+    for done in results:
+        if done.error:
+            print(f"{done.run}: ERROR not repaired: {done.error}")
+            continue
         print(f"{done.run}: repaired ({'; '.join(done.fixed)})")
-    print(f"repaired {len(repaired)} runs")
-    return 0
+        for note in done.dropped:
+            print(f"{done.run}: dropped {note}")
+    print(f"repaired {len(results) - len(failed)} runs; rebuilt the run index")
+    return 1 if failed else 0

@@ -37,6 +37,13 @@ def register(sub) -> None:
     p.add_argument("hashes", nargs="+", metavar="HASH")
     p.set_defaults(func=cmd_rm)
 
+    p = runs_sub.add_parser("logs", help="the terminal output a run captured (stdout/stderr lines)")
+    add_repo_argument(p)
+    p.add_argument("hash", help="run hash or a unique prefix of it")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new lines while the run is active")
+    p.add_argument("--interval", type=float, default=1.0, help=argparse_suppress())
+    p.set_defaults(func=cmd_logs)
+
     p = runs_sub.add_parser("close", help="finalise runs whose writer died (seal data, stamp end time)")
     add_repo_argument(p)
     p.add_argument("hashes", nargs="+", metavar="HASH")
@@ -188,6 +195,34 @@ def cmd_rm(args) -> int:
         else:
             print(f"deleted {run_hash}")
     return 1 if remaining else 0
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def cmd_logs(args) -> int:
+    """Print the run's captured lines; with ``--follow``, new ones as they come until the run ends."""
+    import sys
+    import time
+
+    repo = open_repo(args.repo)
+    run_hash = resolve_run_hash(repo, args.hash)
+    shown = 0
+    while True:
+        run = repo.get_run(run_hash)
+        if run is None:
+            raise UserError(f"run {run_hash} was deleted")
+        lines = run.get_terminal_logs()
+        for line in lines[shown:]:
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        sys.stdout.flush()
+        shown = max(shown, len(lines))
+        if not args.follow or not run.active:
+            return 0
+        time.sleep(args.interval)
 
 
 def cmd_close(args) -> int:

@@ -35,6 +35,7 @@ def _add_ui_options(parser: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     p = sub.add_parser("tui", help="browse runs, query them and plot metrics in the terminal")
     _add_ui_options(p)
+    p.add_argument("--view", default=None, metavar="NAME", help="open the metrics explorer on a view saved with v")
     p.set_defaults(func=cmd_tui)
     p = sub.add_parser("up", help="serve the terminal UI to a browser tab (needs aimcol[serve])")
     _add_ui_options(p)
@@ -69,6 +70,7 @@ def cmd_tui(args) -> int:
     if args.poll < 0:
         raise UserError("--poll must be >= 0")
     _check_theme(args.theme)
+    view = _saved_view(getattr(args, "view", None))
     repo = open_repo(args.repo)
     from aimcol.tui.repo_source import RepoSource, avoid_pandas_import
 
@@ -77,7 +79,20 @@ def cmd_tui(args) -> int:
     source.preload_runs()  # the first listing, before Textual's import and start-up
     from aimcol.tui.app import run_tui
 
-    return run_tui(source, poll_interval=args.poll, theme=args.theme)
+    return run_tui(source, poll_interval=args.poll, theme=args.theme, open_view=view)
+
+
+def _saved_view(name: str | None) -> dict | None:
+    if name is None:
+        return None
+    from aimcol.tui.saved_views import SavedViews
+
+    views = SavedViews()
+    view = views.get(name)
+    if view is None:
+        known = ", ".join(views.names()) or "none yet (press v on the metrics screen to save one)"
+        raise UserError(f"no saved view {name!r}; saved views: {known}")
+    return view
 
 
 def _check_theme(theme: str | None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from aimcol.format.arrow_numpy import validity_bits
+from aimcol.format.arrow_numpy import Column, validity_bits
 
 _FIXED = {
     pa.int8(): np.int8,
@@ -45,7 +45,7 @@ def _validity_buffer(valid: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
     return pa.py_buffer(np.packbits(valid, bitorder="little")), int(len(valid) - np.count_nonzero(valid))
 
 
-def _single(array) -> pa.Array:
+def _single(array: Column) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
         return array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     return array
@@ -111,7 +111,7 @@ def _gather_bytes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return data[positions], new_offsets
 
 
-def take(array, indices: np.ndarray) -> pa.Array:
+def take(array: Column, indices: np.ndarray) -> pa.Array:
     """``array.take(indices)`` for the run index's layouts; ``indices`` a NumPy integer array."""
     array = _single(array)
     indices = np.asarray(indices, dtype=np.int64)
@@ -177,22 +177,22 @@ def keep_rows(table: pa.Table, keep: np.ndarray) -> pa.Table:
     return pa.concat_tables([table.slice(a, b - a + 1) for a, b in zip(firsts, lasts)]).combine_chunks()
 
 
-def where(mask: np.ndarray, a, b) -> pa.Array:
+def where(mask: np.ndarray, a: Column, b: Column) -> pa.Array:
     """Row-wise ``a if mask else b`` for two arrays of one type and length."""
     a, b = _single(a), _single(b)
     n = len(mask)
     return take(pa.concat_arrays([a, b]), np.where(mask, np.arange(n), np.arange(n) + n))
 
 
-def strings_equal(a, b) -> np.ndarray:
+def strings_equal(a: Column, b: Column) -> np.ndarray:
     """Row-wise ``a == b`` of two string (or binary) arrays of one length; False where either is null."""
     a, b = _single(a), _single(b)
     ao, ad = string_offsets(a)
     bo, bd = string_offsets(b)
     width = _uniform_width(ao)
     same_width = width is not None and width == _uniform_width(bo)
-    if same_width:  # e.g. run hashes: compare the rows of two byte matrices
-        ok = (_rows_matrix(ao, ad, width) == _rows_matrix(bo, bd, width)).all(axis=1)
+    if width is not None and same_width:  # e.g. run hashes: compare the rows of two byte matrices
+        ok: np.ndarray = (_rows_matrix(ao, ad, width) == _rows_matrix(bo, bd, width)).all(axis=1)
     else:
         ok = np.diff(ao) == np.diff(bo)
     for array in (a, b):
@@ -212,12 +212,12 @@ def strings_equal(a, b) -> np.ndarray:
     return ok
 
 
-def strings_equal_scalar(array, value: str | bytes) -> np.ndarray:
+def strings_equal_scalar(array: Column, value: str | bytes) -> np.ndarray:
     """Row-wise ``array == value`` for a string (or binary) array; False where null."""
     array = _single(array)
     needle = np.frombuffer(value.encode("utf-8") if isinstance(value, str) else value, dtype=np.uint8)
     offsets, data = string_offsets(array)
-    ok = np.diff(offsets) == len(needle)
+    ok: np.ndarray = np.diff(offsets) == len(needle)
     valid = _validity(array)
     if valid is not None:
         ok &= valid
@@ -228,7 +228,7 @@ def strings_equal_scalar(array, value: str | bytes) -> np.ndarray:
     return ok
 
 
-def byte_lengths(array) -> np.ndarray:
+def byte_lengths(array: Column) -> np.ndarray:
     """Length in bytes of each row of a string or binary array (0 where null)."""
     array = _single(array)
     lengths = np.diff(string_offsets(array)[0])
@@ -236,7 +236,7 @@ def byte_lengths(array) -> np.ndarray:
     return lengths if valid is None else np.where(valid, lengths, 0)
 
 
-def list_offsets(array) -> np.ndarray:
+def list_offsets(array: Column) -> np.ndarray:
     """Offsets (int64, ``len + 1``) of a list array's rows into ``values``; a null list is empty."""
     array = _single(array)
     n = len(array)
@@ -250,7 +250,7 @@ def list_offsets(array) -> np.ndarray:
     return out
 
 
-def list_values(array) -> tuple[np.ndarray, pa.Array]:
+def list_values(array: Column) -> tuple[np.ndarray, pa.Array]:
     """``(owner row of each element, the elements)`` of a list array, as ``list_flatten`` gives them."""
     array = _single(array)
     n = len(array)
@@ -263,7 +263,7 @@ def list_values(array) -> tuple[np.ndarray, pa.Array]:
     return np.repeat(np.arange(n, dtype=np.int64), lengths), take(array.values, positions)
 
 
-def binary_items(array, rows: np.ndarray) -> list[bytes]:
+def binary_items(array: Column, rows: np.ndarray) -> list[bytes]:
     """The bytes of ``rows`` of a binary array (``b""`` where null)."""
     offsets, data = string_offsets(array)
     raw = data.tobytes() if len(rows) * 64 > len(data) else None

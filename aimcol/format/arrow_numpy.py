@@ -15,12 +15,12 @@ int column).  NumPy -> Arrow, an optional ``valid`` mask marks the nulls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 
-ARROW_TO_NUMPY: dict[pa.DataType, type[np.generic]] = {
+ARROW_TO_NUMPY: dict[Any, Any] = {
     pa.bool_(): np.bool_,
     pa.uint8(): np.uint8,
     pa.uint32(): np.uint32,
@@ -33,7 +33,7 @@ ARROW_TO_NUMPY: dict[pa.DataType, type[np.generic]] = {
 
 _NUMPY_TO_ARROW = {np.dtype(v): k for k, v in ARROW_TO_NUMPY.items()}
 
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = "pa.Array | pa.ChunkedArray"
 
 
 def _chunks(column: Column) -> list[pa.Array]:
@@ -120,7 +120,8 @@ def to_numpy_rows(column: Column, rows: np.ndarray) -> np.ndarray:
     """``to_numpy(column)[rows]``, except that the result is float64 with NaN only when one of
     the selected rows is null (an int column stays int when the nulls are in other rows)."""
     if column.null_count == 0 or column.type == pa.null():
-        return to_numpy(column)[rows]
+        picked: np.ndarray = to_numpy(column)[rows]
+        return picked
     dtype = np.dtype(ARROW_TO_NUMPY[column.type])
     values = np.concatenate([_chunk_values(c, dtype) for c in _chunks(column)])[rows]
     ok = valid_mask(column)[rows]
@@ -200,15 +201,3 @@ def arrow_column(items: list[Any], typ: pa.DataType) -> pa.Array:
     dtype = np.dtype(ARROW_TO_NUMPY[typ])
     values = np.fromiter((0 if v is None else v for v in items), dtype=dtype, count=len(items))
     return to_arrow(values, valid)
-
-
-# ---- earlier names, kept while the query engine and the SDK switch to the ones above -------------
-
-
-def np_values(column: Column, null_fill: Any = 0) -> np.ndarray:
-    """``to_numpy(column, null_fill)`` with the index's default fill, 0 (the dtype is kept)."""
-    return to_numpy(column, null_fill)
-
-
-np_valid = valid_mask
-arrow_values = to_arrow

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
 from aimcol.format.run_store import RunWriterStore, _sequence_metadata
 from aimcol.format.segments import SealedSegmentReader, points_batch, write_sealed_segment
@@ -81,7 +82,9 @@ class DeltaRunWriterStore(RunWriterStore):
         return [entry for entry in self.manifest["segments"] if entry.get(DELTA_KEY)]
 
     # -- flush: append_batch() uploads the delta, publish() commits the manifest ----------------
-    def append_batch(self, seq, step, value, epoch, times) -> None:
+    def append_batch(
+        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
+    ) -> None:
         """Upload one delta segment with these points (or raise with nothing named by the
         manifest); :meth:`publish` commits the manifest that names it."""
         seq = np.asarray(seq, dtype=np.uint32)

@@ -1,16 +1,17 @@
 """The run index's file ``index/runs.aimcolidx``: both index tables in one object.
 
-Layout: a header (magic ``AIMCOLIX``, version, length of the first part) followed by two
+Layout: a header (magic ``AIMCOLIX``, version 2, length of the first part, CRC-32) followed by two
 Arrow IPC files, the runs table then the sequences table.  The object is replaced
 atomically, so readers never see a torn or mixed version; any number of processes may
 rewrite it at once (the last replace wins and every version is a valid cache).  A missing,
 damaged or foreign file raises :class:`IndexFileError` and the index is rebuilt from the
-manifests.  Read memory-mapped where the storage allows (zero-copy tables).
+manifests.  The header holds a CRC-32 of the rest, checked before Arrow parses anything.
 """
 
 from __future__ import annotations
 
 import struct
+from zlib import crc32
 
 import pyarrow as pa
 
@@ -19,8 +20,8 @@ from aimcol.format.repo_layout import RepoLayout
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 2  # 2: the runs table carries exit_status
-_HEADER = struct.Struct("<8sIQ")  # magic, version, length of the runs IPC file
+INDEX_VERSION = 3  # 2: the runs table carries exit_status; 3: the header carries a CRC-32
+_HEADER = struct.Struct("<8sIQI4x")  # magic, version, length of the runs IPC file, CRC-32 of what follows
 
 REQUIRED_COLUMNS = {
     "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status"),
@@ -29,7 +30,13 @@ REQUIRED_COLUMNS = {
 
 
 class IndexFileError(FormatError):
-    """The index file is missing, from another version, or damaged: rebuild it."""
+    """The index file is missing, from another version, or damaged: rebuild it.
+
+    ``damaged`` is True when the file is there and its bytes are wrong (worth a warning)."""
+
+    def __init__(self, reason: str, damaged: bool = False):
+        super().__init__(reason)
+        self.damaged = damaged
 
 
 def index_key() -> str:
@@ -45,42 +52,46 @@ def _serialize(table: pa.Table) -> pa.Buffer:
 
 def write_index_file(layout: RepoLayout, runs: pa.Table, seqs: pa.Table) -> None:
     """Atomically replace the index file with these tables (not fsynced: it is a cache)."""
-    runs_buf = _serialize(runs)
-    seqs_buf = _serialize(seqs)
-    header = _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, runs_buf.size)
-    layout.storage.replace(index_key(), header + runs_buf.to_pybytes() + seqs_buf.to_pybytes())
+    body = _serialize(runs).to_pybytes()
+    runs_len = len(body)
+    body += _serialize(seqs).to_pybytes()
+    header = _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, runs_len, crc32(body))
+    layout.storage.replace(index_key(), header + body)
 
 
 def read_index_file(layout: RepoLayout) -> tuple[pa.Table, pa.Table]:
-    """The runs and sequences tables; :class:`IndexFileError` when there are none to trust."""
+    """The runs and sequences tables; :class:`IndexFileError` when there are none to trust.
+
+    Nothing of a damaged file reaches Arrow: the bytes are read into memory (never
+    memory-mapped: a file cut under a map kills the process with SIGBUS) and checked
+    against the header's CRC first.
+    """
     try:
-        source = layout.storage.open_input(index_key())
+        data = layout.storage.read(index_key())
     except FileNotFoundError:
         raise IndexFileError("missing") from None
-    except OSError as exc:
-        raise IndexFileError(str(exc)) from None
+    except (OSError, FormatError) as exc:  # FormatError: not a regular file (local storage)
+        raise IndexFileError(str(exc), damaged=True) from None
+    if len(data) < _HEADER.size:
+        raise IndexFileError("truncated", damaged=True)
+    magic, version, runs_len, crc = _HEADER.unpack_from(data, 0)
+    if magic != INDEX_MAGIC or version != INDEX_VERSION:
+        raise IndexFileError(f"not a version {INDEX_VERSION} run index", damaged=magic != INDEX_MAGIC)
+    start = _HEADER.size
+    if start + runs_len > len(data) or crc32(memoryview(data)[start:]) != crc:
+        raise IndexFileError("its checksum does not match", damaged=True)
     try:
-        buf = source.read_buffer()
-        if buf.size < _HEADER.size:
-            raise IndexFileError("truncated")
-        magic, version, runs_len = _HEADER.unpack(buf.slice(0, _HEADER.size).to_pybytes())
-        if magic != INDEX_MAGIC or version != INDEX_VERSION:
-            raise IndexFileError(f"not a version {INDEX_VERSION} run index")
-        start = _HEADER.size
-        if start + runs_len > buf.size:
-            raise IndexFileError("truncated")
+        buf = pa.py_buffer(data)
         runs = pa.ipc.open_file(buf.slice(start, runs_len)).read_all()
         seqs = pa.ipc.open_file(buf.slice(start + runs_len)).read_all()
         if runs.num_rows:
             runs.validate(full=False)
-        for table, name in ((runs, "runs"), (seqs, "sequences")):
-            for column in REQUIRED_COLUMNS[name]:
-                if column not in table.column_names:
-                    raise IndexFileError(f"no column {column}")
-        return runs, seqs
-    except IndexFileError:
-        raise
+        if seqs.num_rows:
+            seqs.validate(full=False)
     except (pa.ArrowException, ValueError, struct.error, OSError) as exc:
-        raise IndexFileError(str(exc)) from None
-    finally:
-        source.close()
+        raise IndexFileError(str(exc), damaged=True) from None
+    for table, name in ((runs, "runs"), (seqs, "sequences")):
+        for column in REQUIRED_COLUMNS[name]:
+            if column not in table.column_names:
+                raise IndexFileError(f"no column {column}", damaged=True)
+    return runs, seqs

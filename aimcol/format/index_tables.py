@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
-from aimcol.format.param_tree import collect_nodes
+from aimcol.format.param_tree import Path, collect_nodes
 from aimcol.format.storage import ObjectStat
 from aimcol.format.value_kinds import BOOL, FLOAT, INT, STR, kind_of
 
@@ -42,11 +43,11 @@ MAX_PATH_COLUMNS = 4000
 """Most param (or context) paths given typed columns; rarer paths are read from msgpack."""
 
 
-def path_column(prefix: str, path: tuple) -> str:
+def path_column(prefix: str, path: Path) -> str:
     return prefix + json.dumps(list(path), ensure_ascii=False, separators=(",", ":"))
 
 
-def parse_path_column(name: str) -> tuple[str, tuple, str] | None:
+def parse_path_column(name: str) -> tuple[str, Path, str] | None:
     """``"p[\\"a\\",\\"b\\"]#k"`` → ``("p", ("a", "b"), "k")``; None for other columns."""
     if len(name) < 4 or name[0] not in "pc" or name[1] != "[" or name[-2] != "#":
         return None
@@ -57,7 +58,7 @@ def parse_path_column(name: str) -> tuple[str, tuple, str] | None:
     return name[0], path, name[-1]
 
 
-def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
+def _path_columns(prefix: str, nodes: dict[Path, dict[int, Any]], n: int) -> dict[str, pa.Array]:
     """Kind and payload columns for each path, from ``{path: {row: value}}``.
 
     With more than :data:`MAX_PATH_COLUMNS` distinct paths the rarest ones get no columns;
@@ -74,7 +75,9 @@ def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
         columns[prefix + "#truncated"] = to_arrow(truncated)
     for path, by_row in nodes.items():
         kinds = np.zeros(n, dtype=np.uint8)
-        nums = ints = strs = None
+        nums: np.ndarray | None = None
+        ints = np.zeros(0, dtype=np.int64)
+        strs: list[str | None] | None = None
         for row, value in by_row.items():
             k = kind_of(value)
             kinds[row] = k
@@ -99,15 +102,15 @@ def _path_columns(prefix: str, nodes: dict, n: int) -> dict[str, pa.Array]:
     return columns
 
 
-def _context_json(context: dict) -> str:
+def _context_json(context: dict[str, Any]) -> str:
     return json.dumps(context, sort_keys=True, default=str)
 
 
-def _opt_float(value):
+def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _opt_int(value):
+def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
@@ -115,12 +118,14 @@ def _opt_int(value):
 class ManifestRecord:
     """One run's manifest with the fingerprint of the file it came from."""
 
-    manifest: dict
+    manifest: dict[str, Any]
     fingerprint: ObjectStat
     read_at: float
 
 
-def _record_rows(rec: ManifestRecord) -> tuple[dict, dict, list]:
+def _record_rows(
+    rec: ManifestRecord,
+) -> tuple[dict[str, Any], dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]]]:
     """One run's row of the runs table, its params tree, and its sequences' rows with contexts."""
     m = rec.manifest
     params = m.get("params") or {}
@@ -177,7 +182,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
 
     A manifest whose fields have the wrong types is left out (``aimcol check`` reports it).
     """
-    props: dict[str, list] = {
+    props: dict[str, list[Any]] = {
         k: []
         for k in (
             "hash",
@@ -198,8 +203,8 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "racy",
         )
     }
-    param_nodes: dict[tuple, dict] = {}
-    seq_cols: dict[str, list] = {
+    param_nodes: dict[Path, dict[int, Any]] = {}
+    seq_cols: dict[str, list[Any]] = {
         k: []
         for k in (
             "run",
@@ -217,7 +222,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "last_step",
         )
     }
-    context_nodes: dict[tuple, dict] = {}
+    context_nodes: dict[Path, dict[int, Any]] = {}
     s = 0
     row = 0
     for rec in records:
@@ -296,7 +301,7 @@ def concat_tables(old: pa.Table, new: pa.Table) -> pa.Table:
 
 def drop_empty_path_columns(table: pa.Table) -> pa.Table:
     """Path columns no row uses any more (a param was deleted everywhere)."""
-    drop = []
+    drop: list[str] = []
     names = table.column_names
     for name in names:
         if name.endswith("#k"):

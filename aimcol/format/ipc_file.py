@@ -16,12 +16,14 @@ Format references: Arrow's ``File.fbs``, ``Message.fbs``, ``Schema.fbs`` and the
 from __future__ import annotations
 
 import struct
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
 
-from aimcol.errors import FormatError
+from aimcol.errors import ChecksumError, FormatError
 from aimcol.format.arrow_numpy import validity_bits
+from aimcol.format.integrity import block_checksum
 from aimcol.format.storage import Storage
 
 MAGIC = b"ARROW1"
@@ -34,6 +36,10 @@ _u32 = struct.Struct("<I").unpack_from
 _i64 = struct.Struct("<q").unpack_from
 _i64x2 = struct.Struct("<qq").unpack_from
 _BLOCK = struct.Struct("<qi4xq")  # Block: offset, metaDataLength, (padding), bodyLength
+Buf: TypeAlias = "bytes | memoryview"
+Table: TypeAlias = tuple[int, int, int]
+"""A flatbuffer table: (position, vtable position, vtable size)."""
+
 _ZSTD_CODEC = pa.Codec("zstd") if pa.Codec.is_available("zstd") else None
 
 
@@ -41,13 +47,13 @@ class IpcLayoutError(FormatError):
     """The file is not laid out as this reader expects; read it with pyarrow."""
 
 
-def _table(buf, pos: int) -> tuple[int, int, int]:
+def _table(buf: Buf, pos: int) -> tuple[int, int, int]:
     """A flatbuffer table at ``pos``: (position, vtable position, vtable size)."""
     vtable = pos - _i32(buf, pos)[0]
     return pos, vtable, _u16(buf, vtable)[0]
 
 
-def _field(buf, table: tuple[int, int, int], index: int) -> int | None:
+def _field(buf: Buf, table: Table, index: int) -> int | None:
     """Position of field ``index`` of a table, or None when absent (default value)."""
     pos, vtable, size = table
     slot = 4 + 2 * index
@@ -57,18 +63,38 @@ def _field(buf, table: tuple[int, int, int], index: int) -> int | None:
     return pos + offset if offset else None
 
 
-def _child_table(buf, table, index: int) -> tuple[int, int, int] | None:
+def _child_table(buf: Buf, table: Table, index: int) -> Table | None:
     pos = _field(buf, table, index)
     return None if pos is None else _table(buf, pos + _u32(buf, pos)[0])
 
 
-def _vector(buf, table, index: int) -> tuple[int, int]:
+def _vector(buf: Buf, table: Table, index: int) -> tuple[int, int]:
     """(position of the first element, length) of a vector field; (0, 0) when absent."""
     pos = _field(buf, table, index)
     if pos is None:
         return 0, 0
     start = pos + _u32(buf, pos)[0]
     return start + 4, _u32(buf, start)[0]
+
+
+def footer_blocks(footer: Buf, path: str) -> list[tuple[int, int, int]]:
+    """``(offset, metadata length, body length)`` of each record batch, from an IPC file's footer."""
+    root = _table(footer, _u32(footer, 0)[0])
+    start, count = _vector(footer, root, 3)  # Footer.recordBatches
+    if start + 24 * count > len(footer):
+        raise IpcLayoutError(f"{path}: footer lists more record batches than it holds")
+    return [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
+
+
+def file_blocks(data: Buf, path: str) -> list[tuple[int, int, int]]:
+    """The record batch blocks of a whole Arrow IPC file held in memory (``data``)."""
+    size = len(data)
+    if size < 18 or bytes(data[-6:]) != MAGIC:
+        raise IpcLayoutError(f"{path}: no Arrow file magic at the end")
+    footer_len = _i32(data, size - 10)[0]
+    if not 0 < footer_len <= size - 18:
+        raise IpcLayoutError(f"{path}: bad footer length {footer_len}")
+    return footer_blocks(data[size - 10 - footer_len : size - 10], path)
 
 
 TAIL_GUESS = 16384
@@ -84,7 +110,7 @@ class IpcFileBatches:
     storage (locally one ``pread``).
     """
 
-    def __init__(self, storage: Storage, key: str):
+    def __init__(self, storage: Storage, key: str, checksums: list[int] | None = None):
         self.storage = storage
         self.key = key
         self.path = path = f"{storage.uri}/{key}"  # for messages
@@ -99,21 +125,26 @@ class IpcFileBatches:
             footer = tail[len(tail) - 10 - footer_len : len(tail) - 10]
         else:
             footer = storage.read_range(key, size - 10 - footer_len, footer_len)
-        root = _table(footer, _u32(footer, 0)[0])
-        start, count = _vector(footer, root, 3)  # Footer.recordBatches
-        self.blocks = [_BLOCK.unpack_from(footer, start + 24 * i) for i in range(count)]
+        self.blocks = footer_blocks(footer, path)
+        if checksums is not None and len(checksums) != len(self.blocks):
+            raise IpcLayoutError(f"{path}: {len(self.blocks)} record batches, the manifest lists {len(checksums)}")
+        self.checksums = checksums
 
     @property
     def num_record_batches(self) -> int:
         return len(self.blocks)
 
-    def read_columns(self, index: int, columns: list[int], dtypes: list[np.dtype]) -> tuple[int, list]:
+    def read_columns(
+        self, index: int, columns: list[int], dtypes: list[np.dtype[Any]]
+    ) -> tuple[int, list[tuple[np.ndarray, np.ndarray | None]]]:
         """Batch ``index``: its row count and, for each field of ``columns`` (of fixed-width
         ``dtypes``), ``(values, valid)``: NumPy arrays, ``valid`` None when there are no nulls."""
         offset, meta_len, body_len = self.blocks[index]
         if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > self.size:
             raise IpcLayoutError(f"{self.path}: block {index} out of the file")
         data = self.storage.read_range(self.key, offset, meta_len + body_len)
+        if self.checksums is not None and block_checksum(offset, meta_len, body_len, data) != self.checksums[index]:
+            raise ChecksumError(f"{self.path}: record batch {index} does not match its checksum (the file is damaged)")
         if len(data) != meta_len + body_len or data[:4] != _CONTINUATION:
             raise IpcLayoutError(f"{self.path}: batch {index} is cut or has no continuation marker")
         meta = memoryview(data)[8:meta_len]
@@ -154,7 +185,7 @@ class IpcFileBatches:
         return length, arrays
 
 
-def _buffer(meta: memoryview, body: memoryview, buffers_at: int, which: int, codec):
+def _buffer(meta: memoryview, body: memoryview, buffers_at: int, which: int, codec: Any) -> Any:
     """Buffer ``which`` of a record batch, decompressed (a memoryview or a ``pa.Buffer``)."""
     offset, length = _i64x2(meta, buffers_at + 16 * which)
     if offset < 0 or length < 0 or offset + length > len(body):

@@ -32,11 +32,13 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
 from aimcol.errors import ClaimLostError, ObjectExistsError, ObjectNotFoundError, RunLockedError
+from aimcol.format.new_files import publish_new_file
+from aimcol.format.regular_files import open_lock_file, open_regular
 from aimcol.format.storage import Appender, Claim, ObjectStat, Storage
 
 PARTIAL_SUFFIX = ".partial"
@@ -143,14 +145,14 @@ class LocalStorage(Storage):
     # -- small mutable objects -------------------------------------------------------------------
     def read(self, key: str) -> bytes:
         try:
-            with open(self.path(key), "rb") as fh:
+            with _open_regular(self.path(key), key) as fh:
                 return fh.read()
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
 
     def read_versioned(self, key: str) -> tuple[bytes, ObjectStat]:
         try:
-            with open(self.path(key), "rb") as fh:
+            with _open_regular(self.path(key), key) as fh:
                 st = os.fstat(fh.fileno())
                 return fh.read(), _stat_of(st)
         except (FileNotFoundError, NotADirectoryError) as exc:
@@ -255,7 +257,7 @@ class LocalStorage(Storage):
 
     def read_appended(self, key: str, known_size: int | None = None) -> bytes | None:
         try:
-            fh = open(self.path(key), "rb")
+            fh = _open_regular(self.path(key), key)
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         with fh:  # once open, the bytes stay readable even if the writer seals and removes the file
@@ -275,10 +277,9 @@ class LocalStorage(Storage):
             with pa.OSFile(tmp, "wb") as sink:
                 yield sink
                 os.fsync(sink.fileno())
-            os.replace(tmp, path)
-        except BaseException:
+            publish_new_file(tmp, path)  # never replaces an immutable object (a damaged counter)
+        finally:
             _unlink_quietly(tmp)
-            raise
         fsync_dir(os.path.dirname(path))
 
     def write_immutable(self, key: str) -> contextlib.AbstractContextManager[pa.NativeFile]:
@@ -286,7 +287,7 @@ class LocalStorage(Storage):
 
     def read_range(self, key: str, offset: int, length: int) -> bytes:
         try:
-            fd = os.open(self.path(key), os.O_RDONLY)
+            fd = open_regular(self.path(key))[0]
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         try:
@@ -296,7 +297,7 @@ class LocalStorage(Storage):
 
     def read_tail(self, key: str, length: int) -> tuple[bytes, int]:
         try:
-            fd = os.open(self.path(key), os.O_RDONLY)
+            fd = open_regular(self.path(key))[0]
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
         try:
@@ -415,7 +416,7 @@ class LocalClaim(Claim):
         self.path = path
         self.run_hash = run_hash
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_lock_file(path)  # a directory or FIFO there: DamagedRunError; read-only: ReadOnlyRepoError
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(path, exc) from None
         try:
@@ -477,3 +478,9 @@ def is_locked(path: str) -> bool:
     finally:
         os.close(fd)  # closing drops our shared lock if we got it
     return False
+
+
+def _open_regular(path: str, key: str) -> BinaryIO:
+    """A binary file object of the regular file at ``path``: never blocks on a FIFO, and a
+    directory or device in an object's place raises ``DamagedRunError`` naming it."""
+    return open(open_regular(path)[0], "rb")  # noqa: SIM115 (the caller closes it)

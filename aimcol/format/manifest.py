@@ -39,8 +39,10 @@ from typing import Any
 
 import msgpack
 
-from aimcol.errors import FormatError, FormatVersionError
+from aimcol.errors import ChecksumError, DamagedRunError, FormatError, FormatVersionError
+from aimcol.format.integrity import map_checksum_matches, pack_checked_map, strip_map_checksum
 from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.segment_names import bad_segment_names
 from aimcol.format.storage import Claim
 
 MANIFEST_VERSION = 1
@@ -69,8 +71,13 @@ def new_manifest(run_hash: str, *, experiment: str | None = None) -> dict[str, A
     }
 
 
+MAX_MANIFEST_BYTES = 256 << 20
+"""A manifest larger than this is damaged (a real one with 100,000 sequences is ~25 MB)."""
+
+
 def pack_manifest(manifest: dict[str, Any]) -> bytes:
-    return msgpack.packb(manifest, use_bin_type=True)  # type: ignore[no-any-return]
+    """The manifest as msgpack, ending with its checksum entry (``integrity.pack_checked_map``)."""
+    return pack_checked_map(manifest)
 
 
 def write_manifest(
@@ -90,15 +97,41 @@ def read_manifest(layout: RepoLayout, run_hash: str) -> dict[str, Any]:
 
     A missing one raises :class:`ObjectNotFoundError` (a ``FileNotFoundError``); a damaged
     one :class:`FormatError` naming the file."""
+    return read_manifest_versioned(layout, run_hash)[0]
+
+
+def read_manifest_versioned(layout: RepoLayout, run_hash: str) -> tuple[dict[str, Any], Any]:
+    """``read_manifest`` and the ``ObjectStat`` of exactly the object read.
+
+    A manifest that is not a regular file (a directory, a FIFO, a device: the local storage
+    refuses to read it) or is larger than :data:`MAX_MANIFEST_BYTES` raises
+    :class:`DamagedRunError`; one whose bytes changed since written :class:`ChecksumError`."""
     key = layout.manifest_key(run_hash)
-    return unpack_manifest(layout.storage.read(key), f"{layout.root}/{key}")
+    where = f"{layout.root}/{key}"
+    size = layout.storage.stat(key).size
+    if size > MAX_MANIFEST_BYTES:
+        raise DamagedRunError(
+            f"{where}: the run manifest is {size:,} bytes, more than the {MAX_MANIFEST_BYTES:,} allowed"
+        )
+    data, stat = layout.storage.read_versioned(key)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise DamagedRunError(f"{where}: the run manifest is more than the {MAX_MANIFEST_BYTES:,} bytes allowed")
+    return unpack_manifest(data, where), stat
 
 
-_FIELD_TYPES = {"hash": str, "creation_time": (int, float), "params": dict, "sequences": list, "segments": list}
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "hash": str,
+    "creation_time": (int, float),
+    "params": dict,
+    "sequences": list,
+    "segments": list,
+}
 _ENTRY_KEYS = {"sequences": ("id", "name", "context"), "segments": ("file", "rows", "ranges")}
 
 
 def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
+    if map_checksum_matches(data) is False:
+        raise ChecksumError(f"{path}: run manifest does not match its checksum (the file is damaged)")
     try:
         manifest = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:  # TypeError: a map key that can't be hashed
@@ -120,6 +153,15 @@ def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
     for key, needed in _ENTRY_KEYS.items():
         if key not in wrong and not all(isinstance(e, dict) and all(n in e for n in needed) for e in manifest[key]):
             wrong.append(key)
+    for key in ("next_segment", "live_rows"):
+        value = manifest.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            wrong.append(key)
     if wrong:
         raise FormatError(f"{path}: corrupt run manifest (malformed {', '.join(wrong)})")
-    return manifest
+    bad = bad_segment_names(manifest)
+    if bad:
+        raise DamagedRunError(
+            f"{path}: damaged run: the manifest names {', '.join(bad)}, not a segment file in its folder"
+        )
+    return strip_map_checksum(manifest)

@@ -36,7 +36,7 @@ MAX_RECORD_BYTES = 64 * 1024 * 1024
 def pack_record(seq_id: int, step: int, epoch: int | None, time: float, value: Any) -> bytes:
     """One framed record; ``ValueError`` if ``value`` cannot be encoded or is too large."""
     try:
-        payload = msgpack.packb([seq_id, step, epoch, time, value], use_bin_type=True)
+        payload: bytes = msgpack.packb([seq_id, step, epoch, time, value], use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"object value cannot be stored: {exc}") from None
     if len(payload) > MAX_RECORD_BYTES:

@@ -102,7 +102,7 @@ _MEMORY_STORES: dict[str, Any] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
-def _obstore():
+def _obstore() -> Any:
     try:
         import obstore
     except ImportError:  # pragma: no cover - exercised by a test in a venv without it
@@ -110,7 +110,7 @@ def _obstore():
     return obstore
 
 
-def _errors():
+def _errors() -> Any:
     return _obstore().exceptions
 
 
@@ -176,7 +176,7 @@ def _truthy(text: str | None) -> bool:
     return (text or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _open_store(scheme: str, container: str):
+def _open_store(scheme: str, container: str) -> Any:
     """An obstore store for the whole bucket/container, configured from the environment."""
     obstore = _obstore()
     from obstore.store import MemoryStore, from_url
@@ -210,7 +210,7 @@ def _open_store(scheme: str, container: str):
     return from_url(url, **kwargs)
 
 
-def _update_mode(put_result: dict) -> dict:
+def _update_mode(put_result: dict[str, Any]) -> dict[str, Any]:
     """The PutMode that replaces an object only if it is still the one ``put_result`` wrote."""
     mode = {"e_tag": put_result["e_tag"]}
     if put_result.get("version"):
@@ -235,10 +235,10 @@ class ObjectStorage(Storage):
         self,
         location: str,
         *,
-        store=None,
+        store: Any = None,
         lease_ttl: float | None = None,
         unsafe_single_writer: bool | None = None,
-    ):
+    ) -> None:
         scheme, container, prefix, options = _parse_location(location)
         self.scheme = scheme
         self.container = container
@@ -258,7 +258,7 @@ class ObjectStorage(Storage):
         self.unsafe_single_writer = unsafe_single_writer
         self._probed = False
         self._probe_lock = threading.Lock()
-        self.change_log = ObjectChangeLog(self)
+        self.change_log = self._log = ObjectChangeLog(self)
         self._obs = _obstore()
         self._exc = _errors()
 
@@ -269,13 +269,13 @@ class ObjectStorage(Storage):
     def _not_found(self, key: str) -> ObjectNotFoundError:
         return ObjectNotFoundError(errno.ENOENT, f"no object {key!r} in {self.uri}", key)
 
-    def _get(self, key: str, options=None):
+    def _get(self, key: str, options: dict[str, Any] | None = None) -> Any:
         try:
             return self._obs.get(self._store, self._path(key), options=options)
         except (self._exc.NotFoundError, FileNotFoundError):
             raise self._not_found(key) from None
 
-    def _put(self, path: str, data, mode=None):
+    def _put(self, path: str, data: Any, mode: Any = None) -> Any:
         if isinstance(data, pa.Buffer):
             data = memoryview(data).cast("B")
         size = len(data)
@@ -284,10 +284,10 @@ class ObjectStorage(Storage):
             return self._obs.put(self._store, path, data, use_multipart=True, chunk_size=8 * 1024 * 1024)
         return self._obs.put(self._store, path, data, mode=mode, use_multipart=False)
 
-    def _list(self, prefix_key: str, *, first_only: bool = False) -> list[dict]:
+    def _list(self, prefix_key: str, *, first_only: bool = False) -> list[dict[str, Any]]:
         """Objects under ``prefix_key/`` (recursively), in key order."""
         path = self._path(prefix_key) + "/" if prefix_key else self._base
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         for chunk in self._obs.list(self._store, prefix=path or None, chunk_size=1 if first_only else 1000):
             out.extend(chunk)
             if first_only and out:
@@ -359,7 +359,7 @@ class ObjectStorage(Storage):
         return 0 if prefix == "runs" else None
 
     # -- manifests: immutable versions -------------------------------------------------------------
-    def _versions(self, folder: str, *, newest_only: bool = False) -> list[tuple[int, dict]]:
+    def _versions(self, folder: str, *, newest_only: bool = False) -> list[tuple[int, dict[str, Any]]]:
         """``(version, meta)`` of a manifest's versions, newest first."""
         out = []
         for meta in self._list(f"{folder}/{MANIFEST_DIR}", first_only=newest_only):
@@ -370,7 +370,7 @@ class ObjectStorage(Storage):
                     break
         return out
 
-    def newest_manifest_version(self, folder: str) -> tuple[int, dict] | None:
+    def newest_manifest_version(self, folder: str) -> tuple[int, dict[str, Any]] | None:
         """``(version, meta)`` of the newest manifest version under ``folder``."""
         found = self._versions(folder, newest_only=True)
         return found[0] if found else None
@@ -399,6 +399,7 @@ class ObjectStorage(Storage):
                     self._put(
                         self._path(f"{folder}/{MANIFEST_DIR}/{manifest_version_name(version)}"), data, mode="create"
                     )
+                    self._log.note(folder.rpartition("/")[2])
                     return
                 except self._exc.AlreadyExistsError:
                     continue
@@ -412,7 +413,7 @@ class ObjectStorage(Storage):
             claim.fenced(self.newest_manifest_version(folder))
         claim.manifest_version = version
         if not claim.logged:  # a writer session begins: readers' indexes learn of the run
-            self.change_log.note(folder.rpartition("/")[2])
+            self._log.note(folder.rpartition("/")[2])
             claim.logged = True
         claim.note_commit()
         if version % PRUNE_EVERY == 0:
@@ -447,7 +448,7 @@ class ObjectStorage(Storage):
         return data, self._stat_of(result.meta)
 
     @staticmethod
-    def _stat_of(meta: dict) -> ObjectStat:
+    def _stat_of(meta: dict[str, Any]) -> ObjectStat:
         tag = meta.get("e_tag") or meta.get("version") or ""
         return ObjectStat(_fingerprint(tag), int(meta["size"]), _ns(meta.get("last_modified")), 0)
 
@@ -580,7 +581,7 @@ class ObjectStorage(Storage):
     def _lease_key(self, run_hash: str) -> str:
         return f"runs/{run_hash}/{LEASE_NAME}"
 
-    def read_lease(self, run_hash: str) -> tuple[dict | None, str | None]:
+    def read_lease(self, run_hash: str) -> tuple[dict[str, Any] | None, str | None]:
         """The lease record and its ETag, ``(None, None)`` when the run never had a writer."""
         try:
             result = self._get(self._lease_key(run_hash))
@@ -645,7 +646,7 @@ class ObjectStorage(Storage):
             self._obs.delete(self._store, manifests)
         if rest:
             self._obs.delete(self._store, rest)
-        self.change_log.note(run_hash)
+        self._log.note(run_hash)
         return True
 
     def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
@@ -744,7 +745,7 @@ def _generation_of(name: str) -> int | None:
     return int(generation) if sep and head.startswith("seg-") and generation.isdigit() else None
 
 
-def lease_live(lease: dict) -> bool:
+def lease_live(lease: dict[str, Any]) -> bool:
     """A lease that is held and whose holder's ``expires`` has not passed by our clock.
 
     The clock comparison decides only liveness (a crashed run is taken over and shown as
@@ -756,7 +757,7 @@ def lease_live(lease: dict) -> bool:
     return isinstance(expires, (int, float)) and expires > time.time()
 
 
-def _holder_of(lease: dict) -> dict[str, Any]:
+def _holder_of(lease: dict[str, Any]) -> dict[str, Any]:
     return {k: lease[k] for k in ("pid", "host", "started", "generation") if k in lease}
 
 
@@ -770,7 +771,13 @@ class LeaseClaim(Claim):
     """
 
     def __init__(
-        self, storage: ObjectStorage, run_hash: str, generation: int, holder: dict, etag: str, fences: list[int]
+        self,
+        storage: ObjectStorage,
+        run_hash: str,
+        generation: int,
+        holder: dict[str, Any],
+        etag: str,
+        fences: list[int],
     ):
         self.storage = storage
         self.fences = fences
@@ -828,7 +835,7 @@ class LeaseClaim(Claim):
                 f"run {self.run_hash}: this writer's claim (generation {self.generation}) was released"
             )
 
-    def fenced(self, newest: tuple[int, dict] | None) -> None:
+    def fenced(self, newest: tuple[int, dict[str, Any]] | None) -> None:
         """A commit found its version taken: record why and raise :class:`ClaimLostError`."""
         holder = self.storage.claim_holder(self.run_hash) or {}
         by = f"generation {holder.get('generation')} (pid {holder.get('pid')} on {holder.get('host')})"

@@ -25,12 +25,15 @@ from typing import Any
 import msgpack
 
 from aimcol.errors import (
+    DamagedRunError,
     FormatError,
     FormatVersionError,
     ObjectExistsError,
+    ReadOnlyRepoError,
     RepoNotFoundError,
     UnsupportedStorageError,
 )
+from aimcol.format.segment_names import check_run_name, is_plain_name, is_run_name
 from aimcol.format.storage import Storage, is_local_location, storage_for
 
 REPO_DIRNAME = ".aimcol"
@@ -56,21 +59,25 @@ class RepoLayout:
         self.storage: Storage = storage_for(root) if isinstance(root, str) else root
         self.root: str = self.storage.uri
 
+    # Every key below is built from names checked to be plain names (segment_names.py): a
+    # damaged manifest or index can never make the format read or delete outside a run.
     @staticmethod
     def run_prefix(run_hash: str) -> str:
-        return f"{RUNS_PREFIX}/{run_hash}"
+        return f"{RUNS_PREFIX}/{check_run_name(run_hash)}"
 
     @staticmethod
     def manifest_key(run_hash: str) -> str:
-        return f"{RUNS_PREFIX}/{run_hash}/{MANIFEST_NAME}"
+        return f"{RUNS_PREFIX}/{check_run_name(run_hash)}/{MANIFEST_NAME}"
 
     @staticmethod
     def segment_key(run_hash: str, file_name: str) -> str:
-        return f"{RUNS_PREFIX}/{run_hash}/{file_name}"
+        if not is_plain_name(file_name):  # manifests are held to segment names; listings give plain names
+            raise DamagedRunError(f"run {run_hash}: {file_name!r} is not a file name inside the run's folder")
+        return f"{RUNS_PREFIX}/{check_run_name(run_hash)}/{file_name}"
 
     @staticmethod
     def terminal_log_key(run_hash: str) -> str:
-        return f"{RUNS_PREFIX}/{run_hash}/{TERMINAL_LOG_NAME}"
+        return f"{RUNS_PREFIX}/{check_run_name(run_hash)}/{TERMINAL_LOG_NAME}"
 
     @staticmethod
     def index_key(file_name: str) -> str:
@@ -78,7 +85,7 @@ class RepoLayout:
 
     def list_run_hashes(self) -> list[str]:
         """Every run folder (one without a manifest is a run being born or being deleted)."""
-        return self.storage.list_children(RUNS_PREFIX)
+        return [name for name in self.storage.list_children(RUNS_PREFIX) if is_run_name(name)]
 
     def has_run(self, run_hash: str) -> bool:
         """True when the run has a manifest."""
@@ -172,7 +179,15 @@ def open_repo(root: str | Storage) -> RepoLayout:
         if not layout.storage.exists(""):
             raise RepoNotFoundError(f"no aimcol repository at {layout.root} (run `aimcol init` there)")
         # A repository whose FORMAT was never written (crash during init): finish the init.
-        return init_repo(layout.storage)
+        try:
+            return init_repo(layout.storage)
+        except (ObjectExistsError, RepoNotFoundError):
+            raise
+        except OSError as exc:
+            raise ReadOnlyRepoError(
+                f"{layout.root} has no FORMAT file (its `aimcol init` was interrupted) and it cannot be "
+                f"written ({exc.strerror or exc}): open it once where it is writable, or run `aimcol init` there"
+            ) from None
     check_format(layout)
     return layout
 

@@ -85,7 +85,9 @@ def copy_run(src: RepoLayout, dst: RepoLayout, run_hash: str, *, include_active:
     return result
 
 
-def _seal_live_copy(src: RepoLayout, dst: RepoLayout, run_hash: str, manifest: dict[str, Any], result) -> None:
+def _seal_live_copy(
+    src: RepoLayout, dst: RepoLayout, run_hash: str, manifest: dict[str, Any], result: CopyResult
+) -> None:
     """The complete batches of ``src``'s live segment as a sealed segment in ``dst``."""
     live = manifest["live"]
     try:
@@ -117,7 +119,10 @@ def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The same run content, ignoring where it was synced from (so a copy synced back is a no-op)."""
     if a.get("live") or b.get("live"):
         return False
-    strip = lambda m: {k: v for k, v in m.items() if k not in _BOOKKEEPING}  # noqa: E731
+
+    def strip(m: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in m.items() if k not in _BOOKKEEPING}
+
     return strip(a) == strip(b)
 
 

@@ -14,102 +14,40 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgpack
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import FormatError
 from aimcol.format import index_tables
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
-
-# Names the query engine, the SDK and the tests import from here; their homes are the
-# modules named (switch the imports, then drop these lines).
-from aimcol.format.arrow_numpy import (  # noqa: F401, E402
-    arrow_column,
-    arrow_scalar,
-    arrow_strings,
-    arrow_values,
-    np_valid,
-    np_values,
-    to_numpy,
-    valid_mask,
-)
-from aimcol.format.change_journal import (  # noqa: F401, E402
-    JOURNAL_FILE,
+from aimcol.format.arrow_numpy import to_numpy, valid_mask
+from aimcol.format.change_journal import (
     JOURNAL_MAX_DELTA,
     JOURNAL_ROTATE_BYTES,
     JournalState,
     journal_names,
     journal_state,
-    note_manifest_changed,
     rotate_journal,
 )
-from aimcol.format.index_file import (
-    INDEX_FILE,  # noqa: F401, E402
-    IndexFileError,
-    read_index_file,
-    write_index_file,
-)
-from aimcol.format.index_tables import (  # noqa: F401, E402
-    MAX_PATH_COLUMNS,
+from aimcol.format.damaged_runs import report_damaged_run
+from aimcol.format.index_file import IndexFileError, index_key, read_index_file, write_index_file
+from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
     concat_tables,
     drop_empty_path_columns,
-    parse_path_column,
     path_column,
 )
+from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
-from aimcol.format.value_kinds import (  # noqa: E402
-    BOOL as KIND_BOOL,
-)
-from aimcol.format.value_kinds import (
-    DATETIME as KIND_DATETIME,
-)
-from aimcol.format.value_kinds import (
-    FLOAT as KIND_FLOAT,
-)
-from aimcol.format.value_kinds import (
-    INT as KIND_INT,
-)
-from aimcol.format.value_kinds import (
-    MAP as KIND_MAP,
-)
-from aimcol.format.value_kinds import (
-    NONE as KIND_NONE,
-)
-from aimcol.format.value_kinds import (
-    OBJ as KIND_OBJ,
-)
-from aimcol.format.value_kinds import (
-    STR as KIND_STR,
-)
-from aimcol.format.value_kinds import (
-    TIMEDELTA as KIND_TIMEDELTA,
-)
-from aimcol.format.value_kinds import (
-    UNDEF as KIND_UNDEF,
-)
-
-__all__ = [
-    "KIND_BOOL",
-    "KIND_DATETIME",
-    "KIND_FLOAT",
-    "KIND_INT",
-    "KIND_MAP",
-    "KIND_NONE",
-    "KIND_OBJ",
-    "KIND_STR",
-    "KIND_TIMEDELTA",
-    "KIND_UNDEF",
-    "IndexSnapshot",
-    "RunIndex",
-    "forget_indexes",
-    "run_index",
-]
+from aimcol.format.segment_names import is_run_name
 
 PERSIST_MIN_CHANGES = 16
 """Rewrite the index file when a refresh re-read at least this many manifests (or runs came
@@ -174,11 +112,11 @@ class IndexSnapshot:
 
     @property
     def n_runs(self) -> int:
-        return self.runs.num_rows
+        return int(self.runs.num_rows)
 
     @property
     def n_seqs(self) -> int:
-        return self.seqs.num_rows
+        return int(self.seqs.num_rows)
 
     @classmethod
     def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
@@ -206,7 +144,7 @@ class IndexSnapshot:
         """The manifest mtime of each run, seconds (for a crashed run's duration)."""
         return to_numpy(self.runs.column("m_mtime_ns"), 0) / 1e9
 
-    def path_columns(self, table: str, path: tuple) -> dict[str, pa.ChunkedArray]:
+    def path_columns(self, table: str, path: Path) -> dict[str, pa.ChunkedArray]:
         """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""
         t, names = (self.runs, self._runs_columns) if table == "runs" else (self.seqs, self._seqs_columns)
         base = path_column("p" if table == "runs" else "c", path)
@@ -234,11 +172,11 @@ class IndexSnapshot:
         flags = to_numpy(t.column(name), False)
         return flags if flags.any() else None
 
-    def params_of(self, rows: np.ndarray) -> list[dict]:
+    def params_of(self, rows: np.ndarray) -> list[dict[str, Any]]:
         blobs = binary_items(self.runs.column("params"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
-    def contexts_of(self, rows: np.ndarray) -> list[dict]:
+    def contexts_of(self, rows: np.ndarray) -> list[dict[str, Any]]:
         blobs = binary_items(self.seqs.column("context_mp"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
@@ -264,18 +202,15 @@ def _stat_manifests(layout: RepoLayout, names: Sequence[str] | None = None) -> t
 def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]:
     """Read manifests with the fingerprint of exactly the object read (a run gone meanwhile is skipped)."""
     records = []
-    storage = layout.storage
     for run_hash in hashes:
-        key = layout.manifest_key(run_hash)
         try:
-            data, st = storage.read_versioned(key)
+            manifest, st = manifest_io.read_manifest_versioned(layout, run_hash)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        except FormatError as exc:  # queries go on without it, and say so
+            report_damaged_run(layout.root, run_hash, str(exc))
+            continue
         now = time.time()
-        try:
-            manifest = manifest_io.unpack_manifest(data, f"{layout.root}/{key}")
-        except Exception:
-            continue  # a damaged manifest is `aimcol check`'s business, not the query's
         if manifest.get("hash") != run_hash:  # a copied run folder: the folder name is what opens it
             manifest = dict(manifest, hash=run_hash)
         records.append(ManifestRecord(manifest, st, now))
@@ -309,9 +244,16 @@ class RunIndex:
 
     # -- loading -------------------------------------------------------------------------------
     def _load(self) -> bool:
+        """Load the index file; False (the caller rebuilds it) when it is missing, old or damaged.
+
+        A damaged file is reported with a ``RuntimeWarning``: the cache is rebuilt from the
+        manifests, which hold everything it held.
+        """
         try:
             runs, seqs = read_index_file(self.layout)
-        except IndexFileError:
+        except IndexFileError as exc:
+            if exc.damaged:
+                self._warn_damaged(str(exc))
             return False
         meta = runs.schema.metadata or {}
         try:
@@ -322,9 +264,24 @@ class RunIndex:
             self._runs_dir_mtime = int(stamp) if stamp else None
         except (KeyError, ValueError):
             self._journal, self._full_scan_at, self._full_scan_s = None, 0.0, 0.0
-        self._set(runs, seqs)
+        try:
+            self._set(runs, seqs)
+            if any(not is_run_name(h) for h in self._hashes):
+                raise ValueError("a run hash that is not a plain name")
+        except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, SystemError) as exc:
+            self._runs = self._seqs = self._snap = None
+            self._warn_damaged(str(exc))
+            return False
         self.stats["loaded"] += 1
         return True
+
+    def _warn_damaged(self, reason: str) -> None:
+        self.stats["damaged"] = self.stats.get("damaged", 0) + 1
+        warnings.warn(
+            f"{self.layout.root}/{index_key()}: damaged run index ({reason}); rebuilt from the run manifests",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _set(self, runs: pa.Table, seqs: pa.Table, added: list[str] | None = None) -> None:
         """New tables; ``added``: they are the old ones plus these runs appended (no re-mapping)."""
@@ -347,7 +304,7 @@ class RunIndex:
                 self._full_scan(rebuild=True)
                 return self._snapshot()
             journal = journal_state(self.layout)
-            if self._journal_usable(journal):
+            if journal is not None and self._journal_usable(journal):
                 self._journal_scan(journal)
             else:
                 self._full_scan()
@@ -359,10 +316,9 @@ class RunIndex:
             self._full_scan(rebuild=True)
             return self._snapshot()
 
-    def _journal_usable(self, journal: tuple[int, int] | None) -> bool:
+    def _journal_usable(self, journal: JournalState) -> bool:
         return (
-            journal is not None
-            and self._journal is not None
+            self._journal is not None
             and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
             and time.time() - self._full_scan_at < max(FULL_SCAN_SECONDS, self._full_scan_s / FULL_SCAN_SHARE)
@@ -390,8 +346,9 @@ class RunIndex:
     def _runs_dir_state(self) -> int | None:
         return self.layout.storage.listing_stamp(RUNS_PREFIX)
 
-    def _journal_scan(self, journal: tuple[int, int]) -> None:
+    def _journal_scan(self, journal: JournalState) -> None:
         """Stat only what may have changed since the tables were made (see the class doc)."""
+        assert self._journal is not None and self._runs is not None
         names, consumed = journal_names(self.layout, self._journal[1], journal[1])
         gone: set[str] = set()
         runs_mtime = self._runs_dir_state()
@@ -423,6 +380,7 @@ class RunIndex:
         100,000 runs killed half-way is resumed, not redone.
         """
         runs = self._runs
+        assert runs is not None and self._seqs is not None
         row_of = self._row_of
         rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
         known = rows >= 0
@@ -435,10 +393,10 @@ class RunIndex:
             racy = to_numpy(runs.column("racy"), False)[kr]
             changed[known] = (cached != prints[known]).any(axis=1) | racy
         if gone is None:
-            keep = np.zeros(runs.num_rows, dtype=bool)
+            keep = np.zeros(runs.num_rows, dtype=np.bool_)
             keep[rows[known]] = True
         else:
-            keep = np.ones(runs.num_rows, dtype=bool)
+            keep = np.ones(runs.num_rows, dtype=np.bool_)
             for h in gone:
                 r = row_of.get(h)
                 if r is not None:

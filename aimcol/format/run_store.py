@@ -11,17 +11,20 @@ and removed the live file in between.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
-from aimcol.errors import FormatError
+from aimcol.errors import DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.change_journal import note_manifest_changed
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
+from aimcol.format.segment_names import is_segment_name, segment_number
 from aimcol.format.segments import (
     POINT_SCHEMA,
     LiveSegmentWriter,
@@ -32,10 +35,16 @@ from aimcol.format.segments import (
     parse_live_segment,
     points_batch,
     read_live_segment,
+    scan_live_object,
     write_sealed_segment,
 )
 from aimcol.format.sequence_stats import empty_stats, fold_batch
 from aimcol.format.storage import Claim
+
+_NAME_ATTEMPTS = 1000
+"""Segment numbers tried past one that is taken before the run is declared damaged."""
+
+T = TypeVar("T")
 
 DEFAULT_SEAL_ROWS = 1_000_000
 """Seal the live segment once it holds this many rows (bounds reader work on a live run)."""
@@ -53,7 +62,7 @@ def seal_file_name(number: int) -> str:
     return f"seg-{number:06d}.arrow"
 
 
-def _sequence_metadata(manifest: dict) -> dict:
+def _sequence_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     return {
         "run": manifest["hash"],
         "sequences": {str(s["id"]): {"name": s["name"], "context": s["context"]} for s in manifest["sequences"]},
@@ -100,6 +109,7 @@ class RunWriterStore:
             self.manifest["writer"] = {k: self.lock.holder[k] for k in ("pid", "host", "started")}
             self.manifest["end_time"] = None
             self._live: LiveSegmentWriter | None = None
+            self.recovery_notes: list[str] = []
             self._stats = {s["id"]: s for s in self.manifest["sequences"]}
             if not create:
                 self._recover()
@@ -110,14 +120,40 @@ class RunWriterStore:
 
     # -- recovery -------------------------------------------------------------------------
     def _recover(self) -> None:
-        """Seal a dead writer's live segment and drop files no manifest names."""
+        """Seal a dead writer's live segment and drop files no manifest names.
+
+        The live segment's intact batches are kept, also those after a damaged one; what
+        was skipped is in ``recovery_notes`` (and a ``RuntimeWarning``).
+        """
+        self.manifest["next_segment"] = self._first_free_number()
         live_name = self.manifest.get("live")
         if live_name:
-            table = read_live_segment(self.storage, self.layout.segment_key(self.run_hash, live_name))
+            scan = scan_live_object(self.storage, self.layout.segment_key(self.run_hash, live_name))
+            if scan.gaps:
+                self.recovery_notes.extend(f"{live_name}: {gap}" for gap in scan.gaps)
+                warnings.warn(
+                    f"run {self.run_hash}: kept the intact batches of {live_name}; " + "; ".join(scan.gaps),
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+            table = scan.table
             self._fold_uncounted_rows(table)
             self._seal_file(live_name, table=table)
         for name in _stray_names(self.layout, self.run_hash, self.manifest):
             self.storage.delete(self.layout.segment_key(self.run_hash, name))
+
+    def _first_free_number(self) -> int:
+        """``next_segment``, or past every segment number in use if a damaged counter is behind.
+
+        A counter naming an existing file would otherwise make the next segment collide
+        with it (the writers refuse to create an existing file; this keeps the run writable).
+        """
+        names = [s["file"] for s in self.manifest["segments"]]
+        if self.manifest.get("live"):
+            names.append(self.manifest["live"])
+        names += self.storage.list_children(self.layout.run_prefix(self.run_hash))
+        used = [segment_number(n) for n in names if is_segment_name(n)]
+        return max([self.manifest.get("next_segment") or 1, *(n + 1 for n in used)])
 
     def _fold_uncounted_rows(self, table: pa.Table) -> None:
         """Make the stats count exactly the rows a dead writer left in its live segment.
@@ -172,7 +208,7 @@ class RunWriterStore:
         self.published_sequences = count
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
-    def add_sequence(self, name: str, context: dict, dtype: str) -> int:
+    def add_sequence(self, name: str, context: dict[str, Any], dtype: str) -> int:
         """Register a sequence in the in-memory manifest.  It is written with the next batch
         that holds its points (:meth:`append_batch` writes the manifest first), so a run
         that starts 1,500 metrics costs one manifest write per flush, not one per metric."""
@@ -186,12 +222,16 @@ class RunWriterStore:
         self._stats[seq_id]["dtype"] = dtype
 
     # -- points ---------------------------------------------------------------------------
-    def append_points(self, seq, step, value, epoch, times) -> None:
+    def append_points(
+        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
+    ) -> None:
         """Write one batch (column arrays of equal length) and publish the new manifest."""
         self.append_batch(seq, step, value, epoch, times)
         self.publish()
 
-    def append_batch(self, seq, step, value, epoch, times) -> None:
+    def append_batch(
+        self, seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, times: ArrayLike
+    ) -> None:
         """Write one batch to the live segment, or raise with nothing written.
 
         A failed write (disk full) leaves the live segment at its last complete batch, so the
@@ -206,10 +246,17 @@ class RunWriterStore:
         if self._live is None:
             if self.manifest.get("live"):
                 self.seal(fsync_manifest=False)  # a seal that failed before: finish it first
-            number = self.manifest["next_segment"]
-            name = live_file_name(number)
-            key = self.layout.segment_key(self.run_hash, name)
-            live = LiveSegmentWriter(self.storage, key)
+            for _ in range(_NAME_ATTEMPTS):
+                number = self.manifest["next_segment"]
+                name = live_file_name(number)
+                key = self.layout.segment_key(self.run_hash, name)
+                try:
+                    live = LiveSegmentWriter(self.storage, key)
+                    break
+                except FileExistsError:  # a counter behind the files (damaged manifest): next number
+                    self.manifest["next_segment"] = number + 1
+            else:
+                raise DamagedRunError(f"run {self.run_hash}: no free segment number after {name}")
             self.manifest.update(next_segment=number + 1, live=name, live_rows=0)
             try:
                 self.write_manifest()  # name the file before the first batch, so no batch is unlisted
@@ -261,16 +308,23 @@ class RunWriterStore:
             if seq.max() >= known:
                 table = table.filter(to_arrow(seq < known))
         if table.num_rows:
-            number = self.manifest["next_segment"]
-            self.manifest["next_segment"] = number + 1
-            name = seal_file_name(number)
-            sealed = write_sealed_segment(
-                self.storage,
-                self.layout.segment_key(self.run_hash, name),
-                table,
-                name,
-                _sequence_metadata(self.manifest),
-            )
+            for _ in range(_NAME_ATTEMPTS):
+                number = self.manifest["next_segment"]
+                self.manifest["next_segment"] = number + 1
+                name = seal_file_name(number)
+                try:
+                    sealed = write_sealed_segment(
+                        self.storage,
+                        self.layout.segment_key(self.run_hash, name),
+                        table,
+                        name,
+                        _sequence_metadata(self.manifest),
+                    )
+                    break
+                except FileExistsError:  # never replace a sealed file: take the next number
+                    continue
+            else:
+                raise DamagedRunError(f"run {self.run_hash}: no free segment number after {name}")
             self.manifest["segments"].append(sealed.to_manifest())
         self.manifest["live"] = None
         self.manifest["live_rows"] = 0
@@ -309,7 +363,7 @@ class RunWriterStore:
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
 
-    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict | None = None):
+    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict[str, Any] | None = None):
         self.layout = layout
         self.run_hash = run_hash
         self.storage = layout.storage
@@ -317,7 +371,7 @@ class RunReaderStore:
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
 
-    def _sealed_reader(self, entry: dict) -> SealedSegmentReader:
+    def _sealed_reader(self, entry: dict[str, Any]) -> SealedSegmentReader:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
         reader = self._sealed.get(entry["file"])
         if reader is None:
@@ -325,7 +379,7 @@ class RunReaderStore:
             self._sealed[entry["file"]] = reader
         return reader
 
-    def refresh(self) -> dict:
+    def refresh(self) -> dict[str, Any]:
         self.manifest = manifest_io.read_manifest(self.layout, self.run_hash)
         return self.manifest
 
@@ -355,7 +409,7 @@ class RunReaderStore:
 
     def _live_missing(self) -> bool:
         name = self.manifest.get("live")
-        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, name))
+        return bool(name) and not self.storage.exists(self.layout.segment_key(self.run_hash, str(name)))
 
     def _consistent_live(self) -> pa.Table | None:
         """The live segment the current manifest names (``None``: none), re-reading the
@@ -383,19 +437,20 @@ class RunReaderStore:
                     parts.append(reader.read_rows(start, stop, names))
         return parts
 
-    def _retry_compacted(self, read):
+    def _retry_compacted(self, read: Callable[[], T]) -> T:
         """``read()``, re-reading the manifest when a delta segment it names is gone.
 
         On object stores (:mod:`aimcol.format.delta_segments`) a writer compacts delta
         segments into a sealed one and then deletes them; a reader holding the manifest
         from before finds them missing, and the next manifest names their replacement."""
-        for attempt in range(READ_ATTEMPTS):
+        for _ in range(READ_ATTEMPTS - 1):
             try:
                 return read()
             except FileNotFoundError:
-                if attempt == READ_ATTEMPTS - 1 or not any(e.get("delta") for e in self.manifest["segments"]):
+                if not any(e.get("delta") for e in self.manifest["segments"]):
                     raise
                 self.refresh()
+        return read()  # the last attempt: a missing object now is an error
 
     def read_sequence(self, seq_id: int, columns: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """All points of one sequence as NumPy columns, sorted by step, latest write per step.
@@ -449,17 +504,26 @@ def _stray_names(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) ->
 
 
 def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
-    """What a repair would fix in a run that no writer holds: an unsealed live segment, stray files."""
+    """What a repair would fix in a run that no writer holds: an unsealed live segment (and the
+    damaged stretches of it the repair will skip, keeping the intact batches around them),
+    stray files."""
     problems = []
-    if manifest.get("live"):
-        problems.append(f"unsealed live segment {manifest['live']}")
+    live = manifest.get("live")
+    if live:
+        problems.append(f"unsealed live segment {live}")
+        try:
+            scan = scan_live_object(layout.storage, layout.segment_key(run_hash, live))
+        except FormatError as exc:
+            problems.append(str(exc))
+        else:
+            problems.extend(f"{live}: {gap}" for gap in scan.gaps)
     stray = _stray_names(layout, run_hash, manifest)
     if stray:
         problems.append("stray files " + ", ".join(stray))
     return problems
 
 
-def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
+def update_run_properties(layout: RepoLayout, run_hash: str, **changes: Any) -> None:
     """Change manifest properties (``archived``, ``name`` …) of a run no writer holds,
     keeping its end time: a finished run keeps its duration, a crashed run stays crashed.
 
@@ -472,31 +536,44 @@ def update_run_properties(layout: RepoLayout, run_hash: str, **changes) -> None:
         store.release_as_found()
 
 
-def repair_run(layout: RepoLayout, run_hash: str) -> None:
-    """Seal a dead writer's live segment (dropping a torn last batch) and remove stray files.
+def repair_run(layout: RepoLayout, run_hash: str) -> list[str]:
+    """Seal a dead writer's live segment and remove stray files; returns what was skipped.
 
-    Raises :class:`RunLockedError` if a live writer holds the run.
+    Every intact batch of the live segment is kept, also after a damaged one; the damaged
+    stretches (and a torn tail) are dropped and listed in the result.  Raises
+    :class:`RunLockedError` if a live writer holds the run, :class:`FormatError` (naming
+    the file) if the run is too damaged to repair; nothing is deleted then.
     """
-    RunWriterStore(layout, run_hash, create=False).release_as_found()
+    store = RunWriterStore(layout, run_hash, create=False)
+    store.release_as_found()
+    return store.recovery_notes
 
 
 def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
-    """Problems that make a run's data unreadable (empty list: every file reads)."""
-    problems = []
+    """Problems that make a run's data unreadable or wrong (empty list: every file reads and
+    every sealed file matches the checksums recorded when it was sealed)."""
     try:
         manifest = manifest_io.read_manifest(layout, run_hash)
     except FileNotFoundError:
         return ["no manifest"]
     except Exception as exc:  # FormatError names the file
         return [str(exc)]
-    for entry in manifest["segments"]:
-        key = layout.segment_key(run_hash, entry["file"])
-        path = f"{layout.root}/{key}"
-        try:
-            rows = SealedSegmentReader(layout.storage, key, entry).read_all().num_rows
-        except Exception as exc:
-            problems.append(f"{path}: unreadable sealed segment ({exc})")
-            continue
-        if rows != entry["rows"]:
-            problems.append(f"{path}: {rows} rows, manifest says {entry['rows']}")
-    return problems
+    return [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
+
+
+def check_sealed_segment(layout: RepoLayout, run_hash: str, entry: dict[str, Any]) -> list[str]:
+    """Problems of one sealed file: unreadable, not matching its checksums, or a row count the
+    manifest does not expect."""
+    key = layout.segment_key(run_hash, entry["file"])
+    path = f"{layout.root}/{key}"
+    reader = SealedSegmentReader(layout.storage, key, entry)
+    try:
+        rows = reader.read_all().num_rows  # the whole file is checked against its crc32 first
+        if entry.get("batch_crc32") is not None:
+            for index in range(len(entry["batch_crc32"])):  # and each batch, as queries read them
+                reader.read_rows(reader.batch_starts[index], reader.batch_starts[index + 1], ("step",))
+    except Exception as exc:
+        return [f"{path}: unreadable sealed segment ({exc})"]
+    if rows != entry["rows"]:
+        return [f"{path}: {rows} rows, manifest says {entry['rows']}"]
+    return []

@@ -16,14 +16,19 @@ import itertools
 import json
 import struct
 import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from numpy.typing import ArrayLike
 
+from aimcol.errors import ChecksumError
 from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
-from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
+from aimcol.format.integrity import check_file_checksum, sealed_checksums
+from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError, file_blocks
+from aimcol.format.live_scan import LiveScan, scan_live_segment
 from aimcol.format.storage import Appender, Storage
 
 POINT_SCHEMA = pa.schema(
@@ -36,6 +41,8 @@ POINT_SCHEMA = pa.schema(
     ]
 )
 
+POINT_NAMES: tuple[str, ...] = tuple(POINT_SCHEMA.names)
+
 SEALED_BATCH_ROWS = 65536
 """Largest record batch in a sealed file: bounds what one sequence read decompresses."""
 
@@ -44,11 +51,14 @@ def empty_points() -> pa.Table:
     return POINT_SCHEMA.empty_table()
 
 
-def points_batch(seq, step, value, epoch, time) -> pa.RecordBatch:
+def points_batch(
+    seq: ArrayLike, step: ArrayLike, value: ArrayLike, epoch: ArrayLike | pa.Array | None, time: ArrayLike
+) -> pa.RecordBatch:
     """Build a record batch from column arrays.
 
     ``epoch`` is ``None`` (no epochs), an Arrow array (nulls allowed) or an integer array.
     """
+    seq = np.asarray(seq, dtype=np.uint32)
     n = len(seq)
     if epoch is None:
         epoch_col = pa.nulls(n, pa.int64())
@@ -58,7 +68,7 @@ def points_batch(seq, step, value, epoch, time) -> pa.RecordBatch:
         epoch_col = to_arrow(np.asarray(epoch, dtype=np.int64))
     return pa.RecordBatch.from_arrays(
         [
-            to_arrow(np.asarray(seq, dtype=np.uint32)),
+            to_arrow(seq),
             to_arrow(np.asarray(step, dtype=np.int64)),
             to_arrow(np.asarray(value, dtype=np.float64)),
             epoch_col,
@@ -80,7 +90,7 @@ tells it from real data.  kill -9 alone cannot produce it: the page cache keeps 
 def batch_checksum(batch: pa.RecordBatch) -> int:
     crc = 0
     for column in batch.columns:
-        crc = zlib.crc32(np.ascontiguousarray(to_numpy(column)).view(np.uint8), crc)
+        crc = zlib.crc32(np.ascontiguousarray(to_numpy(column)).view(np.uint8).data, crc)
     return crc
 
 
@@ -88,7 +98,7 @@ _END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
 """The IPC stream's end marker (continuation token, zero length)."""
 
 
-def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
+def _stream_bytes(batch: pa.RecordBatch, metadata: dict[str, Any] | None) -> bytes:
     """``batch`` as a complete IPC stream without its end marker (schema message first)."""
     sink = pa.BufferOutputStream()
     writer = pa.ipc.new_stream(sink, POINT_SCHEMA)
@@ -96,7 +106,8 @@ def _stream_bytes(batch: pa.RecordBatch, metadata: dict | None) -> bytes:
         writer.write_batch(batch, custom_metadata=metadata)
     else:
         writer.close()
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
 
 
 _SCHEMA_BYTES = _stream_bytes(None, None)[: -len(_END_OF_STREAM)]
@@ -117,6 +128,8 @@ class LiveSegmentWriter:
 
     def __init__(self, storage: Storage, key: str):
         self.key = key
+        if storage.exists(key):  # a counter behind the files (damaged manifest): never truncate one
+            raise FileExistsError(f"{storage.uri}/{key}: segment file exists already")
         self._sink: Appender = storage.open_appender(key, truncate=True)
         self.size = 0
         self.rows = 0
@@ -154,43 +167,34 @@ class LiveSegmentWriter:
 
 
 def read_live_segment(storage: Storage, key: str) -> pa.Table:
-    """Every complete record batch of a live stream; a torn or garbled tail is ignored.
+    """Every intact record batch of a live stream; a torn tail or a damaged batch is left out.
 
     A missing file reads as empty (the writer may have just sealed and removed it).
+    """
+    return scan_live_object(storage, key).table
+
+
+def scan_live_object(storage: Storage, key: str) -> LiveScan:
+    """The intact batches of the live segment at ``key`` and what was skipped (``LiveScan``).
+
+    A missing file reads as empty; one that is not a regular file raises
+    :class:`DamagedRunError` naming it (the local storage's check).
     """
     try:
         data = storage.read_appended(key)
     except FileNotFoundError:
-        return empty_points()
+        return LiveScan(empty_points())
     assert data is not None  # no known_size given
-    return parse_live_segment(data)
+    return scan_live_bytes(data)
+
+
+def scan_live_bytes(data: bytes) -> LiveScan:
+    return scan_live_segment(data, POINT_SCHEMA, CHECKSUM_KEY.encode(), batch_checksum)
 
 
 def parse_live_segment(data: bytes) -> pa.Table:
-    """Every complete record batch in the bytes of a live stream; a torn or garbled tail is ignored."""
-    batches = []
-    try:
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
-    except (pa.ArrowInvalid, OSError, EOFError):
-        return empty_points()
-    while True:
-        try:
-            batch, metadata = reader.read_next_batch_with_custom_metadata()
-        except StopIteration:
-            break
-        except (pa.ArrowInvalid, pa.ArrowException, OSError, EOFError):
-            break  # a torn last batch: everything before it is intact
-        try:
-            batch.validate(full=False)
-        except pa.ArrowInvalid:
-            break
-        expected = metadata.get(CHECKSUM_KEY.encode()) if metadata is not None else None
-        if expected is not None and int(expected) != batch_checksum(batch):
-            break  # header on disk, body not (or damaged): the tail starts here
-        batches.append(batch)
-    if not batches:
-        return empty_points()
-    return pa.Table.from_batches(batches, POINT_SCHEMA)
+    """Every intact record batch in the bytes of a live stream (see :mod:`aimcol.format.live_scan`)."""
+    return scan_live_bytes(data).table
 
 
 def latest_per_step(step: np.ndarray) -> np.ndarray | None:
@@ -217,14 +221,17 @@ class SealedSegment:
 
     file: str
     rows: int
-    ranges: list  # [[seq_id, start_row, stop_row], ...] in row order
-    batches: list  # row count of each record batch, in order
+    ranges: list[list[int]]  # [[seq_id, start_row, stop_row], ...] in row order
+    batches: list[int]  # row count of each record batch, in order
+    checksums: dict[str, Any] | None = None  # size, crc32, batch_crc32 (integrity.sealed_checksums)
 
-    def to_manifest(self) -> dict:
-        return {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
+    def to_manifest(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"file": self.file, "rows": self.rows, "ranges": self.ranges, "batches": self.batches}
+        entry.update(self.checksums or {})
+        return entry
 
 
-def _sorted_sequence_batch(columns: dict, rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
+def _sorted_sequence_batch(columns: dict[str, np.ndarray], rows: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
     """The rows ``rows`` (one sequence, write order) as a batch sorted by step, latest write winning."""
     order = latest_per_step(columns["step"][rows])
     if order is not None:
@@ -263,17 +270,22 @@ def write_sealed_segment(
     bounds = np.flatnonzero(np.diff(seq[order])) + 1
     groups = np.split(order, bounds) if len(order) else []
     ranges, batches, rows = [], [], 0
-    with storage.write_immutable(key) as sink:
-        with pa.ipc.new_file(sink, schema, options=options) as writer:
-            for group in groups:
-                batch = _sorted_sequence_batch(columns, group, schema)
-                ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
-                rows += batch.num_rows
-                for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
-                    chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
-                    writer.write_batch(chunk)
-                    batches.append(chunk.num_rows)
-    return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches)
+    buffer = pa.BufferOutputStream()  # in memory first: the checksums are computed on the bytes
+    with pa.ipc.new_file(buffer, schema, options=options) as writer:
+        for group in groups:
+            batch = _sorted_sequence_batch(columns, group, schema)
+            ranges.append([int(seq[group[0]]), rows, rows + batch.num_rows])
+            rows += batch.num_rows
+            for chunk_start in range(0, batch.num_rows, SEALED_BATCH_ROWS):
+                chunk = batch.slice(chunk_start, SEALED_BATCH_ROWS)
+                writer.write_batch(chunk)
+                batches.append(chunk.num_rows)
+    data = buffer.getvalue()
+    view = memoryview(data)
+    checksums = sealed_checksums(view, file_blocks(view, key))
+    with storage.write_immutable(key) as sink:  # FileExistsError rather than replacing a sealed file
+        sink.write(data)
+    return SealedSegment(file=file_name, rows=rows, ranges=ranges, batches=batches, checksums=checksums)
 
 
 _DIRECT_READ_ERRORS = (IpcLayoutError, struct.error, IndexError, ValueError)
@@ -310,48 +322,64 @@ class SealedSegmentReader:
         self.entry = entry
         self._reader = None
         self._direct: IpcFileBatches | None | bool = None  # False: use pyarrow
-        self._batch_starts = [0, *itertools.accumulate(entry.get("batches", []))]
+        self.batch_starts = [0, *itertools.accumulate(entry.get("batches", []))]
 
-    def _open(self):
+    def _open(self) -> Any:
+        """pyarrow's reader over the whole file, read once and checked against the manifest's
+        checksum first (Arrow parses only verified bytes)."""
         if self._reader is None:
-            self._reader = pa.ipc.open_file(
-                self.storage.open_input(self.key), options=pa.ipc.IpcReadOptions(use_threads=False)
-            )
+            data = self.read_verified_bytes()
+            self._reader = pa.ipc.open_file(pa.py_buffer(data), options=pa.ipc.IpcReadOptions(use_threads=False))
         return self._reader
+
+    def read_verified_bytes(self) -> bytes:
+        """The whole file, checked against the manifest's ``size`` and ``crc32`` when it has them
+        (:class:`ChecksumError` otherwise)."""
+        size = self.entry.get("size")
+        if size is not None and self.storage.stat(self.key).size != size:
+            raise ChecksumError(f"{self.path}: sealed segment is not the size it was written (the file is damaged)")
+        data = self.storage.read(self.key)
+        check_file_checksum(self.path, data, self.entry)
+        return data
 
     def read_all(self) -> pa.Table:
         return self._open().read_all().replace_schema_metadata(None)
 
-    def read_rows(self, start: int, stop: int, columns=POINT_SCHEMA.names) -> dict[str, np.ndarray]:
+    def read_rows(self, start: int, stop: int, columns: Sequence[str] = POINT_NAMES) -> dict[str, np.ndarray]:
         """Rows ``[start, stop)`` of ``columns`` as NumPy arrays, decompressing only the batches
         (and columns) needed.  A column with nulls (``epoch``) comes back as float64 with NaN."""
         if self._direct is None:
             try:
-                self._direct = IpcFileBatches(self.storage, self.key)
+                self._direct = IpcFileBatches(self.storage, self.key, self.entry.get("batch_crc32"))
+            except ChecksumError:
+                raise
             except _DIRECT_READ_ERRORS:
                 self._direct = False
         if self._direct:
             try:
                 return self._read_direct(start, stop, columns)
+            except ChecksumError:
+                raise
             except _DIRECT_READ_ERRORS:
                 self._direct = False
         return self._read_pyarrow(start, stop, columns)
 
-    def _overlapping(self, start: int, stop: int, num_batches: int):
+    def _overlapping(self, start: int, stop: int, num_batches: int) -> Iterator[tuple[int, int, int]]:
         """``(batch index, first row, row count)`` of each batch overlapping rows ``[start, stop)``."""
-        starts = self._batch_starts
+        starts = self.batch_starts
         index = bisect.bisect_right(starts, start) - 1
         while index < num_batches and starts[index] < stop:
             lo = max(start - starts[index], 0)
             yield index, lo, min(stop, starts[index + 1]) - starts[index] - lo
             index += 1
 
-    def _read_direct(self, start: int, stop: int, columns) -> dict[str, np.ndarray]:
+    def _read_direct(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         direct = self._direct
+        assert isinstance(direct, IpcFileBatches)
         fields = [POINT_SCHEMA.get_field_index(name) for name in columns]
         dtypes = [POINT_DTYPES[name] for name in columns]
         parts: list[list[np.ndarray]] = [[] for _ in fields]
-        starts = self._batch_starts
+        starts = self.batch_starts
         for index, lo, count in self._overlapping(start, stop, direct.num_record_batches):
             length, arrays = direct.read_columns(index, fields, dtypes)
             if length != starts[index + 1] - starts[index]:
@@ -363,7 +391,7 @@ class SealedSegmentReader:
                 part.append(values)
         return {name: concat_columns(part, name) for name, part in zip(columns, parts)}
 
-    def _read_pyarrow(self, start: int, stop: int, columns) -> dict[str, np.ndarray]:
+    def _read_pyarrow(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         reader = self._open()
         parts: dict[str, list[np.ndarray]] = {name: [] for name in columns}
         for index, lo, count in self._overlapping(start, stop, reader.num_record_batches):

@@ -9,21 +9,23 @@ write winning when a step was tracked twice; min/max ignore NaN unless every val
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 STAT_KEYS = ("count", "first", "last", "min", "max", "first_step", "last_step")
 
 
-def empty_stats() -> dict:
+def empty_stats() -> dict[str, Any]:
     return {"count": 0, "first": None, "last": None, "min": None, "max": None, "first_step": None, "last_step": None}
 
 
-def _is_missing(x) -> bool:
+def _is_missing(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _nan_aware(pick, a, b):
+def _nan_aware(pick: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
     """``pick(a, b)`` where a missing (None/NaN) side yields the other."""
     if _is_missing(a):
         return b
@@ -32,7 +34,7 @@ def _nan_aware(pick, a, b):
     return pick(a, b)
 
 
-def fold_batch(stats_by_seq: dict[int, dict], seq: np.ndarray, step: np.ndarray, value: np.ndarray) -> None:
+def fold_batch(stats_by_seq: dict[int, dict[str, Any]], seq: np.ndarray, step: np.ndarray, value: np.ndarray) -> None:
     """Fold one batch of points (in write order) into ``stats_by_seq`` in place."""
     n = len(seq)
     if n == 0:

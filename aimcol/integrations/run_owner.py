@@ -25,6 +25,8 @@ def require(module: str, package: str, adapter: str):
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
+        if exc.name is not None and module.split(".")[0] != exc.name.split(".")[0]:
+            raise  # the framework is there but misses something of its own (e.g. Keras's backend)
         raise ImportError(f"{adapter} needs {package}: pip install {package}") from exc
 
 

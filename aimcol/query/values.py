@@ -680,7 +680,7 @@ def compile_regex(pattern: str, flags: int) -> Any:
     inline = "".join(letter for flag, letter in _RE2_INLINE_FLAGS if flags & flag)
     try:
         import re2
-    except ImportError:  # pragma: no cover - google-re2 is a dependency; a platform without its wheel
+    except ImportError:  # google-re2 is a dependency; a platform without its wheel
         raise AimQLCostError(
             "regular expressions in AimQL need the google-re2 package (pip install google-re2)", reason="regex"
         ) from None

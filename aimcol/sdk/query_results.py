@@ -24,26 +24,27 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_gather import take
-from aimcol.format.run_index import (
-    KIND_BOOL,
-    KIND_FLOAT,
-    KIND_INT,
-    KIND_MAP,
-    KIND_NONE,
-    KIND_STR,
-    KIND_UNDEF,
-    IndexSnapshot,
-    arrow_column,
-    arrow_strings,
-    arrow_values,
-    np_values,
-    parse_path_column,
-    run_index,
-)
+from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
+from aimcol.format.index_tables import parse_path_column
+from aimcol.format.run_index import IndexSnapshot, run_index
+from aimcol.format.value_kinds import BOOL as KIND_BOOL
+from aimcol.format.value_kinds import FLOAT as KIND_FLOAT
+from aimcol.format.value_kinds import INT as KIND_INT
+from aimcol.format.value_kinds import MAP as KIND_MAP
+from aimcol.format.value_kinds import NONE as KIND_NONE
+from aimcol.format.value_kinds import STR as KIND_STR
+from aimcol.format.value_kinds import UNDEF as KIND_UNDEF
 from aimcol.query import match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
 from aimcol.sdk.tables import build_runs_table, build_sequences_table, require_pandas
 from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
+
+
+def check_query(query: str) -> None:
+    """Raise :class:`~aimcol.errors.AimQLSyntaxError` (with the column at fault) for a query
+    AimQL cannot parse, or :class:`~aimcol.errors.AimQLCostError` for one it refuses to run;
+    nothing is run and no repository is opened."""
+    parse_query(query)
 
 
 def _snapshot(repo) -> IndexSnapshot:
@@ -70,7 +71,7 @@ def _runs_of(snap: IndexSnapshot, seq_mask: np.ndarray) -> np.ndarray:
 
 
 def _newest_first(snap: IndexSnapshot, run_rows: np.ndarray) -> np.ndarray:
-    created = np_values(snap.runs.column("creation_time"))[run_rows]
+    created = to_numpy(snap.runs.column("creation_time"), 0)[run_rows]
     return run_rows[np.argsort(-created, kind="stable")]
 
 
@@ -80,7 +81,7 @@ def _sequence_rows_by_run(snap: IndexSnapshot, seq_mask: np.ndarray, run_order: 
     if len(rows) == 0:
         return [np.zeros(0, dtype=np.int64) for _ in run_order]
     owner = snap.seq_run[rows]
-    seq_id = np_values(snap.seqs.column("seq_id"))[rows]
+    seq_id = to_numpy(snap.seqs.column("seq_id"), 0)[rows]
     rank = np.full(max(snap.n_runs, 1), len(run_order), dtype=np.int64)
     rank[run_order] = np.arange(len(run_order))
     order = np.lexsort((seq_id, rank[owner]))
@@ -316,7 +317,7 @@ class MetricCollection(_QueryResult):
         return f"<MetricCollection {self._count} metrics of {len(self._run_order)} runs for {self.query.text!r}>"
 
     def _seq_ids_per_run(self) -> list:
-        seq_id = np_values(self._snap.seqs.column("seq_id"))
+        seq_id = to_numpy(self._snap.seqs.column("seq_id"), 0)
         return [seq_id[rows].tolist() for rows in self._groups]
 
     def sequences_table(self) -> pa.Table:
@@ -474,7 +475,7 @@ def _param_leaf_paths(snap: IndexSnapshot) -> list[tuple]:
         parsed = parse_path_column(name)
         if parsed is None or parsed[0] != "p" or parsed[2] != "k":
             continue
-        kinds = np_values(snap.runs.column(name))
+        kinds = to_numpy(snap.runs.column(name), 0)
         if ((kinds != KIND_UNDEF) & (kinds != KIND_MAP)).any():
             paths.append(parsed[1])
     return paths
@@ -483,15 +484,15 @@ def _param_leaf_paths(snap: IndexSnapshot) -> list[tuple]:
 def _param_column(snap: IndexSnapshot, path: tuple, rows: np.ndarray) -> pa.Array:
     """One param as a typed column: bool, int64, float64 or string; maps and missing as null."""
     cols = snap.path_columns("runs", path)
-    kinds = np_values(cols["k"])[rows]
+    kinds = to_numpy(cols["k"], 0)[rows]
     present = set(np.flatnonzero(np.bincount(kinds, minlength=16)).tolist()) - {KIND_UNDEF, KIND_NONE, KIND_MAP}
     missing = ~np.isin(kinds, list(present)) if present else np.ones(len(rows), dtype=bool)
     if present and present <= {KIND_BOOL}:
-        return arrow_values(np_values(cols["i"])[rows] != 0, ~missing)
+        return to_arrow(to_numpy(cols["i"], 0)[rows] != 0, ~missing)
     if present and present <= {KIND_INT, KIND_BOOL}:
-        return arrow_values(np_values(cols["i"])[rows], ~missing)
+        return to_arrow(to_numpy(cols["i"], 0)[rows], ~missing)
     if present and present <= {KIND_INT, KIND_BOOL, KIND_FLOAT}:
-        return arrow_values(np_values(cols["n"])[rows], ~missing)
+        return to_arrow(to_numpy(cols["n"], 0)[rows], ~missing)
     if present and present <= {KIND_STR}:
         return take(cols["s"], rows)
     if not present:
@@ -550,13 +551,14 @@ def query_metrics(
     return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap), mode)
 
 
-def runs_table(repo, query: str = "") -> pa.Table:
-    """One row per matching run, newest first: properties and params as dotted columns."""
+def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
+    """One row per matching run, newest first: properties, params as dotted columns, and
+    ``<metric>.<stat>`` columns for ``metrics`` (see ``aimcol.sdk.tables``)."""
     parsed = parse_query(query)
     snap = _snapshot(repo)
     now = time.time()
     mask = match_runs(parsed, snap, now)
-    return _runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now)
+    return build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
 
 
 def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
@@ -572,11 +574,11 @@ def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
     if include_archived:
         rows = np.arange(snap.n_runs, dtype=np.int64)
     else:
-        rows = np.flatnonzero(~np_values(snap.runs.column("archived"), False))
+        rows = np.flatnonzero(~to_numpy(snap.runs.column("archived"), False))
     rows = _newest_first(snap, rows)
     table = build_runs_table(snap, rows, now, params=False)
-    n_seq = np_values(snap.runs.column("n_seq"), 0)[rows].astype(np.int64)
-    return table.append_column("sequences", arrow_values(n_seq))
+    n_seq = to_numpy(snap.runs.column("n_seq"), 0)[rows].astype(np.int64)
+    return table.append_column("sequences", to_arrow(n_seq))
 
 
 def query_hint(repo, query: str) -> str | None:

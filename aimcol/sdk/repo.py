@@ -219,14 +219,17 @@ class Repo:
 
         return query_metrics(self, query, report_mode=report_mode)
 
-    def runs_table(self, query: str = ""):
+    def runs_table(self, query: str = "", *, metrics=None):
         """One Arrow row per matching run: properties plus params flattened to dotted columns.
 
-        Built from the run index, so it is fast for 10,000+ runs (the TUI's runs screen).
+        ``metrics=["loss", "accuracy.max"]`` adds ``loss.last``/``loss.min``/``loss.max`` and
+        ``accuracy.max`` columns (one set per context: ``loss:val.last``).  The schema is
+        documented in ``aimcol.sdk.tables``.  Built from the run index, so it is fast for
+        10,000+ runs (the TUI's runs screen).
         """
         from aimcol.sdk.query_results import runs_table
 
-        return runs_table(self, query)
+        return runs_table(self, query, metrics)
 
     def sequences_table(self, query: str = ""):
         """One Arrow row per matching metric sequence: run hash, name, context and summary stats."""

@@ -26,10 +26,12 @@ class RunCheck:
 
 @dataclass(frozen=True)
 class RunRepair:
-    """One run ``Repo.repair()`` fixed, and what it fixed."""
+    """One run ``Repo.repair()`` fixed, and what it fixed; or, with ``error``, could not repair."""
 
     run: str
     fixed: list[str]
+    dropped: list[str] = field(default_factory=list)  # damaged stretches of a live segment left out
+    error: str | None = None  # too damaged to repair (nothing of it was deleted)
 
 
 def check_repo(repo) -> list[RunCheck]:
@@ -58,7 +60,8 @@ def repair_repo(repo) -> list[RunRepair]:
 
     Runs a live process holds are skipped (a writer that reopens a run recovers it itself).
     """
-    from aimcol.errors import RunLockedError
+    from aimcol.errors import FormatError, RunLockedError
+    from aimcol.format.run_index import run_index
     from aimcol.format.run_store import repair_run
 
     repaired = []
@@ -66,8 +69,12 @@ def repair_repo(repo) -> list[RunRepair]:
         if found.status == "active" or not found.repairable or found.problems:
             continue
         try:
-            repair_run(repo.layout, found.run)
+            dropped = repair_run(repo.layout, found.run)
         except RunLockedError:
             continue  # a writer took it meanwhile
-        repaired.append(RunRepair(found.run, list(found.repairable)))
+        except FormatError as exc:  # too damaged to repair: reported, and the other runs go on
+            repaired.append(RunRepair(found.run, [], error=str(exc)))
+            continue
+        repaired.append(RunRepair(found.run, list(found.repairable), dropped))
+    run_index(repo.layout).rebuild()  # the index is a cache: rebuilt from the manifests, whatever state it was in
     return repaired

@@ -27,22 +27,26 @@ FAST_CONTEXTS_PER_NAME = 16
 
 INT64_MAX = 2**63 - 1
 STEPS_EXHAUSTED = -(2**63)
-"""``next_step`` of a sequence whose largest step is ``2**63 - 1``: no auto-step is left.
+"""``next_step`` of a C sequence state whose largest step is ``2**63 - 1``: no auto-step left.
 
-The C state keeps ``next_step`` in an int64, which cannot hold ``2**63``; both states use
-this value so that both paths refuse the next auto-step alike.
+The C state keeps ``next_step`` in an int64, which cannot hold ``2**63``; a Python state
+holds ``2**63`` itself.  Either way the next auto-step is refused, on both paths alike
+(``not STEPS_EXHAUSTED < next_step <= INT64_MAX``).
 """
 
 
-def next_step_after(step: int) -> int:
-    """The auto-step after ``step``: ``step + 1``, or ``STEPS_EXHAUSTED`` after the largest."""
-    return step + 1 if step < INT64_MAX else STEPS_EXHAUSTED
+def set_next_step(state, next_step: int) -> None:
+    """``state.next_step = next_step``, as ``STEPS_EXHAUSTED`` where a C state cannot hold it."""
+    try:
+        state.next_step = next_step
+    except OverflowError:
+        state.next_step = STEPS_EXHAUSTED
 
 
 def advance(state, step: int) -> None:
     """Let ``state``'s auto-step continue after ``step`` if it is the largest so far."""
     if state.next_step != STEPS_EXHAUSTED and step >= state.next_step:
-        state.next_step = next_step_after(step)
+        set_next_step(state, step + 1)
 
 
 class SequenceState:
@@ -86,7 +90,10 @@ class SequenceRegistry:
 
     def add(self, seq_id: int, name: str, context: dict, next_step: int, is_float: bool):
         """Record a sequence (new, or read from the manifest of a resumed run)."""
-        state = self._new_state(seq_id, name, context, next_step, is_float)
+        try:
+            state = self._new_state(seq_id, name, context, next_step, is_float)
+        except OverflowError:  # a C state after step 2**63-1
+            state = self._new_state(seq_id, name, context, STEPS_EXHAUSTED, is_float)
         self._by_key[(name, freeze(context))] = state
         return state
 
@@ -97,7 +104,7 @@ class SequenceRegistry:
     def add_manifest_entry(self, entry: dict):
         """Record a sequence of a resumed run; its auto-step continues after its last step."""
         last = entry.get("last_step")
-        next_step = 0 if last is None else next_step_after(last)
+        next_step = 0 if last is None else last + 1
         return self.add(entry["id"], entry["name"], entry["context"], next_step, entry.get("dtype") == "float")
 
     def remember(self, name: str, given_context, state) -> None:

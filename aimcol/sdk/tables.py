@@ -103,7 +103,7 @@ def run_status(active: bool, end_time: float | None, recorded: str | None = None
 def run_statuses(active: np.ndarray, has_end: np.ndarray, recorded: list | None = None) -> pa.Array:
     """:func:`run_status` over arrays (``recorded``: the manifest ``exit_status`` per run, or None)."""
     from aimcol.format.arrow_gather import take
-    from aimcol.format.run_index import arrow_strings
+    from aimcol.format.arrow_numpy import arrow_strings
 
     code = {name: i for i, name in enumerate(RUN_STATUSES)}
     codes = np.where(active, code["active"], np.where(has_end, code["finished"], code["crashed"]))
@@ -182,24 +182,69 @@ def format_duration(seconds: float | None) -> str:
 # ---- building the tables from an index snapshot ----------------------------------------------------
 
 
-def build_runs_table(snap, rows: np.ndarray, now: float, *, params: bool = True) -> pa.Table:
-    """The runs table (:data:`RUNS_SCHEMA` + params) of ``rows`` of an index snapshot.
+def parse_metric_columns(specs) -> list[tuple[str, tuple[str, ...]]]:
+    """``["loss", "accuracy.max"]`` → ``[("loss", ("last", "min", "max")), ("accuracy", ("max",))]``.
 
-    ``params=False``: the schema's columns only (a listing of 100,000 runs with many params
-    need not build a column per param).
+    A spec is a metric name (its last, min and max) or ``name.stat`` with a stat of
+    :data:`METRIC_STATS`; a name that itself contains dots is matched whole first.
+    """
+    out: dict[str, list[str]] = {}
+    for spec in specs or ():
+        name, _, stat = spec.rpartition(".")
+        if not name or stat not in METRIC_STATS:
+            name, stats = spec, ["last", "min", "max"]
+        else:
+            stats = [stat]
+        chosen = out.setdefault(name, [])
+        chosen += [s for s in stats if s not in chosen]
+    return [(name, tuple(stats)) for name, stats in out.items()]
+
+
+def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
+    """``<metric>[:<context values>].<stat>`` columns for the runs ``rows`` (null where a run lacks it)."""
+    from aimcol.format.arrow_gather import strings_equal_scalar, take
+    from aimcol.format.arrow_numpy import to_numpy, valid_mask
+
+    seqs = snap.seqs
+    out: dict[str, pa.Array] = {}
+    for name, stats in parse_metric_columns(specs):
+        matching = np.flatnonzero(strings_equal_scalar(seqs.column("name"), name))
+        if not len(matching):
+            continue
+        contexts = take(seqs.column("context"), matching).to_pylist()
+        context_dicts = snap.contexts_of(matching)
+        for context in dict.fromkeys(contexts):
+            picked = matching[np.array([c == context for c in contexts])]
+            values = [v for _, v in sorted(context_dicts[contexts.index(context)].items())]
+            label = ":".join([name, *(v if isinstance(v, str) else str(v) for v in values)])
+            position = np.full(snap.runs.num_rows, -1, dtype=np.int64)
+            position[snap.seq_run[picked]] = picked
+            found = position[rows]
+            safe = np.where(found >= 0, found, 0)
+            for stat in stats:
+                gathered = take(seqs.column(stat), safe)
+                out[f"{label}.{stat}"] = numpy_column(to_numpy(gathered, 0), (found >= 0) & valid_mask(gathered))
+    return out
+
+
+def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params: bool = True) -> pa.Table:
+    """The runs table (:data:`RUNS_SCHEMA` + params, + metric columns for ``metrics``) of ``rows``.
+
+    ``params=False``: no param columns (a listing of 100,000 runs with many params need not
+    build a column per param).
     """
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
-    from aimcol.format.run_index import arrow_values, np_valid, np_values
+    from aimcol.format.arrow_numpy import to_arrow, to_numpy, valid_mask
     from aimcol.query import experiment_names
     from aimcol.sdk import query_results as qr
 
     runs = snap.runs
     active = snap.active(rows) if len(rows) else np.zeros(0, dtype=bool)
-    created = np_values(runs.column("creation_time"))[rows]
+    created = to_numpy(runs.column("creation_time"), 0)[rows]
     end = take(runs.column("end_time"), rows)
-    has_end = np_valid(end)
-    end_np = np_values(end, np.nan)
+    has_end = valid_mask(end)
+    end_np = to_numpy(end, np.nan)
     finish = np.where(has_end, end_np, np.where(active, now, np.nan))
     hashes = take(runs.column("hash"), rows)
     for i in np.flatnonzero(~has_end & ~active):  # crashed: their end is their last point
@@ -217,11 +262,11 @@ def build_runs_table(snap, rows: np.ndarray, now: float, *, params: bool = True)
         "description": take(runs.column("description"), rows),
         "tags": take(runs.column("tags"), rows),
         "archived": take(runs.column("archived"), rows),
-        "active": arrow_values(active),
+        "active": to_arrow(active),
         "status": run_statuses(active, has_end, recorded),
-        "creation_time": arrow_values(created),
+        "creation_time": to_arrow(created),
         "end_time": end,
-        "duration": arrow_values(np.maximum(0.0, finish - created)),
+        "duration": to_arrow(np.maximum(0.0, finish - created)),
     }
     for path in qr._param_leaf_paths(snap) if params else ():
         name = qr._dotted(path)
@@ -232,6 +277,8 @@ def build_runs_table(snap, rows: np.ndarray, now: float, *, params: bool = True)
 
             name = json.dumps(list(path))
         out[name] = qr._param_column(snap, path, rows)
+    for name, column in _metric_columns(snap, rows, metrics).items():
+        out[name if name not in out else "metric." + name] = column
     return _as_table(out, RUNS_SCHEMA)
 
 
@@ -359,28 +406,28 @@ def take_rows(data: pa.Table | pa.Array | pa.ChunkedArray, rows: np.ndarray):
 
 def column_numpy(column, fill=0) -> np.ndarray:
     """A bool or numeric column as NumPy values; nulls become ``fill``."""
-    from aimcol.format.run_index import np_values
+    from aimcol.format.arrow_numpy import to_numpy
 
-    return np_values(column, fill)
+    return to_numpy(column, fill)
 
 
 def column_valid(column) -> np.ndarray:
     """A column's validity as a bool array (True: not null)."""
-    from aimcol.format.run_index import np_valid
+    from aimcol.format.arrow_numpy import valid_mask
 
-    return np_valid(column)
+    return valid_mask(column)
 
 
 def numpy_column(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
     """A NumPy array as an Arrow column, null where ``valid`` is False."""
-    from aimcol.format.run_index import arrow_values
+    from aimcol.format.arrow_numpy import to_arrow
 
-    return arrow_values(values) if valid is None else arrow_values(values, valid)
+    return to_arrow(values, valid)
 
 
 def string_column(values: list) -> pa.Array:
     """Python strings (or None) as an Arrow string column, without pa.array's pandas probe."""
-    from aimcol.format.run_index import arrow_strings
+    from aimcol.format.arrow_numpy import arrow_strings
 
     return arrow_strings(values)
 

@@ -1,7 +1,8 @@
-"""Aim's ``aim.sdk.utils`` repository helpers, at Aim's import path.
+"""Aim's ``aim.sdk.utils`` helpers, at Aim's import path.
 
 ``search_aim_repo``, ``clean_repo_path`` and ``generate_run_hash`` behave as Aim's do, for
-``.aimcol`` folders.  (The module name is Aim's; aimcol's own code uses
+``.aimcol`` folders; ``get_object_typename`` and ``check_types_compatibility`` are Aim's
+names for :func:`aimcol.sdk.object_sequences.typename` and its dtype-merge rule.  (The module name is Aim's; aimcol's own code uses
 :func:`aimcol.format.repo_layout.find_repo_upwards` and :func:`aimcol.sdk.run.new_run_hash`.)
 """
 
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from aimcol.format.repo_layout import REPO_DIRNAME
+from aimcol.sdk.object_sequences import merged_dtype, typename
 
 
 def search_aim_repo(path: str) -> tuple[str | None, bool]:
@@ -43,4 +47,31 @@ def generate_run_hash(hash_length: int = 24) -> str:
     return uuid.uuid4().hex[:hash_length]
 
 
-__all__ = ["clean_repo_path", "generate_run_hash", "search_aim_repo"]
+def get_object_typename(obj: Any) -> str:
+    """Aim's type name of a value: ``int`` (bools too), ``float``, ``str``, ``list(int)`` …"""
+    return typename(obj)
+
+
+def check_types_compatibility(
+    dtype: str, base_dtype: str, update_base_dtype_fn: Callable[[str, str], None] | None = None
+) -> bool:
+    """Whether a value of ``dtype`` may join a sequence of ``base_dtype`` (Aim's rule: equal
+    types, int with float as ``number``, an untyped ``list`` with any ``list(x)``);
+    ``update_base_dtype_fn(old, new)`` is told when the sequence's dtype widens."""
+    if base_dtype == "number" and dtype in ("int", "float"):
+        return True
+    merged = "number" if {dtype, base_dtype} == {"int", "float"} else merged_dtype(dtype, base_dtype)
+    if merged is None:
+        return False
+    if merged != base_dtype and update_base_dtype_fn is not None:
+        update_base_dtype_fn(base_dtype, merged)
+    return True
+
+
+__all__ = [
+    "check_types_compatibility",
+    "clean_repo_path",
+    "generate_run_hash",
+    "get_object_typename",
+    "search_aim_repo",
+]

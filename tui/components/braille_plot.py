@@ -17,6 +17,7 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -65,8 +66,8 @@ class BraillePlot(Widget, can_focus=False):
     """
     COMPONENT_CLASSES = {"braille-plot--axis"}
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(id=id)
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
         self.curves: list[PlotSeries] = []
         self.x_kind = "step"
         self.log_y = False
@@ -76,6 +77,9 @@ class BraillePlot(Widget, can_focus=False):
         self._lines: list[Strip] = []
         self._built_for: tuple | None = None
         self._label_width = 6
+        self.cursor_x: float | None = None
+        self.clip_outliers = False  # y range over the 1st..99th percentile of the drawn buckets
+        self.geometry: tuple[int, int, float, float] | None = None  # label width, plot columns, x range drawn
 
     # -- inputs -----------------------------------------------------------------------------
     def set_curves(
@@ -94,6 +98,35 @@ class BraillePlot(Widget, can_focus=False):
         self.message = message
         self._built_for = None
         self.refresh()
+
+    def set_cursor(self, x: float | None) -> None:
+        """Draw a vertical cursor at data coordinate ``x`` (None: none)."""
+        self.cursor_x = x
+        self._built_for = None
+        self.refresh()
+
+    def x_at_column(self, column: int) -> float | None:
+        """The data x under widget column ``column`` of the last drawing (None off the plot area)."""
+        if self.geometry is None:
+            return None
+        label_width, plot_cols, x_lo, x_hi = self.geometry
+        cell = column - label_width - 1
+        if not 0 <= cell < plot_cols:
+            return None
+        return x_lo + (x_hi - x_lo) * cell / max(plot_cols - 1, 1)
+
+    def on_click(self, event: events.Click) -> None:
+        x = self.x_at_column(event.x)
+        if x is not None:
+            self.post_message(self.CursorMoved(self, x))
+
+    class CursorMoved(Message):
+        """The user clicked the plot: put the cursor at data x ``x``."""
+
+        def __init__(self, plot: BraillePlot, x: float) -> None:
+            super().__init__()
+            self.plot = plot
+            self.x = x
 
     def full_x_range(self) -> tuple[float, float] | None:
         lows = [c.x[0] for c in self.curves if len(c.x)]
@@ -137,7 +170,7 @@ class BraillePlot(Widget, can_focus=False):
         # bucket at the width the last y labels left; redo only if the new labels differ in width
         plot_cols = max(width - self._label_width - 1, 4)
         buckets = [minmax_buckets(c.x, c.y, x_lo, x_hi, 2 * plot_cols) for c in self.curves]
-        y_lo, y_hi = _value_range(buckets)
+        y_lo, y_hi = _value_range(buckets, self.clip_outliers)
         y_ticks = (log_ticks if self.log_y else nice_ticks)(y_lo, y_hi, max(2, plot_rows // 3))
         y_labels = [format_tick(t, "value", self.log_y) for t in y_ticks]
         label_width = max([len(s) for s in y_labels] + [3])
@@ -155,12 +188,16 @@ class BraillePlot(Widget, can_focus=False):
             row = int(round((1.0 - (tick - y_lo) / span) * (plot_rows - 1)))
             if 0 <= row < plot_rows:
                 label_at_row[row] = label
+        self.geometry = (label_width, plot_cols, x_lo, x_hi)
+        cursor_col = None
+        if self.cursor_x is not None and x_lo <= self.cursor_x <= x_hi:
+            cursor_col = int(round((self.cursor_x - x_lo) / ((x_hi - x_lo) or 1.0) * (plot_cols - 1)))
         lines = []
         for row in range(plot_rows):
             label = label_at_row.get(row)
             axis = (label.rjust(label_width) + "┤") if label else (" " * label_width + "│")
             segments = [Segment(axis, axis_style)]
-            segments.extend(_row_segments(raster.codes[row], raster.owner[row], styles, base))
+            segments.extend(_row_segments(raster.codes[row], raster.owner[row], styles, base, cursor_col))
             lines.append(Strip(segments).adjust_cell_length(width, base))
         lines.append(self._x_axis(x_lo, x_hi, label_width, plot_cols, width, axis_style))
         self.last_draw_seconds = time.perf_counter() - started
@@ -185,8 +222,19 @@ class BraillePlot(Widget, can_focus=False):
         return Strip([Segment("".join(chars)[:width], style)])
 
 
-def _value_range(buckets) -> tuple[float, float]:
-    """The y range of all buckets (the points inside the x range), padded by 4 %."""
+def _value_range(buckets, clip_outliers: bool = False) -> tuple[float, float]:
+    """The y range of all buckets (the points inside the x range), padded by 4 %; with
+    ``clip_outliers`` the 1st..99th percentile of the buckets' lows and highs instead."""
+    if clip_outliers:
+        lows_all = [b.lo[b.valid & np.isfinite(b.lo)] for b in buckets]
+        highs_all = [b.hi[b.valid & np.isfinite(b.hi)] for b in buckets]
+        lo_values = np.concatenate(lows_all) if lows_all else np.empty(0)
+        hi_values = np.concatenate(highs_all) if highs_all else np.empty(0)
+        if len(lo_values) and len(hi_values):
+            lo, hi = float(np.percentile(lo_values, 1)), float(np.percentile(hi_values, 99))
+            if hi > lo:
+                pad = (hi - lo) * 0.04
+                return lo - pad, hi + pad
     lows, highs = [], []
     for b in buckets:
         if not b.valid.any() or np.isnan(b.lo[b.valid]).all():
@@ -209,11 +257,17 @@ def _value_range(buckets) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _row_segments(codes: np.ndarray, owner: np.ndarray, styles: list[Style], base: Style) -> list[Segment]:
-    """Segments of one cell row, one per run of cells with the same owning series."""
+def _row_segments(
+    codes: np.ndarray, owner: np.ndarray, styles: list[Style], base: Style, cursor_col: int | None = None
+) -> list[Segment]:
+    """Segments of one cell row, one per run of cells with the same owning series; an empty
+    cell in ``cursor_col`` shows the cursor's ``│``."""
     if len(codes) == 0:
         return []
-    text = "".join([_CELL_CHARS[c] for c in codes.tolist()])
+    chars = [_CELL_CHARS[c] for c in codes.tolist()]
+    if cursor_col is not None and 0 <= cursor_col < len(chars) and chars[cursor_col] == " ":
+        chars[cursor_col] = "│"
+    text = "".join(chars)
     changes = np.flatnonzero(np.diff(owner)) + 1
     bounds = [0, *changes.tolist(), len(codes)]
     segments = []

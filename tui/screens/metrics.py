@@ -16,20 +16,22 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from aimcol import AimQLSyntaxError
+from aimcol.tui.aggregate import AGGREGATES, aggregate, band_points
 from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries, series_color
 from aimcol.tui.downsample import prepare_xy
 from aimcol.tui.formatting import format_number, format_value
 from aimcol.tui.messages import LoadFailed, SeriesLoaded
 from aimcol.tui.repo_source import MetricKey, SeriesData
-from aimcol.tui.smoothing import ema
+from aimcol.tui.smoothing import centred_moving_average, ema, window_for
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
-X_AXES = ("step", "epoch", "time")
-X_AXIS_LABELS = {"step": "step", "epoch": "epoch", "time": "relative time"}
+X_AXES = ("step", "epoch", "time", "clock")
+X_AXIS_LABELS = {"step": "step", "epoch": "epoch", "time": "relative time", "clock": "absolute time"}
 
 
 @dataclass
@@ -38,6 +40,10 @@ class PlotSettings:
     smoothing: float = 0.0
     log_y: bool = False
     group_by: str = "series"  # series, run, experiment, metric, context:<k>, param:<p>
+    aggregate: str = "none"  # see aimcol.tui.aggregate.AGGREGATES; applies when grouped
+    split: bool = False  # one chart per metric name (subplots) instead of one chart for all
+    smoother: str = "ema"  # or "mean": a centred moving average of about the same strength
+    clip_outliers: bool = False  # y range from the 1st to the 99th percentile of what is drawn
     zoom: tuple[float, float] | None = None
 
 
@@ -57,6 +63,17 @@ class CurvesReady:
     curves: list[PlotSeries]
     legend: list[LegendRow]
     settings: PlotSettings
+    panels: list[str] | None = None  # per curve: the chart it goes to (its metric name when split)
+    legend_curves: list[int] | None = None  # per legend row: the index of its curve (its line)
+
+    def by_panel(self) -> list[tuple[str, list[PlotSeries]]]:
+        """``(title, curves)`` per chart, in first-seen order; one untitled chart when not split."""
+        if not self.panels:
+            return [("", self.curves)]
+        charts: dict[str, list[PlotSeries]] = {}
+        for panel, curve in zip(self.panels, self.curves):
+            charts.setdefault(panel, []).append(curve)
+        return list(charts.items()) or [("", [])]
 
 
 def group_value(series: SeriesData, group_by: str) -> str:
@@ -87,6 +104,8 @@ def series_x(series: SeriesData, x_axis: str) -> np.ndarray:
     if x_axis == "time":
         start = series.time[0] if len(series.time) else 0.0
         return series.time - min(start, series.creation_time or start)
+    if x_axis == "clock":
+        return series.time.astype(np.float64)  # unix seconds: runs line up by when they ran
     return series.step.astype(np.float64)
 
 
@@ -101,13 +120,16 @@ class CurveCache:
     def __init__(self) -> None:
         self._smoothed: dict[tuple, np.ndarray] = {}
 
-    def smoothed(self, series: SeriesData, weight: float) -> np.ndarray:
+    def smoothed(self, series: SeriesData, weight: float, smoother: str = "ema") -> np.ndarray:
         if weight == 0.0:
             return series.value
-        key = (series.key, len(series.value), weight)
+        key = (series.key, len(series.value), weight, smoother)
         found = self._smoothed.get(key)
         if found is None:
-            found = ema(series.value, weight)
+            if smoother == "mean":
+                found = centred_moving_average(series.value, window_for(weight))
+            else:
+                found = ema(series.value, weight)
             self._smoothed[key] = found
         return found
 
@@ -115,20 +137,35 @@ class CurveCache:
         self._smoothed.clear()
 
 
+def _transformed(s: SeriesData, settings: PlotSettings, cache: CurveCache) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of one series as drawn: smoothed, log-scaled, sorted by x."""
+    y = cache.smoothed(s, settings.smoothing, settings.smoother)
+    if settings.log_y:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
+    return prepare_xy(series_x(s, settings.x_axis), y)
+
+
+def dim_color(color: str, keep: float = 0.45) -> str:
+    """``color`` darkened towards black: the band behind a group's line."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(int(c * keep) for c in (r, g, b)))
+
+
 def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
     """Turn loaded series into plot curves and legend rows under ``settings``."""
+    if settings.aggregate != "none" and settings.group_by != "series":
+        return _aggregated_curves(series, settings, cache)
     groups: dict[str, int] = {}
     curves = []
     legend = []
+    panels = []
     for index, s in enumerate(series):
+        panels.append(s.name if settings.split else "")
         group = group_value(s, settings.group_by) if settings.group_by != "series" else ""
         color_index = groups.setdefault(group, len(groups)) if settings.group_by != "series" else index
         color = series_color(color_index)
-        y = cache.smoothed(s, settings.smoothing)
-        if settings.log_y:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
-        x, y = prepare_xy(series_x(s, settings.x_axis), y)
+        x, y = _transformed(s, settings, cache)
         curves.append(PlotSeries(x, y, color, s.label))
         last = float(s.value[-1]) if len(s.value) else None
         legend.append(
@@ -136,7 +173,47 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
                 s.label, group, color, last, _finite_stat(s.value, np.min), _finite_stat(s.value, np.max), s.status
             )
         )
-    return CurvesReady(curves, legend, settings)
+    return CurvesReady(curves, legend, settings, panels, list(range(len(curves))))
+
+
+def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
+    """One band and one line per group (bands first, so every line is drawn over them)."""
+    members: dict[tuple[str, str], list[SeriesData]] = {}
+    for s in series:
+        members.setdefault((s.name if settings.split else "", group_value(s, settings.group_by)), []).append(s)
+    colors: dict[str, str] = {}
+    bands, lines, legend, band_panels, line_panels = [], [], [], [], []
+    for (panel, group), group_series in members.items():
+        color = colors.setdefault(group, series_color(len(colors)))
+        band_panels.append(panel)
+        line_panels.append(panel)
+        drawn = [_transformed(s, settings, cache) for s in group_series]
+        curve = aggregate([x for x, _ in drawn], [y for _, y in drawn], settings.aggregate)
+        label = f"{group or '(none)'} · {curve.count} series" + (f" · {panel}" if panel else "")
+        bx, by = band_points(curve)
+        bands.append(PlotSeries(bx, by, dim_color(color), label + " band"))
+        keep = np.isfinite(curve.center)
+        lines.append(PlotSeries(curve.x[keep], curve.center[keep], color, label))
+        center = curve.center[keep]
+        if settings.log_y:
+            center = 10.0**center
+        last = float(center[-1]) if len(center) else None
+        statuses = {s.status for s in group_series}
+        status = "active" if "active" in statuses else ("crashed" if "crashed" in statuses else "finished")
+        legend.append(
+            LegendRow(label, group, color, last, _finite_stat(center, np.min), _finite_stat(center, np.max), status)
+        )
+    lines_at = list(range(len(bands), len(bands) + len(lines)))
+    return CurvesReady(bands + lines, legend, settings, band_panels + line_panels, lines_at)
+
+
+def value_at(curve: PlotSeries, x: float, log_y: bool = False) -> float | None:
+    """The curve's value at ``x``: its last point at or before ``x`` (None before its first)."""
+    index = int(np.searchsorted(curve.x, x, side="right")) - 1
+    if index < 0 or not len(curve.y):
+        return None
+    value = float(curve.y[index])
+    return 10.0**value if log_y and np.isfinite(value) else value
 
 
 class Legend(DataTable):
@@ -157,6 +234,16 @@ class MetricsScreen(Screen):
         Binding("n", "pick_metric", "Metric"),
         Binding("x", "cycle_x", "X axis"),
         Binding("g", "pick_group", "Group"),
+        Binding("a", "cycle_aggregate", "Aggregate"),
+        Binding("s", "toggle_split", "Subplots"),
+        Binding("w", "toggle_smoother", "EMA / moving average", show=False),
+        Binding("v", "save_view", "Save view", show=False),
+        Binding("o", "toggle_outliers", "Clip outliers", show=False),
+        Binding("left_square_bracket", "cursor(-1)", "Cursor left", show=False),
+        Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
+        Binding("left_curly_bracket", "cursor(-10)", "Cursor far left", show=False),
+        Binding("right_curly_bracket", "cursor(10)", "Cursor far right", show=False),
+        Binding("c", "hide_cursor", "Hide cursor", show=False),
         Binding("e", "smoother", "Smooth"),
         Binding("E", "rougher", "Less smooth", show=False),
         Binding("y", "toggle_log", "Log y"),
@@ -175,20 +262,33 @@ class MetricsScreen(Screen):
     MetricsScreen #legend { height: auto; max-height: 35%; }
     MetricsScreen #legend.-hidden { display: none; }
     MetricsScreen BraillePlot { padding: 0 1 0 0; }
+    MetricsScreen #plots { height: 1fr; }
+    MetricsScreen BraillePlot.-titled { border-top: solid $panel-lighten-2; border-title-align: left; }
     """
 
     def __init__(
-        self, query: str = "", run_hashes: list[str] | None = None, metric_keys: list[MetricKey] | None = None
+        self,
+        query: str = "",
+        run_hashes: list[str] | None = None,
+        metric_keys: list[MetricKey] | None = None,
+        *,
+        split: bool = False,
+        settings: dict | None = None,
     ) -> None:
         super().__init__()
         self.query_text = query
         self.run_hashes = list(run_hashes) if run_hashes is not None else None
         self.metric_keys = metric_keys
-        self.settings = PlotSettings()
+        self.settings = PlotSettings(split=split)
+        for key, value in (settings or {}).items():  # a saved view's settings
+            if hasattr(self.settings, key):
+                setattr(self.settings, key, value)
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
         self.load_pending = False
+        self.cursor_x: float | None = None
+        self._ready: CurvesReady | None = None
         self._cache = CurveCache()
 
     def compose(self) -> ComposeResult:
@@ -202,13 +302,23 @@ class MetricsScreen(Screen):
             placeholder="AimQL, e.g. metric.name == 'loss' and metric.context.subset == 'val'",
             id="metrics-query",
         )
-        yield BraillePlot(id="plot")
+        with Vertical(id="plots"):
+            yield BraillePlot(id="plot")
         yield Legend(id="legend", cursor_type="row")
         yield Footer()
 
     @property
     def plot(self) -> BraillePlot:
-        return self.query_one(BraillePlot)
+        """The first chart (the only one unless split into one chart per metric)."""
+        return self.query_one("#plot", BraillePlot)
+
+    @property
+    def plots(self) -> list[BraillePlot]:
+        return list(self.query(BraillePlot))
+
+    def full_x_range(self) -> tuple[float, float] | None:
+        ranges = [r for r in (p.full_x_range() for p in self.plots) if r is not None]
+        return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
 
     @property
     def query_bar(self):
@@ -293,9 +403,24 @@ class MetricsScreen(Screen):
             message = f"no sequence matches{scope}"
         else:
             message = f"no {X_AXIS_LABELS[settings.x_axis]} values to plot"
-        self.plot.set_curves(
-            ready.curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
-        )
+        charts = ready.by_panel()
+        plots = self.plots
+        for extra in plots[len(charts) :]:
+            extra.remove()
+        container = self.query_one("#plots", Vertical)
+        for _ in range(len(plots), len(charts)):
+            plot = BraillePlot()
+            container.mount(plot)
+            plots.append(plot)
+        for plot, (title, curves) in zip(plots, charts):
+            plot.border_title = title or None
+            plot.set_class(bool(title), "-titled")
+            plot.cursor_x = self.cursor_x
+            plot.clip_outliers = settings.clip_outliers
+            plot.set_curves(
+                curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
+            )
+        self._ready = ready
         self.legend_rows = ready.legend
         self._fill_legend(ready.legend, settings)
         self.update_status()
@@ -308,9 +433,12 @@ class MetricsScreen(Screen):
         legend.add_column("series", key="series")
         if grouped:
             legend.add_column(group_label(settings.group_by), key="group")
+        at_cursor = self.cursor_values()
+        if at_cursor is not None:
+            legend.add_column(f"at {X_AXIS_LABELS[settings.x_axis]} {format_number(self.cursor_x)}", key="cursor")
         for name in ("last", "min", "max", "status"):
             legend.add_column(name, key=name)
-        for row in rows:
+        for index, row in enumerate(rows):
             status = Text(
                 row.status,
                 style="bold red" if row.status == "crashed" else ("bold green" if row.status == "active" else "dim"),
@@ -321,8 +449,44 @@ class MetricsScreen(Screen):
             cells = [Text("━━", style=row.color), label]
             if grouped:
                 cells.append(row.group)
+            if at_cursor is not None:
+                cells.append(Text(format_number(at_cursor[index]), style=f"bold {row.color}"))
             cells += [format_number(row.last), format_number(row.min), format_number(row.max), status]
             legend.add_row(*cells)
+
+    def cursor_values(self) -> list[float | None] | None:
+        """Each legend row's value at the cursor (None without a cursor or curves)."""
+        ready = self._ready
+        if self.cursor_x is None or ready is None or ready.legend_curves is None:
+            return None
+        return [value_at(ready.curves[i], self.cursor_x, ready.settings.log_y) for i in ready.legend_curves]
+
+    def _show_cursor(self) -> None:
+        for plot in self.plots:
+            plot.set_cursor(self.cursor_x)
+        if self._ready is not None:
+            self._fill_legend(self._ready.legend, self._ready.settings)
+
+    def action_cursor(self, cells: int) -> None:
+        """Move the vertical cursor ``cells`` columns (it appears mid-chart the first time)."""
+        full = self._current_range()
+        if full is None:
+            return
+        lo, hi = full
+        if self.cursor_x is None:
+            self.cursor_x = (lo + hi) / 2
+        else:
+            columns = (self.plot.geometry[1] if self.plot.geometry else 60) or 60
+            self.cursor_x = min(max(self.cursor_x + cells * (hi - lo) / columns, lo), hi)
+        self._show_cursor()
+
+    def action_hide_cursor(self) -> None:
+        self.cursor_x = None
+        self._show_cursor()
+
+    def on_braille_plot_cursor_moved(self, message: BraillePlot.CursorMoved) -> None:
+        self.cursor_x = message.x
+        self._show_cursor()
 
     def update_status(self) -> None:
         s = self.settings
@@ -335,11 +499,18 @@ class MetricsScreen(Screen):
         )
         parts.append(f"x={X_AXIS_LABELS[s.x_axis]}")
         if s.smoothing:
-            parts.append(f"ema {s.smoothing:g}")
+            parts.append(
+                f"ema {s.smoothing:g}" if s.smoother == "ema" else f"moving average of {window_for(s.smoothing)}"
+            )
+        if s.clip_outliers:
+            parts.append("outliers clipped")
         if s.log_y:
             parts.append("log y")
+        if s.split:
+            parts.append("a chart per metric")
         if s.group_by != "series":
-            parts.append(f"colour by {group_label(s.group_by)}")
+            verb = s.aggregate if s.aggregate != "none" else "colour"
+            parts.append(f"{verb} by {group_label(s.group_by)}")
         if s.zoom:
             parts.append(f"zoom {format_number(s.zoom[0])}–{format_number(s.zoom[1])}")
         crashed = {s.run_hash for s in self.series if s.status == "crashed"}
@@ -383,6 +554,47 @@ class MetricsScreen(Screen):
         self.settings.smoothing = SMOOTHING_STEPS[(index + step) % len(SMOOTHING_STEPS)]
         self.rebuild()
 
+    def action_cycle_aggregate(self) -> None:
+        """Each series / mean+minmax / mean+std / median+minmax band per group (``g`` picks the groups)."""
+        s = self.settings
+        s.aggregate = AGGREGATES[(AGGREGATES.index(s.aggregate) + 1) % len(AGGREGATES)]
+        if s.aggregate != "none" and s.group_by == "series":
+            s.group_by = "experiment"  # aggregating needs groups: experiment until `g` picks others
+        self.rebuild()
+
+    def action_toggle_smoother(self) -> None:
+        """EMA (lags, like TensorBoard's) or a centred moving average of the same strength (no lag)."""
+        self.settings.smoother = "mean" if self.settings.smoother == "ema" else "ema"
+        if self.settings.smoothing == 0.0:
+            self.settings.smoothing = SMOOTHING_STEPS[2]
+        self.rebuild()
+
+    def action_toggle_outliers(self) -> None:
+        """Fit the y axis to the 1st..99th percentile, so one spike does not flatten every curve."""
+        self.settings.clip_outliers = not self.settings.clip_outliers
+        self.rebuild()
+
+    def action_save_view(self) -> None:
+        """Name the current query and chart settings; ``aimcol tui --view NAME`` reopens them."""
+        from aimcol.tui.screens.pickers import TextPrompt
+
+        def save(name: str | None) -> None:
+            if not name or not name.strip():
+                return
+            try:
+                self.app.views.save(name.strip(), self.query_text, vars(self.settings))
+            except OSError as exc:
+                self.notify(f"cannot save the view: {exc}", severity="error")
+                return
+            self.notify(f"saved view {name.strip()!r}: aimcol tui --view {name.strip()}", timeout=4)
+
+        self.app.push_screen(TextPrompt("Save this view as", "", "a name; aimcol tui --view NAME opens it"), save)
+
+    def action_toggle_split(self) -> None:
+        """One chart per metric name (loss and lr each on their own y axis) or one chart for all."""
+        self.settings.split = not self.settings.split
+        self.rebuild()
+
     def action_toggle_log(self) -> None:
         self.settings.log_y = not self.settings.log_y
         self.rebuild()
@@ -391,7 +603,7 @@ class MetricsScreen(Screen):
         self.query_one("#legend", DataTable).toggle_class("-hidden")
 
     def _current_range(self) -> tuple[float, float] | None:
-        return self.settings.zoom or self.plot.full_x_range()
+        return self.settings.zoom or self.full_x_range()
 
     def action_zoom_in(self) -> None:
         self._zoom(0.5)
@@ -401,7 +613,7 @@ class MetricsScreen(Screen):
 
     def _zoom(self, factor: float) -> None:
         current = self._current_range()
-        full = self.plot.full_x_range()
+        full = self.full_x_range()
         if current is None or full is None:
             return
         center = (current[0] + current[1]) / 2
@@ -415,7 +627,7 @@ class MetricsScreen(Screen):
 
     def action_pan(self, direction: int) -> None:
         current = self.settings.zoom
-        full = self.plot.full_x_range()
+        full = self.full_x_range()
         if current is None or full is None:
             return
         width = current[1] - current[0]

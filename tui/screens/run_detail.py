@@ -7,14 +7,16 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Footer, Input, Log, Static, TabbedContent, TabPane, Tree
 
 from aimcol.tui.downsample import sparkline
 from aimcol.tui.formatting import format_duration, format_number, format_timestamp, format_value
 from aimcol.tui.messages import ArchiveDone, RunDetailLoaded
 from aimcol.tui.repo_source import RunDetail, context_label
 
+SYSTEM_PREFIX = "__system__"
 STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "failed": "red", "interrupted": "yellow", "finished": ""}
 SPARK_WIDTH = 20
 
@@ -25,6 +27,9 @@ class RunDetailScreen(Screen):
         Binding("1", "tab('overview')", "Overview"),
         Binding("2", "tab('params')", "Params"),
         Binding("3", "tab('sequences')", "Metrics"),
+        Binding("4", "tab('system')", "System"),
+        Binding("5", "tab('logs')", "Logs"),
+        Binding("slash", "search_logs", "Search logs", show=False),
         Binding("p", "plot", "Plot"),
         Binding("a", "archive", "Archive", show=False),
         Binding("r", "reload", "Reload", show=False),
@@ -36,12 +41,17 @@ class RunDetailScreen(Screen):
     RunDetailScreen #overview { padding: 0 1; }
     RunDetailScreen Tree { height: 1fr; }
     RunDetailScreen #sequences { height: 1fr; }
+    RunDetailScreen #logs-search { margin: 0 0 0 0; }
+    RunDetailScreen #logs-view { height: 1fr; }
+    RunDetailScreen #system-charts { height: 1fr; }
+    RunDetailScreen BraillePlot.system-chart { height: 8; min-height: 6; border-top: solid $panel-lighten-2; }
     """
 
     def __init__(self, run_hash: str) -> None:
         super().__init__()
         self.run_hash = run_hash
         self.detail: RunDetail | None = None
+        self._logs_needle = ""
         self.load_pending = False
 
     def compose(self) -> ComposeResult:
@@ -53,6 +63,13 @@ class RunDetailScreen(Screen):
                 yield Tree("params", id="params-tree")
             with TabPane("Metrics", id="sequences"):
                 yield DataTable(id="sequence-table", cursor_type="row")
+            with TabPane("System", id="system"):
+                yield VerticalScroll(
+                    Static("no system metrics (Run(system_tracking_interval=...))"), id="system-charts"
+                )
+            with TabPane("Logs", id="logs"):
+                yield Input(placeholder="search the terminal output (/)", id="logs-search", compact=True)
+                yield Log(id="logs-view", highlight=False, auto_scroll=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -89,6 +106,8 @@ class RunDetailScreen(Screen):
         self.query_one("#overview-body", Static).update(overview_table(detail))
         self._fill_params(detail.params)
         self._fill_sequences(detail)
+        self._fill_system(detail)
+        self._fill_logs(detail.logs)
 
     def _fill_params(self, params: dict) -> None:
         tree = self.query_one("#params-tree", Tree)
@@ -109,6 +128,31 @@ class RunDetailScreen(Screen):
         if not params:
             tree.root.add_leaf("(no params)")
 
+    def _fill_system(self, detail: RunDetail) -> None:
+        """One titled braille chart per ``__system__*`` sequence (CPU, memory, GPU …), by sample."""
+        import numpy as np
+
+        from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries, series_color
+
+        system = [s for s in detail.sequences if s.name.startswith(SYSTEM_PREFIX)]
+        box = self.query_one("#system-charts", VerticalScroll)
+        charts = list(box.query(BraillePlot))
+        if len(charts) != len(system):
+            box.remove_children()
+            charts = [BraillePlot(classes="system-chart") for _ in system]
+            if charts:
+                box.mount_all(charts)
+            else:
+                box.mount(Static("no system metrics (Run(system_tracking_interval=...))"))
+        for index, (chart, seq) in enumerate(zip(charts, system)):
+            label = seq.name[len(SYSTEM_PREFIX) :] + (f" {context_label(seq.context)}" if seq.context else "")
+            chart.border_title = f"{label}  last {format_number(seq.last)}  max {format_number(seq.max)}"
+            values = np.asarray(seq.values, dtype=np.float64)
+            chart.set_curves(
+                [PlotSeries(np.arange(len(values), dtype=np.float64), values, series_color(index), label)],
+                x_kind="step",
+            )
+
     def _fill_sequences(self, detail: RunDetail) -> None:
         table = self.query_one("#sequence-table", DataTable)
         table.clear()
@@ -123,12 +167,39 @@ class RunDetailScreen(Screen):
                 str(seq.count),
             )
 
+    def _fill_logs(self, lines: list[str], *, force: bool = False) -> None:
+        """Show the captured lines matching the search; a live run's new lines are appended (follow)."""
+        view = self.query_one("#logs-view", Log)
+        needle = self.query_one("#logs-search", Input).value.casefold()
+        shown = [line for line in lines if needle in line.casefold()] if needle else lines
+        if force or len(shown) < view.line_count or self._logs_needle != needle:
+            view.clear()
+            view.write_lines(shown)
+        else:
+            view.write_lines(shown[view.line_count :])  # follow: only what is new
+        self._logs_needle = needle
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "logs-search" and self.detail is not None:
+            self._fill_logs(self.detail.logs, force=True)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "logs-search":
+            self.query_one("#logs-view", Log).focus()
+
+    def action_search_logs(self) -> None:
+        self.query_one(TabbedContent).active = "logs"
+        self.query_one("#logs-search", Input).focus()
+
     def live_refresh(self) -> None:
         if self.detail is not None and self.detail.status == "active" and not self.load_pending:
             self.load()
 
     # -- actions ----------------------------------------------------------------------------
     def action_back(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one("#logs-view", Log).focus()
+            return
         self.app.pop_screen()
 
     def action_tab(self, tab: str) -> None:
@@ -140,7 +211,8 @@ class RunDetailScreen(Screen):
     def action_plot(self) -> None:
         from aimcol.tui.screens.metrics import MetricsScreen
 
-        self.app.push_screen(MetricsScreen(query="", run_hashes=[self.run_hash]))
+        # one chart per metric: loss and lr each on their own y axis, not lr flat at zero under loss
+        self.app.push_screen(MetricsScreen(query="", run_hashes=[self.run_hash], split=True))
 
     def action_archive(self) -> None:
         if self.detail is not None:

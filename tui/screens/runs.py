@@ -130,7 +130,13 @@ class RunsScreen(Screen):
         except Exception as exc:  # a corrupt run, a vanished folder: say so, keep running
             self.post_message(LoadFailed("runs", query, f"{type(exc).__name__}: {exc}", None, live))
             return
-        self.post_message(RunsLoaded(query, runs, sequences, time.perf_counter() - started, live))
+        hint = None
+        if not live and query.strip() and not len(runs):
+            try:
+                hint = source.hint_for(query)
+            except Exception:  # a hint is a courtesy: never fail the listing over it
+                hint = None
+        self.post_message(RunsLoaded(query, runs, sequences, time.perf_counter() - started, live, hint))
 
     @work(thread=True, exclusive=True, group="sequences-load")
     def _sequences_worker(self) -> None:
@@ -157,6 +163,7 @@ class RunsScreen(Screen):
             self.query_bar.clear_error()
             if message.query:
                 self.query_bar.remember(message.query)
+            self.status_note = f"no match · hint: {message.hint}" if message.hint else ""
         self.refresh_table()
 
     def on_sequences_loaded(self, message: SequencesLoaded, refresh: bool = True) -> None:
