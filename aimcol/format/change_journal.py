@@ -18,6 +18,12 @@ JOURNAL_MAX_DELTA = 1 << 20
 JOURNAL_ROTATE_BYTES = 8 << 20
 """A reader that just stat'ed everything empties a journal larger than this."""
 
+UPKEEP_BYTES = 64 << 10
+"""Each time the journal grows past a multiple of this (about 600 runs written), the writer
+whose line crossed it folds the journal into the run index file (:func:`fold_into_index`), so
+the index on disk is never more than about this far behind and a new reader of 100,000 runs
+re-reads a few hundred manifests instead of building the index from all of them."""
+
 JournalState = tuple[int, int]
 """``(identity, size)`` of the journal: a new identity means it was rotated (emptied)."""
 
@@ -36,9 +42,28 @@ def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
     storage = layout.storage
     if not storage.supports_append:
         return  # an object store logs a run's changes itself (Storage.change_log)
+    line = (run_hash + "\n").encode()
     try:
-        storage.append(journal_key(), (run_hash + "\n").encode())
+        storage.append(journal_key(), line)
+        size = storage.stat(journal_key()).size
     except OSError:
+        return
+    if size // UPKEEP_BYTES != (size - len(line)) // UPKEEP_BYTES:
+        fold_into_index(layout)
+
+
+def fold_into_index(layout: RepoLayout) -> None:
+    """Bring the run index file up to date with the manifests (what a reader's refresh does).
+
+    Called by the writer whose journal line crossed a multiple of :data:`UPKEEP_BYTES`; it
+    reads only the runs named since the index was written (plus open ones) and rewrites the
+    file atomically.  Best effort and safe to kill at any moment: the index is a cache.
+    """
+    from aimcol.format.run_index import RunIndex  # the write path imports the index only here
+
+    try:
+        RunIndex(layout).refresh()
+    except Exception:  # noqa: BLE001 - a cache's upkeep must never fail a write
         pass
 
 

@@ -57,6 +57,29 @@ second)."""
 FULL_SCAN_SECONDS = 30.0
 """Even with a journal, stat every manifest at least this often (a lost line costs at most this)."""
 
+FULL_SCAN_SHARE = 0.02
+"""...but spend at most this share of the time on full scans: with 100,000 runs a full scan
+stats 100,000 manifests (seconds on a loaded machine), so the interval grows to 50 times the
+last full scan's duration.  Only a lost journal line (a failed append) waits that long."""
+
+
+BUILD_CHUNK = 2048
+"""Manifests read and turned into table rows at a time (bounds a build's memory)."""
+
+PROGRESS_SECONDS = 2.0
+"""A long (re)build writes what it has at least this often, so a killed build is resumed."""
+
+
+SLOW_FULL_SCAN_SECONDS = 0.25
+"""A full scan this slow is recorded in the index file even when it found nothing new."""
+
+
+def _one_chunk(table: pa.Table) -> pa.Table:
+    """Many appended chunks joined into one (queries convert columns to NumPy once each)."""
+    if table.num_rows and table.column(0).num_chunks > 1:
+        return table.combine_chunks()
+    return table
+
 
 def _sequence_owners(runs: pa.Table, seqs: pa.Table) -> np.ndarray:
     """For each row of ``seqs``, the row of its run in ``runs`` (-1 if none).
@@ -215,6 +238,7 @@ class RunIndex:
         self._snap: IndexSnapshot | None = None
         self._journal: tuple[int, int] | None = None  # (inode, bytes consumed) the tables reflect
         self._full_scan_at = 0.0
+        self._full_scan_s = 0.0  # how long the last full scan took
         self._runs_dir_mtime: int | None = None
         self.stats = {"loaded": 0, "rebuilt": 0, "reread": 0, "persisted": 0, "full_scans": 0}
 
@@ -235,8 +259,11 @@ class RunIndex:
         try:
             self._journal = (int(meta[b"journal_ino"]), int(meta[b"journal_offset"]))
             self._full_scan_at = float(meta[b"full_scan_at"])
+            self._full_scan_s = float(meta.get(b"full_scan_s", b"0"))
+            stamp = meta.get(b"runs_dir_stamp")  # the run folders the tables reflect: no re-listing
+            self._runs_dir_mtime = int(stamp) if stamp else None
         except (KeyError, ValueError):
-            self._journal, self._full_scan_at = None, 0.0
+            self._journal, self._full_scan_at, self._full_scan_s = None, 0.0, 0.0
         try:
             self._set(runs, seqs)
             if any(not is_run_name(h) for h in self._hashes):
@@ -256,10 +283,16 @@ class RunIndex:
             stacklevel=4,
         )
 
-    def _set(self, runs: pa.Table, seqs: pa.Table) -> None:
+    def _set(self, runs: pa.Table, seqs: pa.Table, added: list[str] | None = None) -> None:
+        """New tables; ``added``: they are the old ones plus these runs appended (no re-mapping)."""
         self._snap = None
         self._runs = runs
         self._seqs = seqs
+        if added is not None and len(self._hashes) + len(added) == runs.num_rows:
+            base = len(self._hashes)
+            self._hashes.extend(added)
+            self._row_of.update(zip(added, range(base, base + len(added))))
+            return
         self._hashes = runs.column("hash").to_pylist()
         self._row_of = {h: i for i, h in enumerate(self._hashes)}
 
@@ -288,26 +321,25 @@ class RunIndex:
             self._journal is not None
             and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
-            and time.time() - self._full_scan_at < FULL_SCAN_SECONDS
+            and time.time() - self._full_scan_at < max(FULL_SCAN_SECONDS, self._full_scan_s / FULL_SCAN_SHARE)
         )
 
     def _full_scan(self, rebuild: bool = False) -> None:
         started = time.time()
+        persisted = self.stats["persisted"]
         journal = journal_state(self.layout)  # before the scan: later lines are re-read later
         self._runs_dir_mtime = self._runs_dir_state()
         hashes, prints = _stat_manifests(self.layout)
         self.stats["full_scans"] += 1
         self._journal = journal
         self._full_scan_at = started
+        self._full_scan_s = time.time() - started
         if rebuild:
-            records = _read_records(self.layout, hashes)
-            runs, seqs = build_tables(records)
-            self._set(runs, seqs)
+            self._set(*build_tables([]))
             self.stats["rebuilt"] += 1
-            self.stats["reread"] += len(records)
-            self._persist()
-        else:
-            self._update(hashes, prints, gone=None)
+        self._update(hashes, prints, gone=None)
+        if self.stats["persisted"] == persisted and (rebuild or self._full_scan_s > SLOW_FULL_SCAN_SECONDS):
+            self._persist()  # an empty repository still gets its file; a slow scan is not repeated by the next process
         if journal is not None and journal[1] > JOURNAL_ROTATE_BYTES:
             self._journal = rotate_journal(self.layout)  # readers see a new identity: full scan
 
@@ -342,10 +374,13 @@ class RunIndex:
     def _update(self, hashes: list[str], prints: np.ndarray, gone: set[str] | None) -> None:
         """Re-read the manifests whose fingerprint changed; drop runs that are gone.
 
-        ``gone=None``: ``hashes`` lists every run, so a run not in it is gone.
+        ``gone=None``: ``hashes`` lists every run, so a run not in it is gone.  Manifests are
+        read :data:`BUILD_CHUNK` at a time (memory: the tables plus one chunk of manifests),
+        and a long re-read saves its progress every :data:`PROGRESS_SECONDS`, so a build of
+        100,000 runs killed half-way is resumed, not redone.
         """
-        runs, seqs = self._runs, self._seqs
-        assert runs is not None and seqs is not None
+        runs = self._runs
+        assert runs is not None and self._seqs is not None
         row_of = self._row_of
         rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
         known = rows >= 0
@@ -370,27 +405,56 @@ class RunIndex:
         todo = [hashes[i] for i in np.flatnonzero(changed)]
         if not todo and n_gone == 0:
             return
-        records = _read_records(self.layout, todo)
-        for h in todo:
-            r = row_of.get(h)
-            if r is not None:
-                keep[r] = False  # replaced by the fresh copy (or gone)
-        new_runs, new_seqs = build_tables(records)
-        kept_runs = keep_rows(runs, keep)
-        owner = self._snapshot().seq_run
-        kept_seqs = keep_rows(seqs, (owner >= 0) & keep[owner])
-        self._set(concat_tables(kept_runs, new_runs), concat_tables(kept_seqs, new_seqs))
-        self.stats["reread"] += len(records)
-        significant = (
-            n_gone > 0 or len(records) >= PERSIST_MIN_CHANGES or any(r.manifest["hash"] not in row_of for r in records)
-        )
-        if significant:
+        new_runs = bool((~known).any())
+        if n_gone:
+            self._keep(keep)
+        reread = 0
+        saved = time.monotonic()
+        for start in range(0, len(todo), BUILD_CHUNK):
+            chunk = todo[start : start + BUILD_CHUNK]
+            records = _read_records(self.layout, chunk)
+            reread += len(records)
+            self._replace(chunk, records)
+            del records
+            if start + BUILD_CHUNK < len(todo) and time.monotonic() - saved >= PROGRESS_SECONDS:
+                self._persist(partial=True)
+                saved = time.monotonic()
+        self.stats["reread"] += reread
+        if n_gone > 0 or reread >= PERSIST_MIN_CHANGES or new_runs:
             self._persist()
 
-    def _persist(self) -> None:
+    def _keep(self, keep: np.ndarray) -> None:
+        """Keep only the runs (and their sequences) where ``keep`` is True."""
+        owner = self._snapshot().seq_run
+        self._set(keep_rows(self._runs, keep), keep_rows(self._seqs, (owner >= 0) & keep[owner]))
+
+    def _replace(self, names: list[str], records: list[ManifestRecord]) -> None:
+        """Swap the rows of runs ``names`` for these freshly read manifests (a run not read: dropped)."""
+        stale = [self._row_of[h] for h in names if h in self._row_of]
+        if stale:
+            keep = np.ones(self._runs.num_rows, dtype=bool)
+            keep[stale] = False
+            self._keep(keep)
+        new_runs, new_seqs = build_tables(records)
+        if new_runs.num_rows == 0:
+            return
+        added = new_runs.column("hash").to_pylist()
+        self._set(concat_tables(self._runs, new_runs), concat_tables(self._seqs, new_seqs), added=added)
+
+    def _persist(self, partial: bool = False) -> None:
+        """Write the index file.  ``partial``: a build in progress; the next reader that loads it
+        stats every manifest (a full scan) and reads only the ones still missing or changed."""
+        self._runs = _one_chunk(self._runs)
+        self._seqs = _one_chunk(self._seqs)
+        self._snap = None
         runs = drop_empty_path_columns(self._runs)
         seqs = drop_empty_path_columns(self._seqs)
-        meta = {b"full_scan_at": repr(self._full_scan_at).encode()}
+        meta = {
+            b"full_scan_at": repr(0.0 if partial else self._full_scan_at).encode(),
+            b"full_scan_s": repr(self._full_scan_s).encode(),
+        }
+        if self._runs_dir_mtime is not None and not partial:
+            meta[b"runs_dir_stamp"] = str(self._runs_dir_mtime).encode()
         if self._journal is not None:
             meta[b"journal_ino"] = str(self._journal[0]).encode()
             meta[b"journal_offset"] = str(self._journal[1]).encode()
@@ -403,6 +467,8 @@ class RunIndex:
     def _snapshot(self) -> IndexSnapshot:
         if self._snap is not None:
             return self._snap
+        if self._runs.num_rows and self._runs.column(0).num_chunks > 4:
+            self._runs, self._seqs = _one_chunk(self._runs), _one_chunk(self._seqs)
         self._snap = IndexSnapshot.from_tables(self._runs, self._seqs, self.layout)
         return self._snap
 

@@ -561,6 +561,26 @@ def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
     return build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
 
 
+def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
+    """Every run, newest first, for ``aimcol runs ls``: the runs table's property columns
+    (:data:`~aimcol.sdk.tables.RUNS_SCHEMA`, no params) plus ``sequences`` (how many each run has).
+
+    Read from the run index, not from every manifest: 100,000 runs list in a fraction of a
+    second once the index exists.  Archived runs only with ``include_archived``.  Only a
+    crashed run's newest segment is read (its duration ends at its last point).
+    """
+    snap = _snapshot(repo)
+    now = time.time()
+    if include_archived:
+        rows = np.arange(snap.n_runs, dtype=np.int64)
+    else:
+        rows = np.flatnonzero(~to_numpy(snap.runs.column("archived"), False))
+    rows = _newest_first(snap, rows)
+    table = build_runs_table(snap, rows, now, params=False)
+    n_seq = to_numpy(snap.runs.column("n_seq"), 0)[rows].astype(np.int64)
+    return table.append_column("sequences", to_arrow(n_seq))
+
+
 def query_hint(repo, query: str) -> str | None:
     """Why ``query`` may match nothing: a name it uses that no run has, and the nearest that exists."""
     from aimcol.query import typo_hint

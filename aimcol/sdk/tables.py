@@ -223,12 +223,16 @@ def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
             safe = np.where(found >= 0, found, 0)
             for stat in stats:
                 gathered = take(seqs.column(stat), safe)
-                out[f"{label}.{stat}"] = numpy_column(to_numpy(gathered), (found >= 0) & valid_mask(gathered))
+                out[f"{label}.{stat}"] = numpy_column(to_numpy(gathered, 0), (found >= 0) & valid_mask(gathered))
     return out
 
 
-def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None) -> pa.Table:
-    """The runs table (:data:`RUNS_SCHEMA` + params, + metric columns for ``metrics``) of ``rows``."""
+def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params: bool = True) -> pa.Table:
+    """The runs table (:data:`RUNS_SCHEMA` + params, + metric columns for ``metrics``) of ``rows``.
+
+    ``params=False``: no param columns (a listing of 100,000 runs with many params need not
+    build a column per param).
+    """
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
     from aimcol.format.arrow_numpy import to_arrow, to_numpy, valid_mask
@@ -264,7 +268,7 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None) -> pa.Tab
         "end_time": end,
         "duration": to_arrow(np.maximum(0.0, finish - created)),
     }
-    for path in qr._param_leaf_paths(snap):
+    for path in qr._param_leaf_paths(snap) if params else ():
         name = qr._dotted(path)
         if name in out:  # a param named like a property, or "a.b" beside a → b
             name = "param." + name
