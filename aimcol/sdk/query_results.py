@@ -26,6 +26,7 @@ import pyarrow as pa
 from aimcol.format.arrow_gather import take
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
 from aimcol.format.index_tables import parse_path_column
+from aimcol.format.param_tree import dotted, flatten_tree, lookup
 from aimcol.format.run_index import IndexSnapshot, run_index
 from aimcol.format.value_kinds import BOOL as KIND_BOOL
 from aimcol.format.value_kinds import FLOAT as KIND_FLOAT
@@ -88,30 +89,6 @@ def _sequence_rows_by_run(snap: IndexSnapshot, seq_mask: np.ndarray, run_order: 
     rows, owner_rank = rows[order], rank[owner][order]
     bounds = np.searchsorted(owner_rank, np.arange(len(run_order) + 1))
     return [rows[bounds[i] : bounds[i + 1]] for i in range(len(run_order))]
-
-
-def _dotted(path: tuple) -> str:
-    return ".".join(str(p) for p in path)
-
-
-def _flatten(tree: dict, prefix: tuple = ()) -> dict[tuple, Any]:
-    out: dict[tuple, Any] = {}
-    for key, value in tree.items():
-        path = prefix + (key,)
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, path))
-        else:
-            out[path] = value
-    return out
-
-
-def _lookup(tree: Any, path: tuple) -> Any:
-    for part in path:
-        if isinstance(tree, dict) and part in tree:
-            tree = tree[part]
-        else:
-            return None
-    return tree
 
 
 def _plain(value: Any) -> Any:
@@ -406,12 +383,12 @@ def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
         "context": per_metric([json.dumps(dict(m.context), sort_keys=True, default=str) for m in metrics], pa.string()),
     }
     context_paths: dict[tuple, None] = {}
-    flat_contexts = [_flatten(dict(m.context)) for m in metrics]
+    flat_contexts = [flatten_tree(dict(m.context)) for m in metrics]
     for flat in flat_contexts:
         for path in flat:
             context_paths.setdefault(path, None)
     for path in context_paths:
-        columns["context." + _dotted(path)] = per_metric([f.get(path) for f in flat_contexts])
+        columns["context." + dotted(path)] = per_metric([f.get(path) for f in flat_contexts])
     if tables:
         points = pa.concat_tables(tables)
         for name in ("step", "value", "epoch", "time"):
@@ -426,7 +403,7 @@ def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
     for path in param_paths:
         if not path:
             continue
-        columns["run." + _dotted(path)] = per_metric([_lookup(m.run._manifest["params"], path) for m in metrics])
+        columns["run." + dotted(path)] = per_metric([lookup(m.run._manifest["params"], path) for m in metrics])
     return pa.table(columns)
 
 
@@ -458,13 +435,13 @@ def _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_
             for prop in _RUN_PROPS:
                 data["run.props." + prop] = [_plain(getattr(metric.run, prop))] * n
         if include_params:
-            for path, value in _flatten(metric.run._manifest["params"]).items():
-                data["run." + _dotted(path)] = [_plain(value)] * n
+            for path, value in flatten_tree(metric.run._manifest["params"]).items():
+                data["run." + dotted(path)] = [_plain(value)] * n
     if include_name:
         data["metric.name"] = [metric.name] * n
     if include_context:
-        for path, value in _flatten(dict(metric.context)).items():
-            data["metric.context." + _dotted(path)] = [_plain(value)] * n
+        for path, value in flatten_tree(dict(metric.context)).items():
+            data["metric.context." + dotted(path)] = [_plain(value)] * n
     return pd.DataFrame(data)
 
 
@@ -499,7 +476,7 @@ def _param_column(snap: IndexSnapshot, path: tuple, rows: np.ndarray) -> pa.Arra
         return pa.nulls(len(rows), pa.string())
     cells = []
     for params in snap.params_of(rows):
-        value = _lookup(params, path)
+        value = lookup(params, path)
         cells.append(
             None if value is None or isinstance(value, dict) else value if isinstance(value, str) else _as_text(value)
         )

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.param_tree import dotted, flatten_dotted, flatten_tree
+
 RUN_STATUSES = ("active", "finished", "failed", "interrupted", "crashed")
 RECORDED_STATUSES = ("failed", "interrupted")
 """The manifest ``exit_status`` values that name a status of their own (``finished`` is the plain one)."""
@@ -269,7 +271,7 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params
         "duration": to_arrow(np.maximum(0.0, finish - created)),
     }
     for path in qr._param_leaf_paths(snap) if params else ():
-        name = qr._dotted(path)
+        name = dotted(path)
         if name in out:  # a param named like a property, or "a.b" beside a → b
             name = "param." + name
         if name in out:
@@ -299,13 +301,13 @@ def build_sequences_table(snap, rows: np.ndarray) -> pa.Table:
         "context": take(seqs.column("context"), rows),
     }
     contexts = snap.contexts_of(rows) if len(rows) else []
-    flat = [qr._flatten(c) for c in contexts]
+    flat = [flatten_tree(c) for c in contexts]
     paths: dict[tuple, None] = {}
     for f in flat:
         for p in f:
             paths.setdefault(p, None)
     for path in paths:
-        out["context." + qr._dotted(path)] = qr._column_from_values([f.get(path) for f in flat])
+        out["context." + dotted(path)] = qr._column_from_values([f.get(path) for f in flat])
     for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
         out[name] = take(seqs.column(name), rows)
     return _as_table(out, SEQUENCES_SCHEMA)
@@ -342,16 +344,9 @@ def require_pandas(what: str):
     return pandas
 
 
-def flatten_params(tree: dict, prefix: str = "") -> dict:
-    """``{"hparams": {"lr": 1}}`` → ``{"hparams.lr": 1}``; lists stay as values."""
-    out = {}
-    for key, value in tree.items():
-        path = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, dict) and value:
-            out.update(flatten_params(value, path))
-        else:
-            out[path] = value
-    return out
+flatten_params = flatten_dotted
+"""``{"hparams": {"lr": 1}}`` → ``{"hparams.lr": 1}``; lists stay as values (the one flatten
+lives in :mod:`aimcol.format.param_tree`)."""
 
 
 def run_row(run, *, include_props: bool = True, include_params: bool = True) -> dict:
