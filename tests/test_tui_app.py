@@ -4,6 +4,8 @@ refresh, archive)."""
 
 from __future__ import annotations
 
+import glob
+import os
 import subprocess
 import sys
 import textwrap
@@ -684,3 +686,22 @@ async def test_system_tab_draws_each_system_metric_as_a_chart(tmp_path):
         assert sorted(c.border_title.split()[0] for c in charts) == ["cpu", "memory_percent"]
         assert all(len(c.curves[0].y) == 60 for c in charts)
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in screen_text(charts[0]))
+
+
+def test_one_damaged_run_does_not_break_the_plot_of_all_runs(tmp_path):
+    """Issue 9 #11: a run whose sealed segment fails its checksum is left out of the plot and
+    named; every other run's series is still drawn."""
+    path = str(tmp_path)
+    Repo(path, init=True)
+    good = _write_run(path, "good", "e", 0.1, 8, "sgd", [], 0.5, steps=20)
+    good.close()
+    bad = _write_run(path, "bad", "e", 0.2, 8, "sgd", [], 0.5, steps=20)
+    bad.close()
+    (segment,) = glob.glob(os.path.join(path, ".aimcol", "runs", bad.hash, "seg-*.arrow"))
+    data = bytearray(open(segment, "rb").read())
+    for i in range(len(data) // 5, len(data) // 2):  # the record batches: their checksums no longer match
+        data[i] ^= 0xFF
+    open(segment, "wb").write(bytes(data))
+    result = RepoSource(Repo(path)).load_series("metric.name == 'loss'")
+    assert {s.run_hash for s in result.series} == {good.hash}
+    assert result.damaged and all(entry.startswith(bad.hash[:8]) for entry in result.damaged)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from aimcol import AimQLSyntaxError, Repo, RunLockedError
+from aimcol import AimQLSyntaxError, FormatError, Repo, RunLockedError
 from aimcol.sdk.tables import (
     RUNS_SCHEMA,
     column_numpy,
@@ -121,6 +121,7 @@ class SeriesData:
 class SeriesResult:
     series: list[SeriesData]
     total_matched: int  # before the MAX_SERIES cap
+    damaged: list[str] = field(default_factory=list)  # "run: why" for series that could not be read
 
 
 @dataclass
@@ -264,7 +265,13 @@ class RepoSource:
             total += 1
             if len(chosen) < limit:
                 chosen.append(metric)
-        return SeriesResult([self._series_of(m) for m in chosen], total)
+        series, damaged = [], []
+        for metric in chosen:
+            try:
+                series.append(self._series_of(metric))
+            except FormatError as exc:  # one damaged run (checksum, torn file) never hides the others
+                damaged.append(f"{metric.run.hash[:8]}: {exc}")
+        return SeriesResult(series, total, damaged)
 
     def _series_of(self, metric) -> SeriesData:
         run = metric.run

@@ -367,6 +367,9 @@ class MetricsScreen(Screen):
             return
         self.series = message.result.series
         self.total_matched = message.result.total_matched
+        if message.result.damaged and not message.live:
+            shown = "; ".join(message.result.damaged[:3])
+            self.notify(f"{len(message.result.damaged)} damaged series not plotted ({shown})", severity="warning")
         if not message.live:
             self.query_bar.clear_error()
             if message.query:
