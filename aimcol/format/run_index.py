@@ -321,8 +321,14 @@ class RunIndex:
             self._journal is not None
             and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
-            and time.time() - self._full_scan_at < max(FULL_SCAN_SECONDS, self._full_scan_s / FULL_SCAN_SHARE)
+            and time.time() - self._full_scan_at < self._full_scan_interval()
         )
+
+    def _full_scan_interval(self) -> float:
+        """:data:`FULL_SCAN_SECONDS`, longer where full scans are slow (:data:`FULL_SCAN_SHARE`)."""
+        if self._full_scan_s <= SLOW_FULL_SCAN_SECONDS:
+            return FULL_SCAN_SECONDS
+        return max(FULL_SCAN_SECONDS, self._full_scan_s / FULL_SCAN_SHARE)
 
     def _full_scan(self, rebuild: bool = False) -> None:
         started = time.time()
