@@ -438,7 +438,8 @@ class RunIndex:
         """Swap the rows of runs ``names`` for these freshly read manifests (a run not read: dropped)."""
         stale = [self._row_of[h] for h in names if h in self._row_of]
         if stale:
-            keep = np.ones(self._runs.num_rows, dtype=bool)
+            assert self._runs is not None  # rows to drop exist only once the tables do
+            keep = np.ones(self._runs.num_rows, dtype=np.bool_)
             keep[stale] = False
             self._keep(keep)
         new_runs, new_seqs = build_tables(records)
@@ -473,6 +474,7 @@ class RunIndex:
     def _snapshot(self) -> IndexSnapshot:
         if self._snap is not None:
             return self._snap
+        assert self._runs is not None and self._seqs is not None  # set by the first refresh
         if self._runs.num_rows and self._runs.column(0).num_chunks > 4:
             self._runs, self._seqs = _one_chunk(self._runs), _one_chunk(self._seqs)
         self._snap = IndexSnapshot.from_tables(self._runs, self._seqs, self.layout)
