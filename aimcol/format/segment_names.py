@@ -15,7 +15,8 @@ from typing import Any
 from aimcol.errors import DamagedRunError
 
 LIVE_NAME = re.compile(r"live-[0-9]{6,18}\.arrows")
-SEALED_NAME = re.compile(r"seg-[0-9]{6,18}\.arrow")
+SEALED_NAME = re.compile(r"seg-([0-9]{6,18})(?:-g[0-9]{1,18})?\.arrow")
+"""``seg-<n>.arrow``, or on object stores ``seg-<n>-g<claim generation>.arrow`` (delta_segments)."""
 _RUN_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
@@ -43,13 +44,13 @@ def is_plain_name(name: object) -> bool:
 
 
 def is_segment_name(name: object) -> bool:
-    """``live-<n>.arrows`` or ``seg-<n>.arrow``: the only files a manifest may name."""
+    """``live-<n>.arrows`` or ``seg-<n>[-g<generation>].arrow``: the only files a manifest may name."""
     return isinstance(name, str) and (LIVE_NAME.fullmatch(name) or SEALED_NAME.fullmatch(name)) is not None
 
 
 def segment_number(name: str) -> int:
     """The ``<n>`` of a segment file name (call :func:`is_segment_name` first)."""
-    return int(name[name.index("-") + 1 : name.index(".")])
+    return int(re.split(r"[-.]", name)[1])
 
 
 def bad_segment_names(manifest: dict[str, Any]) -> list[str]:
