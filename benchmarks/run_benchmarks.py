@@ -658,8 +658,8 @@ def table_w2(specs: dict, c: dict) -> tuple[str, list[str], list[list[str]], lis
     notes = [
         "(×) = tool / aimcol in the same run. Peers ingest fewer steps per run where the shape says so: compare "
         "ingest and fetch per point. Query times are medians of the repetitions, each in a new process. "
-        "aimcol and Aim select with AimQL; MLflow with its filter string (`params.batch_size IN (...)`, params "
-        "are strings) and `get_metric_history`; trackio (its SQLite storage API) and TensorBoard (tbparse, "
+        "aimcol and Aim select with AimQL; MLflow with its filter string (`params.batch_size = '64'`, one search "
+        "per admitted value: params are strings, with no `>` or `OR`) and `get_metric_history`; trackio (its SQLite storage API) and TensorBoard (tbparse, "
         "HParams plugin) have no query language: the reader reads the run configs and filters in Python. "
         "MLflow writes W2 with `log_batch` (1,000 points a call)."
     ]

@@ -333,20 +333,25 @@ class Mlflow(Tool):
         return _MlflowRun(client, run_id, self.api, self.batch)
 
     def _runs(self, client, min_batch: int | None):
+        """MLflow's own filter: params are strings compared with ``=`` (no ``>``, no ``OR``, no
+        ``IN`` for params), so one search per batch size above ``min_batch``."""
         exps = [e.experiment_id for e in client.search_experiments()]
-        flt = ""
-        if min_batch is not None:  # MLflow compares params as strings: name the admitted values
+        if min_batch is None:
+            filters = [""]
+        else:
             from bench_common import W2_BATCH_SIZES
 
-            ok = ", ".join(f"'{b}'" for b in W2_BATCH_SIZES if b > min_batch)
-            flt = f"params.batch_size IN ({ok})"
-        runs, token = [], None
-        while True:
-            page = client.search_runs(exps, filter_string=flt, max_results=1000, page_token=token)
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+            filters = [f"params.batch_size = '{b}'" for b in W2_BATCH_SIZES if b > min_batch]
+        runs = []
+        for flt in filters:
+            token = None
+            while True:
+                page = client.search_runs(exps, filter_string=flt, max_results=1000, page_token=token)
+                runs.extend(page)
+                token = page.token
+                if not token:
+                    break
+        return runs
 
     def select_runs(self, root, min_batch):
         return len(self._runs(self._client(root), min_batch))
