@@ -63,7 +63,8 @@ def test_no_nvml_means_host_metrics_only(repo_path, monkeypatch):
 
 
 def test_system_tracking_never_blocks_or_outlives_the_run(repo_path):
-    run = Run(repo=repo_path, system_tracking_interval=0.05, capture_terminal_logs=False)
+    run = Run(repo=repo_path, system_tracking_interval=0.1, capture_terminal_logs=False)  # Aim's shortest
+    assert run._system_resource_tracker is not None
     for i in range(20000):
         run.track(float(i), name="loss")
     run.close()
@@ -71,3 +72,24 @@ def test_system_tracking_never_blocks_or_outlives_the_run(repo_path):
 
     assert not [t for t in threading.enumerate() if t.name.startswith("aimcol-") and t.is_alive()]
     assert Repo(repo_path).get_run(run.hash).get_metric("loss").last == 19999.0
+
+
+def test_an_interval_outside_aims_limits_tracks_nothing_with_a_warning(tmp_path):
+    """As Aim: 0 or None tracks nothing silently; outside [0.1 s, 1 day] a warning and no sampler."""
+    import warnings
+
+    from aimcol import Run
+
+    run = Run(repo=str(tmp_path), system_tracking_interval=0, capture_terminal_logs=False)
+    assert run._system_resource_tracker is None
+    run.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = Run(repo=str(tmp_path), system_tracking_interval=2 * 24 * 3600, capture_terminal_logs=False)
+    assert run._system_resource_tracker is None
+    assert any("outside" in str(w.message) for w in caught)
+    run.close()
+    run = Run(repo=str(tmp_path), system_tracking_interval=5, capture_terminal_logs=False)
+    assert run._system_resource_tracker is not None
+    run.close()
+    assert not [m for m in run.metrics() if m.name.startswith("__system__")] == []  # the first sample at start

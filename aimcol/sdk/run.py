@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 import weakref
 from array import array
 from collections.abc import Iterator
@@ -274,6 +275,9 @@ class Run:
         install_excepthook()  # so that the finaliser at exit knows an uncaught exception ended the script
         _OPEN_RUNS.add(self)
 
+    _system_resource_tracker = None
+    """The system-metrics sampler of a run being written, None when it tracks none (Aim's name)."""
+
     def _start_helpers(self, capture_terminal_logs: bool, system_tracking_interval: float | None) -> None:
         """Terminal capture and system metrics: stopped before the buffer's last flush."""
         if capture_terminal_logs:
@@ -282,12 +286,23 @@ class Run:
             capture = TerminalLogCapture(self.repo.layout.storage, self.repo.layout.terminal_log_key(self.hash))
             capture.start()
             self._helpers.insert(0, capture)
-        if system_tracking_interval:
-            from aimcol.sdk.system_metrics import SystemMetricsTracker
+        if system_tracking_interval is None or system_tracking_interval == 0:
+            return
+        from aimcol.sdk.system_metrics import MAX_INTERVAL, MIN_INTERVAL, SystemMetricsTracker
 
-            tracker = SystemMetricsTracker(weakref.ref(self), float(system_tracking_interval))
-            tracker.start()
-            self._helpers.insert(0, tracker)
+        if not isinstance(system_tracking_interval, (int, float)) or not (
+            MIN_INTERVAL <= system_tracking_interval <= MAX_INTERVAL
+        ):
+            warnings.warn(
+                f"system_tracking_interval={system_tracking_interval!r} is outside [{MIN_INTERVAL}, {MAX_INTERVAL:g}] "
+                "seconds: system metrics are not tracked for this run (as Aim)",
+                stacklevel=4,
+            )
+            return
+        tracker = SystemMetricsTracker(weakref.ref(self), float(system_tracking_interval))
+        tracker.start()
+        self._helpers.insert(0, tracker)
+        self._system_resource_tracker = tracker
 
     # -- repr / context manager ---------------------------------------------------------------
     def __repr__(self) -> str:

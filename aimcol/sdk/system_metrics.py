@@ -74,6 +74,12 @@ def sample_host(process) -> dict:
     return sample
 
 
+MIN_INTERVAL = 0.1
+"""Shortest ``system_tracking_interval`` in seconds (as Aim); outside the range nothing is tracked."""
+MAX_INTERVAL = 24 * 60 * 60.0
+"""Longest ``system_tracking_interval`` in seconds (one day, as Aim)."""
+
+
 class SystemMetricsTracker(threading.Thread):
     """Tracks host and GPU metrics into a run until ``stop()`` (holds the run weakly)."""
 
