@@ -161,6 +161,7 @@ RUN_LEAVES = st.sampled_from(
         "run.end_time",
         "run.duration",
         "run.created_at",
+        "run.finalized_at",
         "run.a",
         "run.b",
         "run.lr",

@@ -91,6 +91,8 @@ AIM_ANSWERS = [
     ("run.duration > 0", ALL_RUNS, ALL_METRICS),
     ("run.created_at > datetime(2020,1,1)", ALL_RUNS, ALL_METRICS),
     ("run.created_at < datetime.now() - timedelta(days=1)", [], []),
+    ("run.finalized_at > datetime(2020, 2, 2)", ALL_RUNS, ALL_METRICS),  # Aim's documented query
+    ("run.finalized_at >= run.created_at", ALL_RUNS, ALL_METRICS),
     ("run.description == None", ALL_RUNS, ALL_METRICS),
     ("run.end_time > 0", ALL_RUNS, ALL_METRICS),
     ("run.hparams == None", [], []),
@@ -314,6 +316,7 @@ def test_active_status_of_a_crashed_run(tmp_path):
     run_hash = out.stdout.strip()
     repo = aimcol.Repo(str(tmp_path))
     assert repo.query_runs("not run.active and run.end_time == None").run_hashes == [run_hash]
+    assert repo.query_runs("run.finalized_at == None").run_hashes == [run_hash]  # a crashed run never finalised
     assert repo.query_runs("run.duration >= 0").run_hashes == [run_hash]
     assert os.path.exists(repo.layout.manifest_path(run_hash))
 

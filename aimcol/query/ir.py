@@ -22,6 +22,7 @@ RUN_PROPERTIES = (
     "creation_time",
     "created_at",
     "end_time",
+    "finalized_at",
     "duration",
     "description",
     "exit_status",

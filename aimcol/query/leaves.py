@@ -82,6 +82,11 @@ class IndexLeaves:
         if name == "created_at":
             times = local_wallclock_us(to_numpy(runs.column("creation_time"), 0))
             return ValueColumn(np.full(n, DATETIME, dtype=np.uint8), RUN, times=times)
+        if name == "finalized_at":  # None while the run has no end time (active, or crashed)
+            end = runs.column("end_time")
+            times = local_wallclock_us(to_numpy(end, 0.0))
+            kinds = np.where(valid_mask(end), DATETIME, NONE).astype(np.uint8)
+            return ValueColumn(kinds, RUN, times=times)
         if name == "tags":
             return self.tags()
         raise AssertionError(name)

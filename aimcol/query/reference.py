@@ -59,6 +59,9 @@ class _Evaluator:
             return float(m["creation_time"])
         if name == "created_at":
             return scalar.created_at(float(m["creation_time"]))
+        if name == "finalized_at":
+            end = m.get("end_time")
+            return None if end is None else scalar.created_at(float(end))
         if name == "end_time":
             end = m.get("end_time")
             return None if end is None else float(end)
