@@ -107,7 +107,8 @@ class ClaimLostError(AimcolError, RuntimeError):
 
 
 class UnsupportedStorageError(AimcolError, ValueError):
-    """A repository location whose scheme (``s3://`` …) no installed storage backend handles."""
+    """A repository location whose scheme (``s3://`` …) no installed storage backend handles,
+    or an operation the storage behind a repository cannot do (appends on an object store)."""
 
 
 class AimQLCostError(AimcolError, ValueError):

@@ -8,6 +8,7 @@ memory as NumPy arrays, and the importer writes each series with one ``track_arr
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,18 +60,18 @@ class SourceRun:
     """Bytes to read, when the source can tell (drives the ETA); 0 if unknown."""
 
 
-class Source:
+class Source(abc.ABC):
     """A place runs are imported from.  ``kind`` names it in ``run["imported_from"]["source"]``."""
 
     kind: str = ""
 
+    @abc.abstractmethod
     def list_runs(self) -> list[SourceRun]:
         """The runs to import, in a stable order.  Raises ``aimcol.errors.ImportSourceError`` if the source itself is unreadable."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def read_run(self, ref: SourceRun) -> RunData:
         """One run's params and metrics; any exception means this run is skipped and reported."""
-        raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a hook: most sources hold nothing to release
         """Release what the source holds (subprocesses, connections)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgpack
 
+from aimcol.errors import UnsupportedStorageError
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Appender, Storage
 
@@ -63,7 +64,10 @@ class ObjectPointsWriter:
 
     def __init__(self, storage: Storage, key: str):
         if not storage.supports_append:
-            raise NotImplementedError(f"{storage!r} has no appendable objects: object sequences need them")
+            raise UnsupportedStorageError(
+                f"{storage.uri}: object sequences (lists, log records) need appendable objects, "
+                "which this storage does not have; track numbers there, or write to a local repository"
+            )
         self.key = key
         existing = _read(storage, key)
         self.size = len(existing) if existing else 0
