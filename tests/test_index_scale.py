@@ -60,6 +60,7 @@ def test_runs_ls_lists_from_the_index_and_matches_the_manifests(tmp_path, monkey
     live = aimcol.Run(repo=path, experiment="live", system_tracking_interval=None, capture_terminal_logs=False)
     live.track(2.0, name="loss")
     live.track(2.0, name="acc")
+    live.flush()  # the listing and the manifests below must see the same published sequences
     try:
         rows = _run_ls(path)
         everything = _run_ls(path, "--all")
