@@ -89,7 +89,7 @@ def _w10_runs(job: tuple[str, int, int, int, int]) -> int:
 
 
 def build(kind: str, path: Path, args) -> dict:
-    if path.exists() and not args.rebuild:
+    if (path / ".aimcol" / "FORMAT").exists() and not args.rebuild:
         return {"reused": str(path)}
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
@@ -238,6 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--skip-extras", action="store_true", help="only the index, query_runs and runs ls")
     ap.add_argument("--out", help="raw figures to this file (default benchmarks/results/<w>.json)")
+    ap.add_argument("--path", help="the repository (default benchmarks/.work/<w>-<shape>; built there once)")
     args = ap.parse_args(argv)
     if args.workload == "w9":
         args.runs = args.runs or 100_000
@@ -247,7 +248,7 @@ def main(argv=None) -> int:
         args.runs = args.runs or 1_500
         args.steps = args.steps or 20
         shape = f"{args.runs}x{args.metrics}x{args.steps}"
-    path = HERE / ".work" / f"{args.workload}-{shape}"
+    path = Path(args.path) if args.path else HERE / ".work" / f"{args.workload}-{shape}"
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"{args.workload}: building {shape} in {path} …")
     res: dict = {

@@ -7,9 +7,12 @@ import json
 from aimcol.cli.output import (
     UserError,
     add_repo_argument,
+    format_durations,
     format_time,
+    format_times,
     format_value,
     open_repo,
+    print_columns,
     print_table,
     resolve_run_hash,
 )
@@ -52,34 +55,31 @@ def register(sub) -> None:
 
 def cmd_ls(args) -> int:
     """From the run index (``runs_listing``), never by opening every run: 100,000 runs list
-    in well under a second once the index exists."""
+    in well under a second once the index exists.  Output is written in blocks as it is made."""
+    import sys
+
+    from aimcol.cli.json_lines import json_lines
     from aimcol.sdk.query_results import runs_listing
-    from aimcol.sdk.tables import format_duration
 
     repo = open_repo(args.repo)
     table = runs_listing(repo, include_archived=args.all)
-    cols = {name: table.column(name).to_pylist() for name in _LS_COLUMNS}
-    n = table.num_rows
+    out = sys.stdout
     if args.json:
-        keys = ("hash", *_LS_COLUMNS[1:-1])
-        encode = _json_line_encoder()
-        lines = [encode(dict(zip(keys, values))) for values in zip(*(cols[name] for name in _LS_COLUMNS[:-1]))]
-        if lines:
-            print("\n".join(lines))
+        names = _LS_COLUMNS[:-1]
+        for block in json_lines(("hash", *names[1:]), [table.column(name).to_pylist() for name in names]):
+            out.write(block)
         return 0
-    rows = [
-        [
-            cols["run"][i],
-            cols["name"][i] or "",
-            cols["experiment"][i],
-            format_time(cols["creation_time"][i]),
-            format_duration(cols["duration"][i]) or "-",
-            cols["status"][i],
-            cols["sequences"][i],
-        ]
-        for i in range(n)
+    cols = {name: table.column(name).to_pylist() for name in _LS_COLUMNS}
+    columns = [
+        cols["run"],
+        [name or "" for name in cols["name"]],
+        cols["experiment"],
+        format_times(cols["creation_time"]),
+        format_durations(cols["duration"]),
+        cols["status"],
+        list(map(str, cols["sequences"])),
     ]
-    print_table(["HASH", "NAME", "EXPERIMENT", "CREATED", "DURATION", "STATUS", "SEQS"], rows)
+    print_columns(["HASH", "NAME", "EXPERIMENT", "CREATED", "DURATION", "STATUS", "SEQS"], columns, out)
     return 0
 
 
@@ -97,19 +97,6 @@ _LS_COLUMNS = (
     "duration",
 )
 """The columns ``runs ls`` reads; ``--json`` prints all but ``duration``, with ``run`` named ``hash``."""
-
-
-def _json_line_encoder():
-    """``json.dumps`` for many small objects: one C encoder made once, not one per call (100,000
-    runs: 0.8 s less).  The output is the same as ``json.dumps``'s."""
-    from json import encoder
-
-    make = getattr(encoder, "c_make_encoder", None)
-    if make is None:
-        return json.dumps
-    default = json.JSONEncoder().default
-    c_encode = make(None, default, encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
-    return lambda obj: "".join(c_encode(obj, 0))
 
 
 def _params_lines(tree, indent=0):

@@ -1,27 +1,37 @@
 """The run index's file ``index/runs.aimcolidx``: both index tables in one object.
 
-Layout: a header (magic ``AIMCOLIX``, version 2, length of the first part, CRC-32) followed by two
-Arrow IPC files, the runs table then the sequences table.  The object is replaced
-atomically, so readers never see a torn or mixed version; any number of processes may
-rewrite it at once (the last replace wins and every version is a valid cache).  A missing,
-damaged or foreign file raises :class:`IndexFileError` and the index is rebuilt from the
-manifests.  The header holds a CRC-32 of the rest, checked before Arrow parses anything.
+Layout (version 4): a 40-byte header (magic ``AIMCOLIX``, version, then the length and CRC-32
+of each part) followed by two Arrow IPC files, the runs table then the sequences table.
+Each part has its own CRC, so a reader that needs only the runs (``aimcol runs ls``, a query
+on run properties and params) reads and checks only the runs part; the sequences part (ten
+times larger with ten metrics a run) is read from the same open version of the file when a
+query first needs it (:class:`SequencesPart`).  Version 3 files (one CRC over both parts)
+are still read, whole.
+
+The object is replaced atomically, so readers never see a torn or mixed version; any number
+of processes may rewrite it at once (the last replace wins and every version is a valid
+cache).  A missing, damaged or foreign file raises :class:`IndexFileError` and the index is
+rebuilt from the manifests.  Every CRC is checked before Arrow parses the bytes it covers.
 """
 
 from __future__ import annotations
 
 import struct
+import threading
 from zlib import crc32
 
 import pyarrow as pa
 
 from aimcol.errors import FormatError
 from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.storage import PinnedObject
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 3  # 2: the runs table carries exit_status; 3: the header carries a CRC-32
-_HEADER = struct.Struct("<8sIQI4x")  # magic, version, length of the runs IPC file, CRC-32 of what follows
+INDEX_VERSION = 4  # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part
+_HEADER_V3 = struct.Struct("<8sIQI4x")  # magic, version, length of the runs IPC file, CRC-32 of what follows
+_HEADER = struct.Struct("<8sIQIQI4x")  # magic, version, runs length, runs CRC-32, sequences length, its CRC-32
+_PREFIX = struct.Struct("<8sI")
 
 REQUIRED_COLUMNS = {
     "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status"),
@@ -52,46 +62,114 @@ def _serialize(table: pa.Table) -> pa.Buffer:
 
 def write_index_file(layout: RepoLayout, runs: pa.Table, seqs: pa.Table) -> None:
     """Atomically replace the index file with these tables (not fsynced: it is a cache)."""
-    body = _serialize(runs).to_pybytes()
-    runs_len = len(body)
-    body += _serialize(seqs).to_pybytes()
-    header = _HEADER.pack(INDEX_MAGIC, INDEX_VERSION, runs_len, crc32(body))
-    layout.storage.replace(index_key(), header + body)
+    runs_part = _serialize(runs)
+    seqs_part = _serialize(seqs)
+    header = _HEADER.pack(
+        INDEX_MAGIC, INDEX_VERSION, runs_part.size, crc32(runs_part), seqs_part.size, crc32(seqs_part)
+    )
+    layout.storage.replace(index_key(), b"".join((header, runs_part.to_pybytes(), seqs_part.to_pybytes())))
+
+
+def _parse(data: bytes, name: str) -> pa.Table:
+    try:
+        table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+        if table.num_rows:
+            table.validate(full=False)
+    except (pa.ArrowException, ValueError, struct.error, OSError) as exc:
+        raise IndexFileError(str(exc), damaged=True) from None
+    for column in REQUIRED_COLUMNS[name]:
+        if column not in table.column_names:
+            raise IndexFileError(f"no column {column}", damaged=True)
+    return table
+
+
+class SequencesPart:
+    """The sequences table of one version of the index file, read on first use.
+
+    Holds that version open (:meth:`Storage.open_pinned`), so a rewrite of the file in
+    between does not matter.  :meth:`load` raises :class:`IndexFileError` for a damaged part.
+    Thread-safe.
+    """
+
+    def __init__(self, pinned: PinnedObject, offset: int, length: int, crc: int):
+        self._pinned: PinnedObject | None = pinned
+        self._where = (offset, length, crc)
+        self._table: pa.Table | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> pa.Table:
+        with self._lock:
+            if self._table is None:
+                if self._pinned is None:  # read before, and it was damaged
+                    raise IndexFileError("the sequences part is damaged", damaged=True)
+                offset, length, crc = self._where
+                try:
+                    data = self._pinned.read_at(offset, length)
+                except OSError as exc:
+                    raise IndexFileError(str(exc), damaged=True) from None
+                finally:
+                    self._pinned.close()
+                    self._pinned = None
+                if len(data) != length or crc32(data) != crc:
+                    raise IndexFileError("the sequences part's checksum does not match", damaged=True)
+                self._table = _parse(data, "sequences")
+            return self._table
 
 
 def read_index_file(layout: RepoLayout) -> tuple[pa.Table, pa.Table]:
-    """The runs and sequences tables; :class:`IndexFileError` when there are none to trust.
+    """The runs and sequences tables; :class:`IndexFileError` when there are none to trust."""
+    runs, seqs = read_index_runs(layout)
+    return runs, seqs if isinstance(seqs, pa.Table) else seqs.load()
+
+
+def read_index_runs(layout: RepoLayout) -> tuple[pa.Table, SequencesPart | pa.Table]:
+    """The runs table, and the sequences table or a :class:`SequencesPart` to read it later.
 
     Nothing of a damaged file reaches Arrow: the bytes are read into memory (never
     memory-mapped: a file cut under a map kills the process with SIGBUS) and checked
     against the header's CRC first.
     """
     try:
-        data = layout.storage.read(index_key())
+        pinned = layout.storage.open_pinned(index_key())
     except FileNotFoundError:
         raise IndexFileError("missing") from None
     except (OSError, FormatError) as exc:  # FormatError: not a regular file (local storage)
         raise IndexFileError(str(exc), damaged=True) from None
-    if len(data) < _HEADER.size:
+    keep_open = False
+    try:
+        head = pinned.read_at(0, _HEADER.size)
+        if len(head) < _PREFIX.size:
+            raise IndexFileError("truncated", damaged=True)
+        magic, version = _PREFIX.unpack_from(head, 0)
+        if magic != INDEX_MAGIC or version not in (3, INDEX_VERSION):
+            raise IndexFileError(f"not a version {INDEX_VERSION} run index", damaged=magic != INDEX_MAGIC)
+        if version == 3:
+            return _read_v3(pinned)
+        if len(head) < _HEADER.size:
+            raise IndexFileError("truncated", damaged=True)
+        _, _, runs_len, runs_crc, seqs_len, seqs_crc = _HEADER.unpack(head)
+        if _HEADER.size + runs_len + seqs_len != pinned.size:
+            raise IndexFileError("its length does not match its header", damaged=True)
+        data = pinned.read_at(_HEADER.size, runs_len)
+        if len(data) != runs_len or crc32(data) != runs_crc:
+            raise IndexFileError("the runs part's checksum does not match", damaged=True)
+        runs = _parse(data, "runs")
+        keep_open = True
+        return runs, SequencesPart(pinned, _HEADER.size + runs_len, seqs_len, seqs_crc)
+    except OSError as exc:
+        raise IndexFileError(str(exc), damaged=True) from None
+    finally:
+        if not keep_open:
+            pinned.close()
+
+
+def _read_v3(pinned: PinnedObject) -> tuple[pa.Table, pa.Table]:
+    data = pinned.read_at(0, pinned.size)
+    if len(data) < _HEADER_V3.size:
         raise IndexFileError("truncated", damaged=True)
-    magic, version, runs_len, crc = _HEADER.unpack_from(data, 0)
-    if magic != INDEX_MAGIC or version != INDEX_VERSION:
-        raise IndexFileError(f"not a version {INDEX_VERSION} run index", damaged=magic != INDEX_MAGIC)
-    start = _HEADER.size
+    _, _, runs_len, crc = _HEADER_V3.unpack_from(data, 0)
+    start = _HEADER_V3.size
     if start + runs_len > len(data) or crc32(memoryview(data)[start:]) != crc:
         raise IndexFileError("its checksum does not match", damaged=True)
-    try:
-        buf = pa.py_buffer(data)
-        runs = pa.ipc.open_file(buf.slice(start, runs_len)).read_all()
-        seqs = pa.ipc.open_file(buf.slice(start + runs_len)).read_all()
-        if runs.num_rows:
-            runs.validate(full=False)
-        if seqs.num_rows:
-            seqs.validate(full=False)
-    except (pa.ArrowException, ValueError, struct.error, OSError) as exc:
-        raise IndexFileError(str(exc), damaged=True) from None
-    for table, name in ((runs, "runs"), (seqs, "sequences")):
-        for column in REQUIRED_COLUMNS[name]:
-            if column not in table.column_names:
-                raise IndexFileError(f"no column {column}", damaged=True)
-    return runs, seqs
+    view = memoryview(data)
+    return _parse(view[start : start + runs_len], "runs"), _parse(view[start + runs_len :], "sequences")

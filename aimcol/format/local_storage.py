@@ -39,7 +39,7 @@ import pyarrow as pa
 from aimcol.errors import ClaimLostError, ObjectExistsError, ObjectNotFoundError, RunLockedError
 from aimcol.format.new_files import publish_new_file
 from aimcol.format.regular_files import open_lock_file, open_regular
-from aimcol.format.storage import Appender, Claim, ObjectStat, Storage
+from aimcol.format.storage import Appender, Claim, ObjectStat, PinnedObject, Storage
 
 PARTIAL_SUFFIX = ".partial"
 """Suffix of a temporary file that becomes an object by a rename (or is left by a crash)."""
@@ -147,6 +147,13 @@ class LocalStorage(Storage):
         try:
             with _open_regular(self.path(key), key) as fh:
                 return fh.read()
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise _missing(key, exc) from None
+
+    def open_pinned(self, key: str) -> PinnedObject:
+        """An open descriptor of the file: a replacement (a rename over it) leaves this version readable."""
+        try:
+            return _PinnedFile(_open_regular(self.path(key), key))
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
 
@@ -478,6 +485,29 @@ def is_locked(path: str) -> bool:
     finally:
         os.close(fd)  # closing drops our shared lock if we got it
     return False
+
+
+class _PinnedFile(PinnedObject):
+    """Positioned reads of one open file (never a memory map: a file cut under a map kills
+    the process with SIGBUS)."""
+
+    def __init__(self, fh: BinaryIO):
+        self._fh = fh
+        self.size = os.fstat(fh.fileno()).st_size
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        parts = []
+        while length > 0:
+            part = os.pread(self._fh.fileno(), length, offset)
+            if not part:
+                break
+            parts.append(part)
+            offset += len(part)
+            length -= len(part)
+        return b"".join(parts) if len(parts) != 1 else parts[0]
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 def _open_regular(path: str, key: str) -> BinaryIO:

@@ -15,8 +15,7 @@ import functools
 import threading
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgpack
@@ -37,7 +36,7 @@ from aimcol.format.change_journal import (
     rotate_journal,
 )
 from aimcol.format.damaged_runs import report_damaged_run
-from aimcol.format.index_file import IndexFileError, index_key, read_index_file, write_index_file
+from aimcol.format.index_file import IndexFileError, SequencesPart, index_key, read_index_runs, write_index_file
 from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
@@ -98,17 +97,30 @@ def _sequence_owners(runs: pa.Table, seqs: pa.Table) -> np.ndarray:
     return np.fromiter((row_of.get(h, -1) for h in run_col.to_pylist()), dtype=np.int64, count=seqs.num_rows)
 
 
-@dataclass
 class IndexSnapshot:
     """Consistent runs and sequences tables at one moment.
 
-    ``seq_run`` maps each sequence row to its run row.  Treat the tables as read-only.
+    ``seqs`` may be given as a function that reads it (the index file's sequences part,
+    read only when a query first needs it); ``seq_run`` maps each sequence row to its run
+    row.  Treat the tables as read-only.
     """
 
-    runs: pa.Table
-    seqs: pa.Table
-    seq_run: np.ndarray
-    layout: RepoLayout
+    def __init__(self, runs: pa.Table, seqs: pa.Table | Callable[[], pa.Table], layout: RepoLayout):
+        self.runs = runs
+        self._seqs = seqs
+        self.layout = layout
+
+    @functools.cached_property
+    def seqs(self) -> pa.Table:
+        return self._seqs if isinstance(self._seqs, pa.Table) else self._seqs()
+
+    @functools.cached_property
+    def seq_run(self) -> np.ndarray:
+        return _sequence_owners(self.runs, self.seqs)
+
+    @classmethod
+    def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
+        return cls(runs, seqs, layout)
 
     @property
     def n_runs(self) -> int:
@@ -117,10 +129,6 @@ class IndexSnapshot:
     @property
     def n_seqs(self) -> int:
         return int(self.seqs.num_rows)
-
-    @classmethod
-    def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
-        return cls(runs, seqs, _sequence_owners(runs, seqs), layout)
 
     def active(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Whether a writer holds each run now (rows of the runs table; all by default).
@@ -232,7 +240,7 @@ class RunIndex:
         self.layout = layout
         self._lock = threading.Lock()
         self._runs: pa.Table | None = None
-        self._seqs: pa.Table | None = None
+        self._seqs: pa.Table | SequencesPart | None = None  # a part of the index file until first needed
         self._row_of: dict[str, int] = {}
         self._hashes: list[str] = []
         self._snap: IndexSnapshot | None = None
@@ -250,7 +258,7 @@ class RunIndex:
         manifests, which hold everything it held.
         """
         try:
-            runs, seqs = read_index_file(self.layout)
+            runs, seqs = read_index_runs(self.layout)
         except IndexFileError as exc:
             if exc.damaged:
                 self._warn_damaged(str(exc))
@@ -283,7 +291,37 @@ class RunIndex:
             stacklevel=4,
         )
 
-    def _set(self, runs: pa.Table, seqs: pa.Table, added: list[str] | None = None) -> None:
+    def _seqs_table(self) -> pa.Table:
+        """The sequences table, read from the index file now if it was not yet.  Raises
+        :class:`IndexFileError` when that part is damaged (``refresh`` then rebuilds)."""
+        if isinstance(self._seqs, SequencesPart):
+            self._seqs = self._seqs.load()
+        assert self._seqs is not None
+        return self._seqs
+
+    def _seqs_for_snapshot(self, part: SequencesPart, runs: pa.Table) -> Callable[[], pa.Table]:
+        """A snapshot's reader of a sequences part not yet read; a damaged part is reported
+        and the sequences of the snapshot's runs are read from their manifests instead."""
+
+        def load() -> pa.Table:
+            try:
+                return part.load()
+            except IndexFileError as exc:
+                self._warn_damaged(str(exc))
+                hashes = runs.column("hash").to_pylist()
+                seqs = build_tables([])[1]
+                for start in range(0, len(hashes), BUILD_CHUNK):
+                    records = _read_records(self.layout, hashes[start : start + BUILD_CHUNK])
+                    seqs = concat_tables(seqs, build_tables(records)[1])
+                with self._lock:
+                    if self._seqs is part and self._runs is runs:  # heal the file (the index has not moved on)
+                        self._seqs = seqs
+                        self._persist()
+                return seqs
+
+        return load
+
+    def _set(self, runs: pa.Table, seqs: pa.Table | SequencesPart, added: list[str] | None = None) -> None:
         """New tables; ``added``: they are the old ones plus these runs appended (no re-mapping)."""
         self._snap = None
         self._runs = runs
@@ -304,10 +342,14 @@ class RunIndex:
                 self._full_scan(rebuild=True)
                 return self._snapshot()
             journal = journal_state(self.layout)
-            if journal is not None and self._journal_usable(journal):
-                self._journal_scan(journal)
-            else:
-                self._full_scan()
+            try:
+                if journal is not None and self._journal_usable(journal):
+                    self._journal_scan(journal)
+                else:
+                    self._full_scan()
+            except IndexFileError as exc:  # the sequences part, read only now, is damaged
+                self._warn_damaged(str(exc))
+                self._full_scan(rebuild=True)
             return self._snapshot()
 
     def rebuild(self) -> IndexSnapshot:
@@ -431,8 +473,10 @@ class RunIndex:
 
     def _keep(self, keep: np.ndarray) -> None:
         """Keep only the runs (and their sequences) where ``keep`` is True."""
-        owner = self._snapshot().seq_run
-        self._set(keep_rows(self._runs, keep), keep_rows(self._seqs, (owner >= 0) & keep[owner]))
+        assert self._runs is not None
+        seqs = self._seqs_table()
+        owner = _sequence_owners(self._runs, seqs)
+        self._set(keep_rows(self._runs, keep), keep_rows(seqs, (owner >= 0) & keep[owner]))
 
     def _replace(self, names: list[str], records: list[ManifestRecord]) -> None:
         """Swap the rows of runs ``names`` for these freshly read manifests (a run not read: dropped)."""
@@ -446,13 +490,13 @@ class RunIndex:
         if new_runs.num_rows == 0:
             return
         added = new_runs.column("hash").to_pylist()
-        self._set(concat_tables(self._runs, new_runs), concat_tables(self._seqs, new_seqs), added=added)
+        self._set(concat_tables(self._runs, new_runs), concat_tables(self._seqs_table(), new_seqs), added=added)
 
     def _persist(self, partial: bool = False) -> None:
         """Write the index file.  ``partial``: a build in progress; the next reader that loads it
         stats every manifest (a full scan) and reads only the ones still missing or changed."""
         self._runs = _one_chunk(self._runs)
-        self._seqs = _one_chunk(self._seqs)
+        self._seqs = _one_chunk(self._seqs_table())
         self._snap = None
         runs = drop_empty_path_columns(self._runs)
         seqs = drop_empty_path_columns(self._seqs)
@@ -476,8 +520,13 @@ class RunIndex:
             return self._snap
         assert self._runs is not None and self._seqs is not None  # set by the first refresh
         if self._runs.num_rows and self._runs.column(0).num_chunks > 4:
-            self._runs, self._seqs = _one_chunk(self._runs), _one_chunk(self._seqs)
-        self._snap = IndexSnapshot.from_tables(self._runs, self._seqs, self.layout)
+            self._runs = _one_chunk(self._runs)
+            if isinstance(self._seqs, pa.Table):
+                self._seqs = _one_chunk(self._seqs)
+        if isinstance(self._seqs, SequencesPart):
+            self._snap = IndexSnapshot(self._runs, self._seqs_for_snapshot(self._seqs, self._runs), self.layout)
+        else:
+            self._snap = IndexSnapshot(self._runs, self._seqs, self.layout)
         return self._snap
 
 

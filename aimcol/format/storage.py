@@ -161,6 +161,23 @@ class ChangeLog(Protocol):
         ...
 
 
+class PinnedObject:
+    """One version of an object, read in parts at any later time: a replacement of its key
+    in between is not seen (the run index reads its sequences table only when a query
+    needs it, from the same file its runs table came from).  This default holds the bytes."""
+
+    def __init__(self, data: bytes):
+        self._data = data
+        self.size = len(data)
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        """Bytes ``[offset, offset + length)`` of this version (shorter only at its end)."""
+        return self._data[offset : offset + length]
+
+    def close(self) -> None:
+        self._data = b""
+
+
 class Storage(ABC):
     """Where one repository's objects live.  See the module docstring for keys and guarantees."""
 
@@ -208,6 +225,11 @@ class Storage(ABC):
     def read_versioned(self, key: str) -> tuple[bytes, ObjectStat]:
         """The whole object and the stat *of exactly the bytes read* (not of a later
         replacement).  Raises :class:`ObjectNotFoundError`."""
+
+    def open_pinned(self, key: str) -> PinnedObject:
+        """The object's current version, for reading in parts (:class:`PinnedObject`); the
+        caller closes it.  Raises :class:`ObjectNotFoundError`.  This default reads it whole."""
+        return PinnedObject(self.read(key))
 
     @abstractmethod
     def stat(self, key: str) -> ObjectStat:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import datetime as _dt
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -206,7 +207,7 @@ class _QueryResult(abc.ABC):
     def _run_groups(self) -> Iterator[RunMetrics]:
         """Each run of the result with its sequences, a progress bar drawn as they are consumed."""
         hashes = self.run_hashes
-        groups = (RunMetrics(self._runs, h, ids) for h, ids in zip(hashes, self._seq_ids_per_run()))
+        groups = map(RunMetrics, itertools.repeat(self._runs), hashes, self._seq_ids_per_run())
         return with_progress(groups, len(hashes), self.report_mode)
 
     def iter_runs(self) -> Iterator:
@@ -216,10 +217,8 @@ class _QueryResult(abc.ABC):
         """
         if self.report_mode is QueryReportMode.PROGRESS_TUPLE:
             total = len(self._run_order)
-            for n, group in enumerate(self._run_groups(), 1):
-                yield group, (n, total)
-            return
-        yield from self._run_groups()
+            return ((group, (n, total)) for n, group in enumerate(self._run_groups(), 1))
+        return self._run_groups()
 
     def iter(self) -> Iterator:
         return iter(self)
