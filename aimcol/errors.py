@@ -141,3 +141,10 @@ class DamagedRunError(FormatError):
 
 class DamagedRunWarning(RuntimeWarning):
     """A run was left out of a listing or query because its files are damaged (named in the message)."""
+
+
+class IndexIncompleteWarning(RuntimeWarning):
+    """A query answered before the run index held every run: a repository without an index
+    (copied in, or its index deleted) is indexed in the background, and until that is done
+    answers leave out the runs not yet read (the message says how many).
+    ``Repo.wait_for_index()`` waits for the whole index instead."""

@@ -12,6 +12,9 @@ import sys
 import textwrap
 import time
 import uuid
+import warnings
+
+import pytest
 
 import aimcol
 from aimcol.format import change_journal, index_tables
@@ -117,7 +120,7 @@ CHILD = textwrap.dedent(
     ri._read_records = slow
     repo = aimcol.Repo(sys.argv[1])
     print("start", flush=True)
-    ri.run_index(repo.layout).refresh()
+    ri.run_index(repo.layout).refresh(wait=True)  # a whole build in this process (no background builder)
     print("done", flush=True)
     """
 )
@@ -184,3 +187,178 @@ def test_writers_keep_the_index_file_current(tmp_path, monkeypatch):
     snap = index.refresh()
     assert set(snap.runs.column("hash").to_pylist()) == set(hashes)
     assert index.stats["rebuilt"] == 0 and index.stats["reread"] < len(hashes) // 2
+
+
+def _index_rows(path: str) -> int:
+    try:
+        runs, _ = read_index_file(aimcol.Repo(path).layout)
+    except Exception:  # noqa: BLE001 - not there yet, or being replaced
+        return -1
+    return runs.num_rows
+
+
+def _wait_for_builder(path: str, n_runs: int, timeout: float = 120.0) -> None:
+    from aimcol.format.index_builder import builder_running
+
+    layout = aimcol.Repo(path).layout
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _index_rows(path) == n_runs and not builder_running(layout):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the background build did not finish: {_index_rows(path)} of {n_runs} runs indexed")
+
+
+def test_a_reader_without_an_index_answers_at_once_and_a_background_build_finishes(tmp_path, monkeypatch):
+    """A repository copied in without its index: the first query reads manifests only for
+    its time budget, answers from those runs with a warning, and a background process (a
+    real one) indexes the rest; the next reader then has every run."""
+    from aimcol.errors import IndexIncompleteWarning
+
+    path = str(tmp_path)
+    template = _closed_run(path, lr=0.1)
+    hashes = set(_clone_runs(path, template, 199)) | {template}
+    shutil.rmtree(os.path.join(path, ".aimcol", "index"))
+    monkeypatch.setattr(ri, "BUDGET_CHUNK", 10)
+    monkeypatch.setattr(ri, "FIRST_ANSWER_SECONDS", 0.3)
+    real = ri._read_records
+    monkeypatch.setattr(ri, "_read_records", lambda layout, names: time.sleep(0.1) or real(layout, names))
+    ri.forget_indexes()
+    repo = aimcol.Repo(path)
+    with pytest.warns(IndexIncompleteWarning, match="not yet"):
+        result = repo.query_runs("run.hparams.lr > 0")
+    assert 10 <= len(result) < len(hashes)
+    assert set(result.run_hashes) <= hashes
+    _wait_for_builder(path, len(hashes))
+    ri.forget_indexes()
+    monkeypatch.setattr(ri, "_read_records", real)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IndexIncompleteWarning)
+        assert set(aimcol.Repo(path).query_runs("run.hparams.lr > 0").run_hashes) == hashes
+
+
+def test_wait_for_index_reads_every_run_first(tmp_path, monkeypatch):
+    path = str(tmp_path)
+    template = _closed_run(path, lr=0.1)
+    hashes = set(_clone_runs(path, template, 59)) | {template}
+    shutil.rmtree(os.path.join(path, ".aimcol", "index"))
+    monkeypatch.setattr(ri, "FIRST_ANSWER_SECONDS", 0.0)
+    monkeypatch.setattr(ri, "BUDGET_CHUNK", 5)
+    monkeypatch.setattr(ri, "_start_background_build", lambda self: None, raising=False)
+    ri.forget_indexes()
+    repo = aimcol.Repo(path)
+    assert repo.wait_for_index() == len(hashes)
+    assert set(repo.query_runs("").run_hashes) == hashes
+
+
+BUILDER_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from aimcol.format import run_index as ri
+    from aimcol.format import index_builder
+
+    ri.BUILD_CHUNK = 10
+    ri.PROGRESS_SECONDS = 0.0
+    real = ri._read_records
+    def slow(layout, hashes):
+        time.sleep(0.2)
+        return real(layout, hashes)
+    ri._read_records = slow
+    print("start", flush=True)
+    index_builder.build(sys.argv[1])
+    """
+)
+
+
+def test_a_background_builder_killed_with_sigkill_is_replaced_by_the_next_reader(tmp_path):
+    path = str(tmp_path)
+    template = _closed_run(path, lr=0.1)
+    hashes = set(_clone_runs(path, template, 119)) | {template}
+    shutil.rmtree(os.path.join(path, ".aimcol", "index"))
+    root = aimcol.Repo(path).path
+    proc = subprocess.Popen([sys.executable, "-c", BUILDER_CHILD, root], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "start"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _index_rows(path) < 20:
+            time.sleep(0.02)
+        from aimcol.format.index_builder import builder_running
+
+        assert builder_running(aimcol.Repo(path).layout)  # it holds the build lock while it works
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert 20 <= _index_rows(path) < len(hashes)
+    ri.forget_indexes()
+    snap = ri.run_index(aimcol.Repo(path).layout).refresh()  # the lock died with the builder: a new one starts
+    assert set(snap.runs.column("hash").to_pylist()) <= hashes
+    _wait_for_builder(path, len(hashes))
+    ri.forget_indexes()
+    snap = ri.run_index(aimcol.Repo(path).layout).refresh()
+    assert set(snap.runs.column("hash").to_pylist()) == hashes and snap.pending == 0
+
+
+def test_a_query_on_runs_reads_no_sequences_and_sequences_come_from_the_same_file(tmp_path, monkeypatch):
+    """The index file's sequences part is read only by a query that needs it, and then from the
+    version of the file the runs came from, even when another process rewrote it meanwhile."""
+    from aimcol.format import index_file
+
+    path = str(tmp_path)
+    first = [_closed_run(path, lr=i) for i in range(3)]
+    layout = aimcol.Repo(path).layout
+    monkeypatch.setattr(index_tables, "RACY_SECONDS", -1.0)  # saved rows are trusted at once
+    ri.RunIndex(layout).rebuild()
+    loads = []
+    real_load = index_file.SequencesPart.load
+    monkeypatch.setattr(index_file.SequencesPart, "load", lambda self: loads.append(1) or real_load(self))
+    ri.forget_indexes()
+    repo = aimcol.Repo(path)
+    assert len(repo.query_runs("run.hparams.lr >= 1")) == 2
+    assert len(repo.runs_table()) == 3
+    assert loads == []
+    snap = ri.run_index(layout).refresh()
+    later = _closed_run(path, lr=9)
+    ri.RunIndex(layout).rebuild()  # another process rewrites the file with four runs
+    assert set(snap.seqs.column("run").to_pylist()) == set(first)  # the version the runs came from
+    assert loads == [1] and (snap.seq_run >= 0).all()
+    assert len(repo.query_metrics("metric.name == 'loss'")) == 4 and later in repo.query_runs("").run_hashes
+
+
+def test_the_tui_lists_what_is_indexed_and_says_how_many_runs_are_still_being_indexed(tmp_path, monkeypatch):
+    """First paint of a repository without an index does not wait for the whole build: the runs
+    read so far are listed, the status line says how many are not yet, and a reload after the
+    background build (a real process) lists them all."""
+    pytest.importorskip("textual")
+    from tui_support import make_app, run_async, settle, wait_for
+
+    from aimcol.errors import IndexIncompleteWarning
+
+    path = str(tmp_path)
+    template = _closed_run(path, lr=0.1)
+    hashes = set(_clone_runs(path, template, 149)) | {template}
+    shutil.rmtree(os.path.join(path, ".aimcol", "index"))
+    monkeypatch.setattr(ri, "BUDGET_CHUNK", 10)
+    monkeypatch.setattr(ri, "FIRST_ANSWER_SECONDS", 0.2)
+    real = ri._read_records
+    monkeypatch.setattr(ri, "_read_records", lambda layout, names: time.sleep(0.1) or real(layout, names))
+    warnings.simplefilter("ignore", IndexIncompleteWarning)
+    ri.forget_indexes()
+
+    @run_async
+    async def drive():
+        app = make_app(path)
+        async with app.run_test(size=(100, 24)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            status = str(screen.query_one("#runs-status").render())
+            assert "indexing:" in status and "not listed yet" in status, status
+            assert 0 < screen.table.row_count < len(hashes)
+            _wait_for_builder(path, len(hashes))
+            ri.forget_indexes()
+            monkeypatch.setattr(ri, "_read_records", real)
+            screen.load()
+            await wait_for(pilot, lambda: screen.table.row_count == len(hashes), what="every run listed")
+            await settle(pilot)
+            assert "indexing:" not in str(screen.query_one("#runs-status").render())
+
+    drive()

@@ -46,6 +46,7 @@ ALLOWED = {
     "object_storage.py": {"os", "io"},  # a backend: os.environ for its settings, io.UnsupportedOperation
     "storage.py": {"os"},  # os.fspath of a location
     "repo_layout.py": {"os"},  # resolving a user's path to a repository location
+    "index_builder.py": {"os"},  # os.environ and the package's folder for the background builder process
 }
 
 

@@ -36,7 +36,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings() -> None:
+    """aimcol's own warnings (a damaged run left out, an index still being built) as one
+    ``aimcol: ...`` line on stderr, not Python's ``file:line: Category`` form."""
+    import warnings
+
+    from aimcol.errors import DamagedRunWarning, IndexIncompleteWarning
+
+    plain = warnings.formatwarning
+    if getattr(plain, "aimcol_one_line", False):
+        return
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if issubclass(category, (DamagedRunWarning, IndexIncompleteWarning)):
+            return f"aimcol: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    formatwarning.aimcol_one_line = True  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    _one_line_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

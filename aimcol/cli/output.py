@@ -57,6 +57,19 @@ def format_time(ts: float | None) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _whole_second(ts: float) -> int:
+    """The second ``datetime.fromtimestamp(ts)`` falls in: it rounds to microseconds first
+    (half to even), so ``-6e-08`` is second 0, not -1."""
+    frac, whole = math.modf(ts)
+    us = round(frac * 1e6)
+    second = int(whole)
+    if us >= 1_000_000:
+        second += 1
+    elif us < 0:
+        second -= 1
+    return second
+
+
 def format_times(stamps: list[float | None]) -> list[str]:
     """:func:`format_time` of many timestamps: local time is worked out once per minute
     (``fromtimestamp`` costs ~3 us; 100,000 runs are created within a few thousand minutes)."""
@@ -66,7 +79,7 @@ def format_times(stamps: list[float | None]) -> list[str]:
         if ts is None or ts != ts:
             out.append("-")
             continue
-        minute, second = divmod(math.floor(ts), 60)
+        minute, second = divmod(_whole_second(ts), 60)
         prefix = minutes.get(minute, "")
         if prefix == "":
             start = datetime.datetime.fromtimestamp(minute * 60)

@@ -75,6 +75,11 @@ def cmd_tui(args) -> int:
     from aimcol.tui.repo_source import RepoSource, avoid_pandas_import
 
     avoid_pandas_import()  # this process runs the TUI and nothing else; pyarrow would import pandas to probe
+    import warnings
+
+    from aimcol.errors import IndexIncompleteWarning
+
+    warnings.simplefilter("ignore", IndexIncompleteWarning)  # the runs screen's status line says it
     source = RepoSource(repo)
     source.preload_runs()  # the first listing, before Textual's import and start-up
     from aimcol.tui.app import run_tui

@@ -70,7 +70,7 @@ def write_index_file(layout: RepoLayout, runs: pa.Table, seqs: pa.Table) -> None
     layout.storage.replace(index_key(), b"".join((header, runs_part.to_pybytes(), seqs_part.to_pybytes())))
 
 
-def _parse(data: bytes, name: str) -> pa.Table:
+def _parse(data: bytes | memoryview, name: str) -> pa.Table:
     try:
         table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
         if table.num_rows:

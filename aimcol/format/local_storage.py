@@ -31,12 +31,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
 
-from aimcol.errors import ClaimLostError, ObjectExistsError, ObjectNotFoundError, RunLockedError
+from aimcol.errors import ClaimLostError, FormatError, ObjectExistsError, ObjectNotFoundError, RunLockedError
 from aimcol.format.new_files import publish_new_file
 from aimcol.format.regular_files import open_lock_file, open_regular
 from aimcol.format.storage import Appender, Claim, ObjectStat, PinnedObject, Storage
@@ -149,6 +149,23 @@ class LocalStorage(Storage):
                 return fh.read()
         except (FileNotFoundError, NotADirectoryError) as exc:
             raise _missing(key, exc) from None
+
+    def try_lock(self, key: str) -> Callable[[], None] | None:
+        """An exclusive ``flock`` of the file ``key`` (created if absent), not waited for.
+        Where no lock file can be made (a read-only repository) nobody can hold one: the
+        lock is granted (a release that does nothing)."""
+        path = self.path(key)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = open_lock_file(path)
+        except (OSError, FormatError):
+            return lambda: None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return lambda: os.close(fd)
 
     def open_pinned(self, key: str) -> PinnedObject:
         """An open descriptor of the file: a replacement (a rename over it) leaves this version readable."""

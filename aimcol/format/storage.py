@@ -226,6 +226,13 @@ class Storage(ABC):
         """The whole object and the stat *of exactly the bytes read* (not of a later
         replacement).  Raises :class:`ObjectNotFoundError`."""
 
+    def try_lock(self, key: str) -> Callable[[], None] | None:
+        """Take the advisory lock ``key`` without waiting: a function that releases it, or
+        ``None`` while another process holds it.  The lock dies with its holder, however it
+        dies.  This default (object stores have no such lock) always succeeds: callers of it
+        must stay correct when two holders run at once, and use it only to save work."""
+        return lambda: None
+
     def open_pinned(self, key: str) -> PinnedObject:
         """The object's current version, for reading in parts (:class:`PinnedObject`); the
         caller closes it.  Raises :class:`ObjectNotFoundError`.  This default reads it whole."""

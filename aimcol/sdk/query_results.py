@@ -18,12 +18,14 @@ import datetime as _dt
 import itertools
 import json
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from aimcol.errors import IndexIncompleteWarning
 from aimcol.format.arrow_gather import take
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
 from aimcol.format.index_tables import parse_path_column
@@ -38,7 +40,7 @@ from aimcol.format.value_kinds import STR as KIND_STR
 from aimcol.format.value_kinds import UNDEF as KIND_UNDEF
 from aimcol.query import match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
-from aimcol.sdk.tables import build_runs_table, build_sequences_table, require_pandas
+from aimcol.sdk.tables import build_runs_table, build_sequences_table, mark_index_pending, require_pandas
 from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
 
 
@@ -50,8 +52,26 @@ def check_query(query: str) -> None:
 
 
 def _snapshot(repo) -> IndexSnapshot:
+    """The run index now.  Never waits long for it: where it is still being built, the
+    answer covers the runs indexed so far, with an :class:`IndexIncompleteWarning`."""
     _flush_runs_of_this_process(repo)
-    return run_index(repo.layout).refresh()
+    snap = run_index(repo.layout).refresh()
+    if snap.pending:
+        warnings.warn(
+            IndexIncompleteWarning(
+                f"the run index of {repo.path} is being built: {snap.n_runs:,} runs indexed, {snap.pending:,} "
+                "not yet, and this answer leaves those out (a background process is indexing them; "
+                "Repo.wait_for_index() waits for it)"
+            ),
+            stacklevel=3,
+        )
+    return snap
+
+
+def wait_for_index(repo) -> int:
+    """Read every manifest the run index lacks, in this process; the number of runs indexed."""
+    _flush_runs_of_this_process(repo)
+    return run_index(repo.layout).refresh(wait=True).n_runs
 
 
 def _flush_runs_of_this_process(repo) -> None:
@@ -534,7 +554,8 @@ def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
     snap = _snapshot(repo)
     now = time.time()
     mask = match_runs(parsed, snap, now)
-    return build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
+    table = build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
+    return mark_index_pending(table, snap.pending)
 
 
 def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
@@ -554,7 +575,7 @@ def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
     rows = _newest_first(snap, rows)
     table = build_runs_table(snap, rows, now, params=False)
     n_seq = to_numpy(snap.runs.column("n_seq"), 0)[rows].astype(np.int64)
-    return table.append_column("sequences", to_arrow(n_seq))
+    return mark_index_pending(table.append_column("sequences", to_arrow(n_seq)), snap.pending)
 
 
 def query_hint(repo, query: str) -> str | None:

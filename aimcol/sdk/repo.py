@@ -231,6 +231,18 @@ class Repo:
 
         return runs_table(self, query, metrics)
 
+    def wait_for_index(self) -> int:
+        """Finish the run index in this process and return how many runs it holds.
+
+        Queries never wait more than about a second for the index: on a repository that has
+        none yet (copied in, or its index deleted), they answer from the runs indexed so far
+        with an ``IndexIncompleteWarning`` while a background process indexes the rest.
+        Call this first where a script needs every run in its first answer.
+        """
+        from aimcol.sdk.query_results import wait_for_index
+
+        return wait_for_index(self)
+
     def sequences_table(self, query: str = ""):
         """One Arrow row per matching metric sequence: run hash, name, context and summary stats."""
         from aimcol.sdk.query_results import sequences_table

@@ -207,9 +207,12 @@ def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
     from aimcol.format.arrow_gather import strings_equal_scalar, take
     from aimcol.format.arrow_numpy import to_numpy, valid_mask
 
-    seqs = snap.seqs
     out: dict[str, pa.Array] = {}
-    for name, stats in parse_metric_columns(specs):
+    specs = parse_metric_columns(specs)
+    if not specs:
+        return out  # the sequences table is not read at all
+    seqs = snap.seqs
+    for name, stats in specs:
         matching = np.flatnonzero(strings_equal_scalar(seqs.column("name"), name))
         if not len(matching):
             continue
@@ -311,6 +314,23 @@ def build_sequences_table(snap, rows: np.ndarray) -> pa.Table:
     for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
         out[name] = take(seqs.column(name), rows)
     return _as_table(out, SEQUENCES_SCHEMA)
+
+
+INDEX_PENDING_KEY = b"aimcol.index_pending"
+"""Schema metadata of a runs table answered while the run index was still being built: how
+many runs it leaves out (absent when none)."""
+
+
+def mark_index_pending(table: pa.Table, pending: int) -> pa.Table:
+    """``table`` marked as leaving out ``pending`` runs not yet indexed (unchanged when 0)."""
+    if not pending:
+        return table
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), INDEX_PENDING_KEY: str(pending).encode()})
+
+
+def index_pending(table: pa.Table) -> int:
+    """How many runs a runs table leaves out because the run index is still being built."""
+    return int((table.schema.metadata or {}).get(INDEX_PENDING_KEY, b"0"))
 
 
 def _as_table(columns: dict[str, Any], schema: pa.Schema) -> pa.Table:

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from aimcol import AimQLSyntaxError
-from aimcol.sdk.tables import column_numpy, take_rows
+from aimcol.sdk.tables import column_numpy, index_pending, take_rows
 from aimcol.tui.components.query_bar import QueryBar
 from aimcol.tui.components.runs_table import RunsTable, TableColumn
 from aimcol.tui.messages import ArchiveDone, LoadFailed, RunsLoaded, SequencesLoaded
@@ -191,7 +191,8 @@ class RunsScreen(Screen):
         now = time.monotonic()
         if now < self._next_live:
             return
-        any_active = bool(column_numpy(self.runs.column("active"), False).any())
+        # runs still being indexed in the background count as activity: they appear soon
+        any_active = bool(column_numpy(self.runs.column("active"), False).any()) or index_pending(self.runs) > 0
         # a slow repository is polled less often, never more than one load in flight
         interval = max(self.app.poll_interval, 5 * self.last_load_seconds)
         self._next_live = now + (interval if any_active else 4 * interval)
@@ -244,6 +245,9 @@ class RunsScreen(Screen):
                 parts.append("archived shown")
         if self.load_pending and self.runs is None:
             parts.append("loading…")
+        pending = index_pending(self.runs) if self.runs is not None else 0
+        if pending:
+            parts.append(f"indexing: {pending:,} more runs not listed yet")
         if self.status_note:
             parts.append(self.status_note)
         self.query_one("#runs-status", Static).update(" · ".join(parts))
