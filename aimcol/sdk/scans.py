@@ -116,6 +116,7 @@ def to_dask(repo, query: str | None = None, columns: Sequence[str] | None = None
     """
     dd = _require_dask()
     point_columns = _columns(columns)
+    repo.wait_for_index()  # a batch scan covers every run, never a first answer from a partial index
     table = repo.sequences_table(query or "")
     location = repo.path
     by_run: dict[str, list[tuple[str, str, int]]] = {}
