@@ -38,7 +38,17 @@ REPO_ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from bench_common import bytecode_env, fresh_dir, parse_result  # noqa: E402
 
-AIM_PYTHONS = (HERE / ".venvs" / "aim" / "bin" / "python", Path("/tmp/peers/aim/bin/python"))
+AIM_PYTHONS = tuple(
+    Path(p)
+    for p in (
+        os.environ.get("AIM_PYTHON", ""),
+        HERE / ".venvs" / "aim" / "bin" / "python",
+        "/tmp/peers/aim/bin/python",
+        "/work/peers/aim-3.29.1/bin/python",
+    )
+    if p
+)
+"""Where Aim 3.29.1's interpreter may be (``AIM_PYTHON`` first)."""
 
 # ---- driver ----------------------------------------------------------------------------------------
 

@@ -489,6 +489,7 @@ class RunIndex:
         if not todo and n_gone == 0:
             return
         new_runs = bool((~known).any())
+        racy_then = int(to_numpy(runs.column("racy"), False).sum())
         if n_gone:
             self._keep(keep)
         if deadline is not None and len(todo) > BUDGET_CHUNK and _builder_running(self.layout):
@@ -523,8 +524,14 @@ class RunIndex:
             self._full_scan_at = 0.0  # the next refresh stats every manifest again and reads the rest
             self._snap = None
             self._start_background_build()
-        elif n_gone > 0 or reread >= PERSIST_MIN_CHANGES or new_runs:
+        elif n_gone > 0 or reread >= PERSIST_MIN_CHANGES or new_runs or self._fewer_racy(racy_then):
             self._persist()
+
+    def _fewer_racy(self, before: int) -> bool:
+        """Rows saved as racy are re-read by every new process until a save clears them: save
+        once they settled (a few small re-reads would otherwise never be written back)."""
+        assert self._runs is not None
+        return int(to_numpy(self._runs.column("racy"), False).sum()) < before
 
     def _start_background_build(self) -> None:
         """Have a background process read the pending manifests (at most one start a minute
