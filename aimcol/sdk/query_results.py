@@ -40,8 +40,14 @@ from aimcol.format.value_kinds import STR as KIND_STR
 from aimcol.format.value_kinds import UNDEF as KIND_UNDEF
 from aimcol.query import match_runs, match_sequences, parse_query
 from aimcol.query.ir import ParsedQuery
-from aimcol.sdk.tables import build_runs_table, build_sequences_table, mark_index_pending, require_pandas
 from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
+
+
+def _tables():
+    """:mod:`aimcol.sdk.tables`, imported when a table is built (not by a first ``query_runs``)."""
+    from aimcol.sdk import tables
+
+    return tables
 
 
 def check_query(query: str) -> None:
@@ -265,7 +271,7 @@ class _QueryResult(abc.ABC):
 
     def to_pandas(self):
         """:meth:`to_arrow` as a pandas DataFrame with Arrow-backed dtypes."""
-        pd = require_pandas("query results to_pandas()")
+        pd = _tables().require_pandas("query results to_pandas()")
         return self.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
 
     def dataframe(
@@ -284,7 +290,7 @@ class _QueryResult(abc.ABC):
         ``run.props.<name>`` columns (off by default: Aim's metric frames have none).
         Returns ``None`` for an empty result, as Aim does.
         """
-        pd = require_pandas("query results dataframe()")
+        pd = _tables().require_pandas("query results dataframe()")
         frames = []
         for metric in self:
             frames.append(
@@ -360,7 +366,7 @@ class RunCollection(_QueryResult):
         include_params: bool = True,
     ):
         """One row per run: hash, properties, flattened params (Aim's run-collection dataframe)."""
-        pd = require_pandas("query results dataframe()")
+        pd = _tables().require_pandas("query results dataframe()")
         if not len(self):
             return None
         frames = [
@@ -428,7 +434,7 @@ def _long_table(metrics: list, param_paths: tuple) -> pa.Table:
 
 def metric_frame(metric, only_last=False, include_run=False, include_name=False, include_context=False):
     """One metric as Aim's ``Metric.dataframe()`` frame (``None``-free: an empty metric has no rows)."""
-    pd = require_pandas("Metric.dataframe()")
+    pd = _tables().require_pandas("Metric.dataframe()")
     return _aim_metric_frame(pd, metric, only_last, include_run, include_name, include_context, False, True)
 
 
@@ -512,11 +518,11 @@ def _as_text(value: Any) -> str:
 
 
 def _runs_table(snap: IndexSnapshot, rows: np.ndarray, now: float) -> pa.Table:
-    return build_runs_table(snap, rows, now)
+    return _tables().build_runs_table(snap, rows, now)
 
 
 def _sequences_table(snap: IndexSnapshot, rows: np.ndarray) -> pa.Table:
-    return build_sequences_table(snap, rows)
+    return _tables().build_sequences_table(snap, rows)
 
 
 # ---- entry points (Repo delegates here) --------------------------------------------------------------
@@ -554,8 +560,8 @@ def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
     snap = _snapshot(repo)
     now = time.time()
     mask = match_runs(parsed, snap, now)
-    table = build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
-    return mark_index_pending(table, snap.pending)
+    table = _tables().build_runs_table(snap, _newest_first(snap, np.flatnonzero(mask)), now, metrics)
+    return _tables().mark_index_pending(table, snap.pending)
 
 
 def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
@@ -573,9 +579,9 @@ def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
     else:
         rows = np.flatnonzero(~to_numpy(snap.runs.column("archived"), False))
     rows = _newest_first(snap, rows)
-    table = build_runs_table(snap, rows, now, params=False)
+    table = _tables().build_runs_table(snap, rows, now, params=False)
     n_seq = to_numpy(snap.runs.column("n_seq"), 0)[rows].astype(np.int64)
-    return mark_index_pending(table.append_column("sequences", to_arrow(n_seq)), snap.pending)
+    return _tables().mark_index_pending(table.append_column("sequences", to_arrow(n_seq)), snap.pending)
 
 
 def query_hint(repo, query: str) -> str | None:
