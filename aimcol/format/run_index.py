@@ -63,7 +63,14 @@ last full scan's duration.  Only a lost journal line (a failed append) waits tha
 
 
 BUILD_CHUNK = 2048
-"""Manifests read and turned into table rows at a time (bounds a build's memory)."""
+"""Manifests read and turned into table rows at a time (bounds a build's memory)..."""
+
+BUILD_CHUNK_SEQUENCES = 65_536
+"""...and at most about this many sequences at a time: a run of 1,500 metrics (W10) has
+1,500 sequence rows, so 2,048 such manifests would hold 3 million rows as Python objects."""
+
+FIRST_CHUNK = 16
+"""The first chunk of a re-read, before the number of sequences per run is known."""
 
 PROGRESS_SECONDS = 2.0
 """A long (re)build writes what it has at least this often, so a killed build is resumed."""
@@ -501,7 +508,9 @@ class RunIndex:
         saved = time.monotonic()
         save_every = PROGRESS_SECONDS
         step = BUILD_CHUNK if deadline is None else min(BUILD_CHUNK, BUDGET_CHUNK)
-        for start in range(0, len(todo), step):
+        size = min(step, FIRST_CHUNK)  # a probe: how many sequences a run has here
+        start = 0
+        while start < len(todo):
             if deadline is not None and start and time.monotonic() >= deadline:
                 persisted = self.stats["persisted"]
                 self._persist(partial=True)
@@ -509,12 +518,15 @@ class RunIndex:
                     self._pending = len(todo) - start
                     break
                 deadline = None  # a read-only repository: nobody could save progress, so read it all
-            chunk = todo[start : start + step]
+            chunk = todo[start : start + size]
             records = _read_records(self.layout, chunk)
             reread += len(records)
+            per_run = sum(len(r.manifest.get("sequences") or ()) for r in records) / max(len(records), 1)
             self._replace(chunk, records)
             del records
-            if start + step < len(todo) and time.monotonic() - saved >= save_every:
+            start += len(chunk)
+            size = max(1, min(step, int(BUILD_CHUNK_SEQUENCES / max(per_run, 1.0))))
+            if start < len(todo) and time.monotonic() - saved >= save_every:
                 began = time.monotonic()
                 self._persist(partial=True)
                 saved = time.monotonic()
