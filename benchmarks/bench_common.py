@@ -240,3 +240,23 @@ def bytecode_env(env: dict, python: str, cache_dir: str | os.PathLike, *sources:
         [python, "-m", "compileall", "-q", *map(str, sources)], env=env, check=True, stdout=subprocess.DEVNULL
     )
     return env
+
+
+def use_checkout_tui(root: str | os.PathLike) -> None:
+    """Import ``aimcol.tui`` from ``root/tui`` (this checkout), not from wherever an editable
+    install of another checkout maps it (pyproject maps the package ``aimcol.tui`` to ``tui/``,
+    and a shared venv's finder points at the checkout it was installed from)."""
+    import importlib.util
+
+    folder = os.path.join(os.fspath(root), "tui")
+    if "aimcol.tui" in sys.modules or not os.path.isdir(folder):
+        return
+    spec = importlib.util.spec_from_file_location(
+        "aimcol.tui", os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["aimcol.tui"] = module
+    spec.loader.exec_module(module)
+    import aimcol
+
+    aimcol.tui = module

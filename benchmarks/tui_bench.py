@@ -266,6 +266,10 @@ def main(argv=None) -> int:
     parser.add_argument("--paint-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.paint_child:
+        sys.path.insert(0, HERE)
+        from bench_common import use_checkout_tui
+
+        use_checkout_tui(os.path.dirname(HERE))
         print(json.dumps(first_paint_once(args.paint_child)))
         return 0
     if not args.skip_paint:

@@ -19,10 +19,11 @@ JOURNAL_ROTATE_BYTES = 8 << 20
 """A reader that just stat'ed everything empties a journal larger than this."""
 
 UPKEEP_BYTES = 64 << 10
-"""Each time the journal grows past a multiple of this (about 600 runs written), the writer
-whose line crossed it folds the journal into the run index file (:func:`fold_into_index`), so
-the index on disk is never more than about this far behind and a new reader of 100,000 runs
-re-reads a few hundred manifests instead of building the index from all of them."""
+"""Each time the journal grows past a multiple of this (about 450 runs written), the writer
+whose line crossed it has the journal folded into the run index file
+(:func:`fold_into_index`), so the index on disk is never much more than this far behind and
+a new reader of 100,000 runs re-reads a few hundred manifests instead of building the index
+from all of them."""
 
 JournalState = tuple[int, int]
 """``(identity, size)`` of the journal: a new identity means it was rotated (emptied)."""
@@ -53,16 +54,18 @@ def note_manifest_changed(layout: RepoLayout, run_hash: str) -> None:
 
 
 def fold_into_index(layout: RepoLayout) -> None:
-    """Bring the run index file up to date with the manifests (what a reader's refresh does).
+    """Have the run index file brought up to date with the manifests, by the background
+    builder (:mod:`aimcol.format.index_builder`), not in this process.
 
-    Called by the writer whose journal line crossed a multiple of :data:`UPKEEP_BYTES`; it
-    reads only the runs named since the index was written (plus open ones) and rewrites the
-    file atomically.  Best effort and safe to kill at any moment: the index is a cache.
+    A fold holds the whole index in memory (100,000 runs x 10 metrics: ~1 GB in the process
+    that does it) and takes seconds: a training process pays neither.  At most one builder
+    runs per repository; a fold asked for while one is at work is covered by the next
+    boundary.  Best effort and safe to kill at any moment: the index is a cache.
     """
-    from aimcol.format.run_index import RunIndex  # the write path imports the index only here
+    from aimcol.format.index_builder import start_background_build  # the write path imports it only here
 
     try:
-        RunIndex(layout).refresh()
+        start_background_build(layout)
     except Exception:  # noqa: BLE001 - a cache's upkeep must never fail a write
         pass
 
