@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -79,7 +80,7 @@ def block_checksum(offset: int, meta_len: int, body_len: int, message: bytes | m
     return crc32(message, crc32(_BLOCK.pack(offset, meta_len, body_len)))
 
 
-def sealed_checksums(data: bytes | memoryview, blocks: list[tuple[int, int, int]]) -> dict[str, Any]:
+def sealed_checksums(data: bytes | memoryview, blocks: Iterable[tuple[int, int, int]]) -> dict[str, Any]:
     """The manifest keys that let readers verify a sealed file: ``size``, ``crc32``, ``batch_crc32``."""
     view = memoryview(data)
     return {

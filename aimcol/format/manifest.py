@@ -34,6 +34,7 @@ Optional keys (readers ignore keys they do not know; written by the SDK):
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -132,10 +133,16 @@ _ENTRY_KEYS = {"sequences": ("id", "name", "context"), "segments": ("file", "row
 def unpack_manifest(data: bytes, path: str = "<manifest>") -> dict[str, Any]:
     if map_checksum_matches(data) is False:
         raise ChecksumError(f"{path}: run manifest does not match its checksum (the file is damaged)")
+    collecting = gc.isenabled()
+    if collecting:  # a 1,500-metric manifest is ~20,000 containers: the cyclic GC would run ~30 times meanwhile
+        gc.disable()
     try:
         manifest = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:  # TypeError: a map key that can't be hashed
         raise FormatError(f"{path}: corrupt run manifest ({exc})") from exc
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(manifest, dict):
         raise FormatError(f"{path}: corrupt run manifest (not a map)")
     missing = [k for k in REQUIRED_KEYS if k not in manifest]
