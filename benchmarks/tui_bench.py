@@ -153,6 +153,7 @@ def first_paint_once(path: str) -> dict:
             result["painted_at"] = time.time()
             usage = resource.getrusage(resource.RUSAGE_SELF)
             result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # since the interpreter started
+            result["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
             result["rows"] = table.row_count
             result["first_row"] = lines[1].strip()[:40]
             result["pandas_imported"] = "pandas" in sys.modules
