@@ -84,6 +84,12 @@ and a background process (:mod:`aimcol.format.index_builder`) reads them, saving
 as it goes.  At ~4,000 manifests a second, 100,000 runs take ~25 s to index: no reader waits
 for that.  ``refresh(wait=True)`` (``Repo.wait_for_index()``) waits for all of it."""
 
+PENDING_REFRESH_SECONDS = 5.0
+"""While runs are pending (a background build is under way), a refresh within this long of
+the last one answers from the same snapshot: each refresh would stat every manifest (100,000
+runs: a second) only to learn that the builder is not done yet.  After it, the refresh
+reloads what the builder has saved."""
+
 BUDGET_CHUNK = 128
 """Manifests read at a time under a time budget (so the budget is overrun by little)."""
 
@@ -276,6 +282,7 @@ class RunIndex:
         self._runs_dir_mtime: int | None = None
         self._pending = 0  # runs the tables leave out (a refresh ran out of time)
         self._builder_started = -1e9  # monotonic time this process last started a background build
+        self._pending_since = 0.0  # monotonic time of the refresh that left runs pending
         self.stats = {"loaded": 0, "rebuilt": 0, "reread": 0, "persisted": 0, "full_scans": 0}
 
     # -- loading -------------------------------------------------------------------------------
@@ -372,6 +379,10 @@ class RunIndex:
         """
         with self._lock:
             deadline = None if wait else time.monotonic() + FIRST_ANSWER_SECONDS
+            if self._pending and not wait:
+                if time.monotonic() - self._pending_since < PENDING_REFRESH_SECONDS and self._snap is not None:
+                    return self._snap  # a build is under way: a full scan a query would add nothing
+                self._runs = None  # take up what the builder has saved since
             if self._runs is None and not self._load():
                 self._full_scan(deadline, rebuild=True)
                 return self._snapshot()
@@ -503,6 +514,7 @@ class RunIndex:
             self._pending = len(todo)  # a background build is reading them: answer from what it saved
             self._full_scan_at = 0.0
             self._snap = None
+            self._pending_since = time.monotonic()
             return
         reread = 0
         saved = time.monotonic()
@@ -535,6 +547,7 @@ class RunIndex:
         if self._pending:
             self._full_scan_at = 0.0  # the next refresh stats every manifest again and reads the rest
             self._snap = None
+            self._pending_since = time.monotonic()
             self._start_background_build()
         elif n_gone > 0 or reread >= PERSIST_MIN_CHANGES or new_runs or self._fewer_racy(racy_then):
             self._persist()
