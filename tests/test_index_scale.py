@@ -364,3 +364,24 @@ def test_the_tui_lists_what_is_indexed_and_says_how_many_runs_are_still_being_in
             assert "indexing:" not in str(screen.query_one("#runs-status").render())
 
     drive()
+
+
+def test_a_slow_periodic_full_scan_is_left_to_the_background_builder(tmp_path, monkeypatch):
+    """The periodic full scan (it catches a lost journal line) stats every manifest: where that
+    is slow (100,000 runs), a reader reads the journal and has the builder do the full scan."""
+    path = str(tmp_path)
+    _closed_run(path, lr=0.1)
+    index = ri.RunIndex(aimcol.Repo(path).layout)
+    index.refresh(wait=True)
+    started = []
+    monkeypatch.setattr(ri.RunIndex, "_start_background_build", lambda self: started.append(1))
+    index._full_scan_at = time.time() - 3600  # due long ago ...
+    index._full_scan_s = 5.0  # ... and slow here
+    later = _closed_run(path, lr=0.2)
+    scans = index.stats["full_scans"]
+    snap = index.refresh()
+    assert index.stats["full_scans"] == scans and started == [1]
+    assert later in snap.runs.column("hash").to_pylist()  # the journal named it
+    index._full_scan_s = 0.01  # where a full scan is quick, the reader does it itself
+    index.refresh()
+    assert index.stats["full_scans"] == scans + 1

@@ -390,6 +390,17 @@ class RunIndex:
             try:
                 if journal is not None and self._journal_usable(journal):
                     self._journal_scan(journal, deadline)
+                elif (
+                    not wait
+                    and journal is not None
+                    and self._full_scan_s > SLOW_FULL_SCAN_SECONDS
+                    and self._full_scan_at > 0  # 0: a partial build, whose missing runs only a full scan finds
+                    and self._journal_usable(journal, any_age=True)
+                ):
+                    # the periodic full scan is due, and it is slow here (100,000 runs: seconds):
+                    # the background builder does it; this reader reads the journal meanwhile
+                    self._journal_scan(journal, deadline)
+                    self._start_background_build()
                 else:
                     self._full_scan(deadline)
             except IndexFileError as exc:  # the sequences part, read only now, is damaged
@@ -403,12 +414,14 @@ class RunIndex:
             self._full_scan(None, rebuild=True)
             return self._snapshot()
 
-    def _journal_usable(self, journal: JournalState) -> bool:
+    def _journal_usable(self, journal: JournalState, any_age: bool = False) -> bool:
+        """Whether the journal since the tables were made names every change (``any_age``:
+        leaving aside how long ago the last full scan was)."""
         return (
             self._journal is not None
             and journal[0] == self._journal[0]
             and self._journal[1] <= journal[1] <= self._journal[1] + JOURNAL_MAX_DELTA
-            and time.time() - self._full_scan_at < self._full_scan_interval()
+            and (any_age or time.time() - self._full_scan_at < self._full_scan_interval())
         )
 
     def _full_scan_interval(self) -> float:

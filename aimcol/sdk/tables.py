@@ -136,6 +136,7 @@ def last_point_time(layout, manifest: dict) -> float:
     ``time`` column, one file.  Cached per (run, segment list, live rows) so a listing that
     refreshes every two seconds reads each crashed run once.
     """
+    from aimcol.format.arrow_numpy import to_numpy
     from aimcol.format.segments import SealedSegmentReader, read_live_segment
 
     run_hash = manifest["hash"]
@@ -149,7 +150,8 @@ def last_point_time(layout, manifest: dict) -> float:
     try:
         times = np.empty(0)
         if live:
-            times = read_live_segment(layout.storage, layout.segment_key(run_hash, live)).column("time").to_numpy()
+            live_table = read_live_segment(layout.storage, layout.segment_key(run_hash, live))
+            times = to_numpy(live_table.column("time"), np.nan)  # ChunkedArray.to_numpy would import pandas
         if not len(times) and segments:
             entry = segments[-1]
             reader = SealedSegmentReader(layout.storage, layout.segment_key(run_hash, entry["file"]), entry)
