@@ -211,12 +211,17 @@ def _wait_for_builder(path: str, n_runs: int, timeout: float = 120.0) -> None:
     raise AssertionError(f"the background build did not finish: {_index_rows(path)} of {n_runs} runs indexed")
 
 
-def test_a_reader_without_an_index_answers_at_once_and_a_background_build_finishes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("partial_scan_runs", [4096, 50], ids=["stat-all-first", "stat-per-chunk"])
+def test_a_reader_without_an_index_answers_at_once_and_a_background_build_finishes(
+    tmp_path, monkeypatch, partial_scan_runs
+):
     """A repository copied in without its index: the first query reads manifests only for
     its time budget, answers from those runs with a warning, and a background process (a
-    real one) indexes the rest; the next reader then has every run."""
+    real one) indexes the rest; the next reader then has every run.  Above
+    ``PARTIAL_SCAN_RUNS`` missing runs the reader stats a chunk at a time, not all first."""
     from aimcol.errors import IndexIncompleteWarning
 
+    monkeypatch.setattr(ri, "PARTIAL_SCAN_RUNS", partial_scan_runs)
     path = str(tmp_path)
     template = _closed_run(path, lr=0.1)
     hashes = set(_clone_runs(path, template, 199)) | {template}
