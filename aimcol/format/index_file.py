@@ -67,7 +67,9 @@ def write_index_file(layout: RepoLayout, runs: pa.Table, seqs: pa.Table) -> None
     header = _HEADER.pack(
         INDEX_MAGIC, INDEX_VERSION, runs_part.size, crc32(runs_part), seqs_part.size, crc32(seqs_part)
     )
-    layout.storage.replace(index_key(), b"".join((header, runs_part.to_pybytes(), seqs_part.to_pybytes())))
+    # joined straight from Arrow's buffers: two fewer copies of a file that holds 2 million
+    # sequences in ~340 MB (W10)
+    layout.storage.replace(index_key(), b"".join((header, runs_part, seqs_part)))
 
 
 def _parse(data: bytes | memoryview, name: str) -> pa.Table:
