@@ -509,13 +509,16 @@ class _PinnedFile(PinnedObject):
     the process with SIGBUS)."""
 
     def __init__(self, fh: BinaryIO):
-        self._fh = fh
-        self.size = os.fstat(fh.fileno()).st_size
+        with fh:  # a descriptor of its own: closed by close() or when the object goes away
+            self._fd: int | None = os.dup(fh.fileno())
+        self.size = os.fstat(self._fd).st_size
 
     def read_at(self, offset: int, length: int) -> bytes:
+        if self._fd is None:
+            raise ValueError("read from a closed pinned file")
         parts = []
         while length > 0:
-            part = os.pread(self._fh.fileno(), length, offset)
+            part = os.pread(self._fd, length, offset)
             if not part:
                 break
             parts.append(part)
@@ -524,7 +527,11 @@ class _PinnedFile(PinnedObject):
         return b"".join(parts) if len(parts) != 1 else parts[0]
 
     def close(self) -> None:
-        self._fh.close()
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    __del__ = close
 
 
 def _open_regular(path: str, key: str) -> BinaryIO:
