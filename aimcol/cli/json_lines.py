@@ -18,17 +18,31 @@ _CONSTANTS = {"None": "null", "True": "true", "False": "false", "nan": "NaN", "i
 """``repr`` of a value whose JSON text differs from it (json.dumps' own spellings)."""
 
 
-def encode_column(values: Sequence[Any]) -> list[str]:
-    """The JSON text of each value, as ``json.dumps(value)`` writes it."""
-    kinds = {type(v) for v in values}
-    kinds.discard(type(None))
-    if kinds <= {str}:
+_BOOLS = {True: "true", False: "false", None: "null"}
+
+
+def encode_column(values: Sequence[Any], kind: str | None = None) -> list[str]:
+    """The JSON text of each value, as ``json.dumps(value)`` writes it.
+
+    ``kind``: ``"str"`` (str or None), ``"bool"`` (bool or None) or ``"number"`` (int,
+    float, bool or None) when the caller knows it (an Arrow column's type), else found by
+    looking at every value."""
+    if kind is None:
+        kinds = {type(v) for v in values}
+        kinds.discard(type(None))
+        kind = "str" if kinds <= {str} else "number" if kinds <= {float, int, bool} else "other"
+    if kind == "str":
         if len(set(values[:256])) < 64:  # names, experiments, statuses: few distinct values
             cache: dict[Any, str] = {None: "null"}
             return [cache[v] if v in cache else cache.setdefault(v, encode_basestring_ascii(v)) for v in values]
         return [encode_basestring_ascii(v) if v is not None else "null" for v in values]
-    if kinds <= {float, int, bool}:
-        return [_CONSTANTS.get(r, r) for r in map(repr, values)]
+    if kind == "bool":
+        return [_BOOLS[v] for v in values]
+    if kind == "number":
+        out = list(map(repr, values))
+        if any(special in out for special in _CONSTANTS):  # C-speed scans; rare
+            out = [_CONSTANTS.get(r, r) for r in out]
+        return out
     seen: dict[Any, str] = {}
     out = []
     for v in values:  # lists, maps, mixed kinds: json.dumps once per distinct value
@@ -43,11 +57,18 @@ def encode_column(values: Sequence[Any]) -> list[str]:
     return out
 
 
-def json_lines(keys: Sequence[str], columns: Sequence[Sequence[Any]], chunk: int = 8192) -> Iterator[str]:
+def json_lines(
+    keys: Sequence[str],
+    columns: Sequence[Sequence[Any]],
+    chunk: int = 8192,
+    kinds: Sequence[str | None] | None = None,
+) -> Iterator[str]:
     """Blocks of newline-terminated JSON objects ``{key: column[i]}``, ``chunk`` rows at a time
-    (so output starts at once and memory stays bounded by a block of text)."""
+    (so output starts at once and memory stays bounded by a block of text).  ``kinds``: each
+    column's kind where known (:func:`encode_column`)."""
+    kinds = list(kinds) if kinds is not None else [None] * len(columns)
     template = "{" + ", ".join(encode_basestring_ascii(k).replace("%", "%%") + ": %s" for k in keys) + "}"
     n = len(columns[0]) if columns else 0
     for start in range(0, n, chunk):
-        encoded = [encode_column(col[start : start + chunk]) for col in columns]
+        encoded = [encode_column(col[start : start + chunk], kind) for col, kind in zip(columns, kinds)]
         yield "\n".join(map(template.__mod__, zip(*encoded))) + "\n"

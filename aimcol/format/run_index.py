@@ -25,7 +25,7 @@ import pyarrow as pa
 from aimcol.errors import FormatError
 from aimcol.format import index_tables
 from aimcol.format import manifest as manifest_io
-from aimcol.format.arrow_gather import binary_items, keep_rows, strings_equal, take
+from aimcol.format.arrow_gather import binary_items, keep_rows, string_offsets, strings_equal, take
 from aimcol.format.arrow_numpy import to_numpy, valid_mask
 from aimcol.format.change_journal import (
     JOURNAL_MAX_DELTA,
@@ -46,7 +46,7 @@ from aimcol.format.index_tables import (
 )
 from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
-from aimcol.format.segment_names import is_run_name
+from aimcol.format.segment_names import RUN_NAME_BYTES
 
 PERSIST_MIN_CHANGES = 16
 """Rewrite the index file when a refresh re-read at least this many manifests (or runs came
@@ -255,6 +255,25 @@ def _read_records(layout: RepoLayout, hashes: list[str]) -> list[ManifestRecord]
     return records
 
 
+_RUN_NAME_TABLE = np.zeros(256, dtype=np.bool_)
+_RUN_NAME_TABLE[list(RUN_NAME_BYTES)] = True
+
+
+def _all_run_names(column: pa.ChunkedArray) -> bool:
+    """:func:`is_run_name` of every row of a string column, vectorised (100,000 hashes: one
+    regular-expression match each cost 0.18 s of a listing)."""
+    for chunk in column.chunks:
+        if chunk.null_count:
+            return False
+        offsets, data = string_offsets(chunk)
+        lengths = np.diff(offsets)
+        if len(lengths) and (lengths.min() < 1 or lengths.max() > 128):
+            return False
+        if not _RUN_NAME_TABLE[data[offsets[0] : offsets[-1]]].all():
+            return False
+    return True
+
+
 def _builder_running(layout: RepoLayout) -> bool:
     from aimcol.format.index_builder import builder_running
 
@@ -313,7 +332,7 @@ class RunIndex:
             self._journal, self._full_scan_at, self._full_scan_s = None, 0.0, 0.0
         try:
             self._set(runs, seqs)
-            if any(not is_run_name(h) for h in self._hashes):
+            if not _all_run_names(runs.column("hash")):
                 raise ValueError("a run hash that is not a plain name")
         except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, SystemError) as exc:
             self._runs = self._seqs = self._snap = None

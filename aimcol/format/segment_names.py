@@ -25,6 +25,10 @@ def is_run_name(name: object) -> bool:
     return isinstance(name, str) and _RUN_NAME.fullmatch(name) is not None
 
 
+RUN_NAME_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+"""The bytes a run name is made of (:func:`is_run_name`); at most 128 of them."""
+
+
 def check_run_name(name: object) -> str:
     """``name`` if it can name a folder directly inside ``runs/``, else :class:`DamagedRunError`."""
     if not is_run_name(name):
