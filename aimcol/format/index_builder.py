@@ -39,6 +39,8 @@ def start_background_build(layout: RepoLayout) -> subprocess.Popen[bytes] | None
 
     Best effort: a reader goes on with its partial answer whatever happens here.
     """
+    if layout.storage.uri.startswith("memory://"):
+        return None  # another process cannot see this process's memory: its readers finish the build
     if builder_running(layout):
         return None  # the builder takes the lock itself (of two racing starters, one exits at once)
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
