@@ -97,15 +97,17 @@ def test_four_writers_and_a_reader_see_only_clean_prefixes(location, tmp_path):
         _proc(tmp_path, "writer", _writer_cfg(location, pause_after=half, params={"rank": i}), f"w{i}")
         for i in range(4)
     ]
-    reader = _proc(
-        tmp_path,
-        "reader",
-        {"repo": location, "names": NAMES, "iterations": iterations, "writers": 4, "half": half},
-        "reader",
-    )
+    reader = None
     try:
         for writer in writers:
             writer.wait_for(lambda line: line == "W")
+        # started once the writers made the repository: a reader started before could find none
+        reader = _proc(
+            tmp_path,
+            "reader",
+            {"repo": location, "names": NAMES, "iterations": iterations, "writers": 4, "half": half},
+            "reader",
+        )
         reader.wait_for(lambda line: line == "HALF")
         for writer in writers:
             writer.send()
@@ -115,7 +117,7 @@ def test_four_writers_and_a_reader_see_only_clean_prefixes(location, tmp_path):
         reader.send()
         report = json.loads(reader.wait_for(lambda line: line.startswith("REPORT "))[7:])
     finally:
-        for proc in (*writers, reader):
+        for proc in (*writers, *([reader] if reader is not None else [])):
             if proc.popen.poll() is None:
                 proc.popen.kill()
     assert report["errors"] == []
