@@ -97,15 +97,18 @@ def test_four_writers_and_a_reader_see_only_clean_prefixes(location, tmp_path):
         _proc(tmp_path, "writer", _writer_cfg(location, pause_after=half, params={"rank": i}), f"w{i}")
         for i in range(4)
     ]
-    reader = _proc(
-        tmp_path,
-        "reader",
-        {"repo": location, "names": NAMES, "iterations": iterations, "writers": 4, "half": half},
-        "reader",
-    )
+    reader = None
     try:
         for writer in writers:
             writer.wait_for(lambda line: line == "W")
+        # Started once the writers have opened their runs: before that, there may be no
+        # repository at the location yet.
+        reader = _proc(
+            tmp_path,
+            "reader",
+            {"repo": location, "names": NAMES, "iterations": iterations, "writers": 4, "half": half},
+            "reader",
+        )
         reader.wait_for(lambda line: line == "HALF")
         for writer in writers:
             writer.send()
@@ -116,7 +119,7 @@ def test_four_writers_and_a_reader_see_only_clean_prefixes(location, tmp_path):
         report = json.loads(reader.wait_for(lambda line: line.startswith("REPORT "))[7:])
     finally:
         for proc in (*writers, reader):
-            if proc.popen.poll() is None:
+            if proc is not None and proc.popen.poll() is None:
                 proc.popen.kill()
     assert report["errors"] == []
     assert report["active_reads"] > 0 and report["queried"] > 0
