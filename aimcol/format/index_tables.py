@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
+from aimcol.format.last_point import recorded_last_point
 from aimcol.format.param_tree import Path, collect_nodes
 from aimcol.format.storage import ObjectStat
 from aimcol.format.value_kinds import BOOL, FLOAT, INT, STR, kind_of
@@ -142,6 +143,7 @@ def _record_rows(
         "creation_time": float(m["creation_time"]),
         "end_time": _opt_float(m.get("end_time")),
         "exit_status": m.get("exit_status") if isinstance(m.get("exit_status"), str) else None,
+        "last_point_time": recorded_last_point(m),
         "params": msgpack.packb(params, use_bin_type=True),
         "n_seq": len(seqs),
         "m_ino": ino,
@@ -194,6 +196,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "creation_time",
             "end_time",
             "exit_status",
+            "last_point_time",
             "params",
             "n_seq",
             "m_ino",
@@ -250,6 +253,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         "creation_time": arrow_column(props["creation_time"], pa.float64()),
         "end_time": arrow_column(props["end_time"], pa.float64()),
         "exit_status": arrow_column(props["exit_status"], pa.string()),
+        "last_point_time": arrow_column(props["last_point_time"], pa.float64()),
         "params": arrow_column(props["params"], pa.binary()),
         "n_seq": arrow_column(props["n_seq"], pa.int32()),
         "m_ino": arrow_column(props["m_ino"], pa.int64()),
