@@ -83,6 +83,7 @@ class StubSource:
                 "name": [r["name"] for r in rows],
                 "experiment": [r["experiment"] for r in rows],
                 "description": pa.array([r["description"] for r in rows], pa.string()),
+                "notes": pa.array([None] * len(rows), pa.string()),
                 "tags": pa.array([r["tags"] for r in rows], pa.list_(pa.string())),
                 "archived": [r["archived"] for r in rows],
                 "active": [r["active"] for r in rows],

@@ -54,6 +54,14 @@ class RunDetailLoaded(Message):
 
 
 @dataclass
+class RunEdited(Message):
+    """An edit of a run's tags, description or notes was written (or failed: ``problems``)."""
+
+    what: str
+    problems: list[str]
+
+
+@dataclass
 class ArchiveDone(Message):
     archived: bool
     count: int

@@ -151,6 +151,7 @@ class RunDetail:
     params: dict
     sequences: list[SequenceSummary]
     logs: list[str] = field(default_factory=list)  # captured terminal lines
+    notes: str | None = None
 
 
 def param_columns(table: pa.Table) -> list[str]:
@@ -348,6 +349,7 @@ class RepoSource:
             params=run.params,
             sequences=sequences,
             logs=run.get_terminal_logs(),
+            notes=run.notes,
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -362,6 +364,39 @@ class RepoSource:
             except Exception as exc:  # a deleted run, a permission problem: report, carry on
                 problems.append(f"run {run_hash[:8]}: {exc}")
         return problems
+
+    EDITABLE = ("tags", "description", "notes")
+
+    def edit_run(self, run_hash: str, what: str, value) -> list[str]:
+        """Set a run's ``tags`` (a list: the tags it should have), ``description`` or ``notes``
+        (a str; empty clears it); returns what went wrong, one message per problem.
+
+        Through ``Repo.get_run``: a run being written elsewhere gets the edit folded by its
+        writer (the SDK's edit objects), so editing a live run is safe."""
+        if what not in self.EDITABLE:
+            raise ValueError(f"{what!r} cannot be edited here (editable: {', '.join(self.EDITABLE)})")
+        run = self.repo.get_run(run_hash)
+        if run is None:
+            return [f"run {run_hash[:8]} is gone"]
+        try:
+            if what == "tags":
+                wanted, had = list(dict.fromkeys(value)), run.tags
+                for tag in had:
+                    if tag not in wanted:
+                        run.remove_tag(tag)
+                for tag in wanted:
+                    if tag not in had:
+                        run.add_tag(tag)
+            else:
+                setattr(run, what, value or None)
+        except Exception as exc:  # a run deleted meanwhile, a lone surrogate, a read-only folder: report it
+            return [f"run {run_hash[:8]}: {exc}"]
+        return []
+
+
+def parse_tags(text: str) -> list[str]:
+    """``"a, b ,a,"`` → ``["a", "b"]``: comma-separated tags as typed, blanks and repeats dropped."""
+    return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
 
 
 def _as_float(value) -> float | None:

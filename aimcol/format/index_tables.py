@@ -137,6 +137,7 @@ def _record_rows(
         "hash": str(m["hash"]),
         "name": m.get("name"),
         "description": m.get("description"),
+        "notes": m.get("notes"),
         "experiment": m.get("experiment"),
         "tags": [str(t) for t in tags],
         "archived": bool(m.get("archived")),
@@ -152,7 +153,7 @@ def _record_rows(
         "m_ctime_ns": ctime_ns,
         "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
     }
-    for key in ("name", "description", "experiment", "exit_status"):
+    for key in ("name", "description", "notes", "experiment", "exit_status"):
         if props[key] is not None and not isinstance(props[key], str):
             raise TypeError(f"{key} is not a str")
     if not isinstance(params, dict):
@@ -190,6 +191,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "hash",
             "name",
             "description",
+            "notes",
             "experiment",
             "tags",
             "archived",
@@ -247,6 +249,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         "hash": arrow_column(props["hash"], pa.string()),
         "name": arrow_column(props["name"], pa.string()),
         "description": arrow_column(props["description"], pa.string()),
+        "notes": arrow_column(props["notes"], pa.string()),
         "experiment": arrow_column(props["experiment"], pa.string()),
         "tags": arrow_column(props["tags"], pa.list_(pa.string())),
         "archived": arrow_column(props["archived"], pa.bool_()),

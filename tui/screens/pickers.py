@@ -109,3 +109,41 @@ class TextPrompt(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class NotesEditor(ModalScreen[str | None]):
+    """Several lines of text (a run's notes); ctrl+s returns them, escape returns ``None``."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="NotesEditor") + "NotesEditor TextArea { height: 12; }"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel", priority=True),
+    ]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea
+
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label("ctrl+s saves · escape cancels", classes="dialog-hint")
+            yield TextArea(self.value, soft_wrap=True, tab_behavior="indent")
+
+    def on_mount(self) -> None:
+        from textual.widgets import TextArea
+
+        area = self.query_one(TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+
+    def action_save(self) -> None:
+        from textual.widgets import TextArea
+
+        self.dismiss(self.query_one(TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
