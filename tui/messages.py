@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from textual.message import Message
 
+from aimcol.tui.metric_axis import XMetricPoints
 from aimcol.tui.repo_source import RunDetail, SeriesResult
 
 
@@ -45,6 +46,13 @@ class SeriesLoaded(Message):
     query: str
     result: SeriesResult
     live: bool = False
+
+
+@dataclass
+class AxisMetricLoaded(Message):
+    """The points of the metric chosen as the metrics explorer's x axis."""
+
+    points: XMetricPoints
 
 
 @dataclass
