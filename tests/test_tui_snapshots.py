@@ -267,6 +267,19 @@ def test_run_detail_screen(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_params_view(snap_compare, size):
+    """``P``: the 12 runs the runs screen shows, by lr, batch size and optimizer, then the train
+    loss' last/min/max with bars (sorted by last, ascending) and its curve."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("P")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
 def test_help_screen(snap_compare):
     async def run_before(pilot):
         await settle(pilot)

@@ -68,9 +68,12 @@ class AimcolApp(App):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        title = {"RunsScreen": "runs", "MetricsScreen": "metrics", "RunDetailScreen": "run"}.get(
-            type(self.screen).__name__, type(self.screen).__name__
-        )
+        title = {
+            "RunsScreen": "runs",
+            "MetricsScreen": "metrics",
+            "RunDetailScreen": "run",
+            "ParamsScreen": "params",
+        }.get(type(self.screen).__name__, type(self.screen).__name__)
         self.push_screen(HelpScreen(self.screen, title))
 
 

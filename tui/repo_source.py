@@ -421,6 +421,11 @@ def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[Metri
 
 def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa.Array:
     """The last value of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
+    return metric_values(sequences, key, run_hashes, "last")
+
+
+def metric_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array, stat: str) -> pa.Array:
+    """``stat`` (``last``, ``min`` or ``max``) of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
     rows = np.flatnonzero(
         strings_equal(sequences.column("name"), key.name) & strings_equal(sequences.column("context"), key.context)
     )
@@ -430,5 +435,5 @@ def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa
     index = np.fromiter((row_of.get(h, -1) for h in run_hashes.to_pylist()), dtype=np.int64, count=len(run_hashes))
     found = index >= 0
     index = np.where(found, index, 0)
-    last = sequences.column("last")
-    return numpy_column(column_numpy(last, np.nan)[index], found & column_valid(last)[index])
+    values = sequences.column(stat)
+    return numpy_column(column_numpy(values, np.nan)[index], found & column_valid(values)[index])

@@ -58,6 +58,7 @@ class RunsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("c", "choose_columns", "Columns"),
         Binding("m", "metrics", "Metrics", show=False),
+        Binding("P", "params_view", "Params"),
         Binding("a", "archive", "Archive", show=False),
         Binding("A", "toggle_archived", "Show archived", show=False),
         Binding("x", "clear_marks", "Clear marks", show=False),
@@ -356,6 +357,18 @@ class RunsScreen(Screen):
             self.notify("no run to plot: the filter shows none", severity="warning", timeout=3)
             return
         self.app.push_screen(MetricsScreen(query=key.query() if key else "", run_hashes=shown))
+
+    def action_params_view(self) -> None:
+        """The runs the filter shows, side by side by params and the plotted metric (``ParamsScreen``)."""
+        from aimcol.tui.screens.params import ParamsScreen
+
+        shown = self.table.hashes_in_view_order()
+        if not shown or self.runs is None:
+            self.notify("no run to compare: the filter shows none", severity="warning", timeout=3)
+            return
+        row_of = {h: i for i, h in enumerate(self.runs.column("run").to_pylist())}
+        runs = take_rows(self.runs, np.array([row_of[h] for h in shown], dtype=np.int64))
+        self.app.push_screen(ParamsScreen(runs, self.sequences, self.plot_metric_key()))
 
     def action_choose_columns(self) -> None:
         from aimcol.tui.screens.pickers import ColumnPicker

@@ -1,0 +1,145 @@
+"""The params view (``P`` on the runs screen): the filtered runs by the params that differ, a
+metric's last/min/max with bars and its curve; sorted from the keyboard."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+import pytest
+
+from aimcol.tui.params_view import (
+    Bounds,
+    ParamsColumn,
+    bar,
+    build_columns,
+    cell_text,
+    column_bounds,
+    differing_params,
+    sort_order,
+)
+from aimcol.tui.repo_source import MetricKey
+
+
+def test_sort_order_keeps_missing_values_last_both_ways():
+    values = [0.3, None, 0.1, math.nan, 0.2]
+    assert sort_order(values, descending=False) == [2, 4, 0, 1, 3]
+    assert sort_order(values, descending=True) == [0, 4, 2, 1, 3]
+    assert sort_order(["sgd", "adam", None, 3], descending=False) == [3, 1, 0, 2]  # numbers, then text
+
+
+def test_bars_scale_to_the_column_range():
+    unit = Bounds(0.0, 1.0)
+    assert bar(0.0, unit) == "▏   "  # the smallest still shows
+    assert bar(1.0, unit) == "████"
+    assert bar(0.5, unit) == "██  "
+    assert bar(None, unit) == bar("adam", unit) == "    "
+
+
+def test_columns_are_the_differing_params_then_the_metric():
+    runs = pa.table(
+        {
+            "run": ["a", "b"],
+            "name": ["x", "y"],
+            "hparams.lr": [0.1, 0.01],
+            "hparams.seed": [1, 1],
+            "hparams.opt": ["adam", "sgd"],
+        }
+    )
+    sequences = pa.table(
+        {
+            "run": ["b", "a"],
+            "name": ["loss", "loss"],
+            "context": ["{}", "{}"],
+            "last": [0.5, 0.2],
+            "min": [0.4, 0.1],
+            "max": [2.0, 2.5],
+        }
+    )
+    assert differing_params(runs) == ["hparams.lr", "hparams.opt"]
+    columns = build_columns(runs, sequences, MetricKey("loss"), differing_params(runs))
+    assert [c.label for c in columns] == ["loss.last", "hparams.lr", "hparams.opt", "loss.min", "loss.max"]
+    assert columns[0].values == [0.2, 0.5]  # in the runs' order, not the sequences'
+    bounds = column_bounds(columns)
+    assert bounds[2] is None and bounds[0] == Bounds(0.2, 0.5)
+    assert cell_text(columns[0], 1, bounds[0]) == "████ 0.5"
+    assert cell_text(columns[2], 0, bounds[2]) == "adam"
+
+
+def test_bars_of_values_spanning_decades_are_log_scaled():
+    column = ParamsColumn("param:lr", "lr", [1e-4, 1e-3, 1e-2, None])
+    bounds = column.bounds()
+    assert bounds == Bounds(1e-4, 1e-2, log=True)
+    assert [bar(v, bounds) for v in column.values] == ["▏   ", "██  ", "████", "    "]
+
+
+pytest.importorskip("textual")
+
+from tui_support import make_app, run_async, settle, wait_for, write_run  # noqa: E402
+
+from aimcol import Repo  # noqa: E402
+from aimcol.tui.screens.params import ParamsScreen  # noqa: E402
+from aimcol.tui.screens.pickers import OptionPicker  # noqa: E402
+from aimcol.tui.screens.run_detail import RunDetailScreen  # noqa: E402
+
+RUNS = [  # name, lr, final loss
+    ("r-slow", 0.001, 0.9),
+    ("r-mid", 0.01, 0.4),
+    ("r-fast", 0.1, 0.2),
+    ("r-wild", 1.0, 1.5),
+]
+
+
+def _rows(screen: ParamsScreen) -> list[str]:
+    table = screen.table
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+@run_async
+async def test_params_view_compares_the_filtered_runs_and_sorts(tmp_path):
+    path = str(tmp_path)
+    Repo(path, init=True)
+    for name, lr, final in RUNS:
+        write_run(path, name, "exp", lr, 32, "adam", [], final).close()
+    app = make_app(path)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"run.hparams.lr < 0.5", "enter")  # the filter hides r-wild
+        await settle(pilot)
+        await pilot.press("P")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ParamsScreen)
+        await wait_for(pilot, lambda: not screen.load_pending and screen.curves, what="the curves")
+        # only lr differs (batch size and optimizer are the same in every run); the metric follows
+        assert screen.column_keys == ["run", "metric:last", "curve", "param:hparams.lr", "metric:min", "metric:max"]
+        assert "loss" in screen.key.label
+        assert _rows(screen) == ["r-fast", "r-mid", "r-slow"]  # by the loss' last value, ascending
+        status = str(screen.query_one("#params-status").render())
+        assert "3 runs" in status and "1 of 3 params differ" in status and "sorted by loss:train.last ↑" in status
+        assert len(screen.curves) == 3 and all(screen.curves.values())
+
+        await pilot.press("right", "right", "right")  # to the lr column
+        await pilot.press("s")
+        assert _rows(screen) == ["r-slow", "r-mid", "r-fast"]
+        await pilot.press("s")  # again: descending
+        assert _rows(screen) == ["r-fast", "r-mid", "r-slow"]
+        assert "sorted by hparams.lr ↓" in str(screen.query_one("#params-status").render())
+
+        await pilot.press("c")  # every param, not only those that differ
+        assert "param:hparams.batch_size" in screen.column_keys and "param:hparams.optimizer" in screen.column_keys
+        await pilot.press("c")
+
+        await pilot.press("n")
+        assert isinstance(app.screen, OptionPicker)
+        options = app.screen.query_one("OptionList")
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert "accuracy subset=train" in labels
+        await pilot.press("home", "enter")  # the first: accuracy
+        await wait_for(pilot, lambda: not screen.load_pending, what="the new metric")
+        assert screen.key.name == "accuracy"
+        assert [str(c.label).split()[0] for c in screen.table.columns.values()][1] == "accuracy:train.last"
+
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RunDetailScreen) and app.screen.run_hash == screen.current_hash()
