@@ -219,6 +219,15 @@ def _aggregated_curves(
     return CurvesReady(bands + lines, legend, settings, band_panels + line_panels, lines_at)
 
 
+def view_settings(saved: dict, *, split: bool = False) -> PlotSettings:
+    """Chart settings from a saved view's (unknown keys ignored; the rest default)."""
+    settings = PlotSettings(split=split)
+    for key, value in saved.items():
+        if hasattr(settings, key):
+            setattr(settings, key, value)
+    return settings
+
+
 def value_at(curve: PlotSeries, x: float, log_y: bool = False) -> float | None:
     """The curve's value at ``x``: its last point at or before ``x`` (None before its first)."""
     index = int(np.searchsorted(curve.x, x, side="right")) - 1
@@ -251,6 +260,7 @@ class MetricsScreen(Screen):
         Binding("s", "toggle_split", "Subplots"),
         Binding("w", "toggle_smoother", "EMA / moving average", show=False),
         Binding("v", "save_view", "Save view", show=False),
+        Binding("V", "pick_view", "Saved views", show=False),
         Binding("o", "toggle_outliers", "Clip outliers", show=False),
         Binding("left_square_bracket", "cursor(-1)", "Cursor left", show=False),
         Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
@@ -292,10 +302,7 @@ class MetricsScreen(Screen):
         self.query_text = query
         self.run_hashes = list(run_hashes) if run_hashes is not None else None
         self.metric_keys = metric_keys
-        self.settings = PlotSettings(split=split)
-        for key, value in (settings or {}).items():  # a saved view's settings
-            if hasattr(self.settings, key):
-                setattr(self.settings, key, value)
+        self.settings = view_settings(settings or {}, split=split)
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
@@ -675,6 +682,24 @@ class MetricsScreen(Screen):
             self.notify(f"saved view {name.strip()!r}: aimcol tui --view {name.strip()}", timeout=4)
 
         self.app.push_screen(TextPrompt("Save this view as", "", "a name; aimcol tui --view NAME opens it"), save)
+
+    def action_pick_view(self) -> None:
+        """List the saved views: enter replaces this chart's query and settings with one, d deletes."""
+        from aimcol.tui.screens.pickers import ViewPicker
+
+        self.app.push_screen(ViewPicker(self.app.views), self.open_view)
+
+    def open_view(self, name: str | None) -> None:
+        view = self.app.views.get(name) if name else None
+        if view is None:
+            return
+        self.settings = view_settings(view["settings"])
+        self.cursor_x = None
+        self.x_metric = None
+        self.query_text = view["query"]
+        self.query_bar.value = view["query"]
+        self.notify(f"view {name!r}", timeout=2)
+        self.load()
 
     def action_toggle_split(self) -> None:
         """One chart per metric name (loss and lr each on their own y axis) or one chart for all."""

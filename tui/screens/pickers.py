@@ -147,3 +147,72 @@ class NotesEditor(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ViewPicker(ModalScreen[str | None]):
+    """The saved views of the metrics explorer: enter returns the highlighted name (to open it),
+    ``d`` deletes it, escape returns ``None``."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ViewPicker")
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("d,delete", "delete", "Delete view"),
+    ]
+
+    def __init__(self, views) -> None:
+        super().__init__()
+        self.views = views  # aimcol.tui.saved_views.SavedViews
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Saved views", classes="dialog-title")
+            yield Label("enter opens · d deletes · escape closes", classes="dialog-hint")
+            yield OptionList(*self._options())
+            yield Label("no saved views yet: v on the metrics screen saves one", id="no-views", classes="dialog-hint")
+
+    def _options(self) -> list[Option]:
+        from rich.text import Text
+
+        options = []
+        for name in self.views.names():
+            view = self.views.get(name) or {"query": "", "settings": {}}
+            prompt = Text(name, style="bold")
+            prompt.append(f"  {view['query'] or 'every metric'}", style="dim")
+            x_axis = view["settings"].get("x_axis")
+            if x_axis and x_axis != "step":
+                prompt.append(f" · x={x_axis}", style="dim")
+            options.append(Option(prompt, id=name))
+        return options
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        empty = self.query_one(OptionList).option_count == 0
+        self.query_one("#no-views").display = empty
+        self.query_one(OptionList).display = not empty
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_delete(self) -> None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is None:
+            return
+        name = option_list.get_option_at_index(option_list.highlighted).id
+        try:
+            self.views.delete(name)
+        except OSError as exc:
+            self.notify(f"cannot delete the view: {exc}", severity="error")
+            return
+        index = option_list.highlighted
+        option_list.clear_options()
+        option_list.add_options(self._options())
+        if option_list.option_count:
+            option_list.highlighted = min(index, option_list.option_count - 1)
+        self._show_empty()
+        self.notify(f"deleted view {name!r}", timeout=3)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -59,6 +59,7 @@ class RunsScreen(Screen):
         Binding("c", "choose_columns", "Columns"),
         Binding("m", "metrics", "Metrics", show=False),
         Binding("P", "params_view", "Params"),
+        Binding("V", "pick_view", "Saved views", show=False),
         Binding("a", "archive", "Archive", show=False),
         Binding("A", "toggle_archived", "Show archived", show=False),
         Binding("x", "clear_marks", "Clear marks", show=False),
@@ -357,6 +358,18 @@ class RunsScreen(Screen):
             self.notify("no run to plot: the filter shows none", severity="warning", timeout=3)
             return
         self.app.push_screen(MetricsScreen(query=key.query() if key else "", run_hashes=shown))
+
+    def action_pick_view(self) -> None:
+        """Open the metrics explorer on a saved view (``V``), or delete views."""
+        from aimcol.tui.screens.metrics import MetricsScreen
+        from aimcol.tui.screens.pickers import ViewPicker
+
+        def open_view(name: str | None) -> None:
+            view = self.app.views.get(name) if name else None
+            if view is not None:
+                self.app.push_screen(MetricsScreen(query=view["query"], settings=view["settings"]))
+
+        self.app.push_screen(ViewPicker(self.app.views), open_view)
 
     def action_params_view(self) -> None:
         """The runs the filter shows, side by side by params and the plotted metric (``ParamsScreen``)."""
