@@ -280,6 +280,21 @@ def test_params_view(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_run_notes_editor(snap_compare, size):
+    """``n`` on a run page: the notes dialog (styled from aimcol.tcss like every dialog) with text typed."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("n", *"lr too high", "enter", *"retry with 3e-4")
+        pilot.app.screen.query_one("TextArea").cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
 def test_help_screen(snap_compare):
     async def run_before(pilot):
         await settle(pilot)

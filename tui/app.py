@@ -26,10 +26,7 @@ class AimcolApp(App):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
-    CSS = """
-    Screen { background: $background; }
-    Footer { height: 1; }
-    """
+    CSS_PATH = "aimcol.tcss"  # every style of the app, its widgets and screens (package data)
 
     def __init__(
         self,

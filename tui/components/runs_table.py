@@ -99,25 +99,6 @@ class RunsTable(ScrollView, can_focus=True):
         "runs-table--archived",
     }
 
-    DEFAULT_CSS = """
-    RunsTable {
-        height: 1fr;
-        overflow-x: hidden;
-        scrollbar-size-vertical: 1;
-    }
-    RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $text; }
-    RunsTable > .runs-table--header-cursor { text-style: bold reverse; background: $panel; color: $accent; }
-    RunsTable > .runs-table--cursor { background: $surface-lighten-2; }
-    RunsTable:focus > .runs-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
-    RunsTable > .runs-table--mark { color: $accent; text-style: bold; }
-    RunsTable > .runs-table--active { color: $success; text-style: bold; }
-    RunsTable > .runs-table--crashed { color: $error; text-style: bold; }
-    RunsTable > .runs-table--finished { }
-    RunsTable > .runs-table--failed { color: $error; }
-    RunsTable > .runs-table--interrupted { color: $warning; }
-    RunsTable > .runs-table--archived { text-style: italic dim; }
-    """
-
     BINDINGS = [
         Binding("up,k", "cursor_up", "Up", show=False),
         Binding("down,j", "cursor_down", "Down", show=False),

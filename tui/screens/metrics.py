@@ -280,15 +280,6 @@ class MetricsScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    DEFAULT_CSS = """
-    MetricsScreen #metrics-status { height: 1; background: $panel; color: $text; padding: 0 1; }
-    MetricsScreen #legend { height: auto; max-height: 35%; }
-    MetricsScreen #legend.-hidden { display: none; }
-    MetricsScreen BraillePlot { padding: 0 1 0 0; }
-    MetricsScreen #plots { height: 1fr; }
-    MetricsScreen BraillePlot.-titled { border-top: solid $panel-lighten-2; border-title-align: left; }
-    """
-
     def __init__(
         self,
         query: str = "",

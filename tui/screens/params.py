@@ -36,11 +36,6 @@ class ParamsScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    DEFAULT_CSS = """
-    ParamsScreen #params-status { height: 1; background: $panel; color: $text; padding: 0 1; }
-    ParamsScreen #params-table { height: 1fr; }
-    """
-
     def __init__(self, runs: pa.Table, sequences: pa.Table | None = None, key: MetricKey | None = None) -> None:
         super().__init__()
         self.runs = runs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -9,22 +11,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, SelectionList
 from textual.widgets.option_list import Option
 
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{
-    width: 70%; max-width: 90; min-width: 40; height: auto; max-height: 90%;
-    border: round $accent; background: $surface; padding: 0 1;
-}}
-{name} .dialog-title {{ text-style: bold; color: $accent; }}
-{name} .dialog-hint {{ color: $text-muted; }}
-{name} SelectionList, {name} OptionList {{ height: auto; max-height: 30; border: none; }}
-"""
+ResultType = TypeVar("ResultType")
 
 
-class ColumnPicker(ModalScreen[list[str] | None]):
+class Dialog(ModalScreen[ResultType]):
+    """A small centred box over the screen; styled in ``aimcol.tcss`` by this type, so every
+    dialog below looks alike."""
+
+
+class ColumnPicker(Dialog[list[str] | None]):
     """Checkboxes over ``(label, value, shown)``; enter applies, escape cancels."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ColumnPicker")
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "apply", "Apply", priority=True),
@@ -51,10 +48,9 @@ class ColumnPicker(ModalScreen[list[str] | None]):
         self.dismiss(None)
 
 
-class OptionPicker(ModalScreen[str | None]):
+class OptionPicker(Dialog[str | None]):
     """Pick one of ``(label, value)``; returns the value, or ``None`` on escape."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="OptionPicker")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None) -> None:
@@ -82,10 +78,9 @@ class OptionPicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(Dialog[str | None]):
     """One line of text; enter returns it, escape returns ``None``."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="TextPrompt")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", hint: str = "") -> None:
@@ -111,10 +106,9 @@ class TextPrompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class NotesEditor(ModalScreen[str | None]):
+class NotesEditor(Dialog[str | None]):
     """Several lines of text (a run's notes); ctrl+s returns them, escape returns ``None``."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="NotesEditor") + "NotesEditor TextArea { height: 12; }"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("escape", "cancel", "Cancel", priority=True),
@@ -149,11 +143,10 @@ class NotesEditor(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ViewPicker(ModalScreen[str | None]):
+class ViewPicker(Dialog[str | None]):
     """The saved views of the metrics explorer: enter returns the highlighted name (to open it),
     ``d`` deletes it, escape returns ``None``."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ViewPicker")
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("d,delete", "delete", "Delete view"),

@@ -43,18 +43,6 @@ class RunDetailScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    DEFAULT_CSS = """
-    RunDetailScreen #detail-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
-    RunDetailScreen TabPane { padding: 0; }
-    RunDetailScreen #overview { padding: 0 1; }
-    RunDetailScreen Tree { height: 1fr; }
-    RunDetailScreen #sequences { height: 1fr; }
-    RunDetailScreen #logs-search { margin: 0 0 0 0; }
-    RunDetailScreen #logs-view { height: 1fr; }
-    RunDetailScreen #system-charts { height: 1fr; }
-    RunDetailScreen BraillePlot.system-chart { height: 8; min-height: 6; border-top: solid $panel-lighten-2; }
-    """
-
     def __init__(self, run_hash: str) -> None:
         super().__init__()
         self.run_hash = run_hash

@@ -67,10 +67,6 @@ class RunsScreen(Screen):
         Binding("escape", "focus_table", "Back to table", show=False),
     ]
 
-    DEFAULT_CSS = """
-    RunsScreen #runs-status { height: 1; background: $panel; color: $text; padding: 0 1; }
-    """
-
     def __init__(self) -> None:
         super().__init__()
         self.query_text = ""
