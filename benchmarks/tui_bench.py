@@ -14,6 +14,9 @@
 * **grouped redraw**: the same 100 series in 4 groups, each drawn as a mean line with a
   min-max band (``aimcol.tui.aggregate``, what ``a`` on the metrics screen does): time to
   aggregate every group and rasterise, at 80x24 and 160x48.  Target: under 200 ms.
+  Also timed through the explorer's own path (``build_curves`` of the metrics screen, from
+  100 loaded series grouped by a param, with its x/y preparation, then the rasterising):
+  "explorer path".
 
 Prints one line per figure (median of the repetitions, with min and max).
 """
@@ -240,6 +243,37 @@ def plot_redraw(repeat: int, n_series: int = 100, n_points: int = 100_000) -> di
                     plot.build_lines(plot.size.width, plot.size.height)
                     times.append(time.perf_counter() - t)
                 figures[f"{size[0]}x{size[1]} grouped, 4 mean lines + min-max bands"] = times
+                times = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    ready = build_curves(loaded, settings, CurveCache())
+                    plot.set_curves(ready.curves)
+                    plot.build_lines(plot.size.width, plot.size.height)
+                    times.append(time.perf_counter() - t)
+                assert len(ready.curves) == 8  # 4 bands, 4 lines
+                figures[f"{size[0]}x{size[1]} grouped by a param, explorer path (build_curves)"] = times
+
+    from aimcol.tui.repo_source import SeriesData
+    from aimcol.tui.screens.metrics import CurveCache, PlotSettings, build_curves
+
+    steps = np.arange(n_points, dtype=np.int64)
+    loaded = [
+        SeriesData(
+            run_hash=f"{i:024x}",
+            run_name=f"run-{i}",
+            experiment="bench",
+            status="finished",
+            params={"hparams.group": i % 4},
+            name="loss",
+            context={},
+            step=steps,
+            value=v,
+            epoch=np.full(n_points, np.nan),
+            time=x,
+        )
+        for i, v in enumerate(values)
+    ]
+    settings = PlotSettings(group_by="param:hparams.group", aggregate="mean+minmax")
 
     asyncio.run(main())
     asyncio.run(grouped())
