@@ -8,24 +8,9 @@ import math
 import pyarrow as pa
 import pytest
 
-from aimcol.tui.params_view import (
-    Bounds,
-    ParamsColumn,
-    bar,
-    build_columns,
-    cell_text,
-    column_bounds,
-    differing_params,
-    sort_order,
-)
+from aimcol.tui.cell_bars import Bounds, bar, bar_cell, column_bounds
+from aimcol.tui.params_view import build_table, differing_params
 from aimcol.tui.repo_source import MetricKey
-
-
-def test_sort_order_keeps_missing_values_last_both_ways():
-    values = [0.3, None, 0.1, math.nan, 0.2]
-    assert sort_order(values, descending=False) == [2, 4, 0, 1, 3]
-    assert sort_order(values, descending=True) == [0, 4, 2, 1, 3]
-    assert sort_order(["sgd", "adam", None, 3], descending=False) == [3, 1, 0, 2]  # numbers, then text
 
 
 def test_bars_scale_to_the_column_range():
@@ -33,14 +18,24 @@ def test_bars_scale_to_the_column_range():
     assert bar(0.0, unit) == "▏   "  # the smallest still shows
     assert bar(1.0, unit) == "████"
     assert bar(0.5, unit) == "██  "
-    assert bar(None, unit) == bar("adam", unit) == "    "
+    assert bar(None, unit) == bar("adam", unit) == bar(float("nan"), unit) == "    "
+    assert bar_cell(0.5, unit) == "██   0.5" and bar_cell(None, unit) == ""
 
 
-def test_columns_are_the_differing_params_then_the_metric():
+def test_bars_of_values_spanning_decades_are_log_scaled():
+    column = pa.array([1e-4, 1e-3, 1e-2, None])
+    bounds = column_bounds(column)
+    assert bounds == Bounds(1e-4, 1e-2, log=True)
+    assert [bar(v, bounds) for v in column.to_pylist()] == ["▏   ", "██  ", "████", "    "]
+    assert column_bounds(pa.array([0.0, 0.5, math.nan])) == Bounds(0.0, 0.5)  # zero: linear
+    assert column_bounds(pa.array(["adam", "sgd"])) is None
+
+
+def test_table_is_the_metric_then_the_differing_params():
     runs = pa.table(
         {
             "run": ["a", "b"],
-            "name": ["x", "y"],
+            "name": ["x", None],
             "hparams.lr": [0.1, 0.01],
             "hparams.seed": [1, 1],
             "hparams.opt": ["adam", "sgd"],
@@ -57,20 +52,21 @@ def test_columns_are_the_differing_params_then_the_metric():
         }
     )
     assert differing_params(runs) == ["hparams.lr", "hparams.opt"]
-    columns = build_columns(runs, sequences, MetricKey("loss"), differing_params(runs))
-    assert [c.label for c in columns] == ["loss.last", "hparams.lr", "hparams.opt", "loss.min", "loss.max"]
-    assert columns[0].values == [0.2, 0.5]  # in the runs' order, not the sequences'
-    bounds = column_bounds(columns)
-    assert bounds[2] is None and bounds[0] == Bounds(0.2, 0.5)
-    assert cell_text(columns[0], 1, bounds[0]) == "████ 0.5"
-    assert cell_text(columns[2], 0, bounds[2]) == "adam"
-
-
-def test_bars_of_values_spanning_decades_are_log_scaled():
-    column = ParamsColumn("param:lr", "lr", [1e-4, 1e-3, 1e-2, None])
-    bounds = column.bounds()
-    assert bounds == Bounds(1e-4, 1e-2, log=True)
-    assert [bar(v, bounds) for v in column.values] == ["▏   ", "██  ", "████", "    "]
+    table = build_table(runs, sequences, MetricKey("loss"), differing_params(runs), {"a": "▇▅▂"})
+    assert table.column_names == [
+        "run",
+        "name",
+        "metric:last",
+        "curve",
+        "hparams.lr",
+        "hparams.opt",
+        "metric:min",
+        "metric:max",
+    ]
+    assert table.column("metric:last").to_pylist() == [0.2, 0.5]  # in the runs' order, not the sequences'
+    assert table.column("curve").to_pylist() == ["▇▅▂", ""]
+    assert table.column("name").to_pylist() == ["x", "b"]  # a run without a name: its short hash
+    assert build_table(runs, None, None, ["hparams.lr"], {}).column_names == ["run", "name", "hparams.lr"]
 
 
 pytest.importorskip("textual")
@@ -91,8 +87,7 @@ RUNS = [  # name, lr, final loss
 
 
 def _rows(screen: ParamsScreen) -> list[str]:
-    table = screen.table
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    return screen.row_names()
 
 
 @run_async
@@ -112,14 +107,14 @@ async def test_params_view_compares_the_filtered_runs_and_sorts(tmp_path):
         assert isinstance(screen, ParamsScreen)
         await wait_for(pilot, lambda: not screen.load_pending and screen.curves, what="the curves")
         # only lr differs (batch size and optimizer are the same in every run); the metric follows
-        assert screen.column_keys == ["run", "metric:last", "curve", "param:hparams.lr", "metric:min", "metric:max"]
+        assert screen.column_keys == ["name", "metric:last", "curve", "hparams.lr", "metric:min", "metric:max"]
         assert "loss" in screen.key.label
         assert _rows(screen) == ["r-fast", "r-mid", "r-slow"]  # by the loss' last value, ascending
         status = str(screen.query_one("#params-status").render())
         assert "3 runs" in status and "1 of 3 params differ" in status and "sorted by loss:train.last ↑" in status
         assert len(screen.curves) == 3 and all(screen.curves.values())
 
-        await pilot.press("right", "right", "right")  # to the lr column
+        await pilot.press("right", "right")  # from the metric's column to lr
         await pilot.press("s")
         assert _rows(screen) == ["r-slow", "r-mid", "r-fast"]
         await pilot.press("s")  # again: descending
@@ -127,7 +122,7 @@ async def test_params_view_compares_the_filtered_runs_and_sorts(tmp_path):
         assert "sorted by hparams.lr ↓" in str(screen.query_one("#params-status").render())
 
         await pilot.press("c")  # every param, not only those that differ
-        assert "param:hparams.batch_size" in screen.column_keys and "param:hparams.optimizer" in screen.column_keys
+        assert "hparams.batch_size" in screen.column_keys and "hparams.optimizer" in screen.column_keys
         await pilot.press("c")
 
         await pilot.press("n")
@@ -138,7 +133,7 @@ async def test_params_view_compares_the_filtered_runs_and_sorts(tmp_path):
         await pilot.press("home", "enter")  # the first: accuracy
         await wait_for(pilot, lambda: not screen.load_pending, what="the new metric")
         assert screen.key.name == "accuracy"
-        assert [str(c.label).split()[0] for c in screen.table.columns.values()][1] == "accuracy:train.last"
+        assert [c.label for c in screen.table.columns][1] == "accuracy:train.last"
 
         await pilot.press("enter")
         await settle(pilot)

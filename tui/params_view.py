@@ -1,129 +1,66 @@
-"""The params view's table, without Textual: one row per run, a column per param that differs
-between the runs, then a metric's ``last``/``min``/``max`` and its curve.
+"""The params view's table, without Textual: one row per run, the chosen metric's last value
+and curve, a column per param that differs between the runs, then the metric's min and max.
 
-Numeric cells carry a bar (``▏`` … ``█``) scaled to their column's range (on a log scale when
-the values are positive and span two decades or more, as learning rates do), so a column
-reads like a sparkline down the runs and, sorted by the metric, shows which params move
-with it.  Sorting puts missing values last in both directions.
+The table is an Arrow table drawn by :class:`~aimcol.tui.components.runs_table.RunsTable`
+(only the rows on screen are formatted, so 10,000 runs cost what 20 do; sorting puts
+missing values last in both directions).  Numeric cells carry a bar (:mod:`aimcol.tui.cell_bars`),
+so a column reads like a sparkline down the runs and, sorted by the metric, shows which
+params move with it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pyarrow as pa
 
-from aimcol.tui.formatting import format_number, format_value
+from aimcol.tui.formatting import format_value
 from aimcol.tui.repo_source import MetricKey, metric_values, param_columns
 
-METRIC_STATS = ("last", "min", "max")
-BAR_WIDTH = 4
-LOG_SPAN = 100.0
-"""A positive column whose largest value is this many times its smallest gets log-scaled bars."""
-_EIGHTHS = " ▏▎▍▌▋▊▉█"
+CURVE = "curve"
 
 
-@dataclass
-class ParamsColumn:
-    key: str  # "param:<dotted>", "metric:<stat>"
-    label: str
-    values: list  # one per row: a number, a str, a bool or None
-
-    @property
-    def numeric(self) -> bool:
-        return any(_number(v) is not None for v in self.values) and all(
-            v is None or _number(v) is not None for v in self.values
-        )
-
-    def bounds(self) -> Bounds | None:
-        """The range its bars scale to (None: not a numeric column)."""
-        numbers = [n for n in map(_number, self.values) if n is not None]
-        if not self.numeric or not numbers:
-            return None
-        lo, hi = min(numbers), max(numbers)
-        return Bounds(lo, hi, log=lo > 0 and hi / lo >= LOG_SPAN)
-
-
-@dataclass(frozen=True)
-class Bounds:
-    lo: float
-    hi: float
-    log: bool = False
-
-    def share(self, value: float) -> float:
-        """Where ``value`` lies between ``lo`` (0) and ``hi`` (1)."""
-        if self.hi <= self.lo:
-            return 1.0
-        if self.log:
-            return math.log10(value / self.lo) / math.log10(self.hi / self.lo)
-        return (value - self.lo) / (self.hi - self.lo)
-
-
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
+def _distinct(values: list) -> int:
+    values = [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+    try:
+        return len(set(values))
+    except TypeError:  # unhashable cells: compare their text
+        return len({format_value(v) for v in values})
 
 
 def differing_params(runs: pa.Table) -> list[str]:
     """The param columns whose values differ between the rows (all of them when none differ)."""
     params = param_columns(runs)
-    differing = [p for p in params if len({format_value(v) for v in runs.column(p).to_pylist()}) > 1]
+    differing = [p for p in params if _distinct(runs.column(p).to_pylist()) > 1]
     return differing or params
 
 
-def build_columns(
-    runs: pa.Table, sequences: pa.Table | None, key: MetricKey | None, params: list[str]
-) -> list[ParamsColumn]:
-    """``<metric>.last`` of ``key``, the param columns, then ``<metric>.min/max`` (the metric's
-    columns when ``key`` is given and the sequences are known): the outcome first, so it stays
-    in sight on a narrow terminal."""
-    params_columns = [ParamsColumn(f"param:{p}", p, runs.column(p).to_pylist()) for p in params]
-    if key is None or sequences is None:
-        return params_columns
+def metric_column(stat: str) -> str:
+    return f"metric:{stat}"
+
+
+def build_table(
+    runs: pa.Table, sequences: pa.Table | None, key: MetricKey | None, params: list[str], curves: dict[str, str]
+) -> pa.Table:
+    """``run``, ``name``, then (with a metric) ``metric:last`` and ``curve``, the ``params``,
+    ``metric:min``, ``metric:max``: the outcome first, so it stays in sight on a narrow terminal."""
     hashes = runs.column("run")
-    stats = [
-        ParamsColumn(
-            f"metric:{stat}", f"{key.short_label}.{stat}", metric_values(sequences, key, hashes, stat).to_pylist()
-        )
-        for stat in METRIC_STATS
-    ]
-    return [stats[0], *params_columns, *stats[1:]]
+    names = [n or h[:8] for n, h in zip(runs.column("name").to_pylist(), hashes.to_pylist())]
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {"run": hashes, "name": pa.array(names, pa.string())}
+    with_metric = key is not None and sequences is not None
+    if with_metric:
+        columns[metric_column("last")] = metric_values(sequences, key, hashes, "last")
+        columns[CURVE] = pa.array([curves.get(h, "") for h in hashes.to_pylist()], pa.string())
+    for p in params:
+        columns[p] = runs.column(p)
+    if with_metric:
+        for stat in ("min", "max"):
+            columns[metric_column(stat)] = metric_values(sequences, key, hashes, stat)
+    return pa.table(columns)
 
 
-def sort_order(values: list, descending: bool) -> list[int]:
-    """Row order by ``values``: numbers by value, then text; missing values (None, NaN) last either way."""
-    present = [i for i, v in enumerate(values) if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    kept = set(present)
-    missing = [i for i in range(len(values)) if i not in kept]
-
-    def rank(i: int):
-        number = _number(values[i])
-        return (0, number, "") if number is not None else (1, 0.0, format_value(values[i]))
-
-    return sorted(present, key=rank, reverse=descending) + missing
-
-
-def bar(value, bounds: Bounds | None, width: int = BAR_WIDTH) -> str:
-    """``value`` as a left-aligned bar of eighth blocks within ``bounds`` (spaces when it has none)."""
-    number = _number(value)
-    if number is None or bounds is None:
-        return " " * width
-    share = bounds.share(number)
-    eighths = max(1, round(share * width * 8))  # the smallest value still shows a sliver
-    full, rest = divmod(eighths, 8)
-    return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)[:width]
-
-
-def cell_text(column: ParamsColumn, row: int, bounds: Bounds | None) -> str:
-    """One cell: ``▌   0.01`` for a number (bar, value), the value's text otherwise."""
-    value = column.values[row]
-    if bounds is not None and _number(value) is not None:
-        return f"{bar(value, bounds)} {format_number(value)}"
-    return format_value(value) if value is not None else "—"
-
-
-def column_bounds(columns: list[ParamsColumn]) -> list[Bounds | None]:
-    """Per column, the range its bars scale to (None: not a numeric column)."""
-    return [c.bounds() for c in columns]
+def column_label(name: str, key: MetricKey | None) -> str:
+    """``loss:val.last`` for a metric column, the param's dotted path otherwise."""
+    if name.startswith("metric:") and key is not None:
+        return f"{key.short_label}.{name[len('metric:') :]}"
+    return name

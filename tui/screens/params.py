@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from aimcol.sdk.tables import take_rows
+from aimcol.tui.cell_bars import column_bounds
+from aimcol.tui.components.runs_table import RunsTable, TableColumn
 from aimcol.tui.downsample import sparkline
-from aimcol.tui.params_view import build_columns, cell_text, column_bounds, differing_params, sort_order
+from aimcol.tui.params_view import CURVE, build_table, column_label, differing_params, metric_column
 from aimcol.tui.repo_source import MAX_SERIES, MetricKey, metric_keys, param_columns
 
 CURVE_WIDTH = 16
@@ -32,6 +33,7 @@ class ParamsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("n", "pick_metric", "Metric"),
         Binding("c", "toggle_all_params", "All params"),
+        Binding("enter", "open_run", "Open", show=False),
         Binding("p", "plot", "Plot"),
         Binding("r", "reload", "Reload", show=False),
     ]
@@ -42,21 +44,28 @@ class ParamsScreen(Screen):
         self.sequences = sequences
         self.key = key
         self.all_params = False
-        self.sort_key: str | None = "metric:last" if key is not None else None
-        self.descending = False
         self.curves: dict[str, str] = {}
-        self.order: list[int] = list(range(runs.num_rows))
-        self.column_keys: list[str] = []
         self.load_pending = False
+        self.shown_params = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="params-status")
-        yield DataTable(id="params-table", cursor_type="cell", zebra_stripes=True)
+        yield RunsTable(id="params-table", fixed_columns=1)
         yield Footer()
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#params-table", DataTable)
+    def table(self) -> RunsTable:
+        return self.query_one("#params-table", RunsTable)
+
+    @property
+    def column_keys(self) -> list[str]:
+        return [c.key for c in self.table.columns]
+
+    def row_names(self) -> list[str]:
+        """The run names in the order shown."""
+        table = self.table
+        names = table.table.column("name").to_pylist()
+        return [names[i] for i in table.order]
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -94,62 +103,38 @@ class ParamsScreen(Screen):
             self.sequences = sequences
         if key is not None and self.key is None:
             self.key = key
-            self.sort_key = self.sort_key or "metric:last"
         self.curves = curves
         self.fill()
 
     # -- the table --------------------------------------------------------------------------
     def fill(self) -> None:
         params = param_columns(self.runs) if self.all_params else differing_params(self.runs)
-        columns = build_columns(self.runs, self.sequences, self.key, params)
-        bounds = column_bounds(columns)
-        names = [n or h[:8] for n, h in zip(self.runs.column("name").to_pylist(), self.runs.column("run").to_pylist())]
-        by_key = {c.key: c for c in columns}
-        if self.sort_key == "run":
-            self.order = sort_order(names, self.descending)
-        elif self.sort_key in by_key:
-            self.order = sort_order(by_key[self.sort_key].values, self.descending)
-        else:
-            self.order = list(range(self.runs.num_rows))
+        self.shown_params = len(params)
+        data = build_table(self.runs, self.sequences, self.key, params, self.curves)
+        columns = [TableColumn("name", "run", "text", 24)]
+        for name in data.column_names[2:]:
+            if name == CURVE:
+                columns.append(TableColumn(CURVE, CURVE, "text", CURVE_WIDTH + 1))
+                continue
+            bounds = column_bounds(data.column(name))
+            kind = "bar" if bounds is not None else "text"
+            columns.append(TableColumn(name, column_label(name, self.key), kind, 28, bounds=bounds))
         table = self.table
-        cursor = table.cursor_coordinate
-        table.clear(columns=True)
-        # the curve beside the metric's last value (the first column when there is a metric)
-        at = 1 if self.key is not None and columns and columns[0].key == "metric:last" else 0
-        self.column_keys = ["run", *(c.key for c in columns)]
-        self.column_keys.insert(at + 1, "curve")
-        labels = {c.key: c.label for c in columns}
-        for key in self.column_keys:
-            table.add_column(self._header(key, labels.get(key, key)), key=key)
-        hashes = self.runs.column("run").to_pylist()
-        for row in self.order:
-            cells = [Text(names[row], style="bold")]
-            for column, bound in zip(columns, bounds):
-                justify = "right" if bound is not None else "left"
-                cells.append(Text(cell_text(column, row, bound), justify=justify))
-            cells.insert(at + 1, Text(self.curves.get(hashes[row], ""), style="cyan"))
-            table.add_row(*cells, key=hashes[row])
-        if table.row_count:
-            table.cursor_coordinate = table.validate_cursor_coordinate(cursor)
-        self.update_status(len(params))
+        if table.sort_key is None and self.key is not None:
+            table.sort_key = metric_column("last")  # until the user sorts: best runs first
+        table.set_data(data, columns)
+        self.update_status()
 
-    def _header(self, key: str, label: str) -> Text:
-        if key != self.sort_key:
-            return Text(label)
-        return Text(label + (" ↓" if self.descending else " ↑"), style="bold")
-
-    def update_status(self, shown_params: int | None = None) -> None:
+    def update_status(self) -> None:
         n = self.runs.num_rows
         parts = [f"{n} run{'s' if n != 1 else ''}"]
-        total = len(param_columns(self.runs))
-        if shown_params is not None:
-            parts.append(f"{total} params" if self.all_params else f"{shown_params} of {total} params differ")
         parts.append(f"metric {self.key.label}" if self.key is not None else "no metric")
-        if self.sort_key is not None:
-            label = self.sort_key.split(":", 1)[-1]
-            label = f"{self.key.short_label}.{label}" if self.sort_key.startswith("metric:") and self.key else label
-            parts.append(f"sorted by {label} {'↓' if self.descending else '↑'}")
-        if n > MAX_SERIES:
+        table = self.table
+        if table.sort_key is not None:
+            parts.append(f"sorted by {column_label(table.sort_key, self.key)} {'↓' if table.sort_descending else '↑'}")
+        total = len(param_columns(self.runs))
+        parts.append(f"{total} params" if self.all_params else f"{self.shown_params} of {total} params differ")
+        if n > MAX_SERIES and self.key is not None:
             parts.append(f"curves of the first {MAX_SERIES}")
         if self.load_pending:
             parts.append("loading…")
@@ -161,13 +146,14 @@ class ParamsScreen(Screen):
 
     def action_sort(self) -> None:
         """Sort by the column under the cursor; again on the same column reverses the order."""
-        column = self.column_keys[self.table.cursor_column] if self.column_keys else None
-        if column is None or column == "curve":
+        column = self.table.current_column
+        if column is None:
+            return
+        if column.key == CURVE:
             self.notify("the curve column does not sort: move to a param or metric column", timeout=3)
             return
-        self.descending = not self.descending if column == self.sort_key else False
-        self.sort_key = column
-        self.fill()
+        self.table.sort_by(column.key)
+        self.update_status()
 
     def action_toggle_all_params(self) -> None:
         """Every param, or only those that differ between the runs (the default)."""
@@ -178,24 +164,24 @@ class ParamsScreen(Screen):
         self.load()
 
     def current_hash(self) -> str | None:
-        if not self.table.row_count:
-            return None
-        row_key, _ = self.table.coordinate_to_cell_key(self.table.cursor_coordinate)
-        return row_key.value
+        return self.table.current_hash
 
-    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+    def action_open_run(self) -> None:
         from aimcol.tui.screens.run_detail import RunDetailScreen
 
-        run_hash = self.current_hash()
-        if run_hash is not None:
-            self.app.push_screen(RunDetailScreen(run_hash))
+        if self.table.current_hash is not None:
+            self.app.push_screen(RunDetailScreen(self.table.current_hash))
+
+    def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
+        from aimcol.tui.screens.run_detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(message.run_hash))
 
     def action_plot(self) -> None:
         from aimcol.tui.screens.metrics import MetricsScreen
 
-        hashes = self.runs.column("run").to_pylist()
         query = self.key.query() if self.key is not None else ""
-        self.app.push_screen(MetricsScreen(query=query, run_hashes=[hashes[i] for i in self.order]))
+        self.app.push_screen(MetricsScreen(query=query, run_hashes=self.table.hashes_in_view_order()))
 
     def action_pick_metric(self) -> None:
         from aimcol.tui.screens.pickers import OptionPicker
