@@ -150,3 +150,20 @@ async def test_edit_notes_and_tags_of_a_run_that_is_still_training(tmp_path):
         writer.wait(timeout=30)
     run = _stored(path, run_hash)
     assert run.end_time is not None and run.notes == "watch the lr" and run.tags == ["live", "keep"]
+
+
+@run_async
+async def test_the_runs_screen_can_show_the_notes_column(tmp_path):
+    path = str(tmp_path)
+    run_hash = _closed_run(path)
+    Repo(path).get_run(run_hash).notes = "lr too high\nretry with 3e-4"
+    app = make_app(path)
+    async with app.run_test(size=(160, 24)) as pilot:
+        await settle(pilot)
+        assert not any("lr too high" in line for line in screen_lines(app))
+        await pilot.press("c")
+        options = app.screen.query_one("SelectionList")
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        await pilot.press(*["down"] * labels.index("notes"), "space", "enter")
+        await settle(pilot)
+        assert any("lr too high retry with 3e-4" in line for line in screen_lines(app))

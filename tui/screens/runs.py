@@ -38,6 +38,7 @@ PROPERTY_COLUMNS = {
     "tags": TableColumn("tags", "tags", "tags", 18),
     "run": TableColumn("run", "hash", "text", 24),
     "description": TableColumn("description", "description", "text", 30),
+    "notes": TableColumn("notes", "notes", "text", 30),  # on one line
 }
 DEFAULT_PROPERTIES = ("experiment", "status", "duration", "creation_time", "tags")
 MAX_DEFAULT_METRIC_COLUMNS = 6
