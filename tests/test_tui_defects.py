@@ -214,3 +214,18 @@ async def test_a_query_that_matches_nothing_by_a_typo_shows_the_hint(repo_path):
         assert table_names(app) == []
         status = str(app.screen.query_one("#runs-status").render())
         assert "hint" in status and "run.hparams.lr" in status
+
+
+@run_async
+async def test_loading_metrics_writes_no_progress_bar_over_the_screen(repo_path, capfd):
+    """Inside Textual, stderr says it is a terminal; the SDK's query progress bar (Aim's default
+    report mode) was written there, that is over the TUI's own drawing, on every plot."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        capfd.readouterr()
+        app.push_screen(MetricsScreen(query="metric.name == 'loss'"))
+        await settle(pilot)
+        assert app.screen.series
+    out, err = capfd.readouterr()
+    assert "query:" not in err and "runs" not in err and "query:" not in out

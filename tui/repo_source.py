@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from aimcol import AimQLSyntaxError, FormatError, Repo, RunLockedError
+from aimcol import AimQLSyntaxError, FormatError, QueryReportMode, Repo, RunLockedError
 from aimcol.sdk.tables import (
     RUNS_SCHEMA,
     column_numpy,
@@ -257,7 +257,9 @@ class RepoSource:
         scope = set(run_hashes) if run_hashes is not None else None
         metrics = (
             m
-            for m in self.repo.query_metrics(query)
+            # no progress bar: inside Textual stderr claims to be a terminal, and the bar's
+            # text would be written over the screen
+            for m in self.repo.query_metrics(query, report_mode=QueryReportMode.DISABLED)
             if (scope is None or m.run.hash in scope) and (query or not m.name.startswith(SYSTEM_METRIC_PREFIX))
         )
         chosen = []
