@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from aimcol.tui.cell_bars import Bounds, bar, bar_cell, column_bounds
-from aimcol.tui.params_view import build_table, differing_params
+from aimcol.tui.params_view import axis_shares, build_table, differing_params, parallel_coordinates
 from aimcol.tui.repo_source import MetricKey
 
 
@@ -69,6 +70,21 @@ def test_table_is_the_metric_then_the_differing_params():
     assert build_table(runs, None, None, ["hparams.lr"], {}).column_names == ["run", "name", "hparams.lr"]
 
 
+def test_parallel_coordinates_place_each_run_on_every_axis():
+    table = pa.table(
+        {
+            "lr": [1e-4, 1e-2, None, 1e-3],
+            "opt": ["sgd", "adam", "adamw", None],
+            "loss": [0.5, 0.1, 0.3, 0.2],
+        }
+    )
+    bounds = {"lr": column_bounds(table.column("lr")), "opt": None, "loss": column_bounds(table.column("loss"))}
+    np.testing.assert_allclose(axis_shares(table.column("opt"), None), [1.0, 0.0, 0.5, np.nan])
+    rows, shares = parallel_coordinates(table, ["loss", "lr", "opt"], bounds, np.array([1, 3, 2, 0]), limit=3)
+    assert rows.tolist() == [1, 3, 2]  # the first three of the order
+    np.testing.assert_allclose(shares, [[0.0, 1.0, 0.0], [0.25, 0.5, np.nan], [0.5, np.nan, 0.5]])
+
+
 pytest.importorskip("textual")
 
 from tui_support import make_app, run_async, settle, wait_for, write_run  # noqa: E402
@@ -120,6 +136,16 @@ async def test_params_view_compares_the_filtered_runs_and_sorts(tmp_path):
         await pilot.press("s")  # again: descending
         assert _rows(screen) == ["r-fast", "r-mid", "r-slow"]
         assert "sorted by hparams.lr ↓" in str(screen.query_one("#params-status").render())
+
+        await pilot.press("v")  # parallel coordinates of the runs in the table's order
+        plot = screen.query_one("#params-parallel")
+        assert plot.display and len(plot.curves) == 3
+        top = plot.curves[-1]  # drawn last, on top: the first row, in the first third's colour
+        assert top.label == _rows(screen)[0] == "r-fast" and top.color == "#5fd75f"
+        assert top.x.tolist() == [1.0, 2.0, 3.0, 4.0]  # loss.last, lr, loss.min, loss.max
+        assert "hparams.lr" in plot.border_title and "first 3 by hparams.lr" in plot.border_title
+        await pilot.press("v")
+        assert not plot.display
 
         await pilot.press("c")  # every param, not only those that differ
         assert "hparams.batch_size" in screen.column_keys and "hparams.optimizer" in screen.column_keys

@@ -295,6 +295,20 @@ def test_run_notes_editor(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_params_view_parallel_coordinates(snap_compare, size):
+    """``P`` then ``v``: the 12 runs as lines across loss' last value, the params and its min/max."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("P")
+        await settle(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
 def test_help_screen(snap_compare):
     async def run_before(pilot):
         await settle(pilot)

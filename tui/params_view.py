@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyarrow as pa
 
+from aimcol.tui.cell_bars import Bounds
 from aimcol.tui.formatting import format_value
 from aimcol.tui.repo_source import MetricKey, metric_values, param_columns
 
@@ -64,3 +66,40 @@ def column_label(name: str, key: MetricKey | None) -> str:
     if name.startswith("metric:") and key is not None:
         return f"{key.short_label}.{name[len('metric:') :]}"
     return name
+
+
+PARALLEL_RUNS = 100
+"""The parallel-coordinates chart draws the first this many runs of the table's order."""
+
+
+def axis_shares(column: pa.ChunkedArray | pa.Array, bounds: Bounds | None) -> np.ndarray:
+    """Each row's place on its axis, 0 (bottom) to 1 (top); NaN where missing.
+
+    Numbers by their column's range (log-scaled like their bars); anything else by its rank
+    among the column's distinct texts, evenly spaced (``adam`` < ``adamw`` < ``sgd``)."""
+    values = column.to_pylist()
+    out = np.full(len(values), np.nan)
+    if bounds is not None:
+        for i, v in enumerate(values):
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                out[i] = bounds.share(float(v))
+        return out
+    texts = [None if v is None else format_value(v) for v in values]
+    levels = sorted({t for t in texts if t is not None})
+    place = {t: (i / (len(levels) - 1) if len(levels) > 1 else 0.5) for i, t in enumerate(levels)}
+    for i, t in enumerate(texts):
+        if t is not None:
+            out[i] = place[t]
+    return out
+
+
+def parallel_coordinates(
+    table: pa.Table, axes: list[str], bounds: dict[str, Bounds | None], order: np.ndarray, limit: int = PARALLEL_RUNS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, shares)``: the first ``limit`` rows of ``order`` and, per row, its place on each
+    of ``axes`` (``shares[i, j]`` for row ``rows[i]`` on axis ``j``)."""
+    rows = np.asarray(order[:limit], dtype=np.int64)
+    shares = np.column_stack([axis_shares(table.column(a), bounds.get(a)) for a in axes]) if axes else None
+    if shares is None:
+        return rows, np.empty((len(rows), 0))
+    return rows, shares[rows]

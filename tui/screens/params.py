@@ -1,5 +1,7 @@
 """The params view: the filtered runs side by side, one column per param that differs between
-them, a metric's last/min/max and its curve, sortable by any column from the keyboard.
+them, a metric's last/min/max and its curve, sortable by any column from the keyboard; ``v``
+adds a parallel-coordinates chart in braille of the first runs in the table's order (one
+line per run across every column, the best-ranked drawn last, in green).
 
 Opened with ``P`` from the runs screen over the runs its filter shows.  The table model lives
 in :mod:`aimcol.tui.params_view` (no Textual); the curves are read in a worker.
@@ -17,12 +19,22 @@ from textual.widgets import Footer, Static
 
 from aimcol.sdk.tables import take_rows
 from aimcol.tui.cell_bars import column_bounds
+from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries
 from aimcol.tui.components.runs_table import RunsTable, TableColumn
 from aimcol.tui.downsample import sparkline
-from aimcol.tui.params_view import CURVE, build_table, column_label, differing_params, metric_column
+from aimcol.tui.params_view import (
+    CURVE,
+    build_table,
+    column_label,
+    differing_params,
+    metric_column,
+    parallel_coordinates,
+)
 from aimcol.tui.repo_source import MAX_SERIES, MetricKey, metric_keys, param_columns
 
 CURVE_WIDTH = 16
+RANK_COLORS = ("#5fd75f", "#d7af5f", "#d75f5f")
+"""The parallel-coordinates lines by third of the order drawn: first, middle, last."""
 
 
 class ParamsScreen(Screen):
@@ -33,6 +45,7 @@ class ParamsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("n", "pick_metric", "Metric"),
         Binding("c", "toggle_all_params", "All params"),
+        Binding("v", "toggle_parallel", "Parallel coordinates"),
         Binding("enter", "open_run", "Open", show=False),
         Binding("p", "plot", "Plot"),
         Binding("r", "reload", "Reload", show=False),
@@ -47,9 +60,13 @@ class ParamsScreen(Screen):
         self.curves: dict[str, str] = {}
         self.load_pending = False
         self.shown_params = 0
+        self.show_parallel = False
+        self.axes: list[str] = []  # the chart's axes, in column order
+        self._bounds: dict = {}
 
     def compose(self) -> ComposeResult:
         yield Static("", id="params-status")
+        yield BraillePlot(id="params-parallel", classes="-hidden")
         yield RunsTable(id="params-table", fixed_columns=1)
         yield Footer()
 
@@ -112,18 +129,42 @@ class ParamsScreen(Screen):
         self.shown_params = len(params)
         data = build_table(self.runs, self.sequences, self.key, params, self.curves)
         columns = [TableColumn("name", "run", "text", 24)]
+        self._bounds = {}
         for name in data.column_names[2:]:
             if name == CURVE:
                 columns.append(TableColumn(CURVE, CURVE, "text", CURVE_WIDTH + 1))
                 continue
-            bounds = column_bounds(data.column(name))
+            bounds = self._bounds[name] = column_bounds(data.column(name))
             kind = "bar" if bounds is not None else "text"
             columns.append(TableColumn(name, column_label(name, self.key), kind, 28, bounds=bounds))
+        self.axes = [c.key for c in columns[1:] if c.key != CURVE]
         table = self.table
         if table.sort_key is None and self.key is not None:
             table.sort_key = metric_column("last")  # until the user sorts: best runs first
         table.set_data(data, columns)
         self.update_status()
+        self.draw_parallel()
+
+    def draw_parallel(self) -> None:
+        """The first runs of the table's order as lines across every column (if shown)."""
+        plot = self.query_one("#params-parallel", BraillePlot)
+        plot.set_class(not self.show_parallel, "-hidden")
+        if not self.show_parallel:
+            return
+        table = self.table
+        rows, shares = parallel_coordinates(table.table, self.axes, self._bounds, table.order)
+        names = table.table.column("name").to_pylist()
+        x = np.arange(1, len(self.axes) + 1, dtype=np.float64)
+        curves = []
+        for rank in range(len(rows) - 1, -1, -1):  # the first in the order drawn last: on top
+            color = RANK_COLORS[min(3 * rank // max(len(rows), 1), 2)]
+            keep = np.isfinite(shares[rank])
+            curves.append(PlotSeries(x[keep], shares[rank][keep], color, names[int(rows[rank])]))
+        axes = " · ".join(f"{i} {column_label(a, self.key)}" for i, a in enumerate(self.axes, 1))
+        order = column_label(table.sort_key, self.key) if table.sort_key else "table order"
+        plot.border_title = f"first {len(rows)} by {order}: {axes}"
+        message = "needs two columns to compare" if len(self.axes) < 2 else "no runs"
+        plot.set_curves(curves if len(self.axes) >= 2 else [], x_kind="step", message=message)
 
     def update_status(self) -> None:
         n = self.runs.num_rows
@@ -154,6 +195,12 @@ class ParamsScreen(Screen):
             return
         self.table.sort_by(column.key)
         self.update_status()
+        self.draw_parallel()
+
+    def action_toggle_parallel(self) -> None:
+        """Show or hide the parallel-coordinates chart above the table."""
+        self.show_parallel = not self.show_parallel
+        self.draw_parallel()
 
     def action_toggle_all_params(self) -> None:
         """Every param, or only those that differ between the runs (the default)."""
