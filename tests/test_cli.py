@@ -195,3 +195,17 @@ def test_runs_logs_prints_and_follows_a_live_run(tmp_path):
     assert follower.returncode == 0, follower.stderr
     assert follower.stdout.splitlines() == [f"line {i}" for i in range(6)]  # every line once, in order
     assert aimcol("runs", "logs", run_hash, "--repo", str(tmp_path)).stdout.splitlines()[-1] == "line 5"
+
+
+def test_runs_show_prints_the_notes(tmp_path, capsys):
+    from aimcol import Run
+    from aimcol.cli import main
+
+    run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    run.notes = "diverged at epoch 3\nretry with lr 3e-4"
+    run.close()
+    assert main(["runs", "show", run.hash, "--repo", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "notes\n  diverged at epoch 3\n  retry with lr 3e-4\n" in out
+    assert main(["runs", "show", run.hash, "--repo", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == "diverged at epoch 3\nretry with lr 3e-4"

@@ -136,6 +136,7 @@ def cmd_show(args) -> int:
                     "name": run.name,
                     "experiment": run.experiment,
                     "description": run.description,
+                    "notes": run.notes,
                     "tags": run.tags,
                     "archived": run.archived,
                     "status": run_status(run),
@@ -166,6 +167,9 @@ def cmd_show(args) -> int:
     print(f"tags        {', '.join(run.tags) or '-'}")
     print(f"status      {run_status(run)}{' (archived)' if run.archived else ''}")
     print(f"created     {format_time(run.creation_time)}   duration {format_duration(duration_of(run)) or '-'}")
+    if run.notes:
+        print("\nnotes")
+        print("\n".join("  " + line for line in run.notes.splitlines()))
     print("\nparams")
     lines = list(_params_lines(run.params, 1))
     print("\n".join(lines) if lines else "  (none)")

@@ -20,11 +20,11 @@ from aimcol.format.repo_layout import RepoLayout
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 3  # 2: the runs table carries exit_status; 3: the header carries a CRC-32
+INDEX_VERSION = 4  # 2: the runs table carries exit_status; 3: the header carries a CRC-32; 4: last_point_time, notes
 _HEADER = struct.Struct("<8sIQI4x")  # magic, version, length of the runs IPC file, CRC-32 of what follows
 
 REQUIRED_COLUMNS = {
-    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status"),
+    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status", "last_point_time", "notes"),
     "sequences": ("run", "seq_id", "name", "context_mp"),
 }
 

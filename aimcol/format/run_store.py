@@ -23,6 +23,7 @@ from aimcol.errors import DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.change_journal import note_manifest_changed
+from aimcol.format.last_point import raise_last_point
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
 from aimcol.format.segment_names import is_segment_name, segment_number
 from aimcol.format.segments import (
@@ -270,6 +271,7 @@ class RunWriterStore:
             self.write_manifest()  # name new sequences before their first points reach the file
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
+        raise_last_point(self.manifest, np.asarray(times, dtype=np.float64))
         self.manifest["live_rows"] = self._live.rows
 
     def defer_publish(self) -> None:

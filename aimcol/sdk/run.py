@@ -413,15 +413,19 @@ class Run:
         manifest[key] = value
         self._publish()
 
+    def _set_text(self, key: str, value: str | None) -> None:
+        """Set a free-text property (``None`` clears it); anything but a str raises ``TypeError``."""
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run {key} must be a str, got {type(value).__name__}")
+        self._set_property(key, value if value is None else check_str(value, f"run {key}"))
+
     @property
     def name(self) -> str | None:
         return self._manifest.get("name")
 
     @name.setter
     def name(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"run name must be a str, got {type(value).__name__}")
-        self._set_property("name", value if value is None else check_str(value, "run name"))
+        self._set_text("name", value)
 
     @property
     def description(self) -> str | None:
@@ -429,9 +433,18 @@ class Run:
 
     @description.setter
     def description(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"run description must be a str, got {type(value).__name__}")
-        self._set_property("description", value if value is None else check_str(value, "run description"))
+        self._set_text("description", value)
+
+    @property
+    def notes(self) -> str | None:
+        """Free-form notes on the run (markdown by convention), kept in its manifest; like
+        ``description`` they can be edited at any time, also from another process while
+        the run trains (the edit is folded by its writer)."""
+        return self._manifest.get("notes")
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._set_text("notes", value)
 
     @property
     def experiment(self) -> str:
@@ -439,9 +452,7 @@ class Run:
 
     @experiment.setter
     def experiment(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"run experiment must be a str, got {type(value).__name__}")
-        self._set_property("experiment", value if value is None else check_str(value, "run experiment"))
+        self._set_text("experiment", value)
 
     @property
     def archived(self) -> bool:
