@@ -6,7 +6,10 @@ interface is kept with the store's conditional writes, which S3, GCS and Azure a
 (``If-None-Match: *`` to create only if absent, ``If-Match: <etag>`` to replace only if
 unchanged).  One client, `obstore <https://developmentseed.org/obstore>`_, speaks all three;
 endpoints and credentials come from where each cloud's own tools read them (``AWS_*``
-variables including ``AWS_ENDPOINT_URL``, ``GOOGLE_*``, ``AZURE_*``), nothing aimcol-specific.
+variables including ``AWS_ENDPOINT_URL``; ``GOOGLE_*`` and ``STORAGE_EMULATOR_HOST``;
+``AZURE_STORAGE_*`` including ``AZURE_STORAGE_CONNECTION_STRING``), nothing aimcol-specific.
+A store's unexpected answer (a wrong endpoint, bad credentials) is a :class:`StorageError`
+naming the location and those variables.
 
 How each guarantee is kept:
 
@@ -98,6 +101,13 @@ CHANGE_LOG_WINDOW_MS = 30_000
 whose clock is behind, or that landed late, are still seen (a full scan every 30 s covers the rest)."""
 SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "azure", "memory")
 
+_ENV_HINT = {
+    "s3": "AWS_*",
+    "s3a": "AWS_*",
+    "gs": "GOOGLE_* / STORAGE_EMULATOR_HOST",
+    "gcs": "GOOGLE_* / STORAGE_EMULATOR_HOST",
+}
+"""Where each cloud's own tools read endpoints and credentials (named in errors); Azure's otherwise."""
 _MEMORY_STORES: dict[str, Any] = {}
 _MEMORY_LOCK = threading.Lock()
 
@@ -188,26 +198,72 @@ def _open_store(scheme: str, container: str) -> Any:
                 store = _MEMORY_STORES[container] = MemoryStore()
             return store
     client_options: dict[str, Any] = {"timeout": "60s", "connect_timeout": "10s"}
-    endpoint = ""
-    if scheme in ("s3", "s3a"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
-    elif scheme in ("gs", "gcs"):
-        endpoint = os.environ.get("GOOGLE_CLOUD_STORAGE_URL") or os.environ.get("STORAGE_EMULATOR_HOST") or ""
-    if endpoint.startswith("http://"):
-        client_options["allow_http"] = True
     retry = {"max_retries": 4, "retry_timeout": datetime.timedelta(seconds=30)}
     url = f"{'s3' if scheme == 's3a' else scheme}://{container}"
     kwargs: dict[str, Any] = {"client_options": client_options, "retry_config": retry}
+    if scheme in ("gs", "gcs"):
+        endpoint, config = _gcs_emulator_config()
+    elif scheme in ("az", "abfs", "abfss", "azure"):
+        endpoint, config = _azure_connection_string_config()
+    else:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        config = {"endpoint": endpoint} if endpoint else {}
+    kwargs.update(config)
     if scheme in ("s3", "s3a"):
-        if endpoint:
-            kwargs["endpoint"] = endpoint
         if not os.environ.get("AWS_ACCESS_KEY_ID") and _boto3_available():
             # profiles, SSO and instance roles: where the AWS CLI reads them
             from obstore.auth.boto3 import Boto3CredentialProvider
 
             kwargs["credential_provider"] = Boto3CredentialProvider()
+    if endpoint.startswith("http://"):
+        client_options["allow_http"] = True
     del obstore
     return from_url(url, **kwargs)
+
+
+def _gcs_emulator_config() -> tuple[str, dict[str, Any]]:
+    """``STORAGE_EMULATOR_HOST`` (the variable Google's own client libraries read) points at a
+    GCS emulator: talk to it without OAuth, as those libraries do.  obstore reads the other
+    ``GOOGLE_*`` variables (``GOOGLE_APPLICATION_CREDENTIALS``, ``GOOGLE_SERVICE_ACCOUNT_KEY``,
+    ``GOOGLE_BASE_URL``) itself."""
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip().rstrip("/")
+    if not host or os.environ.get("GOOGLE_SERVICE_ACCOUNT_KEY"):
+        return os.environ.get("GOOGLE_BASE_URL", ""), {}
+    if "://" not in host:
+        host = f"http://{host}"
+    key = {"gcs_base_url": host, "disable_oauth": True, "client_email": "", "private_key": "", "private_key_id": ""}
+    return host, {"service_account_key": json.dumps(key)}
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+"""The development-storage account every Azure emulator (Azurite) serves: a published constant."""
+
+
+def _azure_connection_string_config() -> tuple[str, dict[str, Any]]:
+    """``AZURE_STORAGE_CONNECTION_STRING`` (read by the Azure CLI and SDKs): account, key and
+    blob endpoint, ``UseDevelopmentStorage=true`` included.  obstore reads the other
+    ``AZURE_STORAGE_*`` variables (account name, key, SAS, emulator) itself."""
+    text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "").strip()
+    if not text:
+        return os.environ.get("AZURE_STORAGE_ENDPOINT", ""), {}
+    fields = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    if _truthy(fields.get("usedevelopmentstorage")):
+        proxy = fields.get("developmentstorageproxyuri", "http://127.0.0.1").rstrip("/")
+        fields.setdefault("accountname", AZURITE_ACCOUNT)
+        fields.setdefault("accountkey", AZURITE_KEY)
+        fields.setdefault("blobendpoint", f"{proxy}:10000/{AZURITE_ACCOUNT}")
+    config: dict[str, Any] = {}
+    for field, option in (("accountname", "account_name"), ("accountkey", "account_key"), ("blobendpoint", "endpoint")):
+        if fields.get(field):
+            config[option] = fields[field]
+    if fields.get("sharedaccesssignature"):
+        config["sas_key"] = fields["sharedaccesssignature"]
+    return str(config.get("endpoint", "")), config
 
 
 def _update_mode(put_result: dict[str, Any]) -> dict[str, Any]:
@@ -288,11 +344,24 @@ class ObjectStorage(Storage):
         """Objects under ``prefix_key/`` (recursively), in key order."""
         path = self._path(prefix_key) + "/" if prefix_key else self._base
         out: list[dict[str, Any]] = []
-        for chunk in self._obs.list(self._store, prefix=path or None, chunk_size=1 if first_only else 1000):
-            out.extend(chunk)
-            if first_only and out:
-                break
+        try:
+            for chunk in self._obs.list(self._store, prefix=path or None, chunk_size=1 if first_only else 1000):
+                out.extend(chunk)
+                if first_only and out:
+                    break
+        except self._exc.GenericError as exc:
+            raise self._failed(f"listing {prefix_key or 'the repository'!r}", exc) from exc
         return out
+
+    def _failed(self, doing: str, exc: Exception) -> StorageError:
+        """A typed error naming the location, what failed, the store's complaint (its first line)
+        and where the endpoint and credentials come from."""
+        hint = _ENV_HINT.get(self.scheme, "AZURE_STORAGE_*")
+        return StorageError(
+            errno.EIO,
+            f"{self.uri}: {doing} failed: {str(exc).splitlines()[0]} "
+            f"(check the endpoint and credentials in the {hint} variables)",
+        )
 
     def _relative(self, path: str) -> str:
         return path[len(self._base) :]
@@ -326,7 +395,7 @@ class ObjectStorage(Storage):
                     self._put(path, b"4", mode=_update_mode(first))
             except (self._exc.NotSupportedError, self._exc.GenericError) as exc:
                 if isinstance(exc, self._exc.GenericError) and "precondition" not in str(exc).lower():
-                    raise
+                    raise self._failed("a test write", exc) from exc
                 honoured = False
             finally:
                 with contextlib.suppress(Exception):
@@ -464,6 +533,8 @@ class ObjectStorage(Storage):
             return self._stat_of(self._obs.head(self._store, self._path(key)))
         except (self._exc.NotFoundError, FileNotFoundError):
             raise self._not_found(key) from None
+        except self._exc.GenericError as exc:  # e.g. the first request to a misconfigured endpoint
+            raise self._failed(f"reading {key!r}", exc) from exc
 
     def stat_many(self, keys: Sequence[str]) -> list[ObjectStat | None]:
         def one(key: str) -> ObjectStat | None:
@@ -562,6 +633,10 @@ class ObjectStorage(Storage):
             return b"", self.stat(key).size
         try:
             result = self._get(key, options={"range": {"suffix": length}})
+        except self._exc.NotSupportedError:  # Azure Blob has no suffix ranges: HEAD, then a ranged GET
+            size = self.stat(key).size
+            start = max(0, size - length)
+            return self.read_range(key, start, size - start), size
         except self._exc.GenericError:  # an empty object has no suffix range
             stat = self.stat(key)
             if stat.size:
