@@ -724,31 +724,37 @@ class ObjectStorage(Storage):
         self._log.note(run_hash)
         return True
 
-    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
-        """Abort incomplete multipart uploads under ``prefix`` whose object name carries a
-        writer generation below ``below_generation`` (``seg-<n>-g<generation>.arrow``).
-
-        Only segments over :data:`MULTIPART_MIN_BYTES` go up in parts; a writer killed
-        during one leaves parts that S3 bills but never shows.  The run's next writer (which
-        holds a newer generation) aborts them: their writer is dead or fenced, whatever the
-        clocks say.  S3 only, through boto3 where it is installed (obstore does not list
-        multipart uploads); returns how many were aborted.
-        """
+    def _multipart_uploads(self, prefix: str) -> Iterator[tuple[Any, str, str, int]]:
+        """``(client, key, upload id, writer generation)`` of the unfinished multipart uploads
+        of segments under ``prefix`` (``seg-<n>-g<generation>.arrow``).  S3 only, through boto3
+        where it is installed (obstore does not list multipart uploads)."""
         if self.scheme not in ("s3", "s3a"):
-            return 0
+            return
         try:
             import boto3
         except ImportError:
-            return 0
+            return
         client = boto3.client("s3")
-        aborted = 0
         paginator = client.get_paginator("list_multipart_uploads")
         for page in paginator.paginate(Bucket=self.container, Prefix=self._path(prefix) + "/"):
             for upload in page.get("Uploads", []):
                 generation = _generation_of(upload["Key"].rpartition("/")[2])
-                if generation is not None and generation < below_generation:
-                    client.abort_multipart_upload(Bucket=self.container, Key=upload["Key"], UploadId=upload["UploadId"])
-                    aborted += 1
+                if generation is not None:
+                    yield client, upload["Key"], upload["UploadId"], generation
+
+    def incomplete_uploads(self, prefix: str) -> list[str]:
+        return sorted({key.rpartition("/")[2] for _, key, _, _ in self._multipart_uploads(prefix)})
+
+    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
+        """Only segments over :data:`MULTIPART_MIN_BYTES` go up in parts; a writer killed during
+        one leaves parts that S3 bills but never shows.  The run's next writer (which holds a
+        newer generation) or ``aimcol repair`` aborts them: their writer is dead or fenced,
+        whatever the clocks say."""
+        aborted = 0
+        for client, key, upload_id, generation in self._multipart_uploads(prefix):
+            if generation < below_generation:
+                client.abort_multipart_upload(Bucket=self.container, Key=key, UploadId=upload_id)
+                aborted += 1
         return aborted
 
     def list_keys(self, prefix: str) -> list[tuple[str, int]]:

@@ -322,6 +322,17 @@ class Storage(ABC):
         Refuses (``RunLockedError``) a run whose claim a live writer holds; readers see the
         run vanish at once, not half-deleted (locally: one rename, then the removal)."""
 
+    def incomplete_uploads(self, prefix: str) -> list[str]:
+        """Names of objects under ``prefix`` whose upload a killed writer left unfinished, which
+        the store keeps (and bills) without listing them (S3's multipart uploads); ``[]`` on a
+        store that has none."""
+        return []
+
+    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
+        """Abort the :meth:`incomplete_uploads` under ``prefix`` of writer generations below
+        ``below_generation`` (dead or fenced writers); returns how many were aborted."""
+        return 0
+
     # -- conveniences built on the abstract operations --------------------------------------------
     def read_or_none(self, key: str) -> bytes | None:
         """:meth:`read`, ``None`` for a missing object."""

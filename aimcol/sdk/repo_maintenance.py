@@ -56,7 +56,8 @@ def check_repo(repo) -> list[RunCheck]:
 
 
 def repair_repo(repo) -> list[RunRepair]:
-    """Seal the live segments dead writers left and remove stray files; what was fixed, per run.
+    """Seal the live segments dead writers left, remove stray files and abort their incomplete
+    multipart uploads; what was fixed, per run.
 
     Runs a live process holds are skipped (a writer that reopens a run recovers it itself).
     """
