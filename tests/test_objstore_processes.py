@@ -1,8 +1,9 @@
 """Object-store repositories under real processes: races, crashes, stalls and signals.
 
-Every test runs against a moto S3 server on 127.0.0.1 (``tests/s3_server.py``) with a short
-lease TTL (``AIMCOL_LEASE_TTL``), and starts real writer processes
-(``tests/objstore_worker.py`` on top of ``tests/robust_writer.py``'s workload): five
+Every test runs against a moto S3 server on 127.0.0.1 (``tests/s3_server.py``), the race and
+the fencing also against Azurite (``tests/cloud_emulators.py``), with a short lease TTL
+(``AIMCOL_LEASE_TTL``), and starts real writer processes (``tests/objstore_worker.py`` on
+top of ``tests/robust_writer.py``'s workload): five
 processes racing to open one run, four writers beside a reader that checks every sequence
 is a clean prefix, kill -9 at each step of a flush and of a compaction, a writer stopped
 with SIGSTOP past its lease and fenced after SIGCONT, SIGTERM flushing, and Polars and
@@ -38,6 +39,14 @@ def location(s3_uri, monkeypatch):
     return s3_uri
 
 
+@pytest.fixture(params=["s3", "azure"])
+def cloud_location(request, monkeypatch):
+    """The races and the fencing also on Azurite (Azure's ETags and conditional headers),
+    where it is installed (tests/cloud_emulators.py)."""
+    monkeypatch.setenv("AIMCOL_LEASE_TTL", str(TTL))
+    return request.getfixturevalue("s3_uri" if request.param == "s3" else "azure_uri")
+
+
 def _proc(tmp_path, mode: str, cfg: dict, tag: str) -> Proc:
     return Proc(mode, cfg, str(tmp_path / f"{tag}.err"), script=WORKER)
 
@@ -71,7 +80,8 @@ def _unnamed_segments(repo: Repo, run_hash: str) -> list[str]:
     return [n for n in _objects(repo, run_hash) if n.startswith("seg-") and n not in named]
 
 
-def test_five_processes_racing_to_open_one_run_make_exactly_one_writer(location, tmp_path):
+def test_five_processes_racing_to_open_one_run_make_exactly_one_writer(cloud_location, tmp_path):
+    location = cloud_location
     run = Run(repo=location, system_tracking_interval=None, capture_terminal_logs=False)
     run.track(1.0, name="m0")
     run.close()
@@ -160,7 +170,8 @@ def test_kill_9_at_each_step_of_a_flush_and_a_compaction(location, tmp_path, at)
     assert _unnamed_segments(repo, run_hash) == []
 
 
-def test_writer_stopped_past_its_lease_is_fenced_after_sigcont(location, tmp_path):
+def test_writer_stopped_past_its_lease_is_fenced_after_sigcont(cloud_location, tmp_path):
+    location = cloud_location
     stalled = _proc(tmp_path, "writer", _writer_cfg(location, iterations=40, pause_after=20), "stalled")
     stalled.wait_for(lambda line: line == "W")
     run_hash = stalled.run_hash
