@@ -99,7 +99,8 @@ CHANGE_LOG_PREFIX = "index/log"
 CHANGE_LOG_WINDOW_MS = 30_000
 """A reader re-reads this much of the log before its last position: entries stamped by a writer
 whose clock is behind, or that landed late, are still seen (a full scan every 30 s covers the rest)."""
-SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "azure", "memory")
+AZURE_SCHEMES = ("az", "abfs", "abfss", "azure")
+SCHEMES = ("s3", "s3a", "gs", "gcs", *AZURE_SCHEMES, "memory")
 
 _ENV_HINT = {
     "s3": "AWS_*",
@@ -203,7 +204,7 @@ def _open_store(scheme: str, container: str) -> Any:
     kwargs: dict[str, Any] = {"client_options": client_options, "retry_config": retry}
     if scheme in ("gs", "gcs"):
         endpoint, config = _gcs_emulator_config()
-    elif scheme in ("az", "abfs", "abfss", "azure"):
+    elif scheme in AZURE_SCHEMES:
         endpoint, config = _azure_connection_string_config()
     else:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
@@ -756,6 +757,33 @@ class ObjectStorage(Storage):
                 client.abort_multipart_upload(Bucket=self.container, Key=key, UploadId=upload_id)
                 aborted += 1
         return aborted
+
+    def arrow_filesystem(self) -> tuple[Any, str] | None:
+        """pyarrow's own client for the store (S3, GCS: from the URI and the cloud's variables;
+        Azure: the account, key and endpoint obstore uses); ``None`` for ``memory://``."""
+        import pyarrow.fs as pafs
+
+        root = f"{self.container}/{self.prefix}".rstrip("/")
+        if self.scheme == "memory":
+            return None
+        if self.scheme not in AZURE_SCHEMES:
+            filesystem, path = pafs.FileSystem.from_uri(f"{'s3' if self.scheme == 's3a' else self.scheme}://{root}")
+            return filesystem, path.rstrip("/")
+        endpoint, config = _azure_connection_string_config()
+        account = config.get("account_name") or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+        if not account:
+            return None
+        options: dict[str, Any] = {}
+        key = config.get("account_key") or os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
+        if key:
+            options["account_key"] = key
+        if config.get("sas_key"):
+            options["sas_token"] = config["sas_key"]
+        if endpoint:
+            parts = urlsplit(endpoint)
+            options["blob_storage_authority"] = parts.netloc
+            options["blob_storage_scheme"] = parts.scheme
+        return pafs.AzureFileSystem(account, **options), root
 
     def list_keys(self, prefix: str) -> list[tuple[str, int]]:
         """Every object key under ``prefix`` (recursively) with its size, in key order

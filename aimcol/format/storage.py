@@ -333,6 +333,16 @@ class Storage(ABC):
         ``below_generation`` (dead or fenced writers); returns how many were aborted."""
         return 0
 
+    def arrow_filesystem(self) -> tuple[Any, str] | None:
+        """``(pyarrow.fs.FileSystem, path of the repository root in it)`` for bulk reads by
+        pyarrow (``Repo.to_dataset()``), configured from the same place as this storage;
+        ``None`` where pyarrow cannot see the store (then read through this interface)."""
+        if self.local_root is None:
+            return None
+        import pyarrow.fs as pafs
+
+        return pafs.LocalFileSystem(), self.local_root
+
     # -- conveniences built on the abstract operations --------------------------------------------
     def read_or_none(self, key: str) -> bytes | None:
         """:meth:`read`, ``None`` for a missing object."""
