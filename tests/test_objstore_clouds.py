@@ -105,3 +105,16 @@ def test_gcs_emulator_is_reached_and_its_failure_is_typed_and_named(gcs_emulator
     assert f"{location}: reading 'FORMAT' failed" in message, message
     assert gcs_emulator.env["STORAGE_EMULATOR_HOST"] in message, message
     assert "STORAGE_EMULATOR_HOST variables" in message, message
+
+
+def test_sync_a_local_repository_to_azure_and_back(tmp_path, azure_uri, capsys):
+    local = str(tmp_path / "offline")
+    written = _write(local)
+    assert main(["sync", local, azure_uri]) == 0
+    assert "2 copied" in capsys.readouterr().out
+    assert main(["sync", local, azure_uri]) == 0
+    assert "0 copied, 0 updated, 2 unchanged" in capsys.readouterr().out
+    back = str(tmp_path / "back")
+    assert main(["sync", azure_uri, back]) == 0
+    read = {m.run.hash: m.values_numpy().tolist() for m in Repo(back).query_metrics("metric.name == 'loss'")}
+    assert read == written

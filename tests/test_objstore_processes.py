@@ -170,6 +170,30 @@ def test_kill_9_at_each_step_of_a_flush_and_a_compaction(location, tmp_path, at)
     assert _unnamed_segments(repo, run_hash) == []
 
 
+@pytest.mark.parametrize("at", ["delta_uploaded", "compact_uploaded"])
+def test_repair_removes_what_a_killed_writer_left_without_a_successor(location, tmp_path, capsys, at):
+    """No writer resumes the run: once its lease ran out, ``aimcol repair`` deletes the objects
+    no manifest names (a delta, a compacted segment) and keeps every point committed."""
+    from aimcol.cli import main
+
+    fault = {"at": at, "n": 2 if at.startswith("compact") else 3, "max_deltas": 2}
+    proc = _proc(tmp_path, "writer", _writer_cfg(location, iterations=100, fault=fault), "victim")
+    assert proc.finish() == -signal.SIGKILL, _stderr(proc)
+    run_hash = proc.run_hash
+    repo = Repo(location)
+    lengths = read_prefixes(repo.get_run(run_hash), NAMES)
+    stray = _unnamed_segments(repo, run_hash)
+    assert stray, "the fault left no object behind"
+    deadline = time.time() + TTL + 5
+    while repo.get_run(run_hash).active:  # repair leaves a run alone while its lease is live
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert main(["repair", "--repo", location]) == 0
+    assert f"{run_hash}: repaired (stray files {', '.join(stray)})" in capsys.readouterr().out
+    assert _unnamed_segments(repo, run_hash) == []
+    assert read_prefixes(Repo(location).get_run(run_hash), NAMES) == lengths
+
+
 def test_writer_stopped_past_its_lease_is_fenced_after_sigcont(cloud_location, tmp_path):
     location = cloud_location
     stalled = _proc(tmp_path, "writer", _writer_cfg(location, iterations=40, pause_after=20), "stalled")
