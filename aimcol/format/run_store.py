@@ -508,7 +508,7 @@ def _stray_names(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) ->
 def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
     """What a repair would fix in a run that no writer holds: an unsealed live segment (and the
     damaged stretches of it the repair will skip, keeping the intact batches around them),
-    stray files."""
+    stray files, a dead writer's incomplete multipart uploads."""
     problems = []
     live = manifest.get("live")
     if live:
@@ -522,6 +522,9 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]
     stray = _stray_names(layout, run_hash, manifest)
     if stray:
         problems.append("stray files " + ", ".join(stray))
+    uploads = layout.storage.incomplete_uploads(layout.run_prefix(run_hash))
+    if uploads:
+        problems.append("incomplete multipart uploads " + ", ".join(uploads))
     return problems
 
 
