@@ -10,7 +10,9 @@ stay on ``track()``'s columnar fast path.
 On disk (see :mod:`aimcol.format.object_points`): points are records in the run's
 ``objects.log``; the manifest lists the sequences under ``object_sequences`` (``{id, name,
 context, dtype, count, last_step}``), apart from the metric ``sequences``, so metric
-queries, the index and the TUI never see them.
+queries, the index and the TUI never see them.  Large bytes of a value (an encoded image,
+audio, a figure's JSON: ``"blob"`` in its record) go to the run's blob segments
+(:mod:`aimcol.format.blob_segments`) before the record that references them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from aimcol.errors import UnstorableValueError
+from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob
 from aimcol.format.object_points import ObjectPointsWriter, objects_key, pack_record, read_object_points, trim_torn_tail
 from aimcol.format.storage import Storage
+from aimcol.sdk.objects import Audio, Distribution, Figure, Image, Text
+from aimcol.sdk.objects.media import BlobFetch
 from aimcol.sdk.params import normalise_value
 from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, advance
 
@@ -93,9 +98,12 @@ class ObjectSequenceWriter:
 
     def __init__(self, storage: Storage, run_hash: str, manifest: dict):
         self.storage = storage
+        self.run_hash = run_hash
         self.key = objects_key(run_hash)
         self.manifest = manifest
         self._writer: ObjectPointsWriter | None = None
+        self._blobs: BlobSegmentWriter | None = None
+        self._last_blob_file = 0  # the highest blob segment number the run's records name
 
     def entries(self) -> list[dict]:
         return self.manifest.setdefault("object_sequences", [])
@@ -107,7 +115,9 @@ class ObjectSequenceWriter:
             return []
         trim_torn_tail(self.storage, self.key)
         states = [ObjectSequenceState(e["id"], e["name"], e["context"], 0, e["dtype"]) for e in entries]
-        for seq_id, step, _, _, _ in read_object_points(self.storage, self.key):
+        for seq_id, step, _, _, value in read_object_points(self.storage, self.key):
+            for ref in blob_refs(value):
+                self._last_blob_file = max(self._last_blob_file, ref[0])
             if 0 <= seq_id < len(states):
                 state = states[seq_id]
                 state.count += 1
@@ -133,6 +143,8 @@ class ObjectSequenceWriter:
             if not STEPS_EXHAUSTED < step <= INT64_MAX:
                 raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
         stored = to_record(value, name)
+        if dtype.startswith(("aim.", "list(aim.")):
+            stored = self._store_blobs(stored, state.id, step)
         record = pack_record(state.id, step, epoch, time.time(), stored)
         if self._writer is None:
             self._writer = ObjectPointsWriter(self.storage, self.key)
@@ -144,14 +156,34 @@ class ObjectSequenceWriter:
         entry["count"] = state.count
         entry["last_step"] = step if entry["last_step"] is None else max(entry["last_step"], step)
 
+    def _store_blobs(self, stored: Any, seq_id: int, step: int) -> Any:
+        """``stored`` with each ``"blob"``'s bytes written to the blob segment and replaced by its reference."""
+        if isinstance(stored, list):
+            return [self._store_blobs(item, seq_id, step) for item in stored]
+        if isinstance(stored, dict) and isinstance(stored.get("blob"), bytes):
+            if self._blobs is None:
+                self._blobs = BlobSegmentWriter(self.storage, self.run_hash, self._last_blob_file + 1)
+            return {**stored, "blob": self._blobs.append(seq_id, step, stored["blob"])}
+        return stored
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._blobs is not None:
+            self._last_blob_file = self._blobs.number
+            self._blobs.close()
+            self._blobs = None
 
 
 def _last_step(state: ObjectSequenceState) -> int:
     return INT64_MAX if state.next_step == STEPS_EXHAUSTED else state.next_step - 1
+
+
+def blob_refs(stored: Any) -> list[list[int]]:
+    """The blob references in a stored value (an object's record or a list of them)."""
+    items = stored if isinstance(stored, list) else [stored]
+    return [i["blob"] for i in items if isinstance(i, dict) and is_blob_ref(i.get("blob"))]
 
 
 def to_record(value: Any, name: str) -> Any:
@@ -159,6 +191,11 @@ def to_record(value: Any, name: str) -> Any:
     encode = getattr(value, "to_record", None)
     if callable(encode):
         return encode()
+    if isinstance(value, (list, tuple)) and value and callable(getattr(value[0], "to_record", None)):
+        kind = typename(value[0])
+        if any(typename(v) != kind for v in value):
+            raise ValueError(f"track() list for {name!r} mixes object types; a list holds one type ({kind})")
+        return [v.to_record() for v in value]
     try:
         return normalise_value(value, (name,))
     except TypeError as exc:
@@ -212,8 +249,23 @@ class LogRecord:
         return f"<LogRecord {logging.getLevelName(self.level)} {self.message!r}>"
 
 
-DECODERS = {LogRecord.aim_typename: LogRecord.from_record}
-"""dtype -> function turning a stored record back into its object."""
+DECODERS: dict[str, Any] = {LogRecord.aim_typename: lambda record, fetch: LogRecord.from_record(record)}
+"""dtype -> ``decode(record, fetch)`` turning a stored record back into its object (``fetch``
+reads a blob reference; the object types read theirs on first use)."""
+for _cls in (Image, Text, Distribution, Audio, Figure):
+    DECODERS[_cls.aim_typename] = _cls.from_record
+
+
+def decoder(dtype: str):
+    """The decoder of a dtype, lists of objects (``list(aim.image)``) included; None for plain values."""
+    decode = DECODERS.get(dtype)
+    if decode is not None:
+        return decode
+    if dtype.startswith("list(") and dtype.endswith(")"):
+        item = DECODERS.get(dtype[5:-1])
+        if item is not None:
+            return lambda record, fetch: [item(r, fetch) for r in record] if isinstance(record, list) else record
+    return None
 
 LOG_RECORDS_NAME = "__log_records"
 
@@ -243,20 +295,78 @@ class ObjectSequenceData:
         return len(self._steps)
 
 
-class ObjectSequence:
-    """A stored object sequence of a run: ``name``, ``context``, ``dtype`` and its points."""
+class ObjectValuesView:
+    """Aim's ``sequence.values`` for objects: the values by step, as lists or by iteration."""
 
-    def __init__(self, run, entry: dict, points: list):
+    def __init__(self, data: ObjectSequenceData):
+        self._data = data
+
+    def values_list(self) -> list:
+        return self._data.values_list()
+
+    def indices_list(self) -> list[int]:
+        return self._data.indices_list()
+
+    def items_list(self) -> list[tuple[int, Any]]:
+        return self._data.items_list()
+
+    def sparse_list(self) -> tuple[list[int], list]:
+        return self._data.indices_list(), self._data.values_list()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._data.values_list())
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return len(self._data) > 0
+
+
+class ObjectSequence:
+    """A stored object sequence of a run: ``name``, ``context``, ``dtype`` and its points
+    (``data``: step-ordered, the latest write per step; ``values``: Aim's view of them).
+
+    Objects with bytes (images, audio, figures) read them on first use: building the
+    sequence reads only ``objects.log``.
+    """
+
+    sequence_type = "sequence"
+    """Aim's name of the collection in queries (``images``, ``texts`` …)."""
+
+    def __init__(self, run, entry: dict, points: list, fetch: BlobFetch | None = None):
         self.run = run
         self.name = entry["name"]
         self.context = entry["context"]
         self.dtype = entry["dtype"]
-        decode = DECODERS.get(self.dtype)
+        decode = decoder(self.dtype)
         latest: dict[int, tuple] = {}
-        for _, step, epoch, _, value in points:
-            latest[step] = (epoch, decode(value) if decode is not None else value)
+        for _, step, epoch, when, value in points:
+            latest[step] = (epoch, decode(value, fetch) if decode is not None else value, when)
         steps = sorted(latest)
         self.data = ObjectSequenceData(steps, [latest[s][1] for s in steps], [latest[s][0] for s in steps])
+        self._times = [latest[s][2] for s in steps]
+
+    @classmethod
+    def allowed_dtypes(cls) -> tuple[str, ...]:
+        """The dtypes a sequence of this class holds (Aim's classmethod)."""
+        return ()
+
+    @classmethod
+    def sequence_name(cls) -> str:
+        return cls.sequence_type
+
+    @property
+    def values(self) -> ObjectValuesView:
+        return ObjectValuesView(self.data)
+
+    @property
+    def epochs(self) -> list:
+        return list(self.data._epochs)
+
+    @property
+    def timestamps(self) -> list[float]:
+        return list(self._times)
 
     def values_list(self) -> list:
         return self.data.values_list()
@@ -264,15 +374,63 @@ class ObjectSequence:
     def indices_list(self) -> list[int]:
         return self.data.indices_list()
 
+    def first_step(self) -> int | None:
+        steps = self.data.indices_list()
+        return steps[0] if steps else None
+
+    def last_step(self) -> int | None:
+        steps = self.data.indices_list()
+        return steps[-1] if steps else None
+
+    def record_length(self) -> int | None:
+        """The longest list tracked at one step (None for single objects), as Aim's media sequences."""
+        lengths = [len(v) for v in self.data.values_list() if isinstance(v, list)]
+        return max(lengths) if lengths else None
+
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        return len(self.data) > 0
+
     def __repr__(self) -> str:
-        return f"<ObjectSequence {self.name!r} {self.context} dtype={self.dtype} of run {self.run.hash}>"
+        return f"<{type(self).__name__} {self.name!r} {self.context} dtype={self.dtype} of run {self.run.hash}>"
 
 
-def read_object_sequences(run, storage: Storage, manifest: dict) -> list[ObjectSequence]:
-    """Every object sequence of a run, read from its file once."""
+def _media_sequence(cls_name: str, collection: str, item) -> type[ObjectSequence]:
+    typename_ = item.aim_typename
+    dtypes = (typename_, f"list({typename_})")
+    doc = f"A sequence of ``{item.__name__}`` objects or lists of them (Aim's ``{cls_name}``): ``{collection}`` in queries."
+    return type(
+        cls_name,
+        (ObjectSequence,),
+        {"__doc__": doc, "sequence_type": collection, "allowed_dtypes": classmethod(lambda cls: dtypes)},
+    )
+
+
+Images = _media_sequence("Images", "images", Image)
+Texts = _media_sequence("Texts", "texts", Text)
+Distributions = _media_sequence("Distributions", "distributions", Distribution)
+Audios = _media_sequence("Audios", "audios", Audio)
+Figures = _media_sequence("Figures", "figures", Figure)
+
+SEQUENCE_CLASSES: dict[str, type[ObjectSequence]] = {
+    dtype: cls for cls in (Images, Texts, Distributions, Audios, Figures) for dtype in cls.allowed_dtypes()
+}
+"""dtype -> the sequence class that reads it (other object dtypes read as plain ObjectSequence)."""
+
+
+def blob_fetch(storage: Storage, run_hash: str) -> BlobFetch:
+    """Reads a blob reference of ``run_hash`` back, checked (see ``aimcol.format.blob_segments``)."""
+    return lambda ref: read_blob(storage, run_hash, ref)
+
+
+def make_sequence(run, entry: dict, points: list, fetch: BlobFetch) -> ObjectSequence:
+    return SEQUENCE_CLASSES.get(entry["dtype"], ObjectSequence)(run, entry, points, fetch)
+
+
+def read_object_sequences(run, storage: Storage, manifest: dict, ids: list[int] | None = None) -> list[ObjectSequence]:
+    """Every object sequence of a run (or those of ``ids``), read from its file once."""
     entries = manifest.get("object_sequences") or []
     if not entries:
         return []
@@ -280,4 +438,6 @@ def read_object_sequences(run, storage: Storage, manifest: dict) -> list[ObjectS
     for point in read_object_points(storage, objects_key(run.hash)):
         if 0 <= point[0] < len(entries):
             by_id[point[0]].append(point)
-    return [ObjectSequence(run, entry, points) for entry, points in zip(entries, by_id)]
+    fetch = blob_fetch(storage, run.hash)
+    chosen = range(len(entries)) if ids is None else [i for i in ids if 0 <= i < len(entries)]
+    return [make_sequence(run, entries[i], by_id[i], fetch) for i in chosen]
