@@ -53,6 +53,14 @@ def typename(value: Any) -> str:
     return name if isinstance(name, str) else "unknown"
 
 
+def checked_typename(value: Any, name: str) -> str:
+    """:func:`typename`, refusing a list that mixes object types (``[Image, Text]``)."""
+    kind = typename(value)
+    if kind.startswith("list(aim.") and any(typename(v) != kind[5:-1] for v in value):
+        raise ValueError(f"track() list for {name!r} mixes object types; a list holds one type ({kind[5:-1]})")
+    return kind
+
+
 def is_object_value(value: Any) -> bool:
     """Whether ``track()`` stores ``value`` as an object (a list, or a type with ``aim_typename``)."""
     return isinstance(value, (list, tuple)) or isinstance(getattr(type(value), "aim_typename", None), str)
@@ -192,9 +200,7 @@ def to_record(value: Any, name: str) -> Any:
     if callable(encode):
         return encode()
     if isinstance(value, (list, tuple)) and value and callable(getattr(value[0], "to_record", None)):
-        kind = typename(value[0])
-        if any(typename(v) != kind for v in value):
-            raise ValueError(f"track() list for {name!r} mixes object types; a list holds one type ({kind})")
+        checked_typename(value, name)
         return [v.to_record() for v in value]
     try:
         return normalise_value(value, (name,))
@@ -266,6 +272,7 @@ def decoder(dtype: str):
         if item is not None:
             return lambda record, fetch: [item(r, fetch) for r in record] if isinstance(record, list) else record
     return None
+
 
 LOG_RECORDS_NAME = "__log_records"
 

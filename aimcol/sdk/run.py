@@ -49,9 +49,9 @@ from aimcol.sdk.object_sequences import (
     ObjectSequence,
     ObjectSequenceState,
     ObjectSequenceWriter,
+    checked_typename,
     is_object_value,
     read_object_sequences,
-    typename,
 )
 from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
@@ -771,7 +771,7 @@ class Run:
             with self._buffer.lock:
                 if self._buffer.closed:
                     self._raise_closed()
-                seq = self._objects.add_sequence(name, context, typename(value))
+                seq = self._objects.add_sequence(name, context, checked_typename(value, name))
                 self._registry.register(seq)
                 self._store.write_manifest()  # the sequence is visible to readers at once
             return seq

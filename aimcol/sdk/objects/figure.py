@@ -62,7 +62,9 @@ def _from_matplotlib(fig):
     try:
         from plotly.tools import mpl_to_plotly
     except ImportError:
-        raise ImportError("tracking a matplotlib figure as aimcol.Figure needs plotly: pip install 'aimcol[figures]'") from None
+        raise ImportError(
+            "tracking a matplotlib figure as aimcol.Figure needs plotly: pip install 'aimcol[figures]'"
+        ) from None
     logger.warning('Tracking a matplotlib object using "Figure" might not behave as expected; consider "Image".')
     try:
         return mpl_to_plotly(fig)

@@ -172,7 +172,9 @@ class Image(MediaObject):
         try:
             pil_image = pil.fromarray(array)
         except TypeError as exc:
-            raise TypeError(f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}")
+            raise TypeError(
+                f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}"
+            ) from None
         self._from_pil_image(pil_image, params)
 
     def _from_torch_tensor(self, tensor, params: dict) -> None:
