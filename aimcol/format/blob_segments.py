@@ -52,7 +52,7 @@ def _schema_message() -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, BLOB_SCHEMA):
         pass
-    data = sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
     return data[: len(data) - len(_END_OF_STREAM)]
 
 

@@ -929,13 +929,13 @@ class Run:
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
 
     # -- object sequences and log records -------------------------------------------------------
-    def _object_sequences(self) -> list[ObjectSequence]:
+    def _object_sequences(self, ids: list[int] | None = None) -> list[ObjectSequence]:
         if self._reader is not None:
             manifest = self._reader.manifest
         else:
             with self._buffer.lock:
                 manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
-        return read_object_sequences(self, self.repo.layout.storage, manifest)
+        return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
 
     def object_sequences(self) -> list[ObjectSequence]:
         """Every sequence of object values (lists, log records), in creation order."""
