@@ -66,15 +66,29 @@ def encode_blob_batch(seq: int, step: int, data: bytes | memoryview) -> tuple[pa
     the one copy of the bytes before the write.
     """
     value = pa.py_buffer(data)
-    offsets = pa.py_buffer(struct.pack("<ii", 0, value.size))
-    column = pa.Array.from_buffers(pa.binary(), 1, [None, offsets, value])
-    batch = pa.record_batch([pa.array([seq], pa.uint32()), pa.array([step], pa.int64()), column], schema=BLOB_SCHEMA)
+    columns = [  # from buffers: pa.array() of Python values costs ~1 s on its first call (pandas shim)
+        pa.Array.from_buffers(pa.uint32(), 1, [None, pa.py_buffer(struct.pack("<I", seq))], null_count=0),
+        pa.Array.from_buffers(pa.int64(), 1, [None, pa.py_buffer(struct.pack("<q", step))], null_count=0),
+        pa.Array.from_buffers(
+            pa.binary(), 1, [None, pa.py_buffer(struct.pack("<ii", 0, value.size)), value], null_count=0
+        ),
+    ]
+    batch = pa.RecordBatch.from_arrays(columns, schema=BLOB_SCHEMA)
     message = batch.serialize()
     parsed = pa.ipc.read_record_batch(pa.ipc.read_message(message), BLOB_SCHEMA)
     start = parsed.column(2).buffers()[2].address - message.address
     if not 0 <= start <= message.size - value.size:
         raise AssertionError("blob bytes not found inside their serialised batch")
     return message, start
+
+
+def require_appends(storage: Storage) -> None:
+    """Raise :class:`~aimcol.errors.UnsupportedStorageError` for a store without appendable objects."""
+    if not storage.supports_append:
+        raise UnsupportedStorageError(
+            f"{storage.uri}: images, audio and figures need appendable objects, which this storage "
+            "does not have; track them into a local repository"
+        )
 
 
 class BlobSegmentWriter:
@@ -86,11 +100,7 @@ class BlobSegmentWriter:
     """
 
     def __init__(self, storage: Storage, run_hash: str, first_number: int):
-        if not storage.supports_append:
-            raise UnsupportedStorageError(
-                f"{storage.uri}: images, audio and figures need appendable objects, which this storage "
-                "does not have; track them into a local repository"
-            )
+        require_appends(storage)
         self.storage = storage
         number = max(int(first_number), 1)
         while storage.exists(blob_key(run_hash, number)):

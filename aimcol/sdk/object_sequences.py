@@ -17,14 +17,17 @@ audio, a figure's JSON: ``"blob"`` in its record) go to the run's blob segments
 
 from __future__ import annotations
 
+import collections
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from aimcol.errors import UnstorableValueError
-from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob
+from aimcol.errors import ObjectWriteError, UnstorableValueError
+from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob, require_appends
 from aimcol.format.object_points import ObjectPointsWriter, objects_key, pack_record, read_object_points, trim_torn_tail
 from aimcol.format.storage import Storage
 from aimcol.sdk.objects import Audio, Distribution, Figure, Image, Text
@@ -102,6 +105,15 @@ class ObjectSequenceWriter:
     Calls come from ``Run`` under the point buffer's lock.  A record is written before the
     manifest learns about it; the manifest's ``count``/``last_step`` go out with the next
     manifest write, and a resumed run recounts them from the file.
+
+    Values with bytes (images, audio, figures) are written by a background thread: the
+    caller's ``track()`` checks the value and queues its record, which holds the object's
+    encoded bytes without copying them; the thread appends the blob, then the record (in
+    queue order, so each sequence stays a prefix of what was tracked).  At most
+    :data:`QUEUED_BLOBS` values wait (``track()`` then waits); :meth:`drain` waits until
+    every queued value is written, and raises a write error of the thread (disk full) there
+    or at the next ``track()``.  A kill loses the values still queued, as it loses points
+    not yet flushed.
     """
 
     def __init__(self, storage: Storage, run_hash: str, manifest: dict):
@@ -112,6 +124,11 @@ class ObjectSequenceWriter:
         self._writer: ObjectPointsWriter | None = None
         self._blobs: BlobSegmentWriter | None = None
         self._last_blob_file = 0  # the highest blob segment number the run's records name
+        self._log_lock = threading.Lock()  # objects.log: appended by the caller and the blob thread
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._pending: collections.deque = collections.deque()  # values the blob thread has yet to write
 
     def entries(self) -> list[dict]:
         return self.manifest.setdefault("object_sequences", [])
@@ -142,7 +159,8 @@ class ObjectSequenceWriter:
         return ObjectSequenceState(entry["id"], name, context, 0, dtype)
 
     def append(self, state: ObjectSequenceState, value: Any, step: int | None, epoch: int | None, name: str) -> None:
-        """Check ``value`` against the sequence's dtype, encode it and write the record."""
+        """Check ``value`` against the sequence's dtype, encode it and write (or queue) the record."""
+        self._raise_pending_error()
         dtype = merged_dtype(typename(value), state.dtype)
         if dtype is None:
             raise incompatible(value, name)
@@ -151,18 +169,65 @@ class ObjectSequenceWriter:
             if not STEPS_EXHAUSTED < step <= INT64_MAX:
                 raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
         stored = to_record(value, name)
-        if dtype.startswith(("aim.", "list(aim.")):
-            stored = self._store_blobs(stored, state.id, step)
-        record = pack_record(state.id, step, epoch, time.time(), stored)
-        if self._writer is None:
-            self._writer = ObjectPointsWriter(self.storage, self.key)
-        self._writer.append(record)
+        now = time.time()
+        if has_blobs(stored):
+            require_appends(self.storage)
+            self._enqueue((state.id, step, epoch, now, stored))
+        else:
+            record = pack_record(state.id, step, epoch, now, stored)
+            with self._log_lock:
+                self._append_record(record)
         entry = self.entries()[state.id]
         state.dtype = entry["dtype"] = dtype
         state.count += 1
         advance(state, step)
         entry["count"] = state.count
         entry["last_step"] = step if entry["last_step"] is None else max(entry["last_step"], step)
+
+    def _append_record(self, record: bytes) -> None:
+        if self._writer is None:
+            self._writer = ObjectPointsWriter(self.storage, self.key)
+        self._writer.append(record)
+
+    # -- the blob thread -------------------------------------------------------------------------
+    def _enqueue(self, item: tuple) -> None:
+        if self._queue is None:
+            self._queue = queue.Queue(QUEUED_BLOBS)
+            self._thread = threading.Thread(
+                target=self._write_queued, name=f"aimcol-blobs-{self.run_hash}", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(item)
+
+    def _write_queued(self) -> None:
+        """The blob thread: values join ``_pending`` in queue order and are written from its head."""
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            try:
+                if item is not _RETRY and item is not None:
+                    self._pending.append(item)
+                self._write_pending()
+                if item is None:
+                    return
+            finally:
+                self._queue.task_done()
+
+    def _write_pending(self) -> None:
+        """Write pending values in order; at a failure keep it and the rest for a retry once the
+        caller has seen the error (a failed append is cut off again, so a retry never tears a file)."""
+        if self._error is not None:
+            return
+        while self._pending:
+            seq_id, step, epoch, when, stored = self._pending[0]
+            try:
+                record = pack_record(seq_id, step, epoch, when, self._store_blobs(stored, seq_id, step))
+                with self._log_lock:
+                    self._append_record(record)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by _raise_pending_error
+                self._error = exc
+                return
+            self._pending.popleft()
 
     def _store_blobs(self, stored: Any, seq_id: int, step: int) -> Any:
         """``stored`` with each ``"blob"``'s bytes written to the blob segment and replaced by its reference."""
@@ -174,7 +239,32 @@ class ObjectSequenceWriter:
             return {**stored, "blob": self._blobs.append(seq_id, step, stored["blob"])}
         return stored
 
+    def _raise_pending_error(self) -> None:
+        error = self._error
+        if error is not None:
+            waiting = len(self._pending)
+            self._error = None  # seen: the thread retries with the next value, flush() or close()
+            raise ObjectWriteError(
+                f"run {self.run_hash}: writing tracked objects failed ({error}); {waiting} value(s) are kept "
+                "and written once that succeeds (the next flush() or close() tries again)"
+            ) from error
+
+    def drain(self) -> None:
+        """Wait until every queued value is written (retrying kept ones); raise a write error."""
+        if self._queue is not None:
+            self._queue.put(_RETRY)
+            self._queue.join()
+        self._raise_pending_error()
+
     def close(self) -> None:
+        """Write what is queued and stop the thread, then seal the blob segment.  Raises a
+        write error with the files left open: a later ``close()`` retries what is kept."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = self._thread = None
+        self._write_pending()
+        self._raise_pending_error()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -182,6 +272,19 @@ class ObjectSequenceWriter:
             self._last_blob_file = self._blobs.number
             self._blobs.close()
             self._blobs = None
+
+
+_RETRY = object()
+"""Queue token: retry kept values now (``drain``)."""
+
+QUEUED_BLOBS = 64
+"""Most tracked objects with bytes waiting for the blob thread (with 128 kB images: 8 MB)."""
+
+
+def has_blobs(stored: Any) -> bool:
+    """Whether a stored value carries bytes for a blob segment."""
+    items = stored if isinstance(stored, list) else [stored]
+    return any(isinstance(i, dict) and isinstance(i.get("blob"), bytes) for i in items)
 
 
 def _last_step(state: ObjectSequenceState) -> int:

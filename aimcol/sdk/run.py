@@ -869,6 +869,7 @@ class Run:
         """Write buffered points now (they become visible to readers)."""
         if self._buffer is not None:
             self._buffer.flush()
+            self._objects.drain()
 
     def close(self) -> None:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
@@ -882,8 +883,9 @@ class Run:
         if self._buffer is None or self._buffer.closed:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
+        self._objects.close()  # queued images etc. are written while the claim is still held
         stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
-        self._objects.close()
+        self._objects.close()  # what a helper logged meanwhile
         self._finalizer.detach()
         _OPEN_RUNS.discard(self)
 
@@ -933,6 +935,7 @@ class Run:
         if self._reader is not None:
             manifest = self._reader.manifest
         else:
+            self._objects.drain()
             with self._buffer.lock:
                 manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
         return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
