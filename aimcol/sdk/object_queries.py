@@ -18,10 +18,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from aimcol.errors import FormatError
-from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_numpy
+from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
 from aimcol.format.damaged_runs import report_damaged_run
 from aimcol.format.index_tables import ManifestRecord, build_tables, concat_tables
 from aimcol.format.manifest import read_manifest
@@ -242,8 +243,17 @@ def objects_table(sequences: list[ObjectSequence], seq_cls: type[ObjectSequence]
         time=arrow_column(base["time"], pa.float64()),
     )
     for name, typ in extra:
-        columns[name] = pa.array(meta[name], typ)
+        columns[name] = _list_column(meta[name]) if pa.types.is_list(typ) else arrow_column(meta[name], typ)
     return pa.table(columns)
+
+
+def _list_column(lists: list[list[float]]) -> pa.Array:
+    """A list<float64> column (distribution weights) built from NumPy, not from Python values."""
+    lengths = np.fromiter((len(v) for v in lists), dtype=np.int32, count=len(lists))
+    offsets = np.zeros(len(lists) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.fromiter((x for v in lists for x in v), dtype=np.float64, count=int(offsets[-1]))
+    return pa.ListArray.from_arrays(to_arrow(offsets), to_arrow(flat))
 
 
 COLLECTIONS = {"images": Images, "texts": Texts, "distributions": Distributions, "audios": Audios, "figures": Figures}

@@ -28,7 +28,22 @@ from typing import Any
 
 from aimcol.errors import ObjectWriteError, UnstorableValueError
 from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob, require_appends
-from aimcol.format.object_points import ObjectPointsWriter, objects_key, pack_record, read_object_points, trim_torn_tail
+from aimcol.format.object_points import (
+    ObjectPointsWriter,
+    objects_key,
+    pack_record,
+    read_log,
+    read_object_points,
+    trim_torn_tail,
+)
+from aimcol.format.object_segments import (
+    covers,
+    next_object_segment,
+    read_run_points,
+    seal_object_log,
+    stray_object_segments,
+)
+from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
 from aimcol.sdk.objects import Audio, Distribution, Figure, Image, Text
 from aimcol.sdk.objects.media import BlobFetch
@@ -138,6 +153,8 @@ class ObjectSequenceWriter:
         entries = self.manifest.get("object_sequences") or []
         if not entries:
             return []
+        if self.storage.supports_append:
+            self.remove_strays()
         trim_torn_tail(self.storage, self.key)
         states = [ObjectSequenceState(e["id"], e["name"], e["context"], 0, e["dtype"]) for e in entries]
         for seq_id, step, _, _, value in read_object_points(self.storage, self.key):
@@ -255,6 +272,31 @@ class ObjectSequenceWriter:
             self._queue.put(_RETRY)
             self._queue.join()
         self._raise_pending_error()
+
+    def seal(self) -> str | None:
+        """Write the log as a sealed object segment and name it in the manifest (the caller
+        publishes the manifest, under the run's lock); the file it replaces, to delete after."""
+        log = read_log(self.storage, self.key)
+        if not log:
+            return None
+        old = self.manifest.get("object_segment")
+        if covers(old, log) and old["log_bytes"] == len(log):
+            return None  # nothing appended since the last seal
+        entry = seal_object_log(self.storage, self.run_hash, next_object_segment(self.manifest), log)
+        if entry is None:
+            return None
+        self.manifest["object_segment"] = entry
+        return old.get("file") if isinstance(old, dict) else None
+
+    def delete_sealed(self, name: str | None) -> None:
+        """Remove a sealed object segment the published manifest no longer names."""
+        if name is not None:
+            self.storage.delete(RepoLayout.segment_key(self.run_hash, name))
+
+    def remove_strays(self) -> None:
+        """Delete sealed object segments no manifest names (a writer killed while sealing)."""
+        for name in stray_object_segments(self.storage, self.run_hash, self.manifest):
+            self.storage.delete(RepoLayout.segment_key(self.run_hash, name))
 
     def close(self) -> None:
         """Write what is queued and stop the thread, then seal the blob segment.  Raises a
@@ -450,12 +492,15 @@ class ObjectSequence:
         self.context = entry["context"]
         self.dtype = entry["dtype"]
         decode = decoder(self.dtype)
-        latest: dict[int, tuple] = {}
-        for _, step, epoch, when, value in points:
-            latest[step] = (epoch, decode(value, fetch) if decode is not None else value, when)
-        steps = sorted(latest)
-        self.data = ObjectSequenceData(steps, [latest[s][1] for s in steps], [latest[s][0] for s in steps])
-        self._times = [latest[s][2] for s in steps]
+        _, steps, epochs, times, values = (list(c) for c in zip(*points)) if points else ([], [], [], [], [])
+        if any(a >= b for a, b in zip(steps, steps[1:])):  # re-tracked or out-of-order steps: latest write wins
+            latest = {s: i for i, s in enumerate(steps)}
+            order = [latest[s] for s in sorted(latest)]
+            steps, epochs, times, values = ([c[i] for i in order] for c in (steps, epochs, times, values))
+        if decode is not None:
+            values = [decode(v, fetch) for v in values]
+        self.data = ObjectSequenceData(steps, values, epochs)
+        self._times = times
 
     @classmethod
     def allowed_dtypes(cls) -> tuple[str, ...]:
@@ -545,9 +590,10 @@ def read_object_sequences(run, storage: Storage, manifest: dict, ids: list[int] 
     if not entries:
         return []
     by_id: list[list] = [[] for _ in entries]
-    for point in read_object_points(storage, objects_key(run.hash)):
+    chosen = range(len(entries)) if ids is None else [i for i in ids if 0 <= i < len(entries)]
+    wanted = None if ids is None else frozenset(chosen)
+    for point in read_run_points(storage, run.hash, manifest.get("object_segment"), wanted):
         if 0 <= point[0] < len(entries):
             by_id[point[0]].append(point)
     fetch = blob_fetch(storage, run.hash)
-    chosen = range(len(entries)) if ids is None else [i for i in ids if 0 <= i < len(entries)]
     return [make_sequence(run, entries[i], by_id[i], fetch) for i in chosen]

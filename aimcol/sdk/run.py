@@ -884,8 +884,11 @@ class Run:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
         self._objects.close()  # queued images etc. are written while the claim is still held
+        with self._buffer.lock:
+            replaced = self._objects.seal()  # texts & co. as one Arrow file, named by the closing manifest
         stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
         self._objects.close()  # what a helper logged meanwhile
+        self._objects.delete_sealed(replaced)
         self._finalizer.detach()
         _OPEN_RUNS.discard(self)
 
@@ -937,7 +940,9 @@ class Run:
         else:
             self._objects.drain()
             with self._buffer.lock:
-                manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
+                manifest = {
+                    key: copy.deepcopy(self._store.manifest.get(key)) for key in ("object_sequences", "object_segment")
+                }
         return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
 
     def object_sequences(self) -> list[ObjectSequence]:

@@ -63,11 +63,13 @@ class MediaObject:
 
     @classmethod
     def from_record(cls, record: dict[str, Any], fetch: BlobFetch | None = None):
-        """The object a record stands for; its blob stays unread until it is used."""
+        """The object a record stands for (taking ``record`` over); its blob stays unread until used."""
         obj = cls.__new__(cls)
-        MediaObject.__init__(obj)
-        blob = record.get("blob")
-        obj._meta = {k: v for k, v in record.items() if k != "blob"}
+        obj._blob = obj._ref = obj._fetch = None
+        blob = record.pop("blob", None)  # the record is the caller's freshly decoded map: kept, not copied
+        obj._meta = record
+        if blob is None:
+            return obj
         if isinstance(blob, bytes):
             obj._blob = blob
         elif blob is not None:

@@ -1,0 +1,198 @@
+"""Sealed object segments: a closed run's object points as one Arrow IPC file, so texts are
+read as a column instead of record by record.
+
+``objects.log`` stays the source of truth (written record by record, never rewritten).  When
+a writer closes the run it writes every intact record of the log to
+``objects-<n>.arrow`` and names it in the manifest::
+
+    object_segment = {file, log_bytes, log_crc32, rows, size, crc32}
+
+``log_bytes`` is how much of the log the file covers and ``log_crc32`` the CRC-32 of those
+bytes.  A reader takes the file's rows and then parses only the log's records after
+``log_bytes`` (a resumed run appends there).  A file whose size or CRC-32 does not match, that
+is missing, or whose log prefix differs (the log was cut back and written again) is ignored:
+the reader parses the whole log instead, so a damaged sealed segment costs time, never data.
+
+Rows are grouped by ``seq`` (in write order within a sequence, so the latest write of a
+step is still the last), so a reader of some sequences reads slices.  Schema
+(zstd-compressed, one batch; plain pyarrow reads it)::
+
+    seq uint32, step int64, epoch int64 (null: none), time float64,
+    text string   the value of a text point (``{"data": str}``), else null
+    record binary the msgpack of any other value, else null
+
+A new seal replaces the previous file: written under a new number (``next_segment``),
+published with the closing manifest, then the old file is deleted; a kill in between leaves
+a file no manifest names, which the run's next writer deletes.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+
+import msgpack
+import numpy as np
+import pyarrow as pa
+
+from aimcol.format.arrow_numpy import arrow_column, to_numpy
+from aimcol.format.object_points import objects_key, parse_records, read_log
+from aimcol.format.repo_layout import RepoLayout
+from aimcol.format.storage import Storage
+
+OBJECT_SEGMENT_SCHEMA = pa.schema(
+    [
+        ("seq", pa.uint32()),
+        ("step", pa.int64()),
+        ("epoch", pa.int64()),
+        ("time", pa.float64()),
+        ("text", pa.string()),
+        ("record", pa.binary()),
+    ]
+)
+OBJECT_SEGMENT_NAME = re.compile(r"objects-[0-9]{6,18}\.arrow")
+
+Point = tuple[int, int, "int | None", float, Any]
+
+
+def object_segment_name(number: int) -> str:
+    return f"objects-{int(number):06d}.arrow"
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("data"), str)
+
+
+def _table(points: list[Point]) -> pa.Table:
+    texts = [v["data"] if _is_text(v) else None for _, _, _, _, v in points]
+    records = [None if t is not None else msgpack.packb(p[4], use_bin_type=True) for t, p in zip(texts, points)]
+    columns = [
+        arrow_column([p[0] for p in points], pa.uint32()),
+        arrow_column([p[1] for p in points], pa.int64()),
+        arrow_column([p[2] for p in points], pa.int64()),
+        arrow_column([p[3] for p in points], pa.float64()),
+        arrow_column(texts, pa.string()),
+        arrow_column(records, pa.binary()),
+    ]
+    return pa.Table.from_arrays(columns, schema=OBJECT_SEGMENT_SCHEMA)
+
+
+def seal_object_log(storage: Storage, run_hash: str, number: int, log: bytes) -> dict[str, Any] | None:
+    """Write the intact records of ``log`` (a run's ``objects.log``) as sealed segment
+    ``number``; the manifest entry for it, or None for a log without records."""
+    points, valid = parse_records(log)
+    if not points:
+        return None
+    points.sort(key=lambda p: p[0])  # grouped by sequence; stable: write order within one
+    name = object_segment_name(number)
+    sink = pa.BufferOutputStream()
+    table = _table(points).replace_schema_metadata({"aimcol": f'{{"run": "{run_hash}"}}'})
+    with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
+        writer.write_table(table, max_chunksize=len(points))
+    data = sink.getvalue()
+    with storage.write_immutable(RepoLayout.segment_key(run_hash, name)) as out:
+        out.write(data)
+    return {
+        "file": name,
+        "log_bytes": valid,
+        "log_crc32": zlib.crc32(memoryview(log)[:valid]),
+        "rows": len(points),
+        "size": data.size,
+        "crc32": zlib.crc32(data),
+    }
+
+
+def covers(segment: Any, log: bytes | None) -> bool:
+    """Whether a sealed segment entry was made from exactly the first ``log_bytes`` of ``log``
+    (a log cut back and written again since, to any length, no longer matches)."""
+    if not isinstance(segment, dict) or log is None:
+        return False
+    covered = segment.get("log_bytes")
+    if not isinstance(covered, int) or not 0 <= covered <= len(log):
+        return False
+    return zlib.crc32(memoryview(log)[:covered]) == segment.get("log_crc32")
+
+
+def _segment_points(data: bytes, seq_ids: frozenset[int] | None) -> list[Point]:
+    table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+    if seq_ids is not None:  # rows are grouped by seq: each wanted sequence is one slice
+        seq = to_numpy(table.column("seq"))  # not ChunkedArray.to_numpy(): that imports pandas
+        parts = []
+        for seq_id in sorted(seq_ids):
+            lo, hi = np.searchsorted(seq, [seq_id, seq_id + 1])
+            if hi > lo:
+                parts.append(table.slice(int(lo), int(hi - lo)))
+        table = pa.concat_tables(parts) if parts else table.slice(0, 0)
+    texts = table.column("text").to_pylist()
+    records = table.column("record").to_pylist()
+    values = [
+        {"data": t} if t is not None else msgpack.unpackb(r, raw=False, strict_map_key=False)
+        for t, r in zip(texts, records)
+    ]
+    return list(
+        zip(
+            table.column("seq").to_pylist(),
+            table.column("step").to_pylist(),
+            table.column("epoch").to_pylist(),
+            table.column("time").to_pylist(),
+            values,
+        )
+    )
+
+
+def read_sealed_points(
+    storage: Storage, run_hash: str, segment: Any, log: bytes | None, seq_ids: frozenset[int] | None
+) -> list[Point] | None:
+    """The points of a run from its sealed segment plus the log after it; None when the
+    segment cannot be used (missing, damaged, not covered by the log): parse the log then."""
+    if not (isinstance(segment, dict) and isinstance(segment.get("file"), str)):
+        return None
+    name, covered = segment["file"], segment["log_bytes"] if covers(segment, log) else None
+    if not OBJECT_SEGMENT_NAME.fullmatch(name) or covered is None:
+        return None
+    try:
+        data = storage.read(RepoLayout.segment_key(run_hash, name))
+    except FileNotFoundError:
+        return None
+    if len(data) != segment.get("size") or zlib.crc32(data) != segment.get("crc32"):
+        return None
+    try:
+        points = _segment_points(data, seq_ids)
+    except (pa.ArrowException, ValueError, KeyError, msgpack.UnpackException):
+        return None
+    if log is not None and len(log) > covered:
+        points += parse_records(memoryview(log)[covered:], seq_ids)[0]
+    return points
+
+
+def read_run_points(
+    storage: Storage, run_hash: str, segment: Any, seq_ids: frozenset[int] | None = None
+) -> list[Point]:
+    """Every intact object point of a run (of ``seq_ids`` only, if given), in write order:
+    from its sealed segment and the log after it, or from the whole log."""
+    log = read_log(storage, objects_key(run_hash))
+    points = None if segment is None else read_sealed_points(storage, run_hash, segment, log, seq_ids)
+    if points is None:
+        points = parse_records(log, seq_ids)[0] if log else []
+    return points
+
+
+def next_object_segment(manifest: dict[str, Any]) -> int:
+    """The number of the next sealed object segment (one past the one the manifest names)."""
+    segment = manifest.get("object_segment")
+    name = segment.get("file") if isinstance(segment, dict) else None
+    if isinstance(name, str) and OBJECT_SEGMENT_NAME.fullmatch(name):
+        return int(name[8:-6]) + 1
+    return 1
+
+
+def stray_object_segments(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> list[str]:
+    """Sealed object segments in a run's folder that its manifest does not name."""
+    segment = manifest.get("object_segment")
+    named = segment.get("file") if isinstance(segment, dict) else None
+    return [
+        n
+        for n in storage.list_children(RepoLayout.run_prefix(run_hash))
+        if OBJECT_SEGMENT_NAME.fullmatch(n) and n != named
+    ]
