@@ -5,13 +5,14 @@ read as a column instead of record by record.
 a writer closes the run it writes every intact record of the log to
 ``objects-<n>.arrow`` and names it in the manifest::
 
-    object_segment = {file, log_bytes, log_crc32, rows, size, crc32}
+    object_segment = {file, log_bytes, log_tail_crc32, rows, size, crc32}
 
-``log_bytes`` is how much of the log the file covers and ``log_crc32`` the CRC-32 of those
-bytes.  A reader takes the file's rows and then parses only the log's records after
-``log_bytes`` (a resumed run appends there).  A file whose size or CRC-32 does not match, that
-is missing, or whose log prefix differs (the log was cut back and written again) is ignored:
-the reader parses the whole log instead, so a damaged sealed segment costs time, never data.
+``log_bytes`` is how much of the log the file covers and ``log_tail_crc32`` the CRC-32 of
+the 256 bytes before it.  A reader reads the log only from there: it takes the file's rows
+and then parses the log's records after ``log_bytes`` (a resumed run appends there).  A file
+whose size or CRC-32 does not match, that is missing, or whose log changed before
+``log_bytes`` (cut back and written again: the checked bytes differ) is ignored: the reader
+parses the whole log instead, so a damaged sealed segment costs time, never data.
 
 Rows are grouped by ``seq`` (in write order within a sequence, so the latest write of a
 step is still the last), so a reader of some sequences reads slices.  Schema
@@ -96,22 +97,29 @@ def seal_object_log(storage: Storage, run_hash: str, number: int, log: bytes) ->
     return {
         "file": name,
         "log_bytes": valid,
-        "log_crc32": zlib.crc32(memoryview(log)[:valid]),
+        "log_tail_crc32": zlib.crc32(memoryview(log)[max(valid - TAIL_CHECK, 0) : valid]),
         "rows": len(points),
         "size": data.size,
         "crc32": zlib.crc32(data),
     }
 
 
-def covers(segment: Any, log: bytes | None) -> bool:
-    """Whether a sealed segment entry was made from exactly the first ``log_bytes`` of ``log``
-    (a log cut back and written again since, to any length, no longer matches)."""
+TAIL_CHECK = 256
+"""Bytes before ``log_bytes`` whose CRC-32 ties a sealed segment to its log (``log_tail_crc32``)."""
+
+
+def covers(segment: Any, log: bytes | memoryview | None, start: int = 0) -> bool:
+    """Whether a sealed segment entry was made from the log whose bytes from offset ``start``
+    are ``log``: the ``TAIL_CHECK`` bytes before ``log_bytes`` are unchanged.  A log cut
+    back before ``log_bytes`` and written again no longer matches there (each record holds
+    its time and checksum), so the segment is not used."""
     if not isinstance(segment, dict) or log is None:
         return False
     covered = segment.get("log_bytes")
-    if not isinstance(covered, int) or not 0 <= covered <= len(log):
+    if not isinstance(covered, int) or not start <= max(covered - TAIL_CHECK, 0) or covered > start + len(log):
         return False
-    return zlib.crc32(memoryview(log)[:covered]) == segment.get("log_crc32")
+    lo = max(covered - TAIL_CHECK, 0) - start
+    return zlib.crc32(memoryview(log)[lo : covered - start]) == segment.get("log_tail_crc32")
 
 
 def _segment_points(data: bytes, seq_ids: frozenset[int] | None) -> list[Point]:
@@ -142,18 +150,25 @@ def _segment_points(data: bytes, seq_ids: frozenset[int] | None) -> list[Point]:
 
 
 def read_sealed_points(
-    storage: Storage, run_hash: str, segment: Any, log: bytes | None, seq_ids: frozenset[int] | None
+    storage: Storage, run_hash: str, segment: Any, seq_ids: frozenset[int] | None
 ) -> list[Point] | None:
-    """The points of a run from its sealed segment plus the log after it; None when the
-    segment cannot be used (missing, damaged, not covered by the log): parse the log then."""
+    """The points of a run from its sealed segment plus the log after it, reading only the
+    log's bytes from just before ``log_bytes``; None when the segment cannot be used
+    (missing, damaged, its log changed): parse the whole log then."""
     if not (isinstance(segment, dict) and isinstance(segment.get("file"), str)):
         return None
-    name, covered = segment["file"], segment["log_bytes"] if covers(segment, log) else None
-    if not OBJECT_SEGMENT_NAME.fullmatch(name) or covered is None:
+    name, covered = segment["file"], segment.get("log_bytes")
+    if not OBJECT_SEGMENT_NAME.fullmatch(name) or not isinstance(covered, int):
         return None
+    key = objects_key(run_hash)
+    start = max(covered - TAIL_CHECK, 0)
     try:
+        size = storage.stat(key).size
+        tail = storage.read_range(key, start, max(size - start, 0))
         data = storage.read(RepoLayout.segment_key(run_hash, name))
     except FileNotFoundError:
+        return None
+    if not covers(segment, tail, start):
         return None
     if len(data) != segment.get("size") or zlib.crc32(data) != segment.get("crc32"):
         return None
@@ -161,8 +176,8 @@ def read_sealed_points(
         points = _segment_points(data, seq_ids)
     except (pa.ArrowException, ValueError, KeyError, msgpack.UnpackException):
         return None
-    if log is not None and len(log) > covered:
-        points += parse_records(memoryview(log)[covered:], seq_ids)[0]
+    if len(tail) > covered - start:
+        points += parse_records(memoryview(tail)[covered - start :], seq_ids)[0]
     return points
 
 
@@ -171,9 +186,11 @@ def read_run_points(
 ) -> list[Point]:
     """Every intact object point of a run (of ``seq_ids`` only, if given), in write order:
     from its sealed segment and the log after it, or from the whole log."""
-    log = read_log(storage, objects_key(run_hash))
-    points = None if segment is None else read_sealed_points(storage, run_hash, segment, log, seq_ids)
+    points = None
+    if segment is not None and storage.supports_append:
+        points = read_sealed_points(storage, run_hash, segment, seq_ids)
     if points is None:
+        log = read_log(storage, objects_key(run_hash))
         points = parse_records(log, seq_ids)[0] if log else []
     return points
 

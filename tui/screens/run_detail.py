@@ -31,6 +31,7 @@ class RunDetailScreen(Screen):
         Binding("5", "tab('logs')", "Logs"),
         Binding("slash", "search_logs", "Search logs", show=False),
         Binding("p", "plot", "Plot"),
+        Binding("o", "objects", "Objects"),
         Binding("a", "archive", "Archive", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
@@ -207,6 +208,11 @@ class RunDetailScreen(Screen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def action_objects(self) -> None:
+        from aimcol.tui.screens.objects import ObjectsScreen
+
+        self.app.push_screen(ObjectsScreen(self.run_hash))
 
     def action_plot(self) -> None:
         from aimcol.tui.screens.metrics import MetricsScreen
