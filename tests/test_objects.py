@@ -476,3 +476,30 @@ def test_resumed_run_reads_segment_and_log_tail_then_reseals(make_run, repo_path
     (second,) = _sealed(repo_path, run.hash)
     assert second != first and pa.ipc.open_file(second).read_all().column("text").to_pylist() == ["a", "b"]
     assert [t.data for t in _values(repo_path, run.hash, "t")] == ["a", "b"]
+
+
+def test_copy_runs_and_sync_carry_object_sequences(make_run, repo_path, tmp_path):
+    from aimcol import Repo
+    from aimcol.sdk.sync import sync_repos
+
+    run = make_run()
+    for step in range(3):
+        run.track(Text(f"t{step}"), name="t", step=step)
+        run.track(Image(_pixels(step)), name="i", step=step)
+    run.close()
+    images = [Image(_pixels(s)).data for s in range(3)]
+    copied, synced = Repo(str(tmp_path / "copied"), init=True), str(tmp_path / "synced")
+    assert Repo(repo_path).copy_runs([run.hash], copied)[0]
+    sync_repos(Repo(repo_path), synced)
+    for dest in (copied, Repo(synced)):
+        back = dest.get_run(run.hash)
+        assert [t.data for t in back.get_object_sequence("t").values_list()] == ["t0", "t1", "t2"]
+        assert [i.data for i in back.get_object_sequence("i").values_list()] == images
+    again = make_run(run.hash, repo=repo_path)
+    again.track(Text("t3"), name="t")
+    again.track(Image(_pixels(3)), name="i")
+    again.close()
+    sync_repos(Repo(repo_path), synced)  # an update: the grown log, a new blob segment, a new sealed segment
+    back = Repo(synced).get_run(run.hash)
+    assert [t.data for t in back.get_object_sequence("t").values_list()] == ["t0", "t1", "t2", "t3"]
+    assert [i.data for i in back.get_object_sequence("i").values_list()] == images + [Image(_pixels(3)).data]

@@ -23,6 +23,7 @@ a run writes its blob segments, as for every other file of the run.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 
@@ -32,6 +33,7 @@ from aimcol.errors import ChecksumError, ObjectExistsError, UnsupportedStorageEr
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Appender, Storage
 
+BLOB_NAME = re.compile(r"blobs-[0-9]{6,18}\.arrows")
 BLOB_SCHEMA = pa.schema([("seq", pa.uint32()), ("step", pa.int64()), ("data", pa.binary())])
 MAX_BLOB_BYTES = 1024 * 1024 * 1024
 """Larger blobs are refused (an Arrow ``binary`` value holds < 2 GiB; a tracked image is far smaller)."""

@@ -38,7 +38,8 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import arrow_column, to_numpy
-from aimcol.format.object_points import objects_key, parse_records, read_log
+from aimcol.format.blob_segments import BLOB_NAME
+from aimcol.format.object_points import OBJECTS_FILE, objects_key, parse_records, read_log
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
 
@@ -202,6 +203,18 @@ def next_object_segment(manifest: dict[str, Any]) -> int:
     if isinstance(name, str) and OBJECT_SEGMENT_NAME.fullmatch(name):
         return int(name[8:-6]) + 1
     return 1
+
+
+def object_files(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> list[str]:
+    """The files of a run's object sequences a copy of the run needs: ``objects.log``, its blob
+    segments and the sealed object segment its manifest names."""
+    segment = manifest.get("object_segment")
+    named = segment.get("file") if isinstance(segment, dict) else None
+    return sorted(
+        n
+        for n in storage.list_children(RepoLayout.run_prefix(run_hash))
+        if n == OBJECTS_FILE or BLOB_NAME.fullmatch(n) or (n == named and OBJECT_SEGMENT_NAME.fullmatch(n))
+    )
 
 
 def stray_object_segments(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> list[str]:
