@@ -123,36 +123,50 @@ def covers(segment: Any, log: bytes | memoryview | None, start: int = 0) -> bool
     return zlib.crc32(memoryview(log)[lo : covered - start]) == segment.get("log_tail_crc32")
 
 
-def _segment_points(data: bytes, seq_ids: frozenset[int] | None) -> list[Point]:
+Columns = tuple[list[int], list["int | None"], list[float], list[Any]]
+"""One sequence's points as columns: steps, epochs, times, values (write order)."""
+
+
+def _group(points: list[Point], out: dict[int, Columns]) -> dict[int, Columns]:
+    """Add points (tuples, from the log) to per-sequence columns."""
+    for seq_id, step, epoch, when, value in points:
+        cols = out.get(seq_id)
+        if cols is None:
+            cols = out[seq_id] = ([], [], [], [])
+        cols[0].append(step)
+        cols[1].append(epoch)
+        cols[2].append(when)
+        cols[3].append(value)
+    return out
+
+
+def _segment_columns(data: bytes, seq_ids: frozenset[int] | None) -> dict[int, Columns]:
     table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
-    if seq_ids is not None:  # rows are grouped by seq: each wanted sequence is one slice
-        seq = to_numpy(table.column("seq"))  # not ChunkedArray.to_numpy(): that imports pandas
-        parts = []
-        for seq_id in sorted(seq_ids):
-            lo, hi = np.searchsorted(seq, [seq_id, seq_id + 1])
-            if hi > lo:
-                parts.append(table.slice(int(lo), int(hi - lo)))
-        table = pa.concat_tables(parts) if parts else table.slice(0, 0)
-    texts = table.column("text").to_pylist()
-    records = table.column("record").to_pylist()
-    values = [
-        {"data": t} if t is not None else msgpack.unpackb(r, raw=False, strict_map_key=False)
-        for t, r in zip(texts, records)
-    ]
-    return list(
-        zip(
-            table.column("seq").to_pylist(),
-            table.column("step").to_pylist(),
-            table.column("epoch").to_pylist(),
-            table.column("time").to_pylist(),
-            values,
-        )
-    )
+    seq = to_numpy(table.column("seq"))  # not ChunkedArray.to_numpy(): that imports pandas
+    wanted = sorted(seq_ids) if seq_ids is not None else np.unique(seq).tolist()
+    out: dict[int, Columns] = {}
+    for seq_id in wanted:  # rows are grouped by seq: each sequence is one slice
+        lo, hi = (int(i) for i in np.searchsorted(seq, [seq_id, seq_id + 1]))
+        if hi <= lo:
+            continue
+        part = table.slice(lo, hi - lo)
+        texts = part.column("text").to_pylist()
+        if part.column("text").null_count:
+            records = part.column("record").to_pylist()
+            values: list[Any] = [
+                {"data": t} if t is not None else msgpack.unpackb(r, raw=False, strict_map_key=False)
+                for t, r in zip(texts, records)
+            ]
+        else:
+            values = [{"data": t} for t in texts]
+        columns = (part.column("step").to_pylist(), part.column("epoch").to_pylist(), part.column("time").to_pylist())
+        out[seq_id] = (*columns, values)
+    return out
 
 
-def read_sealed_points(
+def read_sealed_columns(
     storage: Storage, run_hash: str, segment: Any, seq_ids: frozenset[int] | None
-) -> list[Point] | None:
+) -> dict[int, Columns] | None:
     """The points of a run from its sealed segment plus the log after it, reading only the
     log's bytes from just before ``log_bytes``; None when the segment cannot be used
     (missing, damaged, its log changed): parse the whole log then."""
@@ -174,26 +188,26 @@ def read_sealed_points(
     if len(data) != segment.get("size") or zlib.crc32(data) != segment.get("crc32"):
         return None
     try:
-        points = _segment_points(data, seq_ids)
+        columns = _segment_columns(data, seq_ids)
     except (pa.ArrowException, ValueError, KeyError, msgpack.UnpackException):
         return None
     if len(tail) > covered - start:
-        points += parse_records(memoryview(tail)[covered - start :], seq_ids)[0]
-    return points
+        _group(parse_records(memoryview(tail)[covered - start :], seq_ids)[0], columns)
+    return columns
 
 
-def read_run_points(
+def read_run_columns(
     storage: Storage, run_hash: str, segment: Any, seq_ids: frozenset[int] | None = None
-) -> list[Point]:
-    """Every intact object point of a run (of ``seq_ids`` only, if given), in write order:
-    from its sealed segment and the log after it, or from the whole log."""
-    points = None
+) -> dict[int, Columns]:
+    """Every intact object point of a run (of ``seq_ids`` only, if given) as columns per
+    sequence, in write order: from its sealed segment and the log after it, or from the log."""
+    columns = None
     if segment is not None and storage.supports_append:
-        points = read_sealed_points(storage, run_hash, segment, seq_ids)
-    if points is None:
+        columns = read_sealed_columns(storage, run_hash, segment, seq_ids)
+    if columns is None:
         log = read_log(storage, objects_key(run_hash))
-        points = parse_records(log, seq_ids)[0] if log else []
-    return points
+        columns = _group(parse_records(log, seq_ids)[0] if log else [], {})
+    return columns
 
 
 def next_object_segment(manifest: dict[str, Any]) -> int:

@@ -39,7 +39,7 @@ from aimcol.format.object_points import (
 from aimcol.format.object_segments import (
     covers,
     next_object_segment,
-    read_run_points,
+    read_run_columns,
     seal_object_log,
     stray_object_segments,
 )
@@ -486,13 +486,13 @@ class ObjectSequence:
     sequence_type = "sequence"
     """Aim's name of the collection in queries (``images``, ``texts`` …)."""
 
-    def __init__(self, run, entry: dict, points: list, fetch: BlobFetch | None = None):
+    def __init__(self, run, entry: dict, columns: tuple | None, fetch: BlobFetch | None = None):
         self.run = run
         self.name = entry["name"]
         self.context = entry["context"]
         self.dtype = entry["dtype"]
         decode = decoder(self.dtype)
-        _, steps, epochs, times, values = (list(c) for c in zip(*points)) if points else ([], [], [], [], [])
+        steps, epochs, times, values = columns if columns is not None else ([], [], [], [])
         if any(a >= b for a, b in zip(steps, steps[1:])):  # re-tracked or out-of-order steps: latest write wins
             latest = {s: i for i, s in enumerate(steps)}
             order = [latest[s] for s in sorted(latest)]
@@ -580,8 +580,8 @@ def blob_fetch(storage: Storage, run_hash: str) -> BlobFetch:
     return lambda ref: read_blob(storage, run_hash, ref)
 
 
-def make_sequence(run, entry: dict, points: list, fetch: BlobFetch) -> ObjectSequence:
-    return SEQUENCE_CLASSES.get(entry["dtype"], ObjectSequence)(run, entry, points, fetch)
+def make_sequence(run, entry: dict, columns: tuple | None, fetch: BlobFetch) -> ObjectSequence:
+    return SEQUENCE_CLASSES.get(entry["dtype"], ObjectSequence)(run, entry, columns, fetch)
 
 
 def read_object_sequences(run, storage: Storage, manifest: dict, ids: list[int] | None = None) -> list[ObjectSequence]:
@@ -589,11 +589,8 @@ def read_object_sequences(run, storage: Storage, manifest: dict, ids: list[int] 
     entries = manifest.get("object_sequences") or []
     if not entries:
         return []
-    by_id: list[list] = [[] for _ in entries]
     chosen = range(len(entries)) if ids is None else [i for i in ids if 0 <= i < len(entries)]
     wanted = None if ids is None else frozenset(chosen)
-    for point in read_run_points(storage, run.hash, manifest.get("object_segment"), wanted):
-        if 0 <= point[0] < len(entries):
-            by_id[point[0]].append(point)
+    columns = read_run_columns(storage, run.hash, manifest.get("object_segment"), wanted)
     fetch = blob_fetch(storage, run.hash)
-    return [make_sequence(run, entries[i], by_id[i], fetch) for i in chosen]
+    return [make_sequence(run, entries[i], columns.get(i), fetch) for i in chosen]
