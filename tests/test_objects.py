@@ -503,3 +503,43 @@ def test_copy_runs_and_sync_carry_object_sequences(make_run, repo_path, tmp_path
     back = Repo(synced).get_run(run.hash)
     assert [t.data for t in back.get_object_sequence("t").values_list()] == ["t0", "t1", "t2", "t3"]
     assert [i.data for i in back.get_object_sequence("i").values_list()] == images + [Image(_pixels(3)).data]
+
+
+_CONCURRENT_WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from aimcol import Image, Run, Text
+    run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False)
+    run["who"] = int(sys.argv[2])
+    for step in range(60):
+        run.track(Text("writer %s step %d" % (sys.argv[2], step)), name="t", step=step, context={"subset": "val"})
+        run.track(Image(np.full((4, 4), step, np.uint8)), name="i", step=step)
+    run.close()
+    """
+)
+
+
+def test_concurrent_writers_and_a_querying_reader(repo_path):
+    from aimcol import Repo
+
+    Repo(repo_path, init=True)
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _CONCURRENT_WRITER, repo_path, str(w)], stderr=subprocess.PIPE)
+        for w in range(4)
+    ]
+    seen = 0
+    while any(p.poll() is None for p in writers):  # queries while they write: never an error, always prefixes
+        for seq in Repo(repo_path).query_texts("texts.context.subset == 'val'", report_mode=0):
+            texts = [t.data for t in seq.values_list()]
+            who = seq.run["who"]
+            assert texts == [f"writer {who} step {s}" for s in range(len(texts))]
+            seen = max(seen, len(texts))
+    assert all(p.wait(timeout=120) == 0 for p in writers), [p.stderr.read() for p in writers]
+    repo = Repo(repo_path)
+    found = {seq.run["who"]: [t.data for t in seq.values_list()] for seq in repo.query_texts("", report_mode=0)}
+    assert found == {w: [f"writer {w} step {s}" for s in range(60)] for w in range(4)}
+    images = list(repo.query_images("images.name == 'i'", report_mode=0))
+    assert len(images) == 4 and all(
+        len(s) == 60 and s.values_list()[59].data == Image(np.full((4, 4), 59, np.uint8)).data for s in images
+    )
