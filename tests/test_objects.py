@@ -543,3 +543,27 @@ def test_concurrent_writers_and_a_querying_reader(repo_path):
     assert len(images) == 4 and all(
         len(s) == 60 and s.values_list()[59].data == Image(np.full((4, 4), 59, np.uint8)).data for s in images
     )
+
+
+def test_check_names_damaged_object_files(make_run, repo_path):
+    from aimcol import Repo
+
+    run = make_run()
+    run.track(Image(_pixels()), name="i", step=0)
+    run.track(Text("t"), name="t", step=0)
+    run.close()
+    assert Repo(repo_path).check()[0].problems == []
+    (blobs,) = glob.glob(os.path.join(_run_dir(repo_path, run.hash), "blobs-*"))
+    raw = bytearray(open(blobs, "rb").read())
+    raw[-100] ^= 0x01  # inside the image's bytes
+    open(blobs, "wb").write(raw)
+    (sealed,) = _sealed(repo_path, run.hash)
+    open(sealed, "ab").write(b"x")
+    (result,) = Repo(repo_path).check()
+    assert result.status == "unreadable"
+    assert any("blobs-000001.arrows" in p and "checksum" in p for p in result.problems)
+    assert any("objects-000001.arrow" in p for p in result.problems)
+    with open(os.path.join(_run_dir(repo_path, run.hash), "objects.log"), "ab") as log:
+        log.write(b"\x05\x00")
+    assert any("after the last intact record" in p for p in Repo(repo_path).check()[0].problems)
+    assert [t.data for t in _values(repo_path, run.hash, "t")] == ["t"]  # the texts still read (from the log)

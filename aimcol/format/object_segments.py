@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import arrow_column, to_numpy
-from aimcol.format.blob_segments import BLOB_NAME
+from aimcol.format.blob_segments import BLOB_NAME, read_blob
 from aimcol.format.object_points import OBJECTS_FILE, objects_key, parse_records, read_log
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
@@ -229,6 +229,40 @@ def object_files(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> l
         for n in storage.list_children(RepoLayout.run_prefix(run_hash))
         if n == OBJECTS_FILE or BLOB_NAME.fullmatch(n) or (n == named and OBJECT_SEGMENT_NAME.fullmatch(n))
     )
+
+
+def check_objects(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> list[str]:
+    """Problems of a run's object files (``aimcol check``): a blob a record references that is
+    missing or does not match its checksum, a sealed object segment that does not match its
+    own, and bytes after the log's last intact record in a run that was closed (a crashed
+    run's torn tail is expected, and ignored by readers)."""
+    if not manifest.get("object_sequences") or not storage.supports_append:
+        return []
+    problems = []
+    log = read_log(storage, objects_key(run_hash)) or b""
+    points, valid = parse_records(log)
+    if valid < len(log) and manifest.get("end_time") is not None:
+        problems.append(f"{objects_key(run_hash)}: {len(log) - valid} bytes after the last intact record")
+    for *_, value in points:
+        for item in value if isinstance(value, list) else [value]:
+            ref = item.get("blob") if isinstance(item, dict) else None
+            if ref is None:
+                continue
+            try:
+                read_blob(storage, run_hash, ref)
+            except (FileNotFoundError, ValueError) as exc:  # ChecksumError is a ValueError
+                problems.append(str(exc))
+    segment = manifest.get("object_segment")
+    if isinstance(segment, dict) and isinstance(segment.get("file"), str):
+        key = RepoLayout.segment_key(run_hash, segment["file"])
+        try:
+            data = storage.read(key)
+        except FileNotFoundError:
+            problems.append(f"{key}: missing sealed object segment")
+        else:
+            if len(data) != segment.get("size") or zlib.crc32(data) != segment.get("crc32"):
+                problems.append(f"{key}: sealed object segment does not match its checksum")
+    return problems
 
 
 def stray_object_segments(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> list[str]:
