@@ -55,6 +55,21 @@ def test_public_names_as_aim():
     for name in ("Image", "Text", "Distribution", "Audio", "Figure"):
         assert getattr(aimcol, name) is getattr(aimcol.sdk, name) is getattr(aimcol.sdk.objects, name)
     assert aimcol.sdk.objects.image.Image is Image
+    from aimcol.sdk.sequences.audio_sequence import Audios
+    from aimcol.sdk.sequences.distribution_sequence import Distributions
+    from aimcol.sdk.sequences.figure_sequence import Figures
+    from aimcol.sdk.sequences.image_sequence import Images
+    from aimcol.sdk.sequences.metric import Metric
+    from aimcol.sdk.sequences.text_sequence import Texts
+
+    assert (Images, Texts, Distributions, Audios, Figures, Metric) == (
+        aimcol.sdk.Images,
+        aimcol.sdk.Texts,
+        aimcol.sdk.Distributions,
+        aimcol.sdk.Audios,
+        aimcol.sdk.Figures,
+        aimcol.Metric,
+    )
     assert aimcol.sdk.Images.allowed_dtypes() == ("aim.image", "list(aim.image)")
     assert aimcol.sdk.Texts.sequence_name() == "texts"
     assert Image.get_typename() == "aim.image"
