@@ -582,3 +582,23 @@ def test_check_names_damaged_object_files(make_run, repo_path):
         log.write(b"\x05\x00")
     assert any("after the last intact record" in p for p in Repo(repo_path).check()[0].problems)
     assert [t.data for t in _values(repo_path, run.hash, "t")] == ["t"]  # the texts still read (from the log)
+
+
+def test_matplotlib_figures_as_image_and_as_plotly_figure(make_run, repo_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    pytest.importorskip("plotly")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1), dpi=50)
+    ax.plot([1, 2, 3], [3, 1, 2])
+    image, figure = Image(fig), Figure(fig)
+    plt.close(fig)
+    assert (image.width, image.height, image.format) == (100, 50, "png")
+    assert figure.to_plotly_figure().data[0].y == (3, 1, 2)
+    run = make_run()
+    run.track(image, name="as_image")
+    run.track(figure, name="as_figure")
+    run.close()
+    assert _values(repo_path, run.hash, "as_image")[0] == image
+    assert _values(repo_path, run.hash, "as_figure")[0].data == figure.data
