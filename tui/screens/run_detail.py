@@ -31,7 +31,7 @@ class RunDetailScreen(Screen):
         Binding("5", "tab('logs')", "Logs"),
         Binding("slash", "search_logs", "Search logs", show=False),
         Binding("p", "plot", "Plot"),
-        Binding("o", "objects", "Objects"),
+        Binding("o", "objects", "Objects", show=False),
         Binding("a", "archive", "Archive", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
