@@ -24,6 +24,7 @@ from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.change_journal import note_manifest_changed
 from aimcol.format.last_point import raise_last_point
+from aimcol.format.object_segments import check_objects
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
 from aimcol.format.segment_names import is_segment_name, segment_number
 from aimcol.format.segments import (
@@ -563,7 +564,8 @@ def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
         return ["no manifest"]
     except Exception as exc:  # FormatError names the file
         return [str(exc)]
-    return [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
+    problems = [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
+    return problems + check_objects(layout.storage, run_hash, manifest)
 
 
 def check_sealed_segment(layout: RepoLayout, run_hash: str, entry: dict[str, Any]) -> list[str]:

@@ -49,9 +49,9 @@ from aimcol.sdk.object_sequences import (
     ObjectSequence,
     ObjectSequenceState,
     ObjectSequenceWriter,
+    checked_typename,
     is_object_value,
     read_object_sequences,
-    typename,
 )
 from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
@@ -782,7 +782,7 @@ class Run:
             with self._buffer.lock:
                 if self._buffer.closed:
                     self._raise_closed()
-                seq = self._objects.add_sequence(name, context, typename(value))
+                seq = self._objects.add_sequence(name, context, checked_typename(value, name))
                 self._registry.register(seq)
                 self._store.write_manifest()  # the sequence is visible to readers at once
             return seq
@@ -880,6 +880,7 @@ class Run:
         """Write buffered points now (they become visible to readers)."""
         if self._buffer is not None:
             self._buffer.flush()
+            self._objects.drain()
 
     def close(self) -> None:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
@@ -893,8 +894,12 @@ class Run:
         if self._buffer is None or self._buffer.closed:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
+        self._objects.close()  # queued images etc. are written while the claim is still held
+        with self._buffer.lock:
+            replaced = self._objects.seal()  # texts & co. as one Arrow file, named by the closing manifest
         stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
-        self._objects.close()
+        self._objects.close()  # what a helper logged meanwhile
+        self._objects.delete_sealed(replaced)
         self._finalizer.detach()
         _OPEN_RUNS.discard(self)
 
@@ -940,13 +945,16 @@ class Run:
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
 
     # -- object sequences and log records -------------------------------------------------------
-    def _object_sequences(self) -> list[ObjectSequence]:
+    def _object_sequences(self, ids: list[int] | None = None) -> list[ObjectSequence]:
         if self._reader is not None:
             manifest = self._reader.manifest
         else:
+            self._objects.drain()
             with self._buffer.lock:
-                manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
-        return read_object_sequences(self, self.repo.layout.storage, manifest)
+                manifest = {
+                    key: copy.deepcopy(self._store.manifest.get(key)) for key in ("object_sequences", "object_segment")
+                }
+        return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
 
     def object_sequences(self) -> list[ObjectSequence]:
         """Every sequence of object values (lists, log records), in creation order."""

@@ -39,6 +39,7 @@ class RunDetailScreen(Screen):
         Binding("t", "edit_tags", "Tags"),
         Binding("d", "edit_description", "Description", show=False),
         Binding("n", "edit_notes", "Notes"),
+        Binding("o", "objects", "Objects", show=False),
         Binding("a", "archive", "Archive", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
@@ -203,6 +204,11 @@ class RunDetailScreen(Screen):
 
     def action_reload(self) -> None:
         self.load()
+
+    def action_objects(self) -> None:
+        from aimcol.tui.screens.objects import ObjectsScreen
+
+        self.app.push_screen(ObjectsScreen(self.run_hash))
 
     def action_plot(self) -> None:
         from aimcol.tui.screens.metrics import MetricsScreen
