@@ -3,8 +3,10 @@
 Idempotent: each imported run carries ``run["imported_from"] = {"source", "id", "complete"}``;
 a source run already imported completely is not imported again, and one whose import was
 interrupted (``complete`` false) is deleted and imported afresh.  Every series is written
-with one ``Run.track_array`` call.  A source run that fails to read is reported by name and
-skipped; the others go on.  Public SDK only.
+with one ``Run.track_array`` call; the run keeps the source run's creation and end times and
+exit status (``Run._set_creation_time`` and ``Run._close_as_imported``, the SDK's two hooks for
+importers).  A source run that fails to read is reported by name and skipped; the others go
+on.  The SDK only, never the format below it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def write_run(repo: Repo, kind: str, ref: SourceRun, data: RunData) -> str:
         capture_terminal_logs=False,
     )
     try:
+        if data.creation_time is not None:
+            run._set_creation_time(data.creation_time)
         run[MARKER] = {"source": kind, "id": ref.id, "name": ref.name, "complete": False}
         if data.name is not None:
             run.name = data.name
@@ -68,7 +72,8 @@ def write_run(repo: Repo, kind: str, ref: SourceRun, data: RunData) -> str:
             run.track_array(s.values, name=s.name, steps=s.steps, epochs=s.epochs, times=s.times, context=s.context)
         run[MARKER, "complete"] = True
     finally:
-        run.close()
+        # as the source run ended (an exception above leaves the run incomplete and open-ended)
+        run._close_as_imported(data.exit_status, data.exit_error, data.end_time)
     return run.hash
 
 
