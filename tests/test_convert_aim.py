@@ -31,10 +31,10 @@ AIM_PYTHON = _aim_python()
 pytestmark = pytest.mark.skipif(AIM_PYTHON is None, reason="no interpreter with aim (set AIMCOL_AIM_PYTHON)")
 
 WRITE = r"""
-import json, sys
+import json, sys, time
 from aim import Run
 spec = json.loads(sys.argv[2])
-hashes = {}
+hashes, times = {}, {}
 for r in spec:
     run = Run(repo=sys.argv[1], experiment=r["experiment"], system_tracking_interval=None,
               capture_terminal_logs=False, log_system_params=False)
@@ -48,7 +48,9 @@ for r in spec:
             run.track(value, name=m["name"], step=step, epoch=epoch, context=m["context"])
     hashes[r["name"]] = run.hash
     run.close()
-print(json.dumps(hashes))
+    # Aim's end time is read by the converter's own process; here, when the close had returned
+    times[r["name"]] = [Run(hashes[r["name"]], repo=sys.argv[1], read_only=True).creation_time, time.time()]
+print(json.dumps({"hashes": hashes, "times": times}))
 """
 
 SPEC = [
@@ -90,7 +92,8 @@ def aim_repo(tmp_path_factory):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    return str(folder), json.loads(done.stdout.strip().splitlines()[-1])
+    written = json.loads(done.stdout.strip().splitlines()[-1])
+    return str(folder), written["hashes"], written["times"]
 
 
 def _convert(*args):
@@ -103,7 +106,7 @@ def _convert(*args):
 
 
 def test_params_tags_experiments_and_every_point(aim_repo, tmp_path):
-    folder, hashes = aim_repo
+    folder, hashes, times = aim_repo
     target = str(tmp_path / "repo")
     done = _convert(folder, "--repo", target)
     assert done.returncode == 0, done.stderr
@@ -117,6 +120,9 @@ def test_params_tags_experiments_and_every_point(aim_repo, tmp_path):
         assert run["hparams"] == spec["hparams"]
         assert sorted(run.tags) == sorted(spec["tags"])
         assert run["aim_run_hash"] == hashes[spec["name"]] == run["imported_from"]["id"]
+        created, closed = times[spec["name"]]  # Aim's times, not the import's
+        assert run.creation_time == created and created < run.end_time <= closed
+        assert run.exit_status == "finished"
         for m in spec["metrics"]:
             metric = run.get_metric(m["name"], m["context"])
             steps, values = metric.values.sparse_numpy()
@@ -129,7 +135,7 @@ def test_params_tags_experiments_and_every_point(aim_repo, tmp_path):
 
 
 def test_without_aim_the_message_says_what_to_do(tmp_path, aim_repo):
-    folder, _ = aim_repo
+    folder, _, _ = aim_repo
     env = {k: v for k, v in os.environ.items() if k != "AIMCOL_AIM_PYTHON"}
     code = "import sys; sys.modules['aim'] = None; from aimcol.cli import main; sys.exit(main(sys.argv[1:]))"
     done = subprocess.run(
