@@ -4,7 +4,7 @@ Idempotent: each imported run carries ``run["imported_from"] = {"source", "id", 
 a source run already imported completely is not imported again, and one whose import was
 interrupted (``complete`` false) is deleted and imported afresh.  Every series is written
 with one ``Run.track_array`` call; the run keeps the source run's creation and end times and
-exit status (``Run._set_creation_time`` and ``Run._close_as_imported``, the SDK's two hooks for
+exit status (``Run._set_creation_time`` and ``Run._close_with_status``, the SDK's two hooks for
 importers).  A source run that fails to read is reported by name and skipped; the others go
 on.  The SDK only, never the format below it.
 """
@@ -73,7 +73,7 @@ def write_run(repo: Repo, kind: str, ref: SourceRun, data: RunData) -> str:
         run[MARKER, "complete"] = True
     finally:
         # as the source run ended (an exception above leaves the run incomplete and open-ended)
-        run._close_as_imported(data.exit_status, data.exit_error, data.end_time)
+        run._close_with_status(data.exit_status, data.exit_error, data.end_time)
     return run.hash
 
 

@@ -899,7 +899,7 @@ class Run:
         """Aim's name for :meth:`close`."""
         self.close()
 
-    # -- importers: a run that happened elsewhere, earlier ----------------------------------------
+    # -- adapters and importers: how and when a run ended ------------------------------------------
     def _set_creation_time(self, creation_time: float) -> None:
         """Importers only (``aimcol convert``): the source run's start, in Unix seconds, instead
         of the moment of import; ``run.creation_time`` and AimQL ``run.created_at`` show it."""
@@ -907,12 +907,14 @@ class Run:
         self._writable_manifest("creation_time")["creation_time"] = when
         self._publish()
 
-    def _close_as_imported(
+    def _close_with_status(
         self, exit_status: str | None, exit_error: str | None = None, end_time: float | None = None
     ) -> None:
-        """Importers only: close as the source run ended, at ``end_time`` (Unix seconds; default
-        now) with ``exit_status`` (``"finished"``, ``"failed"``, ``"interrupted"``).  ``None``
-        leaves the run without an end, so that it reads as crashed, as the source run does."""
+        """Close with how the training ended, for adapters (a framework reporting a failed fit)
+        and importers (a source run that ended elsewhere): ``exit_status`` ``"finished"``,
+        ``"failed"`` or ``"interrupted"`` with ``exit_error``, at ``end_time`` (Unix seconds;
+        default now).  ``None`` leaves the run without an end, so that it reads as crashed, as
+        an imported source run that never ended does."""
         if exit_status not in (None, *KNOWN_EXIT_STATUSES):
             raise ValueError(f"exit_status must be one of {KNOWN_EXIT_STATUSES} or None, got {exit_status!r}")
         if end_time is not None:
