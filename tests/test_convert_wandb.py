@@ -13,7 +13,7 @@ import pytest
 pytest.importorskip("wandb")
 
 from aimcol import Repo  # noqa: E402
-from aimcol.convert.wandb import BLOCK, FILE_HEADER, iter_records  # noqa: E402
+from aimcol.convert.wandb import BLOCK, FILE_HEADER, iter_records, system_metric  # noqa: E402
 from aimcol.errors import ImportSourceError  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,6 +57,30 @@ def _run_files(folder) -> dict[str, str]:
     return found
 
 
+def _records(path: str, kind: str) -> list:
+    """The records of one kind in a .wandb file, decoded by W&B's own protobuf class."""
+    from wandb.proto import wandb_internal_pb2
+
+    found = []
+    for payload in iter_records(path):
+        rec = wandb_internal_pb2.Record()
+        rec.ParseFromString(payload)
+        if rec.WhichOneof("record_type") == kind:
+            found.append(getattr(rec, kind))
+    return found
+
+
+def _system_points(path: str) -> dict:
+    """``{(aimcol name, context items): [values]}`` from the file's W&B ``stats`` samples."""
+    want: dict = {}
+    for stats in _records(path, "stats"):
+        for item in stats.item:
+            target = system_metric(item.key)
+            if target is not None:
+                want.setdefault((target[0], tuple(sorted(target[1].items()))), []).append(float(item.value_json))
+    return want
+
+
 def _copy(written_folder, tmp_path) -> str:
     src = os.path.join(written_folder, "wandb")
     dst = tmp_path / "src" / "wandb"
@@ -80,7 +104,10 @@ def test_every_param_point_and_time(written, tmp_path, capsys):
     before_import = time.time()
     assert _convert(str(folder), "--repo", target) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
-    assert f"imported 2 runs, {5 * STEPS + 5} points" in out
+    files = _run_files(folder)
+    system = {name: _system_points(path) for name, path in files.items()}
+    system_points = sum(len(v) for points in system.values() for v in points.values())
+    assert f"imported 2 runs, {5 * STEPS + 5 + system_points:,} points" in out
     assert "not imported (only scalars are): 1 image-file" in out and "1 text" in out
 
     runs = _runs(target)
@@ -103,6 +130,13 @@ def test_every_param_point_and_time(written, tmp_path, capsys):
         ("epoch", ()): [r["epoch"] for r in rows],
     }
     got = {(m.name, tuple(sorted(m.context.items()))): m for m in run.metrics()}
+    # W&B's system samples as aimcol's own __system__ sequences, one step per sample (W&B
+    # samples once at init, so a run of any length has some)
+    assert ("__system__memory_percent", ()) in system["trained"]
+    assert {k for k in got if k[0].startswith("__system__")} == set(system["trained"])
+    for key, values in system["trained"].items():
+        s, v = got.pop(key).values.sparse_numpy()
+        assert s.tolist() == list(range(len(values))) and v.tolist() == values, key
     assert set(got) == set(expected)
     for key, values in expected.items():
         metric = got[key]
@@ -141,8 +175,13 @@ def test_dry_run_writes_nothing(written, tmp_path, capsys):
     target = tmp_path / "repo"
     assert _convert(os.path.join(folder, "wandb"), "--dry-run", "--repo", str(target)) == 0
     out = capsys.readouterr().out
-    assert f"would import 2 runs, {5 * STEPS + 5} points" in out
-    assert "5 series, 300 points" in out and not target.exists()
+    files = _run_files(folder)
+    system = {name: _system_points(path) for name, path in files.items()}
+    total = 5 * STEPS + 5 + sum(len(v) for points in system.values() for v in points.values())
+    assert f"would import 2 runs, {total:,} points" in out
+    trained = 5 + len(system["trained"]), 5 * STEPS + sum(len(v) for v in system["trained"].values())
+    run_dir = os.path.basename(os.path.dirname(files["trained"]))
+    assert f"{run_dir}: {trained[0]} series, {trained[1]:,} points" in out and not target.exists()
 
 
 def test_damaged_run_is_skipped_and_named_the_other_imported(written, tmp_path, capsys):

@@ -1,25 +1,29 @@
-"""W&B offline run folders (``wandb/offline-run-*/run-*.wandb``) → runs, read without the W&B server.
+"""W&B offline run folders (``wandb/offline-run-*/run-*.wandb``) → runs, read without the W&B
+server.
 
 A ``.wandb`` file is W&B's transaction log: a 7-byte header (``:W&B``, magic ``0xBEE1``,
 version 0), then LevelDB-log framing: 32 KiB blocks of chunks, each ``crc32 (uint32), length
 (uint16), type (uint8: full, first, middle, last)`` and its bytes; a record is one
-``wandb_internal_pb2.Record`` protobuf.  The framing is read here (W&B's own reader now
-lives in its Go core), the records through the ``wandb`` package's protobuf classes, so
-reading needs ``pip install 'aimcol[wandb]'``.  A truncated last chunk (a run killed while
-writing) ends the file; a checksum mismatch before it makes the run unreadable.
+``wandb_internal_pb2.Record`` protobuf. The framing is read here (W&B's own reader now lives in
+its Go core), the records through the ``wandb`` package's protobuf classes, so reading needs
+``pip install 'aimcol[wandb]'``. A truncated last chunk (a run killed while writing) ends the
+file; a checksum mismatch before it makes the run unreadable.
 
-Mapping, as Aim's ``aim convert wandb`` (which reads the same runs through W&B's API):
-the project is the experiment, the run's display name its name and ``notes`` its
-description; ``run["params"]`` holds the config (without W&B's ``_wandb`` key),
-``run["wandb_run_id"]`` and ``run["wandb_run_name"]`` the source's id and name, and
-``run["summary"]`` the final summary (without ``_``-prefixed keys and media).  Every numeric history
-key is one series with W&B's ``_step``, ``_timestamp`` and the row's ``epoch`` when every
-row has one; a key ``"tag/name"`` is the metric ``name`` with context ``{"tag": tag}``, plus
-``"subset": "train"|"val"|"test"`` when the tag says so (Aim's rule), and nested dicts are
-flattened with ``.`` as W&B's API shows them.  Media (images, histograms, tables), strings
-and system metrics are counted in ``RunData.skipped``.  The run's start time is kept; its
-end is the last time the file records, with ``failed`` for a non-zero exit code, and a run
-without an exit record (its process was killed) stays without an end, as a crashed run.
+Mapping, as Aim's ``aim convert wandb`` (which reads the same runs through W&B's API): the
+project is the experiment, the run's display name its name and ``notes`` its description;
+``run["params"]`` holds the config (without W&B's ``_wandb`` key), ``run["wandb_run_id"]`` and
+``run["wandb_run_name"]`` the source's id and name, and ``run["summary"]`` the final summary
+(without ``_``-prefixed keys and media). Every numeric history key is one series with W&B's
+``_step``, ``_timestamp`` and the row's ``epoch`` when every row has one; a key ``"tag/name"``
+is the metric ``name`` with context ``{"tag": tag}``, plus ``"subset": "train"|"val"|"test"``
+when the tag says so (Aim's rule), and nested dicts are flattened with ``.`` as W&B's API shows
+them. W&B's system metrics become the ``__system__*`` sequences aimcol's own sampler writes
+(``cpu``, ``memory_percent``, ``p_memory_percent``, ``disk_percent``; per GPU ``gpu``,
+``gpu_memory_percent``, ``gpu_temp``, ``gpu_power_watts`` with context ``{"gpu": i}``), one
+step per sample. Media (images, histograms, tables), strings and other system metrics are
+counted in ``RunData.skipped``. The run's start time is kept; its end is the last time the file
+records, with ``failed`` for a non-zero exit code, and a run without an exit record (its
+process was killed) stays without an end, as a crashed run.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 # the checksum of a chunk starts from the crc32 of its type byte (LevelDB's rule)
 _TYPE_CRC = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)}
 _SUBSETS = ("train", "val", "test")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _record_class():
@@ -150,6 +155,63 @@ def metric_name_and_context(key: str) -> tuple[str, dict]:
     return name, context
 
 
+_SYSTEM_NAMES = {
+    "cpu": "cpu",
+    "memory_percent": "memory_percent",
+    "proc.memory.percent": "p_memory_percent",
+    "disk./.usagePercent": "disk_percent",
+}
+_GPU_NAMES = {
+    "gpu": "gpu",
+    "memoryAllocated": "gpu_memory_percent",
+    "temp": "gpu_temp",
+    "powerWatts": "gpu_power_watts",
+}
+
+
+def system_metric(key: str) -> tuple[str, dict] | None:
+    """A W&B system-metric key as the ``__system__*`` sequence aimcol's own sampler writes, or
+    ``None`` for one it has no counterpart of (network, disk I/O, per-core CPU …)."""
+    name = _SYSTEM_NAMES.get(key)
+    if name is not None:
+        return f"__system__{name}", {}
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "gpu" and parts[1].isdigit() and parts[2] in _GPU_NAMES:
+        return f"__system__{_GPU_NAMES[parts[2]]}", {"gpu": int(parts[1])}
+    return None
+
+
+class _SystemMetrics:
+    """W&B ``stats`` records (one sample each) as aimcol's system metrics, stepped 0, 1, 2 …"""
+
+    def __init__(self):
+        self.columns: dict[tuple[str, tuple], tuple[dict, list, list]] = {}
+        self.other = 0
+        self.last_time: float | None = None
+
+    def add_sample(self, stats) -> None:
+        when = _timestamp(stats.timestamp)
+        self.last_time = when if self.last_time is None else max(self.last_time, when)
+        for item in stats.item:
+            target = system_metric(item.key)
+            value = json.loads(item.value_json)
+            if target is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.other += 1
+                continue
+            name, context = target
+            cols = self.columns.get((name, tuple(context.items())))
+            if cols is None:
+                cols = self.columns[(name, tuple(context.items()))] = (context, [], [])
+            cols[1].append(float(value))
+            cols[2].append(when)
+
+    def series(self) -> list[Series]:
+        return [
+            Series(name, context, np.arange(len(values), dtype=np.int64), np.asarray(values), times=np.asarray(times))
+            for (name, _), (context, values, times) in self.columns.items()
+        ]
+
+
 class _History:
     """Numeric history columns per key, in row order."""
 
@@ -167,6 +229,8 @@ class _History:
         if isinstance(when, (int, float)):
             self.last_time = when if self.last_time is None else max(self.last_time, when)
         epoch = row.get("epoch")
+        if isinstance(epoch, float) and epoch.is_integer():
+            epoch = int(epoch)  # Lightning and others log the epoch as a float
         numbers: dict = {}
         _flat_numbers({k: v for k, v in row.items() if not k.startswith("_")}, "", numbers, self.skipped)
         for key, value in numbers.items():
@@ -182,7 +246,7 @@ class _History:
         out = []
         for key, (steps, values, times, epochs) in self.columns.items():
             name, context = metric_name_and_context(key)
-            ints = all(isinstance(v, int) for v in values)
+            ints = all(isinstance(v, int) and _INT64_MIN <= v <= _INT64_MAX for v in values)
             times_arr = np.asarray(times, dtype=np.float64)
             out.append(
                 Series(
@@ -208,7 +272,7 @@ def read_run_file(path: str) -> RunData:
     config: dict = {}
     summary: dict = {}
     run = exit_record = None
-    stats = 0
+    system = _SystemMetrics()
     last_time: float | None = None
     for payload in iter_records(path):
         record = record_class()
@@ -232,18 +296,17 @@ def read_run_file(path: str) -> RunData:
             for item in record.summary.remove:
                 summary.pop(item.key, None)
         elif kind == "stats":
-            stats += 1
-            last_time = max(last_time or 0.0, _timestamp(record.stats.timestamp))
+            system.add_sample(record.stats)
         elif kind == "output_raw":
             last_time = max(last_time or 0.0, _timestamp(record.output_raw.timestamp))
         elif kind == "exit":
             exit_record = record.exit
     if run is None:
         raise ImportSourceError(f"{path}: no run record (not a W&B run, or its start was never written)")
-    return _run_data(run, config, summary, history, stats, exit_record, last_time)
+    return _run_data(run, config, summary, history, system, exit_record, last_time)
 
 
-def _run_data(run, config, summary, history, stats, exit_record, last_time) -> RunData:
+def _run_data(run, config, summary, history, system, exit_record, last_time) -> RunData:
     config.pop("_wandb", None)
     start = _timestamp(run.start_time) if run.HasField("start_time") else None
     data = RunData(
@@ -257,16 +320,16 @@ def _run_data(run, config, summary, history, stats, exit_record, last_time) -> R
             "wandb_run_name": run.display_name or run.run_id,
         },
         tags=list(run.tags),
-        series=history.series(),
+        series=history.series() + system.series(),
         skipped=dict(history.skipped),
         creation_time=start,
     )
-    if stats:
-        data.skipped["system metrics"] = stats
+    if system.other:
+        data.skipped["system metrics without an aimcol counterpart"] = system.other
     if exit_record is None:  # killed before it could finish: no end, as a crashed run
         data.exit_status = None
         return data
-    ends = [t for t in (history.last_time, last_time) if t is not None]
+    ends = [t for t in (history.last_time, system.last_time, last_time) if t is not None]
     if start is not None and exit_record.runtime:
         ends.append(start + exit_record.runtime)
     data.end_time = max(ends) if ends else start
