@@ -59,20 +59,20 @@ def write_run(repo: Repo, kind: str, ref: SourceRun, data: RunData) -> str:
     try:
         if data.creation_time is not None:
             run._set_creation_time(data.creation_time)
-        run[MARKER] = {"source": kind, "id": ref.id, "name": ref.name, "complete": False}
+        # the marker and every param in one manifest write (a write per key cost ~5 ms a key)
+        run[...] = {MARKER: {"source": kind, "id": ref.id, "name": ref.name, "complete": False}, **data.params}
         if data.name is not None:
             run.name = data.name
         if data.description:
             run.description = data.description
-        for key, value in data.params.items():
-            run[key] = value
         for tag in data.tags:
             run.add_tag(tag)
         for s in data.series:
             run.track_array(s.values, name=s.name, steps=s.steps, epochs=s.epochs, times=s.times, context=s.context)
         run[MARKER, "complete"] = True
     finally:
-        # as the source run ended (an exception above leaves the run incomplete and open-ended)
+        # as the source run ended; if an exception stopped the import half-way, the marker still
+        # says incomplete and the next conversion imports this source run afresh
         run._close_with_status(data.exit_status, data.exit_error, data.end_time)
     return run.hash
 
