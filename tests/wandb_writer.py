@@ -18,6 +18,8 @@ import numpy as np  # noqa: E402
 import wandb  # noqa: E402
 
 STEPS = 60
+VOCAB = [f"token{i:05d}" for i in range(10_000)]
+"""A config value of ~140 KB: its record spans several 32 KiB blocks (first/middle/last chunks)."""
 
 
 def history(i: int) -> dict:
@@ -37,7 +39,7 @@ def main(folder: str) -> None:
         name="trained",
         notes="a tiny net",
         tags=["baseline", "cpu"],
-        config={"lr": 0.1, "model": {"layers": 3, "act": "relu"}, "batch": 32},
+        config={"lr": 0.1, "model": {"layers": 3, "act": "relu"}, "batch": 32, "vocab": VOCAB},
         dir=folder,
     )
     run.config.update({"seed": 7})
