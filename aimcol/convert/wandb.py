@@ -248,49 +248,76 @@ class _SystemMetrics:
 
 
 class _History:
-    """Numeric history columns per key, in row order."""
+    """Numeric history columns per key: per key the rows it has a value in and the values; per
+    row its step, time and epoch (so a point costs two list appends)."""
 
     def __init__(self):
-        self.columns: dict[str, tuple[list, list, list, list]] = {}
+        self.columns: dict[str, tuple[list, list]] = {}
+        self.steps: list[int] = []
+        self.times: list[float] = []
+        self.epochs: list[int | None] = []
         self.skipped: dict[str, int] = {}
-        self.last_time: float | None = None
         self.next_step = 0
 
     def add_row(self, record) -> None:
-        row = _items_tree(record.item)
-        step = record.step.num if record.HasField("step") else row.get("_step", self.next_step)
-        self.next_step = int(step) + 1
-        when = row.get("_timestamp")
-        if isinstance(when, (int, float)):
-            self.last_time = when if self.last_time is None else max(self.last_time, when)
-        epoch = row.get("epoch")
+        texts: dict[str, str] = {}  # top-level key → its JSON text
+        nested = []
+        for item in record.item:
+            path = item.nested_key
+            if len(path) > 1:
+                nested.append(item)
+            else:
+                texts[path[0] if path else item.key] = item.value_json
+        if record.HasField("step"):
+            step = record.step.num
+        else:
+            step = int(_json_value(texts["_step"])) if "_step" in texts else self.next_step
+        self.next_step = step + 1
+        when = _json_value(texts["_timestamp"]) if "_timestamp" in texts else math.nan
+        epoch = _json_value(texts["epoch"]) if "epoch" in texts else None
         if isinstance(epoch, float) and epoch.is_integer():
             epoch = int(epoch)  # Lightning and others log the epoch as a float
+        row_index = len(self.steps)
+        self.steps.append(step)
+        self.times.append(when if isinstance(when, (int, float)) and not isinstance(when, bool) else math.nan)
+        self.epochs.append(epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None)
+        row = {k: _json_value(t) for k, t in texts.items() if not k.startswith("_")}
+        for item in nested:
+            if not item.nested_key[0].startswith("_"):
+                _set_path(row, list(item.nested_key), _json_value(item.value_json))
         numbers: dict = {}
-        _flat_numbers({k: v for k, v in row.items() if not k.startswith("_")}, "", numbers, self.skipped)
+        _flat_numbers(row, "", numbers, self.skipped)
         for key, value in numbers.items():
             cols = self.columns.get(key)
             if cols is None:
-                cols = self.columns[key] = ([], [], [], [])
-            cols[0].append(int(step))
+                cols = self.columns[key] = ([], [])
+            cols[0].append(row_index)
             cols[1].append(value)
-            cols[2].append(when if isinstance(when, (int, float)) else math.nan)
-            cols[3].append(epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None)
+
+    @property
+    def last_time(self) -> float | None:
+        times = np.asarray(self.times, dtype=np.float64)
+        return None if not len(times) or np.isnan(times).all() else float(np.nanmax(times))
 
     def series(self) -> list[Series]:
+        steps = np.asarray(self.steps, dtype=np.int64)
+        times = np.asarray(self.times, dtype=np.float64)
+        has_epoch = np.fromiter((e is not None for e in self.epochs), dtype=bool, count=len(self.epochs))
+        epochs = np.fromiter((e or 0 for e in self.epochs), dtype=np.int64, count=len(self.epochs))
         out = []
-        for key, (steps, values, times, epochs) in self.columns.items():
+        for key, (rows, values) in self.columns.items():
             name, context = metric_name_and_context(key)
+            index = np.asarray(rows, dtype=np.int64)
             ints = all(isinstance(v, int) and _INT64_MIN <= v <= _INT64_MAX for v in values)
-            times_arr = np.asarray(times, dtype=np.float64)
+            key_times = times[index]
             out.append(
                 Series(
                     name,
                     context,
-                    np.asarray(steps, dtype=np.int64),
+                    steps[index],
                     np.asarray(values, dtype=np.int64 if ints else np.float64),
-                    epochs=None if None in epochs else np.asarray(epochs, dtype=np.int64),
-                    times=None if np.isnan(times_arr).any() else times_arr,
+                    epochs=epochs[index] if has_epoch[index].all() else None,
+                    times=None if np.isnan(key_times).any() else key_times,
                 )
             )
         return out
