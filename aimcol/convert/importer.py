@@ -4,7 +4,7 @@ Idempotent: each imported run carries ``run["imported_from"] = {"source", "id", 
 a source run already imported completely is not imported again, and one whose import was
 interrupted (``complete`` false) is deleted and imported afresh.  Every series is written
 with one ``Run.track_array`` call; the run keeps the source run's creation and end times and
-exit status (``Run._set_creation_time`` and ``Run._close_with_status``, the SDK's two hooks for
+exit status (``Run._set_creation_time`` and ``Run._close_with_status``, the SDK's hooks for
 importers).  A source run that fails to read is reported by name and skipped; the others go
 on.  The SDK only, never the format below it.
 """

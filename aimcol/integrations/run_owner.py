@@ -6,7 +6,7 @@ run), store hyperparameters under ``run["hparams"]`` with anything unstorable tu
 ``str()`` (Aim's ``strict=False``), and close the run when training ends.  An adapter whose
 framework reports a failed training closes the run with the exception: ``run.exit_status`` is
 ``"failed"`` (``"interrupted"`` for Ctrl-C) and ``run.exit_error`` names the exception.  Where
-the framework says nothing (Keras, Transformers), the exception that ends the script does the
+the framework says nothing (Keras, Transformers, fastai), the exception that ends the script does the
 same through the SDK's exit hook.
 """
 
