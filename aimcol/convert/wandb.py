@@ -138,8 +138,10 @@ class _Items:
         self.latest: dict[tuple, str] = {}
 
     def update(self, items) -> None:
+        latest = self.latest
         for item in items:
-            self.latest[tuple(item.nested_key) or (item.key,)] = item.value_json
+            path = item.nested_key
+            latest[(path[0],) if len(path) == 1 else tuple(path) or (item.key,)] = item.value_json
 
     def remove(self, items) -> None:
         for item in items:
