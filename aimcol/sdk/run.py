@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
+import math
 import os
 import sys
 import threading
@@ -42,7 +43,7 @@ import numpy as np
 from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.artifacts import Artifact, check_store_uri, copy_artifact, join_uri
-from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
+from aimcol.sdk.exit_status import FINISHED, KNOWN_EXIT_STATUSES, install_excepthook, status_for
 from aimcol.sdk.object_sequences import (
     LOG_RECORDS_NAME,
     LogRecord,
@@ -141,6 +142,13 @@ def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) 
             f"track_array() {what} for {name!r} hold values outside [{low}, {high}]: {column.min()}..{column.max()}"
         )
     return column.astype(np.int64, copy=False)
+
+
+def _checked_time(what: str, value) -> float:
+    """A finite number of Unix seconds, or a ``ValueError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be finite Unix seconds, got {value!r}")
+    return float(value)
 
 
 class Run:
@@ -890,14 +898,14 @@ class Run:
         """
         self._close(None)
 
-    def _close(self, ended_by: tuple[str, str | None] | None) -> None:
+    def _close(self, ended_by: tuple[str | None, str | None] | None, end_time: float | None = None) -> None:
         if self._buffer is None or self._buffer.closed:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
         self._objects.close()  # queued images etc. are written while the claim is still held
         with self._buffer.lock:
             replaced = self._objects.seal()  # texts & co. as one Arrow file, named by the closing manifest
-        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
+        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None), end_time)
         self._objects.close()  # what a helper logged meanwhile
         self._objects.delete_sealed(replaced)
         self._finalizer.detach()
@@ -906,6 +914,28 @@ class Run:
     def finalize(self) -> None:
         """Aim's name for :meth:`close`."""
         self.close()
+
+    # -- adapters and importers: how and when a run ended ------------------------------------------
+    def _set_creation_time(self, creation_time: float) -> None:
+        """Importers only (``aimcol convert``): the source run's start, in Unix seconds, instead
+        of the moment of import; ``run.creation_time`` and AimQL ``run.created_at`` show it."""
+        when = _checked_time("creation_time", creation_time)
+        self._writable_manifest("creation_time")["creation_time"] = when
+        self._publish()
+
+    def _close_with_status(
+        self, exit_status: str | None, exit_error: str | None = None, end_time: float | None = None
+    ) -> None:
+        """Close with how the training ended, for adapters (a framework reporting a failed fit)
+        and importers (a source run that ended elsewhere): ``exit_status`` ``"finished"``,
+        ``"failed"`` or ``"interrupted"`` with ``exit_error``, at ``end_time`` (Unix seconds;
+        default now).  ``None`` leaves the run without an end, so that it reads as crashed, as
+        an imported source run that never ended does."""
+        if exit_status not in (None, *KNOWN_EXIT_STATUSES):
+            raise ValueError(f"exit_status must be one of {KNOWN_EXIT_STATUSES} or None, got {exit_status!r}")
+        if end_time is not None:
+            end_time = _checked_time("end_time", end_time)
+        self._close((exit_status, exit_error), end_time)
 
     # -- reading ----------------------------------------------------------------------------
     def _reader_store(self) -> RunReaderStore:
