@@ -241,13 +241,16 @@ def cmd_close(args) -> int:
         if existing.end_time is not None and not existing.active:
             print(f"{run_hash} is already closed")
             continue
+        # A crashed run ended at its newest point, not when someone closes it (its duration
+        # must not grow with the time it waited for `runs close`).
+        ended_at = existing.creation_time + existing.duration
         try:
             run = Run(run_hash, repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
         except RunLockedError as exc:
             print(f"aimcol: not closed: {exc}")
             failed = True
             continue
-        run.close()
+        run._close_with_status(existing.exit_status or "finished", existing.exit_error, end_time=ended_at)
         print(f"closed {run_hash}")
     if failed:
         raise UserError("some runs are still being written by a live process")
