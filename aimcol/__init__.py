@@ -17,6 +17,7 @@ from aimcol.errors import (
     RepoNotFoundError,
     RunLockedError,
 )
+from aimcol.sdk.objects import Audio, Distribution, Figure, Image, Text
 from aimcol.sdk.repo import Repo
 from aimcol.sdk.run import Run
 from aimcol.sdk.sequence import Metric
@@ -25,6 +26,11 @@ from aimcol.sdk.types import QueryReportMode
 __version__ = "0.1.0"
 
 __all__ = [
+    "Audio",
+    "Distribution",
+    "Figure",
+    "Image",
+    "Text",
     "AimQLSyntaxError",
     "AimcolError",
     "FormatError",

@@ -102,6 +102,12 @@ class ObjectExistsError(StorageError, FileExistsError):
     """A create-only-if-absent write found an object already there (another writer won the race)."""
 
 
+class ObjectWriteError(StorageError):
+    """Writing tracked objects (images, audio, figures) in the background failed (disk full):
+    raised at the next ``track()`` of an object, ``flush()`` or ``close()``; ``__cause__`` is
+    the original error."""
+
+
 class ClaimLostError(AimcolError, RuntimeError):
     """This writer's claim on a run was released or taken over (fenced): it must stop writing."""
 

@@ -205,6 +205,32 @@ def percentile(values: list[float], q: float) -> float | None:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+def is_uri(location: str | os.PathLike) -> bool:
+    """An object-store location (``s3://bucket/prefix``) rather than a folder."""
+    return "://" in str(location)
+
+
+def repo_location(location: str | os.PathLike) -> Path | str:
+    """A folder as a resolved Path; an object-store URI unchanged (aimcol only)."""
+    return str(location) if is_uri(location) else Path(location).resolve()
+
+
+def fresh_repo(location: str | os.PathLike) -> Path | str:
+    """:func:`fresh_dir` for a folder; an object-store URI as given (the caller made its bucket
+    fresh: ``objstore_workloads.py`` creates one per measurement)."""
+    return str(location) if is_uri(location) else fresh_dir(location)
+
+
+def store_bytes(location: str | os.PathLike) -> int:
+    """Apparent bytes of a repository: a folder's files, or an object-store prefix's objects
+    (listed through aimcol's storage: only aimcol writes to object stores here)."""
+    if not is_uri(location):
+        return dir_bytes(location)["apparent"]
+    from aimcol.format.storage import storage_for
+
+    return sum(size for _, size in storage_for(str(location)).list_keys(""))
+
+
 def fresh_dir(path: str | os.PathLike) -> Path:
     p = Path(path).resolve()
     if p.exists():

@@ -2,12 +2,16 @@
 
     python benchmarks/convert_bench.py tensorboard [--runs 10 --tags 10 --steps 10000]   # 1M points
     python benchmarks/convert_bench.py mlflow [--runs 200 --metrics 3 --steps 500]       # 200 runs
+    python benchmarks/convert_bench.py wandb [--runs 10 --tags 10 --steps 10000]         # 1M points
 
 tensorboard: a log dir written with PyTorch's ``SummaryWriter``; aimcol's conversion (read the
 event files, write every point with ``track_array``, close the runs) is timed against tbparse
 reading the same scalars into a DataFrame (``SummaryReader(logdir, extra_columns={"wall_time"})``).
 mlflow: a sqlite store filled with ``MlflowClient.log_batch``; the conversion is timed against
-MLflow reading the same data (``search_runs`` + ``get_metric_history`` of every metric).  Each
+MLflow reading the same data (``search_runs`` + ``get_metric_history`` of every metric).
+wandb: offline runs written by ``wandb.log`` (WANDB_MODE=offline); W&B has no local reader of
+its own any more (``wandb sync`` uploads), so the conversion is timed against the floor of any
+reader: every record of the ``.wandb`` files decoded by W&B's protobuf ``Record`` class.  Each
 measurement runs in a fresh process (imports included, interpreter start-up not), alternating
 tools, ``--repeat`` times; the medians are printed as a Markdown table.  Sources are cached under
 ``--workdir`` between invocations.
@@ -34,6 +38,9 @@ kind, src, target = sys.argv[1:4]
 if kind == "tensorboard":
     from aimcol.convert.tensorboard import TensorBoardSource as S
     source = S(src)
+elif kind == "wandb":
+    from aimcol.convert.wandb import WandbSource as S
+    source = S(src)
 else:
     from aimcol.convert.mlflow import MlflowSource as S
     source = S(src)
@@ -49,6 +56,21 @@ t0 = time.perf_counter()
 from tbparse import SummaryReader
 df = SummaryReader(sys.argv[1], extra_columns={"wall_time", "dir_name"}).scalars
 print(json.dumps({"seconds": time.perf_counter() - t0, "points": len(df)}))
+"""
+
+WANDB_DECODE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from wandb.proto.wandb_internal_pb2 import Record
+from aimcol.convert.wandb import find_run_files, iter_records
+points = 0
+for path in find_run_files(sys.argv[1]):
+    for payload in iter_records(path):
+        rec = Record()
+        rec.ParseFromString(payload)
+        if rec.WhichOneof("record_type") == "history":
+            points += sum(1 for item in rec.history.item if not (item.key or item.nested_key[0]).startswith("_"))
+print(json.dumps({"seconds": time.perf_counter() - t0, "points": points}))
 """
 
 MLFLOW_READ = r"""
@@ -89,6 +111,31 @@ def make_tensorboard(path: str, runs: int, tags: int, steps: int) -> int:
     return runs * tags * steps
 
 
+WANDB_WRITE = r"""
+import os, sys
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+import wandb
+folder, runs, tags, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+for r in range(runs):
+    run = wandb.init(project="bench", name=f"run{r:03d}", dir=folder, settings=wandb.Settings(x_disable_stats=True))
+    for step in range(steps):
+        run.log({f"metric{t}": (r + 1) * 0.001 * step + t for t in range(tags)}, step=step)
+    run.finish()
+"""
+
+
+def make_wandb(path: str, runs: int, tags: int, steps: int) -> int:
+    marker = os.path.join(path, f".complete-{runs}-{tags}-{steps}")
+    if not os.path.exists(marker):
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        env = dict(os.environ, HOME=path)
+        subprocess.run([sys.executable, "-c", WANDB_WRITE, path, str(runs), str(tags), str(steps)], check=True, env=env)
+        open(marker, "w").close()
+    return runs * tags * steps
+
+
 def make_mlflow(path: str, runs: int, metrics: int, steps: int) -> str:
     uri = f"sqlite:///{os.path.join(path, 'mlflow.db')}"
     marker = os.path.join(path, f".complete-{runs}-{metrics}-{steps}")
@@ -123,9 +170,9 @@ def timed(script: str, *args: str) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", choices=["tensorboard", "mlflow"])
+    parser.add_argument("source", choices=["tensorboard", "mlflow", "wandb"])
     parser.add_argument("--runs", type=int, default=None)
-    parser.add_argument("--tags", type=int, default=10, help="tensorboard: scalar tags per run")
+    parser.add_argument("--tags", type=int, default=10, help="tensorboard, wandb: scalar keys per run")
     parser.add_argument("--metrics", type=int, default=3, help="mlflow: metrics per run")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3)
@@ -142,6 +189,15 @@ def main() -> int:
             f"source: {runs} runs x {args.tags} tags x {steps} steps = {total:,} points ({time.perf_counter() - t0:.1f} s to make)"
         )
         peer_name, peer = "tbparse SummaryReader(...).scalars", (TBPARSE_READ, src)
+    elif args.source == "wandb":
+        runs, steps = args.runs or 10, args.steps or 10_000
+        src = os.path.join(args.workdir, "wandb")
+        t0 = time.perf_counter()
+        total = make_wandb(src, runs, args.tags, steps)
+        print(
+            f"source: {runs} runs x {args.tags} keys x {steps} steps = {total:,} points ({time.perf_counter() - t0:.1f} s to make)"
+        )
+        peer_name, peer = "every record decoded by W&B's protobuf Record", (WANDB_DECODE, src)
     else:
         runs, steps = args.runs or 200, args.steps or 500
         src = make_mlflow(os.path.join(args.workdir, "mlflow"), runs, args.metrics, steps)

@@ -14,6 +14,13 @@
 * **grouped redraw**: the same 100 series in 4 groups, each drawn as a mean line with a
   min-max band (``aimcol.tui.aggregate``, what ``a`` on the metrics screen does): time to
   aggregate every group and rasterise, at 80x24 and 160x48.  Target: under 200 ms.
+  Also timed through the explorer's own path (``build_curves`` of the metrics screen, from
+  100 loaded series grouped by a param, with its x/y preparation, then the rasterising):
+  "explorer path".
+
+* **params view**: ``P`` over 10,000 runs x 20 params (numbers and strings) and a metric's
+  last/min/max, already in memory: time from opening the screen to its table filled (only
+  the rows on screen are formatted), and to a re-sort by a param column.
 
 Prints one line per figure (median of the repetitions, with min and max).
 """
@@ -241,10 +248,99 @@ def plot_redraw(repeat: int, n_series: int = 100, n_points: int = 100_000) -> di
                     plot.build_lines(plot.size.width, plot.size.height)
                     times.append(time.perf_counter() - t)
                 figures[f"{size[0]}x{size[1]} grouped, 4 mean lines + min-max bands"] = times
+                times = []
+                for _ in range(repeat):
+                    t = time.perf_counter()
+                    ready = build_curves(loaded, settings, CurveCache())
+                    plot.set_curves(ready.curves)
+                    plot.build_lines(plot.size.width, plot.size.height)
+                    times.append(time.perf_counter() - t)
+                assert len(ready.curves) == 8  # 4 bands, 4 lines
+                figures[f"{size[0]}x{size[1]} grouped by a param, explorer path (build_curves)"] = times
+
+    from aimcol.tui.repo_source import SeriesData
+    from aimcol.tui.screens.metrics import CurveCache, PlotSettings, build_curves
+
+    steps = np.arange(n_points, dtype=np.int64)
+    loaded = [
+        SeriesData(
+            run_hash=f"{i:024x}",
+            run_name=f"run-{i}",
+            experiment="bench",
+            status="finished",
+            params={"hparams.group": i % 4},
+            name="loss",
+            context={},
+            step=steps,
+            value=v,
+            epoch=np.full(n_points, np.nan),
+            time=x,
+        )
+        for i, v in enumerate(values)
+    ]
+    settings = PlotSettings(group_by="param:hparams.group", aggregate="mean+minmax")
 
     asyncio.run(main())
     asyncio.run(grouped())
     return {"figures": figures, "ema_seconds": ema_seconds}
+
+
+def params_view(repeat: int, n_runs: int = 10_000, n_params: int = 20) -> dict[str, list[float]]:
+    import pyarrow as pa
+    from textual.app import App
+
+    import aimcol.tui.app
+    from aimcol.tui.repo_source import MetricKey, SeriesResult
+    from aimcol.tui.screens.params import ParamsScreen
+
+    rng = np.random.default_rng(0)
+    hashes = [f"{i:024x}" for i in range(n_runs)]
+    columns = {"run": hashes, "name": [f"run-{i:05d}" for i in range(n_runs)]}
+    for p in range(n_params):
+        columns[f"hparams.p{p:02d}"] = (
+            rng.normal(size=n_runs) if p % 3 else rng.choice(["a", "b", "c"], n_runs).tolist()
+        )
+    runs = pa.table(columns)
+    sequences = pa.table(
+        {
+            "run": hashes,
+            "name": ["loss"] * n_runs,
+            "context": ["{}"] * n_runs,
+            "last": rng.random(n_runs),
+            "min": rng.random(n_runs),
+            "max": rng.random(n_runs),
+        }
+    )
+
+    class Source:  # the points of the curves are read from disk in the real app: left out here
+        def load_series(self, query="", run_hashes=None, limit=200):
+            return SeriesResult([], 0)
+
+    class ParamsApp(App):
+        CSS_PATH = os.path.join(os.path.dirname(aimcol.tui.app.__file__), aimcol.tui.app.AimcolApp.CSS_PATH)
+        source = Source()
+
+    figures: dict[str, list[float]] = {"open": [], "sort by a param": []}
+
+    async def main() -> None:
+        for _ in range(repeat):
+            app = ParamsApp()
+            async with app.run_test(size=(160, 48)) as pilot:
+                t = time.perf_counter()
+                screen = ParamsScreen(runs, sequences, MetricKey("loss"))
+                await app.push_screen(screen)
+                while screen.table.row_count < n_runs:
+                    await pilot.pause(0.001)
+                await pilot.pause()
+                figures["open"].append(time.perf_counter() - t)
+                screen.table.cursor_column = screen.column_keys.index("hparams.p01")
+                t = time.perf_counter()
+                screen.action_sort()
+                await pilot.pause()
+                figures["sort by a param"].append(time.perf_counter() - t)
+
+    asyncio.run(main())
+    return figures
 
 
 def _summary(values: list[float]) -> str:
@@ -258,6 +354,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-paint", action="store_true")
     parser.add_argument("--skip-plot", action="store_true")
+    parser.add_argument("--skip-params", action="store_true")
     parser.add_argument(
         "--bytecode",
         action="store_true",
@@ -322,6 +419,9 @@ def main(argv=None) -> int:
             f"EMA smoothing of 100 x 100k points (once per smoothing change, in a worker): "
             f"{plot['ema_seconds'] * 1000:.0f} ms"
         )
+    if not args.skip_params:
+        for name, values in params_view(args.repeat).items():
+            print(f"params view, 10,000 runs x 20 params, 160x48, {name}: {_summary(values)}")
     return 0
 
 

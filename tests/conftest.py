@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -72,14 +73,9 @@ def s3_server():
     from s3_server import S3Server
 
     server = S3Server()
-    saved = {key: os.environ.get(key) for key in server.env}
-    os.environ.update(server.env)  # for subprocesses and Dask workers started by any test
-    yield server
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    # set for subprocesses and Dask workers started by any test
+    with _session_env(server.env):
+        yield server
     server.stop()
 
 
@@ -103,3 +99,42 @@ def memory_uri() -> str:
     import uuid
 
     return f"memory://{uuid.uuid4().hex[:12]}/repo"
+
+
+@contextlib.contextmanager
+def _session_env(env: dict[str, str]):
+    """Set ``env`` in this process for a session fixture (subprocesses inherit it); undo after."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def azurite_server():
+    """Azurite (Azure Blob storage) on a random loopback port for the session; skipped where it is
+    not installed (an npm package: ``.ci/run`` installs it, tests/cloud_emulators.py says how)."""
+    pytest.importorskip("obstore", reason="the object-store tests need aimcol[remote]")
+    from cloud_emulators import AzuriteServer, azurite_binary
+
+    binary = azurite_binary()
+    if binary is None:
+        pytest.skip("Azurite is not installed (npm install --prefix .ci/azurite azurite, as .ci/run does)")
+    server = AzuriteServer(binary)
+    with _session_env(server.env):
+        yield server
+    server.stop()
+
+
+@pytest.fixture
+def azure_uri(azurite_server, monkeypatch) -> str:
+    """``az://<fresh container>/repo`` on Azurite, found through AZURE_STORAGE_CONNECTION_STRING."""
+    for key, value in azurite_server.env.items():
+        monkeypatch.setenv(key, value)
+    return f"az://{azurite_server.new_container()}/repo"

@@ -95,9 +95,14 @@ def test_init_check_repair_close_and_rm(tmp_path):
     run = Repo(str(tmp_path)).get_run(run_hash)
     assert run.crashed and run.get_metric("loss").values_list() == [float(i) for i in range(100)]
     assert "repairable" not in aimcol("check", "--repo", str(tmp_path)).stdout
+    crashed_duration = run.duration
+    last_point = run.creation_time + crashed_duration
     assert "closed" in aimcol("runs", "close", run_hash, "--repo", str(tmp_path)).stdout
     run = Repo(str(tmp_path)).get_run(run_hash)
-    assert not run.crashed and run.end_time is not None and len(run.get_metric("loss")) == 100
+    assert not run.crashed and len(run.get_metric("loss")) == 100
+    # closed at its newest point, not when `runs close` ran: its duration does not grow
+    assert run.end_time == pytest.approx(last_point, abs=1e-3)
+    assert run.duration == pytest.approx(crashed_duration, abs=1e-3)
     # a live writer's run is refused by rm and close
     live = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
     proc = aimcol("runs", "rm", live.hash, "--repo", str(tmp_path), check=False)
@@ -195,3 +200,17 @@ def test_runs_logs_prints_and_follows_a_live_run(tmp_path):
     assert follower.returncode == 0, follower.stderr
     assert follower.stdout.splitlines() == [f"line {i}" for i in range(6)]  # every line once, in order
     assert aimcol("runs", "logs", run_hash, "--repo", str(tmp_path)).stdout.splitlines()[-1] == "line 5"
+
+
+def test_runs_show_prints_the_notes(tmp_path, capsys):
+    from aimcol import Run
+    from aimcol.cli import main
+
+    run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    run.notes = "diverged at epoch 3\nretry with lr 3e-4"
+    run.close()
+    assert main(["runs", "show", run.hash, "--repo", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "notes\n  diverged at epoch 3\n  retry with lr 3e-4\n" in out
+    assert main(["runs", "show", run.hash, "--repo", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == "diverged at epoch 3\nretry with lr 3e-4"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
@@ -104,3 +106,65 @@ def test_one_experiment_and_dry_run(tmp_path, _aimcol):
     assert not (tmp_path / "r").exists()
     missing = _aimcol("convert", "mlflow", "--tracking-uri", uri, "--experiment", "nope", "--repo", str(tmp_path / "r"))
     assert missing.returncode == 1 and "no MLflow experiment with id or name 'nope'" in missing.stderr
+
+
+def test_runs_keep_mlflow_times_and_status(tmp_path, _aimcol):
+    """Start and end times and FINISHED/FAILED/KILLED/RUNNING come over as the run's own."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("times")
+    start = 1_600_000_000_000
+    for i, status in enumerate(("FINISHED", "FAILED", "KILLED", "RUNNING")):
+        rid = client.create_run(exp_id, run_name=status.lower(), start_time=start + i * 1000).info.run_id
+        client.log_metric(rid, "loss", 1.0, timestamp=start + 10, step=0)
+        if status != "RUNNING":
+            client.set_terminated(rid, status=status, end_time=start + i * 1000 + 3_600_000)
+    before = time.time()
+    target = str(tmp_path / "repo")
+    assert _aimcol("convert", "mlflow", "--tracking-uri", uri, "--repo", target).returncode == 0
+    runs = {run.name: run for run in Repo(target).iter_runs()}
+    for i, (name, status, error) in enumerate(
+        (
+            ("finished", "finished", None),
+            ("failed", "failed", "MLflow status FAILED"),
+            ("killed", "interrupted", "MLflow status KILLED"),
+        )
+    ):
+        run = runs[name]
+        assert run.creation_time == 1_600_000_000.0 + i
+        assert run.end_time == 1_600_000_000.0 + i + 3600
+        assert (run.exit_status, run.exit_error) == (status, error)
+    running = runs["running"]
+    assert running.creation_time == 1_600_000_003.0 and running.end_time is None and running.crashed
+    assert len(Repo(target).query_runs(f"run.created_at < datetime.fromtimestamp({before})").run_hashes) == 4
+    assert len(Repo(target).query_runs("run.end_time < 1600010000").run_hashes) == 3
+
+
+def test_a_run_still_running_is_imported_again_with_what_came_since(tmp_path, _aimcol):
+    """A source run without an end may go on: the next conversion replaces its import."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("live")
+    rid = client.create_run(exp_id, run_name="training").info.run_id
+    done_id = client.create_run(exp_id, run_name="done").info.run_id
+    client.set_terminated(done_id)
+    for step in range(3):
+        client.log_metric(rid, "loss", 1.0 / (step + 1), step=step)
+    target = str(tmp_path / "repo")
+    assert _aimcol("convert", "mlflow", "--tracking-uri", uri, "--repo", target).returncode == 0
+    first = {run.name: run.hash for run in Repo(target).iter_runs()}
+    for step in range(3, 6):
+        client.log_metric(rid, "loss", 1.0 / (step + 1), step=step)
+    client.set_terminated(rid)
+    again = _aimcol("convert", "mlflow", "--tracking-uri", uri, "--repo", target)
+    assert again.returncode == 0 and "imported 1 runs" in again.stdout and "1 runs were imported before" in again.stdout
+    runs = {run.name: run for run in Repo(target).iter_runs()}
+    assert Repo(target).total_runs_count() == 2 and runs["done"].hash == first["done"]
+    assert runs["training"].hash != first["training"] and runs["training"].exit_status == "finished"
+    assert runs["training"].get_metric("loss", {}).values.sparse_numpy()[0].tolist() == list(range(6))
+    third = _aimcol("convert", "mlflow", "--tracking-uri", uri, "--repo", target)
+    assert "imported 0 runs" in third.stdout and "2 runs were imported before" in third.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -168,3 +169,22 @@ def test_missing_logdir_is_one_line(tmp_path):
     done = _aimcol("convert", "tensorboard", str(tmp_path / "nope"), "--repo", str(tmp_path / "r"))
     assert done.returncode == 1
     assert done.stderr.strip().startswith("aimcol: TensorBoard log dir") and "Traceback" not in done.stderr
+
+
+def test_run_keeps_the_event_files_times(tmp_path):
+    """Creation and end are the wall times of the first and last events, not the import's."""
+    root = tmp_path / "tb"
+    before = time.time()
+    w = tb.SummaryWriter(str(root / "old"))
+    for step in range(20):
+        w.add_scalar("loss", float(step), step, walltime=1_600_000_000 + 60 * step)
+    w.close()
+    after = time.time()
+    target = str(tmp_path / "repo")
+    assert _aimcol("convert", "tensorboard", str(root), "--repo", target).returncode == 0
+    run = _runs_by_name(target)["old"]
+    assert run.creation_time == 1_600_000_000.0
+    # the writer's own first event (its file version) is stamped with the time it was opened
+    assert before - 1 <= run.end_time <= after + 1 and run.exit_status == "finished"
+    repo = Repo(target)
+    assert repo.query_runs("run.created_at < datetime(2021, 1, 1)").run_hashes == [run.hash]

@@ -109,3 +109,41 @@ def test_only_world_process_zero_writes(tmp_path):
     callback.on_log(args, other_rank, control, logs={"loss": 1.0})
     callback.on_train_end(args, other_rank, control)
     assert not (tmp_path / "repo").exists()  # no run, not even a repository, on rank != 0
+
+
+FAILING_SCRIPT = r"""
+import pathlib, sys
+sys.path.insert(0, sys.argv[1])
+import transformers
+import test_integration_hugging_face as t
+
+class Diverge(transformers.TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise FloatingPointError("loss is nan")
+
+folder = pathlib.Path(sys.argv[2])
+trainer = t._trainer(folder, t._callback(folder), t.Tokens(1))
+trainer.add_callback(Diverge())
+trainer.train()
+"""
+
+
+def test_training_that_raises_ends_the_run_failed(tmp_path):
+    """Transformers tells callbacks nothing when training raises: the exception that ends the
+    script closes the run as failed, naming it (the SDK's exit hook)."""
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_SCRIPT, here, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 1 and "FloatingPointError: loss is nan" in done.stderr
+    run = only_run(str(tmp_path / "repo"))
+    assert not run.active and run.end_time is not None
+    assert (run.exit_status, run.exit_error) == ("failed", "FloatingPointError: loss is nan")
+    assert run["hparams", "learning_rate"] == 3e-3
+    steps, _, _ = series(run)[("loss", ())]
+    assert steps == [1, 2]  # logged up to the step that raised

@@ -137,6 +137,6 @@ def test_ignite_failure_marks_the_run_failed(tmp_path):
     with pytest.raises(FloatingPointError):
         trainer.run(data, max_epochs=3)
     run = only_run(str(tmp_path))
-    assert not run.active and run["training_status"] == "failed"
-    assert run["training_error"] == "FloatingPointError: loss is nan"
+    assert not run.active and run.end_time is not None
+    assert (run.exit_status, run.exit_error) == ("failed", "FloatingPointError: loss is nan")
     assert series(run)[("loss", (("subset", "train"),))][0] == [1, 2, 3, 4, 5, 6]

@@ -93,13 +93,14 @@ def test_fit_then_test_into_one_run(tmp_path):
     assert logger.version == run.hash
 
 
-def test_failed_fit_closes_the_run_marked_failed(tmp_path):
+def test_failed_fit_closes_the_run_failed_with_the_exception(tmp_path):
     repo = str(tmp_path)
     with pytest.raises(RuntimeError, match="loss diverged"):
         _trainer(_logger(repo)).fit(TinyRegressor(fail_at_step=5), _loader(0))
     run = only_run(repo)
     assert not run.active and run.end_time is not None
-    assert run["training_status"] == "failed"
+    assert (run.exit_status, run.exit_error) == ("failed", "RuntimeError: loss diverged")
+    assert "training_status" not in run  # the run's own status, as Aim has no such param
     steps, _, _ = series(run)[("loss", (("subset", "train"),))]
     assert steps == [0, 1, 2, 3, 4]
 

@@ -110,3 +110,28 @@ def test_active_runs_are_skipped_unless_asked(tmp_path, memory_uri, capsys):
     finally:
         run.close()
     assert os.path.isdir(local)
+
+
+def test_repair_aborts_a_dead_writers_multipart_upload_in_a_clean_run(s3_uri, capsys):
+    """A writer killed while uploading a big segment in parts leaves an upload S3 bills but
+    never lists; the run itself is clean (no stray object).  ``aimcol check`` names it and
+    ``aimcol repair`` aborts it, leaving the run's points as they were."""
+    import boto3
+
+    from aimcol.format.object_storage import ObjectStorage
+
+    (run_hash,) = _write(s3_uri, n=1)
+    before = _points(s3_uri)
+    storage = ObjectStorage(s3_uri)
+    client = boto3.client("s3")
+    key = f"{storage.prefix}/runs/{run_hash}/seg-000099-g1.arrow"
+    upload = client.create_multipart_upload(Bucket=storage.container, Key=key)
+    client.upload_part(Bucket=storage.container, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x" * 1024)
+    assert main(["check", "--repo", s3_uri]) == 0
+    assert f"{run_hash}: repairable: incomplete multipart uploads seg-000099-g1.arrow" in capsys.readouterr().out
+    assert main(["repair", "--repo", s3_uri]) == 0
+    assert f"{run_hash}: repaired (incomplete multipart uploads seg-000099-g1.arrow)" in capsys.readouterr().out
+    assert client.list_multipart_uploads(Bucket=storage.container).get("Uploads", []) == []
+    assert _points(s3_uri) == before
+    assert main(["check", "--repo", s3_uri]) == 0
+    assert "repairable" not in capsys.readouterr().out

@@ -1,5 +1,5 @@
-"""The object-store backend passes the storage conformance suite on ``memory://`` and on a
-moto S3 server, lapsed leases (fencing of a stalled writer) included."""
+"""The object-store backend passes the storage conformance suite on ``memory://``, on a moto S3
+server and on Azurite (Azure Blob storage), lapsed leases (fencing of a stalled writer) included."""
 
 from __future__ import annotations
 
@@ -38,3 +38,11 @@ class TestS3Storage(_LeaseTests):
     @pytest.fixture
     def storage(self, s3_uri) -> Storage:
         return ObjectStorage(s3_uri)
+
+
+class TestAzureStorage(_LeaseTests):
+    """On Azurite (skipped where it is not installed: tests/cloud_emulators.py)."""
+
+    @pytest.fixture
+    def storage(self, azure_uri) -> Storage:
+        return ObjectStorage(azure_uri)

@@ -1,8 +1,9 @@
 """Object-store repositories under real processes: races, crashes, stalls and signals.
 
-Every test runs against a moto S3 server on 127.0.0.1 (``tests/s3_server.py``) with a short
-lease TTL (``AIMCOL_LEASE_TTL``), and starts real writer processes
-(``tests/objstore_worker.py`` on top of ``tests/robust_writer.py``'s workload): five
+Every test runs against a moto S3 server on 127.0.0.1 (``tests/s3_server.py``), the race and
+the fencing also against Azurite (``tests/cloud_emulators.py``), with a short lease TTL
+(``AIMCOL_LEASE_TTL``), and starts real writer processes (``tests/objstore_worker.py`` on
+top of ``tests/robust_writer.py``'s workload): five
 processes racing to open one run, four writers beside a reader that checks every sequence
 is a clean prefix, kill -9 at each step of a flush and of a compaction, a writer stopped
 with SIGSTOP past its lease and fenced after SIGCONT, SIGTERM flushing, and Polars and
@@ -38,6 +39,14 @@ def location(s3_uri, monkeypatch):
     return s3_uri
 
 
+@pytest.fixture(params=["s3", "azure"])
+def cloud_location(request, monkeypatch):
+    """The races and the fencing also on Azurite (Azure's ETags and conditional headers),
+    where it is installed (tests/cloud_emulators.py)."""
+    monkeypatch.setenv("AIMCOL_LEASE_TTL", str(TTL))
+    return request.getfixturevalue("s3_uri" if request.param == "s3" else "azure_uri")
+
+
 def _proc(tmp_path, mode: str, cfg: dict, tag: str) -> Proc:
     return Proc(mode, cfg, str(tmp_path / f"{tag}.err"), script=WORKER)
 
@@ -71,7 +80,8 @@ def _unnamed_segments(repo: Repo, run_hash: str) -> list[str]:
     return [n for n in _objects(repo, run_hash) if n.startswith("seg-") and n not in named]
 
 
-def test_five_processes_racing_to_open_one_run_make_exactly_one_writer(location, tmp_path):
+def test_five_processes_racing_to_open_one_run_make_exactly_one_writer(cloud_location, tmp_path):
+    location = cloud_location
     run = Run(repo=location, system_tracking_interval=None, capture_terminal_logs=False)
     run.track(1.0, name="m0")
     run.close()
@@ -162,7 +172,32 @@ def test_kill_9_at_each_step_of_a_flush_and_a_compaction(location, tmp_path, at)
     assert _unnamed_segments(repo, run_hash) == []
 
 
-def test_writer_stopped_past_its_lease_is_fenced_after_sigcont(location, tmp_path):
+@pytest.mark.parametrize("at", ["delta_uploaded", "compact_uploaded"])
+def test_repair_removes_what_a_killed_writer_left_without_a_successor(location, tmp_path, capsys, at):
+    """No writer resumes the run: once its lease ran out, ``aimcol repair`` deletes the objects
+    no manifest names (a delta, a compacted segment) and keeps every point committed."""
+    from aimcol.cli import main
+
+    fault = {"at": at, "n": 2 if at.startswith("compact") else 3, "max_deltas": 2}
+    proc = _proc(tmp_path, "writer", _writer_cfg(location, iterations=100, fault=fault), "victim")
+    assert proc.finish() == -signal.SIGKILL, _stderr(proc)
+    run_hash = proc.run_hash
+    repo = Repo(location)
+    lengths = read_prefixes(repo.get_run(run_hash), NAMES)
+    stray = _unnamed_segments(repo, run_hash)
+    assert stray, "the fault left no object behind"
+    deadline = time.time() + TTL + 5
+    while repo.get_run(run_hash).active:  # repair leaves a run alone while its lease is live
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert main(["repair", "--repo", location]) == 0
+    assert f"{run_hash}: repaired (stray files {', '.join(stray)})" in capsys.readouterr().out
+    assert _unnamed_segments(repo, run_hash) == []
+    assert read_prefixes(Repo(location).get_run(run_hash), NAMES) == lengths
+
+
+def test_writer_stopped_past_its_lease_is_fenced_after_sigcont(cloud_location, tmp_path):
+    location = cloud_location
     stalled = _proc(tmp_path, "writer", _writer_cfg(location, iterations=40, pause_after=20), "stalled")
     stalled.wait_for(lambda line: line == "W")
     run_hash = stalled.run_hash

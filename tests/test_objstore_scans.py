@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -122,3 +123,17 @@ def test_to_dataset_on_memory_store(memory_uri):
     table = repo.to_dataset().to_table()
     assert set(table.column("run").to_pylist()) == set(repo.run_hashes())
     assert table.schema.names == ["seq", "step", "value", "epoch", "time", "run"]
+
+
+def test_to_dask_and_to_dataset_on_azure(azure_uri, azurite_server, dask_client):
+    """pyarrow reads the container with its own Azure client, configured from the same
+    AZURE_STORAGE_CONNECTION_STRING (Azurite here); Dask workers read through aimcol's.  The
+    workers started before Azurite did: they get its variables as a running cluster would."""
+    dask_client.run(lambda env: os.environ.update(env), azurite_server.env)  # in each worker process
+    _write_runs(azure_uri, n_runs=2)
+    repo = Repo(azure_uri)
+    query = "metric.name == 'loss' and metric.context.subset == 'train'"
+    _assert_frame_matches(repo.to_dask(query).compute(), _expected(repo, query))
+    table = repo.to_dataset().to_table()
+    assert set(table.column("run").to_pylist()) == set(repo.run_hashes())
+    assert table.num_rows == sum(len(m.steps_numpy()) for run in repo.iter_runs() for m in run.metrics())

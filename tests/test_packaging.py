@@ -35,12 +35,16 @@ def test_wheel_contains_every_package_and_imports_on_its_own(tmp_path):
     for package in source_packages:
         assert f"{package}/__init__.py" in names, f"{package} is missing from the wheel"
     assert any(name.startswith("aimcol/sdk/_fastpath.") and name.endswith((".so", ".pyd")) for name in names)
+    styles = {"aimcol/" + str(path.relative_to(ROOT)) for path in ROOT.glob("tui/**/*.tcss")}
+    assert styles and styles <= set(names), f"TUI styles missing from the wheel: {styles - set(names)}"
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     check = (
         "import aimcol, aimcol.tui.app, aimcol.tui.screens.runs, aimcol.tui.components.runs_table;"
         "from aimcol.sdk.run import ACCELERATED;"
+        "import os; from aimcol.tui.app import AimcolApp;"
+        "assert os.path.isfile(os.path.join(os.path.dirname(aimcol.tui.app.__file__), AimcolApp.CSS_PATH));"
         f"assert aimcol.__file__.startswith({str(site)!r}), aimcol.__file__;"
         "assert ACCELERATED"
     )

@@ -128,11 +128,12 @@ def test_aim_style_dataframe(repo4):
 def test_runs_table(repo4):
     repo, h = repo4
     table = repo.runs_table("")
-    assert table.column_names[:11] == [
+    assert table.column_names[:12] == [
         "run",
         "name",
         "experiment",
         "description",
+        "notes",
         "tags",
         "archived",
         "active",

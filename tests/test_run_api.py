@@ -82,6 +82,8 @@ def test_params_and_properties_survive_reopen(make_run, repo_path):
     run["hparams"] = {"lr": 0.01}
     run.name = "baseline"
     run.description = "first try"
+    assert run.notes is None
+    run.notes = "lr too high?\nretry with 0.003"
     run.add_tag("a")
     run.add_tag("a")
     run.add_tag("b")
@@ -97,6 +99,9 @@ def test_params_and_properties_survive_reopen(make_run, repo_path):
         ["b"],
         True,
     )
+    assert again.notes == again.props.notes == "lr too high?\nretry with 0.003"
+    again.props.notes = None  # edited after the close: a new manifest, the end time kept
+    assert Repo(repo_path).get_run(run.hash).notes is None
     assert again.active is False and again.end_time is not None
     assert again.duration == pytest.approx(again.end_time - again.creation_time)
 
@@ -105,6 +110,8 @@ def test_property_type_errors(make_run):
     run = make_run()
     with pytest.raises(TypeError, match="name"):
         run.name = 5
+    with pytest.raises(TypeError, match="run notes must be a str"):
+        run.notes = ["not", "text"]
     with pytest.raises(TypeError, match="tag"):
         run.add_tag(3)
     with pytest.raises(AttributeError):

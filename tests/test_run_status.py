@@ -92,3 +92,28 @@ def test_killed_writer_has_no_exit_status(repo_path):
     proc.wait(timeout=30)
     run = _run(repo_path, run_hash)
     assert run.exit_status is None and run.crashed
+
+
+def test_importers_keep_the_source_runs_times_and_end(repo_path):
+    """``Run._set_creation_time``/``_close_with_status``: what ``aimcol convert`` writes with."""
+    from aimcol import Run
+
+    run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False)
+    with pytest.raises(ValueError, match="creation_time must be finite"):
+        run._set_creation_time(float("nan"))
+    with pytest.raises(ValueError, match="exit_status must be one of"):
+        run._close_with_status("crashed")
+    run._set_creation_time(1_500_000_000)
+    run.track(1.0, name="loss")
+    run._close_with_status("failed", "exit code 2", end_time=1_500_000_060.5)
+    back = _run(repo_path, run.hash)
+    assert (back.creation_time, back.end_time) == (1_500_000_000.0, 1_500_000_060.5)
+    assert (back.exit_status, back.exit_error, back.active) == ("failed", "exit code 2", False)
+
+    never_ended = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False)
+    never_ended.track(2.0, name="loss")
+    never_ended._close_with_status(None)
+    back = _run(repo_path, never_ended.hash)
+    assert back.end_time is None and back.crashed and not back.active
+    assert back.get_metric("loss").values.values_list() == [2.0]
+    assert Repo(repo_path).query_runs("run.created_at < datetime(2018, 1, 1)").run_hashes == [run.hash]

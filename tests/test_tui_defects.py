@@ -153,7 +153,7 @@ def _crashed_run(path: str) -> str:
 
 
 @run_async
-async def test_a_crashed_runs_duration_survives_archiving(tmp_path):
+async def test_a_crashed_runs_duration_survives_archiving(tmp_path, capsys):
     import time
 
     from aimcol.cli import main
@@ -168,14 +168,33 @@ async def test_a_crashed_runs_duration_survives_archiving(tmp_path):
         table = repo.runs_table("run.archived or not run.archived")
         return dict(zip(table.column("run").to_pylist(), table.to_pylist()))[run_hash]
 
+    def aimql_matches(condition: str) -> bool:
+        query = f"run.hash == '{run_hash}' and {condition} and (run.archived or not run.archived)"
+        return repo.runs_table(query).num_rows == 1
+
+    def listed_by_cli() -> str:
+        capsys.readouterr()
+        assert main(["runs", "ls", "--all", "--repo", path]) == 0
+        (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith(run_hash)]
+        return line
+
     before = listed()
     assert before["status"] == "crashed" and before["end_time"] is None
-    time.sleep(1.5)  # archiving rewrites the manifest later than the last point
+    assert before["duration"] < 1.0  # the run wrote its points within a second of its creation
+    assert aimql_matches("run.duration < 1.0")
+    assert " 0s " in listed_by_cli()
+    time.sleep(2.2)  # archiving and tagging rewrite the manifest well after the last point
     repo.set_archived(run_hash, True)
     after = listed()
     assert after["archived"] and after["status"] == "crashed"
     assert after["duration"] == pytest.approx(before["duration"], abs=0.01)
-    assert after["duration"] < 1.0  # the run wrote its points within a second of its creation
+    edited = repo.get_run(run_hash)
+    edited.add_tag("looked-at")
+    edited.description = "edited after the crash"
+    assert listed()["duration"] == pytest.approx(before["duration"], abs=0.01)
+    # AimQL filters on the same duration (it took the manifest's mtime: 2.2 s here)
+    assert aimql_matches("run.duration < 1.0 and run.archived and 'looked-at' in run.tags")
+    assert " 0s " in listed_by_cli()
     app = make_app(path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -195,3 +214,18 @@ async def test_a_query_that_matches_nothing_by_a_typo_shows_the_hint(repo_path):
         assert table_names(app) == []
         status = str(app.screen.query_one("#runs-status").render())
         assert "hint" in status and "run.hparams.lr" in status
+
+
+@run_async
+async def test_loading_metrics_writes_no_progress_bar_over_the_screen(repo_path, capfd):
+    """Inside Textual, stderr says it is a terminal; the SDK's query progress bar (Aim's default
+    report mode) was written there, that is over the TUI's own drawing, on every plot."""
+    app = make_app(repo_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        capfd.readouterr()
+        app.push_screen(MetricsScreen(query="metric.name == 'loss'"))
+        await settle(pilot)
+        assert app.screen.series
+    out, err = capfd.readouterr()
+    assert "query:" not in err and "runs" not in err and "query:" not in out

@@ -83,6 +83,7 @@ class StubSource:
                 "name": [r["name"] for r in rows],
                 "experiment": [r["experiment"] for r in rows],
                 "description": pa.array([r["description"] for r in rows], pa.string()),
+                "notes": pa.array([None] * len(rows), pa.string()),
                 "tags": pa.array([r["tags"] for r in rows], pa.list_(pa.string())),
                 "archived": [r["archived"] for r in rows],
                 "active": [r["active"] for r in rows],
@@ -261,6 +262,48 @@ def test_run_detail_screen(snap_compare, size):
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("3")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_params_view(snap_compare, size):
+    """``P``: the 12 runs the runs screen shows, by lr, batch size and optimizer, then the train
+    loss' last/min/max with bars (sorted by last, ascending) and its curve."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("P")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_run_notes_editor(snap_compare, size):
+    """``n`` on a run page: the notes dialog (styled from aimcol.tcss like every dialog) with text typed."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("n", *"lr too high", "enter", *"retry with 3e-4")
+        pilot.app.screen.query_one("TextArea").cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_params_view_parallel_coordinates(snap_compare, size):
+    """``P`` then ``v``: the 12 runs as lines across loss' last value, the params and its min/max."""
+
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("P")
+        await settle(pilot)
+        await pilot.press("v")
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

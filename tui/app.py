@@ -26,10 +26,7 @@ class AimcolApp(App):
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
-    CSS = """
-    Screen { background: $background; }
-    Footer { height: 1; }
-    """
+    CSS_PATH = "aimcol.tcss"  # every style of the app, its widgets and screens (package data)
 
     def __init__(
         self,
@@ -68,9 +65,12 @@ class AimcolApp(App):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        title = {"RunsScreen": "runs", "MetricsScreen": "metrics", "RunDetailScreen": "run"}.get(
-            type(self.screen).__name__, type(self.screen).__name__
-        )
+        title = {
+            "RunsScreen": "runs",
+            "MetricsScreen": "metrics",
+            "RunDetailScreen": "run",
+            "ParamsScreen": "params",
+        }.get(type(self.screen).__name__, type(self.screen).__name__)
         self.push_screen(HelpScreen(self.screen, title))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from textual.message import Message
 
+from aimcol.tui.metric_axis import XMetricPoints
 from aimcol.tui.repo_source import RunDetail, SeriesResult
 
 
@@ -48,9 +49,24 @@ class SeriesLoaded(Message):
 
 
 @dataclass
+class AxisMetricLoaded(Message):
+    """The points of the metric chosen as the metrics explorer's x axis."""
+
+    points: XMetricPoints
+
+
+@dataclass
 class RunDetailLoaded(Message):
     detail: RunDetail | None
     run_hash: str
+
+
+@dataclass
+class RunEdited(Message):
+    """An edit of a run's tags, description or notes was written (or failed: ``problems``)."""
+
+    what: str
+    problems: list[str]
 
 
 @dataclass

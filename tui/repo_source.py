@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from aimcol import AimQLSyntaxError, FormatError, Repo, RunLockedError
+from aimcol import AimQLSyntaxError, FormatError, QueryReportMode, Repo, RunLockedError
 from aimcol.sdk.tables import (
     RUNS_SCHEMA,
     column_numpy,
@@ -151,6 +151,7 @@ class RunDetail:
     params: dict
     sequences: list[SequenceSummary]
     logs: list[str] = field(default_factory=list)  # captured terminal lines
+    notes: str | None = None
 
 
 def param_columns(table: pa.Table) -> list[str]:
@@ -256,7 +257,9 @@ class RepoSource:
         scope = set(run_hashes) if run_hashes is not None else None
         metrics = (
             m
-            for m in self.repo.query_metrics(query)
+            # no progress bar: inside Textual stderr claims to be a terminal, and the bar's
+            # text would be written over the screen
+            for m in self.repo.query_metrics(query, report_mode=QueryReportMode.DISABLED)
             if (scope is None or m.run.hash in scope) and (query or not m.name.startswith(SYSTEM_METRIC_PREFIX))
         )
         chosen = []
@@ -348,6 +351,7 @@ class RepoSource:
             params=run.params,
             sequences=sequences,
             logs=run.get_terminal_logs(),
+            notes=run.notes,
         )
 
     # -- writes -----------------------------------------------------------------------------
@@ -362,6 +366,39 @@ class RepoSource:
             except Exception as exc:  # a deleted run, a permission problem: report, carry on
                 problems.append(f"run {run_hash[:8]}: {exc}")
         return problems
+
+    EDITABLE = ("tags", "description", "notes")
+
+    def edit_run(self, run_hash: str, what: str, value) -> list[str]:
+        """Set a run's ``tags`` (a list: the tags it should have), ``description`` or ``notes``
+        (a str; empty clears it); returns what went wrong, one message per problem.
+
+        Through ``Repo.get_run``: a run being written elsewhere gets the edit folded by its
+        writer (the SDK's edit objects), so editing a live run is safe."""
+        if what not in self.EDITABLE:
+            raise ValueError(f"{what!r} cannot be edited here (editable: {', '.join(self.EDITABLE)})")
+        run = self.repo.get_run(run_hash)
+        if run is None:
+            return [f"run {run_hash[:8]} is gone"]
+        try:
+            if what == "tags":
+                wanted, had = list(dict.fromkeys(value)), run.tags
+                for tag in had:
+                    if tag not in wanted:
+                        run.remove_tag(tag)
+                for tag in wanted:
+                    if tag not in had:
+                        run.add_tag(tag)
+            else:
+                setattr(run, what, value or None)
+        except Exception as exc:  # a run deleted meanwhile, a lone surrogate, a read-only folder: report it
+            return [f"run {run_hash[:8]}: {exc}"]
+        return []
+
+
+def parse_tags(text: str) -> list[str]:
+    """``"a, b ,a,"`` → ``["a", "b"]``: comma-separated tags as typed, blanks and repeats dropped."""
+    return list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
 
 
 def _as_float(value) -> float | None:
@@ -386,6 +423,11 @@ def metric_keys(sequences: pa.Table, include_system: bool = False) -> list[Metri
 
 def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa.Array:
     """The last value of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
+    return metric_values(sequences, key, run_hashes, "last")
+
+
+def metric_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array, stat: str) -> pa.Array:
+    """``stat`` (``last``, ``min`` or ``max``) of ``key`` for each run in ``run_hashes`` (null where a run lacks it)."""
     rows = np.flatnonzero(
         strings_equal(sequences.column("name"), key.name) & strings_equal(sequences.column("context"), key.context)
     )
@@ -395,5 +437,5 @@ def last_values(sequences: pa.Table, key: MetricKey, run_hashes: pa.Array) -> pa
     index = np.fromiter((row_of.get(h, -1) for h in run_hashes.to_pylist()), dtype=np.int64, count=len(run_hashes))
     found = index >= 0
     index = np.where(found, index, 0)
-    last = sequences.column("last")
-    return numpy_column(column_numpy(last, np.nan)[index], found & column_valid(last)[index])
+    values = sequences.column(stat)
+    return numpy_column(column_numpy(values, np.nan)[index], found & column_valid(values)[index])

@@ -2,7 +2,7 @@
 JSON file beside the query history (``$XDG_STATE_HOME/aimcol/tui-views.json``).  No Textual.
 
 ``aimcol tui --view NAME`` opens the explorer on a saved view; ``v`` on the metrics screen
-saves the current one.  Writes go through a temporary file and ``os.replace``, so a crash
+saves the current one, ``V`` (there or on the runs screen) lists them to open or delete.  Writes go through a temporary file and ``os.replace``, so a crash
 never leaves half a file; an unreadable file reads as no views.
 """
 
@@ -51,6 +51,18 @@ class SavedViews:
         """Store (or replace) the view ``name``; raises ``OSError`` when the file cannot be written."""
         views = self._read()
         views[name] = {"query": query, "settings": {k: settings[k] for k in SETTING_KEYS if k in settings}}
+        self._write(views)
+
+    def delete(self, name: str) -> bool:
+        """Forget the view ``name``; False when there was none.  Raises ``OSError`` like :meth:`save`."""
+        views = self._read()
+        if name not in views:
+            return False
+        del views[name]
+        self._write(views)
+        return True
+
+    def _write(self, views: dict) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:

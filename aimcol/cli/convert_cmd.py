@@ -1,4 +1,4 @@
-"""``aimcol convert tensorboard|mlflow|aim``: import runs from other trackers.
+"""``aimcol convert tensorboard|mlflow|aim|wandb``: import runs from other trackers.
 
 The importers live in ``aimcol/convert/`` (one module per source, one shared writer); this
 module only parses arguments and prints the summary.  Exit code 1 if any source run was
@@ -13,7 +13,7 @@ from aimcol.cli.output import UserError, add_repo_argument, open_repo
 
 
 def register(sub) -> None:
-    conv = sub.add_parser("convert", help="import runs from TensorBoard, MLflow or Aim")
+    conv = sub.add_parser("convert", help="import runs from TensorBoard, MLflow, Aim or W&B")
     conv_sub = conv.add_subparsers(dest="convert_source", metavar="SOURCE")
     conv.set_defaults(func=lambda args: conv.print_help() or 1)
 
@@ -44,6 +44,11 @@ def register(sub) -> None:
     common(p)
     p.set_defaults(func=cmd_convert, make_source=_aim)
 
+    p = conv_sub.add_parser("wandb", help="W&B offline run folders (wandb/offline-run-*), read without a server")
+    p.add_argument("wandb_dir", metavar="DIR", help="a wandb/ folder, the folder holding it, or one run folder")
+    common(p)
+    p.set_defaults(func=cmd_convert, make_source=_wandb)
+
 
 def _tensorboard(args):
     from aimcol.convert.tensorboard import TensorBoardSource
@@ -61,6 +66,12 @@ def _aim(args):
     from aimcol.convert.aim import AimSource
 
     return AimSource(args.aim_repo, python=args.aim_python)
+
+
+def _wandb(args):
+    from aimcol.convert.wandb import WandbSource
+
+    return WandbSource(args.wandb_dir)
 
 
 def _repo_for(args):

@@ -16,7 +16,9 @@ def register(sub) -> None:
     add_repo_argument(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("repair", help="seal crashed runs' live segments and remove stray files")
+    p = sub.add_parser(
+        "repair", help="seal crashed runs' live segments, remove stray files, abort dead writers' multipart uploads"
+    )
     add_repo_argument(p)
     p.set_defaults(func=cmd_repair)
 

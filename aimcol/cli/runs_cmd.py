@@ -151,6 +151,7 @@ def cmd_show(args) -> int:
                     "name": run.name,
                     "experiment": run.experiment,
                     "description": run.description,
+                    "notes": run.notes,
                     "tags": run.tags,
                     "archived": run.archived,
                     "status": run_status(run),
@@ -181,6 +182,9 @@ def cmd_show(args) -> int:
     print(f"tags        {', '.join(run.tags) or '-'}")
     print(f"status      {run_status(run)}{' (archived)' if run.archived else ''}")
     print(f"created     {format_time(run.creation_time)}   duration {format_duration(duration_of(run)) or '-'}")
+    if run.notes:
+        print("\nnotes")
+        print("\n".join("  " + line for line in run.notes.splitlines()))
     print("\nparams")
     lines = list(_params_lines(run.params, 1))
     print("\n".join(lines) if lines else "  (none)")
@@ -252,13 +256,16 @@ def cmd_close(args) -> int:
         if existing.end_time is not None and not existing.active:
             print(f"{run_hash} is already closed")
             continue
+        # A crashed run ended at its newest point, not when someone closes it (its duration
+        # must not grow with the time it waited for `runs close`).
+        ended_at = existing.creation_time + existing.duration
         try:
             run = Run(run_hash, repo=repo, system_tracking_interval=None, capture_terminal_logs=False)
         except RunLockedError as exc:
             print(f"aimcol: not closed: {exc}")
             failed = True
             continue
-        run.close()
+        run._close_with_status(existing.exit_status or "finished", existing.exit_error, end_time=ended_at)
         print(f"closed {run_hash}")
     if failed:
         raise UserError("some runs are still being written by a live process")

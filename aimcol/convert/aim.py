@@ -3,7 +3,8 @@
 Reading needs the ``aim`` package.  When this interpreter cannot import it (Aim pins old
 dependencies, so it often lives in a virtualenv of its own), ``--aim-python PATH`` or
 ``$AIMCOL_AIM_PYTHON`` names an interpreter that can: ``aim_reader.py`` runs there and
-streams the runs back as JSON lines.  Without either, the error says exactly that.  Aim's own
+streams the runs back as JSON lines.  Without either, the error says exactly that.  The run's
+creation and end times are Aim's (a run Aim never ended has none).  Aim's own
 hash is the source id (``run["imported_from"]["id"]``) and ``run["aim_run_hash"]``.
 """
 
@@ -84,7 +85,11 @@ class AimSource(Source):
             description=item["description"] or None,
             params={**item["params"], "aim_run_hash": item["hash"]},
             tags=list(item["tags"]),
+            creation_time=item.get("creation_time"),
+            end_time=item.get("end_time"),
         )
+        if data.end_time is None:  # still running or crashed in Aim: no end here either
+            data.exit_status = None
         for m in item["metrics"]:
             n = len(m["steps"])
             epochs = None

@@ -5,7 +5,8 @@ experiment, ``mlflow.runName`` its name and ``mlflow.note.content`` its descript
 ``run["params"]`` holds MLflow's params (strings, as MLflow stores them), ``run["tags"]`` the
 tags outside the ``mlflow.`` namespace, ``run["mlflow_run_id"]`` the source id; every metric's
 whole history (``get_metric_history``) is one series with MLflow's steps and timestamps.
-Artifacts are not imported.
+MLflow's start and end times and status (``FAILED`` → failed, ``KILLED`` → interrupted, a
+run still ``RUNNING`` → no end, as a crashed run) are the run's.  Artifacts are not imported.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import numpy as np
 
 from aimcol.convert.source import RunData, Series, Source, SourceRun
 from aimcol.errors import ImportSourceError
+
+# MLflow's run status → Run.exit_status; RUNNING/SCHEDULED (never ended): no end, as a crashed run
+_EXIT_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "interrupted"}
 
 
 def _client(tracking_uri: str | None):
@@ -94,6 +98,14 @@ class MlflowSource(Source):
                 "tags": {k: v for k, v in tags.items() if not k.startswith("mlflow.")},
             },
         )
+        info = run.info
+        if info.start_time:
+            data.creation_time = info.start_time / 1000.0
+        data.exit_status = _EXIT_STATUS.get(info.status)
+        if data.exit_status is not None and info.end_time:
+            data.end_time = info.end_time / 1000.0
+        if data.exit_status is not None and data.exit_status != "finished":
+            data.exit_error = f"MLflow status {info.status}"
         for key in sorted(run.data.metrics):
             history = sorted(self.client.get_metric_history(run.info.run_id, key), key=lambda m: (m.step, m.timestamp))
             if not history:

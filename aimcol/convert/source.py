@@ -44,6 +44,15 @@ class RunData:
     series: list[Series] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     """What the source held that is not imported, by kind (e.g. ``{"histograms": 12}``)."""
+    creation_time: float | None = None
+    """Unix seconds the source run started (``run.creation_time``); ``None``: when it is imported."""
+    end_time: float | None = None
+    """Unix seconds the source run ended; ``None``: when it is imported (if it ended at all)."""
+    exit_status: str | None = "finished"
+    """How the source run ended, in ``Run.exit_status``'s words (``"finished"``, ``"failed"``,
+    ``"interrupted"``); ``None``: it never ended (killed, or still running), so the imported run
+    has no end either and reads as crashed, as the source does."""
+    exit_error: str | None = None
 
     @property
     def points(self) -> int:

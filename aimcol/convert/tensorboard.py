@@ -13,7 +13,8 @@ being written) ends the file quietly.
 Runs follow Aim's converter: each folder directly under LOGDIR is a run (LOGDIR itself if
 its event files lie at the top); event files in sub-folders of a run (``run/train``,
 ``run/validation`` from Keras, ``run/loss_a`` from ``add_scalars``) give the context
-``{"entry": "<sub-folder>"}``.
+``{"entry": "<sub-folder>"}``.  The run's creation and end times are the wall times of its
+first and last events.
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ class _Collector:
     def __init__(self):
         self.series: dict[str, tuple[list, list, list]] = {}
         self.skipped: dict[str, int] = {}
+        self.first_time: float | None = None
+        self.last_time: float | None = None
+        """Wall times of the file's first and last events (the run's creation and end)."""
 
     def add(self, tag: str, step: int, value, wall_time: float) -> None:
         cols = self.series.get(tag)
@@ -226,6 +230,9 @@ def read_event_file(path: str) -> _Collector:
                         pos = _skip(rec, pos, k2 & 7)
             else:
                 pos = _skip(rec, pos, key & 7)
+        if wall_time:
+            out.first_time = wall_time if out.first_time is None else min(out.first_time, wall_time)
+            out.last_time = wall_time if out.last_time is None else max(out.last_time, wall_time)
     return out
 
 
@@ -273,6 +280,9 @@ class TensorBoardSource(Source):
             collected = read_event_file(path)
             for kind, n in collected.skipped.items():
                 data.skipped[kind] = data.skipped.get(kind, 0) + n
+            if collected.first_time is not None:
+                data.creation_time = min(data.creation_time or collected.first_time, collected.first_time)
+                data.end_time = max(data.end_time or collected.last_time, collected.last_time)
             for tag, cols in collected.series.items():
                 grouped.setdefault((tag, None if entry == "." else entry), []).append(cols)
         for (tag, entry), parts in grouped.items():

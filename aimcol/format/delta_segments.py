@@ -68,10 +68,7 @@ class DeltaRunWriterStore(RunWriterStore):
         """Delete objects no manifest names (a dead writer's deltas) and abort its unfinished
         multipart uploads (segments over 64 MB), then compact the deltas it left."""
         super()._recover()
-        from aimcol.format.object_storage import ObjectStorage
-
-        if isinstance(self.storage, ObjectStorage):
-            self.storage.abort_stale_uploads(self.layout.run_prefix(self.run_hash), self.lock.generation)
+        self.storage.abort_stale_uploads(self.layout.run_prefix(self.run_hash), self.lock.generation)
 
     def _next_name(self) -> str:
         number = self.manifest["next_segment"]

@@ -1,12 +1,12 @@
 """The run index's file ``index/runs.aimcolidx``: both index tables in one object.
 
-Layout (version 4): a 40-byte header (magic ``AIMCOLIX``, version, then the length and CRC-32
+Layout (version 5): a 40-byte header (magic ``AIMCOLIX``, version, then the length and CRC-32
 of each part) followed by two Arrow IPC files, the runs table then the sequences table.
 Each part has its own CRC, so a reader that needs only the runs (``aimcol runs ls``, a query
 on run properties and params) reads and checks only the runs part; the sequences part (ten
 times larger with ten metrics a run) is read from the same open version of the file when a
-query first needs it (:class:`SequencesPart`).  Version 3 files (one CRC over both parts)
-are still read, whole.
+query first needs it (:class:`SequencesPart`).  A file of another version (an older
+aimcol's) is rebuilt, without a warning.
 
 The object is replaced atomically, so readers never see a torn or mixed version; any number
 of processes may rewrite it at once (the last replace wins and every version is a valid
@@ -28,13 +28,12 @@ from aimcol.format.storage import PinnedObject
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 4  # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part
-_HEADER_V3 = struct.Struct("<8sIQI4x")  # magic, version, length of the runs IPC file, CRC-32 of what follows
+INDEX_VERSION = 5  # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part; 5: last_point_time, notes
 _HEADER = struct.Struct("<8sIQIQI4x")  # magic, version, runs length, runs CRC-32, sequences length, its CRC-32
 _PREFIX = struct.Struct("<8sI")
 
 REQUIRED_COLUMNS = {
-    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status"),
+    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status", "last_point_time", "notes"),
     "sequences": ("run", "seq_id", "name", "context_mp"),
 }
 
@@ -143,10 +142,8 @@ def read_index_runs(layout: RepoLayout) -> tuple[pa.Table, SequencesPart | pa.Ta
         if len(head) < _PREFIX.size:
             raise IndexFileError("truncated", damaged=True)
         magic, version = _PREFIX.unpack_from(head, 0)
-        if magic != INDEX_MAGIC or version not in (3, INDEX_VERSION):
+        if magic != INDEX_MAGIC or version != INDEX_VERSION:
             raise IndexFileError(f"not a version {INDEX_VERSION} run index", damaged=magic != INDEX_MAGIC)
-        if version == 3:
-            return _read_v3(pinned)
         if len(head) < _HEADER.size:
             raise IndexFileError("truncated", damaged=True)
         _, _, runs_len, runs_crc, seqs_len, seqs_crc = _HEADER.unpack(head)
@@ -163,15 +160,3 @@ def read_index_runs(layout: RepoLayout) -> tuple[pa.Table, SequencesPart | pa.Ta
     finally:
         if not keep_open:
             pinned.close()
-
-
-def _read_v3(pinned: PinnedObject) -> tuple[pa.Table, pa.Table]:
-    data = pinned.read_at(0, pinned.size)
-    if len(data) < _HEADER_V3.size:
-        raise IndexFileError("truncated", damaged=True)
-    _, _, runs_len, crc = _HEADER_V3.unpack_from(data, 0)
-    start = _HEADER_V3.size
-    if start + runs_len > len(data) or crc32(memoryview(data)[start:]) != crc:
-        raise IndexFileError("its checksum does not match", damaged=True)
-    view = memoryview(data)
-    return _parse(view[start : start + runs_len], "runs"), _parse(view[start + runs_len :], "sequences")

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
+from aimcol.format.last_point import recorded_last_point
 from aimcol.format.param_tree import Path, collect_nodes
 from aimcol.format.storage import ObjectStat
 from aimcol.format.value_kinds import BOOL, FLOAT, INT, STR, kind_of
@@ -153,12 +154,14 @@ def _run_row(rec: ManifestRecord) -> tuple[dict[str, Any], dict[str, Any], list[
         "hash": str(m["hash"]),
         "name": m.get("name"),
         "description": m.get("description"),
+        "notes": m.get("notes"),
         "experiment": m.get("experiment"),
         "tags": [str(t) for t in tags],
         "archived": bool(m.get("archived")),
         "creation_time": float(m["creation_time"]),
         "end_time": _opt_float(m.get("end_time")),
         "exit_status": m.get("exit_status") if isinstance(m.get("exit_status"), str) else None,
+        "last_point_time": recorded_last_point(m),
         "params": msgpack.packb(params, use_bin_type=True),
         "n_seq": len(seqs),
         "m_ino": ino,
@@ -167,7 +170,7 @@ def _run_row(rec: ManifestRecord) -> tuple[dict[str, Any], dict[str, Any], list[
         "m_ctime_ns": ctime_ns,
         "racy": rec.read_at - mtime_ns / 1e9 < RACY_SECONDS,
     }
-    for key in ("name", "description", "experiment", "exit_status"):
+    for key in ("name", "description", "notes", "experiment", "exit_status"):
         if props[key] is not None and not isinstance(props[key], str):
             raise TypeError(f"{key} is not a str")
     if not isinstance(params, dict) or not isinstance(seqs, list):
@@ -235,12 +238,14 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "hash",
             "name",
             "description",
+            "notes",
             "experiment",
             "tags",
             "archived",
             "creation_time",
             "end_time",
             "exit_status",
+            "last_point_time",
             "params",
             "n_seq",
             "m_ino",
@@ -274,12 +279,14 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         "hash": arrow_column(props["hash"], pa.string()),
         "name": arrow_column(props["name"], pa.string()),
         "description": arrow_column(props["description"], pa.string()),
+        "notes": arrow_column(props["notes"], pa.string()),
         "experiment": arrow_column(props["experiment"], pa.string()),
         "tags": arrow_column(props["tags"], pa.list_(pa.string())),
         "archived": arrow_column(props["archived"], pa.bool_()),
         "creation_time": arrow_column(props["creation_time"], pa.float64()),
         "end_time": arrow_column(props["end_time"], pa.float64()),
         "exit_status": arrow_column(props["exit_status"], pa.string()),
+        "last_point_time": arrow_column(props["last_point_time"], pa.float64()),
         "params": arrow_column(props["params"], pa.binary()),
         "n_seq": arrow_column(props["n_seq"], pa.int32()),
         "m_ino": arrow_column(props["m_ino"], pa.int64()),

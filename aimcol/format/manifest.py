@@ -26,6 +26,8 @@ Optional keys (readers ignore keys they do not know; written by the SDK):
 
     exit_status     "finished" | "failed" | "interrupted" | None  (how the writer ended the run)
     exit_error      str | None  (one line: the uncaught exception of a failed run)
+    notes           str | None  (free-form notes, Run.notes)
+    last_point_time float  (unix seconds of the newest point written; the end of a crashed run)
     progress        {reported_at, expect_next_by}  (the last report_progress())
     successful_finish_reported   float  (report_successful_finish())
     artifacts_uri   str  (file:// store);  artifacts  {name: {path, uri}}

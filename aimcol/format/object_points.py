@@ -45,6 +45,11 @@ def pack_record(seq_id: int, step: int, epoch: int | None, time: float, value: A
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+def read_log(storage: Storage, key: str) -> bytes | None:
+    """The bytes of an object log; None when absent (or on a store without appends)."""
+    return _read(storage, key)
+
+
 def _read(storage: Storage, key: str) -> bytes | None:
     if not storage.supports_append:
         return None
@@ -88,18 +93,32 @@ class ObjectPointsWriter:
         self._sink.close()
 
 
-def parse_records(data: bytes) -> tuple[list[tuple[int, int, int | None, float, Any]], int]:
-    """``(records, valid_bytes)``: every complete, intact record from the start of ``data``."""
+def parse_records(
+    data: bytes | memoryview, seq_ids: frozenset[int] | None = None
+) -> tuple[list[tuple[int, int, int | None, float, Any]], int]:
+    """``(records, valid_bytes)``: every complete, intact record from the start of ``data``
+    (with ``seq_ids``: only those of these sequences are decoded and returned; every record
+    is still checked, so the readable prefix is the same)."""
     records = []
     offset = 0
-    while offset + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, offset)
-        end = offset + _HEADER.size + length
+    view = memoryview(data)
+    unpack_header = _HEADER.unpack_from
+    crc32 = zlib.crc32
+    while offset + 8 <= len(data):
+        length, crc = unpack_header(data, offset)
+        end = offset + 8 + length
         if length > MAX_RECORD_BYTES or end > len(data):
             break
-        payload = data[offset + _HEADER.size : end]
-        if zlib.crc32(payload) != crc:
+        payload = view[offset + 8 : end]
+        if crc32(payload) != crc:
             break
+        if seq_ids is not None and length > 1 and data[offset + 9] < 0x80 and data[offset + 9] not in seq_ids:
+            # a record of another sequence: [fixint seq_id, ...] needs no decoding to be skipped;
+            # its framing and checksum are checked above, so it still ends the prefix if damaged
+            if data[offset + 8] != 0x95:
+                break
+            offset = end
+            continue
         try:
             record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
         except (ValueError, TypeError, msgpack.UnpackException):
@@ -111,10 +130,13 @@ def parse_records(data: bytes) -> tuple[list[tuple[int, int, int | None, float, 
     return records, offset
 
 
-def read_object_points(storage: Storage, key: str) -> list[tuple[int, int, int | None, float, Any]]:
-    """Every intact record of a run's ``objects.log`` in write order (none if absent)."""
+def read_object_points(
+    storage: Storage, key: str, seq_ids: frozenset[int] | None = None
+) -> list[tuple[int, int, int | None, float, Any]]:
+    """Every intact record of a run's ``objects.log`` in write order (none if absent); with
+    ``seq_ids``, only the records of those sequences."""
     data = _read(storage, key)
-    return parse_records(data)[0] if data else []
+    return parse_records(data, seq_ids)[0] if data else []
 
 
 def trim_torn_tail(storage: Storage, key: str) -> None:

@@ -6,7 +6,10 @@ interface is kept with the store's conditional writes, which S3, GCS and Azure a
 (``If-None-Match: *`` to create only if absent, ``If-Match: <etag>`` to replace only if
 unchanged).  One client, `obstore <https://developmentseed.org/obstore>`_, speaks all three;
 endpoints and credentials come from where each cloud's own tools read them (``AWS_*``
-variables including ``AWS_ENDPOINT_URL``, ``GOOGLE_*``, ``AZURE_*``), nothing aimcol-specific.
+variables including ``AWS_ENDPOINT_URL``; ``GOOGLE_*`` and ``STORAGE_EMULATOR_HOST``;
+``AZURE_STORAGE_*`` including ``AZURE_STORAGE_CONNECTION_STRING``), nothing aimcol-specific.
+A store's unexpected answer (a wrong endpoint, bad credentials) is a :class:`StorageError`
+naming the location and those variables.
 
 How each guarantee is kept:
 
@@ -96,8 +99,16 @@ CHANGE_LOG_PREFIX = "index/log"
 CHANGE_LOG_WINDOW_MS = 30_000
 """A reader re-reads this much of the log before its last position: entries stamped by a writer
 whose clock is behind, or that landed late, are still seen (a full scan every 30 s covers the rest)."""
-SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "azure", "memory")
+AZURE_SCHEMES = ("az", "abfs", "abfss", "azure")
+SCHEMES = ("s3", "s3a", "gs", "gcs", *AZURE_SCHEMES, "memory")
 
+_ENV_HINT = {
+    "s3": "AWS_*",
+    "s3a": "AWS_*",
+    "gs": "GOOGLE_* / STORAGE_EMULATOR_HOST",
+    "gcs": "GOOGLE_* / STORAGE_EMULATOR_HOST",
+}
+"""Where each cloud's own tools read endpoints and credentials (named in errors); Azure's otherwise."""
 _MEMORY_STORES: dict[str, Any] = {}
 _MEMORY_LOCK = threading.Lock()
 
@@ -188,26 +199,72 @@ def _open_store(scheme: str, container: str) -> Any:
                 store = _MEMORY_STORES[container] = MemoryStore()
             return store
     client_options: dict[str, Any] = {"timeout": "60s", "connect_timeout": "10s"}
-    endpoint = ""
-    if scheme in ("s3", "s3a"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
-    elif scheme in ("gs", "gcs"):
-        endpoint = os.environ.get("GOOGLE_CLOUD_STORAGE_URL") or os.environ.get("STORAGE_EMULATOR_HOST") or ""
-    if endpoint.startswith("http://"):
-        client_options["allow_http"] = True
     retry = {"max_retries": 4, "retry_timeout": datetime.timedelta(seconds=30)}
     url = f"{'s3' if scheme == 's3a' else scheme}://{container}"
     kwargs: dict[str, Any] = {"client_options": client_options, "retry_config": retry}
+    if scheme in ("gs", "gcs"):
+        endpoint, config = _gcs_emulator_config()
+    elif scheme in AZURE_SCHEMES:
+        endpoint, config = _azure_connection_string_config()
+    else:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        config = {"endpoint": endpoint} if endpoint else {}
+    kwargs.update(config)
     if scheme in ("s3", "s3a"):
-        if endpoint:
-            kwargs["endpoint"] = endpoint
         if not os.environ.get("AWS_ACCESS_KEY_ID") and _boto3_available():
             # profiles, SSO and instance roles: where the AWS CLI reads them
             from obstore.auth.boto3 import Boto3CredentialProvider
 
             kwargs["credential_provider"] = Boto3CredentialProvider()
+    if endpoint.startswith("http://"):
+        client_options["allow_http"] = True
     del obstore
     return from_url(url, **kwargs)
+
+
+def _gcs_emulator_config() -> tuple[str, dict[str, Any]]:
+    """``STORAGE_EMULATOR_HOST`` (the variable Google's own client libraries read) points at a
+    GCS emulator: talk to it without OAuth, as those libraries do.  obstore reads the other
+    ``GOOGLE_*`` variables (``GOOGLE_APPLICATION_CREDENTIALS``, ``GOOGLE_SERVICE_ACCOUNT_KEY``,
+    ``GOOGLE_BASE_URL``) itself."""
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip().rstrip("/")
+    if not host or os.environ.get("GOOGLE_SERVICE_ACCOUNT_KEY"):
+        return os.environ.get("GOOGLE_BASE_URL", ""), {}
+    if "://" not in host:
+        host = f"http://{host}"
+    key = {"gcs_base_url": host, "disable_oauth": True, "client_email": "", "private_key": "", "private_key_id": ""}
+    return host, {"service_account_key": json.dumps(key)}
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+"""The development-storage account every Azure emulator (Azurite) serves: a published constant."""
+
+
+def _azure_connection_string_config() -> tuple[str, dict[str, Any]]:
+    """``AZURE_STORAGE_CONNECTION_STRING`` (read by the Azure CLI and SDKs): account, key and
+    blob endpoint, ``UseDevelopmentStorage=true`` included.  obstore reads the other
+    ``AZURE_STORAGE_*`` variables (account name, key, SAS, emulator) itself."""
+    text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "").strip()
+    if not text:
+        return os.environ.get("AZURE_STORAGE_ENDPOINT", ""), {}
+    fields = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    if _truthy(fields.get("usedevelopmentstorage")):
+        proxy = fields.get("developmentstorageproxyuri", "http://127.0.0.1").rstrip("/")
+        fields.setdefault("accountname", AZURITE_ACCOUNT)
+        fields.setdefault("accountkey", AZURITE_KEY)
+        fields.setdefault("blobendpoint", f"{proxy}:10000/{AZURITE_ACCOUNT}")
+    config: dict[str, Any] = {}
+    for field, option in (("accountname", "account_name"), ("accountkey", "account_key"), ("blobendpoint", "endpoint")):
+        if fields.get(field):
+            config[option] = fields[field]
+    if fields.get("sharedaccesssignature"):
+        config["sas_key"] = fields["sharedaccesssignature"]
+    return str(config.get("endpoint", "")), config
 
 
 def _update_mode(put_result: dict[str, Any]) -> dict[str, Any]:
@@ -288,11 +345,24 @@ class ObjectStorage(Storage):
         """Objects under ``prefix_key/`` (recursively), in key order."""
         path = self._path(prefix_key) + "/" if prefix_key else self._base
         out: list[dict[str, Any]] = []
-        for chunk in self._obs.list(self._store, prefix=path or None, chunk_size=1 if first_only else 1000):
-            out.extend(chunk)
-            if first_only and out:
-                break
+        try:
+            for chunk in self._obs.list(self._store, prefix=path or None, chunk_size=1 if first_only else 1000):
+                out.extend(chunk)
+                if first_only and out:
+                    break
+        except self._exc.GenericError as exc:
+            raise self._failed(f"listing {prefix_key or 'the repository'!r}", exc) from exc
         return out
+
+    def _failed(self, doing: str, exc: Exception) -> StorageError:
+        """A typed error naming the location, what failed, the store's complaint (its first line)
+        and where the endpoint and credentials come from."""
+        hint = _ENV_HINT.get(self.scheme, "AZURE_STORAGE_*")
+        return StorageError(
+            errno.EIO,
+            f"{self.uri}: {doing} failed: {str(exc).splitlines()[0]} "
+            f"(check the endpoint and credentials in the {hint} variables)",
+        )
 
     def _relative(self, path: str) -> str:
         return path[len(self._base) :]
@@ -326,7 +396,7 @@ class ObjectStorage(Storage):
                     self._put(path, b"4", mode=_update_mode(first))
             except (self._exc.NotSupportedError, self._exc.GenericError) as exc:
                 if isinstance(exc, self._exc.GenericError) and "precondition" not in str(exc).lower():
-                    raise
+                    raise self._failed("a test write", exc) from exc
                 honoured = False
             finally:
                 with contextlib.suppress(Exception):
@@ -464,6 +534,8 @@ class ObjectStorage(Storage):
             return self._stat_of(self._obs.head(self._store, self._path(key)))
         except (self._exc.NotFoundError, FileNotFoundError):
             raise self._not_found(key) from None
+        except self._exc.GenericError as exc:  # e.g. the first request to a misconfigured endpoint
+            raise self._failed(f"reading {key!r}", exc) from exc
 
     def stat_many(self, keys: Sequence[str]) -> list[ObjectStat | None]:
         def one(key: str) -> ObjectStat | None:
@@ -562,6 +634,10 @@ class ObjectStorage(Storage):
             return b"", self.stat(key).size
         try:
             result = self._get(key, options={"range": {"suffix": length}})
+        except self._exc.NotSupportedError:  # Azure Blob has no suffix ranges: HEAD, then a ranged GET
+            size = self.stat(key).size
+            start = max(0, size - length)
+            return self.read_range(key, start, size - start), size
         except self._exc.GenericError:  # an empty object has no suffix range
             stat = self.stat(key)
             if stat.size:
@@ -649,32 +725,65 @@ class ObjectStorage(Storage):
         self._log.note(run_hash)
         return True
 
-    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
-        """Abort incomplete multipart uploads under ``prefix`` whose object name carries a
-        writer generation below ``below_generation`` (``seg-<n>-g<generation>.arrow``).
-
-        Only segments over :data:`MULTIPART_MIN_BYTES` go up in parts; a writer killed
-        during one leaves parts that S3 bills but never shows.  The run's next writer (which
-        holds a newer generation) aborts them: their writer is dead or fenced, whatever the
-        clocks say.  S3 only, through boto3 where it is installed (obstore does not list
-        multipart uploads); returns how many were aborted.
-        """
+    def _multipart_uploads(self, prefix: str) -> Iterator[tuple[Any, str, str, int]]:
+        """``(client, key, upload id, writer generation)`` of the unfinished multipart uploads
+        of segments under ``prefix`` (``seg-<n>-g<generation>.arrow``).  S3 only, through boto3
+        where it is installed (obstore does not list multipart uploads)."""
         if self.scheme not in ("s3", "s3a"):
-            return 0
+            return
         try:
             import boto3
         except ImportError:
-            return 0
+            return
         client = boto3.client("s3")
-        aborted = 0
         paginator = client.get_paginator("list_multipart_uploads")
         for page in paginator.paginate(Bucket=self.container, Prefix=self._path(prefix) + "/"):
             for upload in page.get("Uploads", []):
                 generation = _generation_of(upload["Key"].rpartition("/")[2])
-                if generation is not None and generation < below_generation:
-                    client.abort_multipart_upload(Bucket=self.container, Key=upload["Key"], UploadId=upload["UploadId"])
-                    aborted += 1
+                if generation is not None:
+                    yield client, upload["Key"], upload["UploadId"], generation
+
+    def incomplete_uploads(self, prefix: str) -> list[str]:
+        return sorted({key.rpartition("/")[2] for _, key, _, _ in self._multipart_uploads(prefix)})
+
+    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
+        """Only segments over :data:`MULTIPART_MIN_BYTES` go up in parts; a writer killed during
+        one leaves parts that S3 bills but never shows.  The run's next writer (which holds a
+        newer generation) or ``aimcol repair`` aborts them: their writer is dead or fenced,
+        whatever the clocks say."""
+        aborted = 0
+        for client, key, upload_id, generation in self._multipart_uploads(prefix):
+            if generation < below_generation:
+                client.abort_multipart_upload(Bucket=self.container, Key=key, UploadId=upload_id)
+                aborted += 1
         return aborted
+
+    def arrow_filesystem(self) -> tuple[Any, str] | None:
+        """pyarrow's own client for the store (S3, GCS: from the URI and the cloud's variables;
+        Azure: the account, key and endpoint obstore uses); ``None`` for ``memory://``."""
+        import pyarrow.fs as pafs
+
+        root = f"{self.container}/{self.prefix}".rstrip("/")
+        if self.scheme == "memory":
+            return None
+        if self.scheme not in AZURE_SCHEMES:
+            filesystem, path = pafs.FileSystem.from_uri(f"{'s3' if self.scheme == 's3a' else self.scheme}://{root}")
+            return filesystem, path.rstrip("/")
+        endpoint, config = _azure_connection_string_config()
+        account = config.get("account_name") or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+        if not account:
+            return None
+        options: dict[str, Any] = {}
+        key = config.get("account_key") or os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
+        if key:
+            options["account_key"] = key
+        if config.get("sas_key"):
+            options["sas_token"] = config["sas_key"]
+        if endpoint:
+            parts = urlsplit(endpoint)
+            options["blob_storage_authority"] = parts.netloc
+            options["blob_storage_scheme"] = parts.scheme
+        return pafs.AzureFileSystem(account, **options), root
 
     def list_keys(self, prefix: str) -> list[tuple[str, int]]:
         """Every object key under ``prefix`` (recursively) with its size, in key order

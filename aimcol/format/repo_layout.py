@@ -12,7 +12,8 @@ and are read and written only through the repository's :class:`~aimcol.format.st
     index/runs.aimcolidx                the run index (a rebuildable cache of all manifests)
     index/changes                       the change journal (run hashes whose manifest changed)
 
-``FORMAT`` is a msgpack map ``{"format": "aimcol", "major": 1, "minor": 0}``.  A reader
+``FORMAT`` is a msgpack map ``{"format": "aimcol", "major": 1, "minor": 1}`` (1.1 added blob
+segments for images, audio and figures; 1.0 repositories read unchanged).  A reader
 refuses a newer major version with :class:`FormatVersionError`; a newer minor is readable
 (additions only).
 """
@@ -39,7 +40,7 @@ from aimcol.format.storage import Storage, is_local_location, storage_for
 REPO_DIRNAME = ".aimcol"
 FORMAT_NAME = "aimcol"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 
 FORMAT_KEY = "FORMAT"
 RUNS_PREFIX = "runs"

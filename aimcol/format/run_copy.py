@@ -5,7 +5,9 @@ byte under their own names.  A live segment (a local run that crashed, or one co
 while open) is not copied as a stream: its complete batches become one sealed segment in
 the destination, so an object store never holds a stream it could not append to.  The
 destination's manifest is then committed under the destination's claim on the run, and
-segment files it no longer names are deleted.
+segment files it no longer names are deleted.  The files of object sequences
+(``objects.log``, blob segments, the sealed object segment) are copied whole when their
+size differs.
 
 Copying is idempotent: the destination run records which source manifest it was made
 from (``synced_from``: the source's identity of that manifest and a digest of its bytes),
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aimcol.format import manifest as manifest_io
+from aimcol.format.object_segments import object_files
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_store import _sequence_metadata
 from aimcol.format.segments import parse_live_segment, write_sealed_segment
@@ -70,6 +73,7 @@ def copy_run(src: RepoLayout, dst: RepoLayout, run_hash: str, *, include_active:
                 sink.write(data)
             result.files += 1
             result.bytes += len(data)
+        _copy_object_files(src, dst, run_hash, manifest, present, result)
         if manifest.get("live"):
             _seal_live_copy(src, dst, run_hash, manifest, result)
         manifest["live"] = None
@@ -83,6 +87,21 @@ def copy_run(src: RepoLayout, dst: RepoLayout, run_hash: str, *, include_active:
     finally:
         claim.release()
     return result
+
+
+def _copy_object_files(
+    src: RepoLayout, dst: RepoLayout, run_hash: str, manifest: dict[str, Any], present: set[str], result: CopyResult
+) -> None:
+    """``objects.log``, blob segments and the sealed object segment: appended files, so each
+    is replaced whole when its size changed (the claim on the destination run is held)."""
+    for name in object_files(src.storage, run_hash, manifest):
+        key = src.segment_key(run_hash, name)
+        if name in present and dst.storage.stat(dst.segment_key(run_hash, name)).size == src.storage.stat(key).size:
+            continue
+        data = src.storage.read(key)
+        dst.storage.replace(dst.segment_key(run_hash, name), data, durable=True)
+        result.files += 1
+        result.bytes += len(data)
 
 
 def _seal_live_copy(

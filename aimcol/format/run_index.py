@@ -44,6 +44,7 @@ from aimcol.format.index_tables import (
     drop_empty_path_columns,
     path_column,
 )
+from aimcol.format.last_point import last_point_time
 from aimcol.format.param_tree import Path
 from aimcol.format.repo_layout import RUNS_PREFIX, RepoLayout
 from aimcol.format.segment_names import RUN_NAME_BYTES
@@ -178,9 +179,23 @@ class IndexSnapshot:
             out[i] = claimed(hashes[row].as_py())
         return out
 
-    def last_write(self) -> np.ndarray:
-        """The manifest mtime of each run, seconds (for a crashed run's duration)."""
-        return to_numpy(self.runs.column("m_mtime_ns"), 0) / 1e9
+    def last_points(self, rows: np.ndarray) -> np.ndarray:
+        """Unix time of the newest point of these runs (rows of the runs table): the end of a
+        crashed run (:mod:`aimcol.format.last_point`).  From the index; only a manifest written
+        before ``last_point_time`` existed costs a read of the manifest and its newest segment."""
+        rows = np.asarray(rows, dtype=np.int64)
+        created = to_numpy(self.runs.column("creation_time"), 0.0)[rows]
+        recorded = to_numpy(self.runs.column("last_point_time"), np.nan)[rows]
+        out: np.ndarray = np.fmax(created, recorded)
+        missing = np.flatnonzero(np.isnan(recorded))
+        hashes = self.runs.column("hash")
+        for i in missing:
+            try:
+                manifest = manifest_io.read_manifest(self.layout, hashes[int(rows[i])].as_py())
+            except (OSError, FormatError):
+                continue  # gone or damaged since indexed: it ends at its creation
+            out[i] = last_point_time(self.layout, manifest)
+        return out
 
     def path_columns(self, table: str, path: Path) -> dict[str, pa.ChunkedArray]:
         """The ``k``/``n``/``i``/``s`` columns of a param (``table="runs"``) or context path."""

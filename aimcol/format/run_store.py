@@ -23,6 +23,8 @@ from aimcol.errors import DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.change_journal import note_manifest_changed
+from aimcol.format.last_point import raise_last_point
+from aimcol.format.object_segments import check_objects
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
 from aimcol.format.segment_names import is_segment_name, segment_number
 from aimcol.format.segments import (
@@ -270,6 +272,7 @@ class RunWriterStore:
             self.write_manifest()  # name new sequences before their first points reach the file
         self._live.append(batch)
         fold_batch(self._stats, seq, step, value)
+        raise_last_point(self.manifest, np.asarray(times, dtype=np.float64))
         self.manifest["live_rows"] = self._live.rows
 
     def defer_publish(self) -> None:
@@ -506,7 +509,7 @@ def _stray_names(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) ->
 def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:
     """What a repair would fix in a run that no writer holds: an unsealed live segment (and the
     damaged stretches of it the repair will skip, keeping the intact batches around them),
-    stray files."""
+    stray files, a dead writer's incomplete multipart uploads."""
     problems = []
     live = manifest.get("live")
     if live:
@@ -520,6 +523,9 @@ def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]
     stray = _stray_names(layout, run_hash, manifest)
     if stray:
         problems.append("stray files " + ", ".join(stray))
+    uploads = layout.storage.incomplete_uploads(layout.run_prefix(run_hash))
+    if uploads:
+        problems.append("incomplete multipart uploads " + ", ".join(uploads))
     return problems
 
 
@@ -558,7 +564,8 @@ def check_run(layout: RepoLayout, run_hash: str) -> list[str]:
         return ["no manifest"]
     except Exception as exc:  # FormatError names the file
         return [str(exc)]
-    return [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
+    problems = [problem for entry in manifest["segments"] for problem in check_sealed_segment(layout, run_hash, entry)]
+    return problems + check_objects(layout.storage, run_hash, manifest)
 
 
 def check_sealed_segment(layout: RepoLayout, run_hash: str, entry: dict[str, Any]) -> list[str]:

@@ -351,6 +351,27 @@ class Storage(ABC):
         Refuses (``RunLockedError``) a run whose claim a live writer holds; readers see the
         run vanish at once, not half-deleted (locally: one rename, then the removal)."""
 
+    def incomplete_uploads(self, prefix: str) -> list[str]:
+        """Names of objects under ``prefix`` whose upload a killed writer left unfinished, which
+        the store keeps (and bills) without listing them (S3's multipart uploads); ``[]`` on a
+        store that has none."""
+        return []
+
+    def abort_stale_uploads(self, prefix: str, below_generation: int) -> int:
+        """Abort the :meth:`incomplete_uploads` under ``prefix`` of writer generations below
+        ``below_generation`` (dead or fenced writers); returns how many were aborted."""
+        return 0
+
+    def arrow_filesystem(self) -> tuple[Any, str] | None:
+        """``(pyarrow.fs.FileSystem, path of the repository root in it)`` for bulk reads by
+        pyarrow (``Repo.to_dataset()``), configured from the same place as this storage;
+        ``None`` where pyarrow cannot see the store (then read through this interface)."""
+        if self.local_root is None:
+            return None
+        import pyarrow.fs as pafs
+
+        return pafs.LocalFileSystem(), self.local_root
+
     # -- conveniences built on the abstract operations --------------------------------------------
     def read_or_none(self, key: str) -> bytes | None:
         """:meth:`read`, ``None`` for a missing object."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import warnings
 from argparse import Namespace
 from typing import Any
@@ -47,7 +48,8 @@ class AimLogger(RunOwner, Logger):
     """Lightning logger: hyperparameters to ``run["hparams"]``, metrics with step, epoch and subset context.
 
     The run is created on first use on global rank 0 only, closed when the trainer finalises
-    (``fit``/``test`` end; a failed fit marks it ``training_status = "failed"``) and resumed
+    (``fit``/``test`` end; a fit that raises closes it with ``run.exit_status`` ``"failed"``, or
+    ``"interrupted"`` for Ctrl-C, and the exception in ``run.exit_error``) and resumed
     by hash if the trainer logs again (``trainer.test()`` after ``fit``).
     """
 
@@ -127,8 +129,12 @@ class AimLogger(RunOwner, Logger):
 
     @rank_zero_only
     def finalize(self, status: str = "") -> None:
-        """Lightning calls this with ``"success"`` or ``"failed"`` when a fit/test ends."""
-        self.close(failed="training failed" if status == "failed" else None)
+        """Lightning calls this with ``"success"`` or ``"failed"`` when a fit/test ends; on
+        failure from inside its ``except`` clause, so the exception is the one being handled."""
+        if status != "failed":
+            self.close()
+            return
+        self.close(failed=sys.exc_info()[1] or "training failed")
 
     @property
     def save_dir(self) -> str:

@@ -3,10 +3,11 @@
 Aim's adapters all create their run on first use (``.experiment``), resume it by hash when
 ``run_hash`` is given (or after ``close()``, to log e.g. a later ``trainer.test()`` into the same
 run), store hyperparameters under ``run["hparams"]`` with anything unstorable turned into its
-``str()`` (Aim's ``strict=False``), and close the run when training ends.  aimcol has no run
-status beyond finished/crashed, so an adapter that sees training fail records it in the param
-``training_status`` (``"finished"`` or ``"failed"``) and ``training_error`` before closing:
-``aimcol query "run.training_status == 'failed'" --runs`` lists them.
+``str()`` (Aim's ``strict=False``), and close the run when training ends.  An adapter whose
+framework reports a failed training closes the run with the exception: ``run.exit_status`` is
+``"failed"`` (``"interrupted"`` for Ctrl-C) and ``run.exit_error`` names the exception.  Where
+the framework says nothing (Keras, Transformers, fastai), the exception that ends the script does the
+same through the SDK's exit hook.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import importlib
 import numbers
 from collections.abc import Mapping
 from typing import Any
+
+from aimcol.sdk.exit_status import FAILED, status_for
 
 DEFAULT_SYSTEM_TRACKING_INT = 10
 """Seconds between system-metric samples, Aim's default."""
@@ -132,20 +135,17 @@ class RunOwner:
             run[key, str(name)] = storable(value)
 
     def close(self, failed: BaseException | str | None = None) -> None:
-        """Close the run (idempotent); with ``failed`` (an exception or a message) mark it failed first."""
+        """Close the run (idempotent); ``failed`` (the exception that ended training, or a
+        message) closes it as failed, or as interrupted for ``KeyboardInterrupt``."""
         run, self._run = self._run, None
         if run is None:
             return
-        try:
-            if failed is not None:
-                run["training_status"] = "failed"
-                run["training_error"] = (
-                    f"{type(failed).__name__}: {failed}" if isinstance(failed, BaseException) else str(failed)
-                )
-            elif "training_status" in run:
-                run["training_status"] = "finished"
-        finally:
+        if failed is None:
             run.close()
+        elif isinstance(failed, BaseException):
+            run._close_with_status(*status_for(type(failed), failed))
+        else:
+            run._close_with_status(FAILED, str(failed))
 
     def __del__(self):
         try:

@@ -92,13 +92,17 @@ class IndexLeaves:
         raise AssertionError(name)
 
     def _duration(self) -> ValueColumn:
-        """Seconds from creation to end; a run without an end: to now if active, else to its last write."""
+        """Seconds from creation to end; a run without an end: to now if active, else (crashed) to
+        its newest point (:mod:`aimcol.format.last_point`, the definition every duration uses)."""
         runs = self.snap.runs
         n = self.snap.n_runs
         created = to_numpy(runs.column("creation_time"), 0)
         end_col = runs.column("end_time")
-        other = np.where(self.run_active(), self.now, self.snap.last_write())
-        end = np.where(valid_mask(end_col), to_numpy(end_col, 0.0), other)
+        has_end = valid_mask(end_col)
+        active = self.run_active()
+        end = np.where(has_end, to_numpy(end_col, 0.0), np.where(active, self.now, created))
+        crashed = np.flatnonzero(~has_end & ~active)
+        end[crashed] = self.snap.last_points(crashed)
         values = np.maximum(0.0, end - created)
         return ValueColumn(np.full(n, FLOAT, dtype=np.uint8), RUN, num=values, ints=np.zeros(n, dtype=np.int64))
 

@@ -82,9 +82,10 @@ _KNOWN_FUNCTIONS = sorted(scalar.BUILTINS) + ["datetime", "timedelta", "re.match
 
 
 class _Parser:
-    def __init__(self, query: str, smap: SourceMap):
+    def __init__(self, query: str, smap: SourceMap, sequence_name: str = "metric"):
         self.query = query
         self.smap = smap
+        self.seq = sequence_name
         self.lines = smap.rewritten.split("\n")
 
     # -- errors ----------------------------------------------------------------------------
@@ -213,7 +214,7 @@ class _Parser:
                 return ir.MakeDatetime(self.args(node, d), self.keywords(node, scalar.DATETIME_KWARGS, name, d))
             if name == "timedelta":
                 return ir.MakeTimedelta(self.args(node, d), self.keywords(node, scalar.TIMEDELTA_KWARGS, name, d))
-            if name in ("run", "metric"):
+            if name in ("run", self.seq):
                 raise self.error(f"'{name}' is not callable", func)
             raise self.error(f"{name!r} is not a function AimQL knows; allowed: {', '.join(_KNOWN_FUNCTIONS)}", func)
         if isinstance(func, ast.Attribute):
@@ -263,7 +264,7 @@ class _Parser:
         if isinstance(base, ast.Name):
             if base.id == "run":
                 return self.run_chain(chain, base, d)
-            if base.id == "metric":
+            if base.id == self.seq:
                 return self.metric_chain(chain, base, d)
             if base.id == "re" and len(chain) == 1 and chain[0][0] == "attr" and chain[0][1] in scalar.RE_FLAGS:
                 return ir.Const(int(scalar.RE_FLAGS[chain[0][1]]))
@@ -271,7 +272,7 @@ class _Parser:
                 raise self.error(f"{base.id!r} can only be called", base)
             if base.id.startswith("_"):
                 raise self.error(f"{base.id!r}: names starting with '_' are not allowed in AimQL", base)
-            raise self.error(f"unknown name {base.id!r}: a query refers to run and metric", base)
+            raise self.error(f"unknown name {base.id!r}: a query refers to run and {self.seq}", base)
         return self.apply_chain(self.expr(base, d), chain, d)
 
     def apply_chain(self, value: ir.Node, chain: Chain, d: int) -> ir.Node:
@@ -362,7 +363,7 @@ class _Parser:
 
     def metric_chain(self, chain: Chain, base: ast.AST, d: int) -> ir.Node:
         if not chain or chain[0][0] != "attr":
-            raise self.error("use metric.name, metric.context… or metric.run… in a query", base)
+            raise self.error(f"use {self.seq}.name, {self.seq}.context… or {self.seq}.run… in a query", base)
         key, node = chain[0][1], chain[0][2]
         if key == "run":
             return self.run_chain(chain[1:], node, d)
@@ -383,7 +384,7 @@ class _Parser:
                 i += 1
             head = ir.ContextPath(path) if path else ir.ContextAll()
             return self.apply_chain(head, chain[i:], d)
-        raise self.error(f"metric has no attribute {key!r}; use one of {', '.join(ir.METRIC_ATTRS)}", node)
+        raise self.error(f"{self.seq} has no attribute {key!r}; use one of {', '.join(ir.METRIC_ATTRS)}", node)
 
 
 def _syntax_error_from_python(exc: SyntaxError, query: str, smap: SourceMap) -> AimQLSyntaxError:
@@ -410,8 +411,12 @@ def _user_line_numbers(message: str, query: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def parse_query(query: str | None) -> ir.ParsedQuery:
+def parse_query(query: str | None, sequence_name: str = "metric") -> ir.ParsedQuery:
     """Check an AimQL query and return its :class:`~aimcol.query.ir.ParsedQuery`.
+
+    ``sequence_name`` is the name the query calls the sequence by: ``metric`` for
+    ``query_metrics``, ``images``/``texts``/``distributions``/``audios``/``figures`` for the
+    object queries (Aim's names); it means the same attributes whatever its name.
 
     Raises :class:`~aimcol.errors.AimQLSyntaxError` (a ``SyntaxError``) for anything that does
     not parse or is outside the whitelist, with the column in the text the user typed, and
@@ -453,7 +458,9 @@ def parse_query(query: str | None) -> ir.ParsedQuery:
         raise AimQLSyntaxError(_TOO_DEEP, query, 0, 1) from None
     except ValueError as exc:  # e.g. a NUL character
         raise AimQLSyntaxError(f"cannot parse query: {exc}", query, 0, 1) from None
-    parser = _Parser(query, smap)
+    if sequence_name in ("run", "re", "datetime", "timedelta") or not sequence_name.isidentifier():
+        raise ValueError(f"{sequence_name!r} cannot name the sequence in a query")
+    parser = _Parser(query, smap, sequence_name)
     try:
         expr = parser.expr(tree.body)
     except RecursionError:

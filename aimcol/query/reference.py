@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aimcol.errors import AimQLCostError
+from aimcol.format.last_point import recorded_last_point
 from aimcol.format.param_tree import lookup
 from aimcol.query import ir
 from aimcol.query import values as scalar
@@ -24,12 +25,18 @@ class RunRecord:
 
     manifest: dict[str, Any]
     active: bool = False
-    last_write: float = 0.0  # manifest mtime: the end of a crashed run
     sequences: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.sequences:
             self.sequences = list(self.manifest.get("sequences") or [])
+
+
+def _last_point(manifest: dict[str, Any]) -> float:
+    """The end of a crashed run: its recorded newest point (these records have no segments to read)."""
+    created = float(manifest["creation_time"])
+    recorded = recorded_last_point(manifest)
+    return created if recorded is None else max(created, recorded)
 
 
 class _Evaluator:
@@ -68,7 +75,7 @@ class _Evaluator:
         if name == "duration":
             end = m.get("end_time")
             if end is None:
-                end = self.now if run.active else run.last_write
+                end = self.now if run.active else _last_point(m)
             return max(0.0, float(end) - float(m["creation_time"]))
         raise AssertionError(name)
 

@@ -24,6 +24,7 @@ import threading
 FINISHED = "finished"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
+KNOWN_EXIT_STATUSES = (FINISHED, FAILED, INTERRUPTED)
 
 _lock = threading.Lock()
 _installed = False

@@ -10,20 +10,43 @@ stay on ``track()``'s columnar fast path.
 On disk (see :mod:`aimcol.format.object_points`): points are records in the run's
 ``objects.log``; the manifest lists the sequences under ``object_sequences`` (``{id, name,
 context, dtype, count, last_step}``), apart from the metric ``sequences``, so metric
-queries, the index and the TUI never see them.
+queries, the index and the TUI never see them.  Large bytes of a value (an encoded image,
+audio, a figure's JSON: ``"blob"`` in its record) go to the run's blob segments
+(:mod:`aimcol.format.blob_segments`) before the record that references them.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from aimcol.errors import UnstorableValueError
-from aimcol.format.object_points import ObjectPointsWriter, objects_key, pack_record, read_object_points, trim_torn_tail
+from aimcol.errors import ObjectWriteError, UnstorableValueError
+from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob, require_appends
+from aimcol.format.object_points import (
+    ObjectPointsWriter,
+    objects_key,
+    pack_record,
+    read_log,
+    read_object_points,
+    trim_torn_tail,
+)
+from aimcol.format.object_segments import (
+    covers,
+    next_object_segment,
+    read_run_columns,
+    seal_object_log,
+    stray_object_segments,
+)
+from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
+from aimcol.sdk.objects import Audio, Distribution, Figure, Image, Text
+from aimcol.sdk.objects.media import BlobFetch
 from aimcol.sdk.params import normalise_value
 from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, advance
 
@@ -46,6 +69,14 @@ def typename(value: Any) -> str:
         return "list" if len(value) == 0 else f"list({typename(value[0])})"
     name = getattr(type(value), "aim_typename", None)
     return name if isinstance(name, str) else "unknown"
+
+
+def checked_typename(value: Any, name: str) -> str:
+    """:func:`typename`, refusing a list that mixes object types (``[Image, Text]``)."""
+    kind = typename(value)
+    if kind.startswith("list(aim.") and any(typename(v) != kind[5:-1] for v in value):
+        raise ValueError(f"track() list for {name!r} mixes object types; a list holds one type ({kind[5:-1]})")
+    return kind
 
 
 def is_object_value(value: Any) -> bool:
@@ -89,13 +120,30 @@ class ObjectSequenceWriter:
     Calls come from ``Run`` under the point buffer's lock.  A record is written before the
     manifest learns about it; the manifest's ``count``/``last_step`` go out with the next
     manifest write, and a resumed run recounts them from the file.
+
+    Values with bytes (images, audio, figures) are written by a background thread: the
+    caller's ``track()`` checks the value and queues its record, which holds the object's
+    encoded bytes without copying them; the thread appends the blob, then the record (in
+    queue order, so each sequence stays a prefix of what was tracked).  At most
+    :data:`QUEUED_BLOBS` values wait (``track()`` then waits); :meth:`drain` waits until
+    every queued value is written, and raises a write error of the thread (disk full) there
+    or at the next ``track()``.  A kill loses the values still queued, as it loses points
+    not yet flushed.
     """
 
     def __init__(self, storage: Storage, run_hash: str, manifest: dict):
         self.storage = storage
+        self.run_hash = run_hash
         self.key = objects_key(run_hash)
         self.manifest = manifest
         self._writer: ObjectPointsWriter | None = None
+        self._blobs: BlobSegmentWriter | None = None
+        self._last_blob_file = 0  # the highest blob segment number the run's records name
+        self._log_lock = threading.Lock()  # objects.log: appended by the caller and the blob thread
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._pending: collections.deque = collections.deque()  # values the blob thread has yet to write
 
     def entries(self) -> list[dict]:
         return self.manifest.setdefault("object_sequences", [])
@@ -105,9 +153,13 @@ class ObjectSequenceWriter:
         entries = self.manifest.get("object_sequences") or []
         if not entries:
             return []
+        if self.storage.supports_append:
+            self.remove_strays()
         trim_torn_tail(self.storage, self.key)
         states = [ObjectSequenceState(e["id"], e["name"], e["context"], 0, e["dtype"]) for e in entries]
-        for seq_id, step, _, _, _ in read_object_points(self.storage, self.key):
+        for seq_id, step, _, _, value in read_object_points(self.storage, self.key):
+            for ref in blob_refs(value):
+                self._last_blob_file = max(self._last_blob_file, ref[0])
             if 0 <= seq_id < len(states):
                 state = states[seq_id]
                 state.count += 1
@@ -124,7 +176,8 @@ class ObjectSequenceWriter:
         return ObjectSequenceState(entry["id"], name, context, 0, dtype)
 
     def append(self, state: ObjectSequenceState, value: Any, step: int | None, epoch: int | None, name: str) -> None:
-        """Check ``value`` against the sequence's dtype, encode it and write the record."""
+        """Check ``value`` against the sequence's dtype, encode it and write (or queue) the record."""
+        self._raise_pending_error()
         dtype = merged_dtype(typename(value), state.dtype)
         if dtype is None:
             raise incompatible(value, name)
@@ -133,10 +186,14 @@ class ObjectSequenceWriter:
             if not STEPS_EXHAUSTED < step <= INT64_MAX:
                 raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
         stored = to_record(value, name)
-        record = pack_record(state.id, step, epoch, time.time(), stored)
-        if self._writer is None:
-            self._writer = ObjectPointsWriter(self.storage, self.key)
-        self._writer.append(record)
+        now = time.time()
+        if has_blobs(stored):
+            require_appends(self.storage)
+            self._enqueue((state.id, step, epoch, now, stored))
+        else:
+            record = pack_record(state.id, step, epoch, now, stored)
+            with self._log_lock:
+                self._append_record(record)
         entry = self.entries()[state.id]
         state.dtype = entry["dtype"] = dtype
         state.count += 1
@@ -144,14 +201,142 @@ class ObjectSequenceWriter:
         entry["count"] = state.count
         entry["last_step"] = step if entry["last_step"] is None else max(entry["last_step"], step)
 
+    def _append_record(self, record: bytes) -> None:
+        if self._writer is None:
+            self._writer = ObjectPointsWriter(self.storage, self.key)
+        self._writer.append(record)
+
+    # -- the blob thread -------------------------------------------------------------------------
+    def _enqueue(self, item: tuple) -> None:
+        if self._queue is None:
+            self._queue = queue.Queue(QUEUED_BLOBS)
+            self._thread = threading.Thread(
+                target=self._write_queued, name=f"aimcol-blobs-{self.run_hash}", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(item)
+
+    def _write_queued(self) -> None:
+        """The blob thread: values join ``_pending`` in queue order and are written from its head."""
+        assert self._queue is not None
+        while True:
+            item = self._queue.get()
+            try:
+                if item is not _RETRY and item is not None:
+                    self._pending.append(item)
+                self._write_pending()
+                if item is None:
+                    return
+            finally:
+                self._queue.task_done()
+
+    def _write_pending(self) -> None:
+        """Write pending values in order; at a failure keep it and the rest for a retry once the
+        caller has seen the error (a failed append is cut off again, so a retry never tears a file)."""
+        if self._error is not None:
+            return
+        while self._pending:
+            seq_id, step, epoch, when, stored = self._pending[0]
+            try:
+                record = pack_record(seq_id, step, epoch, when, self._store_blobs(stored, seq_id, step))
+                with self._log_lock:
+                    self._append_record(record)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by _raise_pending_error
+                self._error = exc
+                return
+            self._pending.popleft()
+
+    def _store_blobs(self, stored: Any, seq_id: int, step: int) -> Any:
+        """``stored`` with each ``"blob"``'s bytes written to the blob segment and replaced by its reference."""
+        if isinstance(stored, list):
+            return [self._store_blobs(item, seq_id, step) for item in stored]
+        if isinstance(stored, dict) and isinstance(stored.get("blob"), bytes):
+            if self._blobs is None:
+                self._blobs = BlobSegmentWriter(self.storage, self.run_hash, self._last_blob_file + 1)
+            return {**stored, "blob": self._blobs.append(seq_id, step, stored["blob"])}
+        return stored
+
+    def _raise_pending_error(self) -> None:
+        error = self._error
+        if error is not None:
+            waiting = len(self._pending)
+            self._error = None  # seen: the thread retries with the next value, flush() or close()
+            raise ObjectWriteError(
+                f"run {self.run_hash}: writing tracked objects failed ({error}); {waiting} value(s) are kept "
+                "and written once that succeeds (the next flush() or close() tries again)"
+            ) from error
+
+    def drain(self) -> None:
+        """Wait until every queued value is written (retrying kept ones); raise a write error."""
+        if self._queue is not None:
+            self._queue.put(_RETRY)
+            self._queue.join()
+        self._raise_pending_error()
+
+    def seal(self) -> str | None:
+        """Write the log as a sealed object segment and name it in the manifest (the caller
+        publishes the manifest, under the run's lock); the file it replaces, to delete after."""
+        log = read_log(self.storage, self.key)
+        if not log:
+            return None
+        old = self.manifest.get("object_segment")
+        if covers(old, log) and old["log_bytes"] == len(log):
+            return None  # nothing appended since the last seal
+        entry = seal_object_log(self.storage, self.run_hash, next_object_segment(self.manifest), log)
+        if entry is None:
+            return None
+        self.manifest["object_segment"] = entry
+        return old.get("file") if isinstance(old, dict) else None
+
+    def delete_sealed(self, name: str | None) -> None:
+        """Remove a sealed object segment the published manifest no longer names."""
+        if name is not None:
+            self.storage.delete(RepoLayout.segment_key(self.run_hash, name))
+
+    def remove_strays(self) -> None:
+        """Delete sealed object segments no manifest names (a writer killed while sealing)."""
+        for name in stray_object_segments(self.storage, self.run_hash, self.manifest):
+            self.storage.delete(RepoLayout.segment_key(self.run_hash, name))
+
     def close(self) -> None:
+        """Write what is queued and stop the thread, then seal the blob segment.  Raises a
+        write error with the files left open: a later ``close()`` retries what is kept."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = self._thread = None
+        self._write_pending()
+        self._raise_pending_error()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        if self._blobs is not None:
+            self._last_blob_file = self._blobs.number
+            self._blobs.close()
+            self._blobs = None
+
+
+_RETRY = object()
+"""Queue token: retry kept values now (``drain``)."""
+
+QUEUED_BLOBS = 64
+"""Most tracked objects with bytes waiting for the blob thread (with 128 kB images: 8 MB)."""
+
+
+def has_blobs(stored: Any) -> bool:
+    """Whether a stored value carries bytes for a blob segment."""
+    items = stored if isinstance(stored, list) else [stored]
+    return any(isinstance(i, dict) and isinstance(i.get("blob"), bytes) for i in items)
 
 
 def _last_step(state: ObjectSequenceState) -> int:
     return INT64_MAX if state.next_step == STEPS_EXHAUSTED else state.next_step - 1
+
+
+def blob_refs(stored: Any) -> list[list[int]]:
+    """The blob references in a stored value (an object's record or a list of them)."""
+    items = stored if isinstance(stored, list) else [stored]
+    return [i["blob"] for i in items if isinstance(i, dict) and is_blob_ref(i.get("blob"))]
 
 
 def to_record(value: Any, name: str) -> Any:
@@ -159,6 +344,9 @@ def to_record(value: Any, name: str) -> Any:
     encode = getattr(value, "to_record", None)
     if callable(encode):
         return encode()
+    if isinstance(value, (list, tuple)) and value and callable(getattr(value[0], "to_record", None)):
+        checked_typename(value, name)
+        return [v.to_record() for v in value]
     try:
         return normalise_value(value, (name,))
     except TypeError as exc:
@@ -212,8 +400,24 @@ class LogRecord:
         return f"<LogRecord {logging.getLevelName(self.level)} {self.message!r}>"
 
 
-DECODERS = {LogRecord.aim_typename: LogRecord.from_record}
-"""dtype -> function turning a stored record back into its object."""
+DECODERS: dict[str, Any] = {LogRecord.aim_typename: lambda record, fetch: LogRecord.from_record(record)}
+"""dtype -> ``decode(record, fetch)`` turning a stored record back into its object (``fetch``
+reads a blob reference; the object types read theirs on first use)."""
+for _cls in (Image, Text, Distribution, Audio, Figure):
+    DECODERS[_cls.aim_typename] = _cls.from_record
+
+
+def decoder(dtype: str):
+    """The decoder of a dtype, lists of objects (``list(aim.image)``) included; None for plain values."""
+    decode = DECODERS.get(dtype)
+    if decode is not None:
+        return decode
+    if dtype.startswith("list(") and dtype.endswith(")"):
+        item = DECODERS.get(dtype[5:-1])
+        if item is not None:
+            return lambda record, fetch: [item(r, fetch) for r in record] if isinstance(record, list) else record
+    return None
+
 
 LOG_RECORDS_NAME = "__log_records"
 
@@ -243,20 +447,81 @@ class ObjectSequenceData:
         return len(self._steps)
 
 
-class ObjectSequence:
-    """A stored object sequence of a run: ``name``, ``context``, ``dtype`` and its points."""
+class ObjectValuesView:
+    """Aim's ``sequence.values`` for objects: the values by step, as lists or by iteration."""
 
-    def __init__(self, run, entry: dict, points: list):
+    def __init__(self, data: ObjectSequenceData):
+        self._data = data
+
+    def values_list(self) -> list:
+        return self._data.values_list()
+
+    def indices_list(self) -> list[int]:
+        return self._data.indices_list()
+
+    def items_list(self) -> list[tuple[int, Any]]:
+        return self._data.items_list()
+
+    def sparse_list(self) -> tuple[list[int], list]:
+        return self._data.indices_list(), self._data.values_list()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._data.values_list())
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        return len(self._data) > 0
+
+
+class ObjectSequence:
+    """A stored object sequence of a run: ``name``, ``context``, ``dtype`` and its points
+    (``data``: step-ordered, the latest write per step; ``values``: Aim's view of them).
+
+    Objects with bytes (images, audio, figures) read them on first use: building the
+    sequence reads only ``objects.log``.
+    """
+
+    sequence_type = "sequence"
+    """Aim's name of the collection in queries (``images``, ``texts`` …)."""
+
+    def __init__(self, run, entry: dict, columns: tuple | None, fetch: BlobFetch | None = None):
         self.run = run
         self.name = entry["name"]
         self.context = entry["context"]
         self.dtype = entry["dtype"]
-        decode = DECODERS.get(self.dtype)
-        latest: dict[int, tuple] = {}
-        for _, step, epoch, _, value in points:
-            latest[step] = (epoch, decode(value) if decode is not None else value)
-        steps = sorted(latest)
-        self.data = ObjectSequenceData(steps, [latest[s][1] for s in steps], [latest[s][0] for s in steps])
+        decode = decoder(self.dtype)
+        steps, epochs, times, values = columns if columns is not None else ([], [], [], [])
+        if any(a >= b for a, b in zip(steps, steps[1:])):  # re-tracked or out-of-order steps: latest write wins
+            latest = {s: i for i, s in enumerate(steps)}
+            order = [latest[s] for s in sorted(latest)]
+            steps, epochs, times, values = ([c[i] for i in order] for c in (steps, epochs, times, values))
+        if decode is not None:
+            values = [decode(v, fetch) for v in values]
+        self.data = ObjectSequenceData(steps, values, epochs)
+        self._times = times
+
+    @classmethod
+    def allowed_dtypes(cls) -> tuple[str, ...]:
+        """The dtypes a sequence of this class holds (Aim's classmethod)."""
+        return ()
+
+    @classmethod
+    def sequence_name(cls) -> str:
+        return cls.sequence_type
+
+    @property
+    def values(self) -> ObjectValuesView:
+        return ObjectValuesView(self.data)
+
+    @property
+    def epochs(self) -> list:
+        return list(self.data._epochs)
+
+    @property
+    def timestamps(self) -> list[float]:
+        return list(self._times)
 
     def values_list(self) -> list:
         return self.data.values_list()
@@ -264,20 +529,68 @@ class ObjectSequence:
     def indices_list(self) -> list[int]:
         return self.data.indices_list()
 
+    def first_step(self) -> int | None:
+        steps = self.data.indices_list()
+        return steps[0] if steps else None
+
+    def last_step(self) -> int | None:
+        steps = self.data.indices_list()
+        return steps[-1] if steps else None
+
+    def record_length(self) -> int | None:
+        """The longest list tracked at one step (None for single objects), as Aim's media sequences."""
+        lengths = [len(v) for v in self.data.values_list() if isinstance(v, list)]
+        return max(lengths) if lengths else None
+
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        return len(self.data) > 0
+
     def __repr__(self) -> str:
-        return f"<ObjectSequence {self.name!r} {self.context} dtype={self.dtype} of run {self.run.hash}>"
+        return f"<{type(self).__name__} {self.name!r} {self.context} dtype={self.dtype} of run {self.run.hash}>"
 
 
-def read_object_sequences(run, storage: Storage, manifest: dict) -> list[ObjectSequence]:
-    """Every object sequence of a run, read from its file once."""
+def _media_sequence(cls_name: str, collection: str, item) -> type[ObjectSequence]:
+    typename_ = item.aim_typename
+    dtypes = (typename_, f"list({typename_})")
+    doc = f"A sequence of ``{item.__name__}`` objects or lists of them (Aim's ``{cls_name}``): ``{collection}`` in queries."
+    return type(
+        cls_name,
+        (ObjectSequence,),
+        {"__doc__": doc, "sequence_type": collection, "allowed_dtypes": classmethod(lambda cls: dtypes)},
+    )
+
+
+Images = _media_sequence("Images", "images", Image)
+Texts = _media_sequence("Texts", "texts", Text)
+Distributions = _media_sequence("Distributions", "distributions", Distribution)
+Audios = _media_sequence("Audios", "audios", Audio)
+Figures = _media_sequence("Figures", "figures", Figure)
+
+SEQUENCE_CLASSES: dict[str, type[ObjectSequence]] = {
+    dtype: cls for cls in (Images, Texts, Distributions, Audios, Figures) for dtype in cls.allowed_dtypes()
+}
+"""dtype -> the sequence class that reads it (other object dtypes read as plain ObjectSequence)."""
+
+
+def blob_fetch(storage: Storage, run_hash: str) -> BlobFetch:
+    """Reads a blob reference of ``run_hash`` back, checked (see ``aimcol.format.blob_segments``)."""
+    return lambda ref: read_blob(storage, run_hash, ref)
+
+
+def make_sequence(run, entry: dict, columns: tuple | None, fetch: BlobFetch) -> ObjectSequence:
+    return SEQUENCE_CLASSES.get(entry["dtype"], ObjectSequence)(run, entry, columns, fetch)
+
+
+def read_object_sequences(run, storage: Storage, manifest: dict, ids: list[int] | None = None) -> list[ObjectSequence]:
+    """Every object sequence of a run (or those of ``ids``), read from its file once."""
     entries = manifest.get("object_sequences") or []
     if not entries:
         return []
-    by_id: list[list] = [[] for _ in entries]
-    for point in read_object_points(storage, objects_key(run.hash)):
-        if 0 <= point[0] < len(entries):
-            by_id[point[0]].append(point)
-    return [ObjectSequence(run, entry, points) for entry, points in zip(entries, by_id)]
+    chosen = range(len(entries)) if ids is None else [i for i in ids if 0 <= i < len(entries)]
+    wanted = None if ids is None else frozenset(chosen)
+    columns = read_run_columns(storage, run.hash, manifest.get("object_segment"), wanted)
+    fetch = blob_fetch(storage, run.hash)
+    return [make_sequence(run, entries[i], columns.get(i), fetch) for i in chosen]

@@ -157,8 +157,13 @@ class PointBuffer:
             if not self.closed:
                 self.flush_locked()
 
-    def close(self, exit_status: str = FINISHED, exit_error: str | None = None) -> None:
+    def close(
+        self, exit_status: str | None = FINISHED, exit_error: str | None = None, end_time: float | None = None
+    ) -> None:
         """Write what is buffered, record how the run ended, seal and release the run.
+
+        ``end_time`` (Unix seconds) defaults to now; ``exit_status`` ``None`` releases the run
+        without an end (an imported run whose source never ended reads as crashed).
 
         If a write fails (disk full), the buffer stays open with its rows, the run keeps its
         lock and the error propagates: a later ``close()`` retries.
@@ -171,7 +176,10 @@ class PointBuffer:
             try:
                 self.flush_locked()
                 manifest["exit_status"], manifest["exit_error"] = exit_status, exit_error
-                self.store.close()
+                if exit_status is None:
+                    self.store.release_as_found()
+                else:
+                    self.store.close(end_time=end_time)
             except BaseException:
                 manifest["exit_status"] = manifest["exit_error"] = None
                 self.rows.closed = False
@@ -216,13 +224,19 @@ class BackgroundFlusher(threading.Thread):
             self.join(timeout=30)
 
 
-def stop_helpers_and_close(buffer: PointBuffer, helpers: list, ended_by: tuple[str, str | None] | None = None) -> None:
+def stop_helpers_and_close(
+    buffer: PointBuffer,
+    helpers: list,
+    ended_by: tuple[str | None, str | None] | None = None,
+    end_time: float | None = None,
+) -> None:
     """Run at close, GC or interpreter exit: stop the run's helper threads, flush, seal,
     release the lock.  ``ended_by``: ``(exit_status, exit_error)``; by default what the
-    process's ending says (an uncaught exception makes the run failed or interrupted)."""
+    process's ending says (an uncaught exception makes the run failed or interrupted).
+    ``end_time``: see :meth:`PointBuffer.close`."""
     for helper in helpers:
         try:
             helper.stop()
         except Exception:
             pass
-    buffer.close(*(ended_by or process_exit_status()))
+    buffer.close(*(ended_by or process_exit_status()), end_time=end_time)

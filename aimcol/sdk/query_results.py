@@ -574,8 +574,9 @@ def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
     (:data:`~aimcol.sdk.tables.RUNS_SCHEMA`, no params) plus ``sequences`` (how many each run has).
 
     Read from the run index, not from every manifest: 100,000 runs list in a fraction of a
-    second once the index exists.  Archived runs only with ``include_archived``.  Only a
-    crashed run's newest segment is read (its duration ends at its last point).
+    second once the index exists.  Archived runs only with ``include_archived``.  A crashed
+    run's duration ends at its newest point, recorded in the index (only a manifest written
+    before ``last_point_time`` existed costs a read of its newest segment).
     """
     snap = _snapshot(repo)
     now = time.time()

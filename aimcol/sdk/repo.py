@@ -219,6 +219,32 @@ class Repo:
 
         return query_metrics(self, query, report_mode=report_mode)
 
+    def query_images(self, query: str = "", report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR):
+        """Image sequences matching an AimQL expression over ``images`` and ``run`` (``images.name``,
+        ``images.context.subset`` …), newest run first: an ``ObjectCollection`` (``aimcol.sdk.object_queries``)."""
+        return self._query_objects("images", query, report_mode)
+
+    def query_texts(self, query: str = "", report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR):
+        """Text sequences matching an AimQL expression over ``texts`` and ``run``."""
+        return self._query_objects("texts", query, report_mode)
+
+    def query_distributions(self, query: str = "", report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR):
+        """Distribution sequences matching an AimQL expression over ``distributions`` and ``run``."""
+        return self._query_objects("distributions", query, report_mode)
+
+    def query_audios(self, query: str = "", report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR):
+        """Audio sequences matching an AimQL expression over ``audios`` and ``run``."""
+        return self._query_objects("audios", query, report_mode)
+
+    def query_figure_objects(self, query: str = "", report_mode: QueryReportMode = QueryReportMode.PROGRESS_BAR):
+        """Figure sequences matching an AimQL expression over ``figures`` and ``run`` (Aim's name)."""
+        return self._query_objects("figures", query, report_mode)
+
+    def _query_objects(self, kind: str, query: str, report_mode: QueryReportMode):
+        from aimcol.sdk.object_queries import query_objects
+
+        return query_objects(self, kind, query, report_mode)
+
     def runs_table(self, query: str = "", *, metrics=None):
         """One Arrow row per matching run: properties plus params flattened to dotted columns.
 

@@ -56,7 +56,8 @@ def check_repo(repo) -> list[RunCheck]:
 
 
 def repair_repo(repo) -> list[RunRepair]:
-    """Seal the live segments dead writers left and remove stray files; what was fixed, per run.
+    """Seal the live segments dead writers left, remove stray files and abort their incomplete
+    multipart uploads; what was fixed, per run.
 
     Runs a live process holds are skipped (a writer that reopens a run recovers it itself).
     """
@@ -76,5 +77,18 @@ def repair_repo(repo) -> list[RunRepair]:
             repaired.append(RunRepair(found.run, [], error=str(exc)))
             continue
         repaired.append(RunRepair(found.run, list(found.repairable), dropped))
+    _discard_damaged_index_file(repo.layout)
     run_index(repo.layout).rebuild()  # the index is a cache: rebuilt from the manifests, whatever state it was in
     return repaired
+
+
+def _discard_damaged_index_file(layout) -> None:
+    """Delete whatever damaged thing sits at the index file's path (a directory, a FIFO, bad
+    bytes), so that the rebuild can write the file there."""
+    from aimcol.format.index_file import IndexFileError, index_key, read_index_file
+
+    try:
+        read_index_file(layout)
+    except IndexFileError as exc:
+        if exc.damaged:
+            layout.storage.delete(index_key())

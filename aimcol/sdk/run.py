@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import datetime
 import logging
+import math
 import os
 import sys
 import threading
@@ -42,16 +43,16 @@ import numpy as np
 from aimcol.errors import MissingRunError, ReadOnlyRunError, UnstorableValueError
 from aimcol.format.run_store import DEFAULT_SEAL_ROWS, RunReaderStore, RunWriterStore
 from aimcol.sdk.artifacts import Artifact, check_store_uri, copy_artifact, join_uri
-from aimcol.sdk.exit_status import FINISHED, install_excepthook, status_for
+from aimcol.sdk.exit_status import FINISHED, KNOWN_EXIT_STATUSES, install_excepthook, status_for
 from aimcol.sdk.object_sequences import (
     LOG_RECORDS_NAME,
     LogRecord,
     ObjectSequence,
     ObjectSequenceState,
     ObjectSequenceWriter,
+    checked_typename,
     is_object_value,
     read_object_sequences,
-    typename,
 )
 from aimcol.sdk.params import check_str, delete_path, get_path, normalise_key, normalise_value, set_path
 from aimcol.sdk.point_buffer import NO_EPOCH, BackgroundFlusher, PointBuffer, stop_helpers_and_close
@@ -141,6 +142,13 @@ def _int64_column(column, n: int, name: str, what: str, *, low: int, high: int) 
             f"track_array() {what} for {name!r} hold values outside [{low}, {high}]: {column.min()}..{column.max()}"
         )
     return column.astype(np.int64, copy=False)
+
+
+def _checked_time(what: str, value) -> float:
+    """A finite number of Unix seconds, or a ``ValueError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be finite Unix seconds, got {value!r}")
+    return float(value)
 
 
 class Run:
@@ -413,15 +421,19 @@ class Run:
         manifest[key] = value
         self._publish()
 
+    def _set_text(self, key: str, value: str | None) -> None:
+        """Set a free-text property (``None`` clears it); anything but a str raises ``TypeError``."""
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"run {key} must be a str, got {type(value).__name__}")
+        self._set_property(key, value if value is None else check_str(value, f"run {key}"))
+
     @property
     def name(self) -> str | None:
         return self._manifest.get("name")
 
     @name.setter
     def name(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"run name must be a str, got {type(value).__name__}")
-        self._set_property("name", value if value is None else check_str(value, "run name"))
+        self._set_text("name", value)
 
     @property
     def description(self) -> str | None:
@@ -429,9 +441,18 @@ class Run:
 
     @description.setter
     def description(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"run description must be a str, got {type(value).__name__}")
-        self._set_property("description", value if value is None else check_str(value, "run description"))
+        self._set_text("description", value)
+
+    @property
+    def notes(self) -> str | None:
+        """Free-form notes on the run (markdown by convention), kept in its manifest; like
+        ``description`` they can be edited at any time, also from another process while
+        the run trains (the edit is folded by its writer)."""
+        return self._manifest.get("notes")
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._set_text("notes", value)
 
     @property
     def experiment(self) -> str:
@@ -439,9 +460,7 @@ class Run:
 
     @experiment.setter
     def experiment(self, value: str | None) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"run experiment must be a str, got {type(value).__name__}")
-        self._set_property("experiment", value if value is None else check_str(value, "run experiment"))
+        self._set_text("experiment", value)
 
     @property
     def archived(self) -> bool:
@@ -771,7 +790,7 @@ class Run:
             with self._buffer.lock:
                 if self._buffer.closed:
                     self._raise_closed()
-                seq = self._objects.add_sequence(name, context, typename(value))
+                seq = self._objects.add_sequence(name, context, checked_typename(value, name))
                 self._registry.register(seq)
                 self._store.write_manifest()  # the sequence is visible to readers at once
             return seq
@@ -869,6 +888,7 @@ class Run:
         """Write buffered points now (they become visible to readers)."""
         if self._buffer is not None:
             self._buffer.flush()
+            self._objects.drain()
 
     def close(self) -> None:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
@@ -878,18 +898,44 @@ class Run:
         """
         self._close(None)
 
-    def _close(self, ended_by: tuple[str, str | None] | None) -> None:
+    def _close(self, ended_by: tuple[str | None, str | None] | None, end_time: float | None = None) -> None:
         if self._buffer is None or self._buffer.closed:
             return
         self._registry.forget_fast_paths()  # later track() calls take the slow path, which raises
-        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None))
-        self._objects.close()
+        self._objects.close()  # queued images etc. are written while the claim is still held
+        with self._buffer.lock:
+            replaced = self._objects.seal()  # texts & co. as one Arrow file, named by the closing manifest
+        stop_helpers_and_close(self._buffer, self._helpers, ended_by or (FINISHED, None), end_time)
+        self._objects.close()  # what a helper logged meanwhile
+        self._objects.delete_sealed(replaced)
         self._finalizer.detach()
         _OPEN_RUNS.discard(self)
 
     def finalize(self) -> None:
         """Aim's name for :meth:`close`."""
         self.close()
+
+    # -- adapters and importers: how and when a run ended ------------------------------------------
+    def _set_creation_time(self, creation_time: float) -> None:
+        """Importers only (``aimcol convert``): the source run's start, in Unix seconds, instead
+        of the moment of import; ``run.creation_time`` and AimQL ``run.created_at`` show it."""
+        when = _checked_time("creation_time", creation_time)
+        self._writable_manifest("creation_time")["creation_time"] = when
+        self._publish()
+
+    def _close_with_status(
+        self, exit_status: str | None, exit_error: str | None = None, end_time: float | None = None
+    ) -> None:
+        """Close with how the training ended, for adapters (a framework reporting a failed fit)
+        and importers (a source run that ended elsewhere): ``exit_status`` ``"finished"``,
+        ``"failed"`` or ``"interrupted"`` with ``exit_error``, at ``end_time`` (Unix seconds;
+        default now).  ``None`` leaves the run without an end, so that it reads as crashed, as
+        an imported source run that never ended does."""
+        if exit_status not in (None, *KNOWN_EXIT_STATUSES):
+            raise ValueError(f"exit_status must be one of {KNOWN_EXIT_STATUSES} or None, got {exit_status!r}")
+        if end_time is not None:
+            end_time = _checked_time("end_time", end_time)
+        self._close((exit_status, exit_error), end_time)
 
     # -- reading ----------------------------------------------------------------------------
     def _reader_store(self) -> RunReaderStore:
@@ -929,13 +975,16 @@ class Run:
         return pd.DataFrame([run_row(self, include_props=include_props, include_params=include_params)])
 
     # -- object sequences and log records -------------------------------------------------------
-    def _object_sequences(self) -> list[ObjectSequence]:
+    def _object_sequences(self, ids: list[int] | None = None) -> list[ObjectSequence]:
         if self._reader is not None:
             manifest = self._reader.manifest
         else:
+            self._objects.drain()
             with self._buffer.lock:
-                manifest = {"object_sequences": copy.deepcopy(self._store.manifest.get("object_sequences"))}
-        return read_object_sequences(self, self.repo.layout.storage, manifest)
+                manifest = {
+                    key: copy.deepcopy(self._store.manifest.get(key)) for key in ("object_sequences", "object_segment")
+                }
+        return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
 
     def object_sequences(self) -> list[ObjectSequence]:
         """Every sequence of object values (lists, log records), in creation order."""

@@ -1,7 +1,7 @@
 """Editing a run's properties from a process that does not write the run.
 
 Aim lets any process set ``archived``, ``name``, ``description``, ``experiment`` and tags of
-any run, also while the run trains elsewhere.  Here a run's manifest has one writer (the
+any run (and here ``notes``), also while the run trains elsewhere.  Here a run's manifest has one writer (the
 process holding the run's lock), which rewrites it from memory after every flush; a
 direct edit by anyone else would be overwritten.  So:
 
@@ -41,7 +41,7 @@ FOLD_POLL_S = 0.1
 FOLD_WAIT_S = 5.0
 """How long an editor waits for a live writer to fold its edit before returning anyway."""
 
-EDITABLE = ("name", "description", "experiment", "archived")
+EDITABLE = ("name", "description", "notes", "experiment", "archived")
 """Properties an edit may set (tags change through ``add_tag``/``remove_tag``)."""
 
 Op = Sequence  # ("set", key, value) | ("add_tag", tag) | ("remove_tag", tag)

@@ -12,13 +12,13 @@ import datetime
 from typing import Any
 
 _READ_ONLY = ("hash", "creation_time", "created_at", "end_time", "finalized_at", "active", "tags")
-_WRITABLE = ("name", "description", "experiment", "archived")
+_WRITABLE = ("name", "description", "notes", "experiment", "archived")
 
 
 class RunProps:
-    """Attributes: ``hash``, ``name``, ``description``, ``experiment``, ``tags``,
+    """Attributes: ``hash``, ``name``, ``description``, ``notes``, ``experiment``, ``tags``,
     ``archived``, ``creation_time``, ``created_at``, ``end_time``, ``finalized_at``,
-    ``active``.  ``name``/``description``/``experiment``/``archived`` can be set."""
+    ``active``.  ``name``/``description``/``notes``/``experiment``/``archived`` can be set."""
 
     __slots__ = ("_run",)
 

@@ -139,20 +139,6 @@ def to_dask(repo, query: str | None = None, columns: Sequence[str] | None = None
     return dd.from_map(_read_partition, tasks, meta=meta, enforce_metadata=False)
 
 
-def _dataset_filesystem(repo):
-    """``(pyarrow filesystem, root path in it)`` for the repository's location."""
-    import pyarrow.fs as pafs
-
-    location = repo.path
-    if "://" not in location or location.startswith("file://"):
-        return pafs.LocalFileSystem(), location.removeprefix("file://")
-    scheme = location.split("://", 1)[0].lower()
-    if scheme == "memory":
-        return None, location
-    filesystem, root = pafs.FileSystem.from_uri(location.split("?", 1)[0])
-    return filesystem, root.rstrip("/")
-
-
 def _segment_keys(repo) -> list[tuple[str, str]]:
     """``(run hash, key)`` of every segment file the run manifests name now."""
     from aimcol.format import manifest as manifest_io
@@ -183,8 +169,8 @@ def to_dataset(repo):
 
     files = _segment_keys(repo)
     schema = POINT_SCHEMA.append(pa.field("run", pa.string()))
-    filesystem, root = _dataset_filesystem(repo)
-    if filesystem is None:
+    found = repo.layout.storage.arrow_filesystem()
+    if found is None:
         storage = repo.layout.storage
         tables = []
         for run_hash, key in files:
@@ -192,6 +178,7 @@ def to_dataset(repo):
                 table = pa.ipc.open_file(source).read_all().replace_schema_metadata(None)
             tables.append(table.append_column("run", pa.array([run_hash] * table.num_rows, pa.string())))
         return ds.dataset(tables or [schema.empty_table()], schema=schema)
+    filesystem, root = found
     paths = [f"{root}/{key}" for _, key in files]
     return ds.dataset(
         paths,

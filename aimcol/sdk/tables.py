@@ -23,9 +23,10 @@ Status (:func:`run_status`), computed here only:
 * ``crashed``: the writer died without closing it.
 
 Duration (:func:`run_duration`): end (or now, while active) minus creation time.  A crashed
-run has no end time; its end is the time of its last point (:func:`last_point_time`), which
-archiving, renaming or repairing the run does not change (the manifest's modification time
-did).
+run has no end time; its end is the time of its newest point
+(:func:`aimcol.format.last_point.last_point_time`, recorded in the manifest by the writer), which
+archiving, tagging, renaming or repairing the run does not change (the manifest's modification
+time did).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ RUNS_SCHEMA = pa.schema(
         _field("name", pa.string(), "run name"),
         _field("experiment", pa.string(), "experiment name ('default' when none was set)"),
         _field("description", pa.string(), "free text"),
+        _field("notes", pa.string(), "free-form notes (Run.notes), editable at any time"),
         _field("tags", pa.list_(pa.string()), "tags, in the order they were added"),
         _field("archived", pa.bool_(), "hidden from queries unless they mention run.archived", False),
         _field("active", pa.bool_(), "a live process holds the run's writer lock now", False),
@@ -124,46 +126,6 @@ def run_duration(creation_time: float, end_time: float | None, active: bool, now
     else:
         end = now if active else last_point
     return max(0.0, end - creation_time)
-
-
-_LAST_POINT_CACHE: dict[tuple, float] = {}
-
-
-def last_point_time(layout, manifest: dict) -> float:
-    """Unix time of the newest point a run holds (its creation time when it has none).
-
-    Read from the run's newest segment only (the live one, else the last sealed one): the
-    ``time`` column, one file.  Cached per (run, segment list, live rows) so a listing that
-    refreshes every two seconds reads each crashed run once.
-    """
-    from aimcol.format.arrow_numpy import to_numpy
-    from aimcol.format.segments import SealedSegmentReader, read_live_segment
-
-    run_hash = manifest["hash"]
-    segments = manifest.get("segments") or []
-    live = manifest.get("live")
-    key = (id(layout.storage), run_hash, len(segments), live, manifest.get("live_rows"))
-    found = _LAST_POINT_CACHE.get(key)
-    if found is not None:
-        return found
-    newest = float(manifest["creation_time"])
-    try:
-        times = np.empty(0)
-        if live:
-            live_table = read_live_segment(layout.storage, layout.segment_key(run_hash, live))
-            times = to_numpy(live_table.column("time"), np.nan)  # ChunkedArray.to_numpy would import pandas
-        if not len(times) and segments:
-            entry = segments[-1]
-            reader = SealedSegmentReader(layout.storage, layout.segment_key(run_hash, entry["file"]), entry)
-            times = reader.read_rows(0, int(entry["rows"]), columns=("time",))["time"]
-        if len(times):
-            newest = max(newest, float(np.nanmax(times)))
-    except (OSError, ValueError, KeyError, pa.ArrowException):
-        pass  # an unreadable segment: `aimcol check` names it; the duration falls back to zero
-    if len(_LAST_POINT_CACHE) > 4096:
-        _LAST_POINT_CACHE.clear()
-    _LAST_POINT_CACHE[key] = newest
-    return newest
 
 
 def format_duration(seconds: float | None) -> str:
@@ -240,7 +202,6 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params
     ``params=False``: no param columns (a listing of 100,000 runs with many params need not
     build a column per param).
     """
-    from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_gather import take
     from aimcol.format.arrow_numpy import to_arrow, to_numpy, valid_mask
     from aimcol.query import experiment_names
@@ -254,19 +215,15 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params
     end_np = to_numpy(end, np.nan)
     finish = np.where(has_end, end_np, np.where(active, now, np.nan))
     hashes = take(runs.column("hash"), rows)
-    for i in np.flatnonzero(~has_end & ~active):  # crashed: their end is their last point
-        try:
-            manifest = manifest_io.read_manifest(snap.layout, hashes[int(i)].as_py())
-        except (OSError, ValueError):
-            finish[i] = created[i]
-            continue
-        finish[i] = last_point_time(snap.layout, manifest)
+    crashed = np.flatnonzero(~has_end & ~active)  # their end is their last point
+    finish[crashed] = snap.last_points(np.asarray(rows)[crashed])
     recorded = take(runs.column("exit_status"), rows).to_pylist() if "exit_status" in runs.column_names else None
     out: dict[str, Any] = {
         "run": hashes,
         "name": take(runs.column("name"), rows),
         "experiment": experiment_names(take(runs.column("experiment"), rows)),
         "description": take(runs.column("description"), rows),
+        "notes": take(runs.column("notes"), rows),
         "tags": take(runs.column("tags"), rows),
         "archived": take(runs.column("archived"), rows),
         "active": to_arrow(active),
@@ -414,6 +371,8 @@ def status_of(run) -> str:
 def duration_of(run, now: float | None = None) -> float:
     """:func:`run_duration` of a ``Run`` object (a crashed run ends at its last point)."""
     import time
+
+    from aimcol.format.last_point import last_point_time
 
     active = run.active
     end = run.end_time

@@ -8,6 +8,7 @@
            checked against the plan
 
   --impl aimcol|aim|mlflow|trackio|tensorboard   (benchmarks/tools.py says how each reads)
+  --repo a folder, or for aimcol an object-store location (objstore_workloads.py)
 
 Prints one BENCH_RESULT line.
 """
@@ -19,17 +20,16 @@ import os
 import random
 import sys
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tools  # noqa: E402
-from bench_common import dir_bytes, emit, fresh_dir, w2_expected, w2_plan  # noqa: E402
+from bench_common import emit, fresh_repo, is_uri, repo_location, store_bytes, w2_expected, w2_plan  # noqa: E402
 
 MIN_BATCH = 32  # W2_QUERY_RUNS: run.hparams.batch_size > 32
 
 
 def ingest(tool, args) -> dict:
-    root = fresh_dir(args.repo)
+    root = fresh_repo(args.repo)
     t_import = tool.import_sdk()
     plan = w2_plan(args.runs)
     t_create = t_track = t_close = 0.0
@@ -56,7 +56,7 @@ def ingest(tool, args) -> dict:
         t_close += t3 - t2
     t_all = time.perf_counter() - t_all
     points = args.runs * 4 * args.steps
-    size = dir_bytes(tool.store_dir(root))
+    size = store_bytes(root if is_uri(root) else tool.store_dir(root))
     return {
         "mode": "ingest",
         "runs": args.runs,
@@ -68,18 +68,18 @@ def ingest(tool, args) -> dict:
         "track_s": t_track,
         "close_s": t_close,
         "us_per_point": t_all / points * 1e6,
-        "bytes": size["apparent"],
-        "bytes_per_point": size["apparent"] / points,
+        "bytes": size,
+        "bytes_per_point": size / points,
     }
 
 
 def reindex(tool, args) -> dict:
     t_import = tool.import_sdk()
-    return {"mode": "reindex", "import_s": t_import, "reindex_s": tool.reindex(Path(args.repo).resolve())}
+    return {"mode": "reindex", "import_s": t_import, "reindex_s": tool.reindex(repo_location(args.repo))}
 
 
 def query(tool, args) -> dict:
-    root = Path(args.repo).resolve()
+    root = repo_location(args.repo)
     t_start = time.perf_counter()
     t_import = tool.import_sdk()
 
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--api", choices=("log_metric", "log_batch"), default="log_batch", help="MLflow's write API")
     args = ap.parse_args()
     tool = tools.load(args.impl, **({"api": args.api} if args.impl == "mlflow" else {}))
-    tool.prepare(Path(args.repo).resolve())
+    tool.prepare(repo_location(args.repo))
     res = {"ingest": ingest, "reindex": reindex, "query": query}[args.mode](tool, args)
     res.update({"tool": tool.name, "impl": args.impl, "version": tool.version()})
     emit(res)

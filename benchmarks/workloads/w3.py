@@ -8,6 +8,7 @@
            function of (sequence, step), so the check can tell a lost or wrong point
 
   --impl aimcol|aim
+  --repo a folder, or for aimcol an object-store location (objstore_workloads.py)
 
 Prints one BENCH_RESULT line.
 """
@@ -16,19 +17,20 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import tools  # noqa: E402
-from bench_common import W1_NAMES, emit, fresh_dir, w3_value  # noqa: E402
+from bench_common import W1_NAMES, emit, fresh_dir, fresh_repo, is_uri, repo_location, w3_value  # noqa: E402
 from concurrent_harness import main, run_parent, write_w3_run  # noqa: E402
 
 QUERY = "metric.name == 'loss'"
 
 
 def writer(tool, args) -> None:
-    run = tool.new_run(Path(args.repo))
+    run = tool.new_run(repo_location(args.repo))
     with open(os.path.join(args.hashes, f"{args.index}.hash"), "w") as f:
         f.write(run.hash)
     t0 = time.perf_counter()
@@ -61,8 +63,8 @@ def check(tool, root: Path, hashes: list[str], steps: int) -> dict:
 
 
 def parent(tool, args) -> None:
-    root = fresh_dir(args.repo)
-    hashes_dir = root.parent / (root.name + "-hashes")
+    root = fresh_repo(args.repo)
+    hashes_dir = Path(tempfile.mkdtemp(prefix="w3-hashes-")) if is_uri(root) else root.parent / (root.name + "-hashes")
     fresh_dir(hashes_dir)
     tool.init_repo(root)  # as `aimcol init` / `aim init` before a job array starts
 

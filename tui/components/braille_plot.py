@@ -60,10 +60,6 @@ class PlotSeries:
 
 
 class BraillePlot(Widget, can_focus=False):
-    DEFAULT_CSS = """
-    BraillePlot { height: 1fr; min-height: 5; }
-    BraillePlot > .braille-plot--axis { text-style: dim; }
-    """
     COMPONENT_CLASSES = {"braille-plot--axis"}
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002

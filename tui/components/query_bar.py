@@ -48,16 +48,6 @@ class QueryInput(Input):
 class QueryBar(Widget):
     """Emits :class:`QueryBar.Submitted` on enter; :meth:`show_error` marks a bad column."""
 
-    DEFAULT_CSS = """
-    QueryBar { height: auto; }
-    QueryBar > Horizontal { height: 1; }
-    QueryBar .query-prompt { width: auto; padding: 0 1 0 0; color: $accent; text-style: bold; }
-    QueryBar QueryInput { background: $boost; width: 1fr; }
-    QueryBar QueryInput:focus { background: $surface-lighten-1; }
-    QueryBar .query-error { height: auto; color: $error; display: none; }
-    QueryBar.-error .query-error { display: block; }
-    """
-
     class Submitted(Message):
         def __init__(self, bar: QueryBar, query: str) -> None:
             super().__init__()

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from aimcol.sdk.tables import take_rows
+from aimcol.tui.cell_bars import Bounds, bar_cell
 from aimcol.tui.formatting import format_duration, format_number, format_timestamp, format_value, truncate
 
 MARK = "●"
@@ -36,18 +37,24 @@ class TableColumn:
 
     key: str
     label: str
-    kind: str = "text"  # mark, text, number, time, duration, status, tags
+    kind: str = "text"  # mark, text, number, time, duration, status, tags, bar (a number with a bar)
     max_width: int = 24
     width: int = 0
+    bounds: Bounds | None = None  # kind "bar": the range its bars scale to
 
     @property
     def right_aligned(self) -> bool:
-        return self.kind in ("number", "duration")
+        return self.kind in ("number", "duration", "bar")
+
+    def text(self, value) -> str:
+        return format_cell(self.kind, value, self.bounds)
 
 
-def format_cell(kind: str, value) -> str:
+def format_cell(kind: str, value, bounds: Bounds | None = None) -> str:
     if value is None:
         return ""
+    if kind == "bar":
+        return bar_cell(value, bounds)
     if kind == "time":
         return format_timestamp(value)
     if kind == "duration":
@@ -98,25 +105,6 @@ class RunsTable(ScrollView, can_focus=True):
         "runs-table--interrupted",
         "runs-table--archived",
     }
-
-    DEFAULT_CSS = """
-    RunsTable {
-        height: 1fr;
-        overflow-x: hidden;
-        scrollbar-size-vertical: 1;
-    }
-    RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $text; }
-    RunsTable > .runs-table--header-cursor { text-style: bold reverse; background: $panel; color: $accent; }
-    RunsTable > .runs-table--cursor { background: $surface-lighten-2; }
-    RunsTable:focus > .runs-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
-    RunsTable > .runs-table--mark { color: $accent; text-style: bold; }
-    RunsTable > .runs-table--active { color: $success; text-style: bold; }
-    RunsTable > .runs-table--crashed { color: $error; text-style: bold; }
-    RunsTable > .runs-table--finished { }
-    RunsTable > .runs-table--failed { color: $error; }
-    RunsTable > .runs-table--interrupted { color: $warning; }
-    RunsTable > .runs-table--archived { text-style: italic dim; }
-    """
 
     BINDINGS = [
         Binding("up,k", "cursor_up", "Up", show=False),
@@ -198,7 +186,7 @@ class RunsTable(ScrollView, can_focus=True):
             widest = len(col.label) + 1
             if col.key in self.table.column_names and n:
                 values = take_rows(self.table.column(col.key), sample).to_pylist()
-                widest = max([widest] + [len(format_cell(col.kind, v)) for v in values])
+                widest = max([widest] + [len(col.text(v)) for v in values])
             col.width = max(3, min(widest, col.max_width))
 
     def _column_values(self, key: str) -> list:
@@ -290,7 +278,9 @@ class RunsTable(ScrollView, can_focus=True):
         self.move_cursor(self.row_count - 1)
 
     def action_cursor_left(self) -> None:
-        self.cursor_column = max(1 if len(self.columns) > 1 else 0, self.cursor_column - 1)
+        # not onto the mark column (the first of two fixed ones); a lone fixed column can be chosen
+        first = min(self.fixed_columns - 1, len(self.columns) - 1)
+        self.cursor_column = max(max(first, 0), self.cursor_column - 1)
         self._clamp_column_offset()
         self.refresh()
 
@@ -411,7 +401,7 @@ class RunsTable(ScrollView, can_focus=True):
                     style = base + self.get_component_rich_style("runs-table--mark", partial=True)
             else:
                 value = self._column_values(column.key)[index]
-                text = format_cell(column.kind, value)
+                text = column.text(value)
                 if column.kind == "status" and text:
                     style = base + self.get_component_rich_style(f"runs-table--{text}", partial=True)
                 elif column.kind == "number" and isinstance(value, float) and math.isnan(value):

@@ -35,14 +35,6 @@ def binding_rows(screen: Screen) -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: auto; max-width: 90%; height: auto; max-height: 90%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    HelpScreen .dialog-title { text-style: bold; color: $accent; }
-    """
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
 
     def __init__(self, screen: Screen, title: str) -> None:

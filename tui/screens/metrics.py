@@ -25,18 +25,18 @@ from aimcol.tui.aggregate import AGGREGATES, aggregate, band_points
 from aimcol.tui.components.braille_plot import BraillePlot, PlotSeries, series_color
 from aimcol.tui.downsample import prepare_xy
 from aimcol.tui.formatting import format_number, format_value
-from aimcol.tui.messages import LoadFailed, SeriesLoaded
-from aimcol.tui.repo_source import MetricKey, SeriesData
+from aimcol.tui.messages import AxisMetricLoaded, LoadFailed, SeriesLoaded
+from aimcol.tui.metric_axis import BUILTIN_AXES, XMetricPoints, axis_label, axis_metric, metric_axis
+from aimcol.tui.repo_source import MAX_SERIES, MetricKey, SeriesData, context_key
 from aimcol.tui.smoothing import centred_moving_average, ema, window_for
 
 SMOOTHING_STEPS = (0.0, 0.6, 0.8, 0.9, 0.95, 0.99)
-X_AXES = ("step", "epoch", "time", "clock")
-X_AXIS_LABELS = {"step": "step", "epoch": "epoch", "time": "relative time", "clock": "absolute time"}
+X_AXES = BUILTIN_AXES
 
 
 @dataclass
 class PlotSettings:
-    x_axis: str = "step"
+    x_axis: str = "step"  # step, epoch, time, clock, or metric:<name> (aimcol.tui.metric_axis)
     smoothing: float = 0.0
     log_y: bool = False
     group_by: str = "series"  # series, run, experiment, metric, context:<k>, param:<p>
@@ -98,7 +98,12 @@ def group_label(group_by: str) -> str:
     return group_by
 
 
-def series_x(series: SeriesData, x_axis: str) -> np.ndarray:
+def series_x(series: SeriesData, x_axis: str, x_metric: XMetricPoints | None = None) -> np.ndarray:
+    """x of each point of ``series``; on a metric axis NaN (left out) until ``x_metric`` is loaded."""
+    if axis_metric(x_axis) is not None:
+        if x_metric is None or x_metric.name != axis_metric(x_axis):
+            return np.full(len(series.step), np.nan)
+        return x_metric.x_for(series.run_hash, context_key(series.context), series.step)
     if x_axis == "epoch":
         return series.epoch
     if x_axis == "time":
@@ -137,13 +142,15 @@ class CurveCache:
         self._smoothed.clear()
 
 
-def _transformed(s: SeriesData, settings: PlotSettings, cache: CurveCache) -> tuple[np.ndarray, np.ndarray]:
+def _transformed(
+    s: SeriesData, settings: PlotSettings, cache: CurveCache, x_metric: XMetricPoints | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """x and y of one series as drawn: smoothed, log-scaled, sorted by x."""
     y = cache.smoothed(s, settings.smoothing, settings.smoother)
     if settings.log_y:
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.where(y > 0, np.log10(np.where(y > 0, y, 1.0)), np.nan)
-    return prepare_xy(series_x(s, settings.x_axis), y)
+    return prepare_xy(series_x(s, settings.x_axis, x_metric), y)
 
 
 def dim_color(color: str, keep: float = 0.45) -> str:
@@ -152,10 +159,13 @@ def dim_color(color: str, keep: float = 0.45) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(int(c * keep) for c in (r, g, b)))
 
 
-def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
-    """Turn loaded series into plot curves and legend rows under ``settings``."""
+def build_curves(
+    series: list[SeriesData], settings: PlotSettings, cache: CurveCache, x_metric: XMetricPoints | None = None
+) -> CurvesReady:
+    """Turn loaded series into plot curves and legend rows under ``settings`` (``x_metric``:
+    the points of the x axis' metric, when it is one)."""
     if settings.aggregate != "none" and settings.group_by != "series":
-        return _aggregated_curves(series, settings, cache)
+        return _aggregated_curves(series, settings, cache, x_metric)
     groups: dict[str, int] = {}
     curves = []
     legend = []
@@ -165,7 +175,7 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
         group = group_value(s, settings.group_by) if settings.group_by != "series" else ""
         color_index = groups.setdefault(group, len(groups)) if settings.group_by != "series" else index
         color = series_color(color_index)
-        x, y = _transformed(s, settings, cache)
+        x, y = _transformed(s, settings, cache, x_metric)
         curves.append(PlotSeries(x, y, color, s.label))
         last = float(s.value[-1]) if len(s.value) else None
         legend.append(
@@ -176,7 +186,9 @@ def build_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveC
     return CurvesReady(curves, legend, settings, panels, list(range(len(curves))))
 
 
-def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: CurveCache) -> CurvesReady:
+def _aggregated_curves(
+    series: list[SeriesData], settings: PlotSettings, cache: CurveCache, x_metric: XMetricPoints | None
+) -> CurvesReady:
     """One band and one line per group (bands first, so every line is drawn over them)."""
     members: dict[tuple[str, str], list[SeriesData]] = {}
     for s in series:
@@ -187,7 +199,7 @@ def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: 
         color = colors.setdefault(group, series_color(len(colors)))
         band_panels.append(panel)
         line_panels.append(panel)
-        drawn = [_transformed(s, settings, cache) for s in group_series]
+        drawn = [_transformed(s, settings, cache, x_metric) for s in group_series]
         curve = aggregate([x for x, _ in drawn], [y for _, y in drawn], settings.aggregate)
         label = f"{group or '(none)'} · {curve.count} series" + (f" · {panel}" if panel else "")
         bx, by = band_points(curve)
@@ -205,6 +217,15 @@ def _aggregated_curves(series: list[SeriesData], settings: PlotSettings, cache: 
         )
     lines_at = list(range(len(bands), len(bands) + len(lines)))
     return CurvesReady(bands + lines, legend, settings, band_panels + line_panels, lines_at)
+
+
+def view_settings(saved: dict, *, split: bool = False) -> PlotSettings:
+    """Chart settings from a saved view's (unknown keys ignored; the rest default)."""
+    settings = PlotSettings(split=split)
+    for key, value in saved.items():
+        if hasattr(settings, key):
+            setattr(settings, key, value)
+    return settings
 
 
 def value_at(curve: PlotSeries, x: float, log_y: bool = False) -> float | None:
@@ -233,11 +254,13 @@ class MetricsScreen(Screen):
         Binding("slash", "focus_query", "Query"),
         Binding("n", "pick_metric", "Metric"),
         Binding("x", "cycle_x", "X axis"),
+        Binding("X", "pick_x", "X axis: pick (or a metric)", show=False),
         Binding("g", "pick_group", "Group"),
         Binding("a", "cycle_aggregate", "Aggregate"),
         Binding("s", "toggle_split", "Subplots"),
         Binding("w", "toggle_smoother", "EMA / moving average", show=False),
         Binding("v", "save_view", "Save view", show=False),
+        Binding("V", "pick_view", "Saved views", show=False),
         Binding("o", "toggle_outliers", "Clip outliers", show=False),
         Binding("left_square_bracket", "cursor(-1)", "Cursor left", show=False),
         Binding("right_square_bracket", "cursor(1)", "Cursor right", show=False),
@@ -257,15 +280,6 @@ class MetricsScreen(Screen):
         Binding("r", "reload", "Reload", show=False),
     ]
 
-    DEFAULT_CSS = """
-    MetricsScreen #metrics-status { height: 1; background: $panel; color: $text; padding: 0 1; }
-    MetricsScreen #legend { height: auto; max-height: 35%; }
-    MetricsScreen #legend.-hidden { display: none; }
-    MetricsScreen BraillePlot { padding: 0 1 0 0; }
-    MetricsScreen #plots { height: 1fr; }
-    MetricsScreen BraillePlot.-titled { border-top: solid $panel-lighten-2; border-title-align: left; }
-    """
-
     def __init__(
         self,
         query: str = "",
@@ -279,10 +293,7 @@ class MetricsScreen(Screen):
         self.query_text = query
         self.run_hashes = list(run_hashes) if run_hashes is not None else None
         self.metric_keys = metric_keys
-        self.settings = PlotSettings(split=split)
-        for key, value in (settings or {}).items():  # a saved view's settings
-            if hasattr(self.settings, key):
-                setattr(self.settings, key, value)
+        self.settings = view_settings(settings or {}, split=split)
         self.series: list[SeriesData] = []
         self.total_matched = 0
         self.legend_rows: list[LegendRow] = []
@@ -290,6 +301,7 @@ class MetricsScreen(Screen):
         self.cursor_x: float | None = None
         self._ready: CurvesReady | None = None
         self._cache = CurveCache()
+        self.x_metric: XMetricPoints | None = None  # the x axis' metric points, when it is one
 
     def compose(self) -> ComposeResult:
         from aimcol.tui.components.query_bar import QueryBar
@@ -376,6 +388,7 @@ class MetricsScreen(Screen):
                 self.query_bar.remember(message.query)
             self._cache.forget()
         self.rebuild()
+        self.load_x_metric()  # new runs, or a live run's new points, on the x axis too
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.load_pending = False
@@ -390,12 +403,37 @@ class MetricsScreen(Screen):
 
     # -- curves -----------------------------------------------------------------------------
     def rebuild(self) -> None:
-        self._curves_worker(list(self.series), PlotSettings(**vars(self.settings)))
+        self._curves_worker(list(self.series), PlotSettings(**vars(self.settings)), self.x_metric)
 
     @work(thread=True, exclusive=True, group="curves")
-    def _curves_worker(self, series: list[SeriesData], settings: PlotSettings) -> None:
-        ready = build_curves(series, settings, self._cache)
+    def _curves_worker(self, series: list[SeriesData], settings: PlotSettings, x_metric: XMetricPoints | None) -> None:
+        ready = build_curves(series, settings, self._cache, x_metric)
         self.app.call_from_thread(self._show_curves, ready)
+
+    def load_x_metric(self) -> None:
+        """Read the x axis' metric for the plotted runs (a worker); the curves follow."""
+        name = axis_metric(self.settings.x_axis)
+        if name is not None:
+            self._x_metric_worker(name, sorted({s.run_hash for s in self.series}))
+
+    @work(thread=True, exclusive=True, group="x-metric")
+    def _x_metric_worker(self, name: str, run_hashes: list[str]) -> None:
+        points = XMetricPoints(name)
+        try:
+            result = self.app.source.load_series(
+                f"metric.name == {name!r}", run_hashes, limit=max(MAX_SERIES, 8 * len(run_hashes))
+            )
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"cannot read metric {name!r}: {exc}", severity="error")
+            return
+        for s in result.series:
+            points.add(s.run_hash, context_key(s.context), s.step, s.value)
+        self.post_message(AxisMetricLoaded(points))
+
+    def on_axis_metric_loaded(self, message: AxisMetricLoaded) -> None:
+        if axis_metric(self.settings.x_axis) == message.points.name:
+            self.x_metric = message.points
+            self.rebuild()
 
     def _show_curves(self, ready: CurvesReady) -> None:
         if not self.is_attached or not self.query(BraillePlot):
@@ -405,7 +443,7 @@ class MetricsScreen(Screen):
             scope = f" in the {len(self.run_hashes)} chosen runs" if self.run_hashes is not None else ""
             message = f"no sequence matches{scope}"
         else:
-            message = f"no {X_AXIS_LABELS[settings.x_axis]} values to plot"
+            message = f"no {axis_label(settings.x_axis)} values to plot"
         charts = ready.by_panel()
         plots = self.plots
         for extra in plots[len(charts) :]:
@@ -421,7 +459,11 @@ class MetricsScreen(Screen):
             plot.cursor_x = self.cursor_x
             plot.clip_outliers = settings.clip_outliers
             plot.set_curves(
-                curves, x_kind=settings.x_axis, log_y=settings.log_y, x_range=settings.zoom, message=message
+                curves,
+                x_kind="value" if axis_metric(settings.x_axis) else settings.x_axis,
+                log_y=settings.log_y,
+                x_range=settings.zoom,
+                message=message,
             )
         self._ready = ready
         self.legend_rows = ready.legend
@@ -438,7 +480,7 @@ class MetricsScreen(Screen):
             legend.add_column(group_label(settings.group_by), key="group")
         at_cursor = self.cursor_values()
         if at_cursor is not None:
-            legend.add_column(f"at {X_AXIS_LABELS[settings.x_axis]} {format_number(self.cursor_x)}", key="cursor")
+            legend.add_column(f"at {axis_label(settings.x_axis)} {format_number(self.cursor_x)}", key="cursor")
         for name in ("last", "min", "max", "status"):
             legend.add_column(name, key=name)
         for index, row in enumerate(rows):
@@ -500,7 +542,7 @@ class MetricsScreen(Screen):
         parts.append(
             f"{shown} series" + (f" (first {shown} of {self.total_matched})" if self.total_matched > shown else "")
         )
-        parts.append(f"x={X_AXIS_LABELS[s.x_axis]}")
+        parts.append(f"x={axis_label(s.x_axis)}")
         if s.smoothing:
             parts.append(
                 f"ema {s.smoothing:g}" if s.smoother == "ema" else f"moving average of {window_for(s.smoothing)}"
@@ -542,9 +584,48 @@ class MetricsScreen(Screen):
         self.load()
 
     def action_cycle_x(self) -> None:
-        self.settings.x_axis = X_AXES[(X_AXES.index(self.settings.x_axis) + 1) % len(X_AXES)]
+        """step → epoch → relative time → absolute time → step (from a metric axis: step)."""
+        current = self.settings.x_axis
+        self._set_x(X_AXES[(X_AXES.index(current) + 1) % len(X_AXES)] if current in X_AXES else "step")
+
+    def _set_x(self, x_axis: str) -> None:
+        self.settings.x_axis = x_axis
         self.settings.zoom = None
+        self.cursor_x = None
         self.rebuild()
+        self.load_x_metric()
+
+    def action_pick_x(self) -> None:
+        """Choose the x axis: step, epoch, relative or absolute time, or any metric of the plotted runs."""
+        self._pick_x_worker(sorted({s.run_hash for s in self.series}))
+
+    @work(thread=True, exclusive=True, group="metric-keys")
+    def _pick_x_worker(self, run_hashes: list[str]) -> None:
+        try:
+            sequences = self.app.source.load_sequences()
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"cannot list metrics: {exc}", severity="error")
+            return
+        chosen = set(run_hashes)
+        names = sorted(
+            {
+                n
+                for n, h in zip(sequences.column("name").to_pylist(), sequences.column("run").to_pylist())
+                if h in chosen
+            }
+        )
+        self.app.call_from_thread(self._show_x_picker, names)
+
+    def _show_x_picker(self, names: list[str]) -> None:
+        from aimcol.tui.screens.pickers import OptionPicker
+
+        options = [(axis_label(x), x) for x in X_AXES] + [(axis_label(metric_axis(n)), metric_axis(n)) for n in names]
+
+        def apply(value: str | None) -> None:
+            if value is not None:
+                self._set_x(value)
+
+        self.app.push_screen(OptionPicker("X axis", options, self.settings.x_axis), apply)
 
     def action_smoother(self) -> None:
         self._step_smoothing(1)
@@ -592,6 +673,24 @@ class MetricsScreen(Screen):
             self.notify(f"saved view {name.strip()!r}: aimcol tui --view {name.strip()}", timeout=4)
 
         self.app.push_screen(TextPrompt("Save this view as", "", "a name; aimcol tui --view NAME opens it"), save)
+
+    def action_pick_view(self) -> None:
+        """List the saved views: enter replaces this chart's query and settings with one, d deletes."""
+        from aimcol.tui.screens.pickers import ViewPicker
+
+        self.app.push_screen(ViewPicker(self.app.views), self.open_view)
+
+    def open_view(self, name: str | None) -> None:
+        view = self.app.views.get(name) if name else None
+        if view is None:
+            return
+        self.settings = view_settings(view["settings"])
+        self.cursor_x = None
+        self.x_metric = None
+        self.query_text = view["query"]
+        self.query_bar.value = view["query"]
+        self.notify(f"view {name!r}", timeout=2)
+        self.load()
 
     def action_toggle_split(self) -> None:
         """One chart per metric name (loss and lr each on their own y axis) or one chart for all."""
@@ -661,7 +760,7 @@ class MetricsScreen(Screen):
 
         self.app.push_screen(
             TextPrompt(
-                f"Zoom to a {X_AXIS_LABELS[self.settings.x_axis]} range",
+                f"Zoom to a {axis_label(self.settings.x_axis)} range",
                 value,
                 "FROM:TO, either side may be empty; empty resets",
             ),

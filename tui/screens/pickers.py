@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -9,22 +11,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, SelectionList
 from textual.widgets.option_list import Option
 
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{
-    width: 70%; max-width: 90; min-width: 40; height: auto; max-height: 90%;
-    border: round $accent; background: $surface; padding: 0 1;
-}}
-{name} .dialog-title {{ text-style: bold; color: $accent; }}
-{name} .dialog-hint {{ color: $text-muted; }}
-{name} SelectionList, {name} OptionList {{ height: auto; max-height: 30; border: none; }}
-"""
+ResultType = TypeVar("ResultType")
 
 
-class ColumnPicker(ModalScreen[list[str] | None]):
+class Dialog(ModalScreen[ResultType]):
+    """A small centred box over the screen; styled in ``aimcol.tcss`` by this type, so every
+    dialog below looks alike."""
+
+
+class ColumnPicker(Dialog[list[str] | None]):
     """Checkboxes over ``(label, value, shown)``; enter applies, escape cancels."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ColumnPicker")
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "apply", "Apply", priority=True),
@@ -51,10 +48,9 @@ class ColumnPicker(ModalScreen[list[str] | None]):
         self.dismiss(None)
 
 
-class OptionPicker(ModalScreen[str | None]):
+class OptionPicker(Dialog[str | None]):
     """Pick one of ``(label, value)``; returns the value, or ``None`` on escape."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="OptionPicker")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None) -> None:
@@ -82,10 +78,9 @@ class OptionPicker(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class TextPrompt(ModalScreen[str | None]):
+class TextPrompt(Dialog[str | None]):
     """One line of text; enter returns it, escape returns ``None``."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="TextPrompt")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", hint: str = "") -> None:
@@ -106,6 +101,111 @@ class TextPrompt(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NotesEditor(Dialog[str | None]):
+    """Several lines of text (a run's notes); ctrl+s returns them, escape returns ``None``."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel", priority=True),
+    ]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import TextArea
+
+        with Vertical():
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label("ctrl+s saves · escape cancels", classes="dialog-hint")
+            yield TextArea(self.value, soft_wrap=True, tab_behavior="indent")
+
+    def on_mount(self) -> None:
+        from textual.widgets import TextArea
+
+        area = self.query_one(TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+
+    def action_save(self) -> None:
+        from textual.widgets import TextArea
+
+        self.dismiss(self.query_one(TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ViewPicker(Dialog[str | None]):
+    """The saved views of the metrics explorer: enter returns the highlighted name (to open it),
+    ``d`` deletes it, escape returns ``None``."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("d,delete", "delete", "Delete view"),
+    ]
+
+    def __init__(self, views) -> None:
+        super().__init__()
+        self.views = views  # aimcol.tui.saved_views.SavedViews
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Saved views", classes="dialog-title")
+            yield Label("enter opens · d deletes · escape closes", classes="dialog-hint")
+            yield OptionList(*self._options())
+            yield Label("no saved views yet: v on the metrics screen saves one", id="no-views", classes="dialog-hint")
+
+    def _options(self) -> list[Option]:
+        from rich.text import Text
+
+        options = []
+        for name in self.views.names():
+            view = self.views.get(name) or {"query": "", "settings": {}}
+            prompt = Text(name, style="bold")
+            prompt.append(f"  {view['query'] or 'every metric'}", style="dim")
+            x_axis = view["settings"].get("x_axis")
+            if x_axis and x_axis != "step":
+                prompt.append(f" · x={x_axis}", style="dim")
+            options.append(Option(prompt, id=name))
+        return options
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        empty = self.query_one(OptionList).option_count == 0
+        self.query_one("#no-views").display = empty
+        self.query_one(OptionList).display = not empty
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_delete(self) -> None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is None:
+            return
+        name = option_list.get_option_at_index(option_list.highlighted).id
+        try:
+            self.views.delete(name)
+        except OSError as exc:
+            self.notify(f"cannot delete the view: {exc}", severity="error")
+            return
+        index = option_list.highlighted
+        option_list.clear_options()
+        option_list.add_options(self._options())
+        if option_list.option_count:
+            option_list.highlighted = min(index, option_list.option_count - 1)
+        self._show_empty()
+        self.notify(f"deleted view {name!r}", timeout=3)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,4 +1,9 @@
-"""One run: properties and tags, the params tree, and every sequence with a sparkline."""
+"""One run: properties and tags, the params tree, and every sequence with a sparkline.
+
+Its tags (``t``), description (``d``) and notes (``n``) are edited here, in dialogs: while
+one is open no key of this screen acts, and the edit goes through the SDK (``Repo.get_run``),
+so a run that is still training gets it too.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ from textual.widgets import DataTable, Footer, Input, Log, Static, TabbedContent
 
 from aimcol.tui.downsample import sparkline
 from aimcol.tui.formatting import format_duration, format_number, format_timestamp, format_value
-from aimcol.tui.messages import ArchiveDone, RunDetailLoaded
-from aimcol.tui.repo_source import RunDetail, context_label
+from aimcol.tui.messages import ArchiveDone, RunDetailLoaded, RunEdited
+from aimcol.tui.repo_source import RunDetail, context_label, parse_tags
 
 SYSTEM_PREFIX = "__system__"
 STATUS_STYLE = {"active": "bold green", "crashed": "bold red", "failed": "red", "interrupted": "yellow", "finished": ""}
@@ -31,21 +36,13 @@ class RunDetailScreen(Screen):
         Binding("5", "tab('logs')", "Logs"),
         Binding("slash", "search_logs", "Search logs", show=False),
         Binding("p", "plot", "Plot"),
+        Binding("t", "edit_tags", "Tags"),
+        Binding("d", "edit_description", "Description", show=False),
+        Binding("n", "edit_notes", "Notes"),
+        Binding("o", "objects", "Objects", show=False),
         Binding("a", "archive", "Archive", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
-
-    DEFAULT_CSS = """
-    RunDetailScreen #detail-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
-    RunDetailScreen TabPane { padding: 0; }
-    RunDetailScreen #overview { padding: 0 1; }
-    RunDetailScreen Tree { height: 1fr; }
-    RunDetailScreen #sequences { height: 1fr; }
-    RunDetailScreen #logs-search { margin: 0 0 0 0; }
-    RunDetailScreen #logs-view { height: 1fr; }
-    RunDetailScreen #system-charts { height: 1fr; }
-    RunDetailScreen BraillePlot.system-chart { height: 8; min-height: 6; border-top: solid $panel-lighten-2; }
-    """
 
     def __init__(self, run_hash: str) -> None:
         super().__init__()
@@ -208,6 +205,11 @@ class RunDetailScreen(Screen):
     def action_reload(self) -> None:
         self.load()
 
+    def action_objects(self) -> None:
+        from aimcol.tui.screens.objects import ObjectsScreen
+
+        self.app.push_screen(ObjectsScreen(self.run_hash))
+
     def action_plot(self) -> None:
         from aimcol.tui.screens.metrics import MetricsScreen
 
@@ -222,6 +224,42 @@ class RunDetailScreen(Screen):
     def _archive_worker(self, archived: bool) -> None:
         problems = self.app.source.set_archived([self.run_hash], archived)
         self.post_message(ArchiveDone(archived, 1 - len(problems), problems))
+
+    def action_edit_tags(self) -> None:
+        from aimcol.tui.screens.pickers import TextPrompt
+
+        if self.detail is not None:
+            prompt = TextPrompt("tags", ", ".join(self.detail.tags), "comma-separated · enter saves · escape cancels")
+            self.app.push_screen(prompt, lambda text: self._edit("tags", None if text is None else parse_tags(text)))
+
+    def action_edit_description(self) -> None:
+        from aimcol.tui.screens.pickers import TextPrompt
+
+        if self.detail is not None:
+            prompt = TextPrompt("description", self.detail.description or "", "enter saves · escape cancels")
+            self.app.push_screen(prompt, lambda text: self._edit("description", text))
+
+    def action_edit_notes(self) -> None:
+        from aimcol.tui.screens.pickers import NotesEditor
+
+        if self.detail is not None:
+            editor = NotesEditor(f"notes on {self.detail.name or self.detail.hash}", self.detail.notes or "")
+            self.app.push_screen(editor, lambda text: self._edit("notes", text))
+
+    def _edit(self, what: str, value) -> None:
+        if value is not None:  # None: the dialog was cancelled
+            self._edit_worker(what, value)
+
+    @work(thread=True, group="edit")
+    def _edit_worker(self, what: str, value) -> None:
+        self.post_message(RunEdited(what, self.app.source.edit_run(self.run_hash, what, value)))
+
+    def on_run_edited(self, message: RunEdited) -> None:
+        for problem in message.problems:
+            self.notify(problem, severity="error", timeout=8)
+        if not message.problems:
+            self.notify(f"{message.what} saved", timeout=3)
+        self.load()
 
     def on_archive_done(self, message: ArchiveDone) -> None:
         for problem in message.problems:
@@ -245,6 +283,7 @@ def overview_table(detail: RunDetail) -> Table:
     table.add_row("duration", format_duration(detail.duration))
     table.add_row("tags", ", ".join(detail.tags) or "—")
     table.add_row("description", detail.description or "—")
+    table.add_row("notes", detail.notes or "—")
     metrics = [s for s in detail.sequences if not s.name.startswith("__system__")]
     table.add_row("sequences", f"{len(detail.sequences)} ({len(metrics)} metrics)")
     return table

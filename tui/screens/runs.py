@@ -38,6 +38,7 @@ PROPERTY_COLUMNS = {
     "tags": TableColumn("tags", "tags", "tags", 18),
     "run": TableColumn("run", "hash", "text", 24),
     "description": TableColumn("description", "description", "text", 30),
+    "notes": TableColumn("notes", "notes", "text", 30),  # on one line
 }
 DEFAULT_PROPERTIES = ("experiment", "status", "duration", "creation_time", "tags")
 MAX_DEFAULT_METRIC_COLUMNS = 6
@@ -58,16 +59,14 @@ class RunsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("c", "choose_columns", "Columns"),
         Binding("m", "metrics", "Metrics", show=False),
+        Binding("P", "params_view", "Params"),
+        Binding("V", "pick_view", "Saved views", show=False),
         Binding("a", "archive", "Archive", show=False),
         Binding("A", "toggle_archived", "Show archived", show=False),
         Binding("x", "clear_marks", "Clear marks", show=False),
         Binding("r", "reload", "Reload", show=False),
         Binding("escape", "focus_table", "Back to table", show=False),
     ]
-
-    DEFAULT_CSS = """
-    RunsScreen #runs-status { height: 1; background: $panel; color: $text; padding: 0 1; }
-    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -360,6 +359,30 @@ class RunsScreen(Screen):
             self.notify("no run to plot: the filter shows none", severity="warning", timeout=3)
             return
         self.app.push_screen(MetricsScreen(query=key.query() if key else "", run_hashes=shown))
+
+    def action_pick_view(self) -> None:
+        """Open the metrics explorer on a saved view (``V``), or delete views."""
+        from aimcol.tui.screens.metrics import MetricsScreen
+        from aimcol.tui.screens.pickers import ViewPicker
+
+        def open_view(name: str | None) -> None:
+            view = self.app.views.get(name) if name else None
+            if view is not None:
+                self.app.push_screen(MetricsScreen(query=view["query"], settings=view["settings"]))
+
+        self.app.push_screen(ViewPicker(self.app.views), open_view)
+
+    def action_params_view(self) -> None:
+        """The runs the filter shows, side by side by params and the plotted metric (``ParamsScreen``)."""
+        from aimcol.tui.screens.params import ParamsScreen
+
+        shown = self.table.hashes_in_view_order()
+        if not shown or self.runs is None:
+            self.notify("no run to compare: the filter shows none", severity="warning", timeout=3)
+            return
+        row_of = {h: i for i, h in enumerate(self.runs.column("run").to_pylist())}
+        runs = take_rows(self.runs, np.array([row_of[h] for h in shown], dtype=np.int64))
+        self.app.push_screen(ParamsScreen(runs, self.sequences, self.plot_metric_key()))
 
     def action_choose_columns(self) -> None:
         from aimcol.tui.screens.pickers import ColumnPicker

@@ -1,0 +1,211 @@
+"""``aimcol.Image``: an image stored as its encoded bytes (PNG by default, JPEG …) with
+caption, format, width, height and mode, as Aim's ``aim.Image``.
+
+Encoding needs Pillow (``pip install 'aimcol[images]'``); reading an image's bytes and
+metadata back does not (``to_pil_image()`` does).  Sources as in Aim: NumPy arrays (H×W or
+H×W×C), PIL images, file paths, torch tensors (C×H×W) and TensorFlow tensors (H×W×C) when
+those are installed (floats are scaled by 255), matplotlib figures.  Encoding happens in the
+constructor, on the caller's thread; ``run.track()`` then writes the bytes once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from io import BytesIO
+from itertools import chain, repeat
+from typing import Any
+
+import numpy as np
+
+from aimcol.sdk.objects.media import MediaObject, has_type_name
+
+logger = logging.getLogger(__name__)
+
+
+def require_pillow(what: str):
+    """The ``PIL.Image`` module, or an ``ImportError`` naming the extra to install."""
+    try:
+        from PIL import Image as PILImage
+    except ImportError:
+        raise ImportError(f"{what} needs Pillow: pip install 'aimcol[images]'") from None
+    return PILImage
+
+
+class Image(MediaObject):
+    """An image: ``Image(array_or_pil_or_path, caption="", format=None, quality=90, optimize=False)``.
+
+    ``format``, ``quality`` and ``optimize`` go to Pillow's ``save()``; the format defaults
+    to the PIL image's own, else PNG.  Raises ``TypeError`` for an unsupported source,
+    ``ValueError`` for an array that is not 2- or 3-D or a path that is not a file.
+    """
+
+    aim_typename = "aim.image"
+    AIM_NAME = "aim.image"
+    DEFAULT_IMG_FORMAT = "png"
+    FLAG_WARN_RGBA_RGB = False
+    _meta_keys = ("caption", "format", "width", "height")
+
+    def __init__(self, image: Any, caption: str = "", format: str | None = None, quality: int = 90, optimize=False):
+        super().__init__()
+        params = {"format": format, "quality": quality, "optimize": optimize}
+        if isinstance(image, (str, os.PathLike)):
+            self._from_file_path(os.fspath(image), params)
+        elif has_type_name(image, "PIL", "Image"):
+            self._from_pil_image(image, params)
+        elif has_type_name(image, "torch", "Tensor"):
+            self._from_torch_tensor(image, params)
+        elif has_type_name(image, "tensorflow", "Tensor"):
+            self._from_tf_tensor(image, params)
+        elif isinstance(image, np.ndarray):
+            self._from_numpy_array(image, params)
+        elif has_type_name(image, "matplotlib", "Figure"):
+            self._from_matplotlib_figure(image, params)
+        else:
+            raise TypeError(f"Cannot convert to aim.Image. Unsupported type {type(image)}.")
+        self.caption = caption
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def caption(self) -> str:
+        return self._meta["caption"]
+
+    @caption.setter
+    def caption(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"Image caption must be a str, got {type(value).__name__}")
+        self._meta["caption"] = value
+
+    @property
+    def format(self) -> str:
+        return self._meta["format"]
+
+    @property
+    def width(self) -> int:
+        return self._meta["width"]
+
+    @property
+    def height(self) -> int:
+        return self._meta["height"]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._meta["width"], self._meta["height"]
+
+    @property
+    def mode(self) -> str | None:
+        return self._meta.get("mode")
+
+    @property
+    def data(self) -> bytes:
+        """The encoded image (read from the repository on first use)."""
+        return self._blob_bytes()
+
+    def to_pil_image(self):
+        """The image decoded by Pillow."""
+        pil_image = require_pillow("Image.to_pil_image()").open(BytesIO(self.data))
+        if pil_image.size != self.size:
+            raise ValueError(f"stored image is {pil_image.size}, its metadata says {self.size}")
+        return pil_image
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Image):
+            return False
+        keys = ("mode", "format", "width", "height")
+        return all(self._meta.get(k) == other._meta.get(k) for k in keys) and self.data == other.data
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Image {self.width}x{self.height} {self.format} caption={self.caption!r}>"
+
+    # -- sources -------------------------------------------------------------------------------
+    def _from_pil_image(self, pil_image, params: dict) -> None:
+        pil = require_pillow("aimcol.Image")
+        if not isinstance(pil_image, pil.Image):
+            raise TypeError(f"Cannot convert to aim.Image. Unsupported type {type(pil_image)}.")
+        fmt = params["format"] or pil_image.format or self.DEFAULT_IMG_FORMAT
+        fmt = fmt.lower()
+        if fmt == "jpg":
+            fmt = "jpeg"  # Pillow knows JPEG, not JPG
+        params = dict(params, format=fmt)
+        container = BytesIO()
+        if getattr(pil_image, "n_frames", 1) > 1:  # animated: keep every frame
+            from PIL import ImageSequence
+
+            frames = ImageSequence.all_frames(pil_image)
+            frames[0].save(container, save_all=True, append_images=frames[1:], **params)
+        else:
+            try:
+                pil_image.save(container, **params)
+            except OSError:
+                # JPEG cannot hold alpha or a palette: flatten onto white, as Aim does
+                if pil_image.mode not in ("RGBA", "LA", "PA", "P"):
+                    raise
+                if not Image.FLAG_WARN_RGBA_RGB:
+                    logger.warning("cannot save mode %r as %s; converting to RGB", pil_image.mode, fmt)
+                    Image.FLAG_WARN_RGBA_RGB = True
+                alpha = pil_image.convert("RGBA").split()[-1]
+                background = pil.new("RGBA", pil_image.size, (255, 255, 255, 255))
+                background.paste(pil_image, mask=alpha)
+                pil_image = background.convert("RGB")
+                container = BytesIO()
+                pil_image.save(container, **params)
+        self._blob = container.getvalue()
+        self._meta.update(
+            source="PIL.Image", mode=pil_image.mode, format=fmt, width=pil_image.size[0], height=pil_image.size[1]
+        )
+
+    def _from_file_path(self, path: str, params: dict) -> None:
+        if not os.path.isfile(path):
+            raise ValueError(f"Invalid image file path: {path}")
+        with require_pillow("aimcol.Image").open(path) as pil_image:
+            pil_image.load()
+            self._from_pil_image(pil_image, params)
+
+    def _from_numpy_array(self, array: np.ndarray, params: dict) -> None:
+        if array.ndim not in (2, 3):
+            raise ValueError(f"Cannot convert to aim.Image. array must have 2/3-D shape, got {array.shape}.")
+        pil = require_pillow("aimcol.Image")
+        if array.ndim == 3 and array.shape[2] == 1:  # greyscale
+            array = array[:, :, 0]
+        try:
+            pil_image = pil.fromarray(array)
+        except TypeError as exc:
+            raise TypeError(
+                f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}"
+            ) from None
+        self._from_pil_image(pil_image, params)
+
+    def _from_torch_tensor(self, tensor, params: dict) -> None:
+        if tensor.ndim not in (2, 3):
+            raise ValueError("Cannot convert to aim.Image. Tensor must have 2/3-D shape.")
+        if tensor.is_floating_point():
+            tensor = tensor.mul(255).byte()
+        array = tensor.detach().cpu().numpy()
+        if array.ndim == 3:  # channels, height, width -> height, width, channels
+            array = array[0] if array.shape[0] == 1 else np.transpose(array, (1, 2, 0))
+        self._from_numpy_array(np.ascontiguousarray(array), params)
+
+    def _from_tf_tensor(self, tensor, params: dict) -> None:
+        import tensorflow as tf
+
+        if tensor.ndim not in (2, 3):
+            raise ValueError("Cannot convert to aim.Image. Tensor must have 2/3-D shape.")
+        if tensor.dtype.is_floating:
+            tensor = tf.cast(tf.math.scalar_mul(255.0, tensor), tf.uint8)
+        self._from_numpy_array(tensor.numpy(), params)
+
+    def _from_matplotlib_figure(self, figure, params: dict) -> None:
+        buffer = BytesIO()
+        figure.savefig(buffer, format="png")
+        buffer.seek(0)
+        with require_pillow("aimcol.Image").open(buffer) as pil_image:
+            pil_image.load()
+            self._from_pil_image(pil_image, params)
+
+
+def convert_to_aim_image_list(images, labels=None) -> list[Image]:
+    """Aim's helper: ``Image`` objects for a batch of images, captioned with ``labels``."""
+    labels_it = chain(labels, repeat("")) if labels is not None else repeat("")
+    return [Image(img, lbl if isinstance(lbl, str) else str(lbl.item())) for img, lbl in zip(images, labels_it)]
