@@ -1,6 +1,6 @@
 """The run index's file ``index/runs.aimcolidx``: both index tables in one object.
 
-Layout (version 5): a 40-byte header (magic ``AIMCOLIX``, version, then the length and CRC-32
+Layout (version 6): a 40-byte header (magic ``AIMCOLIX``, version, then the length and CRC-32
 of each part) followed by two Arrow IPC files, the runs table then the sequences table.
 Each part has its own CRC, so a reader that needs only the runs (``aimcol runs ls``, a query
 on run properties and params) reads and checks only the runs part; the sequences part (ten
@@ -28,7 +28,10 @@ from aimcol.format.storage import PinnedObject
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = 5  # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part; 5: last_point_time, notes
+INDEX_VERSION = (
+    6  # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part; 5: last_point_time, notes;
+)
+# 6: the sequences table's loc (where a sequence's points are)
 _HEADER = struct.Struct("<8sIQIQI4x")  # magic, version, runs length, runs CRC-32, sequences length, its CRC-32
 _PREFIX = struct.Struct("<8sI")
 

@@ -3,7 +3,9 @@
 ``runs``: one row per run — properties, the manifest's fingerprint, the params tree as
 msgpack, and for every param path (inner maps included) a *kind* column plus typed payload
 columns.  ``sequences``: one row per sequence — run hash, name, context, dtype and the
-manifest's summary statistics, plus the same kind/payload columns for every context path.
+manifest's summary statistics, where its points are in the run's sealed files (``loc``,
+msgpack of :func:`~aimcol.format.segments.sequence_locations`' parts; null while the run has
+a live segment), plus the same kind/payload columns for every context path.
 
 Column names (a path is encoded as JSON so keys may hold any character)::
 
@@ -33,6 +35,7 @@ import pyarrow as pa
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
 from aimcol.format.last_point import recorded_last_point
 from aimcol.format.param_tree import Path, collect_nodes
+from aimcol.format.segments import sequence_locations
 from aimcol.format.storage import ObjectStat
 from aimcol.format.value_kinds import BOOL, FLOAT, INT, STR, kind_of
 
@@ -140,6 +143,7 @@ _SEQ_COLUMNS = (
     "max",
     "first_step",
     "last_step",
+    "loc",
 )
 
 
@@ -191,8 +195,9 @@ class _SequenceRows:
         self.contexts: list[dict[str, Any]] = []
         self._encoded: dict[bytes, str] = {}
 
-    def add_run(self, run_hash: str, seqs: list[Any]) -> None:
+    def add_run(self, run_hash: str, seqs: list[Any], manifest: dict[str, Any]) -> None:
         rows = []
+        locations = sequence_locations(manifest)
         for seq in seqs:
             context = seq.get("context") or {}
             if not isinstance(context, dict):
@@ -201,10 +206,11 @@ class _SequenceRows:
             text = self._encoded.get(packed)
             if text is None:
                 text = self._encoded[packed] = _context_json(context)
+            seq_id = int(seq["id"])
             rows.append(
                 (
                     run_hash,
-                    int(seq["id"]),
+                    seq_id,
                     str(seq["name"]),
                     text,
                     packed,
@@ -216,6 +222,7 @@ class _SequenceRows:
                     _opt_float(seq.get("max")),
                     _opt_int(seq.get("first_step")),
                     _opt_int(seq.get("last_step")),
+                    None if locations is None else msgpack.packb(locations.get(seq_id, []), use_bin_type=True),
                     context,
                 )
             )
@@ -261,7 +268,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
     for rec in records:
         try:
             run_props, run_params, run_seqs = _run_row(rec)
-            seq_rows.add_run(run_props["hash"], run_seqs)
+            seq_rows.add_run(run_props["hash"], run_seqs, rec.manifest)
         except (KeyError, TypeError, ValueError, OverflowError, AttributeError):
             continue  # a manifest that passed validation but still holds nonsense: leave it out
         for key, value in run_props.items():
@@ -310,6 +317,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         "max": arrow_column(seq_cols["max"], pa.float64()),
         "first_step": arrow_column(seq_cols["first_step"], pa.int64()),
         "last_step": arrow_column(seq_cols["last_step"], pa.int64()),
+        "loc": arrow_column(seq_cols["loc"], pa.binary()),
     }
     seqs.update(_path_columns("c", context_nodes, s))
     return pa.table(runs), pa.table(seqs)

@@ -162,15 +162,19 @@ class IpcFileBatches:
         return len(self.blocks)
 
     def read_columns(
-        self, index: int, columns: list[int], dtypes: list[np.dtype[Any]]
+        self, index: int, columns: list[int], dtypes: list[np.dtype[Any]], checksum: int | None = None
     ) -> tuple[int, list[tuple[np.ndarray, np.ndarray | None]]]:
         """Batch ``index``: its row count and, for each field of ``columns`` (of fixed-width
-        ``dtypes``), ``(values, valid)``: NumPy arrays, ``valid`` None when there are no nulls."""
+        ``dtypes``), ``(values, valid)``: NumPy arrays, ``valid`` None when there are no nulls.
+
+        ``checksum``: the batch's CRC-32 when the reader was given no list of them."""
         offset, meta_len, body_len = self.blocks[index]
         if offset < 8 or meta_len < 8 or body_len < 0 or offset + meta_len + body_len > self.size:
             raise IpcLayoutError(f"{self.path}: block {index} out of the file")
         data = self.storage.read_range(self.key, offset, meta_len + body_len)
-        if self.checksums is not None and block_checksum(offset, meta_len, body_len, data) != self.checksums[index]:
+        if checksum is None and self.checksums is not None:
+            checksum = self.checksums[index]
+        if checksum is not None and block_checksum(offset, meta_len, body_len, data) != checksum:
             raise ChecksumError(f"{self.path}: record batch {index} does not match its checksum (the file is damaged)")
         if len(data) != meta_len + body_len or data[:4] != _CONTINUATION:
             raise IpcLayoutError(f"{self.path}: batch {index} is cut or has no continuation marker")

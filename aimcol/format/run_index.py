@@ -233,6 +233,36 @@ class IndexSnapshot:
         blobs = binary_items(self.seqs.column("context_mp"), rows)
         return [msgpack.unpackb(b, raw=False, strict_map_key=False) for b in blobs]
 
+    def sequence_locations(self, rows: np.ndarray) -> list[list[list[Any]] | None]:
+        """Where the points of these sequence rows are in their runs' sealed files (the parts of
+        :func:`~aimcol.format.segments.sequence_locations`); None where the index does not know
+        (the run had a live segment).  Holds only while :meth:`manifest_unchanged` says so."""
+        if "loc" not in self._seqs_columns:
+            return [None] * len(rows)
+        blobs = binary_items(self.seqs.column("loc"), rows)
+        return [msgpack.unpackb(b, raw=False) if b else None for b in blobs]
+
+    @functools.cached_property
+    def _fingerprints(self) -> tuple[np.ndarray, np.ndarray]:
+        prints = np.stack(
+            [to_numpy(self.runs.column(c), 0) for c in ("m_ino", "m_size", "m_mtime_ns", "m_ctime_ns")], axis=1
+        )
+        return prints, to_numpy(self.runs.column("racy"), True)
+
+    def manifest_unchanged(self, run_row: int) -> bool:
+        """The run's manifest is, now, the one its row was read from (same fingerprint, and not
+        modified so recently then that a second write could share it): what the index says
+        about the run holds.  One ``stat``; False for a run deleted since."""
+        prints, racy = self._fingerprints
+        if racy[run_row]:
+            return False
+        run_hash = self.runs.column("hash")[run_row].as_py()
+        try:
+            stat = self.layout.storage.stat(self.layout.manifest_key(run_hash))
+        except FileNotFoundError:
+            return False
+        return tuple(int(v) for v in prints[run_row]) == tuple(stat)
+
 
 def _stat_manifests(layout: RepoLayout, names: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
     """Hashes of runs with a manifest and their fingerprints (n × 4 int64).

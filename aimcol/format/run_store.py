@@ -10,6 +10,7 @@ and removed the live file in between.
 
 from __future__ import annotations
 
+import struct
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -19,10 +20,11 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import ArrayLike
 
-from aimcol.errors import DamagedRunError, FormatError
+from aimcol.errors import ChecksumError, DamagedRunError, FormatError
 from aimcol.format import manifest as manifest_io
 from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.change_journal import note_manifest_changed
+from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
 from aimcol.format.last_point import raise_last_point
 from aimcol.format.object_segments import check_objects
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
@@ -34,8 +36,10 @@ from aimcol.format.segments import (
     concat_columns,
     dedupe_sorted_by_step,
     empty_points,
+    located_spans,
     parse_live_segment,
     points_batch,
+    read_batch_spans,
     read_live_segment,
     scan_live_object,
     write_sealed_segment,
@@ -366,13 +370,29 @@ class RunWriterStore:
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
 
-    def __init__(self, layout: RepoLayout, run_hash: str, manifest: dict[str, Any] | None = None):
+    def __init__(
+        self, layout: RepoLayout, run_hash: str, manifest: dict[str, Any] | None = None, *, lazy: bool = False
+    ):
+        """``lazy``: read the manifest when first needed (reads by location need none)."""
         self.layout = layout
         self.run_hash = run_hash
         self.storage = layout.storage
-        self.manifest = manifest if manifest is not None else manifest_io.read_manifest(layout, run_hash)
+        if manifest is None and not lazy:
+            manifest = manifest_io.read_manifest(layout, run_hash)
+        self._manifest = manifest
         self._live_cache: tuple[str, int, pa.Table] | None = None
         self._sealed: dict[str, SealedSegmentReader] = {}
+        self._located: dict[str, IpcFileBatches] = {}
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = manifest_io.read_manifest(self.layout, self.run_hash)
+        return self._manifest
+
+    @manifest.setter
+    def manifest(self, manifest: dict[str, Any]) -> None:
+        self._manifest = manifest
 
     def _sealed_reader(self, entry: dict[str, Any]) -> SealedSegmentReader:
         """One open reader per sealed file (sealed files never change), reused across sequences."""
@@ -476,6 +496,37 @@ class RunReaderStore:
         if len(parts) == 1 and not from_live:
             return points  # one sealed range: already sorted and deduplicated
         return dedupe_sorted_by_step(points)
+
+    def read_located(
+        self, seq_id: int, parts: list[list[Any]], columns: Iterable[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """:meth:`read_sequence` from where the run index says the sequence's points are
+        (:func:`~aimcol.format.segments.sequence_locations`), without the manifest.  Files
+        that are not laid out as the locations say (or are gone) are read by the manifest."""
+        wanted = None if columns is None else set(columns)
+        names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
+        try:
+            pieces = [
+                read_batch_spans(self._located_file(part[0], part[3]), located_spans(part), names) for part in parts
+            ]
+        except ChecksumError:
+            raise
+        except (FileNotFoundError, IpcLayoutError, ValueError, IndexError, struct.error):
+            return self.read_sequence(seq_id, columns)
+        points = {name: concat_columns([p[name] for p in pieces], name) for name in names}
+        return points if len(pieces) == 1 else dedupe_sorted_by_step(points)
+
+    def _located_file(self, name: str, batches: int) -> IpcFileBatches:
+        """One sealed file's footer, read once per run and shared by every sequence read by location."""
+        direct = self._located.get(name)
+        if direct is None:
+            direct = IpcFileBatches(self.storage, self.layout.segment_key(self.run_hash, name))
+            if direct.num_record_batches != batches:
+                raise IpcLayoutError(
+                    f"{direct.path}: {direct.num_record_batches} record batches, the index says {batches}"
+                )
+            self._located[name] = direct
+        return direct
 
     def read_all_points(self) -> pa.Table:
         """Every point of the run (sealed then live), unsorted, as stored."""

@@ -376,20 +376,12 @@ class SealedSegmentReader:
     def _read_direct(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         direct = self._direct
         assert isinstance(direct, IpcFileBatches)
-        fields = [POINT_SCHEMA.get_field_index(name) for name in columns]
-        dtypes = [POINT_DTYPES[name] for name in columns]
-        parts: list[list[np.ndarray]] = [[] for _ in fields]
         starts = self.batch_starts
-        for index, lo, count in self._overlapping(start, stop, direct.num_record_batches):
-            length, arrays = direct.read_columns(index, fields, dtypes)
-            if length != starts[index + 1] - starts[index]:
-                raise IpcLayoutError(f"{self.path}: batch {index} has {length} rows, the manifest says otherwise")
-            for part, (values, valid) in zip(parts, arrays):
-                values = values[lo : lo + count]
-                if valid is not None and not valid[lo : lo + count].all():  # as to_numpy: NaN for nulls
-                    values = np.where(valid[lo : lo + count], values, np.nan)
-                part.append(values)
-        return {name: concat_columns(part, name) for name, part in zip(columns, parts)}
+        spans = [
+            (index, lo, count, starts[index + 1] - starts[index], None)
+            for index, lo, count in self._overlapping(start, stop, direct.num_record_batches)
+        ]
+        return read_batch_spans(direct, spans, columns)
 
     def _read_pyarrow(self, start: int, stop: int, columns: Sequence[str]) -> dict[str, np.ndarray]:
         reader = self._open()
@@ -399,3 +391,73 @@ class SealedSegmentReader:
             for name, part in parts.items():
                 part.append(to_numpy(batch.column(name)))
         return {name: concat_columns(part, name) for name, part in parts.items()}
+
+
+def read_batch_spans(
+    direct: IpcFileBatches, spans: Sequence[tuple[int, int, int, int, int | None]], columns: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """``columns`` of the rows ``spans`` name in one sealed file: each span is ``(batch index,
+    first row in it, row count, the batch's row count, its CRC-32 or None for the file's list)``."""
+    fields = [POINT_SCHEMA.get_field_index(name) for name in columns]
+    dtypes = [POINT_DTYPES[name] for name in columns]
+    parts: list[list[np.ndarray]] = [[] for _ in fields]
+    for index, lo, count, rows, crc in spans:
+        length, arrays = direct.read_columns(index, fields, dtypes, crc)
+        if length != rows:
+            raise IpcLayoutError(f"{direct.path}: batch {index} has {length} rows, the manifest says otherwise")
+        for part, (values, valid) in zip(parts, arrays):
+            values = values[lo : lo + count]
+            if valid is not None and not valid[lo : lo + count].all():  # as to_numpy: NaN for nulls
+                values = np.where(valid[lo : lo + count], values, np.nan)
+            part.append(values)
+    return {name: concat_columns(part, name) for name, part in zip(columns, parts)}
+
+
+def sequence_locations(manifest: dict[str, Any]) -> dict[int, list[list[Any]]] | None:
+    """Where each sequence's points are in the run's sealed files, as the run index keeps them
+    (so that reading one metric needs no manifest): ``{seq_id: [part, ...]}``, a part being
+    ``[file, start, stop, batches in the file, first batch, its first row, [rows of each batch
+    from it], [their CRC-32s] or None]``.  A sequence with no points has no parts.
+
+    None when a read needs the manifest itself: a live segment (points not sealed yet), delta
+    segments (replaced by compaction) or an entry without its batch list.
+    """
+    if manifest.get("live"):
+        return None
+    out: dict[int, list[list[Any]]] = {}
+    for entry in manifest.get("segments") or ():
+        batches = entry.get("batches")
+        if entry.get("delta") or not batches:
+            return None
+        crcs = entry.get("batch_crc32")
+        starts = list(itertools.accumulate(batches, initial=0))
+        n = len(batches)
+        for sid, start, stop in entry["ranges"]:
+            if stop <= start:
+                continue
+            first = bisect.bisect_right(starts, start) - 1
+            end = bisect.bisect_left(starts, stop, first)
+            out.setdefault(int(sid), []).append(
+                [
+                    entry["file"],
+                    int(start),
+                    int(stop),
+                    n,
+                    first,
+                    starts[first],
+                    batches[first:end],
+                    crcs[first:end] if crcs else None,
+                ]
+            )
+    return out
+
+
+def located_spans(part: Sequence[Any]) -> list[tuple[int, int, int, int, int | None]]:
+    """The spans (:func:`read_batch_spans`) of one part of :func:`sequence_locations`."""
+    _file, start, stop, _n, first, row, rows, crcs = part
+    spans = []
+    for i, count in enumerate(rows):
+        lo = max(start - row, 0)
+        spans.append((first + i, lo, min(stop, row + count) - row - lo, count, crcs[i] if crcs else None))
+        row += count
+    return spans

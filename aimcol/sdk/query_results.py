@@ -164,14 +164,69 @@ class _Runs:
                 self._runs[run_hash] = run
         return run
 
+    def get_lazily(self, run_hash: str):
+        """The run, its manifest read only when something needs it (the run is known to exist)."""
+        run = self._runs.get(run_hash)
+        if run is None:
+            from aimcol.sdk.run import Run
+
+            run = self._runs[run_hash] = Run._read_lazily(run_hash, self.repo)
+        return run
+
+
+class _IndexedSequences:
+    """The selected sequences of one run as the run index has them (ids, names, contexts, dtypes,
+    where their points are), read for every run of a result at once when first needed."""
+
+    def __init__(self, snap: IndexSnapshot, groups: list[np.ndarray]):
+        self._snap = snap
+        self._groups = groups
+        self._by_group: list[tuple[list[dict], list]] | None = None
+
+    def of(self, group: int) -> tuple[int, list[dict], list] | None:
+        """``(run row, entries, locations)`` of one group, or None where a read needs the manifest."""
+        rows = self._groups[group]
+        if len(rows) == 0:
+            return None
+        if self._by_group is None:
+            self._by_group = self._read()
+        entries, locations = self._by_group[group]
+        if any(loc is None for loc in locations):
+            return None
+        return int(self._snap.seq_run[rows[0]]), entries, locations
+
+    def _read(self) -> list[tuple[list[dict], list]]:
+        snap = self._snap
+        rows = np.concatenate(self._groups)
+        seqs = snap.seqs
+        ids = to_numpy(seqs.column("seq_id"), 0)[rows].tolist()
+        names = take(seqs.column("name"), rows).to_pylist()
+        dtypes = take(seqs.column("dtype"), rows).to_pylist()
+        contexts = snap.contexts_of(rows)
+        locations = snap.sequence_locations(rows)
+        entries = [{"id": i, "name": n, "context": c, "dtype": d} for i, n, c, d in zip(ids, names, contexts, dtypes)]
+        out, start = [], 0
+        for group in self._groups:
+            stop = start + len(group)
+            out.append((entries[start:stop], locations[start:stop]))
+            start = stop
+        return out
+
 
 class RunMetrics:
     """One run of a result with its metrics (Aim's per-run collection): ``.run``, iterable of Metric."""
 
-    def __init__(self, runs: _Runs, run_hash: str, seq_ids: list[int] | None):
+    def __init__(
+        self,
+        runs: _Runs,
+        run_hash: str,
+        seq_ids: list[int] | None,
+        indexed: tuple[_IndexedSequences, int] | None = None,
+    ):
         self._runs = runs
         self.hash = run_hash
         self._seq_ids = seq_ids  # None: every metric of the run
+        self._indexed = indexed  # where the run index knows its sequences: (the result's, group)
 
     @property
     def run(self):
@@ -185,6 +240,9 @@ class RunMetrics:
     def metrics(self) -> list:
         from aimcol.sdk.sequence import Metric
 
+        indexed = self._indexed_metrics()
+        if indexed is not None:
+            return indexed
         run = self.run
         if run is None:  # deleted since the query
             return []
@@ -194,6 +252,26 @@ class RunMetrics:
             return [Metric(run, e, reader) for e in entries]
         by_id = {e["id"]: e for e in entries}
         return [Metric(run, by_id[i], reader) for i in self._seq_ids if i in by_id]
+
+    def _indexed_metrics(self) -> list | None:
+        """The metrics read by where the run index says their points are, without the run's
+        manifest (a 1,500-metric manifest costs ~4 ms to unpack); None where the index row
+        may be stale (the manifest changed since, or was being written when indexed) or the
+        run had a live segment: then the manifest is read."""
+        if self._indexed is None:
+            return None
+        from aimcol.sdk.sequence import Metric
+
+        sequences, group = self._indexed
+        known = sequences.of(group)
+        if known is None:
+            return None
+        run_row, entries, locations = known
+        if not sequences._snap.manifest_unchanged(run_row):
+            return None
+        run = self._runs.get_lazily(self.hash)
+        reader = run._reader_store()
+        return [Metric(run, dict(e), reader, loc) for e, loc in zip(entries, locations)]
 
     def __len__(self) -> int:
         return len(self.metrics()) if self._seq_ids is None else len(self._seq_ids)
@@ -238,7 +316,7 @@ class _QueryResult(abc.ABC):
     def _run_groups(self) -> Iterator[RunMetrics]:
         """Each run of the result with its sequences, a progress bar drawn as they are consumed."""
         hashes = self.run_hashes
-        groups = map(RunMetrics, itertools.repeat(self._runs), hashes, self._seq_ids_per_run())
+        groups = map(RunMetrics, itertools.repeat(self._runs), hashes, self._seq_ids_per_run(), self._indexed())
         return with_progress(groups, len(hashes), self.report_mode)
 
     def iter_runs(self) -> Iterator:
@@ -257,6 +335,10 @@ class _QueryResult(abc.ABC):
     def __iter__(self) -> Iterator:
         for group in self._run_groups():
             yield from group.metrics()
+
+    def _indexed(self) -> Iterator:
+        """For each run of the result, what :class:`RunMetrics` reads its metrics by (None: the manifest)."""
+        return itertools.repeat(None)
 
     @abc.abstractmethod
     def _seq_ids_per_run(self) -> list:
@@ -326,6 +408,10 @@ class MetricCollection(_QueryResult):
     def _seq_ids_per_run(self) -> list:
         seq_id = to_numpy(self._snap.seqs.column("seq_id"), 0)
         return [seq_id[rows].tolist() for rows in self._groups]
+
+    def _indexed(self) -> Iterator:
+        sequences = _IndexedSequences(self._snap, self._groups)
+        return ((sequences, group) for group in range(len(self._groups)))
 
     def sequences_table(self) -> pa.Table:
         rows = np.concatenate(self._groups) if self._groups else np.zeros(0, dtype=np.int64)

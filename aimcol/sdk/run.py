@@ -184,13 +184,7 @@ class Run:
             from aimcol.errors import ReadOnlyRepoError
 
             raise ReadOnlyRepoError(f"cannot write a run in {self.repo.path}: it was opened with read_only=True")
-        self.read_only = read_only
-        self._buffer: PointBuffer | None = None
-        self._helpers: list = []  # threads and captures stopped before the buffer closes
-        self._registry = SequenceRegistry()
-        self._fast_lookup = self._registry.fast_lookup
-        self._columns = None
-        self._reader: RunReaderStore | None = None
+        self._init_state(read_only)
         if read_only:
             self._open_for_reading(run_hash)
             return
@@ -217,6 +211,26 @@ class Run:
             from aimcol.sdk.system_metrics import collect_system_params
 
             self["__system_params"] = collect_system_params()
+
+    def _init_state(self, read_only: bool) -> None:
+        self.read_only = read_only
+        self._buffer: PointBuffer | None = None
+        self._helpers: list = []  # threads and captures stopped before the buffer closes
+        self._registry = SequenceRegistry()
+        self._fast_lookup = self._registry.fast_lookup
+        self._columns = None
+        self._reader: RunReaderStore | None = None
+
+    @classmethod
+    def _read_lazily(cls, run_hash: str, repo) -> Run:
+        """A read-only run of ``repo`` whose manifest is read when first needed: a query's
+        metrics know from the run index where their points are (no manifest to unpack)."""
+        run = cls.__new__(cls)
+        run.repo = repo
+        run._init_state(True)
+        run.hash = run_hash
+        run._reader = RunReaderStore(repo.layout, run_hash, lazy=True)
+        return run
 
     def _open_for_reading(self, run_hash: str | None) -> None:
         if run_hash is None:

@@ -285,10 +285,15 @@ class SequenceData:
 class Metric:
     """A metric sequence of a run.  ``run`` is the owning :class:`Run`."""
 
-    def __init__(self, run, entry: dict, reader):
+    def __init__(self, run, entry: dict, reader, located: list | None = None):
+        """``located``: where the points are, from the run index (``reader.read_located``);
+        then ``entry`` may hold only ``id``, ``name``, ``context`` and ``dtype``, and the
+        summary statistics are looked up in the run's manifest when first asked for."""
         self.run = run
         self._entry = entry
         self._reader = reader
+        self._located = located
+        self._partial = located is not None
         self._points: dict[str, np.ndarray] | None = None
         self.name: str = entry["name"]
         self.context = Context(entry["context"])
@@ -298,8 +303,15 @@ class Metric:
         return f"<Metric {self.name!r} {dict(self.context)} of run {self.run.hash}>"
 
     # -- summary from the manifest ------------------------------------------------------------
+    def _summary(self) -> dict:
+        if self._partial:
+            seq_id = self._entry["id"]
+            self._entry = next((e for e in self._reader.manifest["sequences"] if e["id"] == seq_id), self._entry)
+            self._partial = False
+        return self._entry
+
     def _stat(self, key: str):
-        value = self._entry.get(key)
+        value = self._summary().get(key)
         if (
             value is not None
             and self.dtype == "int"
@@ -331,11 +343,11 @@ class Metric:
 
         A method, as in Aim.  (Aim's is the first step *tracked*, usually the same.)
         """
-        return self._entry.get("first_step")
+        return self._summary().get("first_step")
 
     def last_step(self) -> int | None:
         """The largest step tracked, from the manifest (``None`` before the first point)."""
-        return self._entry.get("last_step")
+        return self._summary().get("last_step")
 
     @property
     def count(self) -> int:
@@ -351,12 +363,17 @@ class Metric:
         points = self._points
         if points is None or not points.keys() >= set(columns):
             wanted = set(columns) | (points.keys() if points is not None else set())
-            self._points = points = self._reader.read_sequence(self._entry["id"], columns=wanted)
+            if self._located is not None:
+                points = self._reader.read_located(self._entry["id"], self._located, columns=wanted)
+            else:
+                points = self._reader.read_sequence(self._entry["id"], columns=wanted)
+            self._points = points
         return points
 
     def reload(self) -> Metric:
         """Forget cached points (to see new ones of a live run after ``run.refresh()``)."""
         self._points = None
+        self._located = None  # read by the manifest from now on
         return self
 
     def _column_numpy(self, column: str) -> np.ndarray:
