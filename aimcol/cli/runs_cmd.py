@@ -104,10 +104,14 @@ def _json_values(column) -> list:
     import pyarrow as pa
 
     if pa.types.is_list(column.type) and column.null_count == 0:
+        # every list empty: each chunk's first and last offsets are equal (value_lengths()
+        # would import pyarrow.compute: 60-90 ms of a 100,000-run listing)
+        if all(len(c) == 0 or c.offsets[0].as_py() == c.offsets[len(c)].as_py() for c in column.chunks):
+            return [[]] * len(column)  # the same empty list object: only read, never changed
+    if column.null_count == 0 and (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
         from aimcol.sdk.tables import column_numpy
 
-        if not len(column) or not column_numpy(pa.chunked_array([c.value_lengths() for c in column.chunks])).any():
-            return [[]] * len(column)  # the same empty list object: only read, never changed
+        return column_numpy(column).tolist()  # ~8x faster than to_pylist() for numbers
     return column.to_pylist()
 
 
