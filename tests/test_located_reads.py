@@ -119,3 +119,15 @@ def test_metrics_of_a_run_with_a_live_segment_are_read_by_its_manifest(tmp_path)
         assert metric.steps_numpy().tolist() == [*range(20), 30]
     finally:
         run.close()
+
+
+def test_a_location_naming_a_file_outside_the_run_is_not_followed(tmp_path):
+    hashes = _runs(tmp_path)
+    _settle(tmp_path)
+    repo = aimcol.Repo(str(tmp_path))
+    (metric,) = [m for m in repo.query_metrics("metric.name == 'loss'") if m.run.hash == hashes[0]]
+    (other,) = (tmp_path / ".aimcol" / "runs" / hashes[2]).glob("seg-*.arrow")
+    # an index saying the points are in another run's file of the same shape (RepoLayout.segment_key
+    # refuses the name): read by the manifest instead
+    metric._located = [[f"../{hashes[2]}/{other.name}", *part[1:]] for part in metric._located]
+    assert metric.values_list() == [float(step) for step in range(20)]
