@@ -367,6 +367,12 @@ class RunWriterStore:
             self.lock.release()
 
 
+def _point_names(columns: Iterable[str] | None) -> tuple[str, ...]:
+    """The point columns a read decompresses: those asked for (all by default) and ``step``."""
+    wanted = None if columns is None else set(columns)
+    return tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
+
+
 class RunReaderStore:
     """Read-only view of one run; call ``refresh()`` to see what the writer added since."""
 
@@ -482,8 +488,7 @@ class RunReaderStore:
         orders and deduplicates), the others only if named, so they are not decompressed.
         ``epoch`` is int64, or float64 with NaN where a point has no epoch.
         """
-        wanted = None if columns is None else set(columns)
-        names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
+        names = _point_names(columns)
         live = self._consistent_live()  # sealed files never go away: read them after
         parts = self._retry_compacted(lambda: self._sealed_parts(seq_id, names))
         from_live = False
@@ -503,8 +508,7 @@ class RunReaderStore:
         """:meth:`read_sequence` from where the run index says the sequence's points are
         (:func:`~aimcol.format.segments.sequence_locations`), without the manifest.  Files
         that are not laid out as the locations say (or are gone) are read by the manifest."""
-        wanted = None if columns is None else set(columns)
-        names = tuple(n for n in POINT_SCHEMA.names if wanted is None or n in wanted or n == "step")
+        names = _point_names(columns)
         try:
             pieces = [
                 read_batch_spans(self._located_file(part[0], part[3]), located_spans(part), names) for part in parts

@@ -184,16 +184,18 @@ class _IndexedSequences:
         self._by_group: list[tuple[list[dict], list]] | None = None
 
     def of(self, group: int) -> tuple[int, list[dict], list] | None:
-        """``(run row, entries, locations)`` of one group, or None where a read needs the manifest."""
+        """``(run row, entries, locations)`` of one group, or None where a read needs the manifest
+        (the run had a live segment, or its manifest is not the one indexed)."""
         rows = self._groups[group]
         if len(rows) == 0:
             return None
         if self._by_group is None:
             self._by_group = self._read()
         entries, locations = self._by_group[group]
-        if any(loc is None for loc in locations):
+        run_row = int(self._snap.seq_run[rows[0]])
+        if any(loc is None for loc in locations) or not self._snap.manifest_unchanged(run_row):
             return None
-        return int(self._snap.seq_run[rows[0]]), entries, locations
+        return run_row, entries, locations
 
     def _read(self) -> list[tuple[list[dict], list]]:
         snap = self._snap
@@ -266,9 +268,7 @@ class RunMetrics:
         known = sequences.of(group)
         if known is None:
             return None
-        run_row, entries, locations = known
-        if not sequences._snap.manifest_unchanged(run_row):
-            return None
+        _run_row, entries, locations = known
         run = self._runs.get_lazily(self.hash)
         reader = run._reader_store()
         return [Metric(run, dict(e), reader, loc) for e, loc in zip(entries, locations)]
