@@ -195,8 +195,9 @@ WAV_RATE = 8000
 
 @pytest.fixture
 def object_logdir(tmp_path):
-    """One run ``obj`` with every object kind PyTorch's writer makes, a TF2-style tensor
-    histogram, a sub-folder (context ``entry``) and a PR curve (not imported)."""
+    """One run ``obj`` with every object kind PyTorch's writer makes, TF2-style tensor
+    histograms, image batches and audio (made by TensorBoard's own helpers), a sub-folder
+    (context ``entry``) and a PR curve (not imported)."""
     from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 
     rng = np.random.default_rng(7)
@@ -211,12 +212,31 @@ def object_logdir(tmp_path):
         w.add_histogram("small", np.arange(10.0) + step, step, bins=5, walltime=t)
         w.file_writer.add_summary(histogram_pb("tensor_hist", rng.normal(size=100), buckets=9), step, walltime=t)
         w.add_audio("speech", np.sin(np.linspace(0, 40 * (step + 1), 800)), step, sample_rate=WAV_RATE, walltime=t)
+        batch = [rng.integers(0, 256, (3, 5, 7), dtype=np.uint8) for _ in range(2)]
+        pngs = [tb.summary.image("x", img, dataformats="CHW").value[0].image.encoded_image_string for img in batch]
+        w.file_writer.add_summary(_tensor_summary("tf2_images", "images", [b"7", b"5", *pngs], [4]), step, walltime=t)
+        clip = tb.summary.audio("x", np.cos(np.linspace(0, 9, 400)), sample_rate=WAV_RATE).value[0].audio
+        rows = [clip.encoded_audio_string, f"clip {step}".encode(), clip.encoded_audio_string[:-2], b"short"]
+        w.file_writer.add_summary(_tensor_summary("tf2_audio", "audio", rows, [2, 2]), step, walltime=t)
     w.add_pr_curve("pr", np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.6, 0.4]), 0)
     w.close()
     sub = tb.SummaryWriter(str(root / "obj" / "train"))
     sub.add_text("notes", "from the sub-folder", 10, walltime=1_700_000_100.0)
     sub.close()
     return root
+
+
+def _tensor_summary(tag, plugin, strings, shape):
+    """A ``Summary`` of one plugin's string tensor, as TF2's ``tf.summary.image``/``audio`` write it."""
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.compat.proto.tensor_pb2 import TensorProto
+    from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
+    from tensorboard.compat.proto.types_pb2 import DT_STRING
+
+    dims = [TensorShapeProto.Dim(size=n) for n in shape]
+    tensor = TensorProto(dtype=DT_STRING, tensor_shape=TensorShapeProto(dim=dims), string_val=strings)
+    metadata = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name=plugin))
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata, tensor=tensor)])
 
 
 def _events_by_tb(run_dir):
@@ -243,10 +263,10 @@ def test_objects_come_back_as_the_event_files_hold_them(object_logdir, tmp_path)
     target = str(tmp_path / "repo")
     dry = _aimcol("convert", "tensorboard", str(object_logdir), "--repo", target, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "obj: 0 series, 0 points, 22 objects" in dry.stdout  # 7 kinds x 3 steps + the sub-folder's text
+    assert "obj: 0 series, 0 points, 28 objects" in dry.stdout  # 9 tags x 3 steps + the sub-folder's text
     done = _aimcol("convert", "tensorboard", str(object_logdir), "--repo", target)
     assert done.returncode == 0, done.stderr
-    assert "imported 1 runs, 0 points, 22 objects" in done.stdout
+    assert "imported 1 runs, 0 points, 28 objects" in done.stdout
     assert "not imported: 1 pr_curves" in done.stdout
     run = _runs_by_name(target)["obj"]
     reference = _events_by_tb(str(object_logdir / "obj"))
@@ -258,25 +278,29 @@ def test_objects_come_back_as_the_event_files_hold_them(object_logdir, tmp_path)
         assert seq is not None, (tag, entry)
         at = seq.data.indices_list().index(step)
         value = seq.data.values_list()[at]
+        values = value if isinstance(value, list) else [value]
         assert seq.timestamps[at] == wall_time, (tag, step)
         if plugin == "text":
             assert isinstance(value, Text) and value.data == array.item().decode("utf-8")
         elif plugin == "images":
-            width, height, encoded = array.tolist()
-            assert isinstance(value, Image) and value.data == encoded  # the PNG bytes, not re-encoded
-            assert (value.width, value.height, value.format) == (int(width), int(height), "png")
-            assert value.to_pil_image().size == (int(width), int(height))
+            width, height, *encoded = array.tolist()
+            assert [v.data for v in values] == encoded  # the PNG bytes, not re-encoded
+            for v in values:
+                assert isinstance(v, Image) and (v.width, v.height, v.format) == (int(width), int(height), "png")
+                assert v.to_pil_image().size == (int(width), int(height))
         elif plugin == "audio":
-            assert isinstance(value, Audio) and value.data == array.reshape(-1)[0]
-            assert value.format == "wav" and value.rate == WAV_RATE
+            # TensorBoard's loader keeps the clips and drops the labels (checked below)
+            assert [v.data for v in values] == array.reshape(len(values), -1)[:, 0].tolist()
+            assert all(isinstance(v, Audio) and v.format == "wav" and v.rate == WAV_RATE for v in values)
         else:
             _check_histogram(value, array, tag)
         checked += 1
-    assert checked == 22
+    assert checked == 28
     assert run.get_object_sequence("notes/text_summary", {"entry": "train"}).data.values_list()[0].data == (
         "from the sub-folder"
     )
     assert isinstance(run.get_object_sequence("weights").data.values_list()[0], Distribution)
+    assert [a.caption for a in run.get_object_sequence("tf2_audio").data.values_list()[1]] == ["clip 1", "short"]
 
 
 def _check_histogram(value, buckets, tag):

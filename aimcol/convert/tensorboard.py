@@ -11,15 +11,17 @@ step and wall time:
 
 - text (the ``text`` plugin's string tensor) → ``aimcol.Text`` (a list of them for a tensor
   of several strings);
-- images (``Value.image``) → ``aimcol.Image`` holding the summary's encoded bytes as they are;
+- images (``Value.image``, and the ``images`` plugin's tensor of TF2's ``tf.summary.image``)
+  → ``aimcol.Image`` holding the summary's encoded bytes as they are (a list for a batch);
 - histograms, both ``Value.histo`` (``HistogramProto``) and the ``histograms`` plugin's
   ``[k, 3]`` tensor of (left, right, count) → ``aimcol.Distribution`` with TensorBoard's own
   bins: for a ``HistogramProto``, as TensorBoard reads it (``data_compat``), empty buckets at
   both ends dropped and ``min``/``max`` as the outer edges, but kept in float64;
-- audio (``Value.audio``) → ``aimcol.Audio`` holding the encoded WAV/MP3/FLAC bytes.
+- audio (``Value.audio``, and the ``audio`` plugin's tensor) → ``aimcol.Audio`` holding the
+  encoded WAV/MP3/FLAC bytes (a list for a batch).
 
-Other plugins (hparams, PR curves, tensor-form images and audio from TF2 …), empty histograms
-and histograms of more than ``Distribution``'s 512 bins are counted in ``RunData.skipped``.
+Other plugins (hparams, PR curves …), empty histograms
+and histograms of more than ``Distribution``'s 512 filled bins are counted in ``RunData.skipped``.
 A truncated last record (a file still being written) ends the file quietly.
 
 Runs follow Aim's converter: each folder directly under LOGDIR is a run (LOGDIR itself if
@@ -39,6 +41,7 @@ import numpy as np
 from aimcol import Audio, Distribution, Image, Text
 from aimcol.convert.source import ObjectPoint, RunData, Series, Source, SourceRun
 from aimcol.errors import ImportSourceError
+from aimcol.sdk.objects import wav
 from aimcol.sdk.objects.distribution import MAX_BINS
 
 EVENT_FILE_MARK = "tfevents"
@@ -50,6 +53,7 @@ _DT_FLOAT, _DT_DOUBLE, _DT_INT32, _DT_INT64 = 1, 2, 3, 9
 _CONTENT_FORMAT = {_DT_FLOAT: "<f", _DT_DOUBLE: "<d", _DT_INT32: "<i", _DT_INT64: "<q"}
 # encoded formats by their first bytes, and audio formats by MIME type
 _IMAGE_MAGIC = ((b"\x89PNG", "png"), (b"\xff\xd8", "jpeg"), (b"GIF8", "gif"))
+_AUDIO_MAGIC = ((b"RIFF", "wav"), (b"fLaC", "flac"), (b"ID3", "mp3"), (b"\xff\xfb", "mp3"))
 _AUDIO_TYPES = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac"}
 # ``Image.colorspace`` → PIL mode
 _COLORSPACE_MODE = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -348,13 +352,26 @@ def _distribution(counts: np.ndarray, edges: np.ndarray):
 def _image(buf: bytes):
     """``Summary.Image``: height 1, width 2, colorspace 3, encoded_image_string 4."""
     fields = {field: value for field, _, value in _fields(buf)}
-    data = fields.get(4, b"")
-    fmt = next((name for magic, name in _IMAGE_MAGIC if data.startswith(magic)), None)
-    if fmt is None or not fields.get(1) or not fields.get(2):
-        return "unknown encoding"
-    return Image.from_encoded(
-        bytes(data), format=fmt, width=fields[2], height=fields[1], mode=_COLORSPACE_MODE.get(fields.get(3, 0))
+    return _encoded_image(
+        fields.get(4, b""), fields.get(2, 0), fields.get(1, 0), _COLORSPACE_MODE.get(fields.get(3, 0))
     )
+
+
+def _tensor_images(buf: bytes):
+    """The ``images`` plugin's string tensor: width, height, then one encoded image per sample."""
+    strings = _tensor(buf)[2]
+    if len(strings) < 3 or not (strings[0].isdigit() and strings[1].isdigit()):
+        return "no image"
+    images = [_encoded_image(s, int(strings[0]), int(strings[1]), None) for s in strings[2:]]
+    reason = next((i for i in images if isinstance(i, str)), None)
+    return reason or (images[0] if len(images) == 1 else images)
+
+
+def _encoded_image(data: bytes, width: int, height: int, mode: str | None):
+    fmt = next((name for magic, name in _IMAGE_MAGIC if data.startswith(magic)), None)
+    if fmt is None or width <= 0 or height <= 0:
+        return "unknown encoding"
+    return Image.from_encoded(bytes(data), format=fmt, width=width, height=height, mode=mode)
 
 
 def _audio(buf: bytes):
@@ -367,7 +384,35 @@ def _audio(buf: bytes):
     return Audio(bytes(fields.get(4, b"")), format=fmt, rate=rate)
 
 
-_TENSOR_OBJECTS = {"text": _text, "histograms": _tensor_histogram}
+def _tensor_audio(buf: bytes):
+    """The ``audio`` plugin's ``[k, 2]`` string tensor of (encoded audio, label), or ``[k]`` of
+    clips alone (TensorBoard's own migration of ``Value.audio``); the format is told by the
+    bytes and a WAV's rate by its header (the tensor holds neither)."""
+    _, shape, strings, _, _ = _tensor(buf)
+    if not strings:
+        return "no audio"
+    if len(shape) == 2 and shape[1] == 2 and len(strings) == 2 * shape[0]:
+        rows = list(zip(strings[::2], strings[1::2]))
+    else:
+        rows = [(data, b"") for data in strings]
+    clips = []
+    for data, label in rows:
+        fmt = next((name for magic, name in _AUDIO_MAGIC if data.startswith(magic)), None)
+        if fmt is None:
+            return "unknown encoding"
+        rate = _wav_rate(data) if fmt == "wav" else None
+        clips.append(Audio(bytes(data), format=fmt, rate=rate, caption=label.decode("utf-8", "replace")))
+    return clips[0] if len(clips) == 1 else clips
+
+
+def _wav_rate(data: bytes) -> int | None:
+    try:
+        return wav.read(data)[0]
+    except (ValueError, struct.error):
+        return None
+
+
+_TENSOR_OBJECTS = {"text": _text, "histograms": _tensor_histogram, "images": _tensor_images, "audio": _tensor_audio}
 """Plugins whose tensor becomes an object, and how."""
 _VALUE_OBJECTS = {4: ("images", _image), 5: ("histograms", _legacy_histogram), 6: ("audio", _audio)}
 """``Summary.Value`` fields that hold an object: the kind, and how it is read."""
