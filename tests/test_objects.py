@@ -198,6 +198,35 @@ def test_every_type_round_trips_exactly(make_run, repo_path):
     assert [i.format for i in batch.values_list()[0]] == ["png", "jpeg"]
 
 
+def test_uneven_edges_encoded_images_and_source_times_round_trip(make_run, repo_path):
+    """What importers hand over (a TensorBoard histogram's uneven bins, a PNG as encoded, the
+    source's wall time) comes back exactly; bad edges and a name that is a metric raise."""
+    edges = np.array([-3.5, -1.0, -0.001, 0.0, 0.25, 7.0])
+    counts = np.array([1.0, 0.0, 4.0, 2.5, 9.0])
+    uneven = Distribution(hist=counts, bin_range=edges)
+    even = Distribution(hist=[1, 2], bin_range=[0.0, 1.0, 2.0])  # even edges: stored as a range
+    assert "edges" not in even._meta and np.array_equal(even.ranges, [0.0, 1.0, 2.0])
+    png = Image(_pixels(3)).data
+    run = make_run()
+    run._track_object_at(uneven, name="hist", step=4, context={"entry": "train"}, when=1_600_000_000.5)
+    run._track_object_at(
+        Image.from_encoded(png, format="png", width=24, height=16), name="img", step=2, context={}, when=1.0
+    )
+    run.track(1.0, name="loss")
+    with pytest.raises(ValueError, match="'loss'.*is a metric"):
+        run._track_object_at(Text("x"), name="loss", step=0, context={}, when=1.0)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        Distribution(hist=[1, 2], bin_range=[0.0, 2.0, 1.0])
+    run.close()
+    back = _stored(repo_path, run.hash)
+    hist = back.get_object_sequence("hist", {"entry": "train"})
+    assert hist.timestamps == [1_600_000_000.5] and hist.indices_list() == [4]
+    got = hist.values_list()[0]
+    assert got == uneven and np.array_equal(got.ranges, edges) and np.array_equal(got.weights, counts)
+    img = back.get_object_sequence("img").values_list()[0]
+    assert img.data == png and img.size == (24, 16) and img.to_pil_image().size == (24, 16)
+
+
 def test_sealed_blob_segment_is_plain_arrow_and_refs_point_into_it(make_run, repo_path):
     run = make_run()
     images = [Image(_pixels(i, (8, 8, 3))) for i in range(4)]

@@ -175,8 +175,17 @@ class ObjectSequenceWriter:
         entries.append(entry)
         return ObjectSequenceState(entry["id"], name, context, 0, dtype)
 
-    def append(self, state: ObjectSequenceState, value: Any, step: int | None, epoch: int | None, name: str) -> None:
-        """Check ``value`` against the sequence's dtype, encode it and write (or queue) the record."""
+    def append(
+        self,
+        state: ObjectSequenceState,
+        value: Any,
+        step: int | None,
+        epoch: int | None,
+        name: str,
+        when: float | None = None,
+    ) -> None:
+        """Check ``value`` against the sequence's dtype, encode it and write (or queue) the record
+        stamped ``when`` (Unix seconds; ``None``: now)."""
         self._raise_pending_error()
         dtype = merged_dtype(typename(value), state.dtype)
         if dtype is None:
@@ -186,7 +195,7 @@ class ObjectSequenceWriter:
             if not STEPS_EXHAUSTED < step <= INT64_MAX:
                 raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
         stored = to_record(value, name)
-        now = time.time()
+        now = time.time() if when is None else when
         if has_blobs(stored):
             require_appends(self.storage)
             self._enqueue((state.id, step, epoch, now, stored))

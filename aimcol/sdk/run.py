@@ -736,8 +736,9 @@ class Run:
             if disown is not None:
                 disown()
 
-    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch) -> None:
-        """A point of an object sequence (a list, a log record): one record, written now."""
+    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch, when: float | None = None) -> None:
+        """A point of an object sequence (a list, a log record): one record, written now,
+        stamped ``when`` (Unix seconds; default now)."""
         if step is not None:
             step = coerce_step(step, name)
         if epoch is not None:
@@ -745,7 +746,7 @@ class Run:
         with self._buffer.lock:
             if self._buffer.closed:
                 self._raise_closed()
-            self._objects.append(seq, value, step, epoch, name)
+            self._objects.append(seq, value, step, epoch, name, when)
 
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
@@ -922,6 +923,18 @@ class Run:
         when = _checked_time("creation_time", creation_time)
         self._writable_manifest("creation_time")["creation_time"] = when
         self._publish()
+
+    def _track_object_at(self, value, *, name: str, step: int, context: dict, when: float) -> None:
+        """Importers only: ``track()`` of an object (``Text``, ``Image`` … or a list of them) stamped
+        with the source's wall time ``when`` (Unix seconds) instead of now.  Raises as ``track()``
+        does, and ``ValueError`` when ``name``/``context`` is a metric."""
+        when = _checked_time("time", when)
+        seq = self._sequence_for(name, context, value)
+        if type(seq) is not ObjectSequenceState:
+            raise ValueError(
+                f"{name!r} {context} is a metric in run {self.hash}; it cannot take {type(value).__name__}"
+            )
+        self._track_object(seq, value, name, step, None, when)
 
     def _close_with_status(
         self, exit_status: str | None, exit_error: str | None = None, end_time: float | None = None
