@@ -143,12 +143,21 @@ class ObjectDeltaWriter:
         self._blob_size = 0
         self._cache: dict[str, bytes] = {}  # this writer's deltas, for compaction without downloads
         self._retired: list[str] = []  # deltas to delete once a manifest without them is committed
-        used = [n for n in map(_file_number, storage.list_children(RepoLayout.run_prefix(run_hash))) if n is not None]
-        counter = manifest.get(COUNTER_KEY)
+        self._started = False
+
+    def _start(self) -> None:
+        """On the first object: the manifest's keys, and a counter past every file number in
+        use (a counter behind would collide with a file; creating it would fail)."""
+        if self._started:
+            return
+        names = self.storage.list_children(RepoLayout.run_prefix(self.run_hash))
+        used = [n for n in map(_file_number, names) if n is not None]
+        counter = self.manifest.get(COUNTER_KEY)
         start = counter if isinstance(counter, int) and not isinstance(counter, bool) else 1
-        manifest[COUNTER_KEY] = max([start, *(n + 1 for n in used)])
-        manifest.setdefault(DELTAS_KEY, [])
-        manifest.setdefault(BLOBS_KEY, [])
+        self.manifest[COUNTER_KEY] = max([start, *(n + 1 for n in used)])
+        self.manifest.setdefault(DELTAS_KEY, [])
+        self.manifest.setdefault(BLOBS_KEY, [])
+        self._started = True
 
     def _take_number(self) -> int:
         number = int(self.manifest[COUNTER_KEY])
@@ -162,6 +171,7 @@ class ObjectDeltaWriter:
     def append(self, record: bytes) -> None:
         """Buffer one record from :func:`~aimcol.format.object_points.pack_record`."""
         with self._lock:
+            self._start()
             self._records += record
 
     def append_blob(self, seq: int, step: int, data: bytes | memoryview) -> list[int]:
@@ -172,6 +182,7 @@ class ObjectDeltaWriter:
             raise ValueError(f"object is {length} bytes encoded; at most {MAX_BLOB_BYTES} are stored")
         message, start = encode_blob_batch(seq, step, data)
         with self._lock:
+            self._start()
             if self._blob_number is None:
                 self._blob_number = self._take_number()
                 self._blob_parts = [_SCHEMA_MESSAGE]
@@ -200,7 +211,7 @@ class ObjectDeltaWriter:
             if self._records:
                 self._put_delta(bytes(self._records))
                 self._records = bytearray()
-            if len(self.manifest[DELTAS_KEY]) >= MAX_OBJECT_DELTAS:
+            if len(self.manifest.get(DELTAS_KEY) or []) >= MAX_OBJECT_DELTAS:
                 self._compact_locked()
 
     def _put_delta(self, data: bytes) -> None:
@@ -213,7 +224,7 @@ class ObjectDeltaWriter:
         """Upload what is buffered and replace two or more deltas by one (on close)."""
         self.upload()
         with self._lock:
-            if len(self.manifest[DELTAS_KEY]) > 1:
+            if len(self.manifest.get(DELTAS_KEY) or []) > 1:
                 self._compact_locked()
 
     def _compact_locked(self) -> None:
