@@ -165,3 +165,33 @@ async def test_inline_image_written_over_blank_cells_and_deleted(repo_path, monk
         await pilot.pause(0.05)
         assert written == ([kitty_delete()] if protocol == "kitty" else [])
         assert not screen.inline_shown
+
+
+@run_async
+async def test_v_writes_the_image_in_a_terminal_and_delivers_it_on_the_web(repo_path, monkeypatch, tmp_path):
+    """``v`` on the images tab: the stored bytes as a file here; through Textual's file delivery
+    (opened in a browser tab) when the app is served by ``aimcol up``."""
+    from textual.app import App
+
+    monkeypatch.chdir(tmp_path)
+    run_hash, image = _repo(repo_path)
+    app = _app(repo_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _objects_screen(pilot, run_hash)
+        await pilot.press("v")  # not on the images tab: nothing
+        assert not (tmp_path / "aimcol-export").exists()
+        await pilot.press("3", "v")
+        await pilot.pause(0.05)
+        assert (tmp_path / "aimcol-export" / run_hash / "pic-0.png").read_bytes() == image.data
+        delivered = []
+
+        def deliver(self, file, **kwargs):
+            delivered.append((file.read(), kwargs))
+
+        monkeypatch.setattr(App, "is_web", property(lambda self: True))
+        monkeypatch.setattr(App, "deliver_binary", deliver)
+        await pilot.press("v")
+        await pilot.pause(0.05)
+    assert delivered == [
+        (image.data, {"save_filename": "pic-0.png", "open_method": "browser", "mime_type": "image/png"})
+    ]

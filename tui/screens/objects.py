@@ -3,7 +3,8 @@
 Texts: one row per step and sequence; Enter shows the whole text in a pager, ``/`` filters.
 Distributions: a heat map over the steps and the histogram at one step (←/→ step, ``n`` next
 sequence).  Images: a list and a preview of the highlighted one, inline in a terminal that
-speaks the kitty, iTerm2 or sixel protocol (``inline_images``), else in half blocks.  Audio: a list
+speaks the kitty, iTerm2 or sixel protocol (``inline_images``), else in half blocks; ``v``
+opens the image itself (a browser tab in ``aimcol up``, a file in a terminal).  Audio: a list
 with length and size; ``e`` writes the highlighted one to ``./aimcol-export/<run>/``.
 """
 
@@ -25,12 +26,14 @@ from aimcol.tui import inline_images
 from aimcol.tui.object_views import (
     RunObjects,
     audio_length,
-    export_audio,
+    export_media,
     first_line,
     fit,
     halfblock_image,
     heatmap,
     histogram,
+    image_file_name,
+    image_mime_type,
     image_pixels,
     load_run_objects,
     search_texts,
@@ -78,6 +81,7 @@ class ObjectsScreen(Screen):
         Binding("right", "step(1)", "Step +", show=False),
         Binding("n", "next_distribution", "Next dist", show=False),
         Binding("e", "export", "Export audio", show=False),
+        Binding("v", "view_image", "View image", show=False),
     ]
     DEFAULT_CSS = """
     ObjectsScreen #objects-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
@@ -291,6 +295,28 @@ class ObjectsScreen(Screen):
         else:
             self._clear_inline()
 
+    def action_view_image(self) -> None:
+        """The highlighted image itself: in ``aimcol up`` the browser opens its PNG/JPEG bytes in
+        a new tab (Textual's file delivery: a single-use ``/download/<key>`` URL of the up server,
+        behind its host and token checks); in a terminal it is written to ``./aimcol-export/<run>/``."""
+        if not self.objects or not self.objects.images or self.query_one(TabbedContent).active != "images":
+            return
+        point = self.objects.images[min(self.image_row, len(self.objects.images) - 1)]
+        name = image_file_name(point)
+        try:
+            data = point.obj.data
+            if self.app.is_web:
+                self.app.deliver_binary(
+                    io.BytesIO(data), save_filename=name, open_method="browser", mime_type=image_mime_type(point.obj)
+                )
+                self.notify(f"opening {name} in a new browser tab")
+                return
+            path = export_media(point, self.run_hash, os.path.abspath(EXPORT_FOLDER), name)
+        except Exception as exc:
+            self.notify(f"cannot deliver {name}: {exc}", severity="error")
+            return
+        self.notify(f"image written to {path}")
+
     def action_export(self) -> None:
         table = self.query_one("#audio-table", DataTable)
         if not self.objects or not self.objects.audios:
@@ -298,7 +324,7 @@ class ObjectsScreen(Screen):
         self.query_one(TabbedContent).active = "audio"
         point = self.objects.audios[min(table.cursor_row, len(self.objects.audios) - 1)]
         try:
-            path = export_audio(point, self.run_hash, os.path.abspath(EXPORT_FOLDER))
+            path = export_media(point, self.run_hash, os.path.abspath(EXPORT_FOLDER))
         except Exception as exc:
             self.query_one("#audio-status", Static).update(f"export failed: {exc}")
             return
