@@ -278,3 +278,22 @@ def test_kill_9_at_random_moments_leaves_a_clean_prefix_and_repair_cleans_up(sho
         files = _files(repo, run_hash)
         assert [f for f in files if (f.endswith(".log") or f.startswith("blobs-")) and f not in named] == []
         assert _prefix(repo, run_hash) == n
+
+
+def test_a_reader_holding_a_manifest_from_before_a_compaction_reads_every_point(memory_uri):
+    """Compaction deletes the deltas a reader's older manifest names: it reads the newest one."""
+    import copy
+
+    from aimcol.format.object_segments import read_run_columns
+
+    run = Run(repo=memory_uri, system_tracking_interval=None, capture_terminal_logs=False, flush_seconds=3600)
+    for i in range(3):
+        run.track(Text(str(i)), name="t", step=i)
+        run.flush()
+    repo = Repo(memory_uri)
+    before = copy.deepcopy(read_manifest(repo.layout, run.hash))
+    assert len(before["object_deltas"]) == 3
+    run.close()  # compacts: the three deltas are deleted
+    assert len(read_manifest(repo.layout, run.hash)["object_deltas"]) == 1
+    columns = read_run_columns(repo.layout.storage, run.hash, before)
+    assert columns[0][0] == [0, 1, 2] and [v["data"] for v in columns[0][3]] == ["0", "1", "2"]

@@ -41,6 +41,7 @@ from aimcol.format.blob_segments import (
     blob_key,
     encode_blob_batch,
 )
+from aimcol.format.manifest import read_manifest
 from aimcol.format.object_points import objects_key, parse_records
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
@@ -82,25 +83,42 @@ def _read_whole(storage: Storage, key: str) -> bytes | None:
 
 def read_object_log(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> bytes:
     """A run's object log: the intact prefix of ``objects.log`` followed by each delta the
-    manifest names whose bytes match its checksum (a missing or damaged delta ends the log:
-    a reader holding a manifest older than a compaction sees a prefix)."""
+    manifest names.  A delta that is gone was compacted after ``manifest`` was read: the
+    newest manifest is read and its deltas used instead (a few times); a delta still missing,
+    or one whose bytes do not match its checksum, ends the log there."""
     log = _read_whole(storage, objects_key(run_hash)) or b""
-    deltas = manifest.get(DELTAS_KEY) or []
-    if not deltas:
+    if not manifest.get(DELTAS_KEY):
         return log
-    parts = [log[: parse_records(log)[1]]] if log else []
-    for entry in deltas:
+    head = log[: parse_records(log)[1]] if log else b""
+    for _ in range(_COMPACTED_RETRIES):
+        parts, missing = _read_deltas(storage, run_hash, manifest)
+        if not missing:
+            break
+        try:
+            manifest = read_manifest(RepoLayout(storage), run_hash)
+        except FileNotFoundError:
+            break
+    return b"".join([head, *parts])
+
+
+_COMPACTED_RETRIES = 3
+
+
+def _read_deltas(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> tuple[list[bytes], bool]:
+    """The intact deltas a manifest names, up to the first bad one; whether one was missing."""
+    parts: list[bytes] = []
+    for entry in manifest.get(DELTAS_KEY) or []:
         name = entry.get("file") if isinstance(entry, dict) else None
         if not (isinstance(name, str) and DELTA_NAME.fullmatch(name)):
             break
         try:
             data = storage.read(RepoLayout.segment_key(run_hash, name))
         except FileNotFoundError:
-            break
+            return parts, True
         if len(data) != entry.get("size") or zlib.crc32(data) != entry.get("crc32"):
             break
         parts.append(data)
-    return b"".join(parts)
+    return parts, False
 
 
 def blob_numbers(names: list[str]) -> list[int]:
