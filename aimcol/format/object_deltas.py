@@ -220,7 +220,7 @@ class ObjectDeltaWriter:
                 assert number is not None
                 data = b"".join(memoryview(p) for p in [*self._blob_parts, _END_OF_STREAM])
                 try:
-                    self.storage.create(blob_key(self.run_hash, number), data, durable=False)
+                    self.storage.create(blob_key(self.run_hash, number), data)
                 except ObjectExistsError:
                     if self.storage.stat(blob_key(self.run_hash, number)).size != len(data):
                         raise  # another writer's file: this writer's claim is stale
@@ -234,7 +234,7 @@ class ObjectDeltaWriter:
 
     def _put_delta(self, data: bytes) -> None:
         name = delta_name(self._take_number(), self.generation)
-        self.storage.create(RepoLayout.segment_key(self.run_hash, name), data, durable=False)
+        self.storage.create(RepoLayout.segment_key(self.run_hash, name), data)
         self.manifest[DELTAS_KEY].append({"file": name, "size": len(data), "crc32": zlib.crc32(data)})
         self._cache[name] = data
 
