@@ -297,3 +297,55 @@ def test_a_reader_holding_a_manifest_from_before_a_compaction_reads_every_point(
     assert len(read_manifest(repo.layout, run.hash)["object_deltas"]) == 1
     columns = read_run_columns(repo.layout.storage, run.hash, before)
     assert columns[0][0] == [0, 1, 2] and [v["data"] for v in columns[0][3]] == ["0", "1", "2"]
+
+
+_KILLED_BEFORE_COMMIT = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from test_objstore_objects import _pixels
+from aimcol import Image, Run, Text
+import aimcol.format.run_store as run_store
+run = Run(repo=sys.argv[1], system_tracking_interval=None, capture_terminal_logs=False, flush_seconds=3600)
+print(run.hash, flush=True)
+for i in range(6):
+    run.track(Text(f"text {i}"), name="sample", step=i, context={"subset": "val"})
+    run.track(Image(_pixels(i), caption=f"c{i}"), name="pic", step=i)
+    if i == 3:
+        run.flush()  # steps 0-3 committed
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+run_store.manifest_io.write_manifest = die  # killed after the uploads of the next flush, before its commit
+run.flush()
+"""
+
+
+def test_kill_9_between_the_uploads_and_the_commit(short_lease):
+    """The worst moment: steps 4 and 5 are uploaded (a delta and a blob segment) but no
+    manifest names them.  Readers see steps 0-3; check names the leftovers; repair deletes them."""
+    from aimcol.format.run_store import run_needs_repair
+    from aimcol.sdk.repo_maintenance import repair_repo
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_BEFORE_COMMIT, short_lease, HERE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    run_hash = proc.stdout.split()[0]
+    repo = Repo(short_lease)
+    assert _prefix(repo, run_hash) == 4
+    manifest = read_manifest(repo.layout, run_hash)
+    named = object_deltas.named_files(manifest)
+    leftovers = [f for f in _files(repo, run_hash) if (f.endswith(".log") or f.startswith("blobs-")) and f not in named]
+    assert any(f.endswith(".log") for f in leftovers) and any(f.startswith("blobs-") for f in leftovers), leftovers
+    time.sleep(TTL + 0.5)
+    problems = run_needs_repair(repo.layout, run_hash, manifest)
+    assert all(any(f in p for p in problems) for f in leftovers), problems
+    repair_repo(repo)
+    assert not set(leftovers) & set(_files(repo, run_hash))
+    assert _prefix(repo, run_hash) == 4
+    _write(short_lease, 2, run_hash=run_hash, first=4)
+    assert _prefix(repo, run_hash) == 6
