@@ -349,3 +349,21 @@ def test_kill_9_between_the_uploads_and_the_commit(short_lease):
     assert _prefix(repo, run_hash) == 4
     _write(short_lease, 2, run_hash=run_hash, first=4)
     assert _prefix(repo, run_hash) == 6
+
+
+def test_a_damaged_blob_segment_raises_checksum_error_naming_it(memory_uri):
+    """Blobs of an object store are read a whole segment at a time: still checked one by one."""
+    from aimcol.errors import ChecksumError
+
+    run_hash = _write(memory_uri, 3)
+    repo = Repo(memory_uri)
+    number = read_manifest(repo.layout, run_hash)["object_blobs"][0]
+    key = f"runs/{run_hash}/blobs-{number:06d}.arrows"
+    data = bytearray(repo.layout.storage.read(key))
+    data[-40] ^= 0xFF  # inside the last blob's bytes (the end-of-stream marker is 8 bytes)
+    repo.layout.storage.delete(key)
+    repo.layout.storage.create(key, bytes(data))
+    images = Repo(memory_uri).get_run(run_hash).get_object_sequence("pic").values_list()
+    assert images[0].data  # the others are intact
+    with pytest.raises(ChecksumError, match=f"blobs-{number:06d}.arrows"):
+        [image.data for image in images]

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from aimcol.errors import ObjectWriteError, UnstorableValueError
-from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob
+from aimcol.format.blob_segments import BlobReader, BlobSegmentWriter, is_blob_ref
 from aimcol.format.object_deltas import ObjectDeltaWriter, read_object_log
 from aimcol.format.object_points import (
     ObjectPointsWriter,
@@ -590,7 +590,7 @@ SEQUENCE_CLASSES: dict[str, type[ObjectSequence]] = {
 
 def blob_fetch(storage: Storage, run_hash: str) -> BlobFetch:
     """Reads a blob reference of ``run_hash`` back, checked (see ``aimcol.format.blob_segments``)."""
-    return lambda ref: read_blob(storage, run_hash, ref)
+    return BlobReader(storage, run_hash)
 
 
 def make_sequence(run, entry: dict, columns: tuple | None, fetch: BlobFetch) -> ObjectSequence:
