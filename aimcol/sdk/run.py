@@ -233,7 +233,7 @@ class Run:
         if run_hash is None:
             self.hash = new_run_hash()
             store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
-            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest)
+            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest, store.open_object_deltas())
             return store
         self.hash = run_hash
         if not layout.has_run(run_hash):
@@ -248,7 +248,7 @@ class Run:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
-        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest)
+        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest, store.open_object_deltas())
         for state in self._objects.resume_states():
             self._registry.register(state)
         return store
@@ -888,8 +888,8 @@ class Run:
     def flush(self) -> None:
         """Write buffered points now (they become visible to readers)."""
         if self._buffer is not None:
+            self._objects.drain()  # queued images first: with object deltas the flush uploads them
             self._buffer.flush()
-            self._objects.drain()
 
     def close(self) -> None:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
@@ -993,9 +993,13 @@ class Run:
             manifest = self._reader.manifest
         else:
             self._objects.drain()
+            if self._store.object_deltas is not None:
+                self._buffer.flush()  # buffered object deltas are uploaded and committed
             with self._buffer.lock:
                 manifest = {
-                    key: copy.deepcopy(self._store.manifest.get(key)) for key in ("object_sequences", "object_segment")
+                    key: copy.deepcopy(self._store.manifest.get(key))
+                    for key in ("object_sequences", "object_segment", "object_deltas", "object_blobs")
+                    if key in self._store.manifest
                 }
         return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
 
