@@ -126,3 +126,32 @@ def test_resume_by_hash(tmp_path):
     second.finalize("success")
     run = only_run(repo)
     assert series(run)[("extra", ())][:2] == ([99], [1.5])
+
+
+def test_default_repo_and_checkpoints_in_save_dir(tmp_path, monkeypatch):
+    """As Aim's Lightning example: no repo (the cwd's), default checkpointing, ``test()`` without a model.
+
+    Lightning puts its checkpoints under ``save_dir/<experiment>/<run hash>/checkpoints`` (inside
+    the ``.aimcol`` folder, as Aim's under ``.aim``) and ``test()`` reloads the best one from there;
+    the repository must read back clean, and ``repair``/``prune`` must leave the checkpoint alone.
+    """
+    from aimcol import Repo
+
+    monkeypatch.chdir(tmp_path)
+    logger = AimLogger(experiment="example_experiment", system_tracking_interval=None, capture_terminal_logs=False)
+    assert logger.save_dir == str(tmp_path / ".aimcol")  # before any run exists
+    trainer = pl.Trainer(max_epochs=2, logger=logger, accelerator="cpu", enable_progress_bar=False)
+    trainer.fit(model=TinyRegressor(), train_dataloaders=_loader(0), val_dataloaders=_loader(1))
+    trainer.test(dataloaders=_loader(2))  # the best checkpoint of fit(), read from the repo folder
+
+    repo = Repo(str(tmp_path))
+    run = only_run(str(tmp_path))
+    checkpoints = list((tmp_path / ".aimcol" / "example_experiment" / run.hash / "checkpoints").glob("*.ckpt"))
+    assert [c.name for c in checkpoints] == [f"epoch=1-step={2 * BATCHES}.ckpt"]
+    assert logger.save_dir == repo.path == str(tmp_path / ".aimcol")  # and after it closed
+    assert [(c.status, c.problems) for c in repo.check()] == [("finished", [])]
+    assert repo.repair() == [] and repo.prune() == []
+    assert checkpoints[0].exists()
+    got = series(run)
+    assert {name for name, _ in got} == {"loss"}
+    assert got[("loss", (("subset", "test"),))][0] == [2 * BATCHES]

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from aimcol import Audio, Distribution, Figure, Image, Run, Text
-from aimcol.errors import ChecksumError, ObjectWriteError, UnsupportedStorageError
+from aimcol.errors import ChecksumError, ObjectWriteError
 from aimcol.sdk.object_sequences import QUEUED_BLOBS
 
 PIL = pytest.importorskip("PIL.Image")
@@ -198,6 +198,35 @@ def test_every_type_round_trips_exactly(make_run, repo_path):
     assert [i.format for i in batch.values_list()[0]] == ["png", "jpeg"]
 
 
+def test_uneven_edges_encoded_images_and_source_times_round_trip(make_run, repo_path):
+    """What importers hand over (a TensorBoard histogram's uneven bins, a PNG as encoded, the
+    source's wall time) comes back exactly; bad edges and a name that is a metric raise."""
+    edges = np.array([-3.5, -1.0, -0.001, 0.0, 0.25, 7.0])
+    counts = np.array([1.0, 0.0, 4.0, 2.5, 9.0])
+    uneven = Distribution(hist=counts, bin_range=edges)
+    even = Distribution(hist=[1, 2], bin_range=[0.0, 1.0, 2.0])  # even edges: stored as a range
+    assert "edges" not in even._meta and np.array_equal(even.ranges, [0.0, 1.0, 2.0])
+    png = Image(_pixels(3)).data
+    run = make_run()
+    run._track_object_at(uneven, name="hist", step=4, context={"entry": "train"}, when=1_600_000_000.5)
+    run._track_object_at(
+        Image.from_encoded(png, format="png", width=24, height=16), name="img", step=2, context={}, when=1.0
+    )
+    run.track(1.0, name="loss")
+    with pytest.raises(ValueError, match="'loss'.*is a metric"):
+        run._track_object_at(Text("x"), name="loss", step=0, context={}, when=1.0)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        Distribution(hist=[1, 2], bin_range=[0.0, 2.0, 1.0])
+    run.close()
+    back = _stored(repo_path, run.hash)
+    hist = back.get_object_sequence("hist", {"entry": "train"})
+    assert hist.timestamps == [1_600_000_000.5] and hist.indices_list() == [4]
+    got = hist.values_list()[0]
+    assert got == uneven and np.array_equal(got.ranges, edges) and np.array_equal(got.weights, counts)
+    img = back.get_object_sequence("img").values_list()[0]
+    assert img.data == png and img.size == (24, 16) and img.to_pil_image().size == (24, 16)
+
+
 def test_sealed_blob_segment_is_plain_arrow_and_refs_point_into_it(make_run, repo_path):
     run = make_run()
     images = [Image(_pixels(i, (8, 8, 3))) for i in range(4)]
@@ -285,14 +314,15 @@ def test_resume_appends_to_a_new_blob_segment(make_run, repo_path):
     assert [i.data for i in got.values_list()] == [Image(_pixels(0)).data, Image(_pixels(1)).data]
 
 
-def test_object_values_on_a_store_without_appends_raise_typed(memory_uri):
+def test_object_values_on_a_store_without_appends_are_written_as_deltas(memory_uri):
+    """No appends (object stores): objects go to immutable deltas (tests/test_objstore_objects.py)."""
     run = Run(repo=memory_uri, system_tracking_interval=None, capture_terminal_logs=False)
     try:
-        with pytest.raises(UnsupportedStorageError, match="memory://"):
-            run.track(Image(_pixels()), name="i")
-        with pytest.raises(UnsupportedStorageError):
-            run.track(Text("t"), name="t")
-        run.track(1.0, name="loss")  # numbers still work
+        run.track(Image(_pixels()), name="i")
+        run.track(Text("t"), name="t")
+        run.track(1.0, name="loss")
+        assert [i.data for i in run.get_object_sequence("i").values_list()] == [Image(_pixels()).data]
+        assert [t.data for t in run.get_object_sequence("t").values_list()] == ["t"]
     finally:
         run.close()
 
@@ -325,9 +355,10 @@ def test_kill_9_while_tracking_keeps_a_clean_prefix(repo_path):
     back = _stored(repo_path, run_hash)
     img, txt = back.get_object_sequence("img"), back.get_object_sequence("txt")
     # each sequence is a prefix; texts are written by track(), images by the blob thread (at most
-    # QUEUED_BLOBS behind), so the texts may be ahead by that many
+    # QUEUED_BLOBS behind), so the texts may be ahead by that many; the image of a step is
+    # queued before its text is written, so the images may also be one step ahead
     assert txt.indices_list() == list(range(len(txt))) and len(txt) > 40
-    assert img.indices_list() == list(range(len(img))) and len(txt) - QUEUED_BLOBS - 1 <= len(img) <= len(txt)
+    assert img.indices_list() == list(range(len(img))) and len(txt) - QUEUED_BLOBS - 1 <= len(img) <= len(txt) + 1
     rng = np.random.default_rng(0)
     for got in img.values_list():  # every referenced blob is whole and exact
         assert got.data == Image(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).data

@@ -11,6 +11,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from aimcol import Repo, Run
 from aimcol.cli import main
 
@@ -269,3 +271,74 @@ def test_child_processes_ignore_an_aimcol_folder_in_the_working_directory(tmp_pa
         timeout=180,
     )
     assert result.returncode == 0, result.stderr.decode()[-500:]
+
+
+def test_up_opens_a_real_image_in_the_browser_behind_the_token(tmp_path):
+    """``aimcol up`` end to end: a browser's websocket drives the app to a run's images (enter,
+    ``o``, ``3``, ``v``); the app delivers the image, the server announces the single-use
+    ``/download/<key>`` the page opens in a new tab, and that URL answers with the stored PNG
+    bytes, only with the token."""
+    import asyncio
+    import json
+
+    import aiohttp
+    import numpy as np
+
+    from aimcol import Image
+
+    pytest.importorskip("PIL.Image")
+    run = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    pixels = np.zeros((16, 24, 3), np.uint8)
+    pixels[..., 2] = 255
+    image = Image(pixels, caption="blue")
+    run.track(image, name="pic", step=0)
+    run.close()
+    proc, port, url = _start_up(tmp_path, "--host", "0.0.0.0")
+    token = url.split("?token=", 1)[1]
+    base = f"http://127.0.0.1:{port}"
+
+    async def drive() -> tuple[int, int, dict, bytes]:
+        """The download's status without and with the token, its headers and bytes (fetched
+        while the websocket is open: the app process streams the file through it)."""
+        async with aiohttp.ClientSession() as session:
+            ws_url = f"ws://127.0.0.1:{port}/ws?token={token}&width=100&height=30"
+            async with session.ws_connect(ws_url, headers={"Origin": base}) as ws:
+
+                async def until_key(seconds: float) -> str | None:
+                    try:
+                        async with asyncio.timeout(seconds):
+                            async for message in ws:
+                                if message.type == aiohttp.WSMsgType.TEXT:
+                                    envelope = json.loads(message.data)
+                                    if envelope[0] == "deliver_file_start":
+                                        return envelope[1]
+                    except TimeoutError:
+                        return None
+                    return None
+
+                await until_key(8)  # the app starts and lists the run
+                for _ in range(4):  # keys sent before a screen has loaded are lost: retry the walk
+                    for key, wait in (("\r", 4), ("o", 4), ("3", 2)):
+                        await ws.send_json(["stdin", key])
+                        await until_key(wait)
+                    await ws.send_json(["stdin", "v"])
+                    key = await until_key(10)
+                    if key is not None:
+                        async with aiohttp.ClientSession() as fetch:  # no cookie: only ?token= counts
+                            async with fetch.get(f"{base}/download/{key}") as refused:
+                                denied = refused.status
+                            async with fetch.get(f"{base}/download/{key}?token={token}") as response:
+                                return denied, response.status, dict(response.headers), await response.read()
+                    for _ in range(3):
+                        await ws.send_json(["stdin", "\x1b"])
+                        await until_key(1)
+                raise AssertionError("the app never delivered the image")
+
+    try:
+        denied, status, headers, body = asyncio.run(drive())
+        assert denied == 403  # without the token: refused
+        assert status == 200 and headers["Content-Type"] == "image/png"
+        assert headers["Content-Disposition"].startswith("inline")  # shown in the tab, not saved
+        assert body == image.data
+    finally:
+        _stop(proc)

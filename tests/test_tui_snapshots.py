@@ -341,3 +341,52 @@ def test_query_error_in_place(snap_compare):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _fixed_objects(repo, run_hash):
+    """A run's objects for the objects views: real ``aimcol`` objects with fixed content."""
+    from aimcol import Audio, Distribution, Image
+    from aimcol.tui.object_views import DistributionSeries, MediaPoint, RunObjects, TextPoint
+
+    texts = [
+        TextPoint("gen subset=val", step, f"answer {step}: the model says {'yes' if step % 2 else 'no'}\nsecond line")
+        for step in range(8)
+    ]
+    texts.append(TextPoint("story", 0, "once upon a time " * 12))
+    rng = np.random.default_rng(3)
+    dists = [Distribution(rng.normal(step / 2, 1, 400), bin_count=24) for step in range(12)]
+    series = DistributionSeries(
+        "weights layer=fc1", list(range(12)), [d.weights for d in dists], [d.ranges for d in dists]
+    )
+    y, x = np.mgrid[0:32, 0:48]
+    pixels = np.stack([x * 5, y * 7, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    images = [
+        MediaPoint("samples", step, 0, Image(np.roll(pixels, step * 6, axis=1), caption=f"batch {step}"), "samples")
+        for step in range(3)
+    ]
+    audio = [MediaPoint("speech", 3, 0, Audio(np.zeros(16000, np.int16), rate=8000, caption="silence"), "speech")]
+    return RunObjects(texts=texts, distributions=[series], images=images, audios=audio)
+
+
+@pytest.mark.parametrize("tab", ["texts", "distributions", "images", "audio"])
+@pytest.mark.parametrize("size", SIZES)
+def test_objects_views(snap_compare, size, tab, monkeypatch):
+    """``o`` on a run page: each tab of the objects screen (images in half blocks, the default
+    where no inline-image protocol is detected, as in any test)."""
+    pytest.importorskip("PIL.Image")
+    import aimcol.tui.screens.objects as objects_screen
+
+    monkeypatch.setattr(objects_screen, "load_run_objects", _fixed_objects)
+
+    async def run_before(pilot):
+        await settle(pilot)
+        pilot.app.push_screen(objects_screen.ObjectsScreen("00" + "ab" * 11))
+        await settle(pilot)
+        await pilot.press({"texts": "1", "distributions": "2", "images": "3", "audio": "4"}[tab])
+        if tab == "distributions":
+            await pilot.press("right", "right")
+        await settle(pilot)
+
+    app = make_app()
+    app.source.repo = None  # read by the screen's loader only, which is the stand-in above
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

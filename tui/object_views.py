@@ -215,11 +215,27 @@ def audio_length(audio: Any) -> str:
     return f"{(audio.blob_size or 0) / 1024:.1f} kB"
 
 
-def export_audio(point: MediaPoint, run_hash: str, folder: str) -> str:
-    """Write a piece of audio to ``folder/<run>/<name>-<step>[-<index>].<format>``; the path."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", point.name) or "audio"
+def media_file_name(point: MediaPoint, default_format: str = "bin") -> str:
+    """``<name>-<step>[-<index>].<format>`` (the name made safe for a file system)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", point.name) or "object"
     suffix = f"-{point.index}" if point.index else ""
-    target = os.path.join(folder, run_hash, f"{safe}-{point.step}{suffix}.{point.obj.format or 'bin'}")
+    fmt = re.sub(r"[^A-Za-z0-9]+", "", str(point.obj.format or "")) or default_format
+    return f"{safe}-{point.step}{suffix}.{fmt}"
+
+
+def image_file_name(point: MediaPoint) -> str:
+    return media_file_name(point, "png")
+
+
+def image_mime_type(image: Any) -> str:
+    """The MIME type of an image's stored bytes (``image/png``, ``image/jpeg`` …)."""
+    fmt = str(image.format or "png").lower()
+    return "image/jpeg" if fmt in ("jpg", "jpeg") else f"image/{re.sub(r'[^a-z0-9.+-]+', '', fmt) or 'png'}"
+
+
+def export_media(point: MediaPoint, run_hash: str, folder: str, name: str | None = None) -> str:
+    """Write an image's or a piece of audio's bytes to ``folder/<run>/<name>-<step>[-<index>].<format>``; the path."""
+    target = os.path.join(folder, run_hash, name or media_file_name(point))
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target, "wb") as f:
         f.write(point.obj.data)

@@ -100,18 +100,21 @@ def cmd_convert(args) -> int:
     finally:
         source.close()
     if args.dry_run:
-        points = sum(p for _, _, p in report.would_import)
+        points = sum(row[2] for row in report.would_import)
+        objects = sum(row[3] for row in report.would_import)
         where = repo.path if repo is not None else "a new repository"
-        print(f"would import {len(report.would_import)} runs, {points:,} points into {where}")
-        for name, series, n in report.would_import:
-            print(f"  {name}: {series} series, {n:,} points")
+        print(f"would import {len(report.would_import)} runs, {points:,} points, {objects:,} objects into {where}")
+        for name, series, n, n_objects in report.would_import:
+            print(f"  {name}: {series} series, {n:,} points, {n_objects:,} objects")
     else:
-        print(f"imported {len(report.imported)} runs, {report.points:,} points into {repo.path}")
+        print(
+            f"imported {len(report.imported)} runs, {report.points:,} points, {report.objects:,} objects into {repo.path}"
+        )
     if report.already:
         print(f"{len(report.already)} runs were imported before and are left as they are")
     if report.not_imported:
         kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.not_imported.items()))
-        print(f"not imported (only scalars are): {kinds}")
+        print(f"not imported: {kinds}")
     if report.skipped:
         for name, why in report.skipped.items():
             print(f"aimcol: skipped unreadable run {name}: {why}", file=sys.stderr)

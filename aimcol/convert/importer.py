@@ -5,7 +5,8 @@ a source run already imported completely is not imported again, and one whose im
 interrupted (``complete`` false), or whose source run had not ended (``ended`` false: still
 running then, or killed), is deleted and imported afresh, so converting again during a
 training picks up what the source wrote since.  Every series is written
-with one ``Run.track_array`` call; the run keeps the source run's creation and end times and
+with one ``Run.track_array`` call, every object (text, image …) with ``Run._track_object_at``
+at its source wall time; the run keeps the source run's creation and end times and
 exit status (``Run._set_creation_time`` and ``Run._close_with_status``, the SDK's hooks for
 importers).  A source run that fails to read is reported by name and skipped; the others go
 on.  The SDK only, never the format below it.
@@ -33,10 +34,12 @@ class ImportReport:
     skipped: dict[str, str] = field(default_factory=dict)
     """source run name → why it could not be read."""
     points: int = 0
+    objects: int = 0
+    """Texts, images, distributions and audio imported (a list at one step counts once)."""
     not_imported: dict[str, int] = field(default_factory=dict)
     """Kinds of source data not carried over (histograms, images …) and how many."""
-    would_import: list[tuple[str, int, int]] = field(default_factory=list)
-    """``--dry-run``: (source run name, series, points) per run that would be imported."""
+    would_import: list[tuple[str, int, int, int]] = field(default_factory=list)
+    """``--dry-run``: (source run name, series, points, objects) per run that would be imported."""
 
 
 def imported_runs(repo: Repo, kind: str) -> dict[str, tuple[str, bool]]:
@@ -79,6 +82,8 @@ def write_run(repo: Repo, kind: str, ref: SourceRun, data: RunData) -> str:
             run.add_tag(tag)
         for s in data.series:
             run.track_array(s.values, name=s.name, steps=s.steps, epochs=s.epochs, times=s.times, context=s.context)
+        for obj in data.objects:
+            run._track_object_at(obj.value, name=obj.name, step=obj.step, context=obj.context, when=obj.time)
         run[MARKER, "complete"] = True
     finally:
         # as the source run ended; if an exception stopped the import half-way, the marker still
@@ -121,13 +126,14 @@ def convert(
         for kind, n in data.skipped.items():
             report.not_imported[kind] = report.not_imported.get(kind, 0) + n
         if dry_run:
-            report.would_import.append((ref.name, len(data.series), data.points))
+            report.would_import.append((ref.name, len(data.series), data.points, len(data.objects)))
             progress.run_done(ref.name, data.points, ref.size, f"would import {len(data.series)} series")
             continue
         if earlier is not None:  # an interrupted import, or a source run that went on since: start over
             repo.delete_run(earlier[0])
         report.imported[ref.id] = write_run(repo, source.kind, ref, data)
         report.points += data.points
+        report.objects += len(data.objects)
         progress.run_done(ref.name, data.points, ref.size, f"imported as {report.imported[ref.id]}")
     progress.finish()
     return report

@@ -3,13 +3,16 @@
 Every importer (TensorBoard, MLflow, Aim, W&B) implements :class:`Source`; the writing side
 (``aimcol/convert/importer.py``) is shared, so idempotency, ``--dry-run``, progress and
 skipping an unreadable run behave the same for all of them.  A source reads a whole run into
-memory as NumPy arrays, and the importer writes each series with one ``track_array`` call.
+memory as NumPy arrays, and the importer writes each series with one ``track_array`` call;
+objects (``aimcol.Text``, ``Image``, ``Distribution``, ``Audio``) come as :class:`ObjectPoint`
+rows, each written with ``track()``'s object path at the source's wall time.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,6 +35,16 @@ class Series:
         return len(self.values)
 
 
+class ObjectPoint(NamedTuple):
+    """One tracked object (or list of them) at a step, stamped ``time`` (Unix seconds)."""
+
+    name: str
+    context: dict
+    step: int
+    time: float
+    value: Any
+
+
 @dataclass
 class RunData:
     """Everything an importer carries over for one source run."""
@@ -42,6 +55,8 @@ class RunData:
     params: dict = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
     series: list[Series] = field(default_factory=list)
+    objects: list[ObjectPoint] = field(default_factory=list)
+    """Texts, images, distributions, audio, in the order to write them."""
     skipped: dict[str, int] = field(default_factory=dict)
     """What the source held that is not imported, by kind (e.g. ``{"histograms": 12}``)."""
     creation_time: float | None = None

@@ -167,12 +167,45 @@ def read_blob(storage: Storage, run_hash: str, ref: list[int]) -> bytes:
     """
     if not is_blob_ref(ref):
         raise ChecksumError(f"run {run_hash}: {ref!r} is not a blob reference")
-    number, offset, length, crc = ref
+    number, offset, length, _ = ref
     key = blob_key(run_hash, number)
-    data = storage.read_range(key, offset, length) if length else b""
+    return _checked(key, ref, storage.read_range(key, offset, length) if length else b"")
+
+
+def _checked(key: str, ref: list[int], data: bytes) -> bytes:
+    """``data`` if it is the bytes ``ref`` names (length and CRC-32), else :class:`ChecksumError`."""
+    _, offset, length, crc = ref
     if len(data) != length or zlib.crc32(data) != crc:
         raise ChecksumError(f"{key}: the {length} bytes at offset {offset} do not match their checksum")
     return data
+
+
+WHOLE_FILE_BYTES = 16 * 1024 * 1024
+"""On a storage without appends (object stores), a blob segment up to this size is fetched
+whole on its first blob and kept, so reading a flush's images costs one request, not one each."""
+
+
+class BlobReader:
+    """Reads blob references of one run (as :func:`read_blob`).  On an object store a blob
+    segment of at most :data:`WHOLE_FILE_BYTES` is fetched whole once and the last one kept
+    (those segments are immutable: one per flush); elsewhere each blob is one ranged read."""
+
+    def __init__(self, storage: Storage, run_hash: str):
+        self.storage = storage
+        self.run_hash = run_hash
+        self._kept: tuple[int, bytes] | None = None
+
+    def __call__(self, ref: list[int]) -> bytes:
+        if self.storage.supports_append or not is_blob_ref(ref):
+            return read_blob(self.storage, self.run_hash, ref)
+        kept = self._kept
+        if kept is None or kept[0] != ref[0]:
+            key = blob_key(self.run_hash, ref[0])
+            if self.storage.stat(key).size > WHOLE_FILE_BYTES:
+                return read_blob(self.storage, self.run_hash, ref)
+            kept = self._kept = (ref[0], self.storage.read(key))
+        offset, length = ref[1], ref[2]
+        return _checked(blob_key(self.run_hash, ref[0]), ref, kept[1][offset : offset + length])
 
 
 def max_blob_number(refs: list[list[int]]) -> int:

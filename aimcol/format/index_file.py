@@ -28,10 +28,9 @@ from aimcol.format.storage import PinnedObject
 
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
-INDEX_VERSION = (
-    6  # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part; 5: last_point_time, notes;
-)
+# 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part; 5: last_point_time, notes;
 # 6: the sequences table's loc (where a sequence's points are)
+INDEX_VERSION = 6
 _HEADER = struct.Struct("<8sIQIQI4x")  # magic, version, runs length, runs CRC-32, sequences length, its CRC-32
 _PREFIX = struct.Struct("<8sI")
 

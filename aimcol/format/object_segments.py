@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from aimcol.format.arrow_numpy import arrow_column, to_numpy
 from aimcol.format.blob_segments import BLOB_NAME, read_blob
+from aimcol.format.object_deltas import BLOBS_KEY, DELTAS_KEY, named_files, read_object_log, uses_deltas
 from aimcol.format.object_points import OBJECTS_FILE, objects_key, parse_records, read_log
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
@@ -197,15 +198,18 @@ def read_sealed_columns(
 
 
 def read_run_columns(
-    storage: Storage, run_hash: str, segment: Any, seq_ids: frozenset[int] | None = None
+    storage: Storage, run_hash: str, manifest: dict[str, Any], seq_ids: frozenset[int] | None = None
 ) -> dict[int, Columns]:
     """Every intact object point of a run (of ``seq_ids`` only, if given) as columns per
-    sequence, in write order: from its sealed segment and the log after it, or from the log."""
+    sequence, in write order: from its sealed segment and the log after it, or from the log
+    (with object deltas, :func:`~aimcol.format.object_deltas.read_object_log`)."""
     columns = None
-    if segment is not None and storage.supports_append:
+    segment = manifest.get("object_segment")
+    deltas = uses_deltas(storage, manifest)
+    if segment is not None and not deltas:
         columns = read_sealed_columns(storage, run_hash, segment, seq_ids)
     if columns is None:
-        log = read_log(storage, objects_key(run_hash))
+        log = read_object_log(storage, run_hash, manifest) if deltas else read_log(storage, objects_key(run_hash))
         columns = _group(parse_records(log, seq_ids)[0] if log else [], {})
     return columns
 
@@ -224,10 +228,14 @@ def object_files(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> l
     segments and the sealed object segment its manifest names."""
     segment = manifest.get("object_segment")
     named = segment.get("file") if isinstance(segment, dict) else None
+    deltas = named_files(manifest)
     return sorted(
         n
         for n in storage.list_children(RepoLayout.run_prefix(run_hash))
-        if n == OBJECTS_FILE or BLOB_NAME.fullmatch(n) or (n == named and OBJECT_SEGMENT_NAME.fullmatch(n))
+        if n == OBJECTS_FILE
+        or n in deltas
+        or (BLOB_NAME.fullmatch(n) and not (BLOBS_KEY in manifest and n not in deltas))
+        or (n == named and OBJECT_SEGMENT_NAME.fullmatch(n))
     )
 
 
@@ -236,10 +244,19 @@ def check_objects(storage: Storage, run_hash: str, manifest: dict[str, Any]) -> 
     missing or does not match its checksum, a sealed object segment that does not match its
     own, and bytes after the log's last intact record in a run that was closed (a crashed
     run's torn tail is expected, and ignored by readers)."""
-    if not manifest.get("object_sequences") or not storage.supports_append:
+    if not manifest.get("object_sequences"):
         return []
     problems = []
-    log = read_log(storage, objects_key(run_hash)) or b""
+    deltas = uses_deltas(storage, manifest)
+    if deltas:
+        log = read_object_log(storage, run_hash, manifest)
+        named = [e.get("file") for e in manifest.get(DELTAS_KEY) or [] if isinstance(e, dict)]
+        present = set(storage.list_children(RepoLayout.run_prefix(run_hash)))
+        problems += [
+            f"{RepoLayout.segment_key(run_hash, str(n))}: missing object delta" for n in named if n not in present
+        ]
+    else:
+        log = read_log(storage, objects_key(run_hash)) or b""
     points, valid = parse_records(log)
     if valid < len(log) and manifest.get("end_time") is not None:
         problems.append(f"{objects_key(run_hash)}: {len(log) - valid} bytes after the last intact record")

@@ -6,8 +6,9 @@ while open) is not copied as a stream: its complete batches become one sealed se
 the destination, so an object store never holds a stream it could not append to.  The
 destination's manifest is then committed under the destination's claim on the run, and
 segment files it no longer names are deleted.  The files of object sequences
-(``objects.log``, blob segments, the sealed object segment) are copied whole when their
-size differs.
+(``objects.log``, object deltas, blob segments, the sealed object segment) are copied whole
+when their size differs; copied into an object store, the blob segments are named in the
+manifest (``object_blobs``) as the objects written there are (:mod:`aimcol.format.object_deltas`).
 
 Copying is idempotent: the destination run records which source manifest it was made
 from (``synced_from``: the source's identity of that manifest and a digest of its bytes),
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aimcol.format import manifest as manifest_io
+from aimcol.format.object_deltas import BLOBS_KEY, blob_numbers
 from aimcol.format.object_segments import object_files
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.run_store import _sequence_metadata
@@ -74,6 +76,11 @@ def copy_run(src: RepoLayout, dst: RepoLayout, run_hash: str, *, include_active:
             result.files += 1
             result.bytes += len(data)
         _copy_object_files(src, dst, run_hash, manifest, present, result)
+        if manifest.get("object_sequences") and not dst_storage.supports_append:
+            # the blob segments become named (object_blobs): the destination's writers keep them
+            manifest[BLOBS_KEY] = sorted(
+                set(manifest.get(BLOBS_KEY) or []) | set(blob_numbers(object_files(src_storage, run_hash, manifest)))
+            )
         if manifest.get("live"):
             _seal_live_copy(src, dst, run_hash, manifest, result)
         manifest["live"] = None
@@ -131,7 +138,7 @@ def _seal_live_copy(
     result.files += 1
 
 
-_BOOKKEEPING = ("synced_from", "live", "live_rows")
+_BOOKKEEPING = ("synced_from", "live", "live_rows", BLOBS_KEY)
 
 
 def _same_run(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -26,6 +26,7 @@ from aimcol.format.arrow_numpy import to_arrow, to_numpy, to_numpy_rows
 from aimcol.format.change_journal import note_manifest_changed
 from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError
 from aimcol.format.last_point import raise_last_point
+from aimcol.format.object_deltas import ObjectDeltaWriter, stray_delta_files, uses_deltas
 from aimcol.format.object_segments import check_objects
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
 from aimcol.format.segment_names import is_segment_name, segment_number
@@ -206,11 +207,31 @@ class RunWriterStore:
     published_sequences: int | None = None
     """How many sequences the last manifest written names (None before this writer wrote one)."""
 
+    object_deltas: ObjectDeltaWriter | None = None
+    """The run's object records and blobs where they are written as deltas (see
+    :meth:`open_object_deltas`); each manifest commit uploads what it buffered first."""
+
+    def open_object_deltas(self) -> ObjectDeltaWriter | None:
+        """The writer of this run's object deltas, or None where objects are appended to
+        ``objects.log`` (see :mod:`aimcol.format.object_deltas`)."""
+        if self.object_deltas is None and uses_deltas(self.storage, self.manifest):
+            self.object_deltas = ObjectDeltaWriter(self.storage, self.run_hash, self.manifest, self.lock.generation)
+        return self.object_deltas
+
+    def has_unpublished(self) -> bool:
+        """Whether the next flush must commit a manifest (a change or buffered object deltas)."""
+        return self.manifest_unpublished or (self.object_deltas is not None and self.object_deltas.pending)
+
     def write_manifest(self, *, fsync: bool = False) -> None:
         self.manifest_unpublished = True
+        deltas = self.object_deltas
+        if deltas is not None:
+            deltas.upload()  # objects first: the manifest committed next names them
         count = len(self.manifest["sequences"])
         manifest_io.write_manifest(self.layout, self.run_hash, self.manifest, fsync=fsync, claim=self.lock)
         self.manifest_unpublished = False
+        if deltas is not None:
+            deltas.committed()
         self.published_sequences = count
         note_manifest_changed(self.layout, self.run_hash)  # readers' index refresh stats only this run
 
@@ -347,6 +368,8 @@ class RunWriterStore:
         if not self.lock.held:
             return
         self.seal(fsync_manifest=False)
+        if self.object_deltas is not None:
+            self.object_deltas.compact()  # committed by the closing manifest
         self.manifest["end_time"] = time.time() if end_time is None else end_time
         try:
             self.write_manifest(fsync=True)
@@ -554,11 +577,9 @@ def _stray_names(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) ->
     named = {MANIFEST_NAME, TERMINAL_LOG_NAME} | {s["file"] for s in manifest["segments"]}
     if manifest.get("live"):
         named.add(manifest["live"])
-    return sorted(
-        n
-        for n in storage.list_children(layout.run_prefix(run_hash))
-        if n not in named and (storage.is_temporary(n) or n.startswith(("live-", "seg-")))
-    )
+    children = storage.list_children(layout.run_prefix(run_hash))
+    stray = [n for n in children if n not in named and (storage.is_temporary(n) or n.startswith(("live-", "seg-")))]
+    return sorted(stray + stray_delta_files(storage, run_hash, manifest, children))
 
 
 def run_needs_repair(layout: RepoLayout, run_hash: str, manifest: dict[str, Any]) -> list[str]:

@@ -9,13 +9,13 @@ the ``lightning`` package (``lightning.pytorch``) or the older ``pytorch_lightni
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import warnings
 from argparse import Namespace
 from typing import Any
 
 from aimcol.integrations.run_owner import DEFAULT_SYSTEM_TRACKING_INT, RunOwner, require, scalar
+from aimcol.sdk.repo import Repo
 
 if importlib.util.find_spec("lightning") is not None:
     _logger_mod = require("lightning.pytorch.loggers.logger", "lightning", "aimcol.pytorch_lightning")
@@ -138,9 +138,13 @@ class AimLogger(RunOwner, Logger):
 
     @property
     def save_dir(self) -> str:
+        """The ``.aimcol`` folder, as Aim's is its ``.aim``: Lightning checkpoints under
+        ``save_dir/<experiment>/<run hash>``; the same before, during and after the run."""
         if self._run is not None:
             return self._run.repo.path
-        return os.path.abspath(self._repo_path or ".")
+        if isinstance(self._repo_path, Repo):
+            return self._repo_path.path
+        return Repo.location(self._repo_path)
 
     @property
     def name(self) -> str | None:

@@ -27,11 +27,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from aimcol.errors import ObjectWriteError, UnstorableValueError
-from aimcol.format.blob_segments import BlobSegmentWriter, is_blob_ref, read_blob, require_appends
+from aimcol.format.blob_segments import BlobReader, BlobSegmentWriter, is_blob_ref
+from aimcol.format.object_deltas import ObjectDeltaWriter, read_object_log
 from aimcol.format.object_points import (
     ObjectPointsWriter,
     objects_key,
     pack_record,
+    parse_records,
     read_log,
     read_object_points,
     trim_torn_tail,
@@ -131,8 +133,9 @@ class ObjectSequenceWriter:
     not yet flushed.
     """
 
-    def __init__(self, storage: Storage, run_hash: str, manifest: dict):
+    def __init__(self, storage: Storage, run_hash: str, manifest: dict, deltas: ObjectDeltaWriter | None = None):
         self.storage = storage
+        self._deltas = deltas  # where records and blobs go as deltas (object stores), else None
         self.run_hash = run_hash
         self.key = objects_key(run_hash)
         self.manifest = manifest
@@ -153,11 +156,14 @@ class ObjectSequenceWriter:
         entries = self.manifest.get("object_sequences") or []
         if not entries:
             return []
-        if self.storage.supports_append:
+        if self._deltas is None:
             self.remove_strays()
-        trim_torn_tail(self.storage, self.key)
+            trim_torn_tail(self.storage, self.key)
+            points = read_object_points(self.storage, self.key)
+        else:
+            points = parse_records(read_object_log(self.storage, self.run_hash, self.manifest))[0]
         states = [ObjectSequenceState(e["id"], e["name"], e["context"], 0, e["dtype"]) for e in entries]
-        for seq_id, step, _, _, value in read_object_points(self.storage, self.key):
+        for seq_id, step, _, _, value in points:
             for ref in blob_refs(value):
                 self._last_blob_file = max(self._last_blob_file, ref[0])
             if 0 <= seq_id < len(states):
@@ -175,8 +181,17 @@ class ObjectSequenceWriter:
         entries.append(entry)
         return ObjectSequenceState(entry["id"], name, context, 0, dtype)
 
-    def append(self, state: ObjectSequenceState, value: Any, step: int | None, epoch: int | None, name: str) -> None:
-        """Check ``value`` against the sequence's dtype, encode it and write (or queue) the record."""
+    def append(
+        self,
+        state: ObjectSequenceState,
+        value: Any,
+        step: int | None,
+        epoch: int | None,
+        name: str,
+        when: float | None = None,
+    ) -> None:
+        """Check ``value`` against the sequence's dtype, encode it and write (or queue) the record
+        stamped ``when`` (Unix seconds; ``None``: now)."""
         self._raise_pending_error()
         dtype = merged_dtype(typename(value), state.dtype)
         if dtype is None:
@@ -186,9 +201,8 @@ class ObjectSequenceWriter:
             if not STEPS_EXHAUSTED < step <= INT64_MAX:
                 raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
         stored = to_record(value, name)
-        now = time.time()
+        now = time.time() if when is None else when
         if has_blobs(stored):
-            require_appends(self.storage)
             self._enqueue((state.id, step, epoch, now, stored))
         else:
             record = pack_record(state.id, step, epoch, now, stored)
@@ -202,6 +216,9 @@ class ObjectSequenceWriter:
         entry["last_step"] = step if entry["last_step"] is None else max(entry["last_step"], step)
 
     def _append_record(self, record: bytes) -> None:
+        if self._deltas is not None:
+            self._deltas.append(record)
+            return
         if self._writer is None:
             self._writer = ObjectPointsWriter(self.storage, self.key)
         self._writer.append(record)
@@ -251,6 +268,8 @@ class ObjectSequenceWriter:
         if isinstance(stored, list):
             return [self._store_blobs(item, seq_id, step) for item in stored]
         if isinstance(stored, dict) and isinstance(stored.get("blob"), bytes):
+            if self._deltas is not None:
+                return {**stored, "blob": self._deltas.append_blob(seq_id, step, stored["blob"])}
             if self._blobs is None:
                 self._blobs = BlobSegmentWriter(self.storage, self.run_hash, self._last_blob_file + 1)
             return {**stored, "blob": self._blobs.append(seq_id, step, stored["blob"])}
@@ -275,7 +294,10 @@ class ObjectSequenceWriter:
 
     def seal(self) -> str | None:
         """Write the log as a sealed object segment and name it in the manifest (the caller
-        publishes the manifest, under the run's lock); the file it replaces, to delete after."""
+        publishes the manifest, under the run's lock); the file it replaces, to delete after.
+        With object deltas the closing manifest compacts them instead (no sealed segment)."""
+        if self._deltas is not None:
+            return None
         log = read_log(self.storage, self.key)
         if not log:
             return None
@@ -577,7 +599,7 @@ SEQUENCE_CLASSES: dict[str, type[ObjectSequence]] = {
 
 def blob_fetch(storage: Storage, run_hash: str) -> BlobFetch:
     """Reads a blob reference of ``run_hash`` back, checked (see ``aimcol.format.blob_segments``)."""
-    return lambda ref: read_blob(storage, run_hash, ref)
+    return BlobReader(storage, run_hash)
 
 
 def make_sequence(run, entry: dict, columns: tuple | None, fetch: BlobFetch) -> ObjectSequence:
@@ -591,6 +613,6 @@ def read_object_sequences(run, storage: Storage, manifest: dict, ids: list[int] 
         return []
     chosen = range(len(entries)) if ids is None else [i for i in ids if 0 <= i < len(entries)]
     wanted = None if ids is None else frozenset(chosen)
-    columns = read_run_columns(storage, run.hash, manifest.get("object_segment"), wanted)
+    columns = read_run_columns(storage, run.hash, manifest, wanted)
     fetch = blob_fetch(storage, run.hash)
     return [make_sequence(run, entries[i], columns.get(i), fetch) for i in chosen]

@@ -128,7 +128,7 @@ class PointBuffer:
         n = len(self.rows)
         if n >= self.flush_points:
             return True
-        waiting = n > 0 or self.store.manifest_unpublished
+        waiting = n > 0 or self.store.has_unpublished()
         return waiting and time.time() - self.last_flush >= self.flush_seconds
 
     def flush_locked(self) -> None:
@@ -146,7 +146,7 @@ class PointBuffer:
                 epochs = None if no_epoch.all() else to_arrow(epoch, ~no_epoch)
                 self.store.append_batch(seq, step, value, epochs, times)
             self.rows.drop(token)
-            if len(seq) or self.store.manifest_unpublished:
+            if len(seq) or self.store.has_unpublished():
                 self.store.publish()
         finally:
             self.last_flush = time.time()

@@ -309,6 +309,12 @@ class Repo:
         return os.path.dirname(found) if found is not None else os.getcwd()
 
     @classmethod
+    def location(cls, path: str | None = None) -> str:
+        """The ``.aimcol`` folder (or storage URI) that ``path`` names, without opening or creating
+        it; no ``path``: the nearest repository's, else the cwd's (where a new one would go)."""
+        return resolve_repo_root(os.fspath(path) if path is not None else cls.default_repo_path())
+
+    @classmethod
     def exists(cls, path: str) -> bool:
         """Whether ``path`` (a project folder, a ``.aimcol`` folder or a storage URI) holds a repository."""
         from aimcol.format.repo_layout import FORMAT_KEY

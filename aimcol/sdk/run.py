@@ -247,7 +247,7 @@ class Run:
         if run_hash is None:
             self.hash = new_run_hash()
             store = RunWriterStore(layout, self.hash, create=True, experiment=experiment, seal_rows=seal_rows)
-            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest)
+            self._objects = ObjectSequenceWriter(layout.storage, self.hash, store.manifest, store.open_object_deltas())
             return store
         self.hash = run_hash
         if not layout.has_run(run_hash):
@@ -262,7 +262,7 @@ class Run:
             store.write_manifest()
         for entry in store.manifest["sequences"]:
             self._registry.add_manifest_entry(entry)
-        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest)
+        self._objects = ObjectSequenceWriter(layout.storage, run_hash, store.manifest, store.open_object_deltas())
         for state in self._objects.resume_states():
             self._registry.register(state)
         return store
@@ -750,8 +750,9 @@ class Run:
             if disown is not None:
                 disown()
 
-    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch) -> None:
-        """A point of an object sequence (a list, a log record): one record, written now."""
+    def _track_object(self, seq: ObjectSequenceState, value, name, step, epoch, when: float | None = None) -> None:
+        """A point of an object sequence (a list, a log record): one record, written now,
+        stamped ``when`` (Unix seconds; default now)."""
         if step is not None:
             step = coerce_step(step, name)
         if epoch is not None:
@@ -759,7 +760,7 @@ class Run:
         with self._buffer.lock:
             if self._buffer.closed:
                 self._raise_closed()
-            self._objects.append(seq, value, step, epoch, name)
+            self._objects.append(seq, value, step, epoch, name, when)
 
     def _track_dict(self, value, name, step, epoch, context) -> None:
         if type(value) is dict:
@@ -901,8 +902,8 @@ class Run:
     def flush(self) -> None:
         """Write buffered points now (they become visible to readers)."""
         if self._buffer is not None:
+            self._objects.drain()  # queued images first: with object deltas the flush uploads them
             self._buffer.flush()
-            self._objects.drain()
 
     def close(self) -> None:
         """Flush, seal the live segment, stamp ``end_time`` and release the writer lock. Idempotent.
@@ -936,6 +937,18 @@ class Run:
         when = _checked_time("creation_time", creation_time)
         self._writable_manifest("creation_time")["creation_time"] = when
         self._publish()
+
+    def _track_object_at(self, value, *, name: str, step: int, context: dict, when: float) -> None:
+        """Importers only: ``track()`` of an object (``Text``, ``Image`` … or a list of them) stamped
+        with the source's wall time ``when`` (Unix seconds) instead of now.  Raises as ``track()``
+        does, and ``ValueError`` when ``name``/``context`` is a metric."""
+        when = _checked_time("time", when)
+        seq = self._sequence_for(name, context, value)
+        if type(seq) is not ObjectSequenceState:
+            raise ValueError(
+                f"{name!r} {context} is a metric in run {self.hash}; it cannot take {type(value).__name__}"
+            )
+        self._track_object(seq, value, name, step, None, when)
 
     def _close_with_status(
         self, exit_status: str | None, exit_error: str | None = None, end_time: float | None = None
@@ -994,9 +1007,13 @@ class Run:
             manifest = self._reader.manifest
         else:
             self._objects.drain()
+            if self._store.object_deltas is not None:
+                self._buffer.flush()  # buffered object deltas are uploaded and committed
             with self._buffer.lock:
                 manifest = {
-                    key: copy.deepcopy(self._store.manifest.get(key)) for key in ("object_sequences", "object_segment")
+                    key: copy.deepcopy(self._store.manifest.get(key))
+                    for key in ("object_sequences", "object_segment", "object_deltas", "object_blobs")
+                    if key in self._store.manifest
                 }
         return read_object_sequences(self, self.repo.layout.storage, manifest, ids)
 

@@ -2,14 +2,19 @@
 
 Texts: one row per step and sequence; Enter shows the whole text in a pager, ``/`` filters.
 Distributions: a heat map over the steps and the histogram at one step (←/→ step, ``n`` next
-sequence).  Images: a list and a half-block preview of the highlighted one.  Audio: a list
+sequence).  Images: a list and a preview of the highlighted one, inline in a terminal that
+speaks the kitty, iTerm2 or sixel protocol (``inline_images``), else in half blocks; ``v``
+opens the image itself (a browser tab in ``aimcol up``, a file in a terminal).  Audio: a list
 with length and size; ``e`` writes the highlighted one to ``./aimcol-export/<run>/``.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 
+from rich.text import Text as RichText
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,15 +22,18 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
+from aimcol.tui import inline_images
 from aimcol.tui.object_views import (
     RunObjects,
     audio_length,
-    export_audio,
+    export_media,
     first_line,
     fit,
     halfblock_image,
     heatmap,
     histogram,
+    image_file_name,
+    image_mime_type,
     image_pixels,
     load_run_objects,
     search_texts,
@@ -73,6 +81,7 @@ class ObjectsScreen(Screen):
         Binding("right", "step(1)", "Step +", show=False),
         Binding("n", "next_distribution", "Next dist", show=False),
         Binding("e", "export", "Export audio", show=False),
+        Binding("v", "view_image", "View image", show=False),
     ]
     DEFAULT_CSS = """
     ObjectsScreen #objects-title { height: 1; background: $panel; padding: 0 1; text-style: bold; }
@@ -93,6 +102,8 @@ class ObjectsScreen(Screen):
         self.text_rows: list[int] = []
         self.dist_index = 0
         self.dist_step = 0
+        self.image_row = 0
+        self.inline_shown = False  # an inline image is on the terminal (written outside the compositor)
 
     def compose(self) -> ComposeResult:
         yield Static(f"objects of run {self.run_hash}", id="objects-title")
@@ -202,18 +213,109 @@ class ObjectsScreen(Screen):
         self._draw_distribution()
 
     # -- images and audio ---------------------------------------------------------------------
+    def inline_protocol(self) -> str | None:
+        """The inline-image protocol to use (``inline_images.detect_protocol``), or None: only
+        where the app draws on a real terminal itself (not in tests, not in ``aimcol up``)."""
+        app = self.app
+        if app.is_headless or app.is_web or app.is_inline or not sys.__stderr__ or not sys.__stderr__.isatty():
+            return None
+        return inline_images.detect_protocol(os.environ)
+
+    def _write_terminal(self, data: str) -> None:
+        """Bytes for the terminal, through the driver's queue after Textual's own output (a
+        direct write could land in the middle of a frame).  Textual has no public handle for
+        this; the driver is the app's ``_driver``."""
+        driver = getattr(self.app, "_driver", None)
+        if data and driver is not None:
+            driver.write(data)
+            driver.flush()
+
+    def _clear_inline(self) -> None:
+        if self.inline_shown:
+            self.inline_shown = False
+            self._write_terminal(inline_images.clear(self.inline_protocol()))
+
     def _preview_image(self, row: int) -> None:
         if not self.objects or not 0 <= row < len(self.objects.images):
             return
+        self.image_row = row
         image = self.objects.images[row].obj
         preview = self.query_one("#image-preview", Static)
+        self._clear_inline()
         try:
             pixels = image_pixels(image)
         except Exception as exc:  # Pillow missing, bytes damaged: say so in place of the picture
             preview.update(f"cannot show this image: {exc}")
             return
         cols, rows = fit(image.width, image.height, max(self.size.width - 2, 10), max(self.size.height - 12, 4))
-        preview.update(halfblock_image(pixels, cols, rows))
+        protocol = self.inline_protocol()
+        cell = inline_images.cell_pixels(sys.__stderr__.fileno()) if protocol == "sixel" else None
+        if protocol is None or (protocol == "sixel" and cell is None):
+            preview.update(halfblock_image(pixels, cols, rows))
+            return
+        preview.update(RichText("\n".join([" " * cols] * rows)))  # blank cells the image is drawn over
+        self.call_after_refresh(self._paint_inline, protocol, image, pixels, cols, rows, cell)
+
+    def _paint_inline(self, protocol, image, pixels, cols: int, rows: int, cell) -> None:
+        preview = self.query_one("#image-preview", Static)
+        if self.query_one(TabbedContent).active != "images" or self.app.screen is not self:
+            return
+        region = preview.content_region
+        cols, rows = min(cols, region.width), min(rows, region.height)
+        if cols <= 0 or rows <= 0:
+            return
+        data = image.data
+        if protocol == "kitty" and image.format != "png":  # kitty takes PNG (or raw pixels)
+            from PIL import Image as PILImage
+
+            buffer = io.BytesIO()
+            PILImage.fromarray(pixels).save(buffer, format="PNG")
+            data = buffer.getvalue()
+        seq = inline_images.placement(
+            protocol, x=region.x, y=region.y, cols=cols, rows=rows, data=data, pixels=pixels, cell=cell
+        )
+        self._write_terminal(seq)
+        self.inline_shown = True
+
+    def on_resize(self) -> None:
+        if self.objects and self.objects.images:
+            self._preview_image(self.image_row)
+
+    def on_screen_suspend(self) -> None:
+        self._clear_inline()
+
+    def on_screen_resume(self) -> None:
+        if self.objects and self.objects.images and self.query_one(TabbedContent).active == "images":
+            self._preview_image(self.image_row)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "images":
+            if self.objects and self.objects.images:
+                self._preview_image(self.image_row)
+        else:
+            self._clear_inline()
+
+    def action_view_image(self) -> None:
+        """The highlighted image itself: in ``aimcol up`` the browser opens its PNG/JPEG bytes in
+        a new tab (Textual's file delivery: a single-use ``/download/<key>`` URL of the up server,
+        behind its host and token checks); in a terminal it is written to ``./aimcol-export/<run>/``."""
+        if not self.objects or not self.objects.images or self.query_one(TabbedContent).active != "images":
+            return
+        point = self.objects.images[min(self.image_row, len(self.objects.images) - 1)]
+        name = image_file_name(point)
+        try:
+            data = point.obj.data
+            if self.app.is_web:
+                self.app.deliver_binary(
+                    io.BytesIO(data), save_filename=name, open_method="browser", mime_type=image_mime_type(point.obj)
+                )
+                self.notify(f"opening {name} in a new browser tab")
+                return
+            path = export_media(point, self.run_hash, os.path.abspath(EXPORT_FOLDER), name)
+        except Exception as exc:
+            self.notify(f"cannot deliver {name}: {exc}", severity="error")
+            return
+        self.notify(f"image written to {path}")
 
     def action_export(self) -> None:
         table = self.query_one("#audio-table", DataTable)
@@ -222,7 +324,7 @@ class ObjectsScreen(Screen):
         self.query_one(TabbedContent).active = "audio"
         point = self.objects.audios[min(table.cursor_row, len(self.objects.audios) - 1)]
         try:
-            path = export_audio(point, self.run_hash, os.path.abspath(EXPORT_FOLDER))
+            path = export_media(point, self.run_hash, os.path.abspath(EXPORT_FOLDER))
         except Exception as exc:
             self.query_one("#audio-status", Static).update(f"export failed: {exc}")
             return
@@ -241,4 +343,5 @@ class ObjectsScreen(Screen):
             box.remove_class("shown")
             self.query_one("#texts-table", DataTable).focus()
             return
+        self._clear_inline()
         self.app.pop_screen()

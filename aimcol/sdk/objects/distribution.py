@@ -3,6 +3,8 @@
 
 Stored small, in the record: the counts' bytes and dtype, the range and the bin count, so
 the exact counts come back (``weights``) with the edges ``ranges`` rebuilt from the range.
+Uneven bins (a TensorBoard histogram's) are kept too: given ``bin_count + 1`` edges that are
+not evenly spaced, their float64 bytes are stored under ``"edges"`` and ``ranges`` returns them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ MAX_BINS = 512
 
 
 class Distribution(MediaObject):
-    """``Distribution(samples, bin_count=64)`` or ``Distribution(hist=counts, bin_range=(lo, hi))``.
+    """``Distribution(samples, bin_count=64)`` or ``Distribution(hist=counts, bin_range=(lo, hi))``;
+    ``bin_range`` may also be all ``len(counts) + 1`` edges, non-decreasing, kept exactly.
 
     Raises ``ValueError`` for neither or both of samples and hist, a hist without
     ``bin_range``, a bin count outside [1, 512] and non-numeric or non-finite input.
@@ -48,6 +51,9 @@ class Distribution(MediaObject):
             if not (np.isfinite(lo) and np.isfinite(hi)):
                 raise ValueError(f"bin_range must be finite, got {tuple(bin_range)}")
             edges = np.linspace(lo, hi, num=len(counts) + 1)
+            given = _given_edges(bin_range, len(counts))
+            if given is not None and not np.array_equal(given, edges):
+                self._meta["edges"] = given.tobytes()
         else:
             raise ValueError("Please specify either samples or hist.")
         counts = np.ascontiguousarray(counts)
@@ -82,6 +88,8 @@ class Distribution(MediaObject):
     @property
     def ranges(self) -> np.ndarray:
         """The ``bin_count + 1`` bin edges."""
+        if "edges" in self._meta:
+            return np.frombuffer(self._meta["edges"], dtype=np.float64)
         lo, hi = self._meta["range"]
         return np.linspace(lo, hi, num=self.bin_count + 1)
 
@@ -95,6 +103,7 @@ class Distribution(MediaObject):
             and other._meta["range"] == self._meta["range"]
             and other._meta["dtype"] == self._meta["dtype"]
             and other._meta["data"] == self._meta["data"]
+            and other._meta.get("edges") == self._meta.get("edges")
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -106,6 +115,16 @@ class Distribution(MediaObject):
 def _check_bins(n: int) -> None:
     if not 1 <= n <= MAX_BINS:
         raise ValueError(f"Supported range for `bin_count` is [1, {MAX_BINS}], got {n}.")
+
+
+def _given_edges(bin_range, bins: int) -> np.ndarray | None:
+    """``bin_range`` as float64 edges when it holds one per bin boundary (``bins + 1``); else None."""
+    edges = np.asarray(bin_range, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) != bins + 1 or bins == 1:
+        return None
+    if not np.isfinite(edges).all() or not (np.diff(edges) >= 0).all():
+        raise ValueError(f"bin_range of {bins + 1} edges must be finite and non-decreasing, got {edges.tolist()}")
+    return edges
 
 
 def _numeric(values, what: str) -> np.ndarray:

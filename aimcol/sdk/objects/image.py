@@ -65,6 +65,27 @@ class Image(MediaObject):
             raise TypeError(f"Cannot convert to aim.Image. Unsupported type {type(image)}.")
         self.caption = caption
 
+    @classmethod
+    def from_encoded(
+        cls, data: bytes, *, format: str, width: int, height: int, mode: str | None = None, caption: str = ""
+    ) -> Image:
+        """An image from bytes already encoded (a TensorBoard summary's PNG), kept byte for byte:
+        no Pillow, no re-encode.  The caller vouches for ``format``, ``width`` and ``height``;
+        ``TypeError`` for data that is not bytes, ``ValueError`` for a non-positive size."""
+        if not isinstance(data, bytes):
+            raise TypeError(f"Image.from_encoded() takes bytes, got {type(data).__name__}")
+        if isinstance(width, bool) or isinstance(height, bool) or not (int(width) > 0 and int(height) > 0):
+            raise ValueError(f"Image.from_encoded() needs a positive width and height, got {width}x{height}")
+        image = cls.__new__(cls)
+        MediaObject.__init__(image)
+        image._blob = data
+        fmt = format.lower()
+        image._meta.update(
+            source="encoded", mode=mode, format="jpeg" if fmt == "jpg" else fmt, width=int(width), height=int(height)
+        )
+        image.caption = caption
+        return image
+
     # -- metadata ----------------------------------------------------------------------------
     @property
     def caption(self) -> str:
