@@ -213,10 +213,7 @@ def _reference_runs(query: ir.ParsedQuery, runs: list[RunRecord], now: float) ->
     for run in runs:
         if not query.mentions_archived and run.manifest.get("archived"):
             continue
-        if query.uses_metric:
-            if any(ev.matches(query.expr, run, seq) for seq in run.sequences):
-                out.append(run.manifest["hash"])
-        elif ev.matches(query.expr, run, None):
+        if ev.matches(query.expr, run, None):  # only ``run`` is bound: a ``metric`` term fails
             out.append(run.manifest["hash"])
     return out
 
