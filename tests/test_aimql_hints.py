@@ -52,3 +52,13 @@ def test_cli_prints_the_hint(repo, capsys):
     captured = capsys.readouterr()
     assert "(no matches)" in captured.out
     assert captured.err.strip() == "hint: no metric is named 'Loss'; did you mean 'loss'?"
+
+
+def test_cli_runs_query_with_a_metric_term_says_metric_is_unbound(repo, capsys):
+    # `aimcol query --runs` binds only `run`, as Aim's query_runs: no run, and the hint says why
+    assert main(["query", "metric.name == 'loss'", "--runs", "--repo", repo.path]) == 0
+    captured = capsys.readouterr()
+    assert "(no matches)" in captured.out
+    assert captured.err.strip() == f"hint: {UNBOUND_METRIC_HINT}"
+    assert main(["query", "metric.name == 'loss'", "--repo", repo.path]) == 0  # per sequence: matches
+    assert "hint" not in capsys.readouterr().err

@@ -17,7 +17,6 @@ from aimcol.format.run_index import IndexSnapshot
 from aimcol.query import ir
 from aimcol.query.leaves import experiment_names
 
-
 UNBOUND_METRIC_HINT = (
     "a runs query binds only `run` (as in Aim): `metric` is undefined there, so a run whose "
     "evaluation reaches a `metric` term does not match; query_metrics(query).iter_runs() "
