@@ -147,6 +147,9 @@ RUNS_WITH_METRIC_TERMS = [
     ("run.hparams.lr < 0.005 and metric.name == 'acc'", []),
     ("run.hparams.lr < 0.005 or metric.name == 'acc'", ["alpha"]),
     ("run.hparams.lr > 1 and metric.name == 'acc'", []),
+    ("metric.run.name == 'alpha'", []),
+    ("metric.run.name == 'alpha' or run.name == 'beta'", []),
+    ("run.name == 'beta' or metric.run.name == 'alpha'", ["beta"]),
     ("metric.name == 'acc' if run.hparams.lr > 0.005 else run.name == 'alpha'", ["alpha"]),
 ]
 

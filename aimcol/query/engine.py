@@ -335,6 +335,9 @@ class Evaluator:
     def eval_ContextPath(self, node: ir.ContextPath) -> ValueColumn:
         return self.leaves.context_path(node.path) if self.binds_metric else self.unbound_metric()
 
+    def eval_ViaMetric(self, node: ir.ViaMetric) -> ValueColumn:
+        return self.evaluate(node.inner) if self.binds_metric else self.unbound_metric()
+
 
 def _is_tags(node: ir.Node) -> bool:
     return isinstance(node, ir.RunProp) and node.name == "tags"

@@ -108,7 +108,7 @@ def _compared_strings(nodes: list[ir.Node], wanted: ir.Node) -> list[str]:
         operands = (node.left,) + node.comparators
         for op, left, right in zip(node.ops, operands, operands[1:]):
             for a, b in ((left, right), (right, left)):
-                if a != wanted:
+                if ir.unwrap(a) != wanted:
                     continue
                 if op in ("==", "!=") and isinstance(b, ir.Const) and type(b.value) is str:
                     found.append(b.value)

@@ -105,6 +105,10 @@ class _Evaluator:
                 if entry["name"] == node.name and scalar.eq(entry.get("context") or {}, node.context):
                     return self.stat(entry, node.attr)
             return UNDEFINED
+        if isinstance(node, ir.ViaMetric):
+            if seq is None:
+                raise RowError("metric is not defined in a runs query")
+            return ev(node.inner, run, seq)
         if isinstance(node, ir.MetricProp):
             if seq is None:
                 raise RowError("metric is not defined in a runs query")
