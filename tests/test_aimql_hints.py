@@ -7,6 +7,7 @@ from aimql_repos import four_runs
 
 import aimcol
 from aimcol.cli import main
+from aimcol.query.hints import UNBOUND_METRIC_HINT
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,10 @@ def test_empty_result_names_the_likely_typo(repo, query, hint):
     "query", ["run.hparams.lr > 1", "metric.name == 'loss' and metric.last > 100", "run.name == 'zeta'", ""]
 )
 def test_no_hint_when_every_name_exists_or_something_matched(repo, query):
-    assert repo.query_runs(query).hint is None
+    if "metric" in query:  # a runs query binds only `run`: its hint says so
+        assert repo.query_runs(query).hint == UNBOUND_METRIC_HINT
+    else:
+        assert repo.query_runs(query).hint is None
     assert repo.query_metrics(query).hint is None
 
 
@@ -48,3 +52,13 @@ def test_cli_prints_the_hint(repo, capsys):
     captured = capsys.readouterr()
     assert "(no matches)" in captured.out
     assert captured.err.strip() == "hint: no metric is named 'Loss'; did you mean 'loss'?"
+
+
+def test_cli_runs_query_with_a_metric_term_says_metric_is_unbound(repo, capsys):
+    # `aimcol query --runs` binds only `run`, as Aim's query_runs: no run, and the hint says why
+    assert main(["query", "metric.name == 'loss'", "--runs", "--repo", repo.path]) == 0
+    captured = capsys.readouterr()
+    assert "(no matches)" in captured.out
+    assert captured.err.strip() == f"hint: {UNBOUND_METRIC_HINT}"
+    assert main(["query", "metric.name == 'loss'", "--repo", repo.path]) == 0  # per sequence: matches
+    assert "hint" not in capsys.readouterr().err

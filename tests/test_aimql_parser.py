@@ -70,7 +70,7 @@ def test_seed_queries_parse():
     )
     seed = "\nmetric.run['params', 'foo'] == 'bar' and metric.name = 'ordinals' and metric.context['odds'] = True\n"
     node = expr(seed)
-    assert node.values[0].left == ir.Param(("params", "foo"))
+    assert node.values[0].left == ir.ViaMetric(ir.Param(("params", "foo")))
     assert node.values[2] == ir.Compare(ir.ContextPath(("odds",)), ("==",), (ir.Const(True),))
 
 
@@ -84,10 +84,11 @@ def test_param_spellings_resolve_to_one_path():
         "run['hparams']['lr']",
         "run['hparams'].lr",
         "run.hparams['lr']",
-        "metric.run.hparams.lr",
-        "metric.run['hparams', 'lr']",
     ]
     assert {expr(s) for s in spellings} == {ir.Param(("hparams", "lr"))}
+    # through `metric` (bound in query_metrics, unbound in a runs query, as in Aim)
+    via = {expr("metric.run.hparams.lr"), expr("metric.run['hparams', 'lr']")}
+    assert via == {ir.ViaMetric(ir.Param(("hparams", "lr")))}
 
 
 def test_properties_and_params():
@@ -107,7 +108,8 @@ def test_properties_and_params():
     assert not parse_query("run['archived'] == 'run.archived'").mentions_archived
     assert parse_query("metric.run.archived").mentions_archived
     assert parse_query("metric.name == 'x'").uses_metric
-    assert not parse_query("metric.run.name == 'x'").uses_metric
+    assert parse_query("metric.run.name == 'x'").uses_metric  # `metric` is named: unbound in a runs query
+    assert not parse_query("run.name == 'x'").uses_metric
 
 
 def test_empty_query():
@@ -270,6 +272,6 @@ def test_parsing_prints_nothing(query):
 def test_whole_params_tree():
     """``run[...]`` is the whole params tree, as ``Run.__getitem__(...)`` is in the SDK."""
     assert parse_query("run[...]").expr == ir.Param(())
-    assert parse_query("metric.run[...]['hparams']['lr'] == 1").expr.left == ir.Param(("hparams", "lr"))
+    assert parse_query("metric.run[...]['hparams']['lr'] == 1").expr.left == ir.ViaMetric(ir.Param(("hparams", "lr")))
     assert parse_query("run[...].hparams.lr").expr == ir.Param(("hparams", "lr"))
     assert parse_query("'hparams' in run[...].keys()").expr.comparators[0] == ir.Method(ir.Param(()), "keys", ())

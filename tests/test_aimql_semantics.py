@@ -129,7 +129,7 @@ DIFFERENT_FROM_AIM = [
     ("run.hparams.missing is not None", ALL_RUNS, ALL_METRICS),
     # `re` is available (Aim's sandbox has no `re`)
     ("re.match('al', run.name)", ["alpha"], of("alpha")),
-    ("re.search('ET', run.name, re.I) and metric.name == 'acc'", ["beta"], ["beta/acc"]),
+    ("re.search('ET', run.name, re.I) and metric.name == 'acc'", [], ["beta/acc"]),
     # run[...] is the whole params tree, as in the SDK (Aim 3.29.1 fails every run: "Value
     # Ellipsis of type <class 'ellipsis'> is not supported")
     ("run[...]['hparams']['opt'] == 'sgd'", ["beta"], of("beta")),
@@ -137,11 +137,20 @@ DIFFERENT_FROM_AIM = [
     ("'x' in run[...]", ["delta"], of("delta")),
 ]
 
-# query_runs with a metric term selects runs with at least one matching sequence (Aim: none)
+# query_runs binds only `run`, as Aim's: a run whose evaluation reaches a `metric` term does not
+# match (Aim: NameError, swallowed per run), with Python's short-circuit (answers of Aim 3.29.1)
 RUNS_WITH_METRIC_TERMS = [
-    ("metric.context.subset == 'train'", ALL_RUNS),
-    ("metric.last > 10", ["delta"]),
-    ("metric.name == 'acc' and run.hparams.lr < 0.005", ["alpha"]),
+    ("metric.context.subset == 'train'", []),
+    ("metric.last > 10", []),
+    ("not metric.name", []),
+    ("metric.name == 'acc' and run.hparams.lr < 0.005", []),
+    ("run.hparams.lr < 0.005 and metric.name == 'acc'", []),
+    ("run.hparams.lr < 0.005 or metric.name == 'acc'", ["alpha"]),
+    ("run.hparams.lr > 1 and metric.name == 'acc'", []),
+    ("metric.run.name == 'alpha'", []),
+    ("metric.run.name == 'alpha' or run.name == 'beta'", []),
+    ("run.name == 'beta' or metric.run.name == 'alpha'", ["beta"]),
+    ("metric.name == 'acc' if run.hparams.lr > 0.005 else run.name == 'alpha'", ["alpha"]),
 ]
 
 
@@ -173,6 +182,15 @@ def test_same_answer_as_aim(repo4, query, runs, metrics):
 def test_query_runs_with_metric_terms(repo4, query, runs):
     repo, names = repo4
     assert sorted(names[r.run.hash] for r in repo.query_runs(query).iter_runs()) == sorted(runs)
+
+
+def test_runs_with_a_matching_metric_come_from_query_metrics(repo4):
+    repo, names = repo4
+    query = "metric.name == 'acc' and run.hparams.lr < 0.005"
+    assert [names[c.run.hash] for c in repo.query_metrics(query).iter_runs()] == ["alpha"]
+    result = repo.query_runs(query)
+    assert len(result) == 0 and "binds only `run`" in result.hint
+    assert repo.runs_table(query).num_rows == 0  # the runs table (CLI --runs, TUI) answers the same
 
 
 def test_three_ways_to_name_a_param(repo4):
@@ -442,27 +460,28 @@ def test_aim_query_run_structured_params(prefilled):
 
 
 @pytest.mark.parametrize(
-    "query, n_runs, n_metrics",
+    "query, n_runs, n_metrics, n_metric_runs",
     [
         # Aim's test only runs these; the counts follow from the data (10 runs with lr=0.001 and
-        # batch_size=None; loss in contexts train/val/not-training, accuracy not-training)
-        ("run.hparams.batch_size == None and metric.context.is_training == True", 10, 20),
-        ("run.hparams.batch_size == None and run.hparams.lr == 0.01", 0, 0),
-        ("run.hparams.batch_size == None and run.hparams.lr == 0.001", 10, 40),
-        ('metric.context["is_training"] == False', 10, 20),
-        ('metric.context.is_training == False and metric.name == "loss"', 10, 10),
-        ('run["hparams","lr"] == 0.01', 0, 0),
-        ('run["hparams","lr"] == 0.001', 10, 40),
-        ('run["hparams"]["lr"] == 0.001', 10, 40),
-        ('run["hparams"].lr == 0.001', 10, 40),
-        ("metric.run[...]['hparams']['lr'] == 0.001 and metric.name == 'accuracy'", 10, 10),
-        ("run[...]['run_index'] < 3", 3, 12),
+        # batch_size=None; loss in contexts train/val/not-training, accuracy not-training).
+        # query_runs binds only `run` (as Aim): a query reaching a `metric` term selects no run.
+        ("run.hparams.batch_size == None and metric.context.is_training == True", 0, 20, 10),
+        ("run.hparams.batch_size == None and run.hparams.lr == 0.01", 0, 0, 0),
+        ("run.hparams.batch_size == None and run.hparams.lr == 0.001", 10, 40, 10),
+        ('metric.context["is_training"] == False', 0, 20, 10),
+        ('metric.context.is_training == False and metric.name == "loss"', 0, 10, 10),
+        ('run["hparams","lr"] == 0.01', 0, 0, 0),
+        ('run["hparams","lr"] == 0.001', 10, 40, 10),
+        ('run["hparams"]["lr"] == 0.001', 10, 40, 10),
+        ('run["hparams"].lr == 0.001', 10, 40, 10),
+        ("metric.run[...]['hparams']['lr'] == 0.001 and metric.name == 'accuracy'", 0, 10, 10),
+        ("run[...]['run_index'] < 3", 3, 12, 3),
     ],
 )
-def test_aim_query_execution(prefilled, query, n_runs, n_metrics):
+def test_aim_query_execution(prefilled, query, n_runs, n_metrics, n_metric_runs):
     metrics = list(prefilled.query_metrics(query))
     assert len(metrics) == n_metrics
-    assert len({m.run.hash for m in metrics}) == min(n_runs, n_metrics)
+    assert len({m.run.hash for m in metrics}) == n_metric_runs
     assert len(list(prefilled.query_runs(query).iter_runs())) == n_runs
 
 

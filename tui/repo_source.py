@@ -236,7 +236,7 @@ class RepoSource:
         """Why ``query`` may match nothing: a name no run has and the nearest that exists (or None)."""
         from aimcol.sdk.query_results import query_hint
 
-        return query_hint(self.repo, query) if query.strip() else None
+        return query_hint(self.repo, query, runs_query=True) if query.strip() else None
 
     def load_sequences(self) -> pa.Table:
         """One row per sequence: :data:`SEQUENCE_COLUMNS` of ``Repo.sequences_table()``.

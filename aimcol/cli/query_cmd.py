@@ -97,7 +97,7 @@ def run_query(args) -> int:
     if table.num_rows == 0:
         from aimcol.sdk.query_results import query_hint
 
-        hint = query_hint(repo, args.query)
+        hint = query_hint(repo, args.query, runs_query=bool(args.runs))
         if hint:
             print(f"hint: {hint}", file=sys.stderr)
     if args.output:

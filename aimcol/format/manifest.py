@@ -30,7 +30,7 @@ Optional keys (readers ignore keys they do not know; written by the SDK):
     last_point_time float  (unix seconds of the newest point written; the end of a crashed run)
     progress        {reported_at, expect_next_by}  (the last report_progress())
     successful_finish_reported   float  (report_successful_finish())
-    artifacts_uri   str  (file:// store);  artifacts  {name: {path, uri}}
+    artifacts_uri   str  (the store URI as set; only file:// is written);  artifacts  {name: {path, uri}}
     object_sequences [{id, name, context, dtype, count, last_step}]  (points in objects.log)
 """
 

@@ -35,10 +35,12 @@ if TYPE_CHECKING:
 class Evaluator:
     """Evaluates the nodes of one checked query over an index snapshot."""
 
-    def __init__(self, leaves: IndexLeaves) -> None:
+    def __init__(self, leaves: IndexLeaves, binds_metric: bool = True) -> None:
         self.leaves = leaves
         self.snap = leaves.snap
         self.budget = scalar.current_budget()
+        # a runs query binds only ``run`` (as Aim's): a ``metric`` term is an error in every row
+        self.binds_metric = binds_metric
 
     # -- domains --------------------------------------------------------------------------------
     def size(self, domain: int) -> int:
@@ -321,14 +323,20 @@ class Evaluator:
     def eval_RunMetric(self, node: ir.RunMetric) -> ValueColumn:
         return self.leaves.run_metric(node)
 
+    def unbound_metric(self) -> ValueColumn:
+        return ValueColumn.filled(1, UNDEF, CONST, err=np.ones(1, dtype=bool))
+
     def eval_MetricProp(self, node: ir.MetricProp) -> ValueColumn:
-        return self.leaves.metric_prop(node.name)
+        return self.leaves.metric_prop(node.name) if self.binds_metric else self.unbound_metric()
 
     def eval_ContextAll(self, node: ir.ContextAll) -> ValueColumn:
-        return self.leaves.context_all()
+        return self.leaves.context_all() if self.binds_metric else self.unbound_metric()
 
     def eval_ContextPath(self, node: ir.ContextPath) -> ValueColumn:
-        return self.leaves.context_path(node.path)
+        return self.leaves.context_path(node.path) if self.binds_metric else self.unbound_metric()
+
+    def eval_ViaMetric(self, node: ir.ViaMetric) -> ValueColumn:
+        return self.evaluate(node.inner) if self.binds_metric else self.unbound_metric()
 
 
 def _is_tags(node: ir.Node) -> bool:
@@ -359,21 +367,19 @@ def match_runs(
 ) -> BoolArray:
     """Boolean mask over the runs table: the runs a ``query_runs`` query selects.
 
-    A query that refers to ``metric`` selects the runs that have at least one matching
-    sequence.  Archived runs are left out unless the query mentions ``run.archived``.
+    As in Aim, a runs query binds only ``run``: a ``metric`` term is an error in every row
+    (Aim's ``NameError``), so a run whose evaluation reaches one does not match (``run.x == 1
+    or metric.name == 'loss'`` keeps the runs where ``x == 1``; ``metric.name == 'loss'``
+    selects none).  ``query_metrics(q).iter_runs()`` gives the runs with a matching metric.
+    Archived runs are left out unless the query mentions ``run.archived``.
     Raises :class:`~aimcol.errors.AimQLCostError` for a query that runs past ``time_limit``
     seconds (None: no limit) or builds values beyond :data:`~aimcol.query.values.MAX_VALUE_SIZE`.
     """
     n = snap.n_runs
     with scalar.query_budget(time_limit):
-        evaluator = Evaluator(IndexLeaves(snap, time.time() if now is None else now, active))
-        if query.expr is None:
-            mask = np.ones(n, dtype=bool)
-        elif query.uses_metric:
-            seq_mask = _selected(evaluator, query.expr, SEQ)
-            mask = np.bincount(snap.seq_run[seq_mask & (snap.seq_run >= 0)], minlength=n)[:n] > 0
-        else:
-            mask = _selected(evaluator, query.expr, RUN)
+        leaves = IndexLeaves(snap, time.time() if now is None else now, active)
+        evaluator = Evaluator(leaves, binds_metric=False)
+        mask = np.ones(n, dtype=bool) if query.expr is None else _selected(evaluator, query.expr, RUN)
     if not query.mentions_archived:
         mask &= ~to_numpy(snap.runs.column("archived"), False)
     return mask

@@ -17,12 +17,20 @@ from aimcol.format.run_index import IndexSnapshot
 from aimcol.query import ir
 from aimcol.query.leaves import experiment_names
 
+UNBOUND_METRIC_HINT = (
+    "a runs query binds only `run` (as in Aim): `metric` is undefined there, so a run whose "
+    "evaluation reaches a `metric` term does not match; query_metrics(query).iter_runs() "
+    "(aimcol query without --runs) gives the runs with a matching metric"
+)
 
-def typo_hint(query: ir.ParsedQuery, snap: IndexSnapshot) -> str | None:
+
+def typo_hint(query: ir.ParsedQuery, snap: IndexSnapshot, runs_query: bool = False) -> str | None:
     """One line naming what in ``query`` exists nowhere in ``snap`` and what was likely meant.
 
     None when every name the query uses exists somewhere (the query is then just selective).
     Meant for a query that matched nothing; the CLI and the TUI print it under the result.
+    ``runs_query``: the query selected runs (``query_runs``, the runs table), where a
+    ``metric`` term never matches (:data:`UNBOUND_METRIC_HINT`).
     """
     if query.expr is None:
         return None
@@ -32,6 +40,8 @@ def typo_hint(query: ir.ParsedQuery, snap: IndexSnapshot) -> str | None:
     hints += _context_hints(nodes, snap)
     hints += _metric_name_hints(nodes, snap)
     hints += _string_hints(nodes, snap, "experiment", "experiment")
+    if runs_query and query.uses_metric:
+        hints.append(UNBOUND_METRIC_HINT)
     return "; ".join(hints) if hints else None
 
 
@@ -98,7 +108,7 @@ def _compared_strings(nodes: list[ir.Node], wanted: ir.Node) -> list[str]:
         operands = (node.left,) + node.comparators
         for op, left, right in zip(node.ops, operands, operands[1:]):
             for a, b in ((left, right), (right, left)):
-                if a != wanted:
+                if ir.unwrap(a) != wanted:
                     continue
                 if op in ("==", "!=") and isinstance(b, ir.Const) and type(b.value) is str:
                     found.append(b.value)

@@ -131,6 +131,15 @@ class MetricProp(Node):
     name: str
 
 
+class ViaMetric(Node):
+    """``metric.run…``: the run's value, read through ``metric`` (unbound in a runs query, as in Aim)."""
+
+    inner: Node
+
+    def children(self) -> tuple[Node, ...]:
+        return (self.inner,)
+
+
 class ContextAll(Node):
     pass
 
@@ -298,7 +307,12 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(reversed(current.children()))
 
 
-METRIC_NODES = (MetricProp, ContextAll, ContextPath)
+METRIC_NODES = (MetricProp, ContextAll, ContextPath, ViaMetric)
+
+
+def unwrap(node: Node) -> Node:
+    """``node`` without a :class:`ViaMetric` around it (``metric.run.x`` means ``run.x`` where ``metric`` is bound)."""
+    return node.inner if isinstance(node, ViaMetric) else node
 
 
 class ParsedQuery(Record):

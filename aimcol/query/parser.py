@@ -366,7 +366,7 @@ class _Parser:
             raise self.error(f"use {self.seq}.name, {self.seq}.context… or {self.seq}.run… in a query", base)
         key, node = chain[0][1], chain[0][2]
         if key == "run":
-            return self.run_chain(chain[1:], node, d)
+            return ir.ViaMetric(self.run_chain(chain[1:], node, d))
         if key == "name" or key in ir.METRIC_STATS:
             return self.apply_chain(ir.MetricProp(key), chain[1:], d)
         if key == "context":

@@ -105,6 +105,10 @@ class _Evaluator:
                 if entry["name"] == node.name and scalar.eq(entry.get("context") or {}, node.context):
                     return self.stat(entry, node.attr)
             return UNDEFINED
+        if isinstance(node, ir.ViaMetric):
+            if seq is None:
+                raise RowError("metric is not defined in a runs query")
+            return ev(node.inner, run, seq)
         if isinstance(node, ir.MetricProp):
             if seq is None:
                 raise RowError("metric is not defined in a runs query")
@@ -213,10 +217,7 @@ def _reference_runs(query: ir.ParsedQuery, runs: list[RunRecord], now: float) ->
     for run in runs:
         if not query.mentions_archived and run.manifest.get("archived"):
             continue
-        if query.uses_metric:
-            if any(ev.matches(query.expr, run, seq) for seq in run.sequences):
-                out.append(run.manifest["hash"])
-        elif ev.matches(query.expr, run, None):
+        if ev.matches(query.expr, run, None):  # only ``run`` is bound: a ``metric`` term fails
             out.append(run.manifest["hash"])
     return out
 

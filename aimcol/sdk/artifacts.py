@@ -2,8 +2,9 @@
 outside the repository, listed in the run's manifest.
 
 Only ``file://`` stores exist yet: a file is copied to ``<store>/<run hash>/<name>`` under a
-temporary name and renamed, so a reader never sees half a file.  Any other scheme (``s3://``
-…) is refused with a clear error rather than silently writing somewhere unexpected.  The
+temporary name and renamed, so a reader never sees half a file.  A store of another scheme
+(``s3://`` …) can be set, as in Aim, but ``log_artifact`` into it is refused with a clear
+error (before anything is written) rather than silently writing somewhere unexpected.  The
 manifest keeps ``artifacts_uri`` (the store, as set) and ``artifacts`` (``name -> {path,
 uri}``: where the file came from and where it went).
 """
@@ -37,15 +38,21 @@ class Artifact:
 
 
 def check_store_uri(uri: str) -> str:
-    """``uri`` if it names a store aimcol can write, else ``ValueError`` saying why."""
+    """``uri`` if it is a store URI (with a scheme), else ``ValueError`` saying why."""
     if not isinstance(uri, str):
         raise TypeError(f"artifacts URI must be a str, got {type(uri).__name__}")
-    scheme = urlparse(uri).scheme
-    if not scheme:
+    if not urlparse(uri).scheme:
         raise ValueError(f"artifacts URI must start with a scheme, e.g. file://; got {uri!r}")
-    if scheme != "file":
-        raise ValueError(f"artifacts URI scheme {scheme!r} is not supported yet (only file://); got {uri!r}")
     return uri
+
+
+def check_writable_store(uri: str) -> None:
+    """``ValueError`` unless aimcol can write artifacts to the store ``uri`` (``file://`` only yet)."""
+    scheme = urlparse(uri).scheme
+    if scheme != "file":
+        raise ValueError(
+            f"cannot log artifacts to {uri!r}: artifacts URI scheme {scheme!r} is not supported yet (only file://)"
+        )
 
 
 def file_uri_path(uri: str) -> str:
@@ -59,6 +66,7 @@ def join_uri(base: str, *parts: str) -> str:
 
 def copy_artifact(source: str, run_uri: str, name: str) -> str:
     """Copy the file ``source`` to ``<run_uri>/<name>``; its URI."""
+    check_writable_store(run_uri)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"artifact {source!r} is not a file")
     parts = [p for p in name.replace(os.sep, "/").split("/") if p]

@@ -311,7 +311,7 @@ class _QueryResult(abc.ABC):
             return None
         from aimcol.query import typo_hint
 
-        return typo_hint(self.query, self._snap)
+        return typo_hint(self.query, self._snap, runs_query=isinstance(self, RunCollection))
 
     def _run_groups(self) -> Iterator[RunMetrics]:
         """Each run of the result with its sequences, a progress bar drawn as they are consumed."""
@@ -676,11 +676,12 @@ def runs_listing(repo, *, include_archived: bool = False) -> pa.Table:
     return _tables().mark_index_pending(table.append_column("sequences", to_arrow(n_seq)), snap.pending)
 
 
-def query_hint(repo, query: str) -> str | None:
-    """Why ``query`` may match nothing: a name it uses that no run has, and the nearest that exists."""
+def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
+    """Why ``query`` may match nothing: a name it uses that no run has, and the nearest that exists;
+    for a runs query (``runs_query``) also that ``metric`` is undefined there."""
     from aimcol.query import typo_hint
 
-    return typo_hint(parse_query(query), _snapshot(repo))
+    return typo_hint(parse_query(query), _snapshot(repo), runs_query=runs_query)
 
 
 def sequences_table(repo, query: str = "") -> pa.Table:

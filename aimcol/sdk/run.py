@@ -580,7 +580,8 @@ class Run:
         return None if base is None else join_uri(base, self.hash)
 
     def set_artifacts_uri(self, uri: str) -> None:
-        """Set the artifact store (``file:///path``); each run writes into its own folder there."""
+        """Set the artifact store (``file:///path``); each run writes into its own folder there.
+        Any scheme is recorded, as in Aim; ``log_artifact`` writes only to ``file://`` stores."""
         self._set_property("artifacts_uri", check_str(check_store_uri(uri), "artifacts URI"))
 
     def log_artifact(self, path: str, name: str | None = None, *, block: bool = False) -> None:
