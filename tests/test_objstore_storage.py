@@ -97,11 +97,13 @@ def test_taken_over_writer_is_fenced_on_its_next_commit(location):
 
 
 def test_heartbeat_keeps_a_live_writer_claimed(location):
-    storage = ObjectStorage(location, lease_ttl=0.6)
+    # A TTL of 2 s beats every 0.67 s: a late beat on a loaded machine (moto answers in this
+    # process, under the GIL) still lands within the TTL.
+    storage = ObjectStorage(location, lease_ttl=2.0)
     claim = storage.claim_run("hb")
-    time.sleep(1.5)  # more than two TTLs: only renewals keep it
+    time.sleep(4.5)  # more than two TTLs: only renewals keep it
     with pytest.raises(RunLockedError):
-        ObjectStorage(location, lease_ttl=0.6).claim_run("hb")
+        ObjectStorage(location, lease_ttl=2.0).claim_run("hb")
     storage.replace("runs/hb/manifest.msgpack", b"x", claim=claim)
     claim.release()
 
