@@ -38,6 +38,7 @@ import numpy as np
 
 from aimcol.convert.source import RunData, Series, Source, SourceRun
 from aimcol.errors import ImportSourceError
+from aimcol.sdk.params import set_path
 
 FILE_HEADER = b":W&B" + struct.pack("<HB", 0xBEE1, 0)
 BLOCK = 32768
@@ -101,15 +102,6 @@ def iter_records(path: str):
                 pending = None
 
 
-def _set_path(tree: dict, path: list[str], value) -> None:
-    for key in path[:-1]:
-        child = tree.get(key)
-        if not isinstance(child, dict):
-            child = tree[key] = {}
-        tree = child
-    tree[path[-1]] = value
-
-
 def _json_value(text: str):
     """``json.loads`` with a fast path for the plain numbers most values are (10x faster)."""
     try:
@@ -126,7 +118,7 @@ def _items_tree(items) -> dict:
     """``{key: value}`` of history items (``key`` or ``nested_key`` + ``value_json``)."""
     tree: dict = {}
     for item in items:
-        _set_path(tree, list(item.nested_key) or [item.key], _json_value(item.value_json))
+        set_path(tree, tuple(item.nested_key) or (item.key,), _json_value(item.value_json))
     return tree
 
 
@@ -152,7 +144,7 @@ class _Items:
     def tree(self) -> dict:
         tree: dict = {}
         for path, text in self.latest.items():
-            _set_path(tree, list(path), _json_value(text))
+            set_path(tree, tuple(path), _json_value(text))
         return tree
 
 
@@ -286,7 +278,7 @@ class _History:
         row = {k: _json_value(t) for k, t in texts.items() if not k.startswith("_")}
         for item in nested:
             if not item.nested_key[0].startswith("_"):
-                _set_path(row, list(item.nested_key), _json_value(item.value_json))
+                set_path(row, tuple(item.nested_key), _json_value(item.value_json))
         numbers: dict = {}
         _flat_numbers(row, "", numbers, self.skipped)
         for key, value in numbers.items():
