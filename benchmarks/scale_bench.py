@@ -47,13 +47,18 @@ W10_QUERY = "run.hparams.p3 < 2 and run.experiment == 'exp-2'"
 
 # -- building ----------------------------------------------------------------------------------
 def _w9_runs(job: tuple[str, int, int, int, int]) -> int:
+    path, start, stop, sequences, steps = job
+    return _w9_seeds((path, range(start, stop), sequences, steps))
+
+
+def _w9_seeds(job) -> int:
     import numpy as np
 
     from aimcol import Run
 
-    path, start, stop, sequences, steps = job
+    path, seeds, sequences, steps = job
     base = np.linspace(1.0, 0.0, steps)
-    for i in range(start, stop):
+    for i in seeds:
         rng = np.random.default_rng(i)
         run = Run(repo=path, experiment=f"exp-{i % 5}", system_tracking_interval=None, capture_terminal_logs=False)
         run["hparams"] = {
@@ -67,7 +72,7 @@ def _w9_runs(job: tuple[str, int, int, int, int]) -> int:
                 base + k + rng.normal(0, 0.01, steps), name=name, context={"subset": ("train", "val")[k // 5 % 2]}
             )
         run.close()
-    return stop - start
+    return len(seeds)
 
 
 def _w10_runs(job: tuple[str, int, int, int, int]) -> int:
@@ -88,7 +93,30 @@ def _w10_runs(job: tuple[str, int, int, int, int]) -> int:
     return stop - start
 
 
+def _built_seeds(path: Path) -> set[int]:
+    """The W9 run numbers a repository already holds (``hparams.seed``), read from its index."""
+    from aimcol import Repo
+
+    repo = Repo(str(path))
+    repo.wait_for_index()
+    table = repo.runs_table()
+    return set(table.column("hparams.seed").to_pylist()) if table.num_rows else set()
+
+
 def build(kind: str, path: Path, args) -> dict:
+    if getattr(args, "resume", False) and kind == "w9" and (path / ".aimcol" / "FORMAT").exists():
+        # finish a build that was stopped: write only the run numbers not yet there
+        have = _built_seeds(path)
+        todo = [i for i in range(args.runs) if i not in have]
+        chunks = [todo[k :: args.procs] for k in range(args.procs)]
+        t0 = time.perf_counter()
+        with Pool(args.procs) as pool:
+            pool.map(_w9_seeds, [(str(path), c, args.sequences, args.steps) for c in chunks])
+        seconds = time.perf_counter() - t0
+        points = len(todo) * args.sequences * args.steps
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        return {"resumed_runs": len(todo), "resume_s": seconds, "points_resumed": points,
+                "us_per_point": seconds / max(points, 1) * 1e6, "bytes": size}
     if (path / ".aimcol" / "FORMAT").exists() and not args.rebuild:
         earlier = Path(str(path) + ".build.json")  # what the build that made it measured
         return {"reused": str(path), **(json.loads(earlier.read_text()) if earlier.exists() else {})}
@@ -292,6 +320,7 @@ def main(argv=None) -> int:
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="W9: write the runs a stopped build did not")
     ap.add_argument("--skip-extras", action="store_true", help="only the index, query_runs and runs ls")
     ap.add_argument("--skip-dask", action="store_true", help="no to_dask scan (one partition per run)")
     ap.add_argument("--out", help="raw figures to this file (default benchmarks/results/<w>.json)")
