@@ -115,8 +115,13 @@ def build(kind: str, path: Path, args) -> dict:
         seconds = time.perf_counter() - t0
         points = len(todo) * args.sequences * args.steps
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        return {"resumed_runs": len(todo), "resume_s": seconds, "points_resumed": points,
-                "us_per_point": seconds / max(points, 1) * 1e6, "bytes": size}
+        return {
+            "resumed_runs": len(todo),
+            "resume_s": seconds,
+            "points_resumed": points,
+            "us_per_point": seconds / max(points, 1) * 1e6,
+            "bytes": size,
+        }
     if (path / ".aimcol" / "FORMAT").exists() and not args.rebuild:
         earlier = Path(str(path) + ".build.json")  # what the build that made it measured
         return {"reused": str(path), **(json.loads(earlier.read_text()) if earlier.exists() else {})}

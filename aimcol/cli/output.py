@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class UserError(Exception):
@@ -57,54 +60,53 @@ def format_time(ts: float | None) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _whole_second(ts: float) -> int:
-    """The second ``datetime.fromtimestamp(ts)`` falls in: it rounds to microseconds first
-    (half to even), so ``-6e-08`` is second 0, not -1."""
-    frac, whole = math.modf(ts)
-    us = round(frac * 1e6)
-    second = int(whole)
-    if us >= 1_000_000:
-        second += 1
-    elif us < 0:
-        second -= 1
-    return second
+def format_times(stamps) -> pa.Array:
+    """:func:`format_time` of many timestamps (a float array, NaN for none) as an Arrow string
+    array: local time is worked out once per distinct minute in Python (``fromtimestamp`` costs
+    ~3 us; 100,000 runs are created within a few thousand minutes), the rest in NumPy and Arrow."""
+    import numpy as np
+
+    from aimcol.cli.arrow_text import join, replace_where, string_column, take, where
+
+    ts = np.asarray(stamps, dtype=np.float64)
+    valid = ~np.isnan(ts)
+    frac, whole = np.modf(np.where(valid, ts, 0.0))
+    us = np.round(frac * 1e6)  # as fromtimestamp: microseconds rounded half to even first
+    second = whole.astype(np.int64) + (us >= 1_000_000) - (us < 0)
+    minute, sec = np.divmod(second, 60)
+    distinct, which = np.unique(minute, return_inverse=True)
+    prefixes = []
+    for m in distinct.tolist():
+        start = datetime.datetime.fromtimestamp(m * 60)
+        # a zone offset with seconds (historic local mean time) does not split at minutes
+        prefixes.append(start.strftime("%Y-%m-%d %H:%M:") if start.second == 0 else None)
+    known = np.array([p is not None for p in prefixes], dtype=bool)[which.reshape(-1)]
+    texts = join(
+        take(string_column([p or "" for p in prefixes]), which.reshape(-1)), take(string_column(_SECONDS), sec)
+    )
+    odd = valid & ~known
+    if odd.any():  # minutes that do not start at a whole minute of local time
+        texts = replace_where(texts, odd, [format_time(t) for t in ts[odd].tolist()])
+    return where(valid, texts, "-")
 
 
-def format_times(stamps: list[float | None]) -> list[str]:
-    """:func:`format_time` of many timestamps: local time is worked out once per minute
-    (``fromtimestamp`` costs ~3 us; 100,000 runs are created within a few thousand minutes)."""
-    minutes: dict[int, str | None] = {}
-    out = []
-    for ts in stamps:
-        if ts is None or ts != ts:
-            out.append("-")
-            continue
-        minute, second = divmod(_whole_second(ts), 60)
-        prefix = minutes.get(minute, "")
-        if prefix == "":
-            start = datetime.datetime.fromtimestamp(minute * 60)
-            # a zone offset with seconds (historic local mean time) does not split at minutes
-            prefix = minutes[minute] = start.strftime("%Y-%m-%d %H:%M") if start.second == 0 else None
-        out.append(f"{prefix}:{second:02d}" if prefix is not None else format_time(ts))
-    return out
+_SECONDS = [f"{i:02d}" for i in range(60)]
 
 
-def format_durations(seconds: list[float | None]) -> list[str]:
-    """``format_duration`` of each (``-`` for none), once per distinct whole second."""
+def format_durations(seconds) -> pa.Array:
+    """``format_duration`` of each (a float array, NaN for none; ``-`` for none) as an Arrow
+    string array, worked out once per distinct whole second."""
+    import numpy as np
+
+    from aimcol.cli.arrow_text import string_column, take, where
     from aimcol.sdk.tables import format_duration
 
-    cache: dict[int, str] = {}
-    out = []
-    for value in seconds:
-        if value is None or value != value:
-            out.append("-")
-            continue
-        key = max(0, int(value))
-        text = cache.get(key)
-        if text is None:
-            text = cache[key] = format_duration(float(key)) or "-"
-        out.append(text)
-    return out
+    values = np.asarray(seconds, dtype=np.float64)
+    valid = ~np.isnan(values)
+    keys = np.maximum(0, np.where(valid, values, 0.0)).astype(np.int64)
+    distinct, which = np.unique(keys, return_inverse=True)
+    texts = string_column([format_duration(float(k)) or "-" for k in distinct.tolist()])
+    return where(valid, take(texts, which.reshape(-1)), "-")
 
 
 def format_value(value) -> str:
@@ -126,17 +128,24 @@ def print_table(headers: list[str], rows: list[list], out=None) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=out)
 
 
-def print_columns(headers: list[str], columns: list[list[str]], out=None, chunk: int = 8192) -> None:
-    """:func:`print_table` of columns of text, written a block of rows at a time."""
+def print_columns(headers: list[str], columns: list, out=None, chunk: int = 65536) -> None:
+    """:func:`print_table` of columns of text (Arrow string arrays), built in Arrow's kernels and
+    written a block of rows at a time."""
+    import pyarrow as pa
+
+    from aimcol.cli.arrow_text import PadOptions, call_function, join, write_text_array
+
     out = out or sys.stdout
-    widths = [max([len(h), *map(len, col)]) for h, col in zip(headers, columns)]
-    last = len(columns) - 1
-    template = "  ".join(f"%-{w}s" if i < last else "%s" for i, w in enumerate(widths))
+    columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
+    lengths = [call_function("max", [call_function("utf8_length", [c])]).as_py() for c in columns]
+    widths = [max(len(h), n or 0) for h, n in zip(headers, lengths)]
     out.write("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip() + "\n")
     n = len(columns[0]) if columns else 0
     for start in range(0, n, chunk):
-        lines = map(template.__mod__, zip(*(col[start : start + chunk] for col in columns)))
-        out.write("\n".join(line.rstrip() for line in lines) + "\n")
+        cells = [c.slice(start, chunk) for c in columns]
+        padded = [call_function("utf8_rpad", [c], PadOptions(w)) for c, w in zip(cells[:-1], widths)]
+        lines = call_function("utf8_rtrim_whitespace", [join(*padded, cells[-1], sep="  ")])
+        write_text_array(out, join(lines, "\n"))
 
 
 class Progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from aimcol.cli.output import (
     UserError,
@@ -55,64 +56,35 @@ def register(sub) -> None:
 
 def cmd_ls(args) -> int:
     """From the run index (``runs_listing``), never by opening every run: 100,000 runs list
-    in well under a second once the index exists.  Output is written in blocks as it is made."""
+    in well under a second once the index exists.  Both forms are built column by column in
+    Arrow's kernels and written in blocks as they are made."""
     import sys
 
+    from aimcol.cli.arrow_text import call_function, text, to_strings, write_text_array
     from aimcol.cli.json_lines import json_lines
     from aimcol.sdk.query_results import runs_listing
+    from aimcol.sdk.tables import column_numpy
 
     repo = open_repo(args.repo)
     table = runs_listing(repo, include_archived=args.all)
     out = sys.stdout
     if args.json:
         names = _LS_COLUMNS[:-1]
-        columns = [table.column(name) for name in names]
-        kinds = [_json_kind(column.type) for column in columns]
-        for block in json_lines(("hash", *names[1:]), [_json_values(column) for column in columns], kinds=kinds):
-            out.write(block)
+        for block in json_lines(table.select(names), ("hash", *names[1:])):
+            write_text_array(out, block)
         return 0
-    cols = {name: table.column(name).to_pylist() for name in _LS_COLUMNS}
+    column = table.column
     columns = [
-        cols["run"],
-        [name or "" for name in cols["name"]],
-        cols["experiment"],
-        format_times(cols["creation_time"]),
-        format_durations(cols["duration"]),
-        cols["status"],
-        list(map(str, cols["sequences"])),
+        column("run"),
+        call_function("coalesce", [column("name"), text("")]),
+        column("experiment"),
+        format_times(column_numpy(column("creation_time"), math.nan)),
+        format_durations(column_numpy(column("duration"), math.nan)),
+        column("status"),
+        to_strings(column("sequences")),
     ]
     print_columns(["HASH", "NAME", "EXPERIMENT", "CREATED", "DURATION", "STATUS", "SEQS"], columns, out)
     return 0
-
-
-def _json_kind(arrow_type) -> str | None:
-    """``json_lines``' kind of a column of this Arrow type (None: look at the values)."""
-    import pyarrow as pa
-
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return "str"
-    if pa.types.is_boolean(arrow_type):
-        return "bool"
-    if pa.types.is_floating(arrow_type) or pa.types.is_integer(arrow_type):
-        return "number"
-    return None
-
-
-def _json_values(column) -> list:
-    """A column's values as Python objects (a list column of only empty lists, the usual
-    ``tags``, without building 100,000 empty lists one by one)."""
-    import pyarrow as pa
-
-    if pa.types.is_list(column.type) and column.null_count == 0:
-        # every list empty: each chunk's first and last offsets are equal (value_lengths()
-        # would import pyarrow.compute: 60-90 ms of a 100,000-run listing)
-        if all(len(c) == 0 or c.offsets[0].as_py() == c.offsets[len(c)].as_py() for c in column.chunks):
-            return [[]] * len(column)  # the same empty list object: only read, never changed
-    if column.null_count == 0 and (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
-        from aimcol.sdk.tables import column_numpy
-
-        return column_numpy(column).tolist()  # ~8x faster than to_pylist() for numbers
-    return column.to_pylist()
 
 
 _LS_COLUMNS = (

@@ -341,7 +341,7 @@ class RunIndex:
         self._lock = threading.Lock()
         self._runs: pa.Table | None = None
         self._seqs: pa.Table | SequencesPart | None = None  # a part of the index file until first needed
-        self._row_of: dict[str, int] = {}
+        self._row_map: dict[str, int] | None = {}
         self._hashes: list[str] = []
         self._snap: IndexSnapshot | None = None
         self._journal: tuple[int, int] | None = None  # (inode, bytes consumed) the tables reflect
@@ -432,10 +432,28 @@ class RunIndex:
         if added is not None and len(self._hashes) + len(added) == runs.num_rows:
             base = len(self._hashes)
             self._hashes.extend(added)
-            self._row_of.update(zip(added, range(base, base + len(added))))
+            if self._row_map is not None:
+                self._row_map.update(zip(added, range(base, base + len(added))))
             return
         self._hashes = runs.column("hash").to_pylist()
-        self._row_of = {h: i for i, h in enumerate(self._hashes)}
+        self._row_map = None  # made when first needed: a listing that finds nothing changed never does
+
+    def _rows_of(self, hashes: list[str]) -> np.ndarray:
+        """The row of each run (-1: not indexed).  A few runs (the usual refresh: the runs not
+        yet closed) are looked up in the list of hashes, without making the map of all of them
+        (100,000 runs: ~50 ms)."""
+        if self._row_map is None and len(hashes) <= 16:
+            where = self._hashes.index
+            return np.array([where(h) if h in self._hashes else -1 for h in hashes], dtype=np.int64)
+        row_of = self._row_of
+        return np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
+
+    @property
+    def _row_of(self) -> dict[str, int]:
+        """Each indexed run's row number."""
+        if self._row_map is None:
+            self._row_map = {h: i for i, h in enumerate(self._hashes)}
+        return self._row_map
 
     # -- refreshing ----------------------------------------------------------------------------
     def refresh(self, *, wait: bool = False) -> IndexSnapshot:
@@ -604,8 +622,9 @@ class RunIndex:
         self._pending = 0
         runs = self._runs
         assert runs is not None and self._seqs is not None
-        row_of = self._row_of
-        rows = np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
+        if not hashes and not gone and gone is not None:
+            return  # nothing to look at (a journal scan that found no change)
+        rows = self._rows_of(hashes)
         known = rows >= 0
         changed = ~known
         if known.any():
@@ -620,9 +639,8 @@ class RunIndex:
             keep[rows[known]] = True
         else:
             keep = np.ones(runs.num_rows, dtype=np.bool_)
-            for h in gone:
-                r = row_of.get(h)
-                if r is not None:
+            for r in self._rows_of(list(gone)):
+                if r >= 0:
                     keep[r] = False
         n_gone = int(runs.num_rows - keep.sum())
         order = np.flatnonzero(changed)
