@@ -144,7 +144,7 @@ class StorageTests:
         for t in threads:
             t.join()
         winners = [o for o in outcomes if o != "lost"]
-        assert len(winners) == 1
+        assert len(winners) == 1, outcomes
         assert storage.read("runs/x/claim") == f"writer {winners[0].split()[1]}".encode()
 
     def test_delete(self, storage: Storage) -> None:
