@@ -270,26 +270,45 @@ def _child(mode: str, path: str, extra: list[str]) -> dict:
     raise SystemExit(f"unknown child mode {mode}")
 
 
-def runs_ls(path: str) -> dict:
-    """``aimcol runs ls --json`` as a user runs it: wall time and the process's peak RSS."""
+def runs_ls(path: str, repeat: int = 1) -> dict:
+    """``aimcol runs ls --json`` and ``aimcol runs ls`` as a user runs them, ``repeat`` times
+    each, alternating: wall time and the process's peak RSS of each, and the medians."""
+    import statistics
     import tempfile
 
-    t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "aimcol", "runs", "ls", "--json", "--repo", path],
-            stdout=out,
-            stderr=err,
-            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - t0
-        size = out.tell()
-        err.seek(0)
-        if proc.returncode != 0:
-            return {"error": err.read().decode()[-800:]}
-    return {"seconds": seconds, "bytes_out": size, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    def once(*extra: str) -> dict:
+        t0 = time.perf_counter()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aimcol", "runs", "ls", *extra, "--repo", path],
+                stdout=out,
+                stderr=err,
+                env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - t0
+            err.seek(0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                return {"error": err.read().decode()[-800:]}
+            return {
+                "seconds": seconds,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "bytes_out": out.tell(),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            }
+
+    runs = {"json": [], "text": []}
+    for _ in range(repeat):
+        runs["json"].append(once("--json"))
+        runs["text"].append(once())
+    res: dict = {"runs": runs}
+    for form, got in runs.items():
+        ok = [r for r in got if "error" not in r]
+        if ok:
+            res[f"{form}_median_s"] = statistics.median(r["seconds"] for r in ok)
+            res[f"{form}_median_cpu_s"] = statistics.median(r["cpu_s"] for r in ok)
+            res[f"{form}_peak_rss_mb"] = max(r["peak_rss_mb"] for r in ok)
+    return res
 
 
 def first_paint(path: str, repeat: int) -> dict:
@@ -360,7 +379,7 @@ def main(argv=None) -> int:
     queries = list(W9_QUERIES) if args.workload == "w9" else ["", W10_QUERY]
     res["query_runs"] = [child("query_runs", p, [json.dumps(queries)]) for _ in range(args.repeat)]
     log(f"  query_runs: {res['query_runs'][-1]}")
-    res["runs_ls"] = runs_ls(p)
+    res["runs_ls"] = runs_ls(p, args.repeat)
     log(f"  runs ls: {res['runs_ls']}")
     if args.workload == "w10":
         res["one_metric"] = child("one_metric", p, ["metric.name == 'metric_0007'"])
