@@ -390,3 +390,33 @@ def test_a_slow_periodic_full_scan_is_left_to_the_background_builder(tmp_path, m
     index._full_scan_s = 0.01  # where a full scan is quick, the reader does it itself
     index.refresh()
     assert index.stats["full_scans"] == scans + 1
+
+
+def test_a_reader_leaves_saving_a_big_index_to_the_background_builder(tmp_path, monkeypatch):
+    """At 100,000 runs x 10 sequences saving the index takes ~2.5 s: a reader that brought it
+    up to date answers without saving it and has the background builder save it (issue 12: no
+    reader waits more than 2 s); below the size it saves it itself, as before."""
+    from aimcol.format.index_builder import builder_running
+
+    path = str(tmp_path)
+    first = [_closed_run(path, lr=i / 100) for i in range(3)]
+    aimcol.Repo(path).wait_for_index()
+    before = os.stat(os.path.join(path, ".aimcol", "index", INDEX_FILE))
+    later = [_closed_run(path, lr=0.5 + i / 100) for i in range(ri.PERSIST_MIN_CHANGES + 2)]
+    layout = aimcol.Repo(path).layout
+
+    monkeypatch.setattr(ri, "READER_SAVE_MAX_SEQUENCES", 2)  # this index counts as big
+    reader = ri.RunIndex(layout)
+    snap = reader.refresh()
+    assert snap.n_runs == len(first) + len(later) and snap.pending == 0
+    assert reader.stats["persisted"] == 0  # it answered without writing the file
+    _wait_for_builder(path, len(first) + len(later))  # the builder saved what the reader read
+    assert os.stat(os.path.join(path, ".aimcol", "index", INDEX_FILE)).st_mtime_ns != before.st_mtime_ns
+
+    monkeypatch.setattr(ri, "READER_SAVE_MAX_SEQUENCES", 10**9)  # small again: saved by the reader
+    more = [_closed_run(path, lr=0.9 + i / 100) for i in range(ri.PERSIST_MIN_CHANGES)]
+    reader = ri.RunIndex(layout)
+    snap = reader.refresh()
+    assert snap.n_runs == len(first) + len(later) + len(more)
+    assert reader.stats["persisted"] == 1 and not builder_running(layout)
+    assert _index_rows(path) == len(first) + len(later) + len(more)

@@ -99,6 +99,12 @@ BUDGET_CHUNK = 128
 """Manifests read at a time under a time budget (so the budget is overrun by little)."""
 
 SLOW_FULL_SCAN_SECONDS = 0.25
+
+READER_SAVE_MAX_SEQUENCES = 250_000
+"""A reader (a query, ``runs ls``, the TUI) saves the index it brought up to date only while the
+index has at most this many sequences; a bigger one takes seconds to save (100,000 runs x 10
+sequences: ~2.5 s, the whole file rewritten), which the reader leaves to the background builder
+instead of making its user wait (issue 12: no reader waits more than 2 s)."""
 """A full scan this slow is recorded in the index file even when it found nothing new."""
 
 
@@ -577,7 +583,8 @@ class RunIndex:
         if self._pending:
             return  # saved as a partial build; the background build finishes it
         if self.stats["persisted"] == persisted and (rebuild or self._full_scan_s > SLOW_FULL_SCAN_SECONDS):
-            self._persist()  # an empty repository still gets its file; a slow scan is not repeated by the next process
+            if rebuild or deadline is None or not (self._slow_to_save() and self._saved_by_builder()):
+                self._persist()  # an empty repository still gets its file; a slow scan is not repeated by the next process
         if journal is not None and journal[1] > JOURNAL_ROTATE_BYTES:
             self._journal = rotate_journal(self.layout)  # readers see a new identity: full scan
 
@@ -667,6 +674,9 @@ class RunIndex:
         start = 0
         while start < len(todo):
             if deadline is not None and start and time.monotonic() >= deadline:
+                if self._slow_to_save() and self._saved_by_builder():
+                    self._pending = len(todo) - start  # read and saved by the builder
+                    break
                 persisted = self.stats["persisted"]
                 self._persist(partial=True)
                 if self.stats["persisted"] > persisted:
@@ -693,7 +703,25 @@ class RunIndex:
             self._pending_since = time.monotonic()
             self._start_background_build()
         elif n_gone > 0 or reread >= PERSIST_MIN_CHANGES or new_runs or self._fewer_racy(racy_then):
-            self._persist()
+            if not (deadline is not None and self._slow_to_save() and self._saved_by_builder()):
+                self._persist()
+
+    def _slow_to_save(self) -> bool:
+        """Saving the index takes seconds here (:data:`READER_SAVE_MAX_SEQUENCES`)."""
+        assert self._runs is not None
+        return int(to_numpy(self._runs.column("n_seq"), 0).sum()) > READER_SAVE_MAX_SEQUENCES
+
+    def _saved_by_builder(self) -> bool:
+        """Leave saving the index to the background builder (which re-reads what this reader
+        read and saves it): True if one is running or was started."""
+        if _builder_running(self.layout):
+            return True
+        from aimcol.format.index_builder import start_background_build
+
+        if start_background_build(self.layout) is None:
+            return False  # cannot start one (a read-only repository, memory://): save here
+        self._builder_started = time.monotonic()
+        return True
 
     def _fewer_racy(self, before: int) -> bool:
         """Rows saved as racy are re-read by every new process until a save clears them: save
