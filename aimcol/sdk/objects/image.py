@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from aimcol.sdk.objects.encoder_process import ENCODER
 from aimcol.sdk.objects.media import DeferredBytes, MediaObject, has_type_name
 
 logger = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class Image(MediaObject):
         elif deferred and _deferrable(pil_image.size):
             mode = _checked_mode(pil_image, params)  # what encoding would raise, raised now
             pixels = pil_image.copy()  # the one copy of the pixels the caller pays
-            self._deferred = DeferredBytes(lambda: _encode_still(pixels, params)[0], _pixel_bytes(pixels))
+            self._deferred = DeferredBytes(lambda: _encode_pil(pixels, params, mode), _pixel_bytes(pixels))
         else:
             self._blob, mode = _encode_still(pil_image, params)
         self._set_meta(mode, params["format"], pil_image.size)
@@ -187,19 +188,18 @@ class Image(MediaObject):
         if array.ndim == 3 and array.shape[2] == 1:  # greyscale
             array = array[:, :, 0]
         size = (array.shape[1], array.shape[0])
-        try:  # Pillow's mode for this dtype and shape, or its TypeError: from one pixel when deferring
-            probe = pil.fromarray(array[:1, :1] if _deferrable(size) else array)
-        except TypeError as exc:
-            raise TypeError(
-                f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}"
-            ) from None
         if not _deferrable(size):
-            self._from_pil_image(probe, params)
+            self._from_pil_image(_pil_from_array(pil, array), params)
             return
         params = dict(params, format=_save_format(params["format"]))
-        mode = _checked_mode(probe, params)  # what encoding would raise, raised now
+        source_mode = _array_mode(pil, array)
+        mode = _CHECKED_MODES.get(_mode_key(source_mode, params)) if source_mode else None
+        if mode is None:
+            probe = _pil_from_array(pil, array[:1, :1])  # its mode, or Pillow's TypeError, from one pixel
+            source_mode, mode = probe.mode, _checked_mode(probe, params)  # what encoding raises, raised now
         pixels = np.array(array, copy=True, order="C")  # the one copy of the pixels the caller pays
-        self._deferred = DeferredBytes(lambda: _encode_still(pil.fromarray(pixels), params)[0], pixels.nbytes)
+        as_is = source_mode == mode  # else flattened for JPEG
+        self._deferred = DeferredBytes(lambda: _encode_array(pil, pixels, params, as_is), pixels.nbytes)
         self._set_meta(mode, params["format"], size)
 
     def _from_torch_tensor(self, tensor, params: dict) -> None:
@@ -269,6 +269,47 @@ def _encode_still(pil_image, params: dict) -> tuple[bytes, str]:
     return container.getvalue(), pil_image.mode
 
 
+def _pil_from_array(pil, array: np.ndarray):
+    try:
+        return pil.fromarray(array)
+    except TypeError as exc:
+        raise TypeError(
+            f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}"
+        ) from None
+
+
+def _encode_array(pil, pixels: np.ndarray, params: dict, as_is: bool) -> bytes:
+    """``pil.fromarray(pixels)`` encoded: by the encoder process when it can (``as_is``: saved
+    in its own mode, not flattened for JPEG), else here."""
+    if as_is:
+        header = {"kind": "array", "dtype": pixels.dtype.str, "shape": list(pixels.shape), "params": params}
+        data = ENCODER.encode(header, pixels.reshape(-1).view(np.uint8))
+        if data is not None:
+            return data
+    return _encode_still(pil.fromarray(pixels), params)[0]
+
+
+def _encode_pil(pil_image, params: dict, mode: str) -> bytes:
+    """A PIL image (the caller's copy) encoded: by the encoder process when it can, else here."""
+    if pil_image.mode == mode and pil_image.mode not in ("P", "PA") and not pil_image.info:
+        header = {"kind": "raw", "mode": pil_image.mode, "size": list(pil_image.size), "params": params}
+        data = ENCODER.encode(header, pil_image.tobytes())
+        if data is not None:
+            return data
+    return _encode_still(pil_image, params)[0]
+
+
+def _array_mode(pil, array: np.ndarray) -> str | None:
+    """The mode ``pil.fromarray(array)`` gives, from Pillow's table (None: not there; ask Pillow)."""
+    typemap = getattr(pil, "_fromarray_typemap", None)
+    hit = typemap.get(((1, 1) + array.shape[2:], array.dtype.str)) if isinstance(typemap, dict) else None
+    return hit[0] if hit else None
+
+
+def _mode_key(mode: str, params: dict) -> tuple:
+    return (mode, *sorted((k, repr(v)) for k, v in params.items()))
+
+
 _CHECKED_MODES: dict[tuple, str] = {}
 """(mode, save parameters) -> the mode saved, for the combinations already encoded once."""
 
@@ -278,7 +319,7 @@ def _checked_mode(pil_image, params: dict) -> str:
     (once per mode and parameters: an error of the format, quality … is raised here)."""
     key = None
     if not pil_image.info and pil_image.mode != "P":  # else the metadata or palette may matter
-        key = (pil_image.mode, *sorted((k, repr(v)) for k, v in params.items()))
+        key = _mode_key(pil_image.mode, params)
         mode = _CHECKED_MODES.get(key)
         if mode is not None:
             return mode
