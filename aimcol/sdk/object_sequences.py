@@ -125,8 +125,8 @@ class ObjectSequenceWriter:
     Values with bytes (images, audio, figures) are written by a background thread: the
     caller's ``track()`` checks the value and queues its record, which holds the object's
     bytes without copying them, or (an ``Image`` of pixels) its :class:`DeferredBytes`; the
-    thread encodes those (Pillow releases the GIL while it compresses, so the caller runs on),
-    appends the blob, then the record (in queue order, so each sequence stays a prefix of
+    thread has those encoded (by the encoder process of
+    :mod:`aimcol.sdk.objects.encoder_process`, waiting on a pipe without the GIL), appends the blob, then the record (in queue order, so each sequence stays a prefix of
     what was tracked).  The queue is bounded: at most :data:`QUEUED_BLOBS` values holding at
     most :data:`QUEUED_BLOB_BYTES` wait or are being written, else ``track()`` waits.
     :meth:`drain` waits until every queued value is written, and raises a write error of the

@@ -7,7 +7,7 @@
            encoding alone (Pillow, the call both tools make) and one memcpy of the pixels and
            of the encoded bytes (the issue's bound: encoding + one memcpy).  ``--step-ms``
            adds that much other work to each step, untimed (a busy Python loop, as a training
-           step that keeps the GIL busy; the yardsticks get the same between them);
+           step that keeps the GIL busy; the yardsticks get the same before each);
            ``close()`` is timed apart (aimcol encodes what is still queued there).
            ``loop_overhead_us_per_step``: the tracked loop's wall time less the same loop's
            other work alone, per step: what tracking cost the training thread, time taken
@@ -74,23 +74,20 @@ def images(tool, args) -> dict:
     encode, copy_pixels, copy_encoded, encoded = [], [], [], 0
     for step in range(args.steps):  # the yardsticks, on the same images and steps, before the run
         array = arrays[step % DISTINCT_IMAGES]
+        _other_work(args.step_ms)
         t0 = time.perf_counter()
         buf = BytesIO()
         PILImage.fromarray(array).save(buf, format="png", quality=90, optimize=False)
         t1 = time.perf_counter()
         data = buf.getvalue()
-        _other_work(args.step_ms)
         t2 = time.perf_counter()
         np.array(array, copy=True)  # one memcpy of the pixels
         t3 = time.perf_counter()
-        _other_work(args.step_ms)
-        t4 = time.perf_counter()
         bytearray(data)  # one memcpy of the encoded image
-        t5 = time.perf_counter()
-        _other_work(args.step_ms)
+        t4 = time.perf_counter()
         encode.append(t1 - t0)
         copy_pixels.append(t3 - t2)
-        copy_encoded.append(t5 - t4)
+        copy_encoded.append(t4 - t3)
         encoded += len(data)
     run = tool.new_run(root)
     store = tool.store_dir(root)

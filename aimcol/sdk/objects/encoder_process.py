@@ -51,8 +51,8 @@ class EncoderProcess:
     def encode(self, header: dict[str, Any], data) -> bytes | None:
         """The encoded bytes of the image ``header`` and ``data`` describe, or ``None`` when the
         helper cannot encode it (the caller encodes it itself)."""
-        if os.environ.get("AIMCOL_ENCODER_PROCESS", "1") == "0":
-            return None
+        if os.environ.get("AIMCOL_ENCODER_PROCESS", "1") == "0" or not hasattr(os, "writev"):
+            return None  # turned off, or no writev/readv (Windows)
         try:
             head = json.dumps(header).encode()
         except (TypeError, ValueError):  # save() parameters JSON cannot carry: encoded by the caller

@@ -8,10 +8,10 @@ those are installed (floats are scaled by 255), matplotlib figures.
 
 An array, tensor or PIL image is checked in the constructor (shape, dtype, mode and the save
 parameters: the errors encoding would raise, raised there, by encoding its first pixel once
-per mode and parameters) and its pixels copied once; the encoding happens later, once: in the
-run's object writer thread when tracked (Pillow's encoder releases the GIL, so the caller
-runs on), or on the caller when it asks for the bytes first (``.data``, ``to_pil_image()``,
-``==``, pickling).  The bytes are those encoding in the constructor gave.  File paths,
+per mode and parameters) and its pixels copied once; the encoding happens later, once: for
+the run's object writer thread when tracked (by the encoder process of
+:mod:`aimcol.sdk.objects.encoder_process`, as Pillow's PNG encoder holds the GIL), or for the
+caller when it asks for the bytes first (``.data``, ``to_pil_image()``, ``==``, pickling).  The bytes are those encoding in the constructor gave.  File paths,
 animated images and matplotlib figures are encoded in the constructor.
 """
 

@@ -10,7 +10,7 @@ first use of ``.data`` & co., so listing and querying never read them.
 
 An object may also hold its bytes *deferred* (:class:`DeferredBytes`: an ``Image`` of an
 array keeps a copy of the pixels and encodes them when first asked): its record then carries
-the :class:`DeferredBytes` under ``"blob"`` and the run's object writer thread encodes it
+the :class:`DeferredBytes` under ``"blob"`` and the run's object writer thread has it made
 before writing, off the training thread.
 """
 
