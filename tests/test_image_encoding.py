@@ -290,3 +290,20 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def test_an_interpreter_that_is_no_encoder_is_given_up_on_not_waited_for(tmp_path, make_run, repo_path, monkeypatch):
+    host = tmp_path / "host-app"  # what sys.executable names in an embedding application
+    host.write_text("#!/bin/sh\nsleep 600\n")
+    host.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(host))
+    monkeypatch.setattr(encoder_process, "START_TIMEOUT_S", 1.0)
+    encoder = encoder_process.EncoderProcess()
+    monkeypatch.setattr("aimcol.sdk.objects.image.ENCODER", encoder)
+    run = make_run()
+    t0 = time.monotonic()
+    run.track(Image(_pixels()), name="img", step=0)
+    run.close()
+    assert time.monotonic() - t0 < 30 and encoder._failed  # encoded in-process after a second
+    got = Run(run.hash, repo=repo_path, read_only=True).get_object_sequence("img").values_list()
+    assert [i.data for i in got] == [_pillow(PIL.fromarray(_pixels()))]

@@ -21,6 +21,7 @@ import atexit
 import json
 import logging
 import os
+import select
 import struct
 import subprocess
 import sys
@@ -35,7 +36,14 @@ except ImportError:  # Windows
 logger = logging.getLogger(__name__)
 
 WORKER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "encoder_worker.py")
-_BOOT = "import runpy, sys; del sys.path[0]; runpy.run_path(sys.argv[1], run_name='__main__')"
+_BOOT = (  # the folder it runs in is no import source (sys is built in: nothing is imported before)
+    "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+    "import runpy; runpy.run_path(sys.argv[1], run_name='__main__')"
+)
+HELLO = b"aimcol-encoder 1\n"
+"""What the helper writes first: a ``sys.executable`` that is not a Python running it (an
+embedding application) is found out within :data:`START_TIMEOUT_S`, not by a hang."""
+START_TIMEOUT_S = 60.0
 
 
 class EncoderProcess:
@@ -101,6 +109,15 @@ class EncoderProcess:
             return None
         for stream in (self._proc.stdin, self._proc.stdout):
             _widen_pipe(stream.fileno())
+        try:
+            ready, _, _ = select.select([self._proc.stdout], [], [], START_TIMEOUT_S)
+            hello = _read_exact(self._proc.stdout.fileno(), len(HELLO)) if ready else b""
+        except (OSError, EOFError) as exc:
+            hello = repr(exc).encode()
+        if hello != HELLO:
+            self._proc.kill()
+            self._give_up(f"it did not start as an encoder ({bytes(hello)[:60]!r})")
+            return None
         return self._proc
 
     def _give_up(self, why: str) -> None:

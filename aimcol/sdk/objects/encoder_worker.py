@@ -7,7 +7,8 @@ A request is ``<I`` header length, the JSON header, ``<Q`` data length and the p
 header says how to rebuild the image the parent would have encoded: ``{"kind": "array",
 "dtype", "shape"}`` (``PIL.Image.fromarray`` of those bytes) or ``{"kind": "raw", "mode",
 "size"}`` (``PIL.Image.frombytes``), and ``"params"`` for ``save()``.  The reply is ``<BQ``
-(0: the encoded bytes follow; 1: an error message follows) and the payload.  The loop ends
+(0: the encoded bytes follow; 1: an error message follows) and the payload.  Before the
+first request it writes ``HELLO`` (the parent knows then that it runs).  The loop ends
 at end of input: when the parent closes the pipe or dies.
 """
 
@@ -36,7 +37,12 @@ def _image(header: dict, data: bytes):
     return Image.frombytes(header["mode"], tuple(header["size"]), data)
 
 
+HELLO = b"aimcol-encoder 1\n"
+
+
 def serve(stdin, stdout) -> None:
+    stdout.write(HELLO)
+    stdout.flush()
     while True:
         head = _read_exact(stdin, 4)
         if head is None:
