@@ -67,10 +67,11 @@ def images(tool, args) -> dict:
     image_cls = _objects(tool)["Image"]
     arrays = [pixels(i) for i in range(DISTINCT_IMAGES)]
     _calibrate_work()
-    t0 = time.perf_counter()
+    s0, t0 = _schedstat(), time.perf_counter()
     for _ in range(args.steps):
         _other_work(args.step_ms)
     t_work = time.perf_counter() - t0  # the loop's other work alone, for the loop's overhead below
+    work_split = _split(s0, _schedstat(), t_work)
     encode, copy_pixels, copy_encoded, encoded = [], [], [], 0
     for step in range(args.steps):  # the yardsticks, on the same images and steps, before the run
         array = arrays[step % DISTINCT_IMAGES]
@@ -93,6 +94,7 @@ def images(tool, args) -> dict:
     store = tool.store_dir(root)
     empty = dir_bytes(store)["apparent"]
     per_step, per_ctor = [], []
+    s0 = _schedstat()
     t_loop = time.perf_counter()
     for step in range(args.steps):
         t0 = time.perf_counter()
@@ -104,6 +106,7 @@ def images(tool, args) -> dict:
         per_ctor.append(t1 - t0)
         _other_work(args.step_ms)
     t_loop = time.perf_counter() - t_loop
+    loop_split = _split(s0, _schedstat(), t_loop)
     t0 = time.perf_counter()
     run.close()
     t_close = time.perf_counter() - t0
@@ -123,6 +126,10 @@ def images(tool, args) -> dict:
         "loop_s": t_loop,
         "work_alone_s": t_work,
         "loop_overhead_us_per_step": (t_loop - t_work) / n * 1e6,
+        # the training thread's loop less its work alone, per step, split by where the time went
+        # (Linux schedstat): on a CPU, waiting for one (a loaded machine), blocked (the GIL held
+        # by another thread, track() waiting for room in a full queue)
+        **{f"train_{k}_us_per_step": (loop_split[k] - work_split[k]) / n * 1e6 for k in loop_split},
         "close_s": t_close,
         "bytes_per_image": (dir_bytes(store)["apparent"] - empty) / n,
     }
@@ -155,6 +162,23 @@ def _other_work(ms: float) -> None:
     training thread (the GIL, a core) makes it last longer."""
     if ms:
         _spin(int(ms * _WORK_PER_MS))
+
+
+def _schedstat() -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds waiting for one) of this thread so far (Linux), else None."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            on_cpu, waiting = f.read().split()[:2]
+    except OSError:
+        return None
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
+def _split(before, after, wall: float) -> dict:
+    if before is None or after is None:
+        return {}
+    cpu, runq = after[0] - before[0], after[1] - before[1]
+    return {"cpu": cpu, "runqueue": runq, "blocked": wall - cpu - runq}
 
 
 def _stats(name: str, seconds: list[float]) -> dict:
