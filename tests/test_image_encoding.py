@@ -307,3 +307,27 @@ def test_an_interpreter_that_is_no_encoder_is_given_up_on_not_waited_for(tmp_pat
     assert time.monotonic() - t0 < 30 and encoder._failed  # encoded in-process after a second
     got = Run(run.hash, repo=repo_path, read_only=True).get_object_sequence("img").values_list()
     assert [i.data for i in got] == [_pillow(PIL.fromarray(_pixels()))]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_encodes_with_a_helper_of_its_own(tmp_path):
+    """fork() while a writer thread holds the helper's lock (DataLoader workers fork mid-run)."""
+    encoder = encoder_process.ENCODER
+    pixels = _pixels()
+    header = {"kind": "array", "dtype": pixels.dtype.str, "shape": list(pixels.shape), "params": {"format": "png"}}
+    assert encoder.encode(header, pixels.reshape(-1)) is not None  # the parent's helper runs
+    parent_helper = encoder._proc.pid
+    with encoder._lock:  # as if the writer thread were mid-request
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                signal.alarm(60)  # a deadlock on the inherited lock fails the test instead of hanging it
+                data = encoder.encode(header, pixels.reshape(-1))
+                ok = data == _pillow(PIL.fromarray(pixels)) and encoder._proc.pid != parent_helper
+                code = 0 if ok else 2
+            finally:
+                os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert encoder._proc is not None and encoder._proc.pid == parent_helper  # the parent's is untouched

@@ -142,6 +142,12 @@ class EncoderProcess:
             proc.kill()
             proc.wait()
 
+    def after_fork_in_child(self) -> None:
+        """In a forked child: the parent's helper, pipes and lock (maybe held by a thread that
+        does not exist here) are not this process's; the next encode starts a helper of its own."""
+        self._lock = threading.Lock()
+        self._proc, self._pid, self._failed = None, os.getpid(), False
+
     def close_at_exit(self) -> None:
         """At exit: end the helper; runs still closing after this encode in-process."""
         with self._lock:
@@ -189,3 +195,5 @@ ENCODER = EncoderProcess()
 """The process's one encoder helper."""
 
 atexit.register(ENCODER.close_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=ENCODER.after_fork_in_child)
