@@ -28,6 +28,8 @@ import sys
 import threading
 from typing import Any
 
+from aimcol.sdk.objects.encoder_worker import HELLO
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -40,10 +42,9 @@ _BOOT = (  # the folder it runs in is no import source (sys is built in: nothing
     "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
     "import runpy; runpy.run_path(sys.argv[1], run_name='__main__')"
 )
-HELLO = b"aimcol-encoder 1\n"
-"""What the helper writes first: a ``sys.executable`` that is not a Python running it (an
-embedding application) is found out within :data:`START_TIMEOUT_S`, not by a hang."""
 START_TIMEOUT_S = 60.0
+"""How long the helper has to say ``HELLO``: a ``sys.executable`` that is not a Python running
+it (an embedding application) is found out then, not by a hang."""
 
 
 class EncoderProcess:
