@@ -12,7 +12,8 @@ Modes (``python objstore_worker.py MODE JSON``):
   ``compact_deleting`` (half of the deltas are deleted).
 * ``open``: at ``start_at`` (unix time) try ``Run(run_hash)``; print ``WRITER`` and hold the
   run until stdin closes, or ``LOCKED <pid>``.
-* ``sigterm``: track ``points`` points that no flush writes, print ``READY``, wait.
+* ``sigterm``: track ``points`` points that no flush writes (and ``images`` images of noise,
+  256x256), print ``READY``, wait.
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def run_sigterm(cfg: dict) -> None:
     robust_writer.say(f"H {run.hash}")
     for step in range(cfg["points"]):
         run.track(robust_writer.expected_value("m0", "train", step), name="m0", context={"subset": "train"})
+    if cfg.get("images"):  # queued for the writer thread and its encoder, not written yet
+        import numpy as np
+
+        from aimcol import Image
+
+        for step in range(cfg["images"]):
+            pixels = np.random.default_rng(step).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+            run.track(Image(pixels), name="img", step=step)
     robust_writer.say("READY")
     sys.stdin.read()
 

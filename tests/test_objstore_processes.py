@@ -237,6 +237,26 @@ def test_sigterm_flushes_what_the_writer_buffered(location, tmp_path):
     assert not run.active and run.end_time is None  # handed back at once: crashed, resumable
 
 
+def test_sigterm_writes_the_images_still_queued_for_encoding(location, tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    import io
+
+    import numpy as np
+
+    proc = _proc(tmp_path, "sigterm", {"repo": location, "points": 10, "images": 40}, "sigterm-images")
+    proc.wait_for(lambda line: line == "READY")
+    os.kill(proc.pid, signal.SIGTERM)  # at once: most of the 40 (~200 kB of PNG each) are not encoded yet
+    assert proc.finish() == -signal.SIGTERM
+    images = Repo(location).get_run(proc.run_hash).get_object_sequence("img")
+    assert images.indices_list() == list(range(40))
+    for step in (0, 39):
+        want = io.BytesIO()
+        pil.fromarray(np.random.default_rng(step).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(
+            want, format="png", quality=90, optimize=False
+        )
+        assert images.values_list()[step].data == want.getvalue()
+
+
 _OPEN_FORMAT_READER = r"""
 import builtins, json, sys
 real_import = builtins.__import__

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import queue
 import re
 import threading
 import time
@@ -48,7 +47,7 @@ from aimcol.format.object_segments import (
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import Storage
 from aimcol.sdk.objects import Audio, Distribution, Figure, Image, Text
-from aimcol.sdk.objects.media import BlobFetch
+from aimcol.sdk.objects.media import BlobFetch, DeferredBytes
 from aimcol.sdk.params import normalise_value
 from aimcol.sdk.sequence_registry import INT64_MAX, STEPS_EXHAUSTED, advance
 
@@ -125,12 +124,14 @@ class ObjectSequenceWriter:
 
     Values with bytes (images, audio, figures) are written by a background thread: the
     caller's ``track()`` checks the value and queues its record, which holds the object's
-    encoded bytes without copying them; the thread appends the blob, then the record (in
-    queue order, so each sequence stays a prefix of what was tracked).  At most
-    :data:`QUEUED_BLOBS` values wait (``track()`` then waits); :meth:`drain` waits until
-    every queued value is written, and raises a write error of the thread (disk full) there
-    or at the next ``track()``.  A kill loses the values still queued, as it loses points
-    not yet flushed.
+    bytes without copying them, or (an ``Image`` of pixels) its :class:`DeferredBytes`; the
+    thread has those encoded (by the encoder process of
+    :mod:`aimcol.sdk.objects.encoder_process`, waiting on a pipe without the GIL), appends the blob, then the record (in queue order, so each sequence stays a prefix of
+    what was tracked).  The queue is bounded: at most :data:`QUEUED_BLOBS` values holding at
+    most :data:`QUEUED_BLOB_BYTES` wait or are being written, else ``track()`` waits.
+    :meth:`drain` waits until every queued value is written, and raises a write error of the
+    thread (disk full) there or at the next ``track()``.  A kill loses the values still
+    queued, as it loses points not yet flushed.
     """
 
     def __init__(self, storage: Storage, run_hash: str, manifest: dict, deltas: ObjectDeltaWriter | None = None):
@@ -142,11 +143,14 @@ class ObjectSequenceWriter:
         self._writer: ObjectPointsWriter | None = None
         self._blobs: BlobSegmentWriter | None = None
         self._last_blob_file = 0  # the highest blob segment number the run's records name
-        self._log_lock = threading.Lock()  # objects.log: appended by the caller and the blob thread
-        self._queue: queue.Queue | None = None
+        self._log_lock = threading.Lock()  # objects.log: appended by the caller and the writer thread
+        self._cond = threading.Condition()  # guards the queue and the thread's state below
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
-        self._pending: collections.deque = collections.deque()  # values the blob thread has yet to write
+        self._pending: collections.deque = collections.deque()  # (value, bytes) queued or being written
+        self._pending_bytes = 0
+        self._idle = False  # the thread waits for work
+        self._stopping = False  # close(): the thread ends once the queue is written
 
     def entries(self) -> list[dict]:
         return self.manifest.setdefault("object_sequences", [])
@@ -202,8 +206,9 @@ class ObjectSequenceWriter:
                 raise UnstorableValueError(f"track() auto-step for {name!r}: no step after 2**63-1 is left")
         stored = to_record(value, name)
         now = time.time() if when is None else when
-        if has_blobs(stored):
-            self._enqueue((state.id, step, epoch, now, stored))
+        nbytes = blob_bytes(stored)
+        if nbytes:
+            self._enqueue((state.id, step, epoch, now, stored), nbytes)
         else:
             record = pack_record(state.id, step, epoch, now, stored)
             with self._log_lock:
@@ -223,45 +228,85 @@ class ObjectSequenceWriter:
             self._writer = ObjectPointsWriter(self.storage, self.key)
         self._writer.append(record)
 
-    # -- the blob thread -------------------------------------------------------------------------
-    def _enqueue(self, item: tuple) -> None:
-        if self._queue is None:
-            self._queue = queue.Queue(QUEUED_BLOBS)
-            self._thread = threading.Thread(
-                target=self._write_queued, name=f"aimcol-blobs-{self.run_hash}", daemon=True
-            )
-            self._thread.start()
-        self._queue.put(item)
+    # -- the writer thread -----------------------------------------------------------------------
+    def _enqueue(self, item: tuple, nbytes: int) -> None:
+        """Queue a value with bytes for the writer thread; wait while the queue is at its bound
+        (raising a write error of the thread instead of waiting for a thread that has stopped)."""
+        cond = self._cond
+        with cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._write_queued, name=f"aimcol-objects-{self.run_hash}", daemon=True
+                )
+                self._thread.start()
+            while self._pending and (
+                len(self._pending) >= QUEUED_BLOBS or self._pending_bytes + nbytes > QUEUED_BLOB_BYTES
+            ):
+                if self._error is not None:
+                    break
+                cond.wait()
+            else:
+                self._pending.append((item, nbytes))
+                self._pending_bytes += nbytes
+                if self._idle:
+                    cond.notify_all()
+                return
+        self._raise_pending_error()
 
     def _write_queued(self) -> None:
-        """The blob thread: values join ``_pending`` in queue order and are written from its head."""
-        assert self._queue is not None
+        """The writer thread: writes the queue from its head, all that is queued at each turn."""
+        cond = self._cond
         while True:
-            item = self._queue.get()
-            try:
-                if item is not _RETRY and item is not None:
-                    self._pending.append(item)
-                self._write_pending()
-                if item is None:
+            with cond:
+                while (not self._pending or self._error is not None) and not self._stopping:
+                    self._idle = True
+                    cond.notify_all()  # drain() and close() wait for an idle thread
+                    cond.wait()
+                self._idle = False
+                if not self._pending or self._error is not None:  # stopping: close() writes the rest
+                    self._thread = None
+                    cond.notify_all()
                     return
-            finally:
-                self._queue.task_done()
+                batch = list(self._pending)
+            self._write_batch(batch)
 
-    def _write_pending(self) -> None:
-        """Write pending values in order; at a failure keep it and the rest for a retry once the
-        caller has seen the error (a failed append is cut off again, so a retry never tears a file)."""
-        if self._error is not None:
-            return
-        while self._pending:
-            seq_id, step, epoch, when, stored = self._pending[0]
+    def _write_batch(self, batch: list) -> None:
+        """Write ``batch`` (the head of the queue) in order, each value leaving the queue once
+        written; at a failure keep it and the rest for a retry once the caller has seen the error
+        (a failed append is cut off again, so a retry never tears a file)."""
+        for item, nbytes in batch:
+            seq_id, step, epoch, when, stored = item
             try:
+                stored = self._made(stored, seq_id, step)
                 record = pack_record(seq_id, step, epoch, when, self._store_blobs(stored, seq_id, step))
                 with self._log_lock:
                     self._append_record(record)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller by _raise_pending_error
-                self._error = exc
+                with self._cond:
+                    if isinstance(exc, _Unmade):  # that value is dropped; the rest wait for the caller
+                        self._pending.popleft()
+                        self._pending_bytes -= nbytes
+                    self._error = exc
+                    self._cond.notify_all()
                 return
-            self._pending.popleft()
+            with self._cond:
+                self._pending.popleft()
+                self._pending_bytes -= nbytes
+                self._cond.notify_all()
+
+    def _made(self, stored: Any, seq_id: int, step: int) -> Any:
+        """``stored`` with each deferred blob made (an image encoded).  A value that cannot be
+        made (encoding failed after the constructor's checks) leaves the queue: its error is
+        raised to the caller as :class:`~aimcol.errors.UnstorableValueError`, and the rest go on."""
+        if isinstance(stored, list):
+            return [self._made(item, seq_id, step) for item in stored]
+        blob = stored.get("blob") if isinstance(stored, dict) else None
+        if not isinstance(blob, DeferredBytes):
+            return stored
+        try:
+            return {**stored, "blob": blob.get()}
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, the value dropped
+            raise _Unmade(seq_id, step, exc) from exc
 
     def _store_blobs(self, stored: Any, seq_id: int, step: int) -> Any:
         """``stored`` with each ``"blob"``'s bytes written to the blob segment and replaced by its reference."""
@@ -277,19 +322,33 @@ class ObjectSequenceWriter:
 
     def _raise_pending_error(self) -> None:
         error = self._error
-        if error is not None:
+        if error is None:
+            return
+        with self._cond:
             waiting = len(self._pending)
-            self._error = None  # seen: the thread retries with the next value, flush() or close()
-            raise ObjectWriteError(
-                f"run {self.run_hash}: writing tracked objects failed ({error}); {waiting} value(s) are kept "
-                "and written once that succeeds (the next flush() or close() tries again)"
-            ) from error
+            self._error = None  # seen: the thread retries (kept values) or goes on
+            self._cond.notify_all()
+        if isinstance(error, _Unmade):
+            seq_name = self.entries()[error.seq_id]["name"]
+            raise UnstorableValueError(
+                f"run {self.run_hash}: the value of {seq_name!r} at step {error.step} could not be encoded "
+                f"({error.__cause__!r}) and is not stored"
+            ) from error.__cause__
+        raise ObjectWriteError(
+            f"run {self.run_hash}: writing tracked objects failed ({error}); {waiting} value(s) are kept "
+            "and written once that succeeds (the next flush() or close() tries again)"
+        ) from error
+
+    def _wait_idle(self) -> None:
+        """Wait until the writer thread has written the queue or stopped at an error."""
+        with self._cond:
+            self._cond.notify_all()
+            while self._thread is not None and not (self._idle and (not self._pending or self._error is not None)):
+                self._cond.wait()
 
     def drain(self) -> None:
         """Wait until every queued value is written (retrying kept ones); raise a write error."""
-        if self._queue is not None:
-            self._queue.put(_RETRY)
-            self._queue.join()
+        self._wait_idle()
         self._raise_pending_error()
 
     def seal(self) -> str | None:
@@ -323,11 +382,15 @@ class ObjectSequenceWriter:
     def close(self) -> None:
         """Write what is queued and stop the thread, then seal the blob segment.  Raises a
         write error with the files left open: a later ``close()`` retries what is kept."""
-        if self._queue is not None and self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._queue = self._thread = None
-        self._write_pending()
+        thread = self._thread
+        if thread is not None:
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            thread.join()
+            self._stopping = False
+        if self._pending and self._error is None:  # kept values whose error was seen: retried here
+            self._write_batch(list(self._pending))
         self._raise_pending_error()
         if self._writer is not None:
             self._writer.close()
@@ -338,17 +401,34 @@ class ObjectSequenceWriter:
             self._blobs = None
 
 
-_RETRY = object()
-"""Queue token: retry kept values now (``drain``)."""
+class _Unmade(Exception):
+    """A queued value whose bytes could not be made (its encoding failed in the writer thread)."""
 
-QUEUED_BLOBS = 64
-"""Most tracked objects with bytes waiting for the blob thread (with 128 kB images: 8 MB)."""
+    def __init__(self, seq_id: int, step: int, exc: BaseException):
+        super().__init__(f"{exc!r}")
+        self.seq_id, self.step = seq_id, step
 
 
-def has_blobs(stored: Any) -> bool:
-    """Whether a stored value carries bytes for a blob segment."""
+QUEUED_BLOBS = 256
+"""Most tracked values with bytes queued for the writer thread or being written (``track()``
+waits while the queue is full: a loop faster than the encoder is slowed to its pace)."""
+
+QUEUED_BLOB_BYTES = 64 * 1024 * 1024
+"""Most bytes those values may hold, pixels still to encode or encoded bytes (a value larger
+than that alone is queued when nothing else is)."""
+
+
+def blob_bytes(stored: Any) -> int:
+    """How many bytes a stored value carries for blob segments (made or deferred); 0 for none."""
     items = stored if isinstance(stored, list) else [stored]
-    return any(isinstance(i, dict) and isinstance(i.get("blob"), bytes) for i in items)
+    total = 0
+    for item in items:
+        blob = item.get("blob") if isinstance(item, dict) else None
+        if isinstance(blob, bytes):
+            total += len(blob) or 1
+        elif isinstance(blob, DeferredBytes):
+            total += blob.nbytes or 1
+    return total
 
 
 def _last_step(state: ObjectSequenceState) -> int:

@@ -3,8 +3,9 @@
 Schedulers stop jobs with SIGTERM (slurm at the time limit or on preemption, Kubernetes on
 eviction) and follow with SIGKILL seconds later.  Python's default action for SIGTERM runs
 no ``atexit`` handler, so the points buffered since the last flush — up to ``flush_seconds``
-(10 s on object stores) of training — would be lost.  The handler installed here uploads
-them (one delta per run and a manifest commit), compacts, and hands the run's lease back
+(10 s on object stores) of training — would be lost.  The handler installed here waits
+for the tracked objects still queued for the run's writer thread (images being encoded),
+uploads them (one delta per run and a manifest commit), compacts, and hands the run's lease back
 without stamping an end time: the run shows as crashed at once (not after the lease TTL)
 and ``Run(hash)`` resumes it.  Then the process dies of SIGTERM as it would have.
 
@@ -42,7 +43,13 @@ def _on_sigterm(signum, frame) -> None:
 
     for run in list(_OPEN_RUNS):
         buffer = getattr(run, "_buffer", None)
-        if buffer is None or buffer.closed or not buffer.lock.acquire(timeout=LOCK_PATIENCE_S):
+        if buffer is None or buffer.closed:
+            continue
+        try:  # tracked images still queued (or being encoded) first: the flush uploads them
+            run._objects.drain()
+        except Exception:
+            pass  # a write error: the values written so far go up with the flush
+        if not buffer.lock.acquire(timeout=LOCK_PATIENCE_S):
             continue
         try:
             buffer.flush_locked()

@@ -4,8 +4,15 @@ caption, format, width, height and mode, as Aim's ``aim.Image``.
 Encoding needs Pillow (``pip install 'aimcol[images]'``); reading an image's bytes and
 metadata back does not (``to_pil_image()`` does).  Sources as in Aim: NumPy arrays (H×W or
 H×W×C), PIL images, file paths, torch tensors (C×H×W) and TensorFlow tensors (H×W×C) when
-those are installed (floats are scaled by 255), matplotlib figures.  Encoding happens in the
-constructor, on the caller's thread; ``run.track()`` then writes the bytes once.
+those are installed (floats are scaled by 255), matplotlib figures.
+
+An array, tensor or PIL image is checked in the constructor (shape, dtype, mode and the save
+parameters: the errors encoding would raise, raised there, by encoding its first pixel once
+per mode and parameters) and its pixels copied once; the encoding happens later, once: for
+the run's object writer thread when tracked (by the encoder process of
+:mod:`aimcol.sdk.objects.encoder_process`, as Pillow's PNG encoder holds the GIL), or for the
+caller when it asks for the bytes first (``.data``, ``to_pil_image()``, ``==``, pickling).  The bytes are those encoding in the constructor gave.  File paths,
+animated images and matplotlib figures are encoded in the constructor.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from aimcol.sdk.objects.media import MediaObject, has_type_name
+from aimcol.sdk.objects.encoder_process import ENCODER
+from aimcol.sdk.objects.media import DeferredBytes, MediaObject, has_type_name
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +60,7 @@ class Image(MediaObject):
         if isinstance(image, (str, os.PathLike)):
             self._from_file_path(os.fspath(image), params)
         elif has_type_name(image, "PIL", "Image"):
-            self._from_pil_image(image, params)
+            self._from_pil_image(image, params, deferred=True)
         elif has_type_name(image, "torch", "Tensor"):
             self._from_torch_tensor(image, params)
         elif has_type_name(image, "tensorflow", "Tensor"):
@@ -141,41 +149,30 @@ class Image(MediaObject):
         return f"<Image {self.width}x{self.height} {self.format} caption={self.caption!r}>"
 
     # -- sources -------------------------------------------------------------------------------
-    def _from_pil_image(self, pil_image, params: dict) -> None:
+    def _from_pil_image(self, pil_image, params: dict, deferred: bool = False) -> None:
+        """Check ``pil_image`` and the save parameters now; encode now, or (``deferred``) keep a
+        copy of the pixels and encode them when first asked (by the run's writer thread)."""
         pil = require_pillow("aimcol.Image")
         if not isinstance(pil_image, pil.Image):
             raise TypeError(f"Cannot convert to aim.Image. Unsupported type {type(pil_image)}.")
-        fmt = params["format"] or pil_image.format or self.DEFAULT_IMG_FORMAT
-        fmt = fmt.lower()
-        if fmt == "jpg":
-            fmt = "jpeg"  # Pillow knows JPEG, not JPG
-        params = dict(params, format=fmt)
-        container = BytesIO()
-        if getattr(pil_image, "n_frames", 1) > 1:  # animated: keep every frame
+        params = dict(params, format=_save_format(params["format"] or pil_image.format))
+        if getattr(pil_image, "n_frames", 1) > 1:  # animated: keep every frame (encoded now)
             from PIL import ImageSequence
 
+            container = BytesIO()
             frames = ImageSequence.all_frames(pil_image)
             frames[0].save(container, save_all=True, append_images=frames[1:], **params)
+            self._blob, mode = container.getvalue(), pil_image.mode
+        elif deferred and _deferrable(pil_image.size):
+            mode = _checked_mode(pil_image, params)  # what encoding would raise, raised now
+            pixels = pil_image.copy()  # the one copy of the pixels the caller pays
+            self._deferred = DeferredBytes(lambda: _encode_pil(pixels, params, mode), _pixel_bytes(pixels))
         else:
-            try:
-                pil_image.save(container, **params)
-            except OSError:
-                # JPEG cannot hold alpha or a palette: flatten onto white, as Aim does
-                if pil_image.mode not in ("RGBA", "LA", "PA", "P"):
-                    raise
-                if not Image.FLAG_WARN_RGBA_RGB:
-                    logger.warning("cannot save mode %r as %s; converting to RGB", pil_image.mode, fmt)
-                    Image.FLAG_WARN_RGBA_RGB = True
-                alpha = pil_image.convert("RGBA").split()[-1]
-                background = pil.new("RGBA", pil_image.size, (255, 255, 255, 255))
-                background.paste(pil_image, mask=alpha)
-                pil_image = background.convert("RGB")
-                container = BytesIO()
-                pil_image.save(container, **params)
-        self._blob = container.getvalue()
-        self._meta.update(
-            source="PIL.Image", mode=pil_image.mode, format=fmt, width=pil_image.size[0], height=pil_image.size[1]
-        )
+            self._blob, mode = _encode_still(pil_image, params)
+        self._set_meta(mode, params["format"], pil_image.size)
+
+    def _set_meta(self, mode: str, fmt: str, size: tuple[int, int]) -> None:
+        self._meta.update(source="PIL.Image", mode=mode, format=fmt, width=size[0], height=size[1])
 
     def _from_file_path(self, path: str, params: dict) -> None:
         if not os.path.isfile(path):
@@ -190,13 +187,20 @@ class Image(MediaObject):
         pil = require_pillow("aimcol.Image")
         if array.ndim == 3 and array.shape[2] == 1:  # greyscale
             array = array[:, :, 0]
-        try:
-            pil_image = pil.fromarray(array)
-        except TypeError as exc:
-            raise TypeError(
-                f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}"
-            ) from None
-        self._from_pil_image(pil_image, params)
+        size = (array.shape[1], array.shape[0])
+        if not _deferrable(size):
+            self._from_pil_image(_pil_from_array(pil, array), params)
+            return
+        params = dict(params, format=_save_format(params["format"]))
+        source_mode = _array_mode(pil, array)
+        mode = _CHECKED_MODES.get(_mode_key(source_mode, params)) if source_mode else None
+        if mode is None:
+            probe = _pil_from_array(pil, array[:1, :1])  # its mode, or Pillow's TypeError, from one pixel
+            source_mode, mode = probe.mode, _checked_mode(probe, params)  # what encoding raises, raised now
+        pixels = np.array(array, copy=True, order="C")  # the one copy of the pixels the caller pays
+        as_is = source_mode == mode  # else flattened for JPEG
+        self._deferred = DeferredBytes(lambda: _encode_array(pil, pixels, params, as_is), pixels.nbytes)
+        self._set_meta(mode, params["format"], size)
 
     def _from_torch_tensor(self, tensor, params: dict) -> None:
         if tensor.ndim not in (2, 3):
@@ -206,7 +210,7 @@ class Image(MediaObject):
         array = tensor.detach().cpu().numpy()
         if array.ndim == 3:  # channels, height, width -> height, width, channels
             array = array[0] if array.shape[0] == 1 else np.transpose(array, (1, 2, 0))
-        self._from_numpy_array(np.ascontiguousarray(array), params)
+        self._from_numpy_array(array, params)  # copied there, C-contiguous
 
     def _from_tf_tensor(self, tensor, params: dict) -> None:
         import tensorflow as tf
@@ -224,6 +228,105 @@ class Image(MediaObject):
         with require_pillow("aimcol.Image").open(buffer) as pil_image:
             pil_image.load()
             self._from_pil_image(pil_image, params)
+
+
+def _save_format(fmt: str | None) -> str:
+    """The format Pillow is asked to save: lower case, ``jpg`` as ``jpeg``, PNG by default."""
+    fmt = (fmt or Image.DEFAULT_IMG_FORMAT).lower()
+    return "jpeg" if fmt == "jpg" else fmt  # Pillow knows JPEG, not JPG
+
+
+def _deferrable(size: tuple[int, int]) -> bool:
+    """Whether an image of ``size`` may be encoded later: every error its encoding can raise is
+    then one the encoding of its first pixel raises too (so it is raised at construction)."""
+    return 0 < min(size) and max(size) <= 16383  # the smallest limit of Pillow's writers (WebP)
+
+
+def _pixel_bytes(pil_image) -> int:
+    """About what a PIL image's pixels hold (Pillow keeps at most 4 bytes a pixel)."""
+    return pil_image.size[0] * pil_image.size[1] * 4
+
+
+def _encode_still(pil_image, params: dict) -> tuple[bytes, str]:
+    """``pil_image`` saved with ``params`` and the mode saved (JPEG cannot hold alpha or a
+    palette: such an image is flattened onto white and saved as RGB, as Aim does)."""
+    container = BytesIO()
+    try:
+        pil_image.save(container, **params)
+    except OSError:
+        if pil_image.mode not in ("RGBA", "LA", "PA", "P"):
+            raise
+        if not Image.FLAG_WARN_RGBA_RGB:
+            logger.warning("cannot save mode %r as %s; converting to RGB", pil_image.mode, params["format"])
+            Image.FLAG_WARN_RGBA_RGB = True
+        pil = require_pillow("aimcol.Image")
+        alpha = pil_image.convert("RGBA").split()[-1]
+        background = pil.new("RGBA", pil_image.size, (255, 255, 255, 255))
+        background.paste(pil_image, mask=alpha)
+        pil_image = background.convert("RGB")
+        container = BytesIO()
+        pil_image.save(container, **params)
+    return container.getvalue(), pil_image.mode
+
+
+def _pil_from_array(pil, array: np.ndarray):
+    try:
+        return pil.fromarray(array)
+    except TypeError as exc:
+        raise TypeError(
+            f"Cannot convert to aim.Image: array of dtype {array.dtype}, shape {array.shape}: {exc}"
+        ) from None
+
+
+def _encode_array(pil, pixels: np.ndarray, params: dict, as_is: bool) -> bytes:
+    """``pil.fromarray(pixels)`` encoded: by the encoder process when it can (``as_is``: saved
+    in its own mode, not flattened for JPEG), else here."""
+    if as_is:
+        header = {"kind": "array", "dtype": pixels.dtype.str, "shape": list(pixels.shape), "params": params}
+        data = ENCODER.encode(header, pixels.reshape(-1).view(np.uint8))
+        if data is not None:
+            return data
+    return _encode_still(pil.fromarray(pixels), params)[0]
+
+
+def _encode_pil(pil_image, params: dict, mode: str) -> bytes:
+    """A PIL image (the caller's copy) encoded: by the encoder process when it can, else here."""
+    if pil_image.mode == mode and pil_image.mode not in ("P", "PA") and not pil_image.info:
+        header = {"kind": "raw", "mode": pil_image.mode, "size": list(pil_image.size), "params": params}
+        data = ENCODER.encode(header, pil_image.tobytes())
+        if data is not None:
+            return data
+    return _encode_still(pil_image, params)[0]
+
+
+def _array_mode(pil, array: np.ndarray) -> str | None:
+    """The mode ``pil.fromarray(array)`` gives, from Pillow's table (None: not there; ask Pillow)."""
+    typemap = getattr(pil, "_fromarray_typemap", None)
+    hit = typemap.get(((1, 1) + array.shape[2:], array.dtype.str)) if isinstance(typemap, dict) else None
+    return hit[0] if hit else None
+
+
+def _mode_key(mode: str, params: dict) -> tuple:
+    return (mode, *sorted((k, repr(v)) for k, v in params.items()))
+
+
+_CHECKED_MODES: dict[tuple, str] = {}
+"""(mode, save parameters) -> the mode saved, for the combinations already encoded once."""
+
+
+def _checked_mode(pil_image, params: dict) -> str:
+    """The mode ``pil_image`` is saved in with ``params``, found by encoding its first pixel
+    (once per mode and parameters: an error of the format, quality … is raised here)."""
+    key = None
+    if not pil_image.info and pil_image.mode != "P":  # else the metadata or palette may matter
+        key = _mode_key(pil_image.mode, params)
+        mode = _CHECKED_MODES.get(key)
+        if mode is not None:
+            return mode
+    mode = _encode_still(pil_image.crop((0, 0, 1, 1)), params)[1]
+    if key is not None:
+        _CHECKED_MODES[key] = mode
+    return mode
 
 
 def convert_to_aim_image_list(images, labels=None) -> list[Image]:

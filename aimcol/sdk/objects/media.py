@@ -7,10 +7,16 @@ A type has Aim's type name (``aim_typename``, the sequence's ``dtype``), a recor
 go in the record under ``"blob"``; the writer moves them to a blob segment and keeps only a
 reference there (:mod:`aimcol.format.blob_segments`), and an object read back loads them on
 first use of ``.data`` & co., so listing and querying never read them.
+
+An object may also hold its bytes *deferred* (:class:`DeferredBytes`: an ``Image`` of an
+array keeps a copy of the pixels and encodes them when first asked): its record then carries
+the :class:`DeferredBytes` under ``"blob"`` and the run's object writer thread has it made
+before writing, off the training thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -29,12 +35,40 @@ def has_type_name(obj: Any, *parts: str) -> bool:
     return any(all(p in name for p in parts) for name in type_names(obj))
 
 
+class DeferredBytes:
+    """Bytes made on first demand, once, by whichever thread asks first (the run's object writer
+    thread, or the caller reading ``.data``); the others wait for them.  ``nbytes`` is what the
+    source held until then (for the writer queue's bound).  A failed ``make`` raises to the
+    asker and is tried again by the next one."""
+
+    __slots__ = ("_make", "_value", "_lock", "nbytes")
+
+    def __init__(self, make: Callable[[], bytes], nbytes: int):
+        self._make: Callable[[], bytes] | None = make
+        self._value: bytes | None = None
+        self._lock = threading.Lock()
+        self.nbytes = int(nbytes)
+
+    def get(self) -> bytes:
+        value = self._value
+        if value is None:
+            with self._lock:
+                value = self._value
+                if value is None:
+                    assert self._make is not None
+                    value = self._value = self._make()
+                    self._make = None  # the source (pixels) is freed
+                    self.nbytes = len(value)
+        return value
+
+
 class MediaObject:
     """Base of the tracked object types; subclasses set ``aim_typename`` and their metadata."""
 
     aim_typename: ClassVar[str] = ""
     AIM_NAME: ClassVar[str] = ""
     _meta_keys: ClassVar[tuple[str, ...]] = ()
+    _deferred: DeferredBytes | None = None  # bytes to make on demand (set on the instance)
 
     def __init__(self) -> None:
         self._meta: dict[str, Any] = {}
@@ -49,15 +83,21 @@ class MediaObject:
 
     def _blob_bytes(self) -> bytes:
         if self._blob is None:
+            if self._deferred is not None:
+                self._blob = self._deferred.get()
+                return self._blob
             if self._fetch is None:
                 raise ValueError(f"{type(self).__name__} has no data")
             self._blob = self._fetch(self._ref)
         return self._blob
 
     def to_record(self) -> dict[str, Any]:
-        """The stored form: the metadata, plus ``"blob"`` for a type with large bytes."""
+        """The stored form: the metadata, plus ``"blob"`` for a type with large bytes (a
+        :class:`DeferredBytes` while they are not made yet: the writer makes them)."""
         record = dict(self._meta)
-        if self._blob is not None or self._ref is not None:
+        if self._blob is None and self._deferred is not None:
+            record["blob"] = self._deferred
+        elif self._blob is not None or self._ref is not None:
             record["blob"] = self._blob_bytes()
         return record
 
@@ -80,11 +120,19 @@ class MediaObject:
         """The metadata as Aim's ``json()`` gives it (no bytes)."""
         return {k: self._meta.get(k) for k in self._meta_keys}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its bytes made (a deferred encoding happens here)."""
+        if self._deferred is not None:
+            self._blob_bytes()
+        state = dict(self.__dict__)
+        state.pop("_deferred", None)
+        return state
+
     @property
     def blob_size(self) -> int | None:
         """Length of the stored bytes without reading them (None for a type without a blob)."""
-        if self._blob is not None:
-            return len(self._blob)
+        if self._blob is not None or self._deferred is not None:
+            return len(self._blob_bytes())
         if isinstance(self._ref, list) and len(self._ref) == 4:
             return int(self._ref[2])
         return None
