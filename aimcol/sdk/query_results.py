@@ -39,7 +39,7 @@ from aimcol.format.value_kinds import MAP as KIND_MAP
 from aimcol.format.value_kinds import NONE as KIND_NONE
 from aimcol.format.value_kinds import STR as KIND_STR
 from aimcol.format.value_kinds import UNDEF as KIND_UNDEF
-from aimcol.query import match_runs, match_sequences, parse_query
+from aimcol.query import match_runs, parse_query, select_sequences
 from aimcol.query.ir import ParsedQuery
 from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
 
@@ -640,8 +640,8 @@ def query_metrics(
     """Metric sequences matching ``query``, newest run first."""
     mode = report_mode_of(report_mode)
     parsed = parse_query(query)
-    snap = _snapshot(repo)
-    return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap), mode)
+    snap = select_sequences(parsed, _snapshot(repo))  # only the selected rows: bounded memory
+    return MetricCollection(repo, parsed, snap, np.ones(snap.n_seqs, dtype=bool), mode)
 
 
 def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
@@ -687,8 +687,8 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
 def sequences_table(repo, query: str = "") -> pa.Table:
     """One row per matching sequence (newest run first): run hash, name, context, statistics."""
     parsed = parse_query(query)
-    snap = _snapshot(repo)
-    mask = match_sequences(parsed, snap)
+    snap = select_sequences(parsed, _snapshot(repo))
+    mask = np.ones(snap.n_seqs, dtype=bool)
     run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)
     rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)

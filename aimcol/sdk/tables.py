@@ -175,6 +175,7 @@ def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
     specs = parse_metric_columns(specs)
     if not specs:
         return out  # the sequences table is not read at all
+    snap = snap.sequences_named(name for name, _ in specs)  # read a batch at a time: bounded memory
     seqs = snap.seqs
     for name, stats in specs:
         matching = np.flatnonzero(strings_equal_scalar(seqs.column("name"), name))
