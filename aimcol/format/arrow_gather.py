@@ -212,6 +212,19 @@ def strings_equal(a: Column, b: Column) -> np.ndarray:
     return ok
 
 
+def strings_equal_gathered(a: Column, b: Column, indices: np.ndarray) -> np.ndarray:
+    """``strings_equal(a, take(b, indices))``, without building the gathered array where every
+    row of both has one width (run hashes: rows of byte matrices)."""
+    a, b = _single(a), _single(b)
+    ao, ad = string_offsets(a)
+    bo, bd = string_offsets(b)
+    width = _uniform_width(ao)
+    if width is None or width != _uniform_width(bo) or _validity(a) is not None or _validity(b) is not None:
+        return strings_equal(a, take(b, indices))
+    same: np.ndarray = (_rows_matrix(ao, ad, width) == _rows_matrix(bo, bd, width)[indices]).all(axis=1)
+    return same
+
+
 def strings_equal_scalar(array: Column, value: str | bytes) -> np.ndarray:
     """Row-wise ``array == value`` for a string (or binary) array; False where null."""
     array = _single(array)

@@ -30,6 +30,7 @@ from aimcol.format.arrow_gather import (
     keep_rows,
     string_offsets,
     strings_equal,
+    strings_equal_gathered,
     strings_equal_scalar,
     take,
     take_table,
@@ -201,8 +202,11 @@ class IndexSnapshot:
         return loaded.schema if loaded is not None else self._seqs.schema  # type: ignore[union-attr]
 
     # -- reading the sequences a batch at a time ---------------------------------------------------
-    def narrow_sequences(self, pick: Callable[[IndexSnapshot], np.ndarray]) -> IndexSnapshot:
-        """This snapshot with only the sequence rows ``pick`` selects.
+    def narrow_sequences(
+        self, pick: Callable[[IndexSnapshot], np.ndarray], columns: Sequence[str] | None = None
+    ) -> IndexSnapshot:
+        """This snapshot with only the sequence rows ``pick`` selects (and only ``columns`` of
+        them, where given: ``pick`` still sees every column).
 
         ``pick`` gets this snapshot narrowed to one record batch of sequence rows at a time
         (:data:`SEQ_BATCH_ROWS`; the same runs) and returns a bool mask over that batch's
@@ -211,9 +215,9 @@ class IndexSnapshot:
         the rows are then picked from the sequences read from the manifests.
         """
         try:
-            return self._narrowed(pick, self._seqs_loaded)
+            return self._narrowed(pick, columns, self._seqs_loaded)
         except IndexFileError:
-            return self._narrowed(pick, self.seqs)  # the whole table: re-read from the manifests
+            return self._narrowed(pick, columns, self.seqs)  # the whole table: re-read from the manifests
 
     def sequences_named(self, names: Iterable[str]) -> IndexSnapshot:
         """:meth:`narrow_sequences` to the sequences with one of these names."""
@@ -228,7 +232,9 @@ class IndexSnapshot:
 
         return self.narrow_sequences(named)
 
-    def _narrowed(self, pick: Callable[[IndexSnapshot], np.ndarray], table: pa.Table | None) -> IndexSnapshot:
+    def _narrowed(
+        self, pick: Callable[[IndexSnapshot], np.ndarray], columns: Sequence[str] | None, table: pa.Table | None
+    ) -> IndexSnapshot:
         if table is not None:
             batches: Iterator[pa.RecordBatch] = sequence_batches(table)
         else:
@@ -242,6 +248,8 @@ class IndexSnapshot:
             owner = self._batch_owners(part, start)
             start += batch.num_rows
             keep = pick(IndexSnapshot(self.runs, part, self.layout, self.pending, owner))
+            if columns is not None:
+                part = part.select([c for c in columns if c in part.column_names])
             if keep.all():
                 tables.append(part)
                 owners.append(owner)
@@ -251,6 +259,8 @@ class IndexSnapshot:
                 owners.append(owner[rows])
         if not tables:
             schema = table.schema if table is not None else self.seqs_schema
+            if columns is not None:
+                schema = pa.schema([f for f in schema if f.name in columns])
             return IndexSnapshot(self.runs, schema.empty_table(), self.layout, self.pending, np.zeros(0, np.int64))
         picked = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
         return IndexSnapshot(self.runs, _one_chunk(picked), self.layout, self.pending, np.concatenate(owners))
@@ -260,7 +270,7 @@ class IndexSnapshot:
         owners = self._owners_in_run_order
         if owners is not None and start + batch.num_rows <= len(owners):
             guess = owners[start : start + batch.num_rows]
-            if strings_equal(batch.column("run"), take(self.runs.column("hash"), guess)).all():
+            if strings_equal_gathered(batch.column("run"), self.runs.column("hash"), guess).all():
                 return guess
         row_of = self._row_of_hash
         return np.fromiter((row_of.get(h, -1) for h in batch.column("run").to_pylist()), np.int64, batch.num_rows)

@@ -12,7 +12,7 @@ entry points; each runs within a cost budget (``time_limit`` seconds, bounded va
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -415,6 +415,7 @@ def select_sequences(
     now: float | None = None,
     active: BoolArray | None = None,
     time_limit: float | None = scalar.QUERY_TIME_LIMIT,
+    columns: Sequence[str] | None = None,
 ) -> IndexSnapshot:
     """``snap`` narrowed to the sequences a ``query_metrics`` query selects (the rows of
     :func:`match_sequences`, in the same order; every row of the result's sequences table
@@ -425,7 +426,8 @@ def select_sequences(
     selected plus one batch, not the whole table (W10: 2.25 million rows).  A sequence's
     row depends only on itself and its run, so each batch is evaluated on its own; what
     holds one value per run (params, properties, ``run.metrics[...]``) is built once and
-    shared by the batches.  Cost bounds as :func:`match_runs`, for the whole query.
+    shared by the batches.  ``columns``: keep only these columns of the selected rows.
+    Cost bounds as :func:`match_runs`, for the whole query.
     """
     now = time.time() if now is None else now
     with scalar.query_budget(time_limit):
@@ -447,7 +449,7 @@ def select_sequences(
                 mask &= ~skip_archived[np.where(valid, part.seq_run, 0)]
             return mask
 
-        return snap.narrow_sequences(pick)
+        return snap.narrow_sequences(pick, columns)
 
 
 def _run_metrics(

@@ -687,7 +687,9 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
 def sequences_table(repo, query: str = "") -> pa.Table:
     """One row per matching sequence (newest run first): run hash, name, context, statistics."""
     parsed = parse_query(query)
-    snap = select_sequences(parsed, _snapshot(repo))
+    # only the columns the table shows (not `loc`, a third of the index): with every sequence
+    # selected (the TUI's metric columns) the rows kept are the whole sequences table
+    snap = select_sequences(parsed, _snapshot(repo), columns=_tables().SEQUENCE_INDEX_COLUMNS)
     mask = np.ones(snap.n_seqs, dtype=bool)
     run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)

@@ -247,6 +247,24 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params
     return _as_table(out, RUNS_SCHEMA)
 
 
+SEQUENCE_INDEX_COLUMNS = (
+    "run",
+    "seq_id",
+    "name",
+    "context",
+    "context_mp",
+    "dtype",
+    "count",
+    "first",
+    "last",
+    "min",
+    "max",
+    "first_step",
+    "last_step",
+)
+"""The columns of the run index's sequences table that :func:`build_sequences_table` reads."""
+
+
 def build_sequences_table(snap, rows: np.ndarray) -> pa.Table:
     """The sequences table (:data:`SEQUENCES_SCHEMA` + ``context.<key>``) of ``rows`` of a snapshot."""
     from aimcol.format.arrow_gather import take
