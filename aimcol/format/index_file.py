@@ -76,8 +76,10 @@ def _serialize(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
-def sequence_batches(seqs: pa.Table, rows: int = SEQ_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """``seqs`` as record batches of at most ``rows`` rows (zero-copy slices)."""
+def sequence_batches(seqs: pa.Table, rows: int | None = None) -> Iterator[pa.RecordBatch]:
+    """``seqs`` as record batches of at most ``rows`` rows (default :data:`SEQ_BATCH_ROWS`;
+    zero-copy slices of a table of one chunk)."""
+    rows = rows or SEQ_BATCH_ROWS
     for start in range(0, seqs.num_rows, rows):
         yield from seqs.slice(start, rows).combine_chunks().to_batches()
 
