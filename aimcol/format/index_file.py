@@ -22,6 +22,7 @@ rebuilt from the manifests.  Every CRC is checked before Arrow parses the bytes 
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 from collections.abc import Iterator
@@ -84,55 +85,53 @@ def sequence_batches(seqs: pa.Table, rows: int | None = None) -> Iterator[pa.Rec
         yield from seqs.slice(start, rows).combine_chunks().to_batches()
 
 
-class SequencesPartWriter:
-    """The sequences part, built a batch at a time: :meth:`add` each batch (one schema), then
-    :meth:`pieces` gives the part's bytes (the batch messages and the directory)."""
+class _SequencesPartLayout:
+    """Where each record batch of a sequences table goes in the part, and its CRC-32: the
+    directory.  Every batch is serialized twice, here to measure it and again when written
+    (:meth:`pieces`), so the part never exists whole in memory beside the table."""
 
-    def __init__(self, schema: pa.Schema):
-        self.schema = schema
-        head = schema.serialize()
-        self._pieces: list[pa.Buffer | bytes] = [head]
-        self._entries = [0, head.size, crc32(head), 0]
-        self._size = head.size
-        self.rows = 0
+    def __init__(self, seqs: pa.Table):
+        self.seqs = seqs
+        head = seqs.schema.serialize()
+        entries = [0, head.size, crc32(head), seqs.num_rows]
+        size = head.size
+        for batch in sequence_batches(seqs):
+            message = batch.serialize()
+            entries += [size, message.size, crc32(message), batch.num_rows]
+            size += message.size
+        self.directory = np.array(entries, dtype="<i8").tobytes()
+        self.size = size + len(_EOS) + len(self.directory)
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        if not batch.schema.equals(self.schema):
-            raise ValueError("a batch of another schema than the sequences part's")
-        if not batch.num_rows:
-            return
-        message = batch.serialize()
-        self._pieces.append(message)
-        self._entries += [self._size, message.size, crc32(message), batch.num_rows]
-        self._size += message.size
-        self.rows += batch.num_rows
-
-    def pieces(self) -> tuple[list[pa.Buffer | bytes], bytes]:
-        """The part's pieces in order (its last piece is the directory) and the directory."""
-        self._entries[3] = self.rows  # the schema entry counts every row
-        directory = np.array(self._entries, dtype="<i8").tobytes()
-        return [*self._pieces, _EOS, directory], directory
+    def pieces(self) -> Iterator[pa.Buffer | bytes]:
+        """The part's bytes, a batch at a time."""
+        entries = np.frombuffer(self.directory, dtype="<i8").reshape(-1, _ENTRY)
+        yield self.seqs.schema.serialize()
+        for entry, batch in zip(entries[1:], sequence_batches(self.seqs)):
+            message = batch.serialize()
+            if message.size != entry[1] or crc32(message) != entry[2]:  # Arrow serializes deterministically
+                raise RuntimeError("a batch of the sequences table changed while the index file was written")
+            yield message
+        yield _EOS
+        yield self.directory
 
 
-def write_index_file(layout: RepoLayout, runs: pa.Table, seqs: pa.Table | SequencesPartWriter) -> None:
+def write_index_file(layout: RepoLayout, runs: pa.Table, seqs: pa.Table) -> None:
     """Atomically replace the index file with these tables (not fsynced: it is a cache).
 
-    ``seqs``: the sequences table, or a :class:`SequencesPartWriter` it was written to a batch
-    at a time."""
-    if isinstance(seqs, pa.Table):
-        writer = SequencesPartWriter(seqs.schema)
-        for batch in sequence_batches(seqs):
-            writer.add(batch)
-        seqs = writer
+    The sequences part is written a record batch at a time (:meth:`Storage.replace_parts`):
+    W10's 2.25 million rows are never serialized whole in memory."""
     runs_part = _serialize(runs)
-    pieces, directory = seqs.pieces()
-    seqs_len = sum(len(p) if isinstance(p, bytes) else p.size for p in pieces)
+    part = _SequencesPartLayout(seqs)
     header = _HEADER.pack(
-        INDEX_MAGIC, INDEX_VERSION, runs_part.size, crc32(runs_part), seqs_len, len(directory), crc32(directory)
+        INDEX_MAGIC,
+        INDEX_VERSION,
+        runs_part.size,
+        crc32(runs_part),
+        part.size,
+        len(part.directory),
+        crc32(part.directory),
     )
-    # joined straight from Arrow's buffers: fewer copies of a file that holds 2 million
-    # sequences in ~390 MB (W10)
-    layout.storage.replace(index_key(), b"".join((header, runs_part, *pieces)))
+    layout.storage.replace_parts(index_key(), itertools.chain((header, runs_part), part.pieces()))
 
 
 def _parse(data: bytes | memoryview, name: str) -> pa.Table:

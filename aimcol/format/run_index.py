@@ -857,10 +857,11 @@ class RunIndex:
         """Write the index file.  ``partial``: a build in progress; the next reader that loads it
         stats every manifest (a full scan) and reads only the ones still missing or changed."""
         self._runs = _one_chunk(self._runs)
-        self._seqs = _one_chunk(self._seqs_table())
+        # the sequences stay in the chunks they were appended in (a build of W10: 2.25 million
+        # rows): joining them would hold the table twice; the file is written a batch at a time
         self._snap = None
         runs = drop_empty_path_columns(self._runs)
-        seqs = drop_empty_path_columns(self._seqs)
+        seqs = drop_empty_path_columns(self._seqs_table())
         meta = {
             b"full_scan_at": repr(0.0 if partial else self._full_scan_at).encode(),
             b"full_scan_s": repr(self._full_scan_s).encode(),
