@@ -206,3 +206,17 @@ def test_an_index_file_of_version_6_is_rebuilt_without_a_warning(repo_path):
     assert [_keys(select_sequences(parse_query(q), again, now=1e10)) for q in QUERIES] == want
     with open(path, "rb") as fh:
         assert struct.unpack("<8sI", fh.read(12)) == (b"AIMCOLIX", index_file.INDEX_VERSION)
+
+
+def test_sequences_table_builds_only_the_columns_asked_for(repo_path):
+    from aimcol.errors import UnknownColumnError
+
+    _write_index(repo_path, 3)
+    repo = aimcol.Repo(repo_path)
+    whole = repo.sequences_table("metric.name != 'lr'")
+    for columns in (["run", "name", "context", "last", "min", "max", "count", "last_step"], ["context.subset", "name"]):
+        got = repo.sequences_table("metric.name != 'lr'", columns=columns)  # in the table's own order
+        assert sorted(got.column_names) == sorted(columns) and got.select(columns).equals(whole.select(columns))
+    assert "context.subset" in whole.column_names
+    with pytest.raises(UnknownColumnError, match="'lats'"):
+        repo.sequences_table("", columns=["run", "lats"])

@@ -684,14 +684,15 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
     return typo_hint(parse_query(query), _snapshot(repo), runs_query=runs_query)
 
 
-def sequences_table(repo, query: str = "") -> pa.Table:
-    """One row per matching sequence (newest run first): run hash, name, context, statistics."""
+def sequences_table(repo, query: str = "", columns: list[str] | None = None) -> pa.Table:
+    """One row per matching sequence (newest run first): run hash, name, context, statistics
+    (only ``columns`` of them where given: the rest is neither read nor built)."""
     parsed = parse_query(query)
-    # only the columns the table shows (not `loc`, a third of the index): with every sequence
-    # selected (the TUI's metric columns) the rows kept are the whole sequences table
-    snap = select_sequences(parsed, _snapshot(repo), columns=_tables().SEQUENCE_INDEX_COLUMNS)
+    # only the index columns the table shows (never `loc`, a third of the index): with every
+    # sequence selected (the TUI's metric columns) the rows kept are the whole sequences table
+    snap = select_sequences(parsed, _snapshot(repo), columns=_tables().sequence_index_columns(columns))
     mask = np.ones(snap.n_seqs, dtype=bool)
     run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)
     rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
-    return _sequences_table(snap, rows)
+    return _tables().build_sequences_table(snap, rows, columns)
