@@ -10,6 +10,7 @@ import struct
 import warnings
 from zlib import crc32
 
+import msgpack
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -104,6 +105,15 @@ def test_the_batches_of_a_multi_batch_part_are_the_whole_table(repo_path):
     assert [b.num_rows for b in batches[:-1]] == [4] * (len(batches) - 1)
     assert pa.Table.from_batches(batches).equals(part.load())
     assert part.load().num_rows == sum(len(r._manifest["sequences"]) for r in aimcol.Repo(repo_path).iter_runs())
+    # `loc` names a sealed file seg-<n>.arrow by its number; the snapshot hands out the name
+    parts = msgpack.unpackb(part.load().column("loc")[0].as_py())
+    assert parts and all(type(p[0]) is int for p in parts)
+    names = [p[0] for p in snap.sequence_locations(np.array([0]))[0]]
+    assert names == [f"seg-{p[0]:06d}.arrow" for p in parts]
+    assert all(
+        os.path.exists(snap.layout.local_path(snap.layout.segment_key(snap.seqs.column("run")[0].as_py(), n)))
+        for n in names
+    )
     # an Arrow IPC stream: any Arrow reader reads the part without aimcol
     runs_len = struct.unpack_from("<Q", open(os.path.join(snap.layout.index_dir, INDEX_FILE), "rb").read(24), 12)[0]
     with open(os.path.join(snap.layout.index_dir, INDEX_FILE), "rb") as fh:

@@ -58,6 +58,7 @@ from aimcol.format.index_tables import (
     build_tables,
     concat_tables,
     drop_empty_path_columns,
+    located_file,
     path_column,
 )
 from aimcol.format.last_point import last_point_time
@@ -199,7 +200,7 @@ class IndexSnapshot:
     def seqs_schema(self) -> pa.Schema:
         """The sequences table's schema, without reading the table."""
         loaded = self._seqs_loaded
-        return loaded.schema if loaded is not None else self._seqs.schema  # type: ignore[union-attr]
+        return loaded.schema if loaded is not None else self._seqs.schema
 
     # -- reading the sequences a batch at a time ---------------------------------------------------
     def narrow_sequences(
@@ -298,7 +299,7 @@ class IndexSnapshot:
     @property
     def n_seqs(self) -> int:
         loaded = self._seqs_loaded
-        return int(loaded.num_rows if loaded is not None else self._seqs.num_rows)  # type: ignore[union-attr]
+        return int(loaded.num_rows if loaded is not None else self._seqs.num_rows)
 
     def active(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Whether a writer holds each run now (rows of the runs table; all by default).
@@ -378,8 +379,13 @@ class IndexSnapshot:
         (the run had a live segment).  Holds only while :meth:`manifest_unchanged` says so."""
         if "loc" not in self._seqs_columns:
             return [None] * len(rows)
-        blobs = binary_items(self.seqs.column("loc"), rows)
-        return [msgpack.unpackb(b, raw=False) if b else None for b in blobs]
+        out = []
+        for blob in binary_items(self.seqs.column("loc"), rows):
+            parts = msgpack.unpackb(blob, raw=False) if blob else None
+            for part in parts or ():
+                part[0] = located_file(part[0])
+            out.append(parts)
+        return out
 
     @functools.cached_property
     def _fingerprints(self) -> tuple[np.ndarray, np.ndarray]:

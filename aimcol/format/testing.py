@@ -17,6 +17,7 @@ stalled writer is tested too.  Imports pytest: use it from tests only.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -62,7 +63,7 @@ class StorageTests:
     def test_replace_parts_writes_the_parts_one_after_the_other(self, storage: Storage) -> None:
         made: list[int] = []
 
-        def parts():  # produced while they are written
+        def parts() -> Iterator[bytes | memoryview]:  # produced while they are written
             for i in range(5):
                 made.append(i)
                 yield bytes([i]) * (1000 + i) if i % 2 else memoryview(bytes([i]) * 7)
@@ -77,7 +78,7 @@ class StorageTests:
     def test_a_replace_parts_that_fails_leaves_the_old_object(self, storage: Storage) -> None:
         storage.replace("index/runs.aimcolidx", b"old version")
 
-        def parts():
+        def parts() -> Iterator[bytes]:
             yield b"new"
             raise RuntimeError("the writer failed half-way")
 
