@@ -113,8 +113,15 @@ def _sequence_rows_by_run(snap: IndexSnapshot, seq_mask: np.ndarray, run_order: 
     seq_id = to_numpy(snap.seqs.column("seq_id"), 0)[rows]
     rank = np.full(max(snap.n_runs, 1), len(run_order), dtype=np.int64)
     rank[run_order] = np.arange(len(run_order))
-    order = np.lexsort((seq_id, rank[owner]))
-    rows, owner_rank = rows[order], rank[owner][order]
+    keys = rank[owner]
+    # the index holds a run's sequences together, in id order: a stable sort by run keeps that
+    # order and runs in ~linear time on such blocks (2.25 million rows: lexsort took 0.3-0.5 s)
+    order = np.argsort(keys, kind="stable")
+    ids = seq_id[order]
+    sorted_keys = keys[order]
+    if ((sorted_keys[1:] == sorted_keys[:-1]) & (ids[1:] < ids[:-1])).any():
+        order = np.lexsort((seq_id, keys))
+    rows, owner_rank = rows[order], keys[order]
     bounds = np.searchsorted(owner_rank, np.arange(len(run_order) + 1))
     return [rows[bounds[i] : bounds[i + 1]] for i in range(len(run_order))]
 
