@@ -111,10 +111,39 @@ def _gather_bytes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return data[positions], new_offsets
 
 
+BLOCK_ROWS = 256
+"""A gather whose indices are runs of consecutive rows, on average at least this long, copies
+those runs as slices (of a table of many chunks too, without joining it first)."""
+
+
+def _blocks(indices: np.ndarray, length: int) -> tuple[list[int], list[int]] | None:
+    """``(starts, lengths)`` of the runs of consecutive ``indices``, or None where they are
+    short (or an index is out of range: the plain gather then raises as NumPy does)."""
+    n = len(indices)
+    if n < 2 * BLOCK_ROWS or indices.min() < 0 or indices.max() >= length:
+        return None
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    if (len(breaks) + 1) * BLOCK_ROWS > n:
+        return None
+    firsts = np.concatenate([[0], breaks])
+    lasts = np.concatenate([breaks, [n]])
+    return indices[firsts].tolist(), (lasts - firsts).tolist()
+
+
 def take(array: Column, indices: np.ndarray) -> pa.Array:
-    """``array.take(indices)`` for the run index's layouts; ``indices`` a NumPy integer array."""
-    array = _single(array)
+    """``array.take(indices)`` for the run index's layouts; ``indices`` a NumPy integer array.
+
+    Indices in long runs of consecutive rows (a table reordered a run's block at a time) are
+    copied as slices: 2.25M sequence rows in 1,500 blocks, one copy instead of two."""
     indices = np.asarray(indices, dtype=np.int64)
+    blocks = _blocks(indices, len(array))
+    if blocks is not None:
+        chunks: list[pa.Array] = []
+        for start, count in zip(*blocks):
+            piece = array.slice(start, count)
+            chunks.extend(piece.chunks if isinstance(piece, pa.ChunkedArray) else [piece])
+        return pa.concat_arrays(chunks)
+    array = _single(array)
     typ = array.type
     n = len(indices)
     if typ == pa.null():

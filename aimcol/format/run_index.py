@@ -35,7 +35,7 @@ from aimcol.format.arrow_gather import (
     take,
     take_table,
 )
-from aimcol.format.arrow_numpy import to_numpy, valid_mask
+from aimcol.format.arrow_numpy import empty_table, to_numpy, valid_mask
 from aimcol.format.change_journal import (
     JOURNAL_MAX_DELTA,
     JOURNAL_ROTATE_BYTES,
@@ -262,9 +262,11 @@ class IndexSnapshot:
             schema = table.schema if table is not None else self.seqs_schema
             if columns is not None:
                 schema = pa.schema([f for f in schema if f.name in columns])
-            return IndexSnapshot(self.runs, schema.empty_table(), self.layout, self.pending, np.zeros(0, np.int64))
+            return IndexSnapshot(self.runs, empty_table(schema), self.layout, self.pending, np.zeros(0, np.int64))
+        # left in the batches' chunks: a reader gathers the rows it needs from them (joining
+        # 2.25 million kept rows into one chunk first was a copy of the whole answer)
         picked = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        return IndexSnapshot(self.runs, _one_chunk(picked), self.layout, self.pending, np.concatenate(owners))
+        return IndexSnapshot(self.runs, picked, self.layout, self.pending, np.concatenate(owners))
 
     def _batch_owners(self, batch: pa.Table, start: int) -> np.ndarray:
         """:attr:`seq_run` of the rows ``start ..`` of the sequences table held in ``batch``."""

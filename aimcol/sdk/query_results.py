@@ -302,6 +302,7 @@ class _QueryResult(abc.ABC):
         self.repo = repo
         self.query = query
         self._snap = snap
+        self._whole = snap  # the index the query ran on (a metrics result's _snap: its rows only)
         self._runs = _Runs(repo)
         self.report_mode = report_mode_of(report_mode)
 
@@ -318,7 +319,7 @@ class _QueryResult(abc.ABC):
             return None
         from aimcol.query import typo_hint
 
-        return typo_hint(self.query, self._snap, runs_query=isinstance(self, RunCollection))
+        return typo_hint(self.query, self._whole, runs_query=isinstance(self, RunCollection))
 
     def _run_groups(self) -> Iterator[RunMetrics]:
         """Each run of the result with its sequences, a progress bar drawn as they are consumed."""
@@ -647,8 +648,11 @@ def query_metrics(
     """Metric sequences matching ``query``, newest run first."""
     mode = report_mode_of(report_mode)
     parsed = parse_query(query)
-    snap = select_sequences(parsed, _snapshot(repo))  # only the selected rows: bounded memory
-    return MetricCollection(repo, parsed, snap, np.ones(snap.n_seqs, dtype=bool), mode)
+    whole = _snapshot(repo)
+    snap = select_sequences(parsed, whole)  # only the selected rows: bounded memory
+    result = MetricCollection(repo, parsed, snap, np.ones(snap.n_seqs, dtype=bool), mode)
+    result._whole = whole  # a hint for an empty result looks at every sequence (a batch at a time)
+    return result
 
 
 def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
