@@ -138,7 +138,7 @@ def test_a_batched_selection_equals_the_whole_table_and_reads_no_whole_table(rep
     assert picked.seqs.column_names == whole.seqs.column_names
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch_rows=st.integers(min_value=1, max_value=40), query=st.sampled_from(QUERIES))
 def test_any_batch_size_selects_the_same_rows(repo_path, batch_rows, query):
     snap = _write_index(repo_path, batch_rows)

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from aimcol.errors import FormatError
+from aimcol.format.arrow_numpy import empty_table
 from aimcol.format.repo_layout import RepoLayout
 from aimcol.format.storage import PinnedObject
 
@@ -235,15 +236,13 @@ class SequencesPart:
             yield self.batch(i)
 
     def load(self) -> pa.Table:
-        """The whole table (one chunk), read once and kept."""
+        """The whole table (a chunk per batch: joining them would hold it twice), read once and kept."""
         with self._lock:
             if self._table is None:
                 if self._damaged:
                     raise IndexFileError("the sequences part is damaged", damaged=True)
                 batches = list(self.batches())
-                table = pa.Table.from_batches(batches, self.schema)
-                del batches
-                self._table = table.combine_chunks() if table.num_rows else table
+                self._table = pa.Table.from_batches(batches, self.schema) if batches else empty_table(self.schema)
                 self.close()
             return self._table
 
