@@ -263,10 +263,10 @@ class IndexSnapshot:
             if columns is not None:
                 schema = pa.schema([f for f in schema if f.name in columns])
             return IndexSnapshot(self.runs, empty_table(schema), self.layout, self.pending, np.zeros(0, np.int64))
-        # left in the batches' chunks: a reader gathers the rows it needs from them (joining
-        # 2.25 million kept rows into one chunk first was a copy of the whole answer)
+        # joined into one chunk: a copy of the rows kept, so the batches' messages (every
+        # column, `loc` too, where fewer were asked for) are not held by the answer
         picked = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-        return IndexSnapshot(self.runs, picked, self.layout, self.pending, np.concatenate(owners))
+        return IndexSnapshot(self.runs, _one_chunk(picked), self.layout, self.pending, np.concatenate(owners))
 
     def _batch_owners(self, batch: pa.Table, start: int) -> np.ndarray:
         """:attr:`seq_run` of the rows ``start ..`` of the sequences table held in ``batch``."""
