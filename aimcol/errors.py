@@ -130,6 +130,10 @@ class AimQLCostError(AimcolError, ValueError):
         super().__init__(message)
 
 
+class UnknownColumnError(AimcolError, ValueError):
+    """A column asked of a table (``Repo.sequences_table(columns=...)``) that it never has."""
+
+
 class ImportSourceError(AimcolError, ValueError):
     """``aimcol convert``: a source (log dir, tracking store, repository) that cannot be read at all."""
 

@@ -105,3 +105,24 @@ def test_keep_rows_matches_filter():
     for keep in ([True] * 5, [False] * 5, [True, False, True, True, False], [False, True, True, True, True]):
         got = g.keep_rows(table, np.array(keep))
         assert got.equals(table.filter(pa.array(keep))) and got.schema.metadata == {b"k": b"v"}
+
+
+@given(
+    blocks=st.lists(st.tuples(st.integers(0, 2999), st.integers(1, 900)), min_size=1, max_size=6),
+    chunks=st.lists(st.integers(1, 1500), min_size=1, max_size=4),
+    column=st.integers(0, len(ARRAYS) - 1),
+)
+def test_take_of_long_runs_of_rows_copies_slices_and_matches_pyarrow(blocks, chunks, column):
+    """Indices in runs of consecutive rows (a table reordered a block at a time), over an array
+    of many chunks: the same values as pyarrow's take, without joining the chunks first."""
+    base = ARRAYS[column]
+    whole = pa.concat_arrays([base] * 600)  # 3,000 rows, nulls and all
+    pieces, start = [], 0
+    for size in chunks:
+        pieces.append(whole.slice(start, size))
+        start += size
+    array = pa.chunked_array([*pieces, whole.slice(start)]) if start < len(whole) else pa.chunked_array(pieces)
+    indices = np.concatenate([np.arange(a, min(a + n, len(whole))) for a, n in blocks])
+    got = g.take(array, indices)
+    got.validate(full=True)
+    assert got.equals(whole.take(pa.array(indices)))

@@ -32,6 +32,10 @@ COLD_PATHS = textwrap.dedent(
             metric.timestamps.values_numpy()
     repo.runs_table("")
     repo.sequences_table("")
+    # no sequence selected: an empty table of the index's schema (pyarrow's empty_table imports pandas)
+    assert len(repo.query_metrics("metric.name == 'no such metric'")) == 0
+    repo.runs_table("", metrics=["loss", "no such metric"])
+    repo.sequences_table("metric.name == 'no such metric'", columns=["run", "name"])
     source = RepoSource(repo)
     runs = source.load_runs("", include_archived=False)
     sequences = source.load_sequences()

@@ -243,7 +243,7 @@ class RepoSource:
 
         Its ``context`` is JSON with sorted keys, the same text as :func:`context_key`.
         """
-        return self.repo.sequences_table("").select(list(SEQUENCE_COLUMNS))
+        return self.repo.sequences_table("", columns=list(SEQUENCE_COLUMNS)).select(list(SEQUENCE_COLUMNS))
 
     # -- metrics ----------------------------------------------------------------------------
     def load_series(

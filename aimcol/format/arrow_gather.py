@@ -111,10 +111,39 @@ def _gather_bytes(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     return data[positions], new_offsets
 
 
+BLOCK_ROWS = 256
+"""A gather whose indices are runs of consecutive rows, on average at least this long, copies
+those runs as slices (of a table of many chunks too, without joining it first)."""
+
+
+def _blocks(indices: np.ndarray, length: int) -> tuple[list[int], list[int]] | None:
+    """``(starts, lengths)`` of the runs of consecutive ``indices``, or None where they are
+    short (or an index is out of range: the plain gather then raises as NumPy does)."""
+    n = len(indices)
+    if n < 2 * BLOCK_ROWS or indices.min() < 0 or indices.max() >= length:
+        return None
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    if (len(breaks) + 1) * BLOCK_ROWS > n:
+        return None
+    firsts = np.concatenate([[0], breaks])
+    lasts = np.concatenate([breaks, [n]])
+    return indices[firsts].tolist(), (lasts - firsts).tolist()
+
+
 def take(array: Column, indices: np.ndarray) -> pa.Array:
-    """``array.take(indices)`` for the run index's layouts; ``indices`` a NumPy integer array."""
-    array = _single(array)
+    """``array.take(indices)`` for the run index's layouts; ``indices`` a NumPy integer array.
+
+    Indices in long runs of consecutive rows (a table reordered a run's block at a time) are
+    copied as slices: 2.25M sequence rows in 1,500 blocks, one copy instead of two."""
     indices = np.asarray(indices, dtype=np.int64)
+    blocks = _blocks(indices, len(array))
+    if blocks is not None:
+        chunks: list[pa.Array] = []
+        for start, count in zip(*blocks):
+            piece = array.slice(start, count)
+            chunks.extend(piece.chunks if isinstance(piece, pa.ChunkedArray) else [piece])
+        return pa.concat_arrays(chunks)
+    array = _single(array)
     typ = array.type
     n = len(indices)
     if typ == pa.null():
@@ -210,6 +239,19 @@ def strings_equal(a: Column, b: Column) -> np.ndarray:
     differs = np.bincount(owner[ad[positions] != bd[other]], minlength=len(rows)) > 0
     ok[rows[differs]] = False
     return ok
+
+
+def strings_equal_gathered(a: Column, b: Column, indices: np.ndarray) -> np.ndarray:
+    """``strings_equal(a, take(b, indices))``, without building the gathered array where every
+    row of both has one width (run hashes: rows of byte matrices)."""
+    a, b = _single(a), _single(b)
+    ao, ad = string_offsets(a)
+    bo, bd = string_offsets(b)
+    width = _uniform_width(ao)
+    if width is None or width != _uniform_width(bo) or _validity(a) is not None or _validity(b) is not None:
+        return strings_equal(a, take(b, indices))
+    same: np.ndarray = (_rows_matrix(ao, ad, width) == _rows_matrix(bo, bd, width)[indices]).all(axis=1)
+    return same
 
 
 def strings_equal_scalar(array: Column, value: str | bytes) -> np.ndarray:

@@ -5,7 +5,8 @@ msgpack, and for every param path (inner maps included) a *kind* column plus typ
 columns.  ``sequences``: one row per sequence — run hash, name, context, dtype and the
 manifest's summary statistics, where its points are in the run's sealed files (``loc``,
 msgpack of :func:`~aimcol.format.segments.sequence_locations`' parts; null while the run has
-a live segment), plus the same kind/payload columns for every context path.
+a live segment; a sealed segment named by its number), plus the same kind/payload columns
+for every context path.
 
 Column names (a path is encoded as JSON so keys may hold any character)::
 
@@ -36,6 +37,7 @@ import pyarrow as pa
 from aimcol.format.arrow_numpy import arrow_column, arrow_strings, to_arrow, to_numpy
 from aimcol.format.last_point import recorded_last_point
 from aimcol.format.param_tree import Path, collect_nodes
+from aimcol.format.segment_names import is_segment_name, seal_file_name, segment_number
 from aimcol.format.segments import sequence_locations
 from aimcol.format.storage import ObjectStat
 from aimcol.format.value_kinds import BOOL, FLOAT, INT, STR, kind_of
@@ -199,6 +201,8 @@ class _SequenceRows:
     def add_run(self, run_hash: str, seqs: list[Any], manifest: dict[str, Any]) -> None:
         rows = []
         locations = sequence_locations(manifest)
+        if locations:
+            _number_files(locations, manifest)
         for seq in seqs:
             context = seq.get("context") or {}
             if not isinstance(context, dict):
@@ -233,6 +237,27 @@ class _SequenceRows:
         for key, values in zip(_SEQ_COLUMNS, columns):
             self.cols[key].extend(values)
         self.contexts.extend(columns[-1])
+
+
+def _number_files(locations: dict[int, list[list[Any]]], manifest: dict[str, Any]) -> None:
+    """In ``loc``, a sealed segment ``seg-<6 digits>.arrow`` is kept as its number (a third of
+    the column with 1,500 metrics a run); any other name as it is.  See :func:`located_file`."""
+    numbers = {}
+    for entry in manifest.get("segments") or ():
+        name = entry.get("file")
+        if isinstance(name, str) and name.startswith("seg-") and is_segment_name(name):
+            number = segment_number(name)
+            if seal_file_name(number) == name:
+                numbers[name] = number
+    if numbers:
+        for parts in locations.values():
+            for part in parts:
+                part[0] = numbers.get(part[0], part[0])
+
+
+def located_file(file: str | int) -> str:
+    """The segment file name a part of ``loc`` names (a number: ``seg-<number>.arrow``)."""
+    return seal_file_name(file) if isinstance(file, int) and not isinstance(file, bool) else str(file)
 
 
 def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:

@@ -27,6 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from aimcol.format.arrow_numpy import empty_table
 from aimcol.format.ipc_file import Buf, Table, _field, _table, _u32, _vector
 
 Checksum = Callable[[pa.RecordBatch], int]
@@ -123,7 +124,7 @@ def scan_live_segment(data: bytes, schema: pa.Schema, checksum_key: bytes, check
             checked = _has_checksum(message, checksum_key)
         batches.append(batch)
         last_start, pos = pos, end
-    table = pa.Table.from_batches(batches, schema) if batches else schema.empty_table()
+    table = pa.Table.from_batches(batches, schema) if batches else empty_table(schema)
     return LiveScan(table, gaps, max(size - pos, 0), schema_damaged)
 
 

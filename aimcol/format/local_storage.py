@@ -31,7 +31,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -69,7 +69,7 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _write_all(fd: int, data: bytes | memoryview) -> None:
+def _write_all(fd: int, data: bytes | memoryview | pa.Buffer) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -215,8 +215,9 @@ class LocalStorage(Storage):
     def exists(self, key: str) -> bool:
         return os.path.exists(self.path(key))
 
-    def _write_partial(self, path: str, data: bytes, durable: bool) -> str:
-        """A fully written temporary file beside ``path``; its name is returned."""
+    def _write_partial(self, path: str, data: bytes | Iterable[bytes | memoryview | pa.Buffer], durable: bool) -> str:
+        """A fully written temporary file beside ``path`` (``data``: bytes, or parts written
+        one after the other); its name is returned."""
         tmp = f"{path}.{uuid.uuid4().hex[:12]}{PARTIAL_SUFFIX}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -225,7 +226,11 @@ class LocalStorage(Storage):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
-                _write_all(fd, data)
+                if isinstance(data, bytes):
+                    _write_all(fd, data)
+                else:
+                    for part in data:
+                        _write_all(fd, part)
                 if durable:
                     os.fsync(fd)
             finally:
@@ -247,6 +252,15 @@ class LocalStorage(Storage):
             raise
         if durable:
             fsync_dir(os.path.dirname(path))
+
+    def replace_parts(self, key: str, parts: Iterable[bytes | memoryview | pa.Buffer]) -> None:
+        path = self.path(key)
+        tmp = self._write_partial(path, parts, durable=False)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
 
     def create(self, key: str, data: bytes, *, durable: bool = True) -> None:
         path = self.path(key)

@@ -15,7 +15,7 @@ import functools
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgpack
@@ -25,8 +25,17 @@ import pyarrow as pa
 from aimcol.errors import FormatError
 from aimcol.format import index_tables
 from aimcol.format import manifest as manifest_io
-from aimcol.format.arrow_gather import binary_items, keep_rows, string_offsets, strings_equal, take
-from aimcol.format.arrow_numpy import to_numpy, valid_mask
+from aimcol.format.arrow_gather import (
+    binary_items,
+    keep_rows,
+    string_offsets,
+    strings_equal,
+    strings_equal_gathered,
+    strings_equal_scalar,
+    take,
+    take_table,
+)
+from aimcol.format.arrow_numpy import empty_table, to_numpy, valid_mask
 from aimcol.format.change_journal import (
     JOURNAL_MAX_DELTA,
     JOURNAL_ROTATE_BYTES,
@@ -36,12 +45,20 @@ from aimcol.format.change_journal import (
     rotate_journal,
 )
 from aimcol.format.damaged_runs import report_damaged_run
-from aimcol.format.index_file import IndexFileError, SequencesPart, index_key, read_index_runs, write_index_file
+from aimcol.format.index_file import (
+    IndexFileError,
+    SequencesPart,
+    index_key,
+    read_index_runs,
+    sequence_batches,
+    write_index_file,
+)
 from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
     concat_tables,
     drop_empty_path_columns,
+    located_file,
     path_column,
 )
 from aimcol.format.last_point import last_point_time
@@ -132,28 +149,152 @@ def _sequence_owners(runs: pa.Table, seqs: pa.Table) -> np.ndarray:
     return np.fromiter((row_of.get(h, -1) for h in run_col.to_pylist()), dtype=np.int64, count=seqs.num_rows)
 
 
+class StoredSequences:
+    """A snapshot's sequences table still in the index file (:class:`SequencesPart`): read a
+    record batch at a time, or whole by ``load`` (which reads them from the manifests instead
+    where the part is damaged)."""
+
+    def __init__(self, part: SequencesPart, load: Callable[[], pa.Table]):
+        self.part = part
+        self.load = load
+        self.num_rows = part.num_rows
+        self.schema = part.schema
+
+
 class IndexSnapshot:
     """Consistent runs and sequences tables at one moment.
 
-    ``seqs`` may be given as a function that reads it (the index file's sequences part,
-    read only when a query first needs it); ``seq_run`` maps each sequence row to its run
-    row.  Treat the tables as read-only.
+    ``seqs`` may be a :class:`StoredSequences` (the index file's sequences part, read only
+    when a query first needs it, and then a batch at a time by :meth:`narrow_sequences`);
+    ``seq_run`` maps each sequence row to its run row (computed when not given).  Treat the
+    tables as read-only.
     """
 
-    def __init__(self, runs: pa.Table, seqs: pa.Table | Callable[[], pa.Table], layout: RepoLayout, pending: int = 0):
+    def __init__(
+        self,
+        runs: pa.Table,
+        seqs: pa.Table | StoredSequences,
+        layout: RepoLayout,
+        pending: int = 0,
+        seq_run: np.ndarray | None = None,
+    ):
         self.runs = runs
         self._seqs = seqs
         self.layout = layout
         self.pending = pending
         """Runs with a manifest that these tables leave out: the index is still being built."""
+        if seq_run is not None:
+            self.seq_run = seq_run
 
     @functools.cached_property
     def seqs(self) -> pa.Table:
-        return self._seqs if isinstance(self._seqs, pa.Table) else self._seqs()
+        """The whole sequences table (W10: 2.25 million rows); a query reads it a batch at a
+        time instead (:meth:`narrow_sequences`)."""
+        return self._seqs if isinstance(self._seqs, pa.Table) else self._seqs.load()
 
     @functools.cached_property
     def seq_run(self) -> np.ndarray:
         return _sequence_owners(self.runs, self.seqs)
+
+    @property
+    def _seqs_loaded(self) -> pa.Table | None:
+        if "seqs" in self.__dict__:
+            return self.__dict__["seqs"]
+        return self._seqs if isinstance(self._seqs, pa.Table) else None
+
+    @property
+    def seqs_schema(self) -> pa.Schema:
+        """The sequences table's schema, without reading the table."""
+        loaded = self._seqs_loaded
+        return loaded.schema if loaded is not None else self._seqs.schema
+
+    # -- reading the sequences a batch at a time ---------------------------------------------------
+    def narrow_sequences(
+        self, pick: Callable[[IndexSnapshot], np.ndarray], columns: Sequence[str] | None = None
+    ) -> IndexSnapshot:
+        """This snapshot with only the sequence rows ``pick`` selects (and only ``columns`` of
+        them, where given: ``pick`` still sees every column).
+
+        ``pick`` gets this snapshot narrowed to one record batch of sequence rows at a time
+        (:data:`SEQ_BATCH_ROWS`; the same runs) and returns a bool mask over that batch's
+        rows.  The sequences are read from the index file one batch at a time, so memory is
+        the rows kept plus one batch.  A damaged batch is reported as for :attr:`seqs`, and
+        the rows are then picked from the sequences read from the manifests.
+        """
+        try:
+            return self._narrowed(pick, columns, self._seqs_loaded)
+        except IndexFileError:
+            return self._narrowed(pick, columns, self.seqs)  # the whole table: re-read from the manifests
+
+    def sequences_named(self, names: Iterable[str]) -> IndexSnapshot:
+        """:meth:`narrow_sequences` to the sequences with one of these names."""
+        wanted = list(dict.fromkeys(names))
+
+        def named(part: IndexSnapshot) -> np.ndarray:
+            column = part.seqs.column("name")
+            mask = np.zeros(part.n_seqs, dtype=bool)
+            for name in wanted:
+                mask |= strings_equal_scalar(column, name)
+            return mask
+
+        return self.narrow_sequences(named)
+
+    def _narrowed(
+        self, pick: Callable[[IndexSnapshot], np.ndarray], columns: Sequence[str] | None, table: pa.Table | None
+    ) -> IndexSnapshot:
+        if table is not None:
+            batches: Iterator[pa.RecordBatch] = sequence_batches(table)
+        else:
+            assert isinstance(self._seqs, StoredSequences)
+            batches = self._seqs.part.batches()
+        tables: list[pa.Table] = []
+        owners: list[np.ndarray] = []
+        start = 0
+        for batch in batches:
+            part = pa.Table.from_batches([batch])
+            owner = self._batch_owners(part, start)
+            start += batch.num_rows
+            keep = pick(IndexSnapshot(self.runs, part, self.layout, self.pending, owner))
+            if columns is not None:
+                part = part.select([c for c in columns if c in part.column_names])
+            if keep.all():
+                tables.append(part)
+                owners.append(owner)
+            elif keep.any():
+                rows = np.flatnonzero(keep)
+                tables.append(take_table(part, rows))
+                owners.append(owner[rows])
+        if not tables:
+            schema = table.schema if table is not None else self.seqs_schema
+            if columns is not None:
+                schema = pa.schema([f for f in schema if f.name in columns])
+            return IndexSnapshot(self.runs, empty_table(schema), self.layout, self.pending, np.zeros(0, np.int64))
+        # joined into one chunk: a copy of the rows kept, so the batches' messages (every
+        # column, `loc` too, where fewer were asked for) are not held by the answer
+        picked = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+        return IndexSnapshot(self.runs, _one_chunk(picked), self.layout, self.pending, np.concatenate(owners))
+
+    def _batch_owners(self, batch: pa.Table, start: int) -> np.ndarray:
+        """:attr:`seq_run` of the rows ``start ..`` of the sequences table held in ``batch``."""
+        owners = self._owners_in_run_order
+        if owners is not None and start + batch.num_rows <= len(owners):
+            guess = owners[start : start + batch.num_rows]
+            if strings_equal_gathered(batch.column("run"), self.runs.column("hash"), guess).all():
+                return guess
+        row_of = self._row_of_hash
+        return np.fromiter((row_of.get(h, -1) for h in batch.column("run").to_pylist()), np.int64, batch.num_rows)
+
+    @functools.cached_property
+    def _owners_in_run_order(self) -> np.ndarray | None:
+        """Sequence rows' runs where the tables are laid out run by run (see :func:`_sequence_owners`)."""
+        n_seq = to_numpy(self.runs.column("n_seq"), 0).astype(np.int64)
+        if int(n_seq.sum()) != self.n_seqs:
+            return None
+        return np.repeat(np.arange(self.runs.num_rows, dtype=np.int64), n_seq)
+
+    @functools.cached_property
+    def _row_of_hash(self) -> dict[str, int]:
+        return {h: i for i, h in enumerate(self.runs.column("hash").to_pylist())}
 
     @classmethod
     def from_tables(cls, runs: pa.Table, seqs: pa.Table, layout: RepoLayout) -> IndexSnapshot:
@@ -165,7 +306,8 @@ class IndexSnapshot:
 
     @property
     def n_seqs(self) -> int:
-        return int(self.seqs.num_rows)
+        loaded = self._seqs_loaded
+        return int(loaded.num_rows if loaded is not None else self._seqs.num_rows)
 
     def active(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Whether a writer holds each run now (rows of the runs table; all by default).
@@ -224,10 +366,10 @@ class IndexSnapshot:
 
     def truncated_rows(self, table: str) -> np.ndarray | None:
         """Rows whose rarest paths have no typed columns (see :func:`_path_columns`), or None."""
-        t = self.runs if table == "runs" else self.seqs
         name = ("p" if table == "runs" else "c") + "#truncated"
-        if name not in t.column_names:
-            return None
+        if name not in (self.runs.column_names if table == "runs" else self.seqs_schema.names):
+            return None  # (the sequences table is not read for this)
+        t = self.runs if table == "runs" else self.seqs
         flags = to_numpy(t.column(name), False)
         return flags if flags.any() else None
 
@@ -245,8 +387,13 @@ class IndexSnapshot:
         (the run had a live segment).  Holds only while :meth:`manifest_unchanged` says so."""
         if "loc" not in self._seqs_columns:
             return [None] * len(rows)
-        blobs = binary_items(self.seqs.column("loc"), rows)
-        return [msgpack.unpackb(b, raw=False) if b else None for b in blobs]
+        out = []
+        for blob in binary_items(self.seqs.column("loc"), rows):
+            parts = msgpack.unpackb(blob, raw=False) if blob else None
+            for part in parts or ():
+                part[0] = located_file(part[0])
+            out.append(parts)
+        return out
 
     @functools.cached_property
     def _fingerprints(self) -> tuple[np.ndarray, np.ndarray]:
@@ -408,9 +555,9 @@ class RunIndex:
         assert self._seqs is not None
         return self._seqs
 
-    def _seqs_for_snapshot(self, part: SequencesPart, runs: pa.Table) -> Callable[[], pa.Table]:
-        """A snapshot's reader of a sequences part not yet read; a damaged part is reported
-        and the sequences of the snapshot's runs are read from their manifests instead."""
+    def _seqs_for_snapshot(self, part: SequencesPart, runs: pa.Table) -> StoredSequences:
+        """A snapshot's sequences part not yet read; where it is damaged, :meth:`StoredSequences.load`
+        reports it and reads the sequences of the snapshot's runs from their manifests instead."""
 
         def load() -> pa.Table:
             try:
@@ -428,7 +575,7 @@ class RunIndex:
                         self._persist()
                 return seqs
 
-        return load
+        return StoredSequences(part, load)
 
     def _set(self, runs: pa.Table, seqs: pa.Table | SequencesPart, added: list[str] | None = None) -> None:
         """New tables; ``added``: they are the old ones plus these runs appended (no re-mapping)."""
@@ -764,10 +911,11 @@ class RunIndex:
         """Write the index file.  ``partial``: a build in progress; the next reader that loads it
         stats every manifest (a full scan) and reads only the ones still missing or changed."""
         self._runs = _one_chunk(self._runs)
-        self._seqs = _one_chunk(self._seqs_table())
+        # the sequences stay in the chunks they were appended in (a build of W10: 2.25 million
+        # rows): joining them would hold the table twice; the file is written a batch at a time
         self._snap = None
         runs = drop_empty_path_columns(self._runs)
-        seqs = drop_empty_path_columns(self._seqs)
+        seqs = drop_empty_path_columns(self._seqs_table())
         meta = {
             b"full_scan_at": repr(0.0 if partial else self._full_scan_at).encode(),
             b"full_scan_s": repr(self._full_scan_s).encode(),
@@ -792,7 +940,7 @@ class RunIndex:
             if isinstance(self._seqs, pa.Table):
                 self._seqs = _one_chunk(self._seqs)
         if isinstance(self._seqs, SequencesPart):
-            seqs: pa.Table | Callable[[], pa.Table] = self._seqs_for_snapshot(self._seqs, self._runs)
+            seqs: pa.Table | StoredSequences = self._seqs_for_snapshot(self._seqs, self._runs)
         else:
             seqs = self._seqs
         self._snap = IndexSnapshot(self._runs, seqs, self.layout, self._pending)

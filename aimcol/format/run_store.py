@@ -29,7 +29,7 @@ from aimcol.format.last_point import raise_last_point
 from aimcol.format.object_deltas import ObjectDeltaWriter, stray_delta_files, uses_deltas
 from aimcol.format.object_segments import check_objects
 from aimcol.format.repo_layout import MANIFEST_NAME, TERMINAL_LOG_NAME, RepoLayout
-from aimcol.format.segment_names import is_segment_name, segment_number
+from aimcol.format.segment_names import is_segment_name, seal_file_name, segment_number
 from aimcol.format.segments import (
     POINT_SCHEMA,
     LiveSegmentWriter,
@@ -63,10 +63,6 @@ live segment between the reader's manifest read and its read of the segment."""
 
 def live_file_name(number: int) -> str:
     return f"live-{number:06d}.arrows"
-
-
-def seal_file_name(number: int) -> str:
-    return f"seg-{number:06d}.arrow"
 
 
 def _sequence_metadata(manifest: dict[str, Any]) -> dict[str, Any]:

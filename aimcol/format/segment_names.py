@@ -52,6 +52,11 @@ def is_segment_name(name: object) -> bool:
     return isinstance(name, str) and (LIVE_NAME.fullmatch(name) or SEALED_NAME.fullmatch(name)) is not None
 
 
+def seal_file_name(number: int) -> str:
+    """The name of a run's sealed segment ``number`` (local storage; object stores add ``-g<n>``)."""
+    return f"seg-{number:06d}.arrow"
+
+
 def segment_number(name: str) -> int:
     """The ``<n>`` of a segment file name (call :func:`is_segment_name` first)."""
     return int(re.split(r"[-.]", name)[1])

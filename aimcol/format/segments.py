@@ -25,7 +25,7 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from aimcol.errors import ChecksumError
-from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, to_arrow, to_numpy
+from aimcol.format.arrow_numpy import ARROW_TO_NUMPY, empty_table, to_arrow, to_numpy
 from aimcol.format.integrity import check_file_checksum, sealed_checksums
 from aimcol.format.ipc_file import IpcFileBatches, IpcLayoutError, file_blocks
 from aimcol.format.live_scan import LiveScan, scan_live_segment
@@ -48,7 +48,7 @@ SEALED_BATCH_ROWS = 65536
 
 
 def empty_points() -> pa.Table:
-    return POINT_SCHEMA.empty_table()
+    return empty_table(POINT_SCHEMA)
 
 
 def points_batch(

@@ -53,7 +53,7 @@ from __future__ import annotations
 import contextlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
@@ -264,6 +264,12 @@ class Storage(ABC):
         was released or taken over.  Stray temporary objects from a writer killed midway
         are invisible to :meth:`read` and :meth:`list_children`.
         """
+
+    def replace_parts(self, key: str, parts: Iterable[bytes | memoryview | pa.Buffer]) -> None:
+        """:meth:`replace` (not durable, no claim) with the bytes given as the concatenation of
+        ``parts``, which may be produced as they are written: a large cache object (the run
+        index) is not joined in memory first where the backend can write it part by part."""
+        self.replace(key, b"".join(parts))
 
     @abstractmethod
     def create(self, key: str, data: bytes, *, durable: bool = True) -> None:

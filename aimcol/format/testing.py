@@ -17,6 +17,7 @@ stalled writer is tested too.  Imports pytest: use it from tests only.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -58,6 +59,33 @@ class StorageTests:
         storage.replace("runs/a/manifest.msgpack", b"second version", durable=True)
         assert storage.read("runs/a/manifest.msgpack") == b"second version"
         assert storage.exists("runs/a/manifest.msgpack")
+
+    def test_replace_parts_writes_the_parts_one_after_the_other(self, storage: Storage) -> None:
+        made: list[int] = []
+
+        def parts() -> Iterator[bytes | memoryview]:  # produced while they are written
+            for i in range(5):
+                made.append(i)
+                yield bytes([i]) * (1000 + i) if i % 2 else memoryview(bytes([i]) * 7)
+
+        storage.replace("index/runs.aimcolidx", b"old")
+        storage.replace_parts("index/runs.aimcolidx", parts())
+        assert made == [0, 1, 2, 3, 4]
+        assert storage.read("index/runs.aimcolidx") == b"".join(
+            bytes([i]) * (1000 + i) if i % 2 else bytes([i]) * 7 for i in range(5)
+        )
+
+    def test_a_replace_parts_that_fails_leaves_the_old_object(self, storage: Storage) -> None:
+        storage.replace("index/runs.aimcolidx", b"old version")
+
+        def parts() -> Iterator[bytes]:
+            yield b"new"
+            raise RuntimeError("the writer failed half-way")
+
+        with pytest.raises(RuntimeError):
+            storage.replace_parts("index/runs.aimcolidx", parts())
+        assert storage.read("index/runs.aimcolidx") == b"old version"
+        assert storage.list_children("index") == ["runs.aimcolidx"]  # no partial object left visible
 
     def test_a_missing_object_raises_object_not_found(self, storage: Storage) -> None:
         for call in (

@@ -3,6 +3,8 @@
     parse_query(text)            -> ParsedQuery   (raises AimQLSyntaxError, AimQLCostError)
     match_runs(parsed, snapshot) -> bool mask over the index's runs table
     match_sequences(parsed, snapshot) -> bool mask over its sequences table
+    select_sequences(parsed, snapshot) -> the snapshot narrowed to the selected sequences,
+        its sequences table read a record batch at a time (bounded memory)
     typo_hint(parsed, snapshot)  -> a "did you mean" line for a query that matched nothing
 
 The modules, in the order a query meets them: ``tokens`` (the token pass before parsing),
@@ -14,7 +16,7 @@ for one row, and the cost bounds), ``engine`` (evaluates the tree over whole col
 ``aimcol.errors`` only, never the SDK.
 """
 
-from aimcol.query.engine import match_runs, match_sequences
+from aimcol.query.engine import match_runs, match_sequences, select_sequences
 from aimcol.query.ir import ParsedQuery
 from aimcol.query.leaves import experiment_names
 from aimcol.query.parser import parse_query
@@ -30,4 +32,13 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'aimcol.query' has no attribute {name!r}")
 
 
-__all__ = ["ParsedQuery", "UNDEFINED", "experiment_names", "match_runs", "match_sequences", "parse_query", "typo_hint"]
+__all__ = [
+    "ParsedQuery",
+    "UNDEFINED",
+    "experiment_names",
+    "match_runs",
+    "match_sequences",
+    "parse_query",
+    "select_sequences",
+    "typo_hint",
+]

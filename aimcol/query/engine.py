@@ -12,7 +12,7 @@ entry points; each runs within a cost budget (``time_limit`` seconds, bounded va
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -376,8 +376,9 @@ def match_runs(
     seconds (None: no limit) or builds values beyond :data:`~aimcol.query.values.MAX_VALUE_SIZE`.
     """
     n = snap.n_runs
+    now = time.time() if now is None else now
     with scalar.query_budget(time_limit):
-        leaves = IndexLeaves(snap, time.time() if now is None else now, active)
+        leaves = IndexLeaves(snap, now, active, _run_metrics(query, snap, now, active))
         evaluator = Evaluator(leaves, binds_metric=False)
         mask = np.ones(n, dtype=bool) if query.expr is None else _selected(evaluator, query.expr, RUN)
     if not query.mentions_archived:
@@ -406,3 +407,62 @@ def match_sequences(
         archived = to_numpy(snap.runs.column("archived"), False)
         mask &= ~archived[np.where(valid, snap.seq_run, 0)]
     return mask
+
+
+def select_sequences(
+    query: ir.ParsedQuery,
+    snap: IndexSnapshot,
+    now: float | None = None,
+    active: BoolArray | None = None,
+    time_limit: float | None = scalar.QUERY_TIME_LIMIT,
+    columns: Sequence[str] | None = None,
+) -> IndexSnapshot:
+    """``snap`` narrowed to the sequences a ``query_metrics`` query selects (the rows of
+    :func:`match_sequences`, in the same order; every row of the result's sequences table
+    matches).
+
+    The sequences table is read and filtered one record batch at a time
+    (:meth:`~aimcol.format.run_index.IndexSnapshot.narrow_sequences`): memory is the rows
+    selected plus one batch, not the whole table (W10: 2.25 million rows).  A sequence's
+    row depends only on itself and its run, so each batch is evaluated on its own; what
+    holds one value per run (params, properties, ``run.metrics[...]``) is built once and
+    shared by the batches.  ``columns``: keep only these columns of the selected rows.
+    Cost bounds as :func:`match_runs`, for the whole query.
+    """
+    now = time.time() if now is None else now
+    with scalar.query_budget(time_limit):
+        shared = _run_metrics(query, snap, now, active)
+        skip_archived = None if query.mentions_archived else to_numpy(snap.runs.column("archived"), False)
+
+        def pick(part: IndexSnapshot) -> BoolArray:
+            nonlocal active
+            leaves = IndexLeaves(part, now, active, shared)
+            if query.expr is None:
+                mask = np.ones(part.n_seqs, dtype=bool)
+            else:
+                mask = _selected(Evaluator(leaves), query.expr, SEQ)
+                shared.update(leaves.run_columns())
+                active = leaves.active_if_known if active is None else active
+            valid = part.seq_run >= 0
+            mask &= valid
+            if skip_archived is not None and len(mask):
+                mask &= ~skip_archived[np.where(valid, part.seq_run, 0)]
+            return mask
+
+        return snap.narrow_sequences(pick, columns)
+
+
+def _run_metrics(
+    query: ir.ParsedQuery, snap: IndexSnapshot, now: float, active: BoolArray | None
+) -> dict[tuple[Any, ...], ValueColumn]:
+    """The ``run.metrics[name, context].stat`` leaves of ``query``, each read from only the
+    sequence rows of its name (a batch at a time), for :class:`IndexLeaves` to start from."""
+    if query.expr is None:
+        return {}
+    nodes = [node for node in ir.walk(query.expr) if isinstance(node, ir.RunMetric)]
+    if not nodes:
+        return {}
+    leaves = IndexLeaves(snap.sequences_named(node.name for node in nodes), now, active)
+    for node in nodes:
+        leaves.run_metric(node)
+    return leaves.run_columns()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from aimcol.format.index_tables import parse_path_column
 from aimcol.format.param_tree import dotted
 from aimcol.format.run_index import IndexSnapshot
@@ -60,7 +62,7 @@ def nearest(word: str, candidates: Iterable[str]) -> str | None:
 
 def _existing_paths(snap: IndexSnapshot, table: str) -> set[tuple[str, ...]]:
     prefix = "p" if table == "runs" else "c"
-    names = snap.runs.column_names if table == "runs" else snap.seqs.column_names
+    names = snap.runs.column_names if table == "runs" else snap.seqs_schema.names
     paths: set[tuple[str, ...]] = set()
     for name in names:
         parsed = parse_path_column(name)
@@ -122,7 +124,13 @@ def _metric_name_hints(nodes: list[ir.Node], snap: IndexSnapshot) -> list[str]:
     asked += [n.name for n in nodes if isinstance(n, ir.RunMetric)]
     if not asked or snap.n_seqs == 0:
         return []
-    names = set(snap.seqs.column("name").to_pylist())
+    names: set[str] = set()
+
+    def collect(part: IndexSnapshot) -> np.ndarray:  # a batch at a time, keeping no rows
+        names.update(part.seqs.column("name").to_pylist())
+        return np.zeros(part.n_seqs, dtype=bool)
+
+    snap.narrow_sequences(collect)
     hints = []
     for name in dict.fromkeys(asked):
         if name in names:

@@ -34,11 +34,28 @@ STRING_PROPS = ("hash", "name", "description", "experiment", "exit_status")
 class IndexLeaves:
     """Builds the leaf columns of one query over one index snapshot, at one clock reading."""
 
-    def __init__(self, snap: IndexSnapshot, now: float, active: BoolArray | None = None) -> None:
+    def __init__(
+        self,
+        snap: IndexSnapshot,
+        now: float,
+        active: BoolArray | None = None,
+        run_columns: dict[tuple[Any, ...], ValueColumn] | None = None,
+    ) -> None:
         self.snap = snap
         self.now = now
         self._active = active  # computed on first use of run.active/run.duration
-        self._cache: dict[tuple[Any, ...], ValueColumn] = {}
+        # run_columns: leaves of another batch of the same snapshot's sequences (see run_columns())
+        self._cache: dict[tuple[Any, ...], ValueColumn] = dict(run_columns or {})
+
+    def run_columns(self) -> dict[tuple[Any, ...], ValueColumn]:
+        """The leaves built so far that hold one value per run (or a constant): the same for
+        every batch of sequence rows of a snapshot (:meth:`IndexSnapshot.narrow_sequences`)."""
+        return {key: v for key, v in self._cache.items() if v.domain != SEQ}
+
+    @property
+    def active_if_known(self) -> BoolArray | None:
+        """Whether a writer holds each run, where a leaf needed it already (else None)."""
+        return self._active
 
     def run_active(self) -> BoolArray:
         if self._active is None:
@@ -165,6 +182,9 @@ class IndexLeaves:
 
     def run_metric(self, node: ir.RunMetric) -> ValueColumn:
         """A statistic of the run's sequence (name, context), per run; undefined if it has none."""
+        return self._cached(("run_metric", node), lambda: self._run_metric(node))
+
+    def _run_metric(self, node: ir.RunMetric) -> ValueColumn:
         snap = self.snap
         n = snap.n_runs
         candidates = np.flatnonzero(strings_equal_scalar(snap.seqs.column("name"), node.name))

@@ -39,7 +39,7 @@ from aimcol.format.value_kinds import MAP as KIND_MAP
 from aimcol.format.value_kinds import NONE as KIND_NONE
 from aimcol.format.value_kinds import STR as KIND_STR
 from aimcol.format.value_kinds import UNDEF as KIND_UNDEF
-from aimcol.query import match_runs, match_sequences, parse_query
+from aimcol.query import match_runs, parse_query, select_sequences
 from aimcol.query.ir import ParsedQuery
 from aimcol.sdk.types import QueryReportMode, report_mode_of, with_progress
 
@@ -113,8 +113,15 @@ def _sequence_rows_by_run(snap: IndexSnapshot, seq_mask: np.ndarray, run_order: 
     seq_id = to_numpy(snap.seqs.column("seq_id"), 0)[rows]
     rank = np.full(max(snap.n_runs, 1), len(run_order), dtype=np.int64)
     rank[run_order] = np.arange(len(run_order))
-    order = np.lexsort((seq_id, rank[owner]))
-    rows, owner_rank = rows[order], rank[owner][order]
+    keys = rank[owner]
+    # the index holds a run's sequences together, in id order: a stable sort by run keeps that
+    # order and runs in ~linear time on such blocks (2.25 million rows: lexsort took 0.3-0.5 s)
+    order = np.argsort(keys, kind="stable")
+    ids = seq_id[order]
+    sorted_keys = keys[order]
+    if ((sorted_keys[1:] == sorted_keys[:-1]) & (ids[1:] < ids[:-1])).any():
+        order = np.lexsort((seq_id, keys))
+    rows, owner_rank = rows[order], keys[order]
     bounds = np.searchsorted(owner_rank, np.arange(len(run_order) + 1))
     return [rows[bounds[i] : bounds[i + 1]] for i in range(len(run_order))]
 
@@ -295,6 +302,7 @@ class _QueryResult(abc.ABC):
         self.repo = repo
         self.query = query
         self._snap = snap
+        self._whole = snap  # the index the query ran on (a metrics result's _snap: its rows only)
         self._runs = _Runs(repo)
         self.report_mode = report_mode_of(report_mode)
 
@@ -311,7 +319,7 @@ class _QueryResult(abc.ABC):
             return None
         from aimcol.query import typo_hint
 
-        return typo_hint(self.query, self._snap, runs_query=isinstance(self, RunCollection))
+        return typo_hint(self.query, self._whole, runs_query=isinstance(self, RunCollection))
 
     def _run_groups(self) -> Iterator[RunMetrics]:
         """Each run of the result with its sequences, a progress bar drawn as they are consumed."""
@@ -640,8 +648,11 @@ def query_metrics(
     """Metric sequences matching ``query``, newest run first."""
     mode = report_mode_of(report_mode)
     parsed = parse_query(query)
-    snap = _snapshot(repo)
-    return MetricCollection(repo, parsed, snap, match_sequences(parsed, snap), mode)
+    whole = _snapshot(repo)
+    snap = select_sequences(parsed, whole)  # only the selected rows: bounded memory
+    result = MetricCollection(repo, parsed, snap, np.ones(snap.n_seqs, dtype=bool), mode)
+    result._whole = whole  # a hint for an empty result looks at every sequence (a batch at a time)
+    return result
 
 
 def runs_table(repo, query: str = "", metrics=None) -> pa.Table:
@@ -684,12 +695,15 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
     return typo_hint(parse_query(query), _snapshot(repo), runs_query=runs_query)
 
 
-def sequences_table(repo, query: str = "") -> pa.Table:
-    """One row per matching sequence (newest run first): run hash, name, context, statistics."""
+def sequences_table(repo, query: str = "", columns: list[str] | None = None) -> pa.Table:
+    """One row per matching sequence (newest run first): run hash, name, context, statistics
+    (only ``columns`` of them where given: the rest is neither read nor built)."""
     parsed = parse_query(query)
-    snap = _snapshot(repo)
-    mask = match_sequences(parsed, snap)
+    # only the index columns the table shows (never `loc`, a third of the index): with every
+    # sequence selected (the TUI's metric columns) the rows kept are the whole sequences table
+    snap = select_sequences(parsed, _snapshot(repo), columns=_tables().sequence_index_columns(columns))
+    mask = np.ones(snap.n_seqs, dtype=bool)
     run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)
     rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
-    return _sequences_table(snap, rows)
+    return _tables().build_sequences_table(snap, rows, columns)

@@ -269,11 +269,12 @@ class Repo:
 
         return wait_for_index(self)
 
-    def sequences_table(self, query: str = ""):
-        """One Arrow row per matching metric sequence: run hash, name, context and summary stats."""
+    def sequences_table(self, query: str = "", columns: list[str] | None = None):
+        """One Arrow row per matching metric sequence: run hash, name, context and summary stats
+        (``columns``: only these columns, in the table's order; the others are not built)."""
         from aimcol.sdk.query_results import sequences_table
 
-        return sequences_table(self, query)
+        return sequences_table(self, query, columns)
 
     # -- maintenance (aimcol/sdk/repo_maintenance.py) ---------------------------------------------
     def check(self):

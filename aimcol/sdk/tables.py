@@ -32,6 +32,7 @@ time did).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -175,6 +176,7 @@ def _metric_columns(snap, rows: np.ndarray, specs) -> dict[str, pa.Array]:
     specs = parse_metric_columns(specs)
     if not specs:
         return out  # the sequences table is not read at all
+    snap = snap.sequences_named(name for name, _ in specs)  # read a batch at a time: bounded memory
     seqs = snap.seqs
     for name, stats in specs:
         matching = np.flatnonzero(strings_equal_scalar(seqs.column("name"), name))
@@ -246,27 +248,72 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params
     return _as_table(out, RUNS_SCHEMA)
 
 
-def build_sequences_table(snap, rows: np.ndarray) -> pa.Table:
-    """The sequences table (:data:`SEQUENCES_SCHEMA` + ``context.<key>``) of ``rows`` of a snapshot."""
+SEQUENCE_INDEX_COLUMNS = (
+    "run",
+    "seq_id",
+    "name",
+    "context",
+    "context_mp",
+    "dtype",
+    "count",
+    "first",
+    "last",
+    "min",
+    "max",
+    "first_step",
+    "last_step",
+)
+"""The columns of the run index's sequences table that :func:`build_sequences_table` reads."""
+
+
+def build_sequences_table(snap, rows: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
+    """The sequences table (:data:`SEQUENCES_SCHEMA` + ``context.<key>``) of ``rows`` of a
+    snapshot; only ``columns`` of it where given (no ``context.<key>`` columns unless asked)."""
     from aimcol.format.arrow_gather import take
     from aimcol.query import experiment_names
     from aimcol.sdk import query_results as qr
 
+    def wanted(name: str) -> bool:
+        return columns is None or name in columns
+
     seqs = snap.seqs
     run_rows = snap.seq_run[rows]
-    out: dict[str, Any] = {
-        "run": take(seqs.column("run"), rows),
-        "run_name": take(snap.runs.column("name"), run_rows),
-        "experiment": experiment_names(take(snap.runs.column("experiment"), run_rows)),
-        "seq_id": take(seqs.column("seq_id"), rows),
-        "name": take(seqs.column("name"), rows),
-        "context": take(seqs.column("context"), rows),
-    }
-    for path, values in _context_columns(snap, rows).items():
-        out["context." + dotted(path)] = qr._column_from_values(values)
+    out: dict[str, Any] = {}
+    for name in ("run", "run_name", "experiment", "seq_id", "name", "context"):
+        if not wanted(name):
+            continue
+        if name == "run_name":
+            out[name] = take(snap.runs.column("name"), run_rows)
+        elif name == "experiment":
+            out[name] = experiment_names(take(snap.runs.column("experiment"), run_rows))
+        else:
+            out[name] = take(seqs.column(name), rows)
+    if columns is None or any(c.startswith("context.") for c in columns):
+        for path, values in _context_columns(snap, rows).items():
+            if wanted("context." + dotted(path)):
+                out["context." + dotted(path)] = qr._column_from_values(values)
     for name in ("dtype", "count", "first", "last", "min", "max", "first_step", "last_step"):
-        out[name] = take(seqs.column(name), rows)
+        if wanted(name):
+            out[name] = take(seqs.column(name), rows)
     return _as_table(out, SEQUENCES_SCHEMA)
+
+
+def sequence_index_columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    """The columns of the run index's sequences table :func:`build_sequences_table` reads to
+    build ``columns`` (all of them: None), in order."""
+    if columns is None:
+        return SEQUENCE_INDEX_COLUMNS
+    from aimcol.errors import UnknownColumnError
+
+    for name in columns:
+        if not isinstance(name, str) or (name not in SEQUENCES_SCHEMA.names and not name.startswith("context.")):
+            raise UnknownColumnError(
+                f"the sequences table has no column {name!r} (its columns: {', '.join(SEQUENCES_SCHEMA.names)}, "
+                "context.<key>)"
+            )
+    if any(c.startswith("context.") for c in columns):
+        return SEQUENCE_INDEX_COLUMNS
+    return tuple(c for c in SEQUENCE_INDEX_COLUMNS if c in columns or c in ("run", "seq_id"))
 
 
 INDEX_PENDING_KEY = b"aimcol.index_pending"
