@@ -122,3 +122,38 @@ def test_live_run_objects_are_queryable(repo_path):
         assert table.schema.field("step").type == pa.int64()
     finally:
         run.close()
+
+
+def test_object_queries_read_the_manifests_of_runs_with_objects_only(repo_path, monkeypatch):
+    """The run index counts each run's object sequences (``n_obj``): among many runs of
+    metrics only, an object query reads the few manifests that list objects (at 100,000 runs,
+    reading every manifest took tens of seconds), and answers as before."""
+    from aimcol.sdk import object_queries
+
+    with_texts = []
+    for i in range(12):
+        run = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False)
+        run.track(float(i), name="loss")
+        if i % 5 == 0:
+            run.track(Text(f"run {i}"), name="note", step=0)
+            with_texts.append(run.hash)
+        run.close()
+    live = Run(repo=repo_path, system_tracking_interval=None, capture_terminal_logs=False)
+    live.track(1.0, name="loss")
+    live.flush()
+    read = []
+    real = object_queries.read_manifest
+    monkeypatch.setattr(object_queries, "read_manifest", lambda layout, h: read.append(h) or real(layout, h))
+    try:
+        repo = Repo(repo_path)
+        found = repo.query_texts("", report_mode=QUIET)
+        assert sorted(found.run_hashes) == sorted(with_texts)
+        assert sorted(read) == sorted(with_texts)
+        live.track(Text("late"), name="note", step=0)  # a live run's first object sequence
+        live.flush()
+        read.clear()
+        found = repo.query_texts("texts.name == 'note'", report_mode=QUIET)
+        assert sorted(found.run_hashes) == sorted([*with_texts, live.hash])
+        assert sorted(read) == sorted([*with_texts, live.hash])
+    finally:
+        live.close()

@@ -415,10 +415,12 @@ def test_disk_full_while_writing_images_loses_none_once_space_returns(make_run, 
             assert "No space left" in str(exc) and "kept" in str(exc)
             raised += 1
         if step in (12, 15):
-            with pytest.raises(ObjectWriteError):
+            with pytest.raises(ObjectWriteError, match="No space left"):
                 run.flush()
     run.close()
-    assert disk.failures > 0 and raised > 0
+    # a failed background write is reported by the next track() or flush(): which one depends on
+    # how far the writer thread (and the encoder helper) got, so track() may raise none here
+    assert disk.failures > 0
     got = _stored(repo_path, run.hash).get_object_sequence("img")
     assert got.indices_list() == stored
     assert [i.data for i in got.values_list()] == [Image(_pixels(s, (8, 8, 3))).data for s in stored]

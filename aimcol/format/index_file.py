@@ -39,8 +39,9 @@ from aimcol.format.storage import PinnedObject
 INDEX_FILE = "runs.aimcolidx"
 INDEX_MAGIC = b"AIMCOLIX"
 # 2: the runs table carries exit_status; 3: a CRC-32; 4: one CRC-32 per part; 5: last_point_time, notes;
-# 6: the sequences table's loc (where a sequence's points are); 7: the sequences part in batches
-INDEX_VERSION = 7
+# 6: the sequences table's loc (where a sequence's points are); 7: the sequences part in batches;
+# 8: the runs table's n_obj (how many object sequences a run has: object queries read only those manifests)
+INDEX_VERSION = 8
 # magic, version, runs length, runs CRC-32, sequences length, its directory's length and CRC-32
 _HEADER = struct.Struct("<8sIQIQII8x")
 _PREFIX = struct.Struct("<8sI")
@@ -52,7 +53,7 @@ SEQ_BATCH_ROWS = 65_536
 (W10: ~11 MB) besides the rows it keeps."""
 
 REQUIRED_COLUMNS = {
-    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "exit_status", "last_point_time", "notes"),
+    "runs": ("hash", "m_mtime_ns", "params", "n_seq", "n_obj", "exit_status", "last_point_time", "notes"),
     "sequences": ("run", "seq_id", "name", "context_mp"),
 }
 

@@ -155,6 +155,7 @@ def _run_row(rec: ManifestRecord) -> tuple[dict[str, Any], dict[str, Any], list[
     m = rec.manifest
     params = m.get("params") or {}
     seqs = m.get("sequences") or []
+    objects = m.get("object_sequences") or []
     ino, size, mtime_ns, ctime_ns = rec.fingerprint
     tags = m.get("tags") or []
     props = {
@@ -171,6 +172,7 @@ def _run_row(rec: ManifestRecord) -> tuple[dict[str, Any], dict[str, Any], list[
         "last_point_time": recorded_last_point(m),
         "params": msgpack.packb(params, use_bin_type=True),
         "n_seq": len(seqs),
+        "n_obj": len(objects),
         "m_ino": ino,
         "m_size": size,
         "m_mtime_ns": mtime_ns,
@@ -180,7 +182,7 @@ def _run_row(rec: ManifestRecord) -> tuple[dict[str, Any], dict[str, Any], list[
     for key in ("name", "description", "notes", "experiment", "exit_status"):
         if props[key] is not None and not isinstance(props[key], str):
             raise TypeError(f"{key} is not a str")
-    if not isinstance(params, dict) or not isinstance(seqs, list):
+    if not isinstance(params, dict) or not isinstance(seqs, list) or not isinstance(objects, list):
         raise TypeError("params is not a map or sequences not a list")
     return props, params, seqs
 
@@ -281,6 +283,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
             "last_point_time",
             "params",
             "n_seq",
+            "n_obj",
             "m_ino",
             "m_size",
             "m_mtime_ns",
@@ -330,6 +333,7 @@ def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
         "last_point_time": arrow_column(props["last_point_time"], pa.float64()),
         "params": arrow_column(props["params"], pa.binary()),
         "n_seq": arrow_column(props["n_seq"], pa.int32()),
+        "n_obj": arrow_column(props["n_obj"], pa.int32()),
         "m_ino": arrow_column(props["m_ino"], pa.int64()),
         "m_size": arrow_column(props["m_size"], pa.int64()),
         "m_mtime_ns": arrow_column(props["m_mtime_ns"], pa.int64()),

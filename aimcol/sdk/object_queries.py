@@ -4,8 +4,9 @@
 A query calls the sequence by its collection name (``images.name == "samples" and
 images.context.subset == "val" and run.hparams.lr < 0.01``); the AimQL engine is the one
 ``query_metrics`` uses, with the same whitelist and cost bounds.  The run index holds the
-metric sequences only, so the object sequences of the candidate runs (not archived, unless
-the query mentions ``run.archived``) come from their manifests: a table of them in the
+metric sequences only and, per run, how many object sequences it has (``n_obj``), so the
+object sequences of the candidate runs (not archived, unless the query mentions
+``run.archived``; having objects) come from their manifests: a table of them in the
 index's sequence layout joins the index's snapshot, the engine selects rows of it, and only
 the object rows are kept.  Points are read from ``objects.log`` when the caller iterates or
 asks for a table; blobs only when an object's bytes are used.
@@ -46,12 +47,14 @@ _NO_STAT = ObjectStat(0, 0, 0, 0)
 def _object_snapshot(repo, snap: IndexSnapshot, dtypes: tuple[str, ...], include_archived: bool):
     """The snapshot whose sequences table holds the candidate runs' object sequences of
     ``dtypes``; ``(snapshot, manifests by run hash)``."""
+    candidates = ~to_numpy(snap.runs.column("archived"), False) if not include_archived else None
+    if "n_obj" in snap.runs.column_names:  # only the runs whose manifests list object sequences
+        with_objects = to_numpy(snap.runs.column("n_obj"), 0) > 0
+        candidates = with_objects if candidates is None else candidates & with_objects
     hashes = snap.runs.column("hash").to_pylist()
-    archived = to_numpy(snap.runs.column("archived"), False)
+    rows = range(len(hashes)) if candidates is None else np.flatnonzero(candidates).tolist()
     records, manifests = [], {}
-    for run_hash, is_archived in zip(hashes, archived.tolist()):
-        if is_archived and not include_archived:
-            continue
+    for run_hash in (hashes[r] for r in rows):
         try:
             manifest = read_manifest(repo.layout, run_hash)
         except FileNotFoundError:
