@@ -684,12 +684,24 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
     return typo_hint(parse_query(query), _snapshot(repo), runs_query=runs_query)
 
 
-def sequences_table(repo, query: str = "") -> pa.Table:
-    """One row per matching sequence (newest run first): run hash, name, context, statistics."""
+def selected_sequences(repo, query: str = "", *, wait: bool = False) -> tuple[IndexSnapshot, np.ndarray]:
+    """The run index now and the rows of its sequences table that ``query`` selects, in the
+    order of ``query_metrics``: newest run first, a run's sequences in creation order (one
+    run's rows next to each other).  ``wait``: the whole index (``Repo.wait_for_index()``),
+    never a first answer from a partial one.  Raises ``AimQLSyntaxError`` for a bad query."""
     parsed = parse_query(query)
-    snap = _snapshot(repo)
+    if wait:
+        _flush_runs_of_this_process(repo)
+        snap = run_index(repo.layout).refresh(wait=True)
+    else:
+        snap = _snapshot(repo)
     mask = match_sequences(parsed, snap)
     run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)
-    rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    return snap, (np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64))
+
+
+def sequences_table(repo, query: str = "") -> pa.Table:
+    """One row per matching sequence (newest run first): run hash, name, context, statistics."""
+    snap, rows = selected_sequences(repo, query)
     return _sequences_table(snap, rows)
