@@ -8,15 +8,16 @@ Arrow reader opens, so a repository (local, or a bucket) is handed to:
   ``runs/<hash>/`` folder).  Join ``Repo.sequences_table()`` on ``(run, seq_id)`` for names,
   contexts and statistics, and ``Repo.runs_table()`` on ``run`` for params.  pyarrow,
   Polars (``pl.scan_pyarrow_dataset``) and DuckDB read it.
-* :func:`to_dask` — a Dask DataFrame with one partition per run (or per sequence of a run
-  whose sealed data is large), the AimQL query resolved once on the driver from the run
-  index, so each task reads only the sequences that matched.  It runs on a ``LocalCluster``
+* :func:`to_dask` — a Dask DataFrame whose partitions hold whole runs up to a number of
+  points (a bigger run is split between its sequences), the AimQL query resolved once on
+  the driver from the run index, so each task reads only the record batches of the
+  sequences that matched, from where the index says they are.  It runs on a ``LocalCluster``
   or on any Dask cluster (dask-jobqueue on slurm, Kubernetes) unchanged, as long as the
   workers can reach the repository's location.
 
-The tasks of :func:`to_dask` read through the public SDK (``Run(read_only=True)``), so a
-partition sees what ``Repo.query_metrics`` would: sorted by step, the latest write of a
-re-tracked step.  A dataset from :func:`to_dataset` is the rows as stored: a step tracked
+The tasks of :func:`to_dask` read as ``Repo.query_metrics`` does (the run store's reads by
+location, or by manifest where the run changed since it was indexed), so a partition sees
+what it would: sorted by step, the latest write of a re-tracked step.  A dataset from :func:`to_dataset` is the rows as stored: a step tracked
 twice may appear in two files (the later file wins; see FORMAT.md).
 """
 
@@ -211,8 +212,8 @@ def to_dask(
     float64).  Rows of one sequence are sorted by step (latest write of a re-tracked step) and
     never split between partitions.  Partitions follow ``query_metrics``' order (newest run
     first) and hold whole runs up to ``partition_points`` points (default
-    :data:`PARTITION_POINTS`; and :data:`PARTITION_RUNS`
-    runs); a bigger run is split between its sequences.  Divisions are unknown (each
+    :data:`PARTITION_POINTS`) and :data:`PARTITION_RUNS` runs; a bigger run is split between
+    its sequences.  Divisions are unknown (each
     partition's index starts at 0).
 
     The query runs here, on the client, against the run index (waiting for it to hold every
