@@ -70,7 +70,7 @@ def test_to_dask_on_two_workers_equals_query_metrics(tmp_path, dask_client):
     result = frame.compute()
     _assert_frame_matches(result, expected)
     assert (result[result["step"] == 3]["value"] == -1.0).sum() == 3  # latest write of a re-tracked step
-    assert [str(t) for t in result.dtypes] == ["category"] * 3 + ["int64", "float64", "float64", "float64"]
+    assert [str(t) for t in result.dtypes] == ["string"] * 3 + ["int64", "float64", "float64", "float64"]
     split = repo.to_dask(query, partition_points=1)
     assert split.npartitions == 6  # every run more than 1 point: one partition per sequence
     _assert_frame_matches(split.compute(), expected)
@@ -138,7 +138,7 @@ def test_group_by_run_last_value_reads_only_run_and_value(tmp_path, dask_client)
     query = "metric.name == 'loss' and metric.context.subset == 'train'"
     frame = repo.to_dask(query, partition_points=60)
     assert frame.npartitions == 3
-    last = frame.groupby("run", observed=True)["value"].last().compute()
+    last = frame.groupby("run")["value"].last().compute()
     expected = {m.run.hash: m.values_numpy()[-1] for m in repo.query_metrics(query)}
     assert {str(k): v for k, v in last.items()} == expected
     projected = frame[["run", "value"]].partitions[0].compute()  # Dask hands the selection to the reader

@@ -37,7 +37,10 @@ POINT_COLUMNS = ("step", "value", "epoch", "time")
 """Point columns a :func:`to_dask` partition can hold, after ``run``, ``name`` and ``context``."""
 
 LABEL_COLUMNS = ("run", "name", "context")
-"""The columns that say which sequence a row belongs to (pandas categoricals)."""
+"""The columns that say which sequence a row belongs to: Arrow-backed strings (pandas'
+``string[pyarrow]``, what Dask makes of strings anyway).  Not categoricals: each partition
+would have its own categories, and Dask's P2P shuffle (a group-by of 100,000 runs) fails to
+unify 100,000 categories whose codes a partition stored as int16."""
 
 PARTITION_POINTS = 2_000_000
 """Default points per :func:`to_dask` partition (~64 MB of the four point columns): whole runs
@@ -68,14 +71,11 @@ def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(c for c in POINT_COLUMNS if c in columns)
 
 
-def _meta(point_columns: tuple[str, ...], labels: dict[str, list[str]] | None = None):
-    """An empty partition: label columns as categoricals (with ``labels``' categories, or
-    none), then the point columns."""
+def _meta(point_columns: tuple[str, ...]):
+    """An empty partition: the label columns, then the point columns."""
     import pandas as pd
 
-    frame: dict[str, Any] = {
-        name: pd.Categorical([], categories=(labels or {}).get(name, [])) for name in LABEL_COLUMNS
-    }
+    frame: dict[str, Any] = {name: pd.Series([], dtype=pd.StringDtype("pyarrow")) for name in LABEL_COLUMNS}
     for column in point_columns:
         frame[column] = pd.Series([], dtype=_DTYPES[column])
     return pd.DataFrame(frame)
@@ -207,7 +207,7 @@ def to_dask(
     """A Dask DataFrame of the points of every metric sequence ``query`` (AimQL) matches.
 
     Columns: ``run`` (hash), ``name``, ``context`` (canonical JSON: sorted keys, no spaces) as
-    pandas categoricals (categories unknown until computed), then the chosen point
+    ``string[pyarrow]`` (:data:`LABEL_COLUMNS`), then the chosen point
     ``columns`` (default ``step`` int64, ``value``, ``epoch`` — NaN when none —, ``time``:
     float64).  Rows of one sequence are sorted by step (latest write of a re-tracked step) and
     never split between partitions.  Partitions follow ``query_metrics``' order (newest run
@@ -269,8 +269,8 @@ class _PartitionReader:
         frame: dict[str, Any] = {}
         for name in wanted:
             if name == "run":
-                codes = seqs.column("run").to_numpy()[rows]
-                frame[name] = pd.Categorical.from_codes(codes, categories=part.runs)
+                codes = pa.array(seqs.column("run").to_numpy()[rows])
+                frame[name] = pd.arrays.ArrowStringArray(pa.array(part.runs, pa.string()).take(codes))
             elif name in ("name", "context"):
                 frame[name] = _label_column(seqs.column(name), rows, canonical=name == "context")
             else:
@@ -281,19 +281,16 @@ class _PartitionReader:
 
 
 def _label_column(values: pa.ChunkedArray, rows: np.ndarray, canonical: bool):
-    """One label per point as a categorical: each distinct value of the partition once
-    (``values`` is dictionary-encoded by the client, which also makes the graph smaller)."""
+    """One label per point (``values`` is dictionary-encoded by the client, which also makes
+    the graph smaller); a context in canonical JSON."""
     import pandas as pd
 
     encoded = values.combine_chunks()
-    labels = encoded.dictionary.to_pylist()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    if canonical:  # two spellings of one context become one category
-        canon = [_canonical_context(text) for text in labels]
-        unique = list(dict.fromkeys(canon))
-        remap = np.array([unique.index(c) for c in canon], dtype=np.int32)
-        codes, labels = remap[codes], unique
-    return pd.Categorical.from_codes(codes[rows], categories=labels)
+    labels = encoded.dictionary
+    if canonical:
+        labels = pa.array([_canonical_context(text) for text in labels.to_pylist()], pa.string())
+    codes = encoded.indices.to_numpy(zero_copy_only=False)[rows]
+    return pd.arrays.ArrowStringArray(labels.take(pa.array(codes)))
 
 
 def _read_points(part: _Partition, point_columns: tuple[str, ...]) -> tuple[list[dict], np.ndarray]:
