@@ -276,12 +276,15 @@ W9_SCANS = (
 def _dask_last(path: str, query: str, by: list[str], t_import: float) -> dict:
     """``to_dask(query)`` then ``groupby(by).value.last()`` on a 2-worker LocalCluster (the
     scheduler runs in this process, the workers in two others); each figure's parts apart."""
+    t1 = time.perf_counter()
     import resource
 
-    from dask.distributed import Client, LocalCluster
+    import dask.dataframe  # noqa: F401 - imported apart (import_s), as the workers' below
+    from dask.distributed import Client, LocalCluster, get_task_stream
 
     from aimcol import Repo
 
+    t_import += time.perf_counter() - t1
     repo = Repo(path)
     load = os.getloadavg()[0]
     with (
@@ -295,9 +298,18 @@ def _dask_last(path: str, query: str, by: list[str], t_import: float) -> dict:
         t0 = time.perf_counter()
         frame = repo.to_dask(query=query)
         t1 = time.perf_counter()
-        last = frame.groupby(by, observed=True)["value"].last().compute()
+        with get_task_stream(client) as stream:
+            last = frame.groupby(by)["value"].last().compute()
         t2 = time.perf_counter()
         workers = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    task_s: dict[str, float] = {}  # compute seconds of the workers' tasks, by kind
+    for task in stream.data:
+        kind = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+        kind = kind.rsplit("-", 1)[0] if kind[-32:].isalnum() else kind
+        for part in task["startstops"]:
+            task_s[f"{kind} {part['action']}"] = (
+                task_s.get(f"{kind} {part['action']}", 0.0) + part["stop"] - part["start"]
+            )
     return {
         "import_s": t_import,
         "query": query,
@@ -306,6 +318,8 @@ def _dask_last(path: str, query: str, by: list[str], t_import: float) -> dict:
         "compute_s": t2 - t1,
         "seconds": t2 - t0,
         "partitions": frame.npartitions,
+        "tasks": len(stream.data),
+        "task_s": {k: round(v, 2) for k, v in sorted(task_s.items(), key=lambda kv: -kv[1])},
         "groups": len(last),
         "sum_of_last": float(last.sum()),
         "worker_peak_rss_mb": sorted(round(v, 1) for v in workers.values()),

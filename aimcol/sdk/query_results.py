@@ -692,7 +692,10 @@ def selected_sequences(repo, query: str = "", *, wait: bool = False) -> tuple[In
     parsed = parse_query(query)
     if wait:
         _flush_runs_of_this_process(repo)
-        snap = run_index(repo.layout).refresh(wait=True)
+        index = run_index(repo.layout)
+        snap = index.refresh()  # as a query refreshes (a periodic full scan of 100,000 runs is left to the builder)
+        if snap.pending:
+            snap = index.refresh(wait=True)
     else:
         snap = _snapshot(repo)
     mask = match_sequences(parsed, snap)
