@@ -261,7 +261,7 @@ class IndexSnapshot:
         check later, elsewhere (:func:`manifest_matches`); a row of -1 where the manifest was
         racy when read (never to be trusted)."""
         prints, racy = self._fingerprints
-        out = prints[run_rows].astype(np.int64)
+        out: np.ndarray = prints[run_rows].astype(np.int64)
         out[racy[run_rows]] = -1
         return out
 
