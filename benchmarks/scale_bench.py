@@ -501,7 +501,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--resume", action="store_true", help="W9: write the runs a stopped build did not")
     ap.add_argument("--skip-extras", action="store_true", help="only the index, query_runs and runs ls")
-    ap.add_argument("--skip-scans", action="store_true", help="W9: no group-by-last-value scans (to_dask, pyarrow)")
+    ap.add_argument(
+        "--skip-scans",
+        "--skip-dask",
+        dest="skip_scans",
+        action="store_true",
+        help="W9: no group-by-last-value scans (to_dask, pyarrow)",
+    )
     ap.add_argument("--scan-repeat", type=int, default=1, help="W9: times each scan is measured (interleaved)")
     ap.add_argument("--scans-only", action="store_true", help="W9: only the group-by-last-value scans")
     ap.add_argument("--out", help="raw figures to this file (default benchmarks/results/<w>.json)")
