@@ -10,8 +10,10 @@ steps, built with the bulk path by ``--procs`` writer processes. Measured, each 
 process: the first index build (the index files removed first: what the first reader of a
 repository copied from elsewhere pays), ``query_runs`` cold (new process: open the repository
 and query) and warm, the first query in a new process including imports, ``aimcol runs ls
---json``, the TUI's first paint, and a group-by-run last-value scan on Dask (2 workers) when
-``Repo.to_dask`` is available. Every figure carries the process's peak RSS.
+--json``, the TUI's first paint, and group-by-run last-value scans with ``Repo.to_dask`` on a
+2-worker LocalCluster (one metric, everything), with pyarrow and DuckDB over ``Repo.to_dataset()``
+as references (``--scans-only`` for just those, ``--skip-scans`` without them: on the full W9 they
+take ~15 minutes). Every figure carries the process's peak RSS (and the workers').
 
 W10: 5 experiments x ``--runs`` runs (a tenth of a large team's 7,500 is the issue's shape:
 ``--runs 1500``), ``--metrics`` metrics of ``--steps`` steps per run, 150 params and 50 tags,
@@ -263,17 +265,189 @@ def _child(mode: str, path: str, extra: list[str]) -> dict:
         table = RepoSource(Repo(path)).load_sequences()
         return {"import_s": t_import, "seconds": time.perf_counter() - t0, "rows": table.num_rows}
     if mode == "dask_last":
-        repo = Repo(path)
-        if not hasattr(repo, "to_dask"):
-            return {"skipped": "Repo.to_dask is not available in this build"}
-        from dask.distributed import Client, LocalCluster
-
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster):
-            t0 = time.perf_counter()
-            frame = repo.to_dask(query="metric.name == 'loss'")
-            last = frame.groupby("run_hash")["value"].last().compute()
-            return {"seconds": time.perf_counter() - t0, "runs": len(last)}
+        return _dask_last(path, extra[0], json.loads(extra[1]), t_import)
+    if mode == "arrow_last":
+        return _arrow_last(path, extra[0], t_import)
+    if mode == "duckdb_last":
+        return _duckdb_last(path, extra[0], t_import)
     raise SystemExit(f"unknown child mode {mode}")
+
+
+W9_SCANS = (
+    ("metric.name == 'loss' and metric.context.subset == 'train'", ["run"]),  # one metric: 1 sequence a run
+    ("", ["run"]),  # everything: the last point of each run
+    ("", ["run", "name", "context"]),  # everything: the last value of each sequence
+)
+"""The group-by-last-value scans of W9: ``(query, group-by columns)``."""
+
+
+def _dask_last(path: str, query: str, by: list[str], t_import: float) -> dict:
+    """``to_dask(query)`` then ``groupby(by).value.last()`` on a 2-worker LocalCluster (the
+    scheduler runs in this process, the workers in two others); each figure's parts apart."""
+    t1 = time.perf_counter()
+    import resource
+
+    import dask.dataframe  # noqa: F401 - imported apart (import_s), as the workers' below
+    from dask.distributed import Client, LocalCluster, get_task_stream
+
+    from aimcol import Repo
+
+    t_import += time.perf_counter() - t1
+    repo = Repo(path)
+    load = os.getloadavg()[0]
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: [__import__(m) for m in ("aimcol.sdk.scans", "dask.dataframe")])  # not the scan's
+        rss_before = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        t0 = time.perf_counter()
+        frame = repo.to_dask(query=query)
+        t1 = time.perf_counter()
+        with get_task_stream(client) as stream:
+            last = frame.groupby(by)["value"].last().compute()
+        t2 = time.perf_counter()
+        workers = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    task_s: dict[str, float] = {}  # compute seconds of the workers' tasks, by kind
+    for task in stream.data:
+        kind = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+        kind = kind.rsplit("-", 1)[0] if kind[-32:].isalnum() else kind
+        for part in task["startstops"]:
+            task_s[f"{kind} {part['action']}"] = (
+                task_s.get(f"{kind} {part['action']}", 0.0) + part["stop"] - part["start"]
+            )
+    return {
+        "import_s": t_import,
+        "query": query,
+        "by": by,
+        "to_dask_s": t1 - t0,
+        "compute_s": t2 - t1,
+        "seconds": t2 - t0,
+        "partitions": frame.npartitions,
+        "tasks": len(stream.data),
+        "task_s": {k: round(v, 2) for k, v in sorted(task_s.items(), key=lambda kv: -kv[1])},
+        "groups": len(last),
+        "sum_of_last": float(last.sum()),
+        "worker_peak_rss_mb": sorted(round(v, 1) for v in workers.values()),
+        "worker_rss_after_start_mb": sorted(round(v, 1) for v in rss_before.values()),
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def _selected_keys(repo, query: str):
+    """``(run, seq)`` of the sequences ``query`` selects, for joining the dataset's rows; None
+    for every sequence."""
+    import pyarrow as pa
+
+    if not query:
+        return None
+    table = repo.sequences_table(query)
+    return pa.table({"run": table.column("run"), "seq": table.column("seq_id").cast(pa.uint32())})
+
+
+def _arrow_last(path: str, query: str, t_import: float) -> dict:
+    """The reference: pyarrow's Acero over ``repo.to_dataset()``, the last value of each (run,
+    seq) in file order (sealed files hold a sequence's rows sorted by step, once each)."""
+    import pyarrow.acero as ac
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    from aimcol import Repo
+
+    repo = Repo(path)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    dataset = repo.to_dataset()
+    t1 = time.perf_counter()
+    keys = _selected_keys(repo, query)
+    columns = ["run", "seq", "step", "value"]
+    plan = [
+        ac.Declaration("scan", ac.ScanNodeOptions(dataset, columns=columns)),
+        ac.Declaration("project", ac.ProjectNodeOptions([pads.field(c) for c in columns], columns)),
+    ]
+    scan = ac.Declaration.from_sequence(plan)
+    if keys is not None:
+        source = ac.Declaration("table_source", ac.TableSourceNodeOptions(keys))
+        scan = ac.Declaration(
+            "hashjoin", ac.HashJoinNodeOptions("left semi", ["run", "seq"], ["run", "seq"]), inputs=[scan, source]
+        )
+    aggregate = ac.Declaration(
+        "aggregate", ac.AggregateNodeOptions([("value", "hash_last", None, "last")], keys=["run", "seq"]), inputs=[scan]
+    )
+    table = aggregate.to_table(use_threads=False)
+    t2 = time.perf_counter()
+    return {
+        "import_s": t_import,
+        "query": query,
+        "to_dataset_s": t1 - t0,
+        "scan_s": t2 - t1,
+        "seconds": t2 - t0,
+        "groups": table.num_rows,
+        "sum_of_last": pc.sum(table.column("last")).as_py(),
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def _duckdb_last(path: str, query: str, t_import: float) -> dict:
+    """The reference: DuckDB (2 threads) over ``repo.to_dataset()``, ``arg_max(value, step)``
+    per (run, seq)."""
+    import duckdb
+
+    from aimcol import Repo
+
+    repo = Repo(path)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    dataset = repo.to_dataset()  # noqa: F841 - DuckDB reads it by its name
+    t1 = time.perf_counter()
+    keys = _selected_keys(repo, query)  # noqa: F841
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    join = "SEMI JOIN keys k ON d.run = k.run AND d.seq = k.seq" if keys is not None else ""
+    n, total = con.execute(
+        f"SELECT count(*), sum(v) FROM (SELECT d.run, d.seq, arg_max(d.value, d.step) AS v FROM dataset d {join} "
+        "GROUP BY ALL)"
+    ).fetchone()
+    t2 = time.perf_counter()
+    return {
+        "import_s": t_import,
+        "query": query,
+        "to_dataset_s": t1 - t0,
+        "scan_s": t2 - t1,
+        "seconds": t2 - t0,
+        "groups": n,
+        "sum_of_last": total,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+    }
+
+
+def last_value_scans(path: str, repeat: int) -> list[dict]:
+    """Each of :data:`W9_SCANS` with ``to_dask`` on 2 workers, then the same last values with
+    pyarrow and DuckDB over ``to_dataset()`` (per (run, seq): everything; pyarrow alone for the
+    one-metric query), each a fresh process, the engines interleaved ``repeat`` times."""
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    out = []
+    for _ in range(repeat):
+        for query, by in W9_SCANS:
+            res = child("dask_last", path, [query, json.dumps(by)])
+            log(f"  to_dask {query!r} by {by}: {res}")
+            out.append({"engine": "dask", **res})
+            if by != ["run", "name", "context"]:
+                continue
+            for engine in ("arrow", "duckdb"):
+                res = child(f"{engine}_last", path, [query])
+                log(f"  {engine} {query!r}: {res}")
+                out.append({"engine": engine, **res})
+        # pyarrow only: DuckDB's semi-join of the one-metric query reached 20 GB on W9
+        res = child("arrow_last", path, [W9_SCANS[0][0]])
+        log(f"  arrow {W9_SCANS[0][0]!r}: {res}")
+        out.append({"engine": "arrow", **res})
+    return out
 
 
 def runs_ls(path: str, repeat: int = 1) -> dict:
@@ -352,7 +526,15 @@ def main(argv=None) -> int:
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--resume", action="store_true", help="W9: write the runs a stopped build did not")
     ap.add_argument("--skip-extras", action="store_true", help="only the index, query_runs and runs ls")
-    ap.add_argument("--skip-dask", action="store_true", help="no to_dask scan (one partition per run)")
+    ap.add_argument(
+        "--skip-scans",
+        "--skip-dask",
+        dest="skip_scans",
+        action="store_true",
+        help="W9: no group-by-last-value scans (to_dask, pyarrow)",
+    )
+    ap.add_argument("--scan-repeat", type=int, default=1, help="W9: times each scan is measured (interleaved)")
+    ap.add_argument("--scans-only", action="store_true", help="W9: only the group-by-last-value scans")
     ap.add_argument("--out", help="raw figures to this file (default benchmarks/results/<w>.json)")
     ap.add_argument("--path", help="the repository (default benchmarks/.work/<w>-<shape>; built there once)")
     args = ap.parse_args(argv)
@@ -375,6 +557,12 @@ def main(argv=None) -> int:
     }
     log(f"  {res['build']}")
     p = str(path)
+    if args.scans_only:
+        res["last_value_scans"] = last_value_scans(p, args.scan_repeat)
+        out = Path(args.out) if args.out else HERE / "results" / f"{args.workload}-scans.json"
+        out.write_text(json.dumps(res, indent=1, default=str))
+        print(json.dumps(res, indent=1, default=str))
+        return 0
     res["build"]["runs_found"] = len(os.listdir(path / ".aimcol" / "runs"))
     res["first_query_index_on_disk"] = child("query_runs", p, [json.dumps([""])])
     log(f"  first query, index file as the writers left it: {res['first_query_index_on_disk']}")
@@ -396,9 +584,8 @@ def main(argv=None) -> int:
         log(f"  sequences table: {res['sequences_table']}")
         res["tui_sequences"] = child("tui_sequences", p)
         log(f"  the TUI's metric columns: {res['tui_sequences']}")
-    elif not args.skip_extras and not args.skip_dask:
-        res["dask_last"] = child("dask_last", p)
-        log(f"  dask: {res['dask_last']}")
+    elif not args.skip_extras and not args.skip_scans:
+        res["last_value_scans"] = last_value_scans(p, args.scan_repeat)
     if not args.skip_extras:
         res["tui_first_paint"] = first_paint(p, args.repeat)
         log(f"  first paint: {res['tui_first_paint']}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -62,13 +63,17 @@ def test_to_dask_on_two_workers_equals_query_metrics(tmp_path, dask_client):
     _write_runs(str(tmp_path))
     repo = Repo(str(tmp_path))
     query = "metric.name == 'loss' and run.hparams.lr > 0.0015"
-    frame = repo.to_dask(query)
-    assert frame.npartitions == 3  # one per matching run
-    result = frame.compute()
     expected = _expected(repo, query)
     assert len(expected) == 6
+    frame = repo.to_dask(query)
+    assert frame.npartitions == 1  # 3 runs of 80 to 100 points: one partition holds them all
+    result = frame.compute()
     _assert_frame_matches(result, expected)
     assert (result[result["step"] == 3]["value"] == -1.0).sum() == 3  # latest write of a re-tracked step
+    assert [str(t) for t in result.dtypes] == ["string"] * 3 + ["int64", "float64", "float64", "float64"]
+    split = repo.to_dask(query, partition_points=1)
+    assert split.npartitions == 6  # every run more than 1 point: one partition per sequence
+    _assert_frame_matches(split.compute(), expected)
 
 
 def test_to_dask_columns_and_empty_result(tmp_path, dask_client):
@@ -80,6 +85,130 @@ def test_to_dask_columns_and_empty_result(tmp_path, dask_client):
     assert len(repo.to_dask("metric.name == 'nothing'").compute()) == 0
     with pytest.raises(ValueError, match="not point columns"):
         repo.to_dask(columns=["bogus"])
+
+
+def _write_big_run(location, n_sequences: int = 3, steps: int = 400) -> str:
+    run = Run(repo=location, system_tracking_interval=None, capture_terminal_logs=False)
+    run["hparams"] = {"lr": 1.0, "i": 99}
+    for k in range(n_sequences):
+        run.track_array(np.arange(steps, dtype=float) * (k + 1), name="loss", context={"subset": f"big{k}"})
+    run.close()
+    return run.hash
+
+
+def _partition_frames(frame) -> list:
+    import dask
+
+    return list(dask.compute(*frame.to_delayed()))
+
+
+def test_to_dask_packs_small_runs_and_splits_a_big_one(tmp_path, dask_client):
+    _write_runs(str(tmp_path), n_runs=4)  # 81, 93, 105, 117 points a run (3 sequences)
+    big = _write_big_run(str(tmp_path))  # 3 sequences of 400 points
+    repo = Repo(str(tmp_path))
+    frame = repo.to_dask(partition_points=300)
+    parts = _partition_frames(frame)
+    assert len(parts) == frame.npartitions
+    runs_of = [set(p["run"].astype(str)) for p in parts]
+    assert any(len(runs) >= 2 for runs in runs_of)  # small runs share a partition...
+    assert all(len(p) <= 300 for p, runs in zip(parts, runs_of) if big not in runs)  # ...up to 300 points
+    assert sum(big in runs for runs in runs_of) == 3  # the big run: one partition per sequence
+    assert all(runs == {big} for runs in runs_of if big in runs)
+    keys = [set(zip(p["run"].astype(str), p["name"].astype(str), p["context"].astype(str))) for p in parts]
+    assert sum(len(k) for k in keys) == len(set().union(*keys)) == 15  # no sequence split between partitions
+    _assert_frame_matches(frame.compute(), _expected(repo, ""))
+
+
+def test_to_dask_query_selects_a_subset_of_sequences(tmp_path, dask_client):
+    _write_runs(str(tmp_path), n_runs=4)
+    _write_big_run(str(tmp_path))
+    repo = Repo(str(tmp_path))
+    query = "metric.context.subset == 'val' and run.hparams.i >= 1 and run.hparams.i < 90"
+    expected = _expected(repo, query)
+    assert len(expected) == 3
+    result = repo.to_dask(query, partition_points=25).compute()
+    assert set(result["name"].astype(str)) == {"loss"}
+    assert set(result["context"].astype(str)) == {'{"subset":"val"}'}
+    _assert_frame_matches(result, expected)
+
+
+def test_group_by_run_last_value_reads_only_run_and_value(tmp_path, dask_client):
+    _write_runs(str(tmp_path), n_runs=3)
+    repo = Repo(str(tmp_path))
+    query = "metric.name == 'loss' and metric.context.subset == 'train'"
+    frame = repo.to_dask(query, partition_points=60)
+    assert frame.npartitions == 3
+    last = frame.groupby("run")["value"].last().compute()
+    expected = {m.run.hash: m.values_numpy()[-1] for m in repo.query_metrics(query)}
+    assert {str(k): v for k, v in last.items()} == expected
+    projected = frame[["run", "value"]].partitions[0].compute()  # Dask hands the selection to the reader
+    assert list(projected.columns) == ["run", "value"] and len(projected) > 0
+
+
+def test_to_dask_tasks_read_by_index_location_and_see_later_writes(tmp_path, monkeypatch):
+    """Tasks read the record batches where the run index says they are, without a manifest;
+    a run written after the graph was made is read through its manifest as it is then."""
+    from aimcol.format import manifest as manifest_io
+    from aimcol.format.index_tables import RACY_SECONDS
+
+    _write_runs(str(tmp_path), n_runs=3)
+    time.sleep(RACY_SECONDS)  # a manifest indexed within this of its last write is read again
+    repo = Repo(str(tmp_path))
+    frame = repo.to_dask("metric.name == 'acc'", partition_points=15)
+    assert frame.npartitions == 3
+    expected = _expected(repo, "metric.name == 'acc'")
+
+    def no_manifest(layout, run_hash):
+        raise AssertionError(f"task read the manifest of {run_hash}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(manifest_io, "read_manifest", no_manifest)
+        _assert_frame_matches(frame.compute(scheduler="synchronous"), expected)
+    resumed = Run(run_hash=next(iter(expected))[0], repo=str(tmp_path), system_tracking_interval=None)
+    resumed.track(123.0, name="acc", step=1000)
+    resumed.close()
+    result = frame.compute(scheduler="synchronous")
+    assert (result["value"] == 123.0).sum() == 1
+    _assert_frame_matches(result, _expected(repo, "metric.name == 'acc'"))
+
+
+def test_to_dask_reads_a_run_still_being_written(tmp_path, dask_client):
+    _write_runs(str(tmp_path), n_runs=2)
+    live = Run(repo=str(tmp_path), system_tracking_interval=None, capture_terminal_logs=False)
+    for step in range(30):
+        live.track(step * 0.5, name="loss", step=step, context={"subset": "train"})
+    try:
+        repo = Repo(str(tmp_path))
+        query = "metric.name == 'loss' and metric.context.subset == 'train'"
+        result = repo.to_dask(query).compute()  # the live run's points are not sealed: no index location
+        assert (result["run"].astype(str) == live.hash).sum() == 30
+        _assert_frame_matches(result, _expected(repo, query))
+    finally:
+        live.close()
+
+
+@pytest.mark.parametrize(
+    ("runs", "counts", "max_points", "max_runs", "plan"),
+    [
+        ([], [], 10, 5, []),
+        ([0, 0, 1, 2, 2], [3, 3, 4, 1, 1], 10, 5, [(0, 3), (3, 5)]),  # runs packed up to 10 points
+        ([0, 1, 2, 3], [1, 1, 1, 1], 10, 2, [(0, 2), (2, 4)]),  # at most 2 runs a partition
+        ([0, 1, 1, 1, 2], [2, 6, 6, 30, 2], 10, 5, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]),  # big run split
+        ([0, 0, 0], [4, 4, 4], 10, 5, [(0, 2), (2, 3)]),  # split between sequences, 10 points at most
+        ([0, 1], [0, 0], 10, 5, [(0, 2)]),  # runs with no points yet
+    ],
+)
+def test_plan_partitions(runs, counts, max_points, max_runs, plan):
+    from aimcol.sdk.scans import plan_partitions
+
+    assert plan_partitions(np.array(runs, dtype=np.int64), np.array(counts), max_points, max_runs) == plan
+
+
+def test_to_dask_partition_points_must_be_positive(tmp_path):
+    pytest.importorskip("dask.dataframe", reason="to_dask needs aimcol[dask]")
+    _write_runs(str(tmp_path), n_runs=1)
+    with pytest.raises(ValueError, match="partition_points"):
+        Repo(str(tmp_path)).to_dask(partition_points=0)
 
 
 def test_to_dataset_reads_every_segment_with_run_column(tmp_path):
@@ -106,8 +235,8 @@ def test_to_dask_and_to_dataset_on_s3(s3_uri, dask_client):
     _write_runs(s3_uri, n_runs=3)
     repo = Repo(s3_uri)
     query = "metric.name == 'loss' and metric.context.subset == 'val'"
-    frame = repo.to_dask(query)
-    assert frame.npartitions == 3
+    frame = repo.to_dask(query, partition_points=20)
+    assert frame.npartitions == 3  # 11 to 15 points a run: one run a partition
     _assert_frame_matches(frame.compute(), _expected(repo, query))
     table = repo.to_dataset().to_table()
     per_run = {h: 0 for h in repo.run_hashes()}

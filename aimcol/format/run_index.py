@@ -406,15 +406,30 @@ class IndexSnapshot:
         """The run's manifest is, now, the one its row was read from (same fingerprint, and not
         modified so recently then that a second write could share it): what the index says
         about the run holds.  One ``stat``; False for a run deleted since."""
-        prints, racy = self._fingerprints
-        if racy[run_row]:
-            return False
         run_hash = self.runs.column("hash")[run_row].as_py()
-        try:
-            stat = self.layout.storage.stat(self.layout.manifest_key(run_hash))
-        except FileNotFoundError:
-            return False
-        return tuple(int(v) for v in prints[run_row]) == tuple(stat)
+        return manifest_matches(self.layout, run_hash, self.manifest_fingerprints(np.array([run_row]))[0])
+
+    def manifest_fingerprints(self, run_rows: np.ndarray) -> np.ndarray:
+        """The fingerprints (n x 4 int64) of the manifests these runs' rows were read from, to
+        check later, elsewhere (:func:`manifest_matches`); a row of -1 where the manifest was
+        racy when read (never to be trusted)."""
+        prints, racy = self._fingerprints
+        out: np.ndarray = prints[run_rows].astype(np.int64)
+        out[racy[run_rows]] = -1
+        return out
+
+
+def manifest_matches(layout: RepoLayout, run_hash: str, fingerprint: Sequence[int]) -> bool:
+    """The run's manifest is now the one ``fingerprint`` (from
+    :meth:`IndexSnapshot.manifest_fingerprints`) was taken of: one ``stat``; False for a run
+    deleted since, or a racy fingerprint."""
+    if fingerprint[0] == -1:
+        return False
+    try:
+        stat = layout.storage.stat(layout.manifest_key(run_hash))
+    except FileNotFoundError:
+        return False
+    return tuple(int(v) for v in fingerprint) == tuple(stat)
 
 
 def _stat_manifests(layout: RepoLayout, names: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:

@@ -695,15 +695,35 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
     return typo_hint(parse_query(query), _snapshot(repo), runs_query=runs_query)
 
 
-def sequences_table(repo, query: str = "", columns: list[str] | None = None) -> pa.Table:
-    """One row per matching sequence (newest run first): run hash, name, context, statistics
-    (only ``columns`` of them where given: the rest is neither read nor built)."""
+def selected_sequences(
+    repo, query: str = "", *, wait: bool = False, columns: list[str] | None = None
+) -> tuple[IndexSnapshot, np.ndarray]:
+    """The run index narrowed to the sequences ``query`` selects (read and filtered a record
+    batch at a time: memory is the selected rows, not the whole sequences table), and the
+    order of its rows as ``query_metrics`` gives them: newest run first, a run's sequences in
+    creation order (one run's rows next to each other).  ``wait``: the whole index
+    (``Repo.wait_for_index()``), never a first answer from a partial one.  ``columns``: only
+    these index columns of the selected rows.  Raises ``AimQLSyntaxError`` for a bad query."""
     parsed = parse_query(query)
-    # only the index columns the table shows (never `loc`, a third of the index): with every
-    # sequence selected (the TUI's metric columns) the rows kept are the whole sequences table
-    snap = select_sequences(parsed, _snapshot(repo), columns=_tables().sequence_index_columns(columns))
+    if wait:
+        _flush_runs_of_this_process(repo)
+        index = run_index(repo.layout)
+        snap = index.refresh()  # as a query refreshes (a periodic full scan of 100,000 runs is left to the builder)
+        if snap.pending:
+            snap = index.refresh(wait=True)
+    else:
+        snap = _snapshot(repo)
+    snap = select_sequences(parsed, snap, columns=columns)
     mask = np.ones(snap.n_seqs, dtype=bool)
     run_order = _newest_first(snap, _runs_of(snap, mask))
     groups = _sequence_rows_by_run(snap, mask, run_order)
-    rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    return snap, (np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64))
+
+
+def sequences_table(repo, query: str = "", columns: list[str] | None = None) -> pa.Table:
+    """One row per matching sequence (newest run first): run hash, name, context, statistics
+    (only ``columns`` of them where given: the rest is neither read nor built)."""
+    # only the index columns the table shows (never `loc`, a third of the index): with every
+    # sequence selected (the TUI's metric columns) the rows kept are the whole sequences table
+    snap, rows = selected_sequences(repo, query, columns=_tables().sequence_index_columns(columns))
     return _tables().build_sequences_table(snap, rows, columns)

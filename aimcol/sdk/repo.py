@@ -296,11 +296,12 @@ class Repo:
 
         return to_dataset(self)
 
-    def to_dask(self, query: str | None = None, columns=None):
-        """A Dask DataFrame of the points of the sequences ``query`` matches, one partition per run."""
+    def to_dask(self, query: str | None = None, columns=None, *, partition_points: int | None = None):
+        """A Dask DataFrame of the points of the sequences ``query`` matches: whole runs packed
+        into partitions of about ``partition_points`` points (default 2M), big runs split."""
         from aimcol.sdk.scans import to_dask
 
-        return to_dask(self, query, columns)
+        return to_dask(self, query, columns, partition_points=partition_points)
 
     # -- Aim's repository API: existence, listing, copy/move, clean-up (issue 11 #7) ---------------
     @classmethod

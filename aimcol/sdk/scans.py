@@ -8,33 +8,50 @@ Arrow reader opens, so a repository (local, or a bucket) is handed to:
   ``runs/<hash>/`` folder).  Join ``Repo.sequences_table()`` on ``(run, seq_id)`` for names,
   contexts and statistics, and ``Repo.runs_table()`` on ``run`` for params.  pyarrow,
   Polars (``pl.scan_pyarrow_dataset``) and DuckDB read it.
-* :func:`to_dask` — a Dask DataFrame with one partition per run (or per sequence of a run
-  whose sealed data is large), the AimQL query resolved once on the driver from the run
-  index, so each task reads only the sequences that matched.  It runs on a ``LocalCluster``
+* :func:`to_dask` — a Dask DataFrame whose partitions hold whole runs up to a number of
+  points (a bigger run is split between its sequences), the AimQL query resolved once on
+  the driver from the run index, so each task reads only the record batches of the
+  sequences that matched, from where the index says they are.  It runs on a ``LocalCluster``
   or on any Dask cluster (dask-jobqueue on slurm, Kubernetes) unchanged, as long as the
   workers can reach the repository's location.
 
-The tasks of :func:`to_dask` read through the public SDK (``Run(read_only=True)``), so a
-partition sees what ``Repo.query_metrics`` would: sorted by step, the latest write of a
-re-tracked step.  A dataset from :func:`to_dataset` is the rows as stored: a step tracked
+The tasks of :func:`to_dask` read as ``Repo.query_metrics`` does (the run store's reads by
+location, or by manifest where the run changed since it was indexed), so a partition sees
+what it would: sorted by step, the latest write of a re-tracked step.  A dataset from :func:`to_dataset` is the rows as stored: a step tracked
 twice may appear in two files (the later file wins; see FORMAT.md).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import msgpack
 import numpy as np
 import pyarrow as pa
 
 POINT_COLUMNS = ("step", "value", "epoch", "time")
 """Point columns a :func:`to_dask` partition can hold, after ``run``, ``name`` and ``context``."""
 
-PARTITION_ROWS = 2_000_000
-"""A run with more points than this (by its sequences' counts) is split into one partition
-per sequence, so no task holds a whole big run in memory."""
+LABEL_COLUMNS = ("run", "name", "context")
+"""The columns that say which sequence a row belongs to: Arrow-backed strings (pandas'
+``string[pyarrow]``, what Dask makes of strings anyway).  Not categoricals: each partition
+would have its own categories, and Dask's P2P shuffle (a group-by of 100,000 runs) fails to
+unify 100,000 categories whose codes a partition stored as int16."""
+
+PARTITION_POINTS = 2_000_000
+"""Default points per :func:`to_dask` partition (~64 MB of the four point columns): whole runs
+are packed into a partition up to this many points; a run with more is split between its
+sequences."""
+
+PARTITION_RUNS = 2_000
+"""At most this many runs in one partition: each run costs its task a manifest ``stat`` and a
+sealed file's footer whatever its points, so many small runs make a long task."""
+
+_DTYPES = {"step": "int64", "value": "float64", "epoch": "float64", "time": "float64"}
 
 
 def _require_dask():
@@ -48,95 +65,269 @@ def _require_dask():
 def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
     if columns is None:
         return POINT_COLUMNS
-    unknown = [c for c in columns if c not in POINT_COLUMNS and c not in ("run", "name", "context")]
+    unknown = [c for c in columns if c not in POINT_COLUMNS and c not in LABEL_COLUMNS]
     if unknown:
         raise ValueError(f"to_dask() columns {unknown} are not point columns; choose from {list(POINT_COLUMNS)}")
     return tuple(c for c in POINT_COLUMNS if c in columns)
 
 
 def _meta(point_columns: tuple[str, ...]):
+    """An empty partition: the label columns, then the point columns."""
     import pandas as pd
 
-    frame: dict[str, Any] = {
-        "run": pd.Series([], dtype=object),
-        "name": pd.Series([], dtype=object),
-        "context": pd.Series([], dtype=object),
-    }
-    dtypes = {"step": "int64", "value": "float64", "epoch": "float64", "time": "float64"}
+    frame: dict[str, Any] = {name: pd.Series([], dtype=pd.StringDtype("pyarrow")) for name in LABEL_COLUMNS}
     for column in point_columns:
-        frame[column] = pd.Series([], dtype=dtypes[column])
+        frame[column] = pd.Series([], dtype=_DTYPES[column])
     return pd.DataFrame(frame)
 
 
-def _read_partition(task: tuple) -> Any:
-    """One Dask partition: the given sequences of one run, read through the SDK (on a worker)."""
-    import pandas as pd
+# -- planning, on the client -------------------------------------------------------------------
+def plan_partitions(run_of: np.ndarray, counts: np.ndarray, max_points: int, max_runs: int = PARTITION_RUNS):
+    """``[start, stop)`` slices of the selected sequence rows, one per partition.
 
+    ``run_of``: a run number for each row (one run's rows next to each other); ``counts``: the
+    points of each row.  Whole runs are packed in order until the next would pass
+    ``max_points`` points or ``max_runs`` runs; a run of more than ``max_points`` points gets
+    partitions of its own, split between its sequences (never inside one: a sequence's rows
+    are deduplicated by step, which needs all of them).
+    """
+    n = len(run_of)
+    if n == 0:
+        return []
+    bounds = np.concatenate(([0], np.flatnonzero(run_of[1:] != run_of[:-1]) + 1, [n]))
+    totals = np.add.reduceat(counts.astype(np.int64), bounds[:-1])
+    out: list[tuple[int, int]] = []
+    start, points, runs = 0, 0, 0
+    for a, b, total in zip(bounds[:-1].tolist(), bounds[1:].tolist(), totals.tolist()):
+        if total > max_points:
+            if a > start:
+                out.append((start, a))
+            out.extend(_split_run(counts, a, b, max_points))
+            start, points, runs = b, 0, 0
+            continue
+        if a > start and (points + total > max_points or runs >= max_runs):
+            out.append((start, a))
+            start, points, runs = a, 0, 0
+        points += total
+        runs += 1
+    if start < n:
+        out.append((start, n))
+    return out
+
+
+def _split_run(counts: np.ndarray, a: int, b: int, max_points: int) -> list[tuple[int, int]]:
+    out, start, points = [], a, 0
+    for i, count in enumerate(counts[a:b].tolist(), a):
+        if i > start and points + count > max_points:
+            out.append((start, i))
+            start, points = i, 0
+        points += count
+    out.append((start, b))
+    return out
+
+
+class _Partition:
+    """What one task reads: the selected sequences of some runs, with where the run index
+    says their points are (``loc``, msgpack) and the fingerprint of each run's manifest then.
+
+    Arrow and NumPy buffers of exactly these rows, so the task graph holds no Python object
+    per sequence (a million sequences would be a million lists on the client)."""
+
+    __slots__ = ("location", "runs", "fingerprints", "sequences", "token")
+
+    def __init__(self, location: str, runs: list[str], fingerprints: np.ndarray, sequences: pa.Table):
+        self.location = location
+        self.runs = runs
+        self.fingerprints = fingerprints
+        # run (int32: position in runs), seq_id, name and context (dictionary-encoded), loc
+        self.sequences = sequences
+        self.token = uuid.uuid4().hex
+
+    def __getstate__(self):
+        return (self.location, self.runs, self.fingerprints, self.sequences, self.token)
+
+    def __setstate__(self, state):
+        self.location, self.runs, self.fingerprints, self.sequences, self.token = state
+
+    def __dask_tokenize__(self):
+        # what a task reads depends on the repository when it runs, not only on these
+        # arguments; and hashing every partition's buffers would cost the client seconds
+        return self.token
+
+
+def _partitions(repo, query: str, max_points: int, max_runs: int) -> list[_Partition]:
+    from aimcol.format.arrow_gather import take
+    from aimcol.format.arrow_numpy import to_numpy
+    from aimcol.sdk.query_results import selected_sequences
+
+    snap, rows = selected_sequences(repo, query, wait=True)  # a batch scan covers every run
+    if len(rows) == 0:
+        return []
+    seqs = snap.seqs
+    run_rows = snap.seq_run[rows]
+    counts = to_numpy(seqs.column("count"), 0)[rows]
+    has_loc = "loc" in seqs.column_names
+    hashes = snap.runs.column("hash")
+    out = []
+    for a, b in plan_partitions(run_rows, counts, max_points, max_runs):
+        part_rows = rows[a:b]
+        owners = run_rows[a:b]
+        changes = owners[1:] != owners[:-1]
+        firsts = np.concatenate(([0], np.flatnonzero(changes) + 1))
+        position = np.concatenate(([0], np.cumsum(changes)))
+        index = pa.array(part_rows)
+        table = pa.table(
+            {
+                "run": pa.array(position.astype(np.int32)),
+                "seq_id": take(seqs.column("seq_id"), part_rows),
+                "name": seqs.column("name").take(index).combine_chunks().dictionary_encode(),
+                "context": seqs.column("context").take(index).combine_chunks().dictionary_encode(),
+                "loc": seqs.column("loc").take(index) if has_loc else pa.nulls(b - a, pa.binary()),
+            }
+        )
+        run_rows_here = owners[firsts]
+        out.append(
+            _Partition(
+                repo.path,
+                take(hashes, run_rows_here).to_pylist(),
+                snap.manifest_fingerprints(run_rows_here),
+                table,
+            )
+        )
+    return out
+
+
+def to_dask(
+    repo,
+    query: str | None = None,
+    columns: Sequence[str] | None = None,
+    *,
+    partition_points: int | None = None,
+):
+    """A Dask DataFrame of the points of every metric sequence ``query`` (AimQL) matches.
+
+    Columns: ``run`` (hash), ``name``, ``context`` (canonical JSON: sorted keys, no spaces) as
+    ``string[pyarrow]`` (:data:`LABEL_COLUMNS`), then the chosen point
+    ``columns`` (default ``step`` int64, ``value``, ``epoch`` — NaN when none —, ``time``:
+    float64).  Rows of one sequence are sorted by step (latest write of a re-tracked step) and
+    never split between partitions.  Partitions follow ``query_metrics``' order (newest run
+    first) and hold whole runs up to ``partition_points`` points (default
+    :data:`PARTITION_POINTS`) and :data:`PARTITION_RUNS` runs; a bigger run is split between
+    its sequences.  Divisions are unknown (each
+    partition's index starts at 0).
+
+    The query runs here, on the client, against the run index (waiting for it to hold every
+    run); each task reads only the record batches of its sequences, from where the index says
+    they are, and a run whose manifest changed since (or that was live) through its manifest.
+    Raises ``AimQLSyntaxError`` for a bad query, ``ValueError`` for bad ``columns`` or
+    ``partition_points``, ``ImportError`` naming the extra when Dask is missing.
+    """
+    dd = _require_dask()
+    point_columns = _columns(columns)
+    if partition_points is None:
+        partition_points = PARTITION_POINTS
+    if not isinstance(partition_points, int) or isinstance(partition_points, bool) or partition_points < 1:
+        raise ValueError(f"to_dask() partition_points must be a positive int, not {partition_points!r}")
+    parts = _partitions(repo, query or "", partition_points, PARTITION_RUNS)
+    meta = _meta(point_columns)
+    if not parts:
+        return dd.from_pandas(meta, npartitions=1)
+    return dd.from_map(
+        _PartitionReader(point_columns),
+        parts,
+        meta=meta,
+        label="aimcol-points",
+        enforce_metadata=False,
+    )
+
+
+# -- reading, on a worker ----------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def _layout(location: str):
     from aimcol.sdk.repo import Repo
 
-    location, run_hash, sequences, point_columns = task
-    run = Repo(location).get_run(run_hash)
-    frames = []
-    for name, context_json in sequences if run is not None else ():
-        metric = run.get_metric(name, json.loads(context_json))
-        if metric is None:
-            continue  # the run was deleted and replaced meanwhile
-        points = metric.to_arrow()
-        n = points.num_rows
-        frame: dict[str, Any] = {
-            "run": np.full(n, run_hash, dtype=object),
-            "name": np.full(n, name, dtype=object),
-            "context": np.full(n, context_json, dtype=object),
-        }
-        for column in point_columns:
-            values = points.column(column)
-            if column == "step":
-                frame[column] = values.to_numpy()
-            else:  # epoch: NaN where a point has none
-                frame[column] = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        frames.append(pd.DataFrame(frame))
-    if not frames:
-        return _meta(point_columns)
-    return pd.concat(frames, ignore_index=True)
+    return Repo(location).layout
+
+
+class _PartitionReader:
+    """The function of each task: one :class:`_Partition` as a pandas DataFrame.  Takes
+    ``columns`` so that Dask's optimiser pushes a selection into it (a group-by of ``run``
+    and ``value`` reads and builds only those)."""
+
+    def __init__(self, point_columns: tuple[str, ...]):
+        self.point_columns = point_columns
+
+    def __call__(self, part: _Partition, columns: Sequence[str] | None = None):
+        import pandas as pd
+
+        wanted = list(LABEL_COLUMNS + self.point_columns) if columns is None else list(columns)
+        point_columns = tuple(c for c in self.point_columns if c in wanted)
+        pieces, owners = _read_points(part, point_columns)
+        lengths = np.array([len(p["step"]) for p in pieces], dtype=np.int64)
+        rows = np.repeat(owners, lengths)
+        seqs = part.sequences
+        frame: dict[str, Any] = {}
+        for name in wanted:
+            if name == "run":
+                codes = pa.array(seqs.column("run").to_numpy()[rows])
+                frame[name] = pd.arrays.ArrowStringArray(pa.array(part.runs, pa.string()).take(codes))
+            elif name in ("name", "context"):
+                frame[name] = _label_column(seqs.column(name), rows, canonical=name == "context")
+            else:
+                parts = [p[name] for p in pieces]
+                column = np.concatenate(parts) if parts else np.empty(0)
+                frame[name] = column.astype(_DTYPES[name], copy=False)
+        return pd.DataFrame(frame, columns=wanted)
+
+
+def _label_column(values: pa.ChunkedArray, rows: np.ndarray, canonical: bool):
+    """One label per point (``values`` is dictionary-encoded by the client, which also makes
+    the graph smaller); a context in canonical JSON."""
+    import pandas as pd
+
+    encoded = values.combine_chunks()
+    labels = encoded.dictionary
+    if canonical:
+        labels = pa.array([_canonical_context(text) for text in labels.to_pylist()], pa.string())
+    codes = encoded.indices.to_numpy(zero_copy_only=False)[rows]
+    return pd.arrays.ArrowStringArray(labels.take(pa.array(codes)))
+
+
+def _read_points(part: _Partition, point_columns: tuple[str, ...]) -> tuple[list[dict], np.ndarray]:
+    """The points of each sequence of the partition (NumPy columns, step included) and the
+    row of each in ``part.sequences``; a run deleted since the query gives none."""
+    from aimcol.format.run_index import manifest_matches
+    from aimcol.format.run_store import RunReaderStore
+
+    layout = _layout(part.location)
+    seqs = part.sequences
+    run_pos = seqs.column("run").to_numpy()
+    seq_ids = seqs.column("seq_id").to_numpy()
+    locs = seqs.column("loc").to_pylist()
+    pieces: list[dict] = []
+    owners: list[int] = []
+    bounds = np.concatenate(([0], np.flatnonzero(run_pos[1:] != run_pos[:-1]) + 1, [len(run_pos)])).tolist()
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        r = int(run_pos[a])
+        run_hash = part.runs[r]
+        trusted = manifest_matches(layout, run_hash, part.fingerprints[r])
+        reader = RunReaderStore(layout, run_hash, lazy=True)
+        try:
+            for i in range(a, b):
+                seq_id, loc = int(seq_ids[i]), locs[i]
+                if trusted and loc is not None:
+                    points = reader.read_located(seq_id, msgpack.unpackb(loc, raw=False), point_columns)
+                else:  # live when indexed, or the manifest changed since: read as it is now
+                    points = reader.read_sequence(seq_id, point_columns)
+                pieces.append(points)
+                owners.append(i)
+        except FileNotFoundError:
+            continue  # the run was deleted meanwhile
+    return pieces, np.array(owners, dtype=np.int64)
 
 
 def _canonical_context(context_json: str) -> str:
     return json.dumps(json.loads(context_json), sort_keys=True, separators=(",", ":"))
-
-
-def to_dask(repo, query: str | None = None, columns: Sequence[str] | None = None):
-    """A Dask DataFrame of the points of every metric sequence ``query`` (AimQL) matches.
-
-    Columns: ``run`` (hash), ``name``, ``context`` (canonical JSON: sorted keys), then the
-    chosen point ``columns`` (default ``step``, ``value``, ``epoch`` — NaN when none —,
-    ``time``).  Rows of one sequence are sorted by step.  One partition per run, or per
-    sequence for a run of more than :data:`PARTITION_ROWS` points.  The query runs here,
-    on the client, against the run index; tasks only read.  Raises ``AimQLSyntaxError``
-    for a bad query and ``ImportError`` naming the extra when Dask is missing.
-    """
-    dd = _require_dask()
-    point_columns = _columns(columns)
-    repo.wait_for_index()  # a batch scan covers every run, never a first answer from a partial index
-    table = repo.sequences_table(query or "")
-    location = repo.path
-    by_run: dict[str, list[tuple[str, str, int]]] = {}
-    runs = table.column("run").to_pylist()
-    names = table.column("name").to_pylist()
-    contexts = table.column("context").to_pylist()
-    counts = table.column("count").to_pylist()
-    for run_hash, name, context, count in zip(runs, names, contexts, counts):
-        by_run.setdefault(run_hash, []).append((name, _canonical_context(context), int(count or 0)))
-    tasks = []
-    for run_hash, sequences in by_run.items():
-        total = sum(count for _, _, count in sequences)
-        if total > PARTITION_ROWS and len(sequences) > 1:
-            tasks.extend((location, run_hash, [(n, c)], point_columns) for n, c, _ in sequences)
-        else:
-            tasks.append((location, run_hash, [(n, c) for n, c, _ in sequences], point_columns))
-    meta = _meta(point_columns)
-    if not tasks:
-        return dd.from_pandas(meta, npartitions=1)
-    return dd.from_map(_read_partition, tasks, meta=meta, enforce_metadata=False)
 
 
 def _segment_keys(repo) -> list[tuple[str, str]]:
