@@ -262,6 +262,17 @@ def located_file(file: str | int) -> str:
     return seal_file_name(file) if isinstance(file, int) and not isinstance(file, bool) else str(file)
 
 
+def decode_locations(blob: bytes | None) -> list[list[Any]] | None:
+    """A sequence's ``loc`` (msgpack) as its parts with file names; None where the index does
+    not know where its points are (the run had a live segment)."""
+    if not blob:
+        return None
+    parts: list[list[Any]] = msgpack.unpackb(blob, raw=False)
+    for part in parts:
+        part[0] = located_file(part[0])
+    return parts
+
+
 def build_tables(records: list[ManifestRecord]) -> tuple[pa.Table, pa.Table]:
     """The runs and sequences tables for these manifests (one row per run / sequence).
 

@@ -57,8 +57,8 @@ from aimcol.format.index_tables import (
     ManifestRecord,
     build_tables,
     concat_tables,
+    decode_locations,
     drop_empty_path_columns,
-    located_file,
     path_column,
 )
 from aimcol.format.last_point import last_point_time
@@ -387,13 +387,7 @@ class IndexSnapshot:
         (the run had a live segment).  Holds only while :meth:`manifest_unchanged` says so."""
         if "loc" not in self._seqs_columns:
             return [None] * len(rows)
-        out = []
-        for blob in binary_items(self.seqs.column("loc"), rows):
-            parts = msgpack.unpackb(blob, raw=False) if blob else None
-            for part in parts or ():
-                part[0] = located_file(part[0])
-            out.append(parts)
-        return out
+        return [decode_locations(blob) for blob in binary_items(self.seqs.column("loc"), rows)]
 
     @functools.cached_property
     def _fingerprints(self) -> tuple[np.ndarray, np.ndarray]:

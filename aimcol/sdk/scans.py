@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import msgpack
 import numpy as np
 import pyarrow as pa
 
@@ -296,6 +295,7 @@ def _label_column(values: pa.ChunkedArray, rows: np.ndarray, canonical: bool):
 def _read_points(part: _Partition, point_columns: tuple[str, ...]) -> tuple[list[dict], np.ndarray]:
     """The points of each sequence of the partition (NumPy columns, step included) and the
     row of each in ``part.sequences``; a run deleted since the query gives none."""
+    from aimcol.format.index_tables import decode_locations
     from aimcol.format.run_index import manifest_matches
     from aimcol.format.run_store import RunReaderStore
 
@@ -314,9 +314,9 @@ def _read_points(part: _Partition, point_columns: tuple[str, ...]) -> tuple[list
         reader = RunReaderStore(layout, run_hash, lazy=True)
         try:
             for i in range(a, b):
-                seq_id, loc = int(seq_ids[i]), locs[i]
+                seq_id, loc = int(seq_ids[i]), decode_locations(locs[i])
                 if trusted and loc is not None:
-                    points = reader.read_located(seq_id, msgpack.unpackb(loc, raw=False), point_columns)
+                    points = reader.read_located(seq_id, loc, point_columns)
                 else:  # live when indexed, or the manifest changed since: read as it is now
                     points = reader.read_sequence(seq_id, point_columns)
                 pieces.append(points)
