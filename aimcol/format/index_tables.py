@@ -132,7 +132,7 @@ class ManifestRecord:
         self.read_at = read_at
 
 
-_SEQ_COLUMNS = (
+SEQUENCE_COLUMNS = (
     "run",
     "seq_id",
     "name",
@@ -148,6 +148,7 @@ _SEQ_COLUMNS = (
     "last_step",
     "loc",
 )
+"""The columns of the run index's sequences table, in order."""
 
 
 def _run_row(rec: ManifestRecord) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
@@ -196,7 +197,7 @@ class _SequenceRows:
     """
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {k: [] for k in _SEQ_COLUMNS}
+        self.cols: dict[str, list[Any]] = {k: [] for k in SEQUENCE_COLUMNS}
         self.contexts: list[dict[str, Any]] = []
         self._encoded: dict[bytes, str] = {}
 
@@ -236,7 +237,7 @@ class _SequenceRows:
         if not rows:
             return
         columns = list(zip(*rows))
-        for key, values in zip(_SEQ_COLUMNS, columns):
+        for key, values in zip(SEQUENCE_COLUMNS, columns):
             self.cols[key].extend(values)
         self.contexts.extend(columns[-1])
 

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aimcol.format.index_tables import SEQUENCE_COLUMNS
 from aimcol.format.param_tree import dotted, flatten_dotted, flatten_tree
 
 RUN_STATUSES = ("active", "finished", "failed", "interrupted", "crashed")
@@ -248,21 +249,7 @@ def build_runs_table(snap, rows: np.ndarray, now: float, metrics=None, *, params
     return _as_table(out, RUNS_SCHEMA)
 
 
-SEQUENCE_INDEX_COLUMNS = (
-    "run",
-    "seq_id",
-    "name",
-    "context",
-    "context_mp",
-    "dtype",
-    "count",
-    "first",
-    "last",
-    "min",
-    "max",
-    "first_step",
-    "last_step",
-)
+SEQUENCE_INDEX_COLUMNS = tuple(c for c in SEQUENCE_COLUMNS if c != "loc")
 """The columns of the run index's sequences table that :func:`build_sequences_table` reads."""
 
 
