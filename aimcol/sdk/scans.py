@@ -331,17 +331,52 @@ def _canonical_context(context_json: str) -> str:
 
 
 def _segment_keys(repo) -> list[tuple[str, str]]:
-    """``(run hash, key)`` of every segment file the run manifests name now."""
+    """``(run hash, key)`` of every segment file the runs hold now, run by run.
+
+    A run whose manifest is still the one the run index was read from (one ``stat``) and whose
+    every sequence the index locates (``loc``: the sealed files holding its points) takes its
+    files from the index; any other run (live, changed or racy since, or with a sequence the
+    index does not locate) from its manifest.  At 100,000 runs reading every manifest took
+    19-21 s.
+    """
     from aimcol.format import manifest as manifest_io
+    from aimcol.format.arrow_numpy import to_numpy
+    from aimcol.format.run_index import manifest_matches, run_index
+    from aimcol.sdk.query_results import _flush_runs_of_this_process
 
     layout = repo.layout
+    _flush_runs_of_this_process(repo)
+    snap = run_index(layout).refresh(wait=True)
+    no_metrics = np.flatnonzero(to_numpy(snap.runs.column("n_seq"), 0) == 0).tolist()
+    files: dict[int, set[str] | None] = {row: set() for row in no_metrics}  # run row -> files; None: not all located
+
+    def collect(part) -> np.ndarray:  # one record batch of the sequences table at a time, none kept
+        for row, parts in zip(part.seq_run.tolist(), part.sequence_locations(np.arange(part.n_seqs))):
+            known = files.setdefault(row, set())
+            if parts is None or known is None:
+                files[row] = None
+            else:
+                known.update(p[0] for p in parts)
+        return np.zeros(part.n_seqs, dtype=bool)
+
+    snap.narrow_sequences(collect, columns=["run"])
+    hashes = snap.runs.column("hash").to_pylist()
+    prints = snap.manifest_fingerprints(np.arange(snap.n_runs))
+    from_index = {
+        hashes[row]: names
+        for row, names in files.items()
+        if names is not None and manifest_matches(layout, hashes[row], prints[row])
+    }
     out = []
     for run_hash in sorted(repo.run_hashes()):
-        try:
-            manifest = manifest_io.read_manifest(layout, run_hash)
-        except FileNotFoundError:
-            continue  # deleted meanwhile
-        out.extend((run_hash, layout.segment_key(run_hash, e["file"])) for e in manifest["segments"])
+        names = from_index.get(run_hash)
+        if names is None:
+            try:
+                manifest = manifest_io.read_manifest(layout, run_hash)
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            names = [e["file"] for e in manifest["segments"]]
+        out.extend((run_hash, layout.segment_key(run_hash, name)) for name in sorted(names))
     return out
 
 
