@@ -605,10 +605,15 @@ class RunIndex:
         yet closed) are looked up in the list of hashes, without making the map of all of them
         (100,000 runs: ~50 ms)."""
         if self._row_map is None and len(hashes) <= 16:
-            where = self._hashes.index
-            return np.array([where(h) if h in self._hashes else -1 for h in hashes], dtype=np.int64)
+            return np.array([self._position(h) for h in hashes], dtype=np.int64)
         row_of = self._row_of
         return np.fromiter((row_of.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
+
+    def _position(self, run_hash: str) -> int:
+        try:
+            return self._hashes.index(run_hash)
+        except ValueError:
+            return -1
 
     @property
     def _row_of(self) -> dict[str, int]:
@@ -739,7 +744,7 @@ class RunIndex:
         if self._pending:
             return  # saved as a partial build; the background build finishes it
         if self.stats["persisted"] == persisted and (rebuild or self._full_scan_s > SLOW_FULL_SCAN_SECONDS):
-            if rebuild or deadline is None or not (self._slow_to_save() and self._saved_by_builder()):
+            if rebuild or not self._builder_saves(deadline):
                 self._persist()  # an empty repository still gets its file; a slow scan is not repeated by the next process
         if journal is not None and journal[1] > JOURNAL_ROTATE_BYTES:
             self._journal = rotate_journal(self.layout)  # readers see a new identity: full scan
@@ -830,7 +835,7 @@ class RunIndex:
         start = 0
         while start < len(todo):
             if deadline is not None and start and time.monotonic() >= deadline:
-                if self._slow_to_save() and self._saved_by_builder():
+                if self._builder_saves(deadline):
                     self._pending = len(todo) - start  # read and saved by the builder
                     break
                 persisted = self.stats["persisted"]
@@ -859,13 +864,19 @@ class RunIndex:
             self._pending_since = time.monotonic()
             self._start_background_build()
         elif n_gone > 0 or reread >= PERSIST_MIN_CHANGES or new_runs or self._fewer_racy(racy_then):
-            if not (deadline is not None and self._slow_to_save() and self._saved_by_builder()):
+            if not self._builder_saves(deadline):
                 self._persist()
 
-    def _slow_to_save(self) -> bool:
-        """Saving the index takes seconds here (:data:`READER_SAVE_MAX_SEQUENCES`)."""
+    def _builder_saves(self, deadline: float | None) -> bool:
+        """A reader (``deadline``) of an index that takes seconds to save
+        (:data:`READER_SAVE_MAX_SEQUENCES`) leaves saving it to the background builder: True
+        if it did (one runs, or was started)."""
+        if deadline is None:
+            return False
         assert self._runs is not None
-        return int(to_numpy(self._runs.column("n_seq"), 0).sum()) > READER_SAVE_MAX_SEQUENCES
+        if int(to_numpy(self._runs.column("n_seq"), 0).sum()) <= READER_SAVE_MAX_SEQUENCES:
+            return False
+        return self._saved_by_builder()
 
     def _saved_by_builder(self) -> bool:
         """Leave saving the index to the background builder (which re-reads what this reader

@@ -695,6 +695,16 @@ def query_hint(repo, query: str, runs_query: bool = False) -> str | None:
     return typo_hint(parse_query(query), _snapshot(repo), runs_query=runs_query)
 
 
+def whole_snapshot(repo) -> IndexSnapshot:
+    """The run index with every run in it (as ``Repo.wait_for_index()``), refreshed as a query
+    refreshes it (a periodic full scan of 100,000 runs is left to the builder), waiting only
+    while runs are pending."""
+    _flush_runs_of_this_process(repo)
+    index = run_index(repo.layout)
+    snap = index.refresh()
+    return index.refresh(wait=True) if snap.pending else snap
+
+
 def selected_sequences(
     repo, query: str = "", *, wait: bool = False, columns: list[str] | None = None
 ) -> tuple[IndexSnapshot, np.ndarray]:
@@ -705,14 +715,7 @@ def selected_sequences(
     (``Repo.wait_for_index()``), never a first answer from a partial one.  ``columns``: only
     these index columns of the selected rows.  Raises ``AimQLSyntaxError`` for a bad query."""
     parsed = parse_query(query)
-    if wait:
-        _flush_runs_of_this_process(repo)
-        index = run_index(repo.layout)
-        snap = index.refresh()  # as a query refreshes (a periodic full scan of 100,000 runs is left to the builder)
-        if snap.pending:
-            snap = index.refresh(wait=True)
-    else:
-        snap = _snapshot(repo)
+    snap = whole_snapshot(repo) if wait else _snapshot(repo)
     snap = select_sequences(parsed, snap, columns=columns)
     mask = np.ones(snap.n_seqs, dtype=bool)
     run_order = _newest_first(snap, _runs_of(snap, mask))

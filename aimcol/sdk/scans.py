@@ -341,12 +341,11 @@ def _segment_keys(repo) -> list[tuple[str, str]]:
     """
     from aimcol.format import manifest as manifest_io
     from aimcol.format.arrow_numpy import to_numpy
-    from aimcol.format.run_index import manifest_matches, run_index
-    from aimcol.sdk.query_results import _flush_runs_of_this_process
+    from aimcol.format.run_index import manifest_matches
+    from aimcol.sdk.query_results import whole_snapshot
 
     layout = repo.layout
-    _flush_runs_of_this_process(repo)
-    snap = run_index(layout).refresh(wait=True)
+    snap = whole_snapshot(repo)
     no_metrics = np.flatnonzero(to_numpy(snap.runs.column("n_seq"), 0) == 0).tolist()
     files: dict[int, set[str] | None] = {row: set() for row in no_metrics}  # run row -> files; None: not all located
 
